@@ -1,0 +1,392 @@
+/*
+ * clients.c: the application-information table, held in memory.
+ *
+ * A chained hash table keyed by client ID owns every struct client. The
+ * store holds the durable copy: a change marks the client dirty and puts
+ * it on the dirty list, which the registrar's group commit takes, writes
+ * in one transaction and hands back with clients_release (or, when the
+ * commit failed, with clients_requeue_dirty).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sippushd.h"
+
+static struct client	**clients_table;
+static size_t		  clients_nbuckets;
+static size_t		  clients_n;
+static struct client	 *clients_dirty;
+static struct client	**clients_dirty_tail = &clients_dirty;
+
+static const char *const state_names[] = {
+	"online", "offline", "expired", "unregistered"
+};
+static const char *const transport_names[] = { "udp", "tcp", "tls" };
+
+static uint64_t
+clients_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*s) {
+		h ^= (unsigned char)*s++;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+int
+clients_init(void)
+{
+	clients_nbuckets = 1024;
+	clients_table = calloc(clients_nbuckets, sizeof(*clients_table));
+	return clients_table ? 0 : -1;
+}
+
+static void
+clients_destroy(struct client *c)
+{
+	free(c->id);
+	free(c->class);
+	free(c->contact);
+	free(c->user_agent);
+	free(c);
+}
+
+void
+clients_free(void)
+{
+	struct client	*c, *next;
+	size_t		 i;
+
+	for (i = 0; i < clients_nbuckets; i++)
+		for (c = clients_table[i]; c; c = next) {
+			next = c->hnext;
+			clients_destroy(c);
+		}
+	free(clients_table);
+	clients_table = NULL;
+	clients_nbuckets = clients_n = 0;
+	clients_dirty = NULL;
+	clients_dirty_tail = &clients_dirty;
+}
+
+struct client *
+clients_find(const char *id)
+{
+	struct client	*c;
+
+	for (c = clients_table[clients_hash(id) & (clients_nbuckets - 1)];
+	    c; c = c->hnext)
+		if (strcmp(c->id, id) == 0)
+			return c;
+	return NULL;
+}
+
+/* Double the buckets when the load passes 1; on ENOMEM keep chaining. */
+static void
+clients_grow(void)
+{
+	struct client	**t, *c, *next;
+	size_t		  n = clients_nbuckets * 2, i, h;
+
+	if ((t = calloc(n, sizeof(*t))) == NULL)
+		return;
+	for (i = 0; i < clients_nbuckets; i++)
+		for (c = clients_table[i]; c; c = next) {
+			next = c->hnext;
+			h = clients_hash(c->id) & (n - 1);
+			c->hnext = t[h];
+			t[h] = c;
+		}
+	free(clients_table);
+	clients_table = t;
+	clients_nbuckets = n;
+}
+
+static struct client *
+clients_insert(const char *id)
+{
+	struct client	*c;
+	size_t		 h;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((c->id = strdup(id)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	if (clients_n >= clients_nbuckets)
+		clients_grow();
+	h = clients_hash(id) & (clients_nbuckets - 1);
+	c->hnext = clients_table[h];
+	clients_table[h] = c;
+	clients_n++;
+	return c;
+}
+
+/* Replace *dst with a copy of src (NULL allowed); -1 on ENOMEM. */
+static int
+clients_setstr(char **dst, const char *src)
+{
+	char	*p = NULL;
+
+	if (src && (p = strdup(src)) == NULL)
+		return -1;
+	free(*dst);
+	*dst = p;
+	return 0;
+}
+
+static void
+clients_unlink(struct client *c)
+{
+	struct client	**pp;
+
+	pp = &clients_table[clients_hash(c->id) & (clients_nbuckets - 1)];
+	while (*pp != c)
+		pp = &(*pp)->hnext;
+	*pp = c->hnext;
+	clients_n--;
+}
+
+/* Put c on the dirty list with the given marks. */
+void
+clients_mark(struct client *c, int dirty)
+{
+	if (c->dirty == 0) {
+		c->dnext = NULL;
+		*clients_dirty_tail = c;
+		clients_dirty_tail = &c->dnext;
+	}
+	c->dirty |= (uint8_t)dirty;
+}
+
+/*
+ * Create or update the client of a registration (expires > 0). The client
+ * is online and marked for a durable write. Returns 0 with *cp set, or -1
+ * on ENOMEM (a new client is then not created; an existing one keeps its
+ * old values).
+ */
+int
+clients_register(const struct registration *r, struct client **cp)
+{
+	struct client	*c, tmp;
+	int		 created = 0;
+
+	if ((c = clients_find(r->id)) == NULL) {
+		if ((c = clients_insert(r->id)) == NULL)
+			return -1;
+		created = 1;
+	}
+	memset(&tmp, 0, sizeof(tmp));
+	if (clients_setstr(&tmp.class, r->class) == -1 ||
+	    clients_setstr(&tmp.contact, r->contact) == -1 ||
+	    clients_setstr(&tmp.user_agent, r->user_agent) == -1) {
+		free(tmp.class);
+		free(tmp.contact);
+		if (created) {
+			clients_unlink(c);
+			clients_destroy(c);
+		}
+		return -1;
+	}
+	free(c->class);
+	free(c->contact);
+	free(c->user_agent);
+	c->class = tmp.class;
+	c->contact = tmp.contact;
+	c->user_agent = tmp.user_agent;
+	snprintf(c->address, sizeof(c->address), "%s", r->address);
+	c->port = r->port;
+	c->transport = (uint8_t)r->transport;
+	c->state = CLIENT_ONLINE;
+	c->registered_at = r->now;
+	c->expires_at = r->now + r->expires;
+	c->last_seen = r->now;
+	c->dirty &= (uint8_t)~CLIENT_DIRTY_DELETE;
+	clients_mark(c, CLIENT_DIRTY_ROW);
+	*cp = c;
+	return 0;
+}
+
+/* End a registration at the client's request; the row is retained. */
+void
+clients_unregister(struct client *c, int64_t now)
+{
+	c->state = CLIENT_UNREGISTERED;
+	c->expires_at = now;
+	clients_mark(c, CLIENT_DIRTY_ROW);
+}
+
+/* Insert a client loaded from the store (not marked dirty). */
+int
+clients_restore(const struct client *src)
+{
+	struct client	*c;
+
+	if (clients_find(src->id) != NULL)
+		return -1;
+	if ((c = clients_insert(src->id)) == NULL)
+		return -1;
+	if (clients_setstr(&c->class, src->class) == -1 ||
+	    clients_setstr(&c->contact, src->contact) == -1 ||
+	    clients_setstr(&c->user_agent, src->user_agent) == -1)
+		return -1;
+	memcpy(c->address, src->address, sizeof(c->address));
+	c->port = src->port;
+	c->transport = src->transport;
+	c->state = src->state;
+	c->registered_at = src->registered_at;
+	c->expires_at = src->expires_at;
+	c->last_seen = src->last_seen;
+	return 0;
+}
+
+/* Detach and return the dirty list (linked by dnext, marks kept). */
+struct client *
+clients_take_dirty(void)
+{
+	struct client	*list = clients_dirty;
+
+	clients_dirty = NULL;
+	clients_dirty_tail = &clients_dirty;
+	return list;
+}
+
+/* Put back a list taken by clients_take_dirty whose write failed. */
+void
+clients_requeue_dirty(struct client *list)
+{
+	struct client	*c, *next;
+	int		 marks;
+
+	for (c = list; c; c = next) {
+		next = c->dnext;
+		marks = c->dirty;
+		c->dirty = 0;
+		clients_mark(c, marks);
+	}
+}
+
+/*
+ * A dirty list was committed: clear the marks, and free the clients whose
+ * row was deleted. The take, the write and the release run with no event
+ * in between, so no client is marked again meanwhile.
+ */
+void
+clients_release(struct client *list)
+{
+	struct client	*c, *next;
+
+	for (c = list; c; c = next) {
+		next = c->dnext;
+		if (c->dirty & CLIENT_DIRTY_DELETE) {
+			clients_unlink(c);
+			clients_destroy(c);
+		} else
+			c->dirty = 0;
+	}
+}
+
+size_t
+clients_count(void)
+{
+	return clients_n;
+}
+
+void
+clients_stats(struct clients_stats *st)
+{
+	struct client	*c;
+	size_t		 i;
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; i < clients_nbuckets; i++)
+		for (c = clients_table[i]; c; c = c->hnext) {
+			st->total++;
+			st->by_state[c->state]++;
+		}
+}
+
+/* Call fn on every client until it returns non-zero. fn may change the
+ * client's fields and marks but must not add or free clients. */
+void
+clients_foreach(int (*fn)(struct client *, void *), void *arg)
+{
+	struct client	*c, *next;
+	size_t		 i;
+
+	for (i = 0; i < clients_nbuckets; i++)
+		for (c = clients_table[i]; c; c = next) {
+			next = c->hnext;
+			if (fn(c, arg))
+				return;
+		}
+}
+
+const char *
+clients_state_name(int state)
+{
+	if (state < 0 || state > CLIENT_UNREGISTERED)
+		return "?";
+	return state_names[state];
+}
+
+int
+clients_state_parse(const char *s)
+{
+	int	 i;
+
+	for (i = 0; i <= CLIENT_UNREGISTERED; i++)
+		if (strcmp(s, state_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+clients_transport_name(int t)
+{
+	if (t < 0 || t > TRANSPORT_TLS)
+		return "?";
+	return transport_names[t];
+}
+
+int
+clients_transport_parse(const char *s)
+{
+	int	 i;
+
+	for (i = 0; i <= TRANSPORT_TLS; i++)
+		if (strcmp(s, transport_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int
+clients_valid_name(const char *s, size_t max)
+{
+	size_t	 n;
+
+	for (n = 0; s[n]; n++)
+		if (!((s[n] >= 'a' && s[n] <= 'z') ||
+		    (s[n] >= 'A' && s[n] <= 'Z') ||
+		    (s[n] >= '0' && s[n] <= '9') ||
+		    s[n] == '.' || s[n] == '_' || s[n] == '-'))
+			return 0;
+	return n > 0 && n <= max;
+}
+
+/* A client ID: 1-64 of [A-Za-z0-9._-]. */
+int
+clients_valid_id(const char *s)
+{
+	return clients_valid_name(s, CLIENT_ID_MAX);
+}
+
+/* A class: 1-32 of [A-Za-z0-9._-]. */
+int
+clients_valid_class(const char *s)
+{
+	return clients_valid_name(s, CLIENT_CLASS_MAX);
+}

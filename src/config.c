@@ -1,0 +1,392 @@
+/*
+ * config.c: the daemon's settings. The only file that calls libconfig.
+ *
+ * Every option is a row of `options`: its path in the file, its type, where
+ * it lands in struct config and its range. config_load walks the file,
+ * refuses anything unknown, out of range or of the wrong type with
+ * "file:line: option: reason", then checks the options against each other.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "sippushd.h"
+
+enum opt_type {
+	OPT_INT,
+	OPT_BOOL,
+	OPT_STRING,
+	OPT_ENUM,
+};
+
+struct option {
+	const char		*path;
+	enum opt_type		 type;
+	size_t			 off;
+	long			 min, max;	/* OPT_INT range */
+	const char *const	*names;		/* OPT_ENUM values */
+};
+
+static const char *const sync_names[] = { "normal", "full", NULL };
+static const char *const level_names[] = {
+	"error", "warning", "notice", "info", "debug", NULL
+};
+
+#define F(field)	offsetof(struct config, field)
+
+static const struct option options[] = {
+	{ "sip.address", OPT_STRING, F(sip_address), 0, 0, NULL },
+	{ "sip.port", OPT_INT, F(sip_port), 1, 65535, NULL },
+	{ "sip.udp", OPT_BOOL, F(sip_udp), 0, 1, NULL },
+	{ "sip.tcp", OPT_BOOL, F(sip_tcp), 0, 1, NULL },
+	{ "sip.max_message_size", OPT_INT, F(sip_max_size), 1024, 1048576,
+	    NULL },
+	{ "database.path", OPT_STRING, F(db_path), 0, 0, NULL },
+	{ "database.synchronous", OPT_ENUM, F(db_sync_full), 0, 0,
+	    sync_names },
+	{ "database.commit_delay", OPT_INT, F(db_commit_delay), 0, 1000,
+	    NULL },
+	{ "registration.min_expires", OPT_INT, F(reg_min_expires), 1, 86400,
+	    NULL },
+	{ "registration.max_expires", OPT_INT, F(reg_max_expires), 1,
+	    604800, NULL },
+	{ "registration.default_expires", OPT_INT, F(reg_default_expires), 1,
+	    604800, NULL },
+	{ "registration.default_class", OPT_STRING, F(reg_default_class), 0,
+	    0, NULL },
+	{ "registration.retain", OPT_INT, F(reg_retain), 0, 31536000, NULL },
+	{ "heartbeat.timeout", OPT_INT, F(hb_timeout), 0, 86400, NULL },
+	{ "heartbeat.sweep_interval", OPT_INT, F(hb_sweep_interval), 1, 3600,
+	    NULL },
+	{ "control.socket", OPT_STRING, F(ctl_socket), 0, 0, NULL },
+	{ "log.level", OPT_ENUM, F(log_level), 0, 0, level_names },
+	{ "log.sip_level", OPT_INT, F(log_sip_level), 0, 9, NULL },
+};
+
+#define NOPTIONS	(sizeof(options) / sizeof(options[0]))
+
+static const char *const groups[] = {
+	"sip", "database", "registration", "heartbeat", "control", "log", NULL
+};
+
+static int
+config_fail(char *err, size_t errlen, const char *file, int line,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	if (line > 0)
+		n = snprintf(err, errlen, "%s:%d: ", file, line);
+	else
+		n = snprintf(err, errlen, "%s: ", file ? file : "settings");
+	if (n < 0 || (size_t)n >= errlen)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static char **
+config_str(struct config *c, const struct option *o)
+{
+	return (char **)((char *)c + o->off);
+}
+
+static int *
+config_int(struct config *c, const struct option *o)
+{
+	return (int *)((char *)c + o->off);
+}
+
+/* Fill c with the built-in defaults. Aborts on ENOMEM. */
+void
+config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	if ((c->sip_address = strdup("0.0.0.0")) == NULL ||
+	    (c->db_path = strdup(SIPPUSH_DBPATH)) == NULL ||
+	    (c->reg_default_class = strdup("default")) == NULL ||
+	    (c->ctl_socket = strdup(SIPPUSH_SOCKET)) == NULL)
+		fatalx("config: out of memory");
+	c->sip_port = 5060;
+	c->sip_udp = 1;
+	c->sip_tcp = 1;
+	c->sip_max_size = 65536;
+	c->db_sync_full = 1;
+	c->db_commit_delay = 2;
+	c->reg_min_expires = 60;
+	c->reg_max_expires = 3600;
+	c->reg_default_expires = 600;
+	c->reg_retain = 86400;
+	c->hb_timeout = 90;
+	c->hb_sweep_interval = 5;
+	c->log_level = LOG_LEVEL_INFO;
+	c->log_sip_level = 0;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < NOPTIONS; i++)
+		if (options[i].type == OPT_STRING) {
+			free(*config_str(c, &options[i]));
+			*config_str(c, &options[i]) = NULL;
+		}
+	free(c->path);
+	c->path = NULL;
+}
+
+static const struct option *
+config_option(const char *group, const char *name)
+{
+	size_t	 i, glen = strlen(group);
+
+	for (i = 0; i < NOPTIONS; i++)
+		if (strncmp(options[i].path, group, glen) == 0 &&
+		    options[i].path[glen] == '.' &&
+		    strcmp(options[i].path + glen + 1, name) == 0)
+			return &options[i];
+	return NULL;
+}
+
+/* Take one setting's value into c; 0, or -1 with err filled. */
+static int
+config_take(struct config *c, const struct option *o, config_setting_t *s,
+    const char *file, char *err, size_t errlen)
+{
+	int		 line = config_setting_source_line(s);
+	int		 type = config_setting_type(s), i;
+	long long	 v;
+	const char	*str;
+	char		*dup;
+
+	switch (o->type) {
+	case OPT_INT:
+		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+			return config_fail(err, errlen, file, line,
+			    "%s: expected an integer", o->path);
+		v = config_setting_get_int64(s);
+		if (v < o->min || v > o->max)
+			return config_fail(err, errlen, file, line,
+			    "%s: %lld is out of range %ld..%ld", o->path, v,
+			    o->min, o->max);
+		*config_int(c, o) = (int)v;
+		return 0;
+	case OPT_BOOL:
+		if (type != CONFIG_TYPE_BOOL)
+			return config_fail(err, errlen, file, line,
+			    "%s: expected true or false", o->path);
+		*config_int(c, o) = config_setting_get_bool(s);
+		return 0;
+	case OPT_STRING:
+		if (type != CONFIG_TYPE_STRING)
+			return config_fail(err, errlen, file, line,
+			    "%s: expected a string", o->path);
+		str = config_setting_get_string(s);
+		if (*str == '\0')
+			return config_fail(err, errlen, file, line,
+			    "%s: must not be empty", o->path);
+		if ((dup = strdup(str)) == NULL)
+			return config_fail(err, errlen, file, line,
+			    "out of memory");
+		free(*config_str(c, o));
+		*config_str(c, o) = dup;
+		return 0;
+	case OPT_ENUM:
+		if (type != CONFIG_TYPE_STRING)
+			return config_fail(err, errlen, file, line,
+			    "%s: expected a string", o->path);
+		str = config_setting_get_string(s);
+		for (i = 0; o->names[i]; i++)
+			if (strcmp(o->names[i], str) == 0) {
+				*config_int(c, o) = i;
+				return 0;
+			}
+		return config_fail(err, errlen, file, line,
+		    "%s: \"%s\" is not one of the accepted values", o->path,
+		    str);
+	}
+	return -1;
+}
+
+/* Make a relative path absolute against the current folder, so that the
+ * daemon may chdir("/") later. */
+static int
+config_abspath(char **path)
+{
+	char	 cwd[4096], *p;
+
+	if (**path == '/')
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    asprintf(&p, "%s/%s", cwd, *path) == -1)
+		return -1;
+	free(*path);
+	*path = p;
+	return 0;
+}
+
+/* Checks across options, once each has its value. */
+static int
+config_check(struct config *c, const char *file, char *err, size_t errlen)
+{
+	if (!c->sip_udp && !c->sip_tcp)
+		return config_fail(err, errlen, file, 0,
+		    "sip: at least one of udp and tcp must be true");
+	if (c->reg_min_expires > c->reg_max_expires)
+		return config_fail(err, errlen, file, 0,
+		    "registration.min_expires (%d) is above max_expires (%d)",
+		    c->reg_min_expires, c->reg_max_expires);
+	if (c->reg_default_expires < c->reg_min_expires ||
+	    c->reg_default_expires > c->reg_max_expires)
+		return config_fail(err, errlen, file, 0,
+		    "registration.default_expires (%d) is outside "
+		    "min_expires..max_expires (%d..%d)",
+		    c->reg_default_expires, c->reg_min_expires,
+		    c->reg_max_expires);
+	if (!clients_valid_class(c->reg_default_class))
+		return config_fail(err, errlen, file, 0,
+		    "registration.default_class: \"%s\" is not a valid class "
+		    "(1-%d of A-Z a-z 0-9 . _ -)", c->reg_default_class,
+		    CLIENT_CLASS_MAX);
+	if (config_abspath(&c->db_path) == -1 ||
+	    config_abspath(&c->ctl_socket) == -1)
+		return config_fail(err, errlen, file, 0,
+		    "cannot make paths absolute: %s", strerror(errno));
+	if (strlen(c->ctl_socket) >= 108)
+		return config_fail(err, errlen, file, 0,
+		    "control.socket: path is longer than 107 bytes");
+	return 0;
+}
+
+/*
+ * Read path over the values already in c (normally config_defaults).
+ * Returns 0, or -1 with "file:line: reason" in err; c then holds a mix
+ * and must only be freed.
+ */
+int
+config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	config_t		 cf;
+	config_setting_t	*root, *group, *s;
+	const struct option	*o;
+	const char		*gname;
+	int			 i, j, ok, rv = -1;
+
+	config_init(&cf);
+	if (config_read_file(&cf, path) != CONFIG_TRUE) {
+		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
+			snprintf(err, errlen, "%s: cannot read: %s", path,
+			    strerror(errno));
+		else
+			config_fail(err, errlen, config_error_file(&cf) ?
+			    config_error_file(&cf) : path,
+			    config_error_line(&cf), "%s",
+			    config_error_text(&cf));
+		goto out;
+	}
+	root = config_root_setting(&cf);
+	for (i = 0; i < config_setting_length(root); i++) {
+		group = config_setting_get_elem(root, i);
+		gname = config_setting_name(group);
+		for (ok = 0, j = 0; groups[j]; j++)
+			ok |= strcmp(groups[j], gname) == 0;
+		if (!ok) {
+			config_fail(err, errlen, path,
+			    config_setting_source_line(group),
+			    "%s: unknown section", gname);
+			goto out;
+		}
+		if (!config_setting_is_group(group)) {
+			config_fail(err, errlen, path,
+			    config_setting_source_line(group),
+			    "%s: expected a group { ... }", gname);
+			goto out;
+		}
+		for (j = 0; j < config_setting_length(group); j++) {
+			s = config_setting_get_elem(group, j);
+			o = config_option(gname, config_setting_name(s));
+			if (o == NULL) {
+				config_fail(err, errlen, path,
+				    config_setting_source_line(s),
+				    "%s.%s: unknown option", gname,
+				    config_setting_name(s));
+				goto out;
+			}
+			if (config_take(c, o, s, path, err, errlen) == -1)
+				goto out;
+		}
+	}
+	if (config_check(c, path, err, errlen) == -1)
+		goto out;
+	free(c->path);
+	if ((c->path = strdup(path)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	rv = 0;
+out:
+	config_destroy(&cf);
+	return rv;
+}
+
+const char *
+config_log_level_name(enum log_level level)
+{
+	return level_names[level];
+}
+
+/* Print the effective settings in the file's own syntax (sippushd -n). */
+void
+config_print(const struct config *c, FILE *fp)
+{
+	const char	*group = "";
+	const char	*dot;
+	size_t		 i, glen;
+	int		 v;
+
+	fprintf(fp, "# effective settings, from %s\n",
+	    c->path ? c->path : "built-in defaults");
+	for (i = 0; i < NOPTIONS; i++) {
+		dot = strchr(options[i].path, '.');
+		glen = (size_t)(dot - options[i].path);
+		if (strncmp(group, options[i].path, glen) != 0 ||
+		    group[glen] != '.') {
+			if (*group)
+				fprintf(fp, "};\n");
+			group = options[i].path;
+			fprintf(fp, "%.*s = {\n", (int)glen, group);
+		}
+		if (options[i].type != OPT_STRING)
+			v = *config_int((struct config *)c, &options[i]);
+		else
+			v = 0;
+		switch (options[i].type) {
+		case OPT_INT:
+			fprintf(fp, "  %s = %d;\n", dot + 1, v);
+			break;
+		case OPT_BOOL:
+			fprintf(fp, "  %s = %s;\n", dot + 1,
+			    v ? "true" : "false");
+			break;
+		case OPT_STRING:
+			fprintf(fp, "  %s = \"%s\";\n", dot + 1,
+			    *config_str((struct config *)c, &options[i]));
+			break;
+		case OPT_ENUM:
+			fprintf(fp, "  %s = \"%s\";\n", dot + 1,
+			    options[i].names[v]);
+			break;
+		}
+	}
+	fprintf(fp, "};\n");
+}

@@ -1,0 +1,444 @@
+/*
+ * control.c: the local control socket that sippushctl talks to.
+ *
+ * A Unix stream socket, mode 0600, whose peers must be root or the
+ * daemon's own user (SO_PEERCRED). Each connection gets the greeting,
+ * then sends request lines and reads replies (protocol in proto.h).
+ * Connections are non-blocking and served from the daemon's event loop;
+ * a reply is built whole in the connection's output buffer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <sofia-sip/su_wait.h>
+
+#include "sippushd.h"
+
+#define CONTROL_CONN_MAX	32
+
+struct conn {
+	int		 fd;
+	int		 index;		/* su_root registration */
+	su_wait_t	 wait[1];
+	struct buf	 in;
+	struct buf	 out;
+	int		 closing;	/* close once out is written */
+};
+
+static const struct config	*ctl_cfg;
+static su_root_t		*ctl_root;
+static int			 ctl_fd = -1;
+static int			 ctl_index;
+static su_wait_t		 ctl_wait[1];
+static struct conn		*ctl_conns[CONTROL_CONN_MAX];
+static int64_t			 ctl_started;
+
+static int control_accept(su_root_magic_t *, su_wait_t *, su_wakeup_arg_t *);
+static int control_event(su_root_magic_t *, su_wait_t *, su_wakeup_arg_t *);
+static int control_flush(struct conn *);
+
+static void
+control_close(struct conn *c)
+{
+	int	 i;
+
+	for (i = 0; i < CONTROL_CONN_MAX; i++)
+		if (ctl_conns[i] == c)
+			ctl_conns[i] = NULL;
+	su_root_deregister(ctl_root, c->index);
+	close(c->fd);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	free(c);
+}
+
+/* Is another daemon answering on this socket path? */
+static int
+control_in_use(const struct sockaddr_un *sun)
+{
+	int	 fd, rv;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+		return 0;
+	rv = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
+	close(fd);
+	return rv;
+}
+
+/* Create, bind and listen on the control socket. 0, or -1 with err. */
+int
+control_init(const struct config *cfg, su_root_t *root, char *err,
+    size_t errlen)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 sb;
+	char			*copy, *dir;
+	mode_t			 old;
+	int			 rc;
+
+	ctl_cfg = cfg;
+	ctl_root = root;
+	ctl_started = sippushd_now();
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(cfg->ctl_socket) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "%s: path too long", cfg->ctl_socket);
+		return -1;
+	}
+	strcpy(sun.sun_path, cfg->ctl_socket);
+	if ((copy = strdup(cfg->ctl_socket)) == NULL)
+		return -1;
+	dir = dirname(copy);
+	if (stat(dir, &sb) == -1 && (errno != ENOENT || mkdir(dir, 0750) ==
+	    -1)) {
+		snprintf(err, errlen, "%s: cannot create folder %s: %s",
+		    cfg->ctl_socket, dir, strerror(errno));
+		free(copy);
+		return -1;
+	}
+	free(copy);
+	if (lstat(sun.sun_path, &sb) == 0) {
+		if (!S_ISSOCK(sb.st_mode)) {
+			snprintf(err, errlen, "%s: exists and is not a socket",
+			    sun.sun_path);
+			return -1;
+		}
+		if (control_in_use(&sun)) {
+			snprintf(err, errlen, "%s: another sippushd is "
+			    "running", sun.sun_path);
+			return -1;
+		}
+		unlink(sun.sun_path);
+	}
+	if ((ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1) {
+		snprintf(err, errlen, "control socket: %s", strerror(errno));
+		return -1;
+	}
+	old = umask(0177);
+	rc = bind(ctl_fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc == -1 || listen(ctl_fd, 16) == -1) {
+		snprintf(err, errlen, "%s: %s", sun.sun_path, strerror(errno));
+		goto fail;
+	}
+	if (su_wait_create(ctl_wait, ctl_fd, SU_WAIT_ACCEPT) == -1 ||
+	    (ctl_index = su_root_register(root, ctl_wait, control_accept,
+	    NULL, 0)) <= 0) {
+		snprintf(err, errlen, "%s: cannot watch socket", sun.sun_path);
+		goto fail;
+	}
+	log_info("control: listening on %s", sun.sun_path);
+	return 0;
+fail:
+	close(ctl_fd);
+	ctl_fd = -1;
+	return -1;
+}
+
+void
+control_shutdown(void)
+{
+	int	 i;
+
+	for (i = 0; i < CONTROL_CONN_MAX; i++)
+		if (ctl_conns[i])
+			control_close(ctl_conns[i]);
+	if (ctl_fd != -1) {
+		su_root_deregister(ctl_root, ctl_index);
+		close(ctl_fd);
+		unlink(ctl_cfg->ctl_socket);
+		ctl_fd = -1;
+	}
+}
+
+/* Only root and the daemon's own user may use the socket. */
+static int
+control_peer_allowed(int fd)
+{
+	struct ucred	 cred;
+	socklen_t	 len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
+		return 0;
+	return cred.uid == 0 || cred.uid == geteuid();
+}
+
+static int
+control_accept(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
+{
+	struct conn	*c;
+	int		 fd, i;
+
+	(void)magic;
+	(void)w;
+	(void)arg;
+	if ((fd = accept4(ctl_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC))
+	    == -1)
+		return 0;
+	if (!control_peer_allowed(fd)) {
+		log_warn("control: connection refused: peer is not root or "
+		    "the daemon's user");
+		close(fd);
+		return 0;
+	}
+	for (i = 0; i < CONTROL_CONN_MAX && ctl_conns[i]; i++)
+		;
+	if (i == CONTROL_CONN_MAX || (c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("control: too many connections, one refused");
+		close(fd);
+		return 0;
+	}
+	c->fd = fd;
+	if (su_wait_create(c->wait, fd, SU_WAIT_IN) == -1 ||
+	    (c->index = su_root_register(ctl_root, c->wait, control_event, c,
+	    0)) <= 0) {
+		close(fd);
+		free(c);
+		return 0;
+	}
+	ctl_conns[i] = c;
+	buf_printf(&c->out, "SIPPUSH %d sippushd/%s\n", PROTO_VERSION,
+	    SIPPUSH_VERSION);
+	if (control_flush(c) == -1)
+		control_close(c);
+	return 0;
+}
+
+/* Write what we can; watch for writability while output remains. */
+static int
+control_flush(struct conn *c)
+{
+	ssize_t	 n;
+
+	while (c->out.len > 0) {
+		n = write(c->fd, c->out.data, c->out.len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			break;
+		if (n <= 0)
+			return -1;
+		buf_consume(&c->out, (size_t)n);
+	}
+	if (c->out.len == 0 && c->closing)
+		return -1;
+	su_root_eventmask(ctl_root, c->index, c->fd,
+	    c->out.len ? SU_WAIT_IN | SU_WAIT_OUT : SU_WAIT_IN);
+	return 0;
+}
+
+static void
+control_line(struct conn *c, char *line)
+{
+	char	*argv[PROTO_ARGS_MAX];
+	int	 argc;
+
+	argc = proto_split(line, argv, PROTO_ARGS_MAX);
+	if (argc == -1)
+		buf_puts(&c->out, "ERR malformed request line\n");
+	else if (argc == 0)
+		buf_puts(&c->out, "ERR empty request\n");
+	else
+		control_request(&c->out, argc, argv);
+}
+
+static int
+control_event(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
+{
+	struct conn	*c = (struct conn *)arg;
+	char		*nl;
+	ssize_t		 n;
+	int		 events = su_wait_events(w, c->fd);
+
+	(void)magic;
+	if (events & (SU_WAIT_IN | SU_WAIT_HUP | SU_WAIT_ERR)) {
+		if (buf_reserve(&c->in, 65536) == -1) {
+			control_close(c);
+			return 0;
+		}
+		n = read(c->fd, c->in.data + c->in.len, 65536);
+		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
+			control_close(c);
+			return 0;
+		}
+		if (n > 0) {
+			c->in.len += (size_t)n;
+			c->in.data[c->in.len] = '\0';
+		}
+		while (!c->closing &&
+		    (nl = memchr(c->in.data, '\n', c->in.len)) != NULL) {
+			*nl = '\0';
+			if (nl > c->in.data && nl[-1] == '\r')
+				nl[-1] = '\0';
+			control_line(c, c->in.data);
+			buf_consume(&c->in, (size_t)(nl - c->in.data) + 1);
+		}
+		if (c->in.len > PROTO_LINE_MAX) {
+			buf_printf(&c->out, "ERR request line over %d bytes\n",
+			    PROTO_LINE_MAX);
+			c->closing = 1;
+		}
+	}
+	if (control_flush(c) == -1)
+		control_close(c);
+	return 0;
+}
+
+/* ---- commands ---- */
+
+static void
+control_client_record(struct buf *out, const struct client *c)
+{
+	proto_put_kv(out, "id", c->id);
+	proto_put_kv(out, "class", c->class);
+	proto_put_kv(out, "state", clients_state_name(c->state));
+	proto_put_kv(out, "transport", clients_transport_name(c->transport));
+	proto_put_kv(out, "address", c->address);
+	proto_put_kvi(out, "port", c->port);
+	proto_put_kv(out, "contact", c->contact);
+	proto_put_kv(out, "user_agent", c->user_agent ? c->user_agent : "");
+	proto_put_kvi(out, "registered_at", c->registered_at);
+	proto_put_kvi(out, "expires_at", c->expires_at);
+	proto_put_kvi(out, "last_seen", c->last_seen);
+	proto_end_record(out);
+}
+
+struct selection {
+	const char	 *class;
+	int		  state;	/* -1: any */
+	int		  online;	/* -1: any, 0: not online, 1: online */
+	struct client	**v;
+	size_t		  n, cap;
+	int		  nomem;
+};
+
+static int
+control_select(struct client *c, void *arg)
+{
+	struct selection	*s = arg;
+	struct client		**v;
+
+	if ((s->class && strcmp(s->class, c->class) != 0) ||
+	    (s->state != -1 && s->state != c->state) ||
+	    (s->online == 1 && c->state != CLIENT_ONLINE) ||
+	    (s->online == 0 && c->state == CLIENT_ONLINE))
+		return 0;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 256;
+		if ((v = realloc(s->v, s->cap * sizeof(*v))) == NULL) {
+			s->nomem = 1;
+			return 1;
+		}
+		s->v = v;
+	}
+	s->v[s->n++] = c;
+	return 0;
+}
+
+static int
+control_cmp_id(const void *a, const void *b)
+{
+	return strcmp((*(struct client *const *)a)->id,
+	    (*(struct client *const *)b)->id);
+}
+
+/* clients [class=C] [state=S] [online=yes|no] */
+static void
+control_cmd_clients(struct buf *out, int argc, char **argv)
+{
+	struct selection	 s;
+	const char		*v;
+	size_t			 i;
+
+	memset(&s, 0, sizeof(s));
+	s.state = s.online = -1;
+	s.class = proto_get(argc, argv, "class");
+	if ((v = proto_get(argc, argv, "state")) != NULL &&
+	    (s.state = clients_state_parse(v)) == -1) {
+		buf_printf(out, "ERR unknown state \"%s\"\n", v);
+		return;
+	}
+	if ((v = proto_get(argc, argv, "online")) != NULL) {
+		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
+			buf_puts(out, "ERR online must be yes or no\n");
+			return;
+		}
+		s.online = strcmp(v, "yes") == 0;
+	}
+	clients_foreach(control_select, &s);
+	if (s.nomem) {
+		buf_puts(out, "ERR out of memory\n");
+		free(s.v);
+		return;
+	}
+	if (s.n > 1)
+		qsort(s.v, s.n, sizeof(*s.v), control_cmp_id);
+	buf_puts(out, "OK\n");
+	for (i = 0; i < s.n; i++)
+		control_client_record(out, s.v[i]);
+	buf_puts(out, ".\n");
+	free(s.v);
+}
+
+/* client id=ID */
+static void
+control_cmd_client(struct buf *out, int argc, char **argv)
+{
+	const char	*id = proto_get(argc, argv, "id");
+	struct client	*c;
+
+	if (id == NULL) {
+		buf_puts(out, "ERR client needs id=ID\n");
+		return;
+	}
+	if ((c = clients_find(id)) == NULL) {
+		buf_puts(out, "ERR no such client\n");
+		return;
+	}
+	buf_puts(out, "OK\n");
+	control_client_record(out, c);
+	buf_puts(out, ".\n");
+}
+
+static void
+control_cmd_stats(struct buf *out)
+{
+	struct clients_stats	 st;
+	int			 i;
+
+	clients_stats(&st);
+	buf_puts(out, "OK\n");
+	proto_put_kv(out, "version", SIPPUSH_VERSION);
+	proto_put_kvi(out, "uptime", sippushd_now() - ctl_started);
+	proto_put_kvi(out, "clients", (long long)st.total);
+	for (i = CLIENT_ONLINE; i <= CLIENT_UNREGISTERED; i++)
+		proto_put_kvi(out, clients_state_name(i),
+		    (long long)st.by_state[i]);
+	proto_put_kvi(out, "pending_replies", (long long)registrar_pending());
+	proto_end_record(out);
+	buf_puts(out, ".\n");
+}
+
+/* Answer one request (argv[0] is the command) into out. */
+void
+control_request(struct buf *out, int argc, char **argv)
+{
+	if (strcmp(argv[0], "ping") == 0)
+		buf_printf(out, "OK\nversion=%s\n.\n", SIPPUSH_VERSION);
+	else if (strcmp(argv[0], "clients") == 0)
+		control_cmd_clients(out, argc, argv);
+	else if (strcmp(argv[0], "client") == 0)
+		control_cmd_client(out, argc, argv);
+	else if (strcmp(argv[0], "stats") == 0)
+		control_cmd_stats(out);
+	else
+		buf_printf(out, "ERR unknown command \"%.64s\"\n", argv[0]);
+}

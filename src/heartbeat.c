@@ -1,0 +1,157 @@
+/*
+ * heartbeat.c: OPTIONS heartbeats and the liveness sweep.
+ *
+ * A heartbeat is an OPTIONS whose From names a client (sip:ID@...) that is
+ * registered from the same address, port and transport. It refreshes the
+ * client's last_seen and brings it back online; the write is lazy (the
+ * next group commit or sweep carries it). Every OPTIONS is answered 200:
+ * one from anybody else is a capability query or a ping and changes
+ * nothing. The sweep, every heartbeat.sweep_interval seconds, marks
+ * silent clients offline, ends lapsed registrations and deletes rows
+ * retained past registration.retain.
+ */
+#include <string.h>
+
+#include <sofia-sip/nta.h>
+#include <sofia-sip/nta_stateless.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/su_wait.h>
+
+#include "sippushd.h"
+
+#define HEARTBEAT_ALLOW	"REGISTER, OPTIONS"
+
+static const struct config	*hb_cfg;
+static nta_agent_t		*hb_agent;
+static su_timer_t		*hb_timer;
+
+static void
+heartbeat_timer(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+	(void)magic;
+	(void)t;
+	(void)arg;
+	heartbeat_sweep(sippushd_now());
+}
+
+int
+heartbeat_init(const struct config *cfg, su_root_t *root, nta_agent_t *agent)
+{
+	hb_cfg = cfg;
+	hb_agent = agent;
+	if ((hb_timer = su_timer_create(su_root_task(root),
+	    (su_duration_t)cfg->hb_sweep_interval * 1000)) == NULL)
+		return -1;
+	if (su_timer_set_for_ever(hb_timer, heartbeat_timer, NULL) == -1)
+		return -1;
+	return 0;
+}
+
+void
+heartbeat_shutdown(void)
+{
+	su_timer_destroy(hb_timer);
+	hb_timer = NULL;
+}
+
+/* Is this request from where the client registered? */
+static int
+heartbeat_from_client(msg_t *msg, const struct client *c)
+{
+	char		 addr[46];
+	uint16_t	 port;
+	enum transport	 tr;
+
+	if (sip_source(msg, addr, sizeof(addr), &port, &tr) == -1)
+		return 0;
+	return port == c->port && tr == c->transport &&
+	    strcmp(addr, c->address) == 0;
+}
+
+/* Answer an OPTIONS, counting it as a heartbeat if it is one. Takes
+ * ownership of msg. */
+void
+heartbeat_request(msg_t *msg, sip_t *sip)
+{
+	struct client	*c = NULL;
+	const char	*id = NULL;
+
+	if (sip->sip_from && sip->sip_from->a_url->url_user)
+		id = sip->sip_from->a_url->url_user;
+	if (id && (c = clients_find(id)) != NULL &&
+	    (c->state == CLIENT_ONLINE || c->state == CLIENT_OFFLINE) &&
+	    heartbeat_from_client(msg, c)) {
+		c->last_seen = sippushd_now();
+		if (c->state == CLIENT_OFFLINE) {
+			c->state = CLIENT_ONLINE;
+			log_info("heartbeat: %s is back online", c->id);
+		}
+		clients_mark(c, CLIENT_DIRTY_SEEN);
+	} else
+		log_debug("heartbeat: OPTIONS from %s is no heartbeat of a "
+		    "registered client", id ? id : "(no user)");
+	nta_msg_treply(hb_agent, msg, SIP_200_OK,
+	    SIPTAG_ALLOW_STR(HEARTBEAT_ALLOW),
+	    SIPTAG_SERVER_STR("sippushd/" SIPPUSH_VERSION),
+	    TAG_END());
+}
+
+struct sweep {
+	int64_t	 now;
+	int	 offline, expired, deleted;
+};
+
+static int
+heartbeat_check(struct client *c, void *arg)
+{
+	struct sweep	*sw = arg;
+
+	switch (c->state) {
+	case CLIENT_ONLINE:
+	case CLIENT_OFFLINE:
+		if (sw->now >= c->expires_at) {
+			c->state = CLIENT_EXPIRED;
+			clients_mark(c, CLIENT_DIRTY_ROW);
+			log_info("heartbeat: registration of %s expired", c->id);
+			sw->expired++;
+		} else if (c->state == CLIENT_ONLINE && hb_cfg->hb_timeout &&
+		    sw->now - c->last_seen > hb_cfg->hb_timeout) {
+			c->state = CLIENT_OFFLINE;
+			clients_mark(c, CLIENT_DIRTY_SEEN);
+			log_info("heartbeat: %s is offline (silent for %llds)",
+			    c->id, (long long)(sw->now - c->last_seen));
+			sw->offline++;
+		}
+		break;
+	case CLIENT_EXPIRED:
+	case CLIENT_UNREGISTERED:
+		if (sw->now >= c->expires_at + hb_cfg->reg_retain &&
+		    !(c->dirty & CLIENT_DIRTY_DELETE)) {
+			clients_mark(c, CLIENT_DIRTY_DELETE);
+			sw->deleted++;
+		}
+		break;
+	}
+	return 0;
+}
+
+/*
+ * One pass over the table at time now, then a commit of every change
+ * (including the lazy heartbeat writes). Returns the number of clients
+ * whose state changed or that were deleted.
+ */
+int
+heartbeat_sweep(int64_t now)
+{
+	struct sweep	 sw;
+
+	memset(&sw, 0, sizeof(sw));
+	sw.now = now;
+	clients_foreach(heartbeat_check, &sw);
+	if (sw.deleted)
+		log_info("heartbeat: %d lapsed registrations deleted",
+		    sw.deleted);
+	registrar_flush();
+	return sw.offline + sw.expired + sw.deleted;
+}

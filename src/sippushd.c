@@ -1,0 +1,232 @@
+/*
+ * sippushd.c: the daemon's entry point: options, start-up in dependency
+ * order (config, store, table, SIP, registrar, heartbeats, control
+ * socket), the event loop, and a clean shutdown on SIGTERM or SIGINT.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sofia-sip/su.h>
+#include <sofia-sip/su_wait.h>
+
+#include "sippushd.h"
+
+struct config			*sippushd_config;
+static volatile sig_atomic_t	 sippushd_quit;
+static int			 sippushd_ready_fd = -1;
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: sippushd [-FhnV] [-f file]\n"
+	    "  -f file  configuration file (default %s)\n"
+	    "  -F       stay in the foreground and log to stderr\n"
+	    "  -n       check the configuration, print the effective "
+	    "settings, exit\n"
+	    "  -h       show this help\n"
+	    "  -V       show the version\n", SIPPUSH_CONFFILE);
+}
+
+int64_t
+sippushd_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void
+sippushd_signal(int sig)
+{
+	(void)sig;
+	sippushd_quit = 1;
+}
+
+/*
+ * Become a daemon. The parent waits until the child says "OK" (it is
+ * serving) or reports why it could not start, and exits 0 or 1 with it.
+ */
+static void
+sippushd_daemonize(void)
+{
+	char	 msg[1024];
+	ssize_t	 n;
+	size_t	 len = 0;
+	int	 fds[2];
+
+	if (pipe(fds) == -1)
+		fatalx("sippushd: pipe: %s", strerror(errno));
+	switch (fork()) {
+	case -1:
+		fatalx("sippushd: fork: %s", strerror(errno));
+	case 0:
+		close(fds[0]);
+		setsid();
+		sippushd_ready_fd = fds[1];
+		log_startup(fds[1]);
+		return;
+	}
+	close(fds[1]);
+	while (len < sizeof(msg) - 1 &&
+	    (n = read(fds[0], msg + len, sizeof(msg) - 1 - len)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			break;
+		len += (size_t)n;
+	}
+	msg[len] = '\0';
+	if (strcmp(msg, "OK") == 0)
+		_exit(0);
+	fprintf(stderr, "sippushd: %s", len ? msg :
+	    "the daemon exited while starting\n");
+	_exit(1);
+}
+
+/* Tell the waiting parent that start-up succeeded; detach from it. */
+static void
+sippushd_ready(void)
+{
+	int	 fd;
+
+	if (write(sippushd_ready_fd, "OK", 2) != 2)
+		log_warn("sippushd: parent went away during start-up");
+	log_startup(-1);
+	close(sippushd_ready_fd);
+
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	if (chdir("/") == -1)
+		log_warn("sippushd: chdir /: %s", strerror(errno));
+}
+
+static int
+sippushd_restore(const struct client *c, void *arg)
+{
+	(void)arg;
+	return clients_restore(c);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct config	 cfg;
+	struct sigaction	 sa;
+	su_root_t		*root;
+	const char		*path = NULL;
+	char			 err[512];
+	int			 ch, foreground = 0, check = 0, n;
+
+	while ((ch = getopt(argc, argv, "f:FhnV")) != -1) {
+		switch (ch) {
+		case 'f':
+			path = optarg;
+			break;
+		case 'F':
+			foreground = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'n':
+			check = 1;
+			break;
+		case 'V':
+			printf("sippushd %s\n", SIPPUSH_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "sippushd: unexpected argument \"%s\"\n",
+		    argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	log_init(1, LOG_LEVEL_INFO, "sippushd");
+	config_defaults(&cfg);
+	if (path == NULL && access(SIPPUSH_CONFFILE, F_OK) == 0)
+		path = SIPPUSH_CONFFILE;
+	if (path && config_load(&cfg, path, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sippushd: %s\n", err);
+		config_free(&cfg);
+		return 1;
+	}
+	if (check) {
+		config_print(&cfg, stdout);
+		config_free(&cfg);
+		return 0;
+	}
+	sippushd_config = &cfg;
+	log_init(foreground, cfg.log_level, "sippushd");
+	if (!foreground)
+		sippushd_daemonize();
+	if (path == NULL)
+		log_notice("sippushd: no %s, running with built-in defaults",
+		    SIPPUSH_CONFFILE);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = sippushd_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	if (su_init() != 0)
+		fatalx("sippushd: cannot initialise Sofia-SIP");
+	log_sofia(cfg.log_sip_level);
+	if ((root = su_root_create(NULL)) == NULL)
+		fatalx("sippushd: cannot create the event loop");
+	su_root_threading(root, 0);
+
+	if (clients_init() == -1)
+		fatalx("sippushd: out of memory");
+	if (store_open(cfg.db_path, cfg.db_sync_full, err, sizeof(err)) == -1)
+		fatalx("store: %s", err);
+	if ((n = store_load_clients(sippushd_restore, NULL)) == -1)
+		fatalx("store: cannot load the clients: %s", store_errmsg());
+	log_info("store: %s: %d clients loaded", cfg.db_path, n);
+	if (sip_init(&cfg, root, err, sizeof(err)) == -1)
+		fatalx("sip: %s", err);
+	if (registrar_init(&cfg, root, sip_agent()) == -1 ||
+	    heartbeat_init(&cfg, root, sip_agent()) == -1)
+		fatalx("sippushd: cannot create timers");
+	if (control_init(&cfg, root, err, sizeof(err)) == -1)
+		fatalx("control: %s", err);
+
+	log_notice("sippushd %s started", SIPPUSH_VERSION);
+	if (!foreground)
+		sippushd_ready();
+
+	while (!sippushd_quit)
+		su_root_step(root, 1000);
+
+	log_notice("sippushd: shutting down");
+	control_shutdown();
+	heartbeat_shutdown();
+	registrar_shutdown();
+	sip_shutdown();
+	su_root_destroy(root);
+	store_close();
+	clients_free();
+	su_deinit();
+	config_free(&cfg);
+	log_notice("sippushd: stopped");
+	return 0;
+}

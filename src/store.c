@@ -1,0 +1,368 @@
+/*
+ * store.c: SQLite persistence of the application-information table.
+ *
+ * One connection, WAL mode, every statement prepared once at open. Writes
+ * happen between store_begin and store_commit, which the registrar calls
+ * once per group of changes (group commit), never once per packet. The
+ * schema comes from sql/NNN_*.sql, compiled in as schema_steps (schema.c).
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "sippushd.h"
+
+enum {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_PUT_CLIENT,
+	ST_TOUCH_CLIENT,
+	ST_DELETE_CLIENT,
+	ST_LOAD_CLIENTS,
+	ST_COUNT
+};
+
+static const char *const store_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_PUT_CLIENT] =
+	    "INSERT INTO clients (id, class, state, contact, transport,"
+	    " address, port, user_agent, registered_at, expires_at,"
+	    " last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+	    " ON CONFLICT (id) DO UPDATE SET class = ?2, state = ?3,"
+	    " contact = ?4, transport = ?5, address = ?6, port = ?7,"
+	    " user_agent = ?8, registered_at = ?9, expires_at = ?10,"
+	    " last_seen = ?11",
+	[ST_TOUCH_CLIENT] =
+	    "UPDATE clients SET state = ?2, last_seen = ?3 WHERE id = ?1",
+	[ST_DELETE_CLIENT] = "DELETE FROM clients WHERE id = ?1",
+	[ST_LOAD_CLIENTS] =
+	    "SELECT id, class, state, contact, transport, address, port,"
+	    " user_agent, registered_at, expires_at, last_seen FROM clients",
+};
+
+static sqlite3		*store_db;
+static sqlite3_stmt	*store_st[ST_COUNT];
+
+const char *
+store_errmsg(void)
+{
+	return store_db ? sqlite3_errmsg(store_db) : "database not open";
+}
+
+/* Run a statement that returns no rows; 0, or -1 (logged). */
+static int
+store_exec(int which)
+{
+	sqlite3_stmt	*st = store_st[which];
+	int		 rc;
+
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		log_error("store: %s: %s", store_sql[which], store_errmsg());
+		return -1;
+	}
+	return 0;
+}
+
+static int
+store_schema_version(int *version)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	*version = 0;
+	rc = sqlite3_prepare_v2(store_db, "SELECT count(*) FROM sqlite_master"
+	    " WHERE type = 'table' AND name = 'schema_version'", -1, &st,
+	    NULL);
+	if (rc != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW || sqlite3_column_int(st, 0) == 0) {
+		sqlite3_finalize(st);
+		return rc == SQLITE_ROW ? 0 : -1;
+	}
+	sqlite3_finalize(st);
+	rc = sqlite3_prepare_v2(store_db,
+	    "SELECT coalesce(max(version), 0) FROM schema_version", -1, &st,
+	    NULL);
+	if (rc != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* Bring the schema to the newest version, one transaction per step. */
+static int
+store_migrate(char *err, size_t errlen)
+{
+	char	*msg = NULL, *sql;
+	size_t	 i;
+	int	 version, newest;
+
+	if (store_schema_version(&version) == -1) {
+		snprintf(err, errlen, "cannot read schema version: %s",
+		    store_errmsg());
+		return -1;
+	}
+	newest = schema_nsteps ? schema_steps[schema_nsteps - 1].version : 0;
+	if (version > newest) {
+		snprintf(err, errlen, "database schema version %d is newer "
+		    "than this sippushd knows (%d)", version, newest);
+		return -1;
+	}
+	for (i = 0; i < schema_nsteps; i++) {
+		if (schema_steps[i].version <= version)
+			continue;
+		sql = sqlite3_mprintf("BEGIN IMMEDIATE; %s;"
+		    " INSERT INTO schema_version (version) VALUES (%d);"
+		    " DELETE FROM schema_version WHERE version < %d; COMMIT;",
+		    schema_steps[i].sql, schema_steps[i].version,
+		    schema_steps[i].version);
+		if (sql == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		if (sqlite3_exec(store_db, sql, NULL, NULL, &msg) !=
+		    SQLITE_OK) {
+			snprintf(err, errlen, "schema step %s: %s",
+			    schema_steps[i].name, msg ? msg : "failed");
+			sqlite3_free(msg);
+			sqlite3_free(sql);
+			sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+		sqlite3_free(sql);
+		log_info("store: schema upgraded to version %d (%s)",
+		    schema_steps[i].version, schema_steps[i].name);
+	}
+	return 0;
+}
+
+/* Create the database's folder if it is missing (one level, 0750). */
+static int
+store_mkdir(const char *path, char *err, size_t errlen)
+{
+	char		*copy, *dir;
+	struct stat	 sb;
+	int		 rv = 0;
+
+	if ((copy = strdup(path)) == NULL)
+		return -1;
+	dir = dirname(copy);
+	if (stat(dir, &sb) == -1) {
+		if (errno != ENOENT || mkdir(dir, 0750) == -1) {
+			snprintf(err, errlen, "%s: cannot create folder %s: %s",
+			    path, dir, strerror(errno));
+			rv = -1;
+		}
+	} else if (!S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "%s: %s is not a folder", path, dir);
+		rv = -1;
+	}
+	free(copy);
+	return rv;
+}
+
+/*
+ * Open (creating if needed) the database at path, upgrade its schema and
+ * prepare the statements. 0, or -1 with a reason in err.
+ */
+int
+store_open(const char *path, int sync_full, char *err, size_t errlen)
+{
+	char	*msg = NULL;
+	int	 i, rc;
+
+	if (store_mkdir(path, err, errlen) == -1)
+		return -1;
+	rc = sqlite3_open_v2(path, &store_db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, store_db ?
+		    sqlite3_errmsg(store_db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(store_db, 5000);
+	if (sqlite3_exec(store_db, sync_full ?
+	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;" :
+	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+	    NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, msg ? msg : "cannot "
+		    "set WAL mode");
+		sqlite3_free(msg);
+		goto fail;
+	}
+	if (store_migrate(err + 0, errlen) == -1) {
+		/* prefix the path for a message a person can act on */
+		char	 tmp[512];
+
+		snprintf(tmp, sizeof(tmp), "%s", err);
+		snprintf(err, errlen, "%s: %s", path, tmp);
+		goto fail;
+	}
+	for (i = 0; i < ST_COUNT; i++)
+		if (sqlite3_prepare_v3(store_db, store_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &store_st[i], NULL) !=
+		    SQLITE_OK) {
+			snprintf(err, errlen, "%s: %s", path, store_errmsg());
+			goto fail;
+		}
+	return 0;
+fail:
+	store_close();
+	return -1;
+}
+
+void
+store_close(void)
+{
+	int	 i;
+
+	for (i = 0; i < ST_COUNT; i++) {
+		sqlite3_finalize(store_st[i]);
+		store_st[i] = NULL;
+	}
+	if (store_db)
+		sqlite3_close(store_db);
+	store_db = NULL;
+}
+
+int
+store_version(void)
+{
+	int	 v;
+
+	return store_schema_version(&v) == -1 ? -1 : v;
+}
+
+static const char *
+store_text(sqlite3_stmt *st, int col)
+{
+	const char	*s = (const char *)sqlite3_column_text(st, col);
+
+	return s ? s : "";
+}
+
+/*
+ * Call fn for every stored client; the struct and its strings are valid
+ * only during the call. Returns the number of clients, or -1.
+ */
+int
+store_load_clients(int (*fn)(const struct client *, void *), void *arg)
+{
+	sqlite3_stmt	*st = store_st[ST_LOAD_CLIENTS];
+	struct client	 c;
+	int		 rc, n = 0, v;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&c, 0, sizeof(c));
+		c.id = (char *)store_text(st, 0);
+		c.class = (char *)store_text(st, 1);
+		v = clients_state_parse(store_text(st, 2));
+		c.state = (uint8_t)(v < 0 ? CLIENT_OFFLINE : v);
+		c.contact = (char *)store_text(st, 3);
+		v = clients_transport_parse(store_text(st, 4));
+		c.transport = (uint8_t)(v < 0 ? TRANSPORT_UDP : v);
+		snprintf(c.address, sizeof(c.address), "%s",
+		    store_text(st, 5));
+		c.port = (uint16_t)sqlite3_column_int(st, 6);
+		c.user_agent = sqlite3_column_type(st, 7) == SQLITE_NULL ?
+		    NULL : (char *)store_text(st, 7);
+		c.registered_at = sqlite3_column_int64(st, 8);
+		c.expires_at = sqlite3_column_int64(st, 9);
+		c.last_seen = sqlite3_column_int64(st, 10);
+		if (fn(&c, arg) == -1) {
+			rc = SQLITE_ABORT;
+			break;
+		}
+		n++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		log_error("store: loading clients: %s", store_errmsg());
+		return -1;
+	}
+	return n;
+}
+
+int
+store_begin(void)
+{
+	return store_exec(ST_BEGIN);
+}
+
+/* Commit the open transaction; on failure it is rolled back. */
+int
+store_commit(void)
+{
+	if (store_exec(ST_COMMIT) == -1) {
+		store_rollback();
+		return -1;
+	}
+	return 0;
+}
+
+void
+store_rollback(void)
+{
+	if (!sqlite3_get_autocommit(store_db))
+		store_exec(ST_ROLLBACK);
+}
+
+/* Write a client's whole row (insert or replace). */
+int
+store_put_client(const struct client *c)
+{
+	sqlite3_stmt	*st = store_st[ST_PUT_CLIENT];
+
+	sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->class, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, clients_state_name(c->state), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, c->contact, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, clients_transport_name(c->transport), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, c->address, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 7, c->port);
+	if (c->user_agent)
+		sqlite3_bind_text(st, 8, c->user_agent, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 8);
+	sqlite3_bind_int64(st, 9, c->registered_at);
+	sqlite3_bind_int64(st, 10, c->expires_at);
+	sqlite3_bind_int64(st, 11, c->last_seen);
+	return store_exec(ST_PUT_CLIENT);
+}
+
+/* Write only a client's state and last_seen. */
+int
+store_touch_client(const struct client *c)
+{
+	sqlite3_stmt	*st = store_st[ST_TOUCH_CLIENT];
+
+	sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, clients_state_name(c->state), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, c->last_seen);
+	return store_exec(ST_TOUCH_CLIENT);
+}
+
+int
+store_delete_client(const char *id)
+{
+	sqlite3_bind_text(store_st[ST_DELETE_CLIENT], 1, id, -1,
+	    SQLITE_STATIC);
+	return store_exec(ST_DELETE_CLIENT);
+}
