@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sofia-sip/tport.h>
+
 #include "sippushd.h"
 
 static struct client	**clients_table;
@@ -43,9 +45,21 @@ clients_init(void)
 	return clients_table ? 0 : -1;
 }
 
+/* Hold a reference to the connection c registered over (NULL drops it). */
+void
+clients_set_tport(struct client *c, struct tport_s *tp)
+{
+	if (c->tport == tp)
+		return;
+	if (c->tport)
+		tport_unref(c->tport);
+	c->tport = tp ? tport_ref(tp) : NULL;
+}
+
 static void
 clients_destroy(struct client *c)
 {
+	clients_set_tport(c, NULL);
 	free(c->id);
 	free(c->class);
 	free(c->contact);
@@ -200,6 +214,7 @@ clients_register(const struct registration *r, struct client **cp)
 	snprintf(c->address, sizeof(c->address), "%s", r->address);
 	c->port = r->port;
 	c->transport = (uint8_t)r->transport;
+	clients_set_tport(c, r->tport);
 	c->state = CLIENT_ONLINE;
 	c->registered_at = r->now;
 	c->expires_at = r->now + r->expires;
@@ -216,6 +231,7 @@ clients_unregister(struct client *c, int64_t now)
 {
 	c->state = CLIENT_UNREGISTERED;
 	c->expires_at = now;
+	clients_set_tport(c, NULL);
 	clients_mark(c, CLIENT_DIRTY_ROW);
 }
 

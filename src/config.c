@@ -64,6 +64,23 @@ static const struct option options[] = {
 	{ "heartbeat.sweep_interval", OPT_INT, F(hb_sweep_interval), 1, 3600,
 	    NULL },
 	{ "control.socket", OPT_STRING, F(ctl_socket), 0, 0, NULL },
+	{ "dispatch.max_in_flight", OPT_INT, F(dp_max_in_flight), 1, 100000,
+	    NULL },
+	{ "dispatch.timeout", OPT_INT, F(dp_timeout), 1000, 32000, NULL },
+	{ "dispatch.retry_initial", OPT_INT, F(dp_retry_initial), 100,
+	    3600000, NULL },
+	{ "dispatch.retry_multiplier", OPT_INT, F(dp_retry_multiplier), 1, 10,
+	    NULL },
+	{ "dispatch.retry_max", OPT_INT, F(dp_retry_max), 100, 86400000,
+	    NULL },
+	{ "dispatch.retry_jitter", OPT_INT, F(dp_retry_jitter), 0, 100, NULL },
+	{ "dispatch.max_attempts", OPT_INT, F(dp_max_attempts), 0, 1000000,
+	    NULL },
+	{ "dispatch.default_ttl", OPT_INT, F(dp_default_ttl), 1, 31536000,
+	    NULL },
+	{ "dispatch.max_ttl", OPT_INT, F(dp_max_ttl), 1, 31536000, NULL },
+	{ "dispatch.max_body", OPT_INT, F(dp_max_body), 1, 60000, NULL },
+	{ "dispatch.retain", OPT_INT, F(dp_retain), 0, 31536000, NULL },
 	{ "log.level", OPT_ENUM, F(log_level), 0, 0, level_names },
 	{ "log.sip_level", OPT_INT, F(log_sip_level), 0, 9, NULL },
 };
@@ -71,7 +88,8 @@ static const struct option options[] = {
 #define NOPTIONS	(sizeof(options) / sizeof(options[0]))
 
 static const char *const groups[] = {
-	"sip", "database", "registration", "heartbeat", "control", "log", NULL
+	"sip", "database", "registration", "heartbeat", "control", "dispatch",
+	"log", NULL
 };
 
 static int
@@ -127,6 +145,17 @@ config_defaults(struct config *c)
 	c->reg_retain = 86400;
 	c->hb_timeout = 90;
 	c->hb_sweep_interval = 5;
+	c->dp_max_in_flight = 1000;
+	c->dp_timeout = 8000;
+	c->dp_retry_initial = 1000;
+	c->dp_retry_multiplier = 2;
+	c->dp_retry_max = 60000;
+	c->dp_retry_jitter = 20;
+	c->dp_max_attempts = 0;
+	c->dp_default_ttl = 86400;
+	c->dp_max_ttl = 604800;
+	c->dp_max_body = MESSAGE_UDP_BODY_MAX;
+	c->dp_retain = 604800;
 	c->log_level = LOG_LEVEL_INFO;
 	c->log_sip_level = 0;
 }
@@ -258,6 +287,18 @@ config_check(struct config *c, const char *file, char *err, size_t errlen)
 		    "registration.default_class: \"%s\" is not a valid class "
 		    "(1-%d of A-Z a-z 0-9 . _ -)", c->reg_default_class,
 		    CLIENT_CLASS_MAX);
+	if (c->dp_retry_initial > c->dp_retry_max)
+		return config_fail(err, errlen, file, 0,
+		    "dispatch.retry_initial (%d) is above retry_max (%d)",
+		    c->dp_retry_initial, c->dp_retry_max);
+	if (c->dp_default_ttl > c->dp_max_ttl)
+		return config_fail(err, errlen, file, 0,
+		    "dispatch.default_ttl (%d) is above max_ttl (%d)",
+		    c->dp_default_ttl, c->dp_max_ttl);
+	if (c->dp_max_body + 1024 > c->sip_max_size)
+		return config_fail(err, errlen, file, 0,
+		    "dispatch.max_body (%d) needs sip.max_message_size of at "
+		    "least %d", c->dp_max_body, c->dp_max_body + 1024);
 	if (config_abspath(&c->db_path) == -1 ||
 	    config_abspath(&c->ctl_socket) == -1)
 		return config_fail(err, errlen, file, 0,

@@ -422,7 +422,8 @@ control_cmd_stats(struct buf *out)
 	for (i = CLIENT_ONLINE; i <= CLIENT_UNREGISTERED; i++)
 		proto_put_kvi(out, clients_state_name(i),
 		    (long long)st.by_state[i]);
-	proto_put_kvi(out, "pending_replies", (long long)registrar_pending());
+	proto_put_kvi(out, "pending_replies", (long long)commit_waiting());
+	dispatch_stats(out);
 	proto_end_record(out);
 	buf_puts(out, ".\n");
 }
@@ -439,6 +440,14 @@ control_request(struct buf *out, int argc, char **argv)
 		control_cmd_client(out, argc, argv);
 	else if (strcmp(argv[0], "stats") == 0)
 		control_cmd_stats(out);
+	else if (strcmp(argv[0], "publish") == 0)
+		dispatch_publish(out, argc, argv);
+	else if (strcmp(argv[0], "status") == 0)
+		dispatch_status(out, argc, argv);
+	else if (strcmp(argv[0], "messages") == 0)
+		dispatch_messages(out, argc, argv);
+	else if (strcmp(argv[0], "cancel") == 0)
+		dispatch_cancel(out, argc, argv);
 	else
 		buf_printf(out, "ERR unknown command \"%.64s\"\n", argv[0]);
 }

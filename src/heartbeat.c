@@ -83,11 +83,12 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 	    (c->state == CLIENT_ONLINE || c->state == CLIENT_OFFLINE) &&
 	    heartbeat_from_client(msg, c)) {
 		c->last_seen = sippushd_now();
+		clients_mark(c, CLIENT_DIRTY_SEEN);
 		if (c->state == CLIENT_OFFLINE) {
 			c->state = CLIENT_ONLINE;
 			log_info("heartbeat: %s is back online", c->id);
+			dispatch_client_online(c);
 		}
-		clients_mark(c, CLIENT_DIRTY_SEEN);
 	} else
 		log_debug("heartbeat: OPTIONS from %s is no heartbeat of a "
 		    "registered client", id ? id : "(no user)");
@@ -112,6 +113,7 @@ heartbeat_check(struct client *c, void *arg)
 	case CLIENT_OFFLINE:
 		if (sw->now >= c->expires_at) {
 			c->state = CLIENT_EXPIRED;
+			clients_set_tport(c, NULL);
 			clients_mark(c, CLIENT_DIRTY_ROW);
 			log_info("heartbeat: registration of %s expired", c->id);
 			sw->expired++;
@@ -152,6 +154,6 @@ heartbeat_sweep(int64_t now)
 	if (sw.deleted)
 		log_info("heartbeat: %d lapsed registrations deleted",
 		    sw.deleted);
-	registrar_flush();
+	commit_flush();
 	return sw.offline + sw.expired + sw.deleted;
 }

@@ -1,14 +1,11 @@
 /*
- * registrar.c: REGISTER (RFC 3261 section 10), and the group commit.
+ * registrar.c: REGISTER (RFC 3261 section 10).
  *
- * How it works: a REGISTER is parsed and validated (registrar_parse),
- * applied to the in-memory table, and its request message is kept on a
- * queue with the reply to send. A one-shot timer (database.commit_delay)
- * or a full queue triggers registrar_flush: the dirty clients are written
- * in one transaction, and only after COMMIT are the queued 200s sent. A
- * failed commit answers every queued request 500 and leaves the clients
- * dirty, so the next flush writes them again. Replies are stateless: no
- * server transaction outlives the request (see SOFIA.md, memory trap).
+ * A REGISTER is parsed and validated (registrar_parse), applied to the
+ * in-memory table, and its 200 waits for the group commit (commit.c) that
+ * makes the row durable; a failed commit answers 500 with Retry-After.
+ * Replies are stateless: no server transaction outlives the request (see
+ * SOFIA.md, memory trap).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -23,42 +20,23 @@
 
 #include "sippushd.h"
 
-#define REGISTRAR_QUEUE_MAX	4096	/* replies waiting: flush at once */
 #define REGISTRAR_FAIL_RETRY	"5"	/* Retry-After on a store failure */
 
+/* A REGISTER waiting for its commit; lives on the request's home. */
 struct pending {
-	struct pending	*next;
-	msg_t		*msg;
-	char const	*contact;	/* reply Contact, on the msg's home */
+	struct commit_waiter	 w;	/* first: the commit hands it back */
+	msg_t			*msg;
+	char const		*contact;	/* reply Contact */
 };
 
 static const struct config	*reg_cfg;
 static nta_agent_t		*reg_agent;
-static su_timer_t		*reg_timer;
-static int			 reg_timer_armed;
-static struct pending		*reg_queue;
-static struct pending		**reg_queue_tail = &reg_queue;
-static size_t			 reg_queued;
 
-static void registrar_timer(su_root_magic_t *, su_timer_t *, su_timer_arg_t *);
-
-int
-registrar_init(const struct config *cfg, su_root_t *root, nta_agent_t *agent)
+void
+registrar_init(const struct config *cfg, nta_agent_t *agent)
 {
 	reg_cfg = cfg;
 	reg_agent = agent;
-	if ((reg_timer = su_timer_create(su_root_task(root), 0)) == NULL)
-		return -1;
-	return 0;
-}
-
-/* Commit what is pending, then release the timer. */
-void
-registrar_shutdown(void)
-{
-	registrar_flush();
-	su_timer_destroy(reg_timer);
-	reg_timer = NULL;
 }
 
 static int
@@ -200,7 +178,19 @@ registrar_reply(msg_t *msg, int status, char const *phrase,
 	    TAG_END());
 }
 
-/* Queue msg's 200 until the next commit, and make sure one comes. */
+/* The commit that holds a REGISTER's change is done: answer it. */
+static void
+registrar_committed(struct commit_waiter *w, int ok)
+{
+	struct pending	*p = (struct pending *)w;
+
+	if (ok)
+		registrar_reply(p->msg, SIP_200_OK, p->contact);
+	else
+		registrar_reply(p->msg, 500, "Store Failure", NULL);
+}
+
+/* Answer msg once the next commit is done. */
 static void
 registrar_queue(msg_t *msg, char const *contact)
 {
@@ -210,15 +200,10 @@ registrar_queue(msg_t *msg, char const *contact)
 		registrar_reply(msg, 500, "Out Of Memory", NULL);
 		return;
 	}
+	p->w.done = registrar_committed;
 	p->msg = msg;
 	p->contact = contact;
-	*reg_queue_tail = p;
-	reg_queue_tail = &p->next;
-	reg_queued++;
-	if (reg_queued >= REGISTRAR_QUEUE_MAX)
-		registrar_flush();
-	else
-		registrar_schedule_flush();
+	commit_wait(&p->w);
 }
 
 /* Answer a REGISTER. Takes ownership of msg. */
@@ -272,6 +257,7 @@ registrar_request(msg_t *msg, sip_t *sip)
 		return;
 	}
 	r.address = addr;
+	r.tport = sip_connection(msg);
 	r.now = now;
 	if (clients_register(&r, &c) == -1) {
 		registrar_reply(msg, 500, "Out Of Memory", NULL);
@@ -282,87 +268,5 @@ registrar_request(msg_t *msg, sip_t *sip)
 	    c->port, r.expires);
 	contact = registrar_reply_contact(home, sip->sip_contact, r.expires);
 	registrar_queue(msg, contact);
-}
-
-static void
-registrar_timer(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
-{
-	(void)magic;
-	(void)t;
-	(void)arg;
-	reg_timer_armed = 0;
-	registrar_flush();
-}
-
-/* Arm the group-commit timer unless it already runs. */
-void
-registrar_schedule_flush(void)
-{
-	if (reg_timer_armed || reg_timer == NULL)
-		return;
-	if (su_timer_set_interval(reg_timer, registrar_timer, NULL,
-	    reg_cfg->db_commit_delay) == 0)
-		reg_timer_armed = 1;
-	else
-		registrar_flush();
-}
-
-/* Write one dirty client according to its marks. */
-static int
-registrar_write(const struct client *c)
-{
-	if (c->dirty & CLIENT_DIRTY_DELETE)
-		return store_delete_client(c->id);
-	if (c->dirty & CLIENT_DIRTY_ROW)
-		return store_put_client(c);
-	return store_touch_client(c);
-}
-
-/*
- * The group commit: write every dirty client in one transaction, then
- * answer the queued REGISTERs (200 after COMMIT, 500 if it failed).
- * Returns 0, or -1 if the commit failed.
- */
-int
-registrar_flush(void)
-{
-	struct client	*list, *c;
-	struct pending	*p, *next;
-	int		 rv = 0, n = 0;
-
-	list = clients_take_dirty();
-	if (list) {
-		if (store_begin() == -1)
-			rv = -1;
-		for (c = list; rv == 0 && c; c = c->dnext, n++)
-			if (registrar_write(c) == -1)
-				rv = -1;
-		if (rv == 0 && store_commit() == -1)
-			rv = -1;
-		if (rv == -1) {
-			store_rollback();
-			clients_requeue_dirty(list);
-			log_error("registrar: commit of %d changes failed: %s",
-			    n, store_errmsg());
-		} else
-			clients_release(list);
-	}
-	p = reg_queue;
-	reg_queue = NULL;
-	reg_queue_tail = &reg_queue;
-	reg_queued = 0;
-	for (; p; p = next) {
-		next = p->next;
-		if (rv == 0)
-			registrar_reply(p->msg, SIP_200_OK, p->contact);
-		else
-			registrar_reply(p->msg, 500, "Store Failure", NULL);
-	}
-	return rv;
-}
-
-size_t
-registrar_pending(void)
-{
-	return reg_queued;
+	dispatch_client_online(c);
 }

@@ -79,6 +79,8 @@ sip_init(const struct config *cfg, su_root_t *root, char *err,
 	    NTATAG_UA(0),
 	    NTATAG_SERVER_RPORT(1),
 	    NTATAG_MAXSIZE((usize_t)cfg->sip_max_size),
+	    NTATAG_UDP_MTU(65535),
+	    NTATAG_SIP_T1X64((unsigned)cfg->dp_timeout),
 	    TAG_END());
 	if (sip_nta == NULL) {
 		snprintf(err, errlen, "cannot listen on %s: %s", url,
@@ -101,6 +103,16 @@ nta_agent_t *
 sip_agent(void)
 {
 	return sip_nta;
+}
+
+/* The TCP/TLS connection a request came on (not a reference), or NULL
+ * for UDP. */
+struct tport_s *
+sip_connection(msg_t *msg)
+{
+	tport_t	*tp = tport_delivered_by(nta_agent_tports(sip_nta), msg);
+
+	return tp && !tport_is_udp(tp) ? tp : NULL;
 }
 
 /*

@@ -28,6 +28,8 @@
 
 #define EXIT_REFUSED	1
 #define EXIT_USAGE	2
+#define EXIT_UNDELIVERED 3	/* publish --wait: not every target acked */
+#define BODY_MAX	(256 * 1024)	/* the daemon's limit is lower */
 #define RECORD_FIELDS	64
 
 struct record {
@@ -56,6 +58,12 @@ usage(FILE *fp)
 	    "                       list the application-information table\n"
 	    "  client ID            show one client\n"
 	    "  stats                show counts\n"
+	    "  publish (--class C | --client ID | --all)... [--ttl DURATION]\n"
+	    "          [--content-type T] [--wait] (BODY | --file F | -)\n"
+	    "                       publish a control message, print its ID\n"
+	    "  status ID            a message's delivery, target by target\n"
+	    "  messages [--limit N] recent messages with their counts\n"
+	    "  cancel ID            cancel a message's pending targets\n"
 	    "\n"
 	    "options:\n"
 	    "  -s, --socket PATH    control socket (default $SIPPUSH_SOCKET "
@@ -65,9 +73,12 @@ usage(FILE *fp)
 	    "  -h, --help           show this help\n"
 	    "  -V, --version        show the version\n"
 	    "\n"
-	    "exit status: 0 done, 1 refused by sippushd, 2 bad usage or "
-	    "sippushd\n"
-	    "not reachable\n", SIPPUSH_SOCKET);
+	    "exit status: 0 done, 1 refused by sippushd, 2 bad usage, bad "
+	    "input or\n"
+	    "sippushd not reachable (publish: nothing was published), 3 "
+	    "publish --wait:\n"
+	    "some targets expired, failed or were cancelled\n",
+	    SIPPUSH_SOCKET);
 }
 
 static void __attribute__((format(printf, 2, 3), noreturn))
@@ -173,10 +184,10 @@ ctl_parse_record(char *line, struct record *r)
 
 /*
  * Send one request (words already encoded in req, no newline) and read
- * the reply. On "ERR" print it and exit 1.
+ * the reply. On "ERR" print it and exit with err_status.
  */
 static void
-ctl_request(const char *req, struct reply *rp)
+ctl_request(const char *req, struct reply *rp, int err_status)
 {
 	struct buf	 b = { 0 };
 	char		*nl, *line, *p;
@@ -198,7 +209,7 @@ ctl_request(const char *req, struct reply *rp)
 		die(EXIT_USAGE, "sippushd closed the connection");
 	*nl = '\0';
 	if (strncmp(b.data, "ERR", 3) == 0)
-		die(EXIT_REFUSED, "%s", b.data[3] ? b.data + 4 : "refused");
+		die(err_status, "%s", b.data[3] ? b.data + 4 : "refused");
 	if (strcmp(b.data, "OK") != 0)
 		die(EXIT_USAGE, "malformed reply from sippushd");
 	start = (size_t)(nl - b.data) + 1;
@@ -248,7 +259,8 @@ ctl_get(const struct record *r, const char *key)
 
 static const char *const string_keys[] = {
 	"id", "class", "state", "transport", "address", "contact",
-	"user_agent", "version", NULL
+	"user_agent", "version", "record", "client", "selector",
+	"content_type", NULL
 };
 
 static int
@@ -335,52 +347,84 @@ ctl_when(const char *v, char *out, size_t len)
 	return out;
 }
 
-#define TABLE_COLS	7
+/* An aligned text table: add rows of ncols cells, then print. */
+struct table {
+	int	 ncols;
+	size_t	 nrows;
+	char	**cell;
+};
+
+static void
+table_row(struct table *t, ...)
+{
+	va_list	 ap;
+	int	 j;
+
+	t->cell = realloc(t->cell, (t->nrows + 1) * (size_t)t->ncols *
+	    sizeof(*t->cell));
+	if (t->cell == NULL)
+		die(EXIT_USAGE, "out of memory");
+	va_start(ap, t);
+	for (j = 0; j < t->ncols; j++)
+		if ((t->cell[t->nrows * (size_t)t->ncols + (size_t)j] =
+		    strdup(va_arg(ap, const char *))) == NULL)
+			die(EXIT_USAGE, "out of memory");
+	va_end(ap);
+	t->nrows++;
+}
+
+static void
+table_print(struct table *t)
+{
+	size_t	 i, w[16] = { 0 }, len;
+	int	 j;
+
+	for (i = 0; i < t->nrows; i++)
+		for (j = 0; j < t->ncols; j++) {
+			len = strlen(t->cell[i * (size_t)t->ncols + (size_t)j]);
+			if (len > w[j])
+				w[j] = len;
+		}
+	for (i = 0; i < t->nrows; i++) {
+		for (j = 0; j < t->ncols - 1; j++)
+			printf("%-*s  ", (int)w[j],
+			    t->cell[i * (size_t)t->ncols + (size_t)j]);
+		printf("%s\n", t->cell[i * (size_t)t->ncols +
+		    (size_t)t->ncols - 1]);
+	}
+	for (i = 0; i < t->nrows * (size_t)t->ncols; i++)
+		free(t->cell[i]);
+	free(t->cell);
+	t->cell = NULL;
+	t->nrows = 0;
+}
 
 static void
 ctl_print_clients(const struct reply *rp)
 {
-	static const char *const head[TABLE_COLS] = {
-		"ID", "CLASS", "STATE", "TRANSPORT", "SOURCE", "LAST-SEEN",
-		"EXPIRES"
-	};
-	char		(*cell)[TABLE_COLS][96];
-	size_t		 i, w[TABLE_COLS];
-	int		 j;
+	struct table	 t = { 7, 0, NULL };
+	char		 src[96], seen[48], exp[48];
+	size_t		 i;
 
-	if ((cell = calloc(rp->nrec + 1, sizeof(*cell))) == NULL)
-		die(EXIT_USAGE, "out of memory");
-	for (j = 0; j < TABLE_COLS; j++)
-		snprintf(cell[0][j], sizeof(cell[0][j]), "%s", head[j]);
+	table_row(&t, "ID", "CLASS", "STATE", "TRANSPORT", "SOURCE",
+	    "LAST-SEEN", "EXPIRES");
 	for (i = 0; i < rp->nrec; i++) {
 		const struct record *r = &rp->rec[i];
 		const char *state = ctl_get(r, "state");
 
-		snprintf(cell[i + 1][0], 96, "%s", ctl_get(r, "id"));
-		snprintf(cell[i + 1][1], 96, "%s", ctl_get(r, "class"));
-		snprintf(cell[i + 1][2], 96, "%s", state);
-		snprintf(cell[i + 1][3], 96, "%s", ctl_get(r, "transport"));
-		snprintf(cell[i + 1][4], 96, strchr(ctl_get(r, "address"), ':')
-		    ? "[%s]:%s" : "%s:%s", ctl_get(r, "address"),
+		snprintf(src, sizeof(src), strchr(ctl_get(r, "address"), ':') ?
+		    "[%s]:%s" : "%s:%s", ctl_get(r, "address"),
 		    ctl_get(r, "port"));
-		ctl_when(ctl_get(r, "last_seen"), cell[i + 1][5], 96);
+		ctl_when(ctl_get(r, "last_seen"), seen, sizeof(seen));
 		if (strcmp(state, "online") == 0 ||
 		    strcmp(state, "offline") == 0)
-			ctl_when(ctl_get(r, "expires_at"), cell[i + 1][6], 96);
+			ctl_when(ctl_get(r, "expires_at"), exp, sizeof(exp));
 		else
-			snprintf(cell[i + 1][6], 96, "-");
+			snprintf(exp, sizeof(exp), "-");
+		table_row(&t, ctl_get(r, "id"), ctl_get(r, "class"), state,
+		    ctl_get(r, "transport"), src, seen, exp);
 	}
-	memset(w, 0, sizeof(w));
-	for (i = 0; i <= rp->nrec; i++)
-		for (j = 0; j < TABLE_COLS; j++)
-			if (strlen(cell[i][j]) > w[j])
-				w[j] = strlen(cell[i][j]);
-	for (i = 0; i <= rp->nrec; i++) {
-		for (j = 0; j < TABLE_COLS - 1; j++)
-			printf("%-*s  ", (int)w[j], cell[i][j]);
-		printf("%s\n", cell[i][TABLE_COLS - 1]);
-	}
-	free(cell);
+	table_print(&t);
 }
 
 /* "key: value" lines, keys padded to one width. */
@@ -394,11 +438,13 @@ ctl_print_fields(const struct record *r)
 		if ((int)strlen(r->key[i]) > w)
 			w = (int)strlen(r->key[i]);
 	for (i = 0; i < r->n; i++) {
-		const char *k = r->key[i], *v = r->val[i];
+		const char	*k = r->key[i], *v = r->val[i];
+		size_t		 kl = strlen(k);
 
-		if (strcmp(k, "registered_at") == 0 ||
-		    strcmp(k, "expires_at") == 0 ||
-		    strcmp(k, "last_seen") == 0) {
+		if (strcmp(k, "record") == 0)
+			continue;
+		if (kl > 3 && strcmp(k + kl - 3, "_at") == 0 &&
+		    strtoll(v, NULL, 10) > 0) {
 			time_t	 t = (time_t)strtoll(v, NULL, 10);
 			char	 iso[32];
 
@@ -407,7 +453,9 @@ ctl_print_fields(const struct record *r)
 			printf("%-*s  %s (%s)\n", w, k, iso,
 			    ctl_when(v, when, sizeof(when)));
 		} else
-			printf("%-*s  %s\n", w, k, *v ? v : "-");
+			printf("%-*s  %s\n", w, k, *v && strcmp(v, "0") != 0 ?
+			    v : (kl > 3 && strcmp(k + kl - 3, "_at") == 0) ?
+			    "-" : *v ? v : "-");
 	}
 }
 
@@ -474,7 +522,7 @@ cmd_clients(int argc, char **argv)
 		    argv[optind]);
 	if (online != -1)
 		proto_put_kv(&req, "online", online ? "yes" : "no");
-	ctl_request(req.data, &rp);
+	ctl_request(req.data, &rp, EXIT_REFUSED);
 	ctl_output(&rp, 1, ctl_print_clients);
 	ctl_reply_free(&rp);
 	buf_free(&req);
@@ -491,7 +539,7 @@ cmd_client(int argc, char **argv)
 		die(EXIT_USAGE, "client: usage: client ID");
 	buf_puts(&req, "client");
 	proto_put_kv(&req, "id", argv[1]);
-	ctl_request(req.data, &rp);
+	ctl_request(req.data, &rp, EXIT_REFUSED);
 	ctl_output(&rp, 0, NULL);
 	ctl_reply_free(&rp);
 	buf_free(&req);
@@ -506,9 +554,352 @@ cmd_stats(int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		die(EXIT_USAGE, "stats: takes no arguments");
-	ctl_request("stats", &rp);
+	ctl_request("stats", &rp, EXIT_REFUSED);
 	ctl_output(&rp, 0, NULL);
 	ctl_reply_free(&rp);
+	return 0;
+}
+
+
+/* "90", "90s", "15m", "2h", "1d": seconds, or -1. */
+static long
+ctl_duration(const char *s)
+{
+	char	*end;
+	long	 v, mul = 1;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || v <= 0)
+		return -1;
+	if (*end != '\0') {
+		if (end[1] != '\0')
+			return -1;
+		switch (*end) {
+		case 's':
+			break;
+		case 'm':
+			mul = 60;
+			break;
+		case 'h':
+			mul = 3600;
+			break;
+		case 'd':
+			mul = 86400;
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (v > 0x7fffffff / mul)
+		return -1;
+	return v * mul;
+}
+
+static void
+ctl_read_body(FILE *fp, const char *name, struct buf *body)
+{
+	char	 chunk[8192];
+	size_t	 n;
+
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+		if (body->len + n > BODY_MAX)
+			die(EXIT_USAGE, "publish: body from %s is over %d bytes",
+			    name, BODY_MAX);
+		if (buf_append(body, chunk, n) == -1)
+			die(EXIT_USAGE, "out of memory");
+	}
+	if (ferror(fp))
+		die(EXIT_USAGE, "publish: cannot read %s: %s", name,
+		    strerror(errno));
+}
+
+static long long
+ctl_num(const struct record *r, const char *key)
+{
+	return strtoll(ctl_get(r, key), NULL, 10);
+}
+
+/* Follow a message until no target is pending; 0 if all acked, else 3. */
+static int
+ctl_wait(const char *id)
+{
+	struct buf	 req = { 0 };
+	struct reply	 rp;
+	const struct record *r;
+	int		 tty = isatty(STDERR_FILENO), done = 0;
+	long long	 targets = 0, acked = 0, expired = 0, failed = 0,
+			 cancelled = 0;
+
+	buf_puts(&req, "status");
+	proto_put_kv(&req, "id", id);
+	proto_put_kv(&req, "targets", "no");
+	while (!done) {
+		ctl_request(req.data, &rp, EXIT_REFUSED);
+		if (rp.nrec < 1)
+			die(EXIT_USAGE, "malformed status reply");
+		r = &rp.rec[0];
+		targets = ctl_num(r, "targets");
+		acked = ctl_num(r, "acked");
+		expired = ctl_num(r, "expired");
+		failed = ctl_num(r, "failed");
+		cancelled = ctl_num(r, "cancelled");
+		done = ctl_num(r, "finished_at") != 0;
+		if (tty || done)
+			fprintf(stderr, "%s%s: acked %lld/%lld, pending %lld "
+			    "(offline %lld), expired %lld, failed %lld, "
+			    "cancelled %lld%s", tty ? "\r\033[K" : "", id,
+			    acked, targets, ctl_num(r, "pending") +
+			    ctl_num(r, "sent"), ctl_num(r, "offline"),
+			    expired, failed, cancelled, done || !tty ?
+			    "\n" : "");
+		ctl_reply_free(&rp);
+		if (!done)
+			usleep(200 * 1000);
+	}
+	buf_free(&req);
+	return acked == targets ? 0 : EXIT_UNDELIVERED;
+}
+
+static int
+cmd_publish(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "class", required_argument, NULL, 'c' },
+		{ "client", required_argument, NULL, 'i' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "ttl", required_argument, NULL, 't' },
+		{ "content-type", required_argument, NULL, 'T' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "wait", no_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct buf	 req = { 0 }, body = { 0 };
+	struct reply	 rp;
+	const char	*file = NULL;
+	FILE		*fp;
+	long		 ttl;
+	int		 ch, targets = 0, wait = 0, rv = 0;
+
+	buf_puts(&req, "publish");
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+c:i:at:T:f:w", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			proto_put_kv(&req, "class", optarg);
+			targets++;
+			break;
+		case 'i':
+			proto_put_kv(&req, "client", optarg);
+			targets++;
+			break;
+		case 'a':
+			proto_put_kv(&req, "all", "yes");
+			targets++;
+			break;
+		case 't':
+			if ((ttl = ctl_duration(optarg)) == -1)
+				die(EXIT_USAGE, "publish: bad --ttl \"%s\" "
+				    "(a number of seconds, or with s, m, h "
+				    "or d)", optarg);
+			proto_put_kvi(&req, "ttl", ttl);
+			break;
+		case 'T':
+			proto_put_kv(&req, "content_type", optarg);
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'w':
+			wait = 1;
+			break;
+		default:
+			die(EXIT_USAGE, "publish: usage: publish (--class C | "
+			    "--client ID | --all)... [--ttl DURATION] "
+			    "[--content-type T] [--wait] (BODY | --file F | -)");
+		}
+	}
+	if (targets == 0)
+		die(EXIT_USAGE, "publish: no target: give --class, --client "
+		    "or --all");
+	if (file && optind != argc)
+		die(EXIT_USAGE, "publish: give the body as an argument or "
+		    "with --file, not both");
+	if (!file && optind + 1 != argc)
+		die(EXIT_USAGE, optind == argc ? "publish: no body (give it "
+		    "as an argument, --file F, or - for standard input)" :
+		    "publish: more than one body argument");
+	if (file) {
+		if ((fp = fopen(file, "rb")) == NULL)
+			die(EXIT_USAGE, "publish: %s: %s", file,
+			    strerror(errno));
+		ctl_read_body(fp, file, &body);
+		fclose(fp);
+	} else if (strcmp(argv[optind], "-") == 0)
+		ctl_read_body(stdin, "standard input", &body);
+	else if (buf_puts(&body, argv[optind]) == -1)
+		die(EXIT_USAGE, "out of memory");
+	if (body.len > BODY_MAX)
+		die(EXIT_USAGE, "publish: body is over %d bytes", BODY_MAX);
+	if (body.data == NULL || memchr(body.data, '\0', body.len) != NULL)
+		die(EXIT_USAGE, body.len ? "publish: the body holds a NUL "
+		    "byte: control messages are text" : "publish: the body "
+		    "is empty");
+	proto_put_kv(&req, "body", body.data);
+	ctl_request(req.data, &rp, EXIT_USAGE);
+	if (rp.nrec < 1)
+		die(EXIT_USAGE, "malformed publish reply");
+	if (ctl_json) {
+		ctl_json_record(&rp.rec[0]);
+		putchar('\n');
+	} else
+		printf("%s\n", ctl_get(&rp.rec[0], "id"));
+	fflush(stdout);
+	if (wait)
+		rv = ctl_wait(ctl_get(&rp.rec[0], "id"));
+	ctl_reply_free(&rp);
+	buf_free(&req);
+	buf_free(&body);
+	return rv;
+}
+
+/* A time in ms since the epoch, relative, or "-" for 0. */
+static const char *
+ctl_when_ms(const char *v, char *out, size_t len)
+{
+	char	 s[32];
+
+	if (strtoll(v, NULL, 10) == 0)
+		return snprintf(out, len, "-"), out;
+	snprintf(s, sizeof(s), "%lld", strtoll(v, NULL, 10) / 1000);
+	return ctl_when(s, out, len);
+}
+
+static int
+cmd_status(int argc, char **argv)
+{
+	struct buf	 req = { 0 };
+	struct reply	 rp;
+	struct table	 t = { 6, 0, NULL };
+	char		 last[48], acked[48];
+	size_t		 i;
+
+	if (argc != 2)
+		die(EXIT_USAGE, "status: usage: status ID");
+	buf_puts(&req, "status");
+	proto_put_kv(&req, "id", argv[1]);
+	ctl_request(req.data, &rp, EXIT_REFUSED);
+	if (ctl_json) {
+		printf("{\"message\":");
+		ctl_json_record(&rp.rec[0]);
+		printf(",\"targets\":[");
+		for (i = 1; i < rp.nrec; i++) {
+			if (i > 1)
+				putchar(',');
+			ctl_json_record(&rp.rec[i]);
+		}
+		printf("]}\n");
+	} else {
+		ctl_print_fields(&rp.rec[0]);
+		putchar('\n');
+		table_row(&t, "CLIENT", "STATE", "ATTEMPTS", "LAST-STATUS",
+		    "LAST-ATTEMPT", "ACKED");
+		for (i = 1; i < rp.nrec; i++) {
+			const struct record *r = &rp.rec[i];
+
+			ctl_when_ms(ctl_get(r, "last_attempt"), last,
+			    sizeof(last));
+			if (ctl_num(r, "acked_at"))
+				ctl_when(ctl_get(r, "acked_at"), acked,
+				    sizeof(acked));
+			else
+				snprintf(acked, sizeof(acked), "-");
+			table_row(&t, ctl_get(r, "client"),
+			    ctl_get(r, "state"), ctl_get(r, "attempts"),
+			    ctl_num(r, "last_status") ?
+			    ctl_get(r, "last_status") : "-", last, acked);
+		}
+		table_print(&t);
+	}
+	ctl_reply_free(&rp);
+	buf_free(&req);
+	return 0;
+}
+
+static void
+ctl_print_messages(const struct reply *rp)
+{
+	struct table	 t = { 9, 0, NULL };
+	char		 created[48];
+	size_t		 i;
+
+	table_row(&t, "ID", "STATE", "CREATED", "TARGETS", "ACKED", "PENDING",
+	    "EXPIRED", "FAILED", "SELECTOR");
+	for (i = 0; i < rp->nrec; i++) {
+		const struct record *r = &rp->rec[i];
+		char pending[24];
+
+		snprintf(pending, sizeof(pending), "%lld",
+		    ctl_num(r, "pending") + ctl_num(r, "sent"));
+		ctl_when(ctl_get(r, "created_at"), created, sizeof(created));
+		table_row(&t, ctl_get(r, "id"), ctl_get(r, "state"), created,
+		    ctl_get(r, "targets"), ctl_get(r, "acked"), pending,
+		    ctl_get(r, "expired"), ctl_get(r, "failed"),
+		    ctl_get(r, "selector"));
+	}
+	table_print(&t);
+}
+
+static int
+cmd_messages(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "limit", required_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct buf	 req = { 0 };
+	struct reply	 rp;
+	int		 ch;
+
+	buf_puts(&req, "messages");
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "l:", longopts, NULL)) != -1) {
+		if (ch != 'l')
+			die(EXIT_USAGE, "messages: usage: messages [--limit N]");
+		proto_put_kv(&req, "limit", optarg);
+	}
+	if (optind != argc)
+		die(EXIT_USAGE, "messages: unexpected argument \"%s\"",
+		    argv[optind]);
+	ctl_request(req.data, &rp, EXIT_USAGE);
+	ctl_output(&rp, 1, ctl_print_messages);
+	ctl_reply_free(&rp);
+	buf_free(&req);
+	return 0;
+}
+
+static int
+cmd_cancel(int argc, char **argv)
+{
+	struct buf	 req = { 0 };
+	struct reply	 rp;
+
+	if (argc != 2)
+		die(EXIT_USAGE, "cancel: usage: cancel ID");
+	buf_puts(&req, "cancel");
+	proto_put_kv(&req, "id", argv[1]);
+	ctl_request(req.data, &rp, EXIT_REFUSED);
+	if (ctl_json)
+		ctl_output(&rp, 0, NULL);
+	else
+		printf("%s: %s pending targets cancelled, %s in flight\n",
+		    ctl_get(&rp.rec[0], "id"), ctl_get(&rp.rec[0], "cancelled"),
+		    ctl_get(&rp.rec[0], "in_flight"));
+	ctl_reply_free(&rp);
+	buf_free(&req);
 	return 0;
 }
 
@@ -519,6 +910,10 @@ static const struct {
 	{ "clients", cmd_clients },
 	{ "client", cmd_client },
 	{ "stats", cmd_stats },
+	{ "publish", cmd_publish },
+	{ "status", cmd_status },
+	{ "messages", cmd_messages },
+	{ "cancel", cmd_cancel },
 };
 
 int

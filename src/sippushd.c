@@ -204,9 +204,13 @@ main(int argc, char *argv[])
 	log_info("store: %s: %d clients loaded", cfg.db_path, n);
 	if (sip_init(&cfg, root, err, sizeof(err)) == -1)
 		fatalx("sip: %s", err);
-	if (registrar_init(&cfg, root, sip_agent()) == -1 ||
-	    heartbeat_init(&cfg, root, sip_agent()) == -1)
+	registrar_init(&cfg, sip_agent());
+	if (commit_init(&cfg, root) == -1 ||
+	    heartbeat_init(&cfg, root, sip_agent()) == -1 ||
+	    dispatch_init(&cfg, root, sip_agent()) == -1)
 		fatalx("sippushd: cannot create timers");
+	if ((n = dispatch_restore()) == -1)
+		fatalx("store: cannot load the messages: %s", store_errmsg());
 	if (control_init(&cfg, root, err, sizeof(err)) == -1)
 		fatalx("control: %s", err);
 
@@ -220,7 +224,8 @@ main(int argc, char *argv[])
 	log_notice("sippushd: shutting down");
 	control_shutdown();
 	heartbeat_shutdown();
-	registrar_shutdown();
+	dispatch_shutdown();
+	commit_shutdown();
 	sip_shutdown();
 	su_root_destroy(root);
 	store_close();

@@ -37,6 +37,7 @@ struct su_home_s;
 struct nta_agent_s;
 struct msg_s;
 struct sip_s;
+struct tport_s;
 
 /* ---- config.c ---- */
 
@@ -72,6 +73,18 @@ struct config {
 	int	 hb_sweep_interval;	/* seconds between liveness sweeps */
 
 	char	*ctl_socket;
+
+	int	 dp_max_in_flight;	/* MESSAGE transactions at once */
+	int	 dp_timeout;		/* ms before an unanswered MESSAGE fails */
+	int	 dp_retry_initial;	/* ms */
+	int	 dp_retry_multiplier;
+	int	 dp_retry_max;		/* ms */
+	int	 dp_retry_jitter;	/* percent */
+	int	 dp_max_attempts;	/* 0: until the TTL */
+	int	 dp_default_ttl;	/* seconds */
+	int	 dp_max_ttl;
+	int	 dp_max_body;		/* bytes */
+	int	 dp_retain;		/* seconds finished messages are kept */
 
 	enum log_level log_level;
 	int	 log_sip_level;		/* Sofia-SIP's own level, 0..9 */
@@ -129,6 +142,8 @@ struct client {
 	uint8_t		 transport;	/* enum transport */
 	uint8_t		 state;		/* enum client_state */
 	uint8_t		 dirty;		/* CLIENT_DIRTY_* */
+	struct tport_s	*tport;		/* TCP/TLS connection it registered
+					   over (a reference), or NULL */
 	int64_t		 registered_at;	/* unix seconds */
 	int64_t		 expires_at;
 	int64_t		 last_seen;
@@ -143,6 +158,7 @@ struct registration {
 	const char	*address;
 	uint16_t	 port;
 	enum transport	 transport;
+	struct tport_s	*tport;		/* borrowed; clients_register refs it */
 	int64_t		 now;
 	int		 expires;	/* granted, seconds; 0 unregisters */
 };
@@ -157,6 +173,7 @@ void	 clients_free(void);
 struct client *clients_find(const char *id);
 int	 clients_register(const struct registration *, struct client **);
 void	 clients_unregister(struct client *, int64_t now);
+void	 clients_set_tport(struct client *, struct tport_s *);
 int	 clients_restore(const struct client *);
 void	 clients_mark(struct client *, int dirty);
 struct client *clients_take_dirty(void);
@@ -171,6 +188,115 @@ const char *clients_transport_name(int transport);
 int	 clients_transport_parse(const char *);
 int	 clients_valid_id(const char *);
 int	 clients_valid_class(const char *);
+
+/* ---- dispatch.c: control messages, target sets, retries ---- */
+
+#define MESSAGE_ID_LEN		16	/* hex digits */
+#define MESSAGE_ID_HEADER	"Sippush-Message-Id"
+#define MESSAGE_UDP_BODY_MAX	1300	/* RFC 3428, section 8 */
+
+enum target_state {
+	TARGET_PENDING,		/* to be sent (again) */
+	TARGET_SENT,		/* a MESSAGE is in flight */
+	TARGET_ACKED,		/* 2xx received and committed */
+	TARGET_EXPIRED,		/* TTL ran out first */
+	TARGET_FAILED,		/* dispatch.max_attempts reached */
+	TARGET_CANCELLED,	/* sippushctl cancel */
+	TARGET_NSTATES
+};
+
+enum message_state {
+	MESSAGE_ACTIVE,
+	MESSAGE_DONE,
+	MESSAGE_CANCELLED,
+};
+
+/* One client of a message's target set. */
+struct target {
+	struct message		*msg;
+	const char		*client;	/* client ID, in msg->pool */
+	struct target		*qnext;		/* ready queue */
+	struct target		*dnext;		/* msg's dirty targets */
+	struct nta_outgoing_s	*orq;		/* the MESSAGE in flight */
+	int64_t			 next_attempt;	/* unix ms */
+	int64_t			 last_attempt;	/* unix ms, 0: never */
+	int64_t			 acked_at;	/* unix s, 0: not acked */
+	uint32_t		 heap;		/* retry heap slot + 1, 0: out */
+	uint32_t		 attempts;
+	uint16_t		 last_status;	/* 0: no answer yet */
+	uint8_t			 state;		/* enum target_state */
+	uint8_t			 dirty;
+	uint8_t			 queued;	/* on the ready queue */
+};
+
+/* A published control message and its target set. */
+struct message {
+	struct message		*next;		/* active list */
+	struct message		*dnext;		/* dirty messages */
+	char			 id[MESSAGE_ID_LEN + 1];
+	char			*selector;
+	char			*content_type;
+	char			*body;
+	size_t			 body_len;
+	int64_t			 created_at;	/* unix s */
+	int64_t			 expires_at;
+	int64_t			 finished_at;	/* 0: still active */
+	uint8_t			 state;		/* enum message_state */
+	uint8_t			 dirty;		/* row needs writing */
+	uint8_t			 listed;	/* on the dirty list */
+	struct target		*targets;	/* sorted by client ID */
+	size_t			 ntargets;
+	char			*pool;		/* the client IDs */
+	size_t			 count[TARGET_NSTATES];
+	struct target		*ready;		/* due now, client online */
+	struct target		**ready_tail;
+	struct target		**heap;		/* waiting for next_attempt */
+	size_t			 nheap;
+	struct target		*dirty_targets;
+};
+
+/* A message as read back from the store (status of old messages). */
+struct message_row {
+	const char	*id;
+	const char	*state;
+	const char	*selector;
+	const char	*content_type;
+	size_t		 body_len;
+	const void	*body;
+	int64_t		 created_at;
+	int64_t		 expires_at;
+	int64_t		 finished_at;
+	size_t		 count[TARGET_NSTATES];
+};
+
+struct target_row {
+	const char	*client;
+	int		 state;
+	uint32_t	 attempts;
+	int64_t		 next_attempt;
+	int64_t		 last_attempt;
+	int64_t		 acked_at;
+	int		 last_status;
+};
+
+int	 dispatch_init(const struct config *, struct su_root_s *,
+	    struct nta_agent_s *);
+void	 dispatch_shutdown(void);
+int	 dispatch_restore(void);
+void	 dispatch_client_online(const struct client *);
+int	 dispatch_dirty(void);
+int	 dispatch_write(void);
+void	 dispatch_written(void);
+void	 dispatch_publish(struct buf *out, int argc, char **argv);
+void	 dispatch_status(struct buf *out, int argc, char **argv);
+void	 dispatch_messages(struct buf *out, int argc, char **argv);
+void	 dispatch_cancel(struct buf *out, int argc, char **argv);
+void	 dispatch_stats(struct buf *out);
+int64_t	 dispatch_backoff(const struct config *, uint32_t attempts,
+	    uint32_t random);
+const char *dispatch_target_state_name(int);
+int	 dispatch_target_state_parse(const char *);
+const char *dispatch_message_state_name(int);
 
 /* ---- store.c: SQLite persistence ---- */
 
@@ -191,10 +317,33 @@ int	 store_put_client(const struct client *);
 int	 store_touch_client(const struct client *);
 int	 store_delete_client(const char *id);
 int	 store_commit(void);
+int	 store_put_message(const struct message *);
+int	 store_put_target(const struct message *, const struct target *);
+int	 store_set_message_state(const struct message *);
+int	 store_load_messages(const char *id, int active_only, int limit,
+	    int (*)(const struct message_row *, void *), void *);
+int	 store_load_targets(const char *message_id,
+	    int (*)(const struct target_row *, void *), void *);
+int	 store_purge_messages(int64_t finished_before);
 void	 store_rollback(void);
 const char *store_errmsg(void);
 
-/* ---- registrar.c: REGISTER, and the group commit of replies ---- */
+/* ---- commit.c: the group commit ---- */
+
+/* Somebody waiting for the next commit; done(w, ok) runs after it. */
+struct commit_waiter {
+	struct commit_waiter	*next;
+	void			(*done)(struct commit_waiter *, int ok);
+};
+
+int	 commit_init(const struct config *, struct su_root_s *);
+void	 commit_shutdown(void);
+void	 commit_schedule(void);
+void	 commit_wait(struct commit_waiter *);
+int	 commit_flush(void);
+size_t	 commit_waiting(void);
+
+/* ---- registrar.c: REGISTER ---- */
 
 /* Why a REGISTER cannot be accepted; filled by registrar_parse. */
 struct reg_error {
@@ -203,15 +352,10 @@ struct reg_error {
 	int		 min_expires;	/* for 423 */
 };
 
-int	 registrar_init(const struct config *, struct su_root_s *,
-	    struct nta_agent_s *);
-void	 registrar_shutdown(void);
+void	 registrar_init(const struct config *, struct nta_agent_s *);
 void	 registrar_request(struct msg_s *, struct sip_s *);
 int	 registrar_parse(const struct config *, struct su_home_s *,
 	    struct sip_s const *, struct registration *, struct reg_error *);
-void	 registrar_schedule_flush(void);
-int	 registrar_flush(void);
-size_t	 registrar_pending(void);
 
 /* ---- heartbeat.c: OPTIONS and the liveness sweep ---- */
 
@@ -229,6 +373,7 @@ void	 sip_shutdown(void);
 struct nta_agent_s *sip_agent(void);
 int	 sip_source(struct msg_s *, char *addr, size_t addrlen,
 	    uint16_t *port, enum transport *);
+struct tport_s *sip_connection(struct msg_s *);
 
 /* ---- control.c: the local control socket ---- */
 

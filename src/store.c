@@ -25,6 +25,12 @@ enum {
 	ST_TOUCH_CLIENT,
 	ST_DELETE_CLIENT,
 	ST_LOAD_CLIENTS,
+	ST_PUT_MESSAGE,
+	ST_PUT_TARGET,
+	ST_SET_MESSAGE_STATE,
+	ST_LOAD_MESSAGES,
+	ST_LOAD_TARGETS,
+	ST_PURGE_MESSAGES,
 	ST_COUNT
 };
 
@@ -46,6 +52,45 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_LOAD_CLIENTS] =
 	    "SELECT id, class, state, contact, transport, address, port,"
 	    " user_agent, registered_at, expires_at, last_seen FROM clients",
+	[ST_PUT_MESSAGE] =
+	    "INSERT INTO messages (id, state, selector, content_type, body,"
+	    " created_at, expires_at, finished_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_PUT_TARGET] =
+	    "INSERT INTO targets (message_id, client_id, state, attempts,"
+	    " next_attempt, last_status, last_attempt, acked_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+	    " ON CONFLICT (message_id, client_id) DO UPDATE SET state = ?3,"
+	    " attempts = ?4, next_attempt = ?5, last_status = ?6,"
+	    " last_attempt = ?7, acked_at = ?8",
+	[ST_SET_MESSAGE_STATE] =
+	    "UPDATE messages SET state = ?2, finished_at = ?3 WHERE id = ?1",
+	/* ?1: one ID or NULL; ?2: unfinished ones only; ?3: how many */
+	[ST_LOAD_MESSAGES] =
+	    "SELECT m.id, m.state, m.selector, m.content_type, m.body,"
+	    " m.created_at, m.expires_at, m.finished_at,"
+	    " (SELECT count(*) FROM targets t WHERE t.message_id = m.id"
+	    "  AND t.state = 'pending'),"
+	    " (SELECT count(*) FROM targets t WHERE t.message_id = m.id"
+	    "  AND t.state = 'sent'),"
+	    " (SELECT count(*) FROM targets t WHERE t.message_id = m.id"
+	    "  AND t.state = 'acked'),"
+	    " (SELECT count(*) FROM targets t WHERE t.message_id = m.id"
+	    "  AND t.state = 'expired'),"
+	    " (SELECT count(*) FROM targets t WHERE t.message_id = m.id"
+	    "  AND t.state = 'failed'),"
+	    " (SELECT count(*) FROM targets t WHERE t.message_id = m.id"
+	    "  AND t.state = 'cancelled')"
+	    " FROM messages m WHERE (?1 IS NULL OR m.id = ?1)"
+	    " AND (?2 = 0 OR m.finished_at IS NULL)"
+	    " ORDER BY m.created_at DESC, m.id DESC LIMIT ?3",
+	[ST_LOAD_TARGETS] =
+	    "SELECT client_id, state, attempts, next_attempt, last_attempt,"
+	    " acked_at, last_status FROM targets WHERE message_id = ?1"
+	    " ORDER BY client_id",
+	[ST_PURGE_MESSAGES] =
+	    "DELETE FROM messages WHERE state != 'active'"
+	    " AND finished_at < ?1",
 };
 
 static sqlite3		*store_db;
@@ -196,8 +241,10 @@ store_open(const char *path, int sync_full, char *err, size_t errlen)
 	}
 	sqlite3_busy_timeout(store_db, 5000);
 	if (sqlite3_exec(store_db, sync_full ?
-	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;" :
-	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+	    " PRAGMA foreign_keys = ON;" :
+	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+	    " PRAGMA foreign_keys = ON;",
 	    NULL, NULL, &msg) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, msg ? msg : "cannot "
 		    "set WAL mode");
@@ -365,4 +412,165 @@ store_delete_client(const char *id)
 	sqlite3_bind_text(store_st[ST_DELETE_CLIENT], 1, id, -1,
 	    SQLITE_STATIC);
 	return store_exec(ST_DELETE_CLIENT);
+}
+
+static void
+store_bind_opt64(sqlite3_stmt *st, int col, int64_t v)
+{
+	if (v)
+		sqlite3_bind_int64(st, col, v);
+	else
+		sqlite3_bind_null(st, col);
+}
+
+/* Insert a newly published message's row. */
+int
+store_put_message(const struct message *m)
+{
+	sqlite3_stmt	*st = store_st[ST_PUT_MESSAGE];
+
+	sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, dispatch_message_state_name(m->state), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, m->selector, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, m->content_type, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, m->body, (int)m->body_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, m->created_at);
+	sqlite3_bind_int64(st, 7, m->expires_at);
+	store_bind_opt64(st, 8, m->finished_at);
+	return store_exec(ST_PUT_MESSAGE);
+}
+
+/* Insert or update one target's row. A target in flight is stored as
+ * pending: after a crash it is sent again. */
+int
+store_put_target(const struct message *m, const struct target *t)
+{
+	sqlite3_stmt	*st = store_st[ST_PUT_TARGET];
+	int		 state = t->state == TARGET_SENT ? TARGET_PENDING :
+			    t->state;
+
+	sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, t->client, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, dispatch_target_state_name(state), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, t->attempts);
+	sqlite3_bind_int64(st, 5, t->next_attempt);
+	if (t->last_status)
+		sqlite3_bind_int(st, 6, t->last_status);
+	else
+		sqlite3_bind_null(st, 6);
+	store_bind_opt64(st, 7, t->last_attempt);
+	store_bind_opt64(st, 8, t->acked_at);
+	return store_exec(ST_PUT_TARGET);
+}
+
+int
+store_set_message_state(const struct message *m)
+{
+	sqlite3_stmt	*st = store_st[ST_SET_MESSAGE_STATE];
+
+	sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, dispatch_message_state_name(m->state), -1,
+	    SQLITE_STATIC);
+	store_bind_opt64(st, 3, m->finished_at);
+	return store_exec(ST_SET_MESSAGE_STATE);
+}
+
+/*
+ * Call fn for stored messages, newest first: the one with this id (or
+ * all when id is NULL), only unfinished ones if active_only, at most
+ * limit (-1: no limit).
+ * The row is valid only during the call. Returns the count, or -1.
+ */
+int
+store_load_messages(const char *id, int active_only, int limit,
+    int (*fn)(const struct message_row *, void *), void *arg)
+{
+	sqlite3_stmt		*st = store_st[ST_LOAD_MESSAGES];
+	struct message_row	 r;
+	int			 rc, n = 0;
+
+	if (id)
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 1);
+	sqlite3_bind_int(st, 2, active_only);
+	sqlite3_bind_int(st, 3, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&r, 0, sizeof(r));
+		r.id = store_text(st, 0);
+		r.state = store_text(st, 1);
+		r.selector = store_text(st, 2);
+		r.content_type = store_text(st, 3);
+		r.body = sqlite3_column_blob(st, 4);
+		r.body_len = (size_t)sqlite3_column_bytes(st, 4);
+		r.created_at = sqlite3_column_int64(st, 5);
+		r.expires_at = sqlite3_column_int64(st, 6);
+		r.finished_at = sqlite3_column_int64(st, 7);
+		r.count[TARGET_PENDING] = (size_t)sqlite3_column_int64(st, 8);
+		r.count[TARGET_SENT] = (size_t)sqlite3_column_int64(st, 9);
+		r.count[TARGET_ACKED] = (size_t)sqlite3_column_int64(st, 10);
+		r.count[TARGET_EXPIRED] = (size_t)sqlite3_column_int64(st, 11);
+		r.count[TARGET_FAILED] = (size_t)sqlite3_column_int64(st, 12);
+		r.count[TARGET_CANCELLED] =
+		    (size_t)sqlite3_column_int64(st, 13);
+		if (fn(&r, arg) == -1) {
+			rc = SQLITE_ABORT;
+			break;
+		}
+		n++;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		log_error("store: loading messages: %s", store_errmsg());
+		return -1;
+	}
+	return n;
+}
+
+/* Call fn for every target of a message, by client ID. Count or -1. */
+int
+store_load_targets(const char *message_id,
+    int (*fn)(const struct target_row *, void *), void *arg)
+{
+	sqlite3_stmt		*st = store_st[ST_LOAD_TARGETS];
+	struct target_row	 r;
+	int			 rc, n = 0, v;
+
+	sqlite3_bind_text(st, 1, message_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&r, 0, sizeof(r));
+		r.client = store_text(st, 0);
+		v = dispatch_target_state_parse(store_text(st, 1));
+		r.state = v < 0 ? TARGET_PENDING : v;
+		r.attempts = (uint32_t)sqlite3_column_int64(st, 2);
+		r.next_attempt = sqlite3_column_int64(st, 3);
+		r.last_attempt = sqlite3_column_int64(st, 4);
+		r.acked_at = sqlite3_column_int64(st, 5);
+		r.last_status = sqlite3_column_int(st, 6);
+		if (fn(&r, arg) == -1) {
+			rc = SQLITE_ABORT;
+			break;
+		}
+		n++;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		log_error("store: loading targets: %s", store_errmsg());
+		return -1;
+	}
+	return n;
+}
+
+/* Delete finished messages (and their targets) finished before t. */
+int
+store_purge_messages(int64_t finished_before)
+{
+	sqlite3_bind_int64(store_st[ST_PURGE_MESSAGES], 1, finished_before);
+	if (store_exec(ST_PURGE_MESSAGES) == -1)
+		return -1;
+	return sqlite3_changes(store_db);
 }

@@ -1,0 +1,142 @@
+/*
+ * commit.c: the group commit.
+ *
+ * Subsystems change their in-memory state and mark it dirty (clients in
+ * clients.c, targets and messages in dispatch.c); a caller whose reply
+ * promises durability queues a commit_waiter. A one-shot timer
+ * (database.commit_delay ms) or a long queue runs commit_flush: one
+ * transaction writes everything dirty, and only after COMMIT are the
+ * waiters told (ok = 1). When the commit fails the waiters hear ok = 0
+ * and the marks stay, so the next flush writes the same changes again.
+ * Nothing is ever written once per packet.
+ */
+#include <stdlib.h>
+
+#include <sofia-sip/su_wait.h>
+
+#include "sippushd.h"
+
+#define COMMIT_QUEUE_MAX	4096	/* waiters: flush at once */
+
+static const struct config	*commit_cfg;
+static su_timer_t		*commit_timer;
+static int			 commit_armed;
+static struct commit_waiter	*commit_queue;
+static struct commit_waiter	**commit_tail = &commit_queue;
+static size_t			 commit_nwaiting;
+
+int
+commit_init(const struct config *cfg, su_root_t *root)
+{
+	commit_cfg = cfg;
+	if ((commit_timer = su_timer_create(su_root_task(root), 0)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* Write what is pending, tell the waiters, release the timer. */
+void
+commit_shutdown(void)
+{
+	commit_flush();
+	su_timer_destroy(commit_timer);
+	commit_timer = NULL;
+}
+
+static void
+commit_fire(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+	(void)magic;
+	(void)t;
+	(void)arg;
+	commit_armed = 0;
+	commit_flush();
+}
+
+/* Make sure a flush comes within database.commit_delay ms. */
+void
+commit_schedule(void)
+{
+	if (commit_armed || commit_timer == NULL)
+		return;
+	if (su_timer_set_interval(commit_timer, commit_fire, NULL,
+	    commit_cfg->db_commit_delay) == 0)
+		commit_armed = 1;
+	else
+		commit_flush();
+}
+
+/* Queue w to hear the outcome of the next commit. w must stay valid
+ * until its callback runs; the callback may free it. */
+void
+commit_wait(struct commit_waiter *w)
+{
+	w->next = NULL;
+	*commit_tail = w;
+	commit_tail = &w->next;
+	if (++commit_nwaiting >= COMMIT_QUEUE_MAX)
+		commit_flush();
+	else
+		commit_schedule();
+}
+
+size_t
+commit_waiting(void)
+{
+	return commit_nwaiting;
+}
+
+static int
+commit_write_client(const struct client *c)
+{
+	if (c->dirty & CLIENT_DIRTY_DELETE)
+		return store_delete_client(c->id);
+	if (c->dirty & CLIENT_DIRTY_ROW)
+		return store_put_client(c);
+	return store_touch_client(c);
+}
+
+/*
+ * Write every dirty client, message and target in one transaction, then
+ * tell the waiters. Returns 0, or -1 if the commit failed.
+ */
+int
+commit_flush(void)
+{
+	struct client		*list, *c;
+	struct commit_waiter	*w, *next;
+	int			 rv = 0, dirty_dispatch;
+
+	list = clients_take_dirty();
+	dirty_dispatch = dispatch_dirty();
+	if (list || dirty_dispatch) {
+		if (store_begin() == -1)
+			rv = -1;
+		for (c = list; rv == 0 && c; c = c->dnext)
+			if (commit_write_client(c) == -1)
+				rv = -1;
+		if (rv == 0 && dirty_dispatch && dispatch_write() == -1)
+			rv = -1;
+		if (rv == 0 && store_commit() == -1)
+			rv = -1;
+		if (rv == -1) {
+			store_rollback();
+			clients_requeue_dirty(list);
+			log_error("commit: transaction failed, will retry: %s",
+			    store_errmsg());
+		} else {
+			clients_release(list);
+			if (dirty_dispatch)
+				dispatch_written();
+		}
+	}
+	w = commit_queue;
+	commit_queue = NULL;
+	commit_tail = &commit_queue;
+	commit_nwaiting = 0;
+	for (; w; w = next) {
+		next = w->next;
+		w->done(w, rv == 0);
+	}
+	return rv;
+}

@@ -1,0 +1,1321 @@
+/*
+ * dispatch.c: control messages (DESIGN.md, "Delivery semantics").
+ *
+ * How it works. A publish expands its selectors into the target set (the
+ * matching clients in the table now, in any state), writes the message
+ * and every target in one transaction, and only then answers with the
+ * message ID. In memory an active message keeps its targets sorted by
+ * client ID; a pending target is in one of three places:
+ *   - the ready queue: due now, and its client was online;
+ *   - the retry heap: waiting for next_attempt (backoff with jitter);
+ *   - parked: its client is offline. dispatch_client_online finds it by
+ *     binary search when the client registers or comes back online.
+ * dispatch_pump sends from the ready queues round-robin, one target per
+ * message per turn, while fewer than dispatch.max_in_flight MESSAGE
+ * transactions are open, so a huge fan-out cannot starve a small one.
+ * A 2xx marks the target acked; any other final status (including the 408
+ * and 503 that nta makes up on timeout or transport failure) sends it to
+ * the retry heap, or to failed after dispatch.max_attempts. Changes are
+ * written by the group commit (commit.c); a target in flight is stored as
+ * pending, so after a crash it is sent again: at least once on the wire,
+ * and the agent drops duplicates by message ID. A tick moves due retries
+ * to the ready queues, expires messages whose TTL ran out, and purges
+ * finished messages older than dispatch.retain.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <sofia-sip/nta.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/su_wait.h>
+#include <sofia-sip/tport.h>
+
+#include "sippushd.h"
+
+#define DISPATCH_TICK_MS	50
+#define DISPATCH_PURGE_EVERY	60	/* seconds */
+#define DISPATCH_CTYPE_MAX	128
+#define DISPATCH_LIST_DEFAULT	20
+
+static const char *const target_state_names[TARGET_NSTATES] = {
+	"pending", "sent", "acked", "expired", "failed", "cancelled"
+};
+static const char *const message_state_names[] = {
+	"active", "done", "cancelled"
+};
+
+static const struct config	*dp_cfg;
+static nta_agent_t		*dp_agent;
+static su_timer_t		*dp_tick;
+static struct message		*dp_active;	/* oldest first */
+static struct message		*dp_dirty;
+static size_t			 dp_inflight;
+static int64_t			 dp_last_purge;
+static url_t			*dp_from;	/* sip:sippushd@our-host */
+static su_home_t		 dp_home[1] = { SU_HOME_INIT(dp_home) };
+static uint64_t			 dp_sent, dp_acked, dp_retries;
+
+static void dispatch_pump(void);
+
+const char *
+dispatch_target_state_name(int s)
+{
+	return s >= 0 && s < TARGET_NSTATES ? target_state_names[s] : "?";
+}
+
+int
+dispatch_target_state_parse(const char *s)
+{
+	int	 i;
+
+	for (i = 0; i < TARGET_NSTATES; i++)
+		if (strcmp(s, target_state_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+dispatch_message_state_name(int s)
+{
+	return s >= 0 && s <= MESSAGE_CANCELLED ? message_state_names[s] : "?";
+}
+
+static int64_t
+dispatch_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint32_t
+dispatch_random(void)
+{
+	uint32_t	 r;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		r = (uint32_t)rand();
+	return r;
+}
+
+/*
+ * The delay before attempt number attempts + 1, in ms: retry_initial
+ * times retry_multiplier^(attempts - 1), at most retry_max, then spread
+ * by +-retry_jitter percent using random.
+ */
+int64_t
+dispatch_backoff(const struct config *cfg, uint32_t attempts, uint32_t random)
+{
+	int64_t		 d = cfg->dp_retry_initial, spread;
+	uint32_t	 i;
+
+	for (i = 1; i < attempts && d < cfg->dp_retry_max; i++)
+		d *= cfg->dp_retry_multiplier;
+	if (d > cfg->dp_retry_max)
+		d = cfg->dp_retry_max;
+	spread = d * cfg->dp_retry_jitter / 100;
+	if (spread > 0)
+		d += (int64_t)(random % (uint64_t)(2 * spread + 1)) - spread;
+	return d < 1 ? 1 : d;
+}
+
+/* ---- the places of a pending target ---- */
+
+static void
+heap_swap(struct message *m, size_t a, size_t b)
+{
+	struct target	*t = m->heap[a];
+
+	m->heap[a] = m->heap[b];
+	m->heap[b] = t;
+	m->heap[a]->heap = (uint32_t)a + 1;
+	m->heap[b]->heap = (uint32_t)b + 1;
+}
+
+static void
+heap_up(struct message *m, size_t i)
+{
+	while (i > 0 && m->heap[(i - 1) / 2]->next_attempt >
+	    m->heap[i]->next_attempt) {
+		heap_swap(m, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void
+heap_down(struct message *m, size_t i)
+{
+	size_t	 l, r, min;
+
+	for (;;) {
+		l = 2 * i + 1;
+		r = l + 1;
+		min = i;
+		if (l < m->nheap &&
+		    m->heap[l]->next_attempt < m->heap[min]->next_attempt)
+			min = l;
+		if (r < m->nheap &&
+		    m->heap[r]->next_attempt < m->heap[min]->next_attempt)
+			min = r;
+		if (min == i)
+			return;
+		heap_swap(m, i, min);
+		i = min;
+	}
+}
+
+/* The heap array has room for every target: no allocation here. */
+static void
+heap_push(struct message *m, struct target *t)
+{
+	m->heap[m->nheap] = t;
+	t->heap = (uint32_t)++m->nheap;
+	heap_up(m, m->nheap - 1);
+}
+
+static void
+heap_remove(struct message *m, struct target *t)
+{
+	size_t	 i = t->heap - 1;
+
+	t->heap = 0;
+	if (i != --m->nheap) {
+		m->heap[i] = m->heap[m->nheap];
+		m->heap[i]->heap = (uint32_t)i + 1;
+		heap_down(m, i);
+		heap_up(m, i);
+	}
+}
+
+static void
+ready_push(struct message *m, struct target *t)
+{
+	t->queued = 1;
+	t->qnext = NULL;
+	*m->ready_tail = t;
+	m->ready_tail = &t->qnext;
+}
+
+static struct target *
+ready_pop(struct message *m)
+{
+	struct target	*t = m->ready;
+
+	if (t == NULL)
+		return NULL;
+	if ((m->ready = t->qnext) == NULL)
+		m->ready_tail = &m->ready;
+	t->queued = 0;
+	return t;
+}
+
+static int
+dispatch_online(const char *id)
+{
+	struct client	*c = clients_find(id);
+
+	return c != NULL && c->state == CLIENT_ONLINE;
+}
+
+/* Put a pending target where it belongs: heap, ready queue or parked. */
+static void
+dispatch_place(struct message *m, struct target *t, int64_t now)
+{
+	if (t->next_attempt > now)
+		heap_push(m, t);
+	else if (dispatch_online(t->client))
+		ready_push(m, t);
+}
+
+/* ---- state and its persistence ---- */
+
+static void
+dispatch_mark_message(struct message *m)
+{
+	if (!m->listed) {
+		m->listed = 1;
+		m->dnext = dp_dirty;
+		dp_dirty = m;
+	}
+	commit_schedule();
+}
+
+static void
+dispatch_set(struct target *t, int state)
+{
+	struct message	*m = t->msg;
+
+	m->count[t->state]--;
+	m->count[state]++;
+	t->state = (uint8_t)state;
+	if (state == TARGET_SENT)
+		return;		/* in flight is never written */
+	if (!t->dirty) {
+		t->dirty = 1;
+		t->dnext = m->dirty_targets;
+		m->dirty_targets = t;
+	}
+	dispatch_mark_message(m);
+}
+
+static void
+dispatch_unlink(struct message *m)
+{
+	struct message	**pp;
+
+	for (pp = &dp_active; *pp; pp = &(*pp)->next)
+		if (*pp == m) {
+			*pp = m->next;
+			break;
+		}
+	m->next = NULL;
+}
+
+static void
+dispatch_free(struct message *m)
+{
+	free(m->selector);
+	free(m->content_type);
+	free(m->body);
+	free(m->targets);
+	free(m->pool);
+	free(m->heap);
+	free(m);
+}
+
+/* Once no target is pending or in flight, the message is finished: it
+ * leaves the active list and is freed after its last write. */
+static void
+dispatch_check_done(struct message *m)
+{
+	if (m->finished_at || m->count[TARGET_PENDING] ||
+	    m->count[TARGET_SENT])
+		return;
+	m->finished_at = sippushd_now();
+	if (m->state == MESSAGE_ACTIVE)
+		m->state = MESSAGE_DONE;
+	m->dirty = 1;
+	dispatch_mark_message(m);
+	dispatch_unlink(m);
+	log_info("dispatch: %s finished: %zu acked, %zu expired, %zu failed, "
+	    "%zu cancelled", m->id, m->count[TARGET_ACKED],
+	    m->count[TARGET_EXPIRED], m->count[TARGET_FAILED],
+	    m->count[TARGET_CANCELLED]);
+}
+
+/* End every pending target of m with state (expired or cancelled). */
+static void
+dispatch_end_pending(struct message *m, int state)
+{
+	size_t	 i;
+
+	m->ready = NULL;
+	m->ready_tail = &m->ready;
+	m->nheap = 0;
+	for (i = 0; i < m->ntargets; i++) {
+		m->targets[i].queued = 0;
+		m->targets[i].heap = 0;
+		if (m->targets[i].state == TARGET_PENDING)
+			dispatch_set(&m->targets[i], state);
+	}
+	dispatch_check_done(m);
+}
+
+int
+dispatch_dirty(void)
+{
+	return dp_dirty != NULL;
+}
+
+/* Write the dirty messages and targets (inside the commit's
+ * transaction). 0 or -1; on -1 the marks stay for the next commit. */
+int
+dispatch_write(void)
+{
+	struct message	*m;
+	struct target	*t;
+
+	for (m = dp_dirty; m; m = m->dnext) {
+		if (m->dirty && store_set_message_state(m) == -1)
+			return -1;
+		for (t = m->dirty_targets; t; t = t->dnext)
+			if (store_put_target(m, t) == -1)
+				return -1;
+	}
+	return 0;
+}
+
+/* The commit holding dispatch_write's rows is done: clear the marks and
+ * free the finished messages. */
+void
+dispatch_written(void)
+{
+	struct message	*m, *next;
+	struct target	*t;
+
+	for (m = dp_dirty; m; m = next) {
+		next = m->dnext;
+		for (t = m->dirty_targets; t; t = t->dnext)
+			t->dirty = 0;
+		m->dirty_targets = NULL;
+		m->dirty = 0;
+		m->listed = 0;
+		if (m->finished_at)
+			dispatch_free(m);
+	}
+	dp_dirty = NULL;
+}
+
+/* ---- sending ---- */
+
+static int dispatch_response(nta_outgoing_magic_t *, nta_outgoing_t *,
+    sip_t const *);
+
+/* A final answer (or a failure to send) for t at time now. */
+static void
+dispatch_result(struct target *t, int status, int64_t now)
+{
+	struct message	*m = t->msg;
+
+	t->last_status = (uint16_t)status;
+	if (status >= 200 && status < 300) {
+		t->acked_at = now / 1000;
+		dispatch_set(t, TARGET_ACKED);
+		dp_acked++;
+	} else if (m->state == MESSAGE_CANCELLED)
+		dispatch_set(t, TARGET_CANCELLED);
+	else if (now / 1000 >= m->expires_at)
+		dispatch_set(t, TARGET_EXPIRED);
+	else if (dp_cfg->dp_max_attempts &&
+	    t->attempts >= (uint32_t)dp_cfg->dp_max_attempts) {
+		dispatch_set(t, TARGET_FAILED);
+		log_info("dispatch: %s to %s failed after %u attempts "
+		    "(last %d)", m->id, t->client, t->attempts, status);
+	} else {
+		t->next_attempt = now + dispatch_backoff(dp_cfg, t->attempts,
+		    dispatch_random());
+		dispatch_set(t, TARGET_PENDING);
+		heap_push(m, t);
+		dp_retries++;
+		log_debug("dispatch: %s to %s: %d, retry in %lldms", m->id,
+		    t->client, status, (long long)(t->next_attempt - now));
+	}
+	dispatch_check_done(m);
+}
+
+/* Send t's MESSAGE to where client c registered from. */
+static void
+dispatch_send(struct target *t, const struct client *c, int64_t now)
+{
+	struct message	*m = t->msg;
+	msg_t		*msg;
+	su_home_t	*home;
+	sip_contact_t	*contact;
+	sip_from_t	*from;
+	nta_outgoing_t	*orq = NULL;
+	char		 route[96], idhdr[64];
+
+	snprintf(route, sizeof(route), strchr(c->address, ':') ?
+	    "sip:[%s]:%u;transport=%s" : "sip:%s:%u;transport=%s",
+	    c->address, c->port, c->transport == TRANSPORT_UDP ? "udp" :
+	    "tcp");
+	snprintf(idhdr, sizeof(idhdr), MESSAGE_ID_HEADER ": %s", m->id);
+	if ((msg = nta_msg_create(dp_agent, 0)) == NULL)
+		goto fail;
+	home = msg_home(msg);
+	contact = sip_contact_make(home, c->contact);
+	from = sip_from_create(home, (url_string_t *)dp_from);
+	if (contact == NULL || from == NULL ||
+	    sip_from_tag(home, from, nta_agent_newtag(home, "tag=%s",
+	    dp_agent)) < 0) {
+		msg_destroy(msg);
+		goto fail;
+	}
+	orq = nta_outgoing_mcreate(dp_agent, dispatch_response,
+	    (nta_outgoing_magic_t *)t, (url_string_t const *)route, msg,
+	    SIPTAG_REQUEST(sip_request_create(home, SIP_METHOD_MESSAGE,
+	    (url_string_t *)contact->m_url, NULL)),
+	    SIPTAG_FROM(from),
+	    SIPTAG_TO(sip_to_create(home, (url_string_t *)contact->m_url)),
+	    SIPTAG_CALL_ID(sip_call_id_create(home, NULL)),
+	    SIPTAG_CSEQ(sip_cseq_create(home, 1, SIP_METHOD_MESSAGE)),
+	    SIPTAG_MAX_FORWARDS_STR("70"),
+	    SIPTAG_HEADER_STR(idhdr),
+	    SIPTAG_CONTENT_TYPE_STR(m->content_type),
+	    SIPTAG_PAYLOAD(sip_payload_create(home, m->body,
+	    (isize_t)m->body_len)),
+	    TAG_IF(c->tport, NTATAG_TPORT(c->tport)),
+	    TAG_END());
+	if (orq == NULL) {
+		msg_destroy(msg);
+		goto fail;
+	}
+	t->orq = orq;
+	t->attempts++;
+	t->last_attempt = now;
+	dispatch_set(t, TARGET_SENT);
+	dp_inflight++;
+	dp_sent++;
+	return;
+fail:
+	log_warn("dispatch: %s to %s: cannot create the MESSAGE", m->id,
+	    t->client);
+	t->attempts++;
+	t->last_attempt = now;
+	dispatch_result(t, 503, now);
+}
+
+static int
+dispatch_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq,
+    sip_t const *sip)
+{
+	struct target	*t = (struct target *)magic;
+	int		 status = nta_outgoing_status(orq);
+
+	(void)sip;
+	if (status < 200)
+		return 0;
+	nta_outgoing_destroy(orq);
+	t->orq = NULL;
+	dp_inflight--;
+	dispatch_result(t, status, dispatch_now_ms());
+	dispatch_pump();
+	return 0;
+}
+
+/*
+ * Send from the ready queues, one target per message per round, while
+ * the in-flight cap allows. A target whose client went offline since it
+ * was queued is parked instead.
+ */
+static void
+dispatch_pump(void)
+{
+	struct message	*m, *next;
+	struct target	*t;
+	struct client	*c;
+	int64_t		 now = dispatch_now_ms();
+	int		 progress = 1;
+
+	while (progress && dp_inflight < (size_t)dp_cfg->dp_max_in_flight) {
+		progress = 0;
+		for (m = dp_active; m; m = next) {
+			next = m->next;
+			while ((t = ready_pop(m)) != NULL) {
+				if (t->state != TARGET_PENDING)
+					continue;
+				c = clients_find(t->client);
+				if (c == NULL || c->state != CLIENT_ONLINE)
+					continue;	/* parked */
+				dispatch_send(t, c, now);
+				progress = 1;
+				break;
+			}
+			if (dp_inflight >= (size_t)dp_cfg->dp_max_in_flight)
+				break;
+		}
+	}
+}
+
+/* A client registered or came back online: its pending targets are due
+ * now, whatever their backoff said. */
+void
+dispatch_client_online(const struct client *c)
+{
+	struct message	*m;
+	struct target	*t;
+	size_t		 lo, hi, mid;
+	int		 cmp, any = 0;
+	int64_t		 now = dispatch_now_ms();
+
+	for (m = dp_active; m; m = m->next) {
+		lo = 0;
+		hi = m->ntargets;
+		t = NULL;
+		while (lo < hi) {
+			mid = lo + (hi - lo) / 2;
+			cmp = strcmp(c->id, m->targets[mid].client);
+			if (cmp == 0) {
+				t = &m->targets[mid];
+				break;
+			}
+			if (cmp < 0)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		if (t == NULL || t->state != TARGET_PENDING || t->queued)
+			continue;
+		if (t->heap)
+			heap_remove(m, t);
+		t->next_attempt = now;
+		ready_push(m, t);
+		any = 1;
+	}
+	if (any)
+		dispatch_pump();
+}
+
+static void
+dispatch_tick(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *a)
+{
+	struct message	*m, *next;
+	struct target	*t;
+	int64_t		 now = dispatch_now_ms();
+	int		 n;
+
+	(void)magic;
+	(void)timer;
+	(void)a;
+	for (m = dp_active; m; m = next) {
+		next = m->next;
+		if (now / 1000 >= m->expires_at) {
+			log_info("dispatch: %s reached its TTL", m->id);
+			dispatch_end_pending(m, TARGET_EXPIRED);
+			continue;
+		}
+		while (m->nheap && m->heap[0]->next_attempt <= now) {
+			t = m->heap[0];
+			heap_remove(m, t);
+			if (dispatch_online(t->client))
+				ready_push(m, t);
+		}
+	}
+	dispatch_pump();
+	if (dp_cfg->dp_retain && now / 1000 - dp_last_purge >=
+	    DISPATCH_PURGE_EVERY) {
+		dp_last_purge = now / 1000;
+		if ((n = store_purge_messages(now / 1000 -
+		    dp_cfg->dp_retain)) > 0)
+			log_info("dispatch: purged %d finished messages", n);
+	}
+}
+
+int
+dispatch_init(const struct config *cfg, su_root_t *root, nta_agent_t *agent)
+{
+	sip_contact_t const	*self;
+	char			 from[128];
+
+	dp_cfg = cfg;
+	dp_agent = agent;
+	dp_last_purge = sippushd_now() - DISPATCH_PURGE_EVERY + 5;
+	self = nta_agent_contact(agent);
+	snprintf(from, sizeof(from), "sip:sippushd@%s",
+	    self && self->m_url->url_host ? self->m_url->url_host :
+	    "localhost");
+	if ((dp_from = url_hdup(dp_home, (url_t *)url_make(dp_home, from)))
+	    == NULL)
+		return -1;
+	if ((dp_tick = su_timer_create(su_root_task(root), DISPATCH_TICK_MS))
+	    == NULL || su_timer_set_for_ever(dp_tick, dispatch_tick, NULL) ==
+	    -1)
+		return -1;
+	return 0;
+}
+
+/* Stop sending; messages in flight stay pending in the store. */
+void
+dispatch_shutdown(void)
+{
+	struct message	*m, *next;
+	size_t		 i;
+
+	su_timer_destroy(dp_tick);
+	dp_tick = NULL;
+	for (m = dp_active; m; m = m->next)
+		for (i = 0; i < m->ntargets; i++)
+			if (m->targets[i].orq) {
+				nta_outgoing_destroy(m->targets[i].orq);
+				m->targets[i].orq = NULL;
+			}
+	commit_flush();
+	for (m = dp_active; m; m = next) {
+		next = m->next;
+		dispatch_free(m);
+	}
+	for (m = dp_dirty; m; m = next) {	/* left by a failed commit */
+		next = m->dnext;
+		if (m->finished_at)
+			dispatch_free(m);
+	}
+	dp_active = dp_dirty = NULL;
+	dp_inflight = 0;
+	su_home_deinit(dp_home);
+}
+
+/* ---- building messages ---- */
+
+static int
+dispatch_cmp_target(const void *a, const void *b)
+{
+	return strcmp(((const struct target *)a)->client,
+	    ((const struct target *)b)->client);
+}
+
+/* A message with room for n targets whose client IDs total idlen bytes
+ * (with their NULs). NULL on ENOMEM. */
+static struct message *
+dispatch_alloc(size_t n, size_t idlen)
+{
+	struct message	*m;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return NULL;
+	m->targets = calloc(n ? n : 1, sizeof(*m->targets));
+	m->heap = calloc(n ? n : 1, sizeof(*m->heap));
+	m->pool = malloc(idlen ? idlen : 1);
+	if (m->targets == NULL || m->heap == NULL || m->pool == NULL) {
+		dispatch_free(m);
+		return NULL;
+	}
+	m->ready_tail = &m->ready;
+	return m;
+}
+
+/* Sort the targets, set back pointers and counts, place them. */
+static void
+dispatch_activate(struct message *m)
+{
+	struct message	**pp;
+	int64_t		 now = dispatch_now_ms();
+	size_t		 i;
+
+	qsort(m->targets, m->ntargets, sizeof(*m->targets),
+	    dispatch_cmp_target);
+	memset(m->count, 0, sizeof(m->count));
+	for (i = 0; i < m->ntargets; i++) {
+		m->targets[i].msg = m;
+		m->count[m->targets[i].state]++;
+	}
+	for (i = 0; i < m->ntargets; i++)
+		if (m->targets[i].state == TARGET_PENDING)
+			dispatch_place(m, &m->targets[i], now);
+	for (pp = &dp_active; *pp; pp = &(*pp)->next)
+		;
+	*pp = m;
+	dispatch_check_done(m);
+}
+
+struct restore {
+	struct message	*m;
+	size_t		 n, cap, used, poolcap;
+	int		 nomem;
+};
+
+static int
+dispatch_restore_target(const struct target_row *r, void *arg)
+{
+	struct restore	*rs = arg;
+	struct message	*m = rs->m;
+	struct target	*t, *nt, **nh;
+	char		*np;
+	size_t		 len = strlen(r->client) + 1, cap;
+
+	if (rs->n == rs->cap) {
+		cap = rs->cap ? rs->cap * 2 : 64;
+		nt = realloc(m->targets, cap * sizeof(*nt));
+		if (nt == NULL)
+			return rs->nomem = 1, -1;
+		m->targets = nt;
+		nh = realloc(m->heap, cap * sizeof(*nh));
+		if (nh == NULL)
+			return rs->nomem = 1, -1;
+		m->heap = nh;
+		rs->cap = cap;
+	}
+	if (rs->used + len > rs->poolcap) {
+		cap = rs->poolcap ? rs->poolcap * 2 : 1024;
+		while (cap < rs->used + len)
+			cap *= 2;
+		if ((np = realloc(m->pool, cap)) == NULL)
+			return rs->nomem = 1, -1;
+		/* client pointers are fixed up once the pool stops moving */
+		m->pool = np;
+		rs->poolcap = cap;
+	}
+	memcpy(m->pool + rs->used, r->client, len);
+	t = &m->targets[rs->n++];
+	memset(t, 0, sizeof(*t));
+	t->client = (const char *)(uintptr_t)rs->used;	/* offset for now */
+	rs->used += len;
+	t->state = (uint8_t)(r->state == TARGET_SENT ? TARGET_PENDING :
+	    r->state);
+	t->attempts = r->attempts;
+	t->next_attempt = r->next_attempt;
+	t->last_attempt = r->last_attempt;
+	t->acked_at = r->acked_at;
+	t->last_status = (uint16_t)r->last_status;
+	return 0;
+}
+
+static int
+dispatch_restore_message(const struct message_row *r, void *arg)
+{
+	struct message	*m;
+	struct restore	 rs;
+	size_t		 i;
+	int		 state;
+
+	(void)arg;
+	if ((m = dispatch_alloc(0, 0)) == NULL)
+		return -1;
+	snprintf(m->id, sizeof(m->id), "%s", r->id);
+	m->selector = strdup(r->selector);
+	m->content_type = strdup(r->content_type);
+	m->body = malloc(r->body_len + 1);
+	if (m->selector == NULL || m->content_type == NULL || m->body == NULL)
+		goto nomem;
+	memcpy(m->body, r->body, r->body_len);
+	m->body_len = r->body_len;
+	m->created_at = r->created_at;
+	m->expires_at = r->expires_at;
+	state = strcmp(r->state, "cancelled") == 0 ? MESSAGE_CANCELLED :
+	    MESSAGE_ACTIVE;
+	m->state = (uint8_t)state;
+	memset(&rs, 0, sizeof(rs));
+	rs.m = m;
+	/* the buffers from dispatch_alloc(0, 0) hold one element */
+	rs.cap = 1;
+	rs.poolcap = 1;
+	if (store_load_targets(m->id, dispatch_restore_target, &rs) == -1)
+		goto nomem;
+	m->ntargets = rs.n;
+	for (i = 0; i < m->ntargets; i++)
+		m->targets[i].client = m->pool +
+		    (uintptr_t)m->targets[i].client;
+	dispatch_activate(m);
+	log_info("dispatch: resumed %s: %zu of %zu targets pending", m->id,
+	    m->count[TARGET_PENDING], m->ntargets);
+	if (m->state == MESSAGE_CANCELLED)	/* cancelled mid-flight */
+		dispatch_end_pending(m, TARGET_CANCELLED);
+	return 0;
+nomem:
+	dispatch_free(m);
+	return -1;
+}
+
+/* Load the unfinished messages from the store and resume them. Count or
+ * -1. */
+int
+dispatch_restore(void)
+{
+	return store_load_messages(NULL, 1, -1, dispatch_restore_message,
+	    NULL);
+}
+
+/* ---- control commands ---- */
+
+static void
+dispatch_err(struct buf *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* An "ERR" line; control characters in it become '?'. */
+static void
+dispatch_err(struct buf *out, const char *fmt, ...)
+{
+	char	 line[512];
+	va_list	 ap;
+	size_t	 i;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	for (i = 0; line[i]; i++)
+		if ((unsigned char)line[i] < 0x20)
+			line[i] = '?';
+	buf_printf(out, "ERR %s\n", line);
+}
+
+static int
+dispatch_valid_ctype(const char *s)
+{
+	size_t	 n;
+
+	for (n = 0; s[n]; n++)
+		if ((unsigned char)s[n] < 0x20 || (unsigned char)s[n] > 0x7e)
+			return 0;
+	return n > 2 && n <= DISPATCH_CTYPE_MAX && strchr(s, '/') != NULL &&
+	    s[0] != '/';
+}
+
+struct pick {
+	int		  all;
+	char		**classes;
+	int		  nclasses;
+	struct client	**v;
+	size_t		  n, cap;
+	int		  nomem;
+};
+
+static int
+dispatch_pick(struct client *c, void *arg)
+{
+	struct pick	*p = arg;
+	struct client	**v;
+	int		 i, match = p->all;
+
+	for (i = 0; !match && i < p->nclasses; i++)
+		match = strcmp(c->class, p->classes[i]) == 0;
+	if (!match)
+		return 0;
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 256;
+		if ((v = realloc(p->v, p->cap * sizeof(*v))) == NULL)
+			return p->nomem = 1;
+		p->v = v;
+	}
+	p->v[p->n++] = c;
+	return 0;
+}
+
+static int
+dispatch_cmp_client(const void *a, const void *b)
+{
+	return strcmp((*(struct client *const *)a)->id,
+	    (*(struct client *const *)b)->id);
+}
+
+/*
+ * publish [class=C]... [client=ID]... [all=yes] [ttl=SECONDS]
+ *     [content_type=T] body=B
+ * Expands the targets, commits message and targets, answers the ID.
+ */
+void
+dispatch_publish(struct buf *out, int argc, char **argv)
+{
+	struct pick	 p;
+	struct message	*m = NULL;
+	struct buf	 sel = { 0 };
+	const char	*body = NULL, *ctype = "text/plain", *v;
+	char		*classes[PROTO_ARGS_MAX], *end;
+	size_t		 i, k, idlen, nudp = 0, online = 0, body_len = 0;
+	long		 ttl = dp_cfg->dp_default_ttl;
+	int64_t		 now = sippushd_now();
+	uint8_t		 rnd[MESSAGE_ID_LEN / 2];
+	struct client	*c;
+
+	memset(&p, 0, sizeof(p));
+	p.classes = classes;
+	for (i = 1; i < (size_t)argc; i++) {
+		if ((v = strchr(argv[i], '=')) == NULL) {
+			dispatch_err(out, "publish: unexpected word \"%.64s\"",
+			    argv[i]);
+			goto out;
+		}
+		v++;
+		if (strncmp(argv[i], "class=", 6) == 0) {
+			if (!clients_valid_class(v)) {
+				dispatch_err(out, "publish: \"%.64s\" is not a "
+				    "valid class", v);
+				goto out;
+			}
+			classes[p.nclasses++] = (char *)v;
+		} else if (strncmp(argv[i], "client=", 7) == 0) {
+			if ((c = clients_find(v)) == NULL) {
+				dispatch_err(out, "publish: no client \"%.64s\" "
+				    "in the table", v);
+				goto out;
+			}
+		} else if (strcmp(argv[i], "all=yes") == 0)
+			p.all = 1;
+		else if (strncmp(argv[i], "ttl=", 4) == 0) {
+			errno = 0;
+			ttl = strtol(v, &end, 10);
+			if (*v == '\0' || *end != '\0' || errno || ttl < 1 ||
+			    ttl > dp_cfg->dp_max_ttl) {
+				dispatch_err(out, "publish: ttl must be 1..%d "
+				    "seconds", dp_cfg->dp_max_ttl);
+				goto out;
+			}
+		} else if (strncmp(argv[i], "content_type=", 13) == 0) {
+			if (!dispatch_valid_ctype(v)) {
+				dispatch_err(out, "publish: bad content type "
+				    "\"%.64s\"", v);
+				goto out;
+			}
+			ctype = v;
+		} else if (strncmp(argv[i], "body=", 5) == 0) {
+			body = v;
+			body_len = strlen(v);
+		} else {
+			dispatch_err(out, "publish: unknown argument "
+			    "\"%.64s\"", argv[i]);
+			goto out;
+		}
+	}
+	if (body == NULL) {
+		dispatch_err(out, "publish: no body");
+		goto out;
+	}
+	if (body_len > (size_t)dp_cfg->dp_max_body) {
+		dispatch_err(out, "publish: body is %zu bytes, over "
+		    "dispatch.max_body (%d)", body_len, dp_cfg->dp_max_body);
+		goto out;
+	}
+	if (p.all || p.nclasses)
+		clients_foreach(dispatch_pick, &p);
+	for (i = 1; i < (size_t)argc && !p.nomem; i++)
+		if (strncmp(argv[i], "client=", 7) == 0) {
+			c = clients_find(argv[i] + 7);
+			if (p.n == p.cap) {
+				struct client **nv;
+
+				p.cap = p.cap ? p.cap * 2 : 256;
+				if ((nv = realloc(p.v, p.cap * sizeof(*nv)))
+				    == NULL) {
+					p.nomem = 1;
+					break;
+				}
+				p.v = nv;
+			}
+			p.v[p.n++] = c;
+		}
+	if (p.nomem) {
+		dispatch_err(out, "publish: out of memory");
+		goto out;
+	}
+	if (!p.all && p.nclasses == 0 && p.n == 0) {
+		dispatch_err(out, "publish: no target given (class=, client= "
+		    "or all=yes)");
+		goto out;
+	}
+	if (p.n == 0) {
+		dispatch_err(out, "publish: no client matches");
+		goto out;
+	}
+	qsort(p.v, p.n, sizeof(*p.v), dispatch_cmp_client);
+	for (i = k = 0; i < p.n; i++)
+		if (k == 0 || p.v[k - 1] != p.v[i])
+			p.v[k++] = p.v[i];
+	p.n = k;
+	idlen = 0;
+	for (i = 0; i < p.n; i++) {
+		idlen += strlen(p.v[i]->id) + 1;
+		nudp += p.v[i]->transport == TRANSPORT_UDP;
+		online += p.v[i]->state == CLIENT_ONLINE;
+	}
+	if (nudp && body_len > MESSAGE_UDP_BODY_MAX) {
+		dispatch_err(out, "publish: body is %zu bytes, over the %d "
+		    "that RFC 3428 allows over UDP, and %zu targets use UDP",
+		    body_len, MESSAGE_UDP_BODY_MAX, nudp);
+		goto out;
+	}
+
+	/* the selector, as people will read it back in status */
+	if (p.all)
+		buf_puts(&sel, "all");
+	for (i = 1; i < (size_t)argc; i++)
+		if (strncmp(argv[i], "class=", 6) == 0 ||
+		    strncmp(argv[i], "client=", 7) == 0) {
+			if (sel.len)
+				buf_puts(&sel, " ");
+			buf_puts(&sel, argv[i]);
+		}
+	if ((m = dispatch_alloc(p.n, idlen)) == NULL ||
+	    sel.data == NULL || (m->selector = strdup(sel.data)) == NULL ||
+	    (m->content_type = strdup(ctype)) == NULL ||
+	    (m->body = malloc(body_len + 1)) == NULL) {
+		dispatch_err(out, "publish: out of memory");
+		goto out;
+	}
+	memcpy(m->body, body, body_len + 1);
+	m->body_len = body_len;
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+		dispatch_err(out, "publish: no randomness: %s",
+		    strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(m->id + 2 * i, 3, "%02x", rnd[i]);
+	m->created_at = now;
+	m->expires_at = now + ttl;
+	m->state = MESSAGE_ACTIVE;
+	for (i = 0, k = 0; i < p.n; i++) {
+		size_t len = strlen(p.v[i]->id) + 1;
+
+		memcpy(m->pool + k, p.v[i]->id, len);
+		m->targets[i].client = m->pool + k;
+		m->targets[i].msg = m;
+		k += len;
+	}
+	m->ntargets = p.n;
+
+	/* durable before the ID is handed out */
+	if (store_begin() == -1 || store_put_message(m) == -1)
+		goto storefail;
+	for (i = 0; i < m->ntargets; i++)
+		if (store_put_target(m, &m->targets[i]) == -1)
+			goto storefail;
+	if (store_commit() == -1)
+		goto storefail;
+	log_info("dispatch: published %s to %zu targets (%zu online): %s",
+	    m->id, m->ntargets, online, m->selector);
+	buf_puts(out, "OK\n");
+	proto_put_kv(out, "id", m->id);
+	proto_put_kvi(out, "targets", (long long)m->ntargets);
+	proto_put_kvi(out, "online", (long long)online);
+	proto_end_record(out);
+	buf_puts(out, ".\n");
+	dispatch_activate(m);
+	m = NULL;
+	dispatch_pump();
+	goto out;
+storefail:
+	store_rollback();
+	dispatch_err(out, "publish: store failure: %s", store_errmsg());
+out:
+	if (m)
+		dispatch_free(m);
+	free(p.v);
+	buf_free(&sel);
+}
+
+static struct message *
+dispatch_find(const char *id)
+{
+	struct message	*m;
+
+	for (m = dp_active; m; m = m->next)
+		if (strcmp(m->id, id) == 0)
+			return m;
+	return NULL;
+}
+
+static void
+dispatch_put_counts(struct buf *out, const size_t *count)
+{
+	int	 i;
+
+	for (i = 0; i < TARGET_NSTATES; i++)
+		proto_put_kvi(out, target_state_names[i],
+		    (long long)count[i]);
+}
+
+static size_t
+dispatch_offline(const struct message *m)
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < m->ntargets; i++)
+		if (m->targets[i].state == TARGET_PENDING &&
+		    !dispatch_online(m->targets[i].client))
+			n++;
+	return n;
+}
+
+static void
+dispatch_put_target(struct buf *out, const char *client, int state,
+    uint32_t attempts, int last_status, int64_t last_attempt,
+    int64_t next_attempt, int64_t acked_at)
+{
+	proto_put_kv(out, "record", "target");
+	proto_put_kv(out, "client", client);
+	proto_put_kv(out, "state", dispatch_target_state_name(state));
+	proto_put_kvi(out, "attempts", attempts);
+	proto_put_kvi(out, "last_status", last_status);
+	proto_put_kvi(out, "last_attempt", last_attempt);
+	proto_put_kvi(out, "next_attempt", state == TARGET_PENDING ?
+	    next_attempt : 0);
+	proto_put_kvi(out, "acked_at", acked_at);
+	proto_end_record(out);
+}
+
+static int
+dispatch_status_row(const struct message_row *r, void *arg)
+{
+	struct buf	*out = arg;
+
+	proto_put_kv(out, "record", "message");
+	proto_put_kv(out, "id", r->id);
+	proto_put_kv(out, "state", r->state);
+	proto_put_kv(out, "selector", r->selector);
+	proto_put_kv(out, "content_type", r->content_type);
+	proto_put_kvi(out, "body_size", (long long)r->body_len);
+	proto_put_kvi(out, "created_at", r->created_at);
+	proto_put_kvi(out, "expires_at", r->expires_at);
+	proto_put_kvi(out, "finished_at", r->finished_at);
+	proto_put_kvi(out, "targets", (long long)(r->count[0] + r->count[1] +
+	    r->count[2] + r->count[3] + r->count[4] + r->count[5]));
+	dispatch_put_counts(out, r->count);
+	proto_put_kvi(out, "offline", 0);
+	proto_end_record(out);
+	return 0;
+}
+
+static int
+dispatch_status_target(const struct target_row *r, void *arg)
+{
+	dispatch_put_target(arg, r->client, r->state, r->attempts,
+	    r->last_status, r->last_attempt, r->next_attempt, r->acked_at);
+	return 0;
+}
+
+/* A message's summary record from memory (active messages). */
+static void
+dispatch_put_message(struct buf *out, const struct message *m)
+{
+	proto_put_kv(out, "record", "message");
+	proto_put_kv(out, "id", m->id);
+	proto_put_kv(out, "state", dispatch_message_state_name(m->state));
+	proto_put_kv(out, "selector", m->selector);
+	proto_put_kv(out, "content_type", m->content_type);
+	proto_put_kvi(out, "body_size", (long long)m->body_len);
+	proto_put_kvi(out, "created_at", m->created_at);
+	proto_put_kvi(out, "expires_at", m->expires_at);
+	proto_put_kvi(out, "finished_at", m->finished_at);
+	proto_put_kvi(out, "targets", (long long)m->ntargets);
+	dispatch_put_counts(out, m->count);
+	proto_put_kvi(out, "offline", (long long)dispatch_offline(m));
+	proto_end_record(out);
+}
+
+/* status id=ID [targets=no] */
+void
+dispatch_status(struct buf *out, int argc, char **argv)
+{
+	const char	*id = proto_get(argc, argv, "id");
+	const char	*tv = proto_get(argc, argv, "targets");
+	struct message	*m;
+	struct target	*t;
+	size_t		 i, start;
+	int		 with_targets = tv == NULL || strcmp(tv, "no") != 0;
+
+	if (id == NULL) {
+		dispatch_err(out, "status needs id=ID");
+		return;
+	}
+	if ((m = dispatch_find(id)) != NULL) {
+		buf_puts(out, "OK\n");
+		dispatch_put_message(out, m);
+		for (i = 0; with_targets && i < m->ntargets; i++) {
+			t = &m->targets[i];
+			dispatch_put_target(out, t->client, t->state,
+			    t->attempts, t->last_status, t->last_attempt,
+			    t->next_attempt, t->acked_at);
+		}
+		buf_puts(out, ".\n");
+		return;
+	}
+	commit_flush();		/* a message that just finished */
+	start = out->len;
+	buf_puts(out, "OK\n");
+	switch (store_load_messages(id, 0, 1, dispatch_status_row, out)) {
+	case 1:
+		break;
+	case 0:
+		out->len = start;
+		dispatch_err(out, "no message %.64s", id);
+		return;
+	default:
+		out->len = start;
+		dispatch_err(out, "store failure: %s", store_errmsg());
+		return;
+	}
+	if (with_targets && store_load_targets(id, dispatch_status_target,
+	    out) == -1) {
+		out->len = start;
+		dispatch_err(out, "store failure: %s", store_errmsg());
+		return;
+	}
+	buf_puts(out, ".\n");
+}
+
+static int
+dispatch_list_row(const struct message_row *r, void *arg)
+{
+	struct message	*m = dispatch_find(r->id);
+
+	if (m)
+		dispatch_put_message(arg, m);
+	else
+		dispatch_status_row(r, arg);
+	return 0;
+}
+
+/* messages [limit=N]: the newest messages with their counts. */
+void
+dispatch_messages(struct buf *out, int argc, char **argv)
+{
+	const char	*v = proto_get(argc, argv, "limit");
+	long		 limit = DISPATCH_LIST_DEFAULT;
+	char		*end;
+	size_t		 start;
+
+	if (v) {
+		limit = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || limit < 1 ||
+		    limit > 100000) {
+			dispatch_err(out, "limit must be 1..100000");
+			return;
+		}
+	}
+	commit_flush();
+	start = out->len;
+	buf_puts(out, "OK\n");
+	if (store_load_messages(NULL, 0, (int)limit, dispatch_list_row, out)
+	    == -1) {
+		out->len = start;
+		dispatch_err(out, "store failure: %s", store_errmsg());
+		return;
+	}
+	buf_puts(out, ".\n");
+}
+
+/* cancel id=ID: every pending target becomes cancelled; those in flight
+ * end as acked (2xx) or cancelled. */
+void
+dispatch_cancel(struct buf *out, int argc, char **argv)
+{
+	const char	*id = proto_get(argc, argv, "id");
+	struct message	*m;
+	size_t		 before;
+
+	if (id == NULL) {
+		dispatch_err(out, "cancel needs id=ID");
+		return;
+	}
+	if ((m = dispatch_find(id)) == NULL) {
+		dispatch_err(out, "no active message %.64s", id);
+		return;
+	}
+	before = m->count[TARGET_CANCELLED];
+	m->state = MESSAGE_CANCELLED;
+	m->dirty = 1;
+	dispatch_mark_message(m);
+	log_info("dispatch: %s cancelled", m->id);
+	buf_puts(out, "OK\n");
+	proto_put_kv(out, "id", m->id);
+	dispatch_end_pending(m, TARGET_CANCELLED);
+	proto_put_kvi(out, "cancelled", (long long)(m->count[TARGET_CANCELLED]
+	    - before));
+	proto_put_kvi(out, "in_flight", (long long)m->count[TARGET_SENT]);
+	proto_end_record(out);
+	buf_puts(out, ".\n");
+	commit_flush();
+}
+
+/* The dispatcher's part of the stats record. */
+void
+dispatch_stats(struct buf *out)
+{
+	struct message	*m;
+	size_t		 n = 0, pending = 0;
+
+	for (m = dp_active; m; m = m->next) {
+		n++;
+		pending += m->count[TARGET_PENDING];
+	}
+	proto_put_kvi(out, "messages_active", (long long)n);
+	proto_put_kvi(out, "targets_pending", (long long)pending);
+	proto_put_kvi(out, "in_flight", (long long)dp_inflight);
+	proto_put_kvi(out, "sent_total", (long long)dp_sent);
+	proto_put_kvi(out, "acked_total", (long long)dp_acked);
+	proto_put_kvi(out, "retries_total", (long long)dp_retries);
+}
