@@ -46,6 +46,8 @@ static const struct option options[] = {
 	{ "sip.tcp", OPT_BOOL, F(sip_tcp), 0, 1, NULL },
 	{ "sip.max_message_size", OPT_INT, F(sip_max_size), 1024, 1048576,
 	    NULL },
+	{ "sip.udp_buffer", OPT_INT, F(sip_udp_buffer), 65536, 268435456,
+	    NULL },
 	{ "database.path", OPT_STRING, F(db_path), 0, 0, NULL },
 	{ "database.synchronous", OPT_ENUM, F(db_sync_full), 0, 0,
 	    sync_names },
@@ -137,6 +139,7 @@ config_defaults(struct config *c)
 	c->sip_udp = 1;
 	c->sip_tcp = 1;
 	c->sip_max_size = 65536;
+	c->sip_udp_buffer = 8 * 1024 * 1024;
 	c->db_sync_full = 1;
 	c->db_commit_delay = 2;
 	c->reg_min_expires = 60;

@@ -23,6 +23,7 @@
  * finished messages older than dispatch.retain.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,8 @@ static int64_t			 dp_last_purge;
 static url_t			*dp_from;	/* sip:sippushd@our-host */
 static su_home_t		 dp_home[1] = { SU_HOME_INIT(dp_home) };
 static uint64_t			 dp_sent, dp_acked, dp_retries;
+static int			 dp_trim;	/* give memory back when idle */
+static int64_t			 dp_idle_since;
 
 static void dispatch_pump(void);
 
@@ -303,6 +306,7 @@ dispatch_check_done(struct message *m)
 	m->dirty = 1;
 	dispatch_mark_message(m);
 	dispatch_unlink(m);
+	dp_trim = 1;
 	log_info("dispatch: %s finished: %zu acked, %zu expired, %zu failed, "
 	    "%zu cancelled", m->id, m->count[TARGET_ACKED],
 	    m->count[TARGET_EXPIRED], m->count[TARGET_FAILED],
@@ -588,6 +592,14 @@ dispatch_tick(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *a)
 		}
 	}
 	dispatch_pump();
+	/* a fan-out leaves its transactions' memory in malloc's free lists:
+	 * once nothing is in flight for a while, hand it back */
+	if (dp_inflight)
+		dp_idle_since = now;
+	else if (dp_trim && now - dp_idle_since > 2000) {
+		malloc_trim(0);
+		dp_trim = 0;
+	}
 	if (dp_cfg->dp_retain && now / 1000 - dp_last_purge >=
 	    DISPATCH_PURGE_EVERY) {
 		dp_last_purge = now / 1000;

@@ -20,10 +20,12 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/tport.h>
+#include <sofia-sip/tport_tag.h>
 
 #include "sippushd.h"
 
 #define SIP_ALLOW	"REGISTER, OPTIONS"
+#define SIP_TIMER_K_MS	1000
 
 static nta_agent_t	*sip_nta;
 
@@ -80,7 +82,13 @@ sip_init(const struct config *cfg, su_root_t *root, char *err,
 	    NTATAG_SERVER_RPORT(1),
 	    NTATAG_MAXSIZE((usize_t)cfg->sip_max_size),
 	    NTATAG_UDP_MTU(65535),
+	    TPTAG_UDP_RMEM((unsigned)cfg->sip_udp_buffer),
+	    TPTAG_UDP_WMEM((unsigned)cfg->sip_udp_buffer),
 	    NTATAG_SIP_T1X64((unsigned)cfg->dp_timeout),
+	    /* Timer K: a completed MESSAGE transaction (~10 KB) lingers T4
+	     * to absorb retransmitted responses; 5 s would hold 50,000 of
+	     * them at 10,000 MESSAGEs per second */
+	    NTATAG_SIP_T4(SIP_TIMER_K_MS),
 	    TAG_END());
 	if (sip_nta == NULL) {
 		snprintf(err, errlen, "cannot listen on %s: %s", url,

@@ -58,6 +58,7 @@ struct config {
 	int	 sip_udp;		/* transports enabled */
 	int	 sip_tcp;
 	int	 sip_max_size;		/* largest SIP message accepted, bytes */
+	int	 sip_udp_buffer;	/* UDP socket buffers, bytes */
 
 	char	*db_path;
 	int	 db_sync_full;		/* synchronous=FULL (else NORMAL) */
