@@ -363,7 +363,7 @@ control_cmd_clients(struct buf *out, int argc, char **argv)
 	s.class = proto_get(argc, argv, "class");
 	if ((v = proto_get(argc, argv, "state")) != NULL &&
 	    (s.state = clients_state_parse(v)) == -1) {
-		buf_printf(out, "ERR unknown state \"%s\"\n", v);
+		proto_err(out, "unknown state \"%.32s\"", v);
 		return;
 	}
 	if ((v = proto_get(argc, argv, "online")) != NULL) {
@@ -449,5 +449,5 @@ control_request(struct buf *out, int argc, char **argv)
 	else if (strcmp(argv[0], "cancel") == 0)
 		dispatch_cancel(out, argc, argv);
 	else
-		buf_printf(out, "ERR unknown command \"%.64s\"\n", argv[0]);
+		proto_err(out, "unknown command \"%.64s\"", argv[0]);
 }

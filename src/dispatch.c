@@ -648,14 +648,14 @@ dispatch_shutdown(void)
 				m->targets[i].orq = NULL;
 			}
 	commit_flush();
+	for (m = dp_dirty; m; m = next) {	/* left by a failed commit */
+		next = m->dnext;
+		if (m->finished_at)		/* not on the active list */
+			dispatch_free(m);
+	}
 	for (m = dp_active; m; m = next) {
 		next = m->next;
 		dispatch_free(m);
-	}
-	for (m = dp_dirty; m; m = next) {	/* left by a failed commit */
-		next = m->dnext;
-		if (m->finished_at)
-			dispatch_free(m);
 	}
 	dp_active = dp_dirty = NULL;
 	dp_inflight = 0;
@@ -824,27 +824,6 @@ dispatch_restore(void)
 
 /* ---- control commands ---- */
 
-static void
-dispatch_err(struct buf *out, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* An "ERR" line; control characters in it become '?'. */
-static void
-dispatch_err(struct buf *out, const char *fmt, ...)
-{
-	char	 line[512];
-	va_list	 ap;
-	size_t	 i;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	for (i = 0; line[i]; i++)
-		if ((unsigned char)line[i] < 0x20)
-			line[i] = '?';
-	buf_printf(out, "ERR %s\n", line);
-}
-
 static int
 dispatch_valid_ctype(const char *s)
 {
@@ -917,21 +896,21 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 	p.classes = classes;
 	for (i = 1; i < (size_t)argc; i++) {
 		if ((v = strchr(argv[i], '=')) == NULL) {
-			dispatch_err(out, "publish: unexpected word \"%.64s\"",
+			proto_err(out, "publish: unexpected word \"%.64s\"",
 			    argv[i]);
 			goto out;
 		}
 		v++;
 		if (strncmp(argv[i], "class=", 6) == 0) {
 			if (!clients_valid_class(v)) {
-				dispatch_err(out, "publish: \"%.64s\" is not a "
+				proto_err(out, "publish: \"%.64s\" is not a "
 				    "valid class", v);
 				goto out;
 			}
 			classes[p.nclasses++] = (char *)v;
 		} else if (strncmp(argv[i], "client=", 7) == 0) {
 			if ((c = clients_find(v)) == NULL) {
-				dispatch_err(out, "publish: no client \"%.64s\" "
+				proto_err(out, "publish: no client \"%.64s\" "
 				    "in the table", v);
 				goto out;
 			}
@@ -942,13 +921,13 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 			ttl = strtol(v, &end, 10);
 			if (*v == '\0' || *end != '\0' || errno || ttl < 1 ||
 			    ttl > dp_cfg->dp_max_ttl) {
-				dispatch_err(out, "publish: ttl must be 1..%d "
+				proto_err(out, "publish: ttl must be 1..%d "
 				    "seconds", dp_cfg->dp_max_ttl);
 				goto out;
 			}
 		} else if (strncmp(argv[i], "content_type=", 13) == 0) {
 			if (!dispatch_valid_ctype(v)) {
-				dispatch_err(out, "publish: bad content type "
+				proto_err(out, "publish: bad content type "
 				    "\"%.64s\"", v);
 				goto out;
 			}
@@ -957,17 +936,17 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 			body = v;
 			body_len = strlen(v);
 		} else {
-			dispatch_err(out, "publish: unknown argument "
+			proto_err(out, "publish: unknown argument "
 			    "\"%.64s\"", argv[i]);
 			goto out;
 		}
 	}
 	if (body == NULL) {
-		dispatch_err(out, "publish: no body");
+		proto_err(out, "publish: no body");
 		goto out;
 	}
 	if (body_len > (size_t)dp_cfg->dp_max_body) {
-		dispatch_err(out, "publish: body is %zu bytes, over "
+		proto_err(out, "publish: body is %zu bytes, over "
 		    "dispatch.max_body (%d)", body_len, dp_cfg->dp_max_body);
 		goto out;
 	}
@@ -990,16 +969,16 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 			p.v[p.n++] = c;
 		}
 	if (p.nomem) {
-		dispatch_err(out, "publish: out of memory");
+		proto_err(out, "publish: out of memory");
 		goto out;
 	}
 	if (!p.all && p.nclasses == 0 && p.n == 0) {
-		dispatch_err(out, "publish: no target given (class=, client= "
+		proto_err(out, "publish: no target given (class=, client= "
 		    "or all=yes)");
 		goto out;
 	}
 	if (p.n == 0) {
-		dispatch_err(out, "publish: no client matches");
+		proto_err(out, "publish: no client matches");
 		goto out;
 	}
 	qsort(p.v, p.n, sizeof(*p.v), dispatch_cmp_client);
@@ -1014,7 +993,7 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 		online += p.v[i]->state == CLIENT_ONLINE;
 	}
 	if (nudp && body_len > MESSAGE_UDP_BODY_MAX) {
-		dispatch_err(out, "publish: body is %zu bytes, over the %d "
+		proto_err(out, "publish: body is %zu bytes, over the %d "
 		    "that RFC 3428 allows over UDP, and %zu targets use UDP",
 		    body_len, MESSAGE_UDP_BODY_MAX, nudp);
 		goto out;
@@ -1034,13 +1013,13 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 	    sel.data == NULL || (m->selector = strdup(sel.data)) == NULL ||
 	    (m->content_type = strdup(ctype)) == NULL ||
 	    (m->body = malloc(body_len + 1)) == NULL) {
-		dispatch_err(out, "publish: out of memory");
+		proto_err(out, "publish: out of memory");
 		goto out;
 	}
 	memcpy(m->body, body, body_len + 1);
 	m->body_len = body_len;
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-		dispatch_err(out, "publish: no randomness: %s",
+		proto_err(out, "publish: no randomness: %s",
 		    strerror(errno));
 		goto out;
 	}
@@ -1081,7 +1060,7 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 	goto out;
 storefail:
 	store_rollback();
-	dispatch_err(out, "publish: store failure: %s", store_errmsg());
+	proto_err(out, "publish: store failure: %s", store_errmsg());
 out:
 	if (m)
 		dispatch_free(m);
@@ -1200,7 +1179,7 @@ dispatch_status(struct buf *out, int argc, char **argv)
 	int		 with_targets = tv == NULL || strcmp(tv, "no") != 0;
 
 	if (id == NULL) {
-		dispatch_err(out, "status needs id=ID");
+		proto_err(out, "status needs id=ID");
 		return;
 	}
 	if ((m = dispatch_find(id)) != NULL) {
@@ -1223,17 +1202,17 @@ dispatch_status(struct buf *out, int argc, char **argv)
 		break;
 	case 0:
 		out->len = start;
-		dispatch_err(out, "no message %.64s", id);
+		proto_err(out, "no message %.64s", id);
 		return;
 	default:
 		out->len = start;
-		dispatch_err(out, "store failure: %s", store_errmsg());
+		proto_err(out, "store failure: %s", store_errmsg());
 		return;
 	}
 	if (with_targets && store_load_targets(id, dispatch_status_target,
 	    out) == -1) {
 		out->len = start;
-		dispatch_err(out, "store failure: %s", store_errmsg());
+		proto_err(out, "store failure: %s", store_errmsg());
 		return;
 	}
 	buf_puts(out, ".\n");
@@ -1264,7 +1243,7 @@ dispatch_messages(struct buf *out, int argc, char **argv)
 		limit = strtol(v, &end, 10);
 		if (*v == '\0' || *end != '\0' || limit < 1 ||
 		    limit > 100000) {
-			dispatch_err(out, "limit must be 1..100000");
+			proto_err(out, "limit must be 1..100000");
 			return;
 		}
 	}
@@ -1274,7 +1253,7 @@ dispatch_messages(struct buf *out, int argc, char **argv)
 	if (store_load_messages(NULL, 0, (int)limit, dispatch_list_row, out)
 	    == -1) {
 		out->len = start;
-		dispatch_err(out, "store failure: %s", store_errmsg());
+		proto_err(out, "store failure: %s", store_errmsg());
 		return;
 	}
 	buf_puts(out, ".\n");
@@ -1290,11 +1269,11 @@ dispatch_cancel(struct buf *out, int argc, char **argv)
 	size_t		 before;
 
 	if (id == NULL) {
-		dispatch_err(out, "cancel needs id=ID");
+		proto_err(out, "cancel needs id=ID");
 		return;
 	}
 	if ((m = dispatch_find(id)) == NULL) {
-		dispatch_err(out, "no active message %.64s", id);
+		proto_err(out, "no active message %.64s", id);
 		return;
 	}
 	before = m->count[TARGET_CANCELLED];

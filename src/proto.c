@@ -149,6 +149,24 @@ proto_end_record(struct buf *b)
 	return buf_append(b, "\n", 1);
 }
 
+/* Append an "ERR <text>" reply; control characters in the text (which
+ * may quote a client's input) become '?' so the line stays one line. */
+void
+proto_err(struct buf *b, const char *fmt, ...)
+{
+	char	 line[512];
+	va_list	 ap;
+	size_t	 i;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	for (i = 0; line[i]; i++)
+		if ((unsigned char)line[i] < 0x20)
+			line[i] = '?';
+	buf_printf(b, "ERR %s\n", line);
+}
+
 static int
 proto_hexval(int c)
 {

@@ -39,6 +39,8 @@ int	 proto_put_word(struct buf *, const char *);
 int	 proto_put_kv(struct buf *, const char *key, const char *value);
 int	 proto_put_kvi(struct buf *, const char *key, long long value);
 int	 proto_end_record(struct buf *);
+void	 proto_err(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 int	 proto_decode(char *);
 int	 proto_split(char *line, char **argv, int max);
 const char *proto_get(int argc, char **argv, const char *key);

@@ -227,7 +227,7 @@ store_mkdir(const char *path, char *err, size_t errlen)
 int
 store_open(const char *path, int sync_full, char *err, size_t errlen)
 {
-	char	*msg = NULL;
+	char	*msg = NULL, why[384];
 	int	 i, rc;
 
 	if (store_mkdir(path, err, errlen) == -1)
@@ -251,12 +251,8 @@ store_open(const char *path, int sync_full, char *err, size_t errlen)
 		sqlite3_free(msg);
 		goto fail;
 	}
-	if (store_migrate(err + 0, errlen) == -1) {
-		/* prefix the path for a message a person can act on */
-		char	 tmp[512];
-
-		snprintf(tmp, sizeof(tmp), "%s", err);
-		snprintf(err, errlen, "%s: %s", path, tmp);
+	if (store_migrate(why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: %s", path, why);
 		goto fail;
 	}
 	for (i = 0; i < ST_COUNT; i++)
