@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/nta.h>
@@ -61,6 +63,39 @@ sip_incoming(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *msg,
 	return 0;
 }
 
+/* Bind a socket of this type where the agent will listen, to learn the
+ * reason (port in use, no such address) that nta would not report. */
+static int
+sip_probe(const struct config *cfg, int type, char *err, size_t errlen)
+{
+	struct addrinfo	 hints, *ai;
+	char		 port[8];
+	int		 fd, rc, one = 1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = type;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%d", cfg->sip_port);
+	if ((rc = getaddrinfo(cfg->sip_address, port, &hints, &ai)) != 0) {
+		snprintf(err, errlen, "sip.address \"%s\": %s",
+		    cfg->sip_address, gai_strerror(rc));
+		return -1;
+	}
+	if ((fd = socket(ai->ai_family, type, 0)) == -1) {
+		freeaddrinfo(ai);
+		return 0;	/* let nta say */
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
+	if (rc == -1)
+		snprintf(err, errlen, "cannot listen on %s %s port %d: %s",
+		    type == SOCK_DGRAM ? "UDP" : "TCP", cfg->sip_address,
+		    cfg->sip_port, strerror(errno));
+	close(fd);
+	freeaddrinfo(ai);
+	return rc;
+}
+
 /* Create the agent listening where cfg says. 0, or -1 with err set. */
 int
 sip_init(const struct config *cfg, su_root_t *root, char *err,
@@ -69,6 +104,9 @@ sip_init(const struct config *cfg, su_root_t *root, char *err,
 	char		 url[128];
 	const char	*host = cfg->sip_address, *urlp = url;
 
+	if ((cfg->sip_udp && sip_probe(cfg, SOCK_DGRAM, err, errlen) == -1) ||
+	    (cfg->sip_tcp && sip_probe(cfg, SOCK_STREAM, err, errlen) == -1))
+		return -1;
 	if (strcmp(host, "0.0.0.0") == 0)
 		host = "*";
 	snprintf(url, sizeof(url), strchr(host, ':') ? "sip:[%s]:%d%s" :

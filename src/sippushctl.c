@@ -4,7 +4,9 @@
  * tables for people or as JSON for scripts.
  *
  * Exit status: 0 success, 1 the daemon refused the request (for example
- * no such client), 2 bad usage or the daemon cannot be reached.
+ * no such client), 2 bad usage, bad input or the daemon cannot be reached
+ * (for publish: nothing was published), 3 publish --wait ended with
+ * targets expired, failed or cancelled.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -443,8 +445,8 @@ ctl_print_fields(const struct record *r)
 
 		if (strcmp(k, "record") == 0)
 			continue;
-		if (kl > 3 && strcmp(k + kl - 3, "_at") == 0 &&
-		    strtoll(v, NULL, 10) > 0) {
+		if (((kl > 3 && strcmp(k + kl - 3, "_at") == 0) ||
+		    strcmp(k, "last_seen") == 0) && strtoll(v, NULL, 10) > 0) {
 			time_t	 t = (time_t)strtoll(v, NULL, 10);
 			char	 iso[32];
 
@@ -832,12 +834,12 @@ cmd_status(int argc, char **argv)
 static void
 ctl_print_messages(const struct reply *rp)
 {
-	struct table	 t = { 9, 0, NULL };
+	struct table	 t = { 10, 0, NULL };
 	char		 created[48];
 	size_t		 i;
 
 	table_row(&t, "ID", "STATE", "CREATED", "TARGETS", "ACKED", "PENDING",
-	    "EXPIRED", "FAILED", "SELECTOR");
+	    "EXPIRED", "FAILED", "CANCELLED", "SELECTOR");
 	for (i = 0; i < rp->nrec; i++) {
 		const struct record *r = &rp->rec[i];
 		char pending[24];
@@ -848,7 +850,7 @@ ctl_print_messages(const struct reply *rp)
 		table_row(&t, ctl_get(r, "id"), ctl_get(r, "state"), created,
 		    ctl_get(r, "targets"), ctl_get(r, "acked"), pending,
 		    ctl_get(r, "expired"), ctl_get(r, "failed"),
-		    ctl_get(r, "selector"));
+		    ctl_get(r, "cancelled"), ctl_get(r, "selector"));
 	}
 	table_print(&t);
 }
