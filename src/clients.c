@@ -219,8 +219,9 @@ clients_register(const struct registration *r, struct client **cp)
 	c->registered_at = r->now;
 	c->expires_at = r->now + r->expires;
 	c->last_seen = r->now;
+	clients_mark(c, CLIENT_DIRTY_ROW);	/* before the delete mark goes:
+						   it may be on the list */
 	c->dirty &= (uint8_t)~CLIENT_DIRTY_DELETE;
-	clients_mark(c, CLIENT_DIRTY_ROW);
 	*cp = c;
 	return 0;
 }

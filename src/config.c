@@ -389,6 +389,19 @@ config_log_level_name(enum log_level level)
 	return level_names[level];
 }
 
+/* A string in libconfig's syntax: quoted, with \ and " escaped. */
+static void
+config_print_string(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', fp);
+		fputc(*s, fp);
+	}
+	fputc('"', fp);
+}
+
 /* Print the effective settings in the file's own syntax (sippushd -n). */
 void
 config_print(const struct config *c, FILE *fp)
@@ -423,8 +436,10 @@ config_print(const struct config *c, FILE *fp)
 			    v ? "true" : "false");
 			break;
 		case OPT_STRING:
-			fprintf(fp, "  %s = \"%s\";\n", dot + 1,
+			fprintf(fp, "  %s = ", dot + 1);
+			config_print_string(fp,
 			    *config_str((struct config *)c, &options[i]));
+			fprintf(fp, ";\n");
 			break;
 		case OPT_ENUM:
 			fprintf(fp, "  %s = \"%s\";\n", dot + 1,

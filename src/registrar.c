@@ -95,6 +95,14 @@ registrar_parse(const struct config *cfg, su_home_t *home, sip_t const *sip,
 	long			 want;
 
 	memset(e, 0, sizeof(*e));
+	if (sip->sip_error != NULL) {
+		/* a header Sofia could not parse (a Contact above all: a
+		 * REGISTER without one would be taken for a query) */
+		e->status = 400;
+		e->phrase = su_sprintf(home, "Bad %s Header",
+		    sip->sip_error->er_name ? sip->sip_error->er_name : "");
+		return -1;
+	}
 	if (sip->sip_to == NULL || sip->sip_to->a_url->url_user == NULL)
 		return registrar_fail(e, 400, "Missing Client ID In To");
 	id = sip->sip_to->a_url->url_user;

@@ -333,6 +333,8 @@ store_load_clients(int (*fn)(const struct client *, void *), void *arg)
 		n++;
 	}
 	sqlite3_reset(st);
+	if (rc == SQLITE_ABORT)
+		return -1;
 	if (rc != SQLITE_DONE) {
 		log_error("store: loading clients: %s", store_errmsg());
 		return -1;
@@ -519,6 +521,8 @@ store_load_messages(const char *id, int active_only, int limit,
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_ABORT)
+		return -1;
 	if (rc != SQLITE_DONE) {
 		log_error("store: loading messages: %s", store_errmsg());
 		return -1;
@@ -554,6 +558,8 @@ store_load_targets(const char *message_id,
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_ABORT)
+		return -1;
 	if (rc != SQLITE_DONE) {
 		log_error("store: loading targets: %s", store_errmsg());
 		return -1;

@@ -1,0 +1,456 @@
+/*
+ * test_registrar.c: reading a REGISTER (registrar_parse), on real SIP
+ * messages parsed by Sofia-SIP from text.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sofia-sip/msg.h>
+#include <sofia-sip/sip.h>
+#include <sofia-sip/sip_header.h>
+#include <CUnit/CUnit.h>
+
+#include "sippushd.h"
+#include "tests.h"
+
+static struct config	 rg_cfg;
+
+static int
+registrar_suite_init(void)
+{
+	config_defaults(&rg_cfg);	/* 60..3600, default 600, "default" */
+	return 0;
+}
+
+static int
+registrar_suite_clean(void)
+{
+	config_free(&rg_cfg);
+	return 0;
+}
+
+/* One parsed REGISTER; strings in r live on the message's home. */
+struct parsed {
+	msg_t			*msg;
+	struct registration	 r;
+	struct reg_error	 e;
+	int			 rv;
+};
+
+/*
+ * Build "REGISTER" with the given To (NULL: none) and extra header lines
+ * (each ending in \r\n), and run registrar_parse on it with rg_cfg.
+ * Returns 0, or -1 if Sofia could not parse the text at all.
+ */
+static int
+parse(struct parsed *p, const char *to, const char *extra)
+{
+	char	*text = NULL;
+	size_t	 len;
+	sip_t	*sip;
+	int	 n;
+
+	memset(p, 0, sizeof(*p));
+	p->rv = -2;
+	n = asprintf(&text,
+	    "REGISTER sip:push.example.com SIP/2.0\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bK-unit-1\r\n"
+	    "Max-Forwards: 70\r\n"
+	    "From: <sip:from@push.example.com>;tag=unit1\r\n"
+	    "%s%s%s"
+	    "Call-ID: unit-1@192.0.2.1\r\n"
+	    "CSeq: 1 REGISTER\r\n"
+	    "%s"
+	    "Content-Length: 0\r\n"
+	    "\r\n", to ? "To: " : "", to ? to : "", to ? "\r\n" : "",
+	    extra ? extra : "");
+	if (n < 0)
+		return -1;
+	len = (size_t)n;
+	p->msg = msg_make(sip_default_mclass(), 0, text, (isize_t)len);
+	free(text);
+	if (p->msg == NULL || (sip = sip_object(p->msg)) == NULL) {
+		fprintf(stderr, "\nregistrar: Sofia cannot parse the "
+		    "message\n");
+		return -1;
+	}
+	p->rv = registrar_parse(&rg_cfg, msg_home(p->msg), sip, &p->r, &p->e);
+	return 0;
+}
+
+static void
+parsed_free(struct parsed *p)
+{
+	if (p->msg)
+		msg_destroy(p->msg);
+	p->msg = NULL;
+}
+
+#define ALICE	"<sip:alice@push.example.com>"
+
+/* parse, which must succeed with the given expiry (and class, if set) */
+static void
+expect_ok(const char *to, const char *extra, int expires, const char *class,
+    int line)
+{
+	struct parsed	 p;
+	int		 ok;
+
+	if (parse(&p, to, extra) == -1) {
+		CU_FAIL("message not parsed");
+		parsed_free(&p);
+		return;
+	}
+	ok = p.rv == 0 && p.r.expires == expires &&
+	    (class == NULL || (p.r.class && strcmp(p.r.class, class) == 0));
+	if (!ok)
+		fprintf(stderr, "\nregistrar (test line %d): rv %d, status %d "
+		    "\"%s\", expires %d, class %s; expected expires %d, "
+		    "class %s\n", line, p.rv, p.e.status,
+		    p.e.phrase ? p.e.phrase : "", p.r.expires,
+		    p.r.class ? p.r.class : "NULL", expires,
+		    class ? class : "any");
+	CU_ASSERT(ok);
+	parsed_free(&p);
+}
+
+/* parse, which must fail with status (and a phrase holding phrase) */
+static void
+expect_fail(const char *to, const char *extra, int status,
+    const char *phrase, int line)
+{
+	struct parsed	 p;
+	int		 ok;
+
+	if (parse(&p, to, extra) == -1) {
+		CU_FAIL("message not parsed");
+		parsed_free(&p);
+		return;
+	}
+	ok = p.rv == -1 && p.e.status == status && p.e.phrase &&
+	    (phrase == NULL || test_contains(p.e.phrase, phrase));
+	if (!ok)
+		fprintf(stderr, "\nregistrar (test line %d): rv %d, status %d "
+		    "\"%s\", expires %d; expected %d \"%s\"\n", line, p.rv,
+		    p.e.status, p.e.phrase ? p.e.phrase : "", p.r.expires,
+		    status, phrase ? phrase : "");
+	CU_ASSERT(ok);
+	if (status != 423)
+		CU_ASSERT_EQUAL(p.e.min_expires, 0);
+	parsed_free(&p);
+}
+
+#define EXPECT_OK(to, extra, expires, class) \
+	expect_ok((to), (extra), (expires), (class), __LINE__)
+#define EXPECT_FAIL(to, extra, status, phrase) \
+	expect_fail((to), (extra), (status), (phrase), __LINE__)
+
+static void
+test_basic(void)
+{
+	struct parsed	 p;
+
+	CU_ASSERT_EQUAL_FATAL(parse(&p, "<sip:alice-1.x_y@push.example.com>",
+	    "Contact: <sip:alice@192.0.2.1:5062;transport=tcp>;expires=120\r\n"
+	    "User-Agent: PushPhone/2.1\r\n"), 0);
+	CU_ASSERT_EQUAL(p.rv, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p.r.id);
+	CU_ASSERT_STRING_EQUAL(p.r.id, "alice-1.x_y");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p.r.class);
+	CU_ASSERT_STRING_EQUAL(p.r.class, "default");
+	CU_ASSERT_EQUAL(p.r.expires, 120);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p.r.contact);
+	CU_ASSERT_STRING_EQUAL(p.r.contact,
+	    "<sip:alice@192.0.2.1:5062;transport=tcp>;expires=120");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p.r.user_agent);
+	CU_ASSERT_STRING_EQUAL(p.r.user_agent, "PushPhone/2.1");
+	CU_ASSERT_EQUAL(p.e.status, 0);
+	parsed_free(&p);
+
+	/* the ID comes from To, not From, and a display name is fine */
+	CU_ASSERT_EQUAL_FATAL(parse(&p, "\"Bob\" <sip:bob@push.example.com>",
+	    "Contact: <sip:bob@192.0.2.2>\r\n"), 0);
+	CU_ASSERT_EQUAL(p.rv, 0);
+	CU_ASSERT_STRING_EQUAL(p.r.id, "bob");
+	CU_ASSERT_PTR_NULL(p.r.user_agent);
+	CU_ASSERT_EQUAL(p.r.expires, 600);
+	parsed_free(&p);
+}
+
+static void
+test_class(void)
+{
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>;class=ios\r\n", 600,
+	    "ios");
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>\r\n"
+	    "Sippush-Class: android.v2\r\n", 600, "android.v2");
+	/* header names are case-insensitive */
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>\r\n"
+	    "sippush-class: lower\r\n", 600, "lower");
+	/* the Contact parameter wins over the header */
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>;class=param\r\n"
+	    "Sippush-Class: header\r\n", 600, "param");
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>\r\n", 600, "default");
+	/* a URI parameter is not the Contact's parameter */
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1;class=inuri>\r\n", 600,
+	    "default");
+	/* 32 bytes is the longest class */
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>"
+	    ";class=abcdefghijklmnopqrstuvwxyz012345\r\n", 600,
+	    "abcdefghijklmnopqrstuvwxyz012345");
+
+	EXPECT_FAIL(ALICE, "Contact: <sip:a@192.0.2.1>"
+	    ";class=abcdefghijklmnopqrstuvwxyz0123456\r\n", 400, "Class");
+	EXPECT_FAIL(ALICE, "Contact: <sip:a@192.0.2.1>\r\n"
+	    "Sippush-Class: not/valid\r\n", 400, "Class");
+	EXPECT_FAIL(ALICE, "Contact: <sip:a@192.0.2.1>;class=a!b\r\n", 400,
+	    "Class");
+}
+
+/*
+ * A Contact that Sofia cannot parse ends up in sip_error, and
+ * sip_contact is NULL: that is a bad request, not a query (a query would
+ * answer 200 and the client would believe it registered).
+ */
+static void
+test_bad_contact(void)
+{
+	struct parsed	 p;
+
+	CU_ASSERT_EQUAL_FATAL(parse(&p, ALICE,
+	    "Contact: <sip:a@192.0.2.1;expires=600\r\n"), 0);
+	CU_ASSERT_PTR_NULL(sip_object(p.msg)->sip_contact);
+	CU_ASSERT_PTR_NOT_NULL(sip_object(p.msg)->sip_error);
+	CU_ASSERT_EQUAL(p.rv, -1);
+	CU_ASSERT_EQUAL(p.e.status, 400);
+	CU_ASSERT_NOT_EQUAL(p.r.expires, -1);
+	parsed_free(&p);
+
+	EXPECT_FAIL(ALICE, "Contact: <sip:a@192.0.2.1>;class=\r\n", 400,
+	    NULL);
+}
+
+static void
+test_expires(void)
+{
+	/* Contact parameter, then Expires header, then the default */
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>;expires=120\r\n"
+	    "Expires: 300\r\n", 120, NULL);
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>\r\n"
+	    "Expires: 300\r\n", 300, NULL);
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>\r\n", 600, NULL);
+	/* the bounds themselves */
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>;expires=60\r\n", 60,
+	    NULL);
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>;expires=3600\r\n", 3600,
+	    NULL);
+	/* above max_expires: granted max_expires */
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>;expires=3601\r\n", 3600,
+	    NULL);
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>\r\n"
+	    "Expires: 86400\r\n", 3600, NULL);
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>"
+	    ";expires=99999999999999999999\r\n", 3600, NULL);
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>\r\n"
+	    "Expires: 4294967295\r\n", 3600, NULL);
+	/* 0 unregisters, from either place; the parameter still wins */
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>;expires=0\r\n", 0, NULL);
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>\r\nExpires: 0\r\n", 0,
+	    NULL);
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>;expires=0\r\n"
+	    "Expires: 300\r\n", 0, NULL);
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>;expires=300\r\n"
+	    "Expires: 0\r\n", 300, NULL);
+	/* unregistering does not care about the class */
+	EXPECT_OK(ALICE, "Contact: <sip:a@192.0.2.1>;expires=0;class=a/b\r\n",
+	    0, NULL);
+
+	EXPECT_FAIL(ALICE, "Contact: <sip:a@192.0.2.1>;expires=abc\r\n", 400,
+	    "Expires");
+	EXPECT_FAIL(ALICE, "Contact: <sip:a@192.0.2.1>;expires=-5\r\n", 400,
+	    "Expires");
+	EXPECT_FAIL(ALICE, "Contact: <sip:a@192.0.2.1>;expires=12x\r\n", 400,
+	    "Expires");
+}
+
+static void
+test_too_brief(void)
+{
+	struct parsed	 p;
+
+	CU_ASSERT_EQUAL_FATAL(parse(&p, ALICE,
+	    "Contact: <sip:a@192.0.2.1>;expires=59\r\n"), 0);
+	CU_ASSERT_EQUAL(p.rv, -1);
+	CU_ASSERT_EQUAL(p.e.status, 423);
+	CU_ASSERT_EQUAL(p.e.min_expires, 60);
+	CU_ASSERT_PTR_NOT_NULL(p.e.phrase);
+	parsed_free(&p);
+
+	CU_ASSERT_EQUAL_FATAL(parse(&p, ALICE,
+	    "Contact: <sip:a@192.0.2.1>\r\nExpires: 1\r\n"), 0);
+	CU_ASSERT_EQUAL(p.rv, -1);
+	CU_ASSERT_EQUAL(p.e.status, 423);
+	CU_ASSERT_EQUAL(p.e.min_expires, 60);
+	parsed_free(&p);
+
+	/* the min comes from the configuration */
+	rg_cfg.reg_min_expires = 200;
+	CU_ASSERT_EQUAL_FATAL(parse(&p, ALICE,
+	    "Contact: <sip:a@192.0.2.1>;expires=199\r\n"), 0);
+	CU_ASSERT_EQUAL(p.rv, -1);
+	CU_ASSERT_EQUAL(p.e.status, 423);
+	CU_ASSERT_EQUAL(p.e.min_expires, 200);
+	parsed_free(&p);
+	rg_cfg.reg_min_expires = 60;
+}
+
+static void
+test_query(void)
+{
+	struct parsed	 p;
+
+	/* no Contact: a query of the current binding */
+	CU_ASSERT_EQUAL_FATAL(parse(&p, ALICE, "Expires: 300\r\n"), 0);
+	CU_ASSERT_EQUAL(p.rv, 0);
+	CU_ASSERT_EQUAL(p.r.expires, -1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p.r.id);
+	CU_ASSERT_STRING_EQUAL(p.r.id, "alice");
+	CU_ASSERT_PTR_NULL(p.r.contact);
+	parsed_free(&p);
+}
+
+static void
+test_wildcard(void)
+{
+	struct parsed	 p;
+
+	CU_ASSERT_EQUAL_FATAL(parse(&p, ALICE,
+	    "Contact: *\r\nExpires: 0\r\n"), 0);
+	CU_ASSERT_EQUAL(p.rv, 0);
+	CU_ASSERT_EQUAL(p.r.expires, 0);
+	CU_ASSERT_STRING_EQUAL(p.r.id, "alice");
+	parsed_free(&p);
+
+	EXPECT_FAIL(ALICE, "Contact: *\r\n", 400, "Wildcard");
+	EXPECT_FAIL(ALICE, "Contact: *\r\nExpires: 60\r\n", 400, "Wildcard");
+}
+
+static void
+test_bad_requests(void)
+{
+	char	 to[160], id[80];
+
+	/* two Contacts, in one header or two */
+	EXPECT_FAIL(ALICE, "Contact: <sip:a@192.0.2.1>, <sip:a@192.0.2.2>\r\n",
+	    400, "One Contact");
+	EXPECT_FAIL(ALICE, "Contact: <sip:a@192.0.2.1>\r\n"
+	    "Contact: <sip:a@192.0.2.2>\r\n", 400, "One Contact");
+	EXPECT_FAIL(ALICE, "Contact: *, <sip:a@192.0.2.2>\r\nExpires: 0\r\n",
+	    400, "One Contact");
+
+	/* IDs */
+	EXPECT_FAIL("<sip:bad!id@push.example.com>",
+	    "Contact: <sip:a@192.0.2.1>\r\n", 400, "Client ID");
+	EXPECT_FAIL("<sip:a%20b@push.example.com>",
+	    "Contact: <sip:a@192.0.2.1>\r\n", 400, "Client ID");
+	EXPECT_FAIL("<sip:a;b@push.example.com>",
+	    "Contact: <sip:a@192.0.2.1>\r\n", 400, "Client ID");
+	memset(id, 'i', 65);
+	id[65] = '\0';
+	snprintf(to, sizeof(to), "<sip:%s@push.example.com>", id);
+	EXPECT_FAIL(to, "Contact: <sip:a@192.0.2.1>\r\n", 400, "Client ID");
+	id[64] = '\0';
+	snprintf(to, sizeof(to), "<sip:%s@push.example.com>", id);
+	EXPECT_OK(to, "Contact: <sip:a@192.0.2.1>\r\n", 600, NULL);
+	/* a bad ID is refused even for a query or an unregistration */
+	EXPECT_FAIL("<sip:bad!id@push.example.com>", NULL, 400, "Client ID");
+	EXPECT_FAIL("<sip:bad!id@push.example.com>",
+	    "Contact: *\r\nExpires: 0\r\n", 400, "Client ID");
+
+	/* no user in To, or no To */
+	EXPECT_FAIL("<sip:push.example.com>",
+	    "Contact: <sip:a@192.0.2.1>\r\n", 400, "Client ID");
+	EXPECT_FAIL(NULL, "Contact: <sip:a@192.0.2.1>\r\n", 400, "Client ID");
+}
+
+static void
+test_contact_too_long(void)
+{
+	char	 hdr[700], host[600];
+
+	/* "<sip:a@" + host + ">" = 512 bytes is the longest */
+	memset(host, 'h', 504);
+	host[504] = '\0';
+	snprintf(hdr, sizeof(hdr), "Contact: <sip:a@%s>\r\n", host);
+	EXPECT_OK(ALICE, hdr, 600, NULL);
+	host[504] = 'h';
+	host[505] = '\0';
+	snprintf(hdr, sizeof(hdr), "Contact: <sip:a@%s>\r\n", host);
+	EXPECT_FAIL(ALICE, hdr, 400, "Too Long");
+}
+
+static void
+test_user_agent(void)
+{
+	struct parsed	 p;
+	char		 hdr[400], ua[300];
+	size_t		 i;
+
+	for (i = 0; i < 200; i++)
+		ua[i] = (char)('A' + i % 26);
+	ua[200] = '\0';
+	snprintf(hdr, sizeof(hdr), "Contact: <sip:a@192.0.2.1>\r\n"
+	    "User-Agent: %s\r\n", ua);
+	CU_ASSERT_EQUAL_FATAL(parse(&p, ALICE, hdr), 0);
+	CU_ASSERT_EQUAL(p.rv, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p.r.user_agent);
+	CU_ASSERT_EQUAL(strlen(p.r.user_agent), CLIENT_UA_MAX);
+	CU_ASSERT_EQUAL(strncmp(p.r.user_agent, ua, CLIENT_UA_MAX), 0);
+	parsed_free(&p);
+
+	/* also for a query */
+	snprintf(hdr, sizeof(hdr), "User-Agent: %s\r\n", ua);
+	CU_ASSERT_EQUAL_FATAL(parse(&p, ALICE, hdr), 0);
+	CU_ASSERT_EQUAL(p.rv, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p.r.user_agent);
+	CU_ASSERT_EQUAL(strlen(p.r.user_agent), CLIENT_UA_MAX);
+	parsed_free(&p);
+
+	/* exactly CLIENT_UA_MAX is kept whole */
+	ua[CLIENT_UA_MAX] = '\0';
+	snprintf(hdr, sizeof(hdr), "Contact: <sip:a@192.0.2.1>\r\n"
+	    "User-Agent: %s\r\n", ua);
+	CU_ASSERT_EQUAL_FATAL(parse(&p, ALICE, hdr), 0);
+	CU_ASSERT_EQUAL(p.rv, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p.r.user_agent);
+	CU_ASSERT_STRING_EQUAL(p.r.user_agent, ua);
+	parsed_free(&p);
+}
+
+int
+test_registrar_register(void)
+{
+	CU_pSuite	 s;
+
+	if ((s = CU_add_suite("registrar", registrar_suite_init,
+	    registrar_suite_clean)) == NULL)
+		return -1;
+	if (CU_add_test(s, "ID, Contact, User-Agent", test_basic) == NULL ||
+	    CU_add_test(s, "class: parameter, header, default", test_class) ==
+	    NULL ||
+	    CU_add_test(s, "expiry: sources, clamping, zero", test_expires) ==
+	    NULL ||
+	    CU_add_test(s, "below min_expires: 423", test_too_brief) ==
+	    NULL ||
+	    CU_add_test(s, "no Contact: query", test_query) == NULL ||
+	    CU_add_test(s, "Contact: *", test_wildcard) == NULL ||
+	    CU_add_test(s, "bad requests: 400", test_bad_requests) == NULL ||
+	    CU_add_test(s, "unparsable Contact: 400, not a query",
+	    test_bad_contact) == NULL ||
+	    CU_add_test(s, "Contact too long", test_contact_too_long) ==
+	    NULL ||
+	    CU_add_test(s, "User-Agent truncated", test_user_agent) == NULL)
+		return -1;
+	return 0;
+}

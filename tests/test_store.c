@@ -1,0 +1,528 @@
+/*
+ * test_store.c: SQLite persistence (store.c), on databases in a folder
+ * made for the suite. Every test closes the store it opened.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+#include <CUnit/CUnit.h>
+
+#include "sippushd.h"
+#include "tests.h"
+
+static char	 st_dir[TEST_DIR_MAX];
+
+static int
+store_suite_init(void)
+{
+	return test_mkdtemp(st_dir, sizeof(st_dir));
+}
+
+static int
+store_suite_clean(void)
+{
+	store_close();
+	test_rmtree(st_dir);
+	return 0;
+}
+
+static void
+db_path(char *path, size_t len, const char *name)
+{
+	snprintf(path, len, "%s/%s", st_dir, name);
+}
+
+static int
+newest_version(void)
+{
+	return schema_steps[schema_nsteps - 1].version;
+}
+
+/* Clients read back by store_load_clients, deep copies. */
+#define LOADED_MAX	16
+struct loaded {
+	int		 n;
+	int		 stop_after;	/* return -1 after this many; 0 never */
+	struct client	 c[LOADED_MAX];
+};
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int
+collect(const struct client *c, void *arg)
+{
+	struct loaded	*l = arg;
+	struct client	*d;
+
+	if (l->n == LOADED_MAX)
+		return -1;
+	d = &l->c[l->n++];
+	*d = *c;
+	d->id = dup_or_null(c->id);
+	d->class = dup_or_null(c->class);
+	d->contact = dup_or_null(c->contact);
+	d->user_agent = dup_or_null(c->user_agent);
+	if (l->stop_after && l->n >= l->stop_after)
+		return -1;
+	return 0;
+}
+
+static void
+loaded_free(struct loaded *l)
+{
+	int	 i;
+
+	for (i = 0; i < l->n; i++) {
+		free(l->c[i].id);
+		free(l->c[i].class);
+		free(l->c[i].contact);
+		free(l->c[i].user_agent);
+	}
+	memset(l, 0, sizeof(*l));
+}
+
+static const struct client *
+loaded_find(const struct loaded *l, const char *id)
+{
+	int	 i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->c[i].id, id) == 0)
+			return &l->c[i];
+	return NULL;
+}
+
+static int
+load(struct loaded *l)
+{
+	memset(l, 0, sizeof(*l));
+	return store_load_clients(collect, l);
+}
+
+static void
+client_fill(struct client *c, char *id, char *class, char *contact,
+    char *ua, int state, int transport, int64_t base)
+{
+	memset(c, 0, sizeof(*c));
+	c->id = id;
+	c->class = class;
+	c->contact = contact;
+	c->user_agent = ua;
+	snprintf(c->address, sizeof(c->address), "2001:db8::%x",
+	    (unsigned)(base & 0xffff));
+	c->port = (uint16_t)(1024 + base % 60000);
+	c->transport = (uint8_t)transport;
+	c->state = (uint8_t)state;
+	c->registered_at = base;
+	c->expires_at = base + 3600;
+	c->last_seen = base + 7;
+}
+
+static void
+assert_same_client(const struct client *got, const struct client *want)
+{
+	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+	CU_ASSERT_STRING_EQUAL(got->id, want->id);
+	CU_ASSERT_STRING_EQUAL(got->class, want->class);
+	CU_ASSERT_STRING_EQUAL(got->contact, want->contact);
+	if (want->user_agent == NULL) {
+		CU_ASSERT_PTR_NULL(got->user_agent);
+	} else {
+		CU_ASSERT_PTR_NOT_NULL_FATAL(got->user_agent);
+		CU_ASSERT_STRING_EQUAL(got->user_agent, want->user_agent);
+	}
+	CU_ASSERT_STRING_EQUAL(got->address, want->address);
+	CU_ASSERT_EQUAL(got->port, want->port);
+	CU_ASSERT_EQUAL(got->transport, want->transport);
+	CU_ASSERT_EQUAL(got->state, want->state);
+	CU_ASSERT_EQUAL(got->registered_at, want->registered_at);
+	CU_ASSERT_EQUAL(got->expires_at, want->expires_at);
+	CU_ASSERT_EQUAL(got->last_seen, want->last_seen);
+	CU_ASSERT_EQUAL(got->dirty, 0);
+}
+
+/* Run one SQL query on path with its own connection; its first column
+ * as text into out. 0 or -1. */
+static int
+sql_query(const char *path, const char *sql, char *out, size_t len)
+{
+	sqlite3		*db = NULL;
+	sqlite3_stmt	*st = NULL;
+	int		 rv = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK)
+		goto out;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(out, len, "%s", sqlite3_column_text(st, 0) ?
+		    (const char *)sqlite3_column_text(st, 0) : "NULL");
+		rv = 0;
+	}
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rv;
+}
+
+static void
+test_open_creates(void)
+{
+	char		 path[PATH_MAX], err[512], out[64];
+	struct stat	 sb;
+	struct loaded	 l;
+
+	/* the folder of the database is created too (one level) */
+	db_path(path, sizeof(path), "new/push.db");
+	CU_ASSERT_EQUAL(stat(path, &sb), -1);
+	err[0] = '\0';
+	if (store_open(path, 1, err, sizeof(err)) == -1) {
+		fprintf(stderr, "\nstore: %s\n", err);
+		CU_FAIL_FATAL("store_open failed");
+	}
+	CU_ASSERT_EQUAL(stat(path, &sb), 0);
+	CU_ASSERT(S_ISREG(sb.st_mode));
+	CU_ASSERT_EQUAL(store_version(), newest_version());
+	CU_ASSERT_EQUAL(load(&l), 0);
+	loaded_free(&l);
+	store_close();
+	CU_ASSERT_STRING_EQUAL(store_errmsg(), "database not open");
+
+	CU_ASSERT_EQUAL(sql_query(path, "PRAGMA journal_mode", out,
+	    sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "wal");
+	CU_ASSERT_EQUAL(sql_query(path, "SELECT group_concat(version) FROM"
+	    " schema_version", out, sizeof(out)), 0);
+	snprintf(err, sizeof(err), "%d", newest_version());
+	CU_ASSERT_STRING_EQUAL(out, err);
+
+	/* reopening an up-to-date database changes nothing */
+	CU_ASSERT_EQUAL_FATAL(store_open(path, 0, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(store_version(), newest_version());
+	store_close();
+	CU_ASSERT_EQUAL(sql_query(path, "SELECT count(*) FROM"
+	    " schema_version", out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "1");
+}
+
+static void
+test_roundtrip(void)
+{
+	char		 path[PATH_MAX], err[512];
+	struct client	 a, b, a2;
+	struct loaded	 l;
+
+	db_path(path, sizeof(path), "roundtrip.db");
+	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+
+	client_fill(&a, "alice-1", "ios", "<sip:alice-1@192.0.2.1:5062>",
+	    "Sip/1.0 (quoted \"ua\" ; x)", CLIENT_ONLINE, TRANSPORT_UDP,
+	    1700000001);
+	client_fill(&b, "bob.2", "android", "<sip:bob.2@[2001:db8::2]>"
+	    ";expires=600;class=android", NULL, CLIENT_OFFLINE,
+	    TRANSPORT_TCP, 1700000222);
+	CU_ASSERT_EQUAL(store_begin(), 0);
+	CU_ASSERT_EQUAL(store_put_client(&a), 0);
+	CU_ASSERT_EQUAL(store_put_client(&b), 0);
+	CU_ASSERT_EQUAL(store_commit(), 0);
+
+	CU_ASSERT_EQUAL(load(&l), 2);
+	assert_same_client(loaded_find(&l, "alice-1"), &a);
+	assert_same_client(loaded_find(&l, "bob.2"), &b);
+	loaded_free(&l);
+
+	/* touch writes state and last_seen only */
+	a2 = a;
+	a2.state = CLIENT_OFFLINE;
+	a2.last_seen = a.last_seen + 100;
+	a2.class = "changed";
+	a2.port = 9;
+	CU_ASSERT_EQUAL(store_begin(), 0);
+	CU_ASSERT_EQUAL(store_touch_client(&a2), 0);
+	CU_ASSERT_EQUAL(store_commit(), 0);
+	a.state = CLIENT_OFFLINE;
+	a.last_seen += 100;
+	CU_ASSERT_EQUAL(load(&l), 2);
+	assert_same_client(loaded_find(&l, "alice-1"), &a);
+	loaded_free(&l);
+
+	/* put over an existing row replaces every field, UA to NULL too */
+	client_fill(&a, "alice-1", "ios.v2", "<sip:alice-1@192.0.2.9>", NULL,
+	    CLIENT_EXPIRED, TRANSPORT_TLS, 1700009999);
+	CU_ASSERT_EQUAL(store_put_client(&a), 0);	/* autocommit */
+	CU_ASSERT_EQUAL(load(&l), 2);
+	assert_same_client(loaded_find(&l, "alice-1"), &a);
+	assert_same_client(loaded_find(&l, "bob.2"), &b);
+	loaded_free(&l);
+
+	/* and a NULL UA back to a string; the last state name */
+	a.user_agent = "again";
+	a.state = CLIENT_UNREGISTERED;
+	CU_ASSERT_EQUAL(store_put_client(&a), 0);
+	CU_ASSERT_EQUAL(load(&l), 2);
+	assert_same_client(loaded_find(&l, "alice-1"), &a);
+	loaded_free(&l);
+
+	/* delete; deleting or touching a missing row is no error */
+	CU_ASSERT_EQUAL(store_begin(), 0);
+	CU_ASSERT_EQUAL(store_delete_client("bob.2"), 0);
+	CU_ASSERT_EQUAL(store_delete_client("nobody"), 0);
+	b.id = "nobody";
+	CU_ASSERT_EQUAL(store_touch_client(&b), 0);
+	CU_ASSERT_EQUAL(store_commit(), 0);
+	CU_ASSERT_EQUAL(load(&l), 1);
+	CU_ASSERT_PTR_NULL(loaded_find(&l, "bob.2"));
+	CU_ASSERT_PTR_NULL(loaded_find(&l, "nobody"));
+	assert_same_client(loaded_find(&l, "alice-1"), &a);
+	loaded_free(&l);
+	store_close();
+
+	/* all of it survives a reopen */
+	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(load(&l), 1);
+	assert_same_client(loaded_find(&l, "alice-1"), &a);
+	loaded_free(&l);
+	store_close();
+}
+
+static void
+test_reopen(void)
+{
+	char		 path[PATH_MAX], err[512], id[16];
+	struct client	 c[10];
+	struct loaded	 l;
+	int		 i;
+
+	db_path(path, sizeof(path), "reopen.db");
+	CU_ASSERT_EQUAL_FATAL(store_open(path, 0, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(store_begin(), 0);
+	for (i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "c%d", i);
+		client_fill(&c[i], strdup(id), "k", "<sip:c@h>",
+		    i % 2 ? "ua" : NULL, i % 4, i % 3, 1000 + i);
+		CU_ASSERT_EQUAL(store_put_client(&c[i]), 0);
+	}
+	CU_ASSERT_EQUAL(store_commit(), 0);
+	store_close();
+
+	CU_ASSERT_EQUAL_FATAL(store_open(path, 0, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(store_version(), newest_version());
+	CU_ASSERT_EQUAL(load(&l), 10);
+	for (i = 0; i < 10; i++)
+		assert_same_client(loaded_find(&l, c[i].id), &c[i]);
+	loaded_free(&l);
+	store_close();
+	for (i = 0; i < 10; i++)
+		free(c[i].id);
+}
+
+static void
+test_commit_rollback(void)
+{
+	char		 path[PATH_MAX], err[512];
+	struct client	 kept, gone, old;
+	struct loaded	 l;
+
+	db_path(path, sizeof(path), "txn.db");
+	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	client_fill(&old, "old", "k", "<sip:old@h>", "ua", CLIENT_ONLINE,
+	    TRANSPORT_UDP, 1);
+	client_fill(&kept, "kept", "k", "<sip:kept@h>", "ua", CLIENT_ONLINE,
+	    TRANSPORT_UDP, 2);
+	client_fill(&gone, "gone", "k", "<sip:gone@h>", NULL, CLIENT_ONLINE,
+	    TRANSPORT_UDP, 3);
+
+	CU_ASSERT_EQUAL(store_begin(), 0);
+	CU_ASSERT_EQUAL(store_put_client(&old), 0);
+	CU_ASSERT_EQUAL(store_put_client(&kept), 0);
+	CU_ASSERT_EQUAL(store_commit(), 0);
+
+	/* a rolled-back transaction leaves no trace: no new row, no
+	 * deletion, no change */
+	CU_ASSERT_EQUAL(store_begin(), 0);
+	CU_ASSERT_EQUAL(store_put_client(&gone), 0);
+	CU_ASSERT_EQUAL(store_delete_client("old"), 0);
+	kept.state = CLIENT_OFFLINE;
+	kept.last_seen = 99;
+	CU_ASSERT_EQUAL(store_touch_client(&kept), 0);
+	store_rollback();
+	kept.state = CLIENT_ONLINE;
+	kept.last_seen = 2 + 7;
+	/* a second rollback, outside a transaction, is harmless */
+	store_rollback();
+	store_close();
+
+	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(load(&l), 2);
+	CU_ASSERT_PTR_NULL(loaded_find(&l, "gone"));
+	assert_same_client(loaded_find(&l, "old"), &old);
+	assert_same_client(loaded_find(&l, "kept"), &kept);
+	loaded_free(&l);
+
+	/* the store is usable after a rollback */
+	CU_ASSERT_EQUAL(store_begin(), 0);
+	CU_ASSERT_EQUAL(store_put_client(&gone), 0);
+	CU_ASSERT_EQUAL(store_commit(), 0);
+	store_close();
+	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(load(&l), 3);
+	assert_same_client(loaded_find(&l, "gone"), &gone);
+	loaded_free(&l);
+	store_close();
+}
+
+/* A row the schema refuses fails the write, and only that write. */
+static void
+test_bad_row(void)
+{
+	char		 path[PATH_MAX], err[512];
+	struct client	 good, bad;
+	struct loaded	 l;
+
+	db_path(path, sizeof(path), "badrow.db");
+	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	client_fill(&good, "good", "k", "<sip:good@h>", NULL, CLIENT_ONLINE,
+	    TRANSPORT_UDP, 1);
+	client_fill(&bad, "bad", "k", "<sip:bad@h>", NULL, 9, TRANSPORT_UDP,
+	    2);
+	CU_ASSERT_EQUAL(store_begin(), 0);
+	CU_ASSERT_EQUAL(store_put_client(&good), 0);
+	CU_ASSERT_EQUAL(store_put_client(&bad), -1);	/* state "?" */
+	CU_ASSERT(test_contains(store_errmsg(), "CHECK"));
+	CU_ASSERT_EQUAL(store_commit(), 0);
+	CU_ASSERT_EQUAL(load(&l), 1);
+	CU_ASSERT_PTR_NOT_NULL(loaded_find(&l, "good"));
+	loaded_free(&l);
+
+	/* the loader stops when the callback says so */
+	CU_ASSERT_EQUAL(store_put_client(&bad), -1);
+	bad.state = CLIENT_ONLINE;
+	CU_ASSERT_EQUAL(store_put_client(&bad), 0);
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 1;
+	CU_ASSERT_EQUAL(store_load_clients(collect, &l), -1);
+	CU_ASSERT_EQUAL(l.n, 1);
+	loaded_free(&l);
+	/* and the statement is reset for the next load */
+	CU_ASSERT_EQUAL(load(&l), 2);
+	loaded_free(&l);
+	store_close();
+}
+
+static void
+test_schema_too_new(void)
+{
+	char		 path[PATH_MAX], err[512], out[64], want[32];
+	sqlite3		*db;
+
+	db_path(path, sizeof(path), "future.db");
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &db), SQLITE_OK);
+	CU_ASSERT_EQUAL(sqlite3_exec(db, "CREATE TABLE schema_version"
+	    " (version INTEGER NOT NULL);"
+	    " INSERT INTO schema_version VALUES (9999);"
+	    " CREATE TABLE clients (x);", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	err[0] = '\0';
+	CU_ASSERT_EQUAL(store_open(path, 1, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(strncmp(err, path, strlen(path)), 0);
+	CU_ASSERT(test_contains(err, "9999"));
+	snprintf(want, sizeof(want), "(%d)", newest_version());
+	CU_ASSERT(test_contains(err, want));
+	CU_ASSERT_STRING_EQUAL(store_errmsg(), "database not open");
+
+	/* and it was left alone */
+	CU_ASSERT_EQUAL(sql_query(path, "SELECT group_concat(version) FROM"
+	    " schema_version", out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "9999");
+}
+
+static void
+expect_open_error(const char *path, const char *want)
+{
+	char	 err[512];
+
+	err[0] = '\0';
+	CU_ASSERT_EQUAL(store_open(path, 1, err, sizeof(err)), -1);
+	CU_ASSERT(test_contains(err, path));
+	if (want)
+		CU_ASSERT(test_contains(err, want));
+	CU_ASSERT_STRING_EQUAL(store_errmsg(), "database not open");
+}
+
+static void
+test_open_errors(void)
+{
+	char	 path[PATH_MAX], file[TEST_DIR_MAX + 32], err[512];
+
+	/* a folder that is a file */
+	db_path(file, sizeof(file), "plainfile");
+	CU_ASSERT_EQUAL_FATAL(test_write_file(file, "x\n"), 0);
+	snprintf(path, sizeof(path), "%s/push.db", file);
+	expect_open_error(path, "not a folder");
+
+	/* two levels of folders missing */
+	db_path(path, sizeof(path), "no/such/push.db");
+	expect_open_error(path, "cannot create folder");
+
+	/* the path is a folder */
+	db_path(path, sizeof(path), "adir");
+	CU_ASSERT_EQUAL_FATAL(mkdir(path, 0700), 0);
+	expect_open_error(path, NULL);
+
+	/* a file that is not a database */
+	db_path(path, sizeof(path), "garbage.db");
+	CU_ASSERT_EQUAL_FATAL(test_write_file(path,
+	    "this is not an SQLite database, not at all, no, not even close,"
+	    " whatever the file name says about it\n"), 0);
+	expect_open_error(path, "not a database");
+
+	/* a folder we may not write to (root may write anywhere) */
+	if (geteuid() != 0) {
+		db_path(path, sizeof(path), "readonly");
+		CU_ASSERT_EQUAL_FATAL(mkdir(path, 0500), 0);
+		db_path(path, sizeof(path), "readonly/push.db");
+		expect_open_error(path, NULL);
+	}
+
+	/* after all those, a good path opens */
+	db_path(path, sizeof(path), "after-errors.db");
+	CU_ASSERT_EQUAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(store_version(), newest_version());
+	store_close();
+}
+
+int
+test_store_register(void)
+{
+	CU_pSuite	 s;
+
+	if ((s = CU_add_suite("store", store_suite_init,
+	    store_suite_clean)) == NULL)
+		return -1;
+	if (CU_add_test(s, "open creates file and schema",
+	    test_open_creates) == NULL ||
+	    CU_add_test(s, "put/touch/delete/load round trip",
+	    test_roundtrip) == NULL ||
+	    CU_add_test(s, "reopen keeps the data", test_reopen) == NULL ||
+	    CU_add_test(s, "commit and rollback", test_commit_rollback) ==
+	    NULL ||
+	    CU_add_test(s, "refused row, stopped load", test_bad_row) ==
+	    NULL ||
+	    CU_add_test(s, "schema newer than known is refused",
+	    test_schema_too_new) == NULL ||
+	    CU_add_test(s, "unusable paths give errors", test_open_errors) ==
+	    NULL)
+		return -1;
+	return 0;
+}
