@@ -236,7 +236,7 @@ clients_unregister(struct client *c, int64_t now)
 	clients_mark(c, CLIENT_DIRTY_ROW);
 }
 
-/* Insert a client loaded from the store (not marked dirty). */
+/* Insert a client loaded from the store. */
 int
 clients_restore(const struct client *src)
 {
@@ -254,6 +254,12 @@ clients_restore(const struct client *src)
 	c->port = src->port;
 	c->transport = src->transport;
 	c->state = src->state;
+	/* a TCP/TLS client's connection did not survive the restart: it
+	 * cannot be reached until it registers again */
+	if (c->transport != TRANSPORT_UDP && c->state == CLIENT_ONLINE) {
+		c->state = CLIENT_OFFLINE;
+		clients_mark(c, CLIENT_DIRTY_SEEN);
+	}
 	c->registered_at = src->registered_at;
 	c->expires_at = src->expires_at;
 	c->last_seen = src->last_seen;

@@ -54,6 +54,7 @@ static const struct config	*dp_cfg;
 static nta_agent_t		*dp_agent;
 static su_timer_t		*dp_tick;
 static struct message		*dp_active;	/* oldest first */
+static struct message		*dp_turn;	/* served next by the pump */
 static struct message		*dp_dirty;
 static size_t			 dp_inflight;
 static int64_t			 dp_last_purge;
@@ -272,6 +273,8 @@ dispatch_unlink(struct message *m)
 {
 	struct message	**pp;
 
+	if (dp_turn == m)
+		dp_turn = m->next;
 	for (pp = &dp_active; *pp; pp = &(*pp)->next)
 		if (*pp == m) {
 			*pp = m->next;
@@ -493,37 +496,54 @@ dispatch_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq,
 	return 0;
 }
 
+/* Send one target of m if one is ready; 1 if sent. A target whose
+ * client went offline since it was queued is parked instead. */
+static int
+dispatch_send_one(struct message *m, int64_t now)
+{
+	struct target	*t;
+	struct client	*c;
+
+	while ((t = ready_pop(m)) != NULL) {
+		if (t->state != TARGET_PENDING)
+			continue;
+		c = clients_find(t->client);
+		if (c == NULL || c->state != CLIENT_ONLINE)
+			continue;	/* parked */
+		dispatch_send(t, c, now);
+		return 1;
+	}
+	return 0;
+}
+
 /*
- * Send from the ready queues, one target per message per round, while
- * the in-flight cap allows. A target whose client went offline since it
- * was queued is parked instead.
+ * Send from the ready queues while the in-flight cap allows: one target
+ * per message per turn, and the next call starts with the message after
+ * the last one served (dp_turn), so every message gets its share.
  */
 static void
 dispatch_pump(void)
 {
 	struct message	*m, *next;
-	struct target	*t;
-	struct client	*c;
 	int64_t		 now = dispatch_now_ms();
+	size_t		 n, i, cap = (size_t)dp_cfg->dp_max_in_flight;
 	int		 progress = 1;
 
-	while (progress && dp_inflight < (size_t)dp_cfg->dp_max_in_flight) {
+	while (progress && dp_inflight < cap && dp_active) {
 		progress = 0;
-		for (m = dp_active; m; m = next) {
-			next = m->next;
-			while ((t = ready_pop(m)) != NULL) {
-				if (t->state != TARGET_PENDING)
-					continue;
-				c = clients_find(t->client);
-				if (c == NULL || c->state != CLIENT_ONLINE)
-					continue;	/* parked */
-				dispatch_send(t, c, now);
-				progress = 1;
-				break;
-			}
-			if (dp_inflight >= (size_t)dp_cfg->dp_max_in_flight)
+		for (n = 0, m = dp_active; m; m = m->next)
+			n++;
+		m = dp_turn ? dp_turn : dp_active;
+		for (i = 0; i < n && dp_inflight < cap; i++) {
+			next = m->next ? m->next : dp_active;
+			progress |= dispatch_send_one(m, now);
+			/* only m can finish (a send that failed at once) */
+			if (m->finished_at && next == m)
+				next = dp_active;
+			if ((m = next) == NULL)
 				break;
 		}
+		dp_turn = m;
 	}
 }
 
@@ -580,6 +600,8 @@ dispatch_tick(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *a)
 	for (m = dp_active; m; m = next) {
 		next = m->next;
 		if (now / 1000 >= m->expires_at) {
+			if (m->count[TARGET_PENDING] == 0)
+				continue;	/* the last ones in flight */
 			log_info("dispatch: %s reached its TTL", m->id);
 			dispatch_end_pending(m, TARGET_EXPIRED);
 			continue;
@@ -657,7 +679,7 @@ dispatch_shutdown(void)
 		next = m->next;
 		dispatch_free(m);
 	}
-	dp_active = dp_dirty = NULL;
+	dp_active = dp_dirty = dp_turn = NULL;
 	dp_inflight = 0;
 	su_home_deinit(dp_home);
 }
@@ -941,7 +963,7 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (body == NULL) {
+	if (body == NULL || body_len == 0) {
 		proto_err(out, "publish: no body");
 		goto out;
 	}

@@ -746,7 +746,7 @@ cmd_publish(int argc, char **argv)
 		die(EXIT_USAGE, "out of memory");
 	if (body.len > BODY_MAX)
 		die(EXIT_USAGE, "publish: body is over %d bytes", BODY_MAX);
-	if (body.data == NULL || memchr(body.data, '\0', body.len) != NULL)
+	if (body.len == 0 || memchr(body.data, '\0', body.len) != NULL)
 		die(EXIT_USAGE, body.len ? "publish: the body holds a NUL "
 		    "byte: control messages are text" : "publish: the body "
 		    "is empty");

@@ -226,10 +226,10 @@ main(int argc, char *argv[])
 	heartbeat_shutdown();
 	dispatch_shutdown();
 	commit_shutdown();
+	clients_free();		/* drops its connections: before the agent */
 	sip_shutdown();
 	su_root_destroy(root);
 	store_close();
-	clients_free();
 	su_deinit();
 	config_free(&cfg);
 	log_notice("sippushd: stopped");
