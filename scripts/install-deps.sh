@@ -21,6 +21,7 @@ PACKAGES=(
     procps
     iproute2
     valgrind
+    jq
 )
 
 if [ "${SIPPUSH_SKIP_DEPS:-0}" = 1 ]; then

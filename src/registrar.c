@@ -26,7 +26,7 @@
 struct pending {
 	struct commit_waiter	 w;	/* first: the commit hands it back */
 	msg_t			*msg;
-	char const		*contact;	/* reply Contact */
+	sip_contact_t const	*contact;	/* reply Contact */
 };
 
 static const struct config	*reg_cfg;
@@ -92,6 +92,8 @@ registrar_parse(const struct config *cfg, su_home_t *home, sip_t const *sip,
 {
 	sip_contact_t const	*m = sip->sip_contact;
 	const char		*id, *class;
+	char			 contact[CLIENT_CONTACT_MAX + 1];
+	issize_t		 len;
 	long			 want;
 
 	memset(e, 0, sizeof(*e));
@@ -150,16 +152,19 @@ registrar_parse(const struct config *cfg, su_home_t *home, sip_t const *sip,
 	if (!clients_valid_class(class))
 		return registrar_fail(e, 400, "Bad Client Class");
 	r->class = class;
-	r->contact = sip_header_as_string(home, (sip_header_t const *)m);
-	if (r->contact == NULL)
-		return registrar_fail(e, 500, "Out Of Memory");
-	if (strlen(r->contact) > CLIENT_CONTACT_MAX)
+	/* not sip_header_as_string: in 1.12.11 it garbles the last parameter
+	 * of a header over ~126 bytes */
+	len = msg_header_field_e(contact, sizeof(contact),
+	    (msg_header_t const *)m, 0);
+	if (len < 0 || (size_t)len >= sizeof(contact))
 		return registrar_fail(e, 400, "Contact Too Long");
+	if ((r->contact = su_strdup(home, contact)) == NULL)
+		return registrar_fail(e, 500, "Out Of Memory");
 	return 0;
 }
 
 /* The Contact of a 200: the client's own, with the expiry granted. */
-static char const *
+static sip_contact_t const *
 registrar_reply_contact(su_home_t *home, sip_contact_t const *m,
     long expires)
 {
@@ -172,15 +177,15 @@ registrar_reply_contact(su_home_t *home, sip_contact_t const *m,
 	snprintf(param, sizeof(param), "expires=%ld", expires);
 	if (msg_header_replace_param(home, dup->m_common, param) < 0)
 		return NULL;
-	return sip_header_as_string(home, (sip_header_t const *)dup);
+	return dup;
 }
 
 static void
 registrar_reply(msg_t *msg, int status, char const *phrase,
-    char const *contact)
+    sip_contact_t const *contact)
 {
 	nta_msg_treply(reg_agent, msg, status, phrase,
-	    TAG_IF(contact, SIPTAG_CONTACT_STR(contact)),
+	    TAG_IF(contact, SIPTAG_CONTACT(contact)),
 	    TAG_IF(status >= 500, SIPTAG_RETRY_AFTER_STR(REGISTRAR_FAIL_RETRY)),
 	    SIPTAG_SERVER_STR("sippushd/" SIPPUSH_VERSION),
 	    TAG_END());
@@ -200,7 +205,7 @@ registrar_committed(struct commit_waiter *w, int ok)
 
 /* Answer msg once the next commit is done. */
 static void
-registrar_queue(msg_t *msg, char const *contact)
+registrar_queue(msg_t *msg, sip_contact_t const *contact)
 {
 	struct pending	*p;
 
@@ -223,7 +228,7 @@ registrar_request(msg_t *msg, sip_t *sip)
 	struct reg_error	 e;
 	struct client		*c;
 	char			 addr[46], ebuf[16];
-	char const		*contact = NULL;
+	sip_contact_t const	*contact = NULL;
 	int64_t			 now = sippushd_now();
 
 	memset(&r, 0, sizeof(r));

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# heartbeat.sh -- OPTIONS heartbeats and the liveness sweep: heartbeats
+# keep clients online, silence makes them offline after heartbeat.timeout
+# (+ one sweep), a heartbeat brings one back, an OPTIONS that is no
+# heartbeat (unknown ID, other source port) changes nothing and is still
+# answered 200, and heartbeat.timeout = 0 turns the timeout off.
+. "$(dirname "$0")/lib.sh"
+
+# A client is offline once now - last_seen > timeout at a sweep: with
+# timeout 2 and a sweep every second, within 4 s of its last heartbeat.
+start_daemon 'heartbeat.timeout = 2' 'heartbeat.sweep_interval = 1'
+
+rows() { clients_json | jq -c --arg p "$1" '[.[] | select(.id | test("^" + $p + "[0-9]+$"))]'; }
+states() { rows "$1" | jq -c '[.[].state] | unique'; }
+
+# ---------------------------------------------------------------------
+step "start: 5 UDP + 3 TCP clients heartbeating every 0.5 s for 9 s"
+sim_bg -n 5 -p beat -c live --interval 0.5 register heartbeat:9
+beat_pid=$BG_PID
+sim_bg -n 3 -p tbeat -c live --tcp --interval 0.5 register heartbeat:9
+tbeat_pid=$BG_PID
+
+step "4 silent clients (register, nothing more)"
+sim -n 4 -p quiet -c silent register
+t_quiet=$(date +%s)
+
+step "1 client that registers, is silent for 7 s, then heartbeats (in the background)"
+sim_bg -n 1 -p back -c comeback --interval 0.5 register sleep:7 heartbeat:3
+back_pid=$BG_PID
+
+wait_until 5 all_in_state 8 online --class live
+assert_eq 4 "$(count_state online --class silent)" "silent clients online right after REGISTER"
+
+step "silent clients go offline after timeout + sweep"
+wait_until 8 all_in_state 4 offline --class silent
+waited=$(( $(date +%s) - t_quiet ))
+[ "$waited" -ge 2 ] || fail "silent clients went offline after ${waited}s, before heartbeat.timeout (2 s)"
+assert_contains "$(cat "$DAEMON_LOG")" "quiet0 is offline (silent for" "daemon log"
+wait_until 4 state_is back0 offline
+assert_eq 5 "$(ctl --json stats | jq .offline)" "stats: offline (only the silent ones)"
+
+step "an OPTIONS from the registered IDs but from other source ports is no heartbeat"
+sim -n 4 -p quiet options                  # new sockets: new source ports
+sim -n 4 -p quiet --tcp options            # and another transport
+sleep 1.2                                  # let a sweep (and a flush) pass
+assert_eq '["offline"]' "$(states quiet)" "states of quiet* after OPTIONS from other ports"
+assert_contains "$(cat "$DAEMON_LOG")" "OPTIONS from quiet0 is no heartbeat" "daemon log"
+
+step "an OPTIONS from an unregistered ID is answered 200 and lists nobody"
+n_before=$(ctl --json stats | jq .clients)
+sim -n 3 -p ghost options
+sim -n 1 -p ghost --tcp options
+assert_status 1 ctl client ghost0
+assert_contains "$OUT" "no such client"
+assert_eq "$n_before" "$(ctl --json stats | jq .clients)" "stats: clients after OPTIONS from ghosts"
+
+step "heartbeating clients are still online, well past the timeout"
+sleep 1
+now=$(date +%s)
+assert_eq '["online"]' "$(states beat)" "states of beat* at $((now - t_quiet))s"
+assert_eq '["online"]' "$(states tbeat)" "states of tbeat* (TCP) at $((now - t_quiet))s"
+assert_eq '["tcp"]' "$(rows tbeat | jq -c '[.[].transport] | unique')" "transports of tbeat*"
+old=$(rows beat | jq --argjson now "$now" '[.[] | select($now - .last_seen > 2)] | length')
+assert_eq 0 "$old" "beat* clients whose last_seen is older than 2 s"
+
+step "a heartbeat brings a client back online"
+# back0 was seen offline above; it heartbeats 7 s after registering
+wait_until 8 state_is back0 online
+assert_eq "offline online" \
+    "$(sed -n 's/.*heartbeat: back0 is \(offline\|back online\).*/\1/p' "$DAEMON_LOG" | sed 's/back //' | xargs)" \
+    "back0's changes of state in the daemon log"
+
+step "clients that stop heartbeating become offline"
+wait_pid "$beat_pid" 15 || fail "simclient (beat*) failed"
+wait_pid "$tbeat_pid" 15 || fail "simclient (tbeat*, TCP) failed"
+t_stop=$(date +%s)
+assert_eq '["online"]' "$(states beat)" "states of beat* right after their last heartbeat"
+wait_until 8 all_in_state 8 offline --class live
+waited=$(( $(date +%s) - t_stop ))
+[ "$waited" -ge 1 ] || fail "beat* went offline ${waited}s after their last heartbeat"
+wait_pid "$back_pid" 15 || fail "simclient (back0) failed"
+
+step "offline is persisted: restart, the states are the same"
+snap=$(clients_json | jq -c 'map({id, state})')
+stop_daemon
+restart_daemon
+assert_eq "$snap" "$(clients_json | jq -c 'map({id, state})')" "states after restart"
+stop_daemon
+
+# ---------------------------------------------------------------------
+step "heartbeat.timeout = 0: silent clients stay online"
+start_daemon 'heartbeat.timeout = 0' "database.path = \"$T/notimeout.db\""
+sim -n 3 -p still -c nohb register
+sleep 4.5                                  # past what took quiet* offline
+assert_eq '["online"]' "$(states still)" "states of still* after 4.5 s of silence"
+assert_eq 0 "$(ctl --json stats | jq .offline)" "stats: offline"
+stop_daemon
+pass
