@@ -192,6 +192,17 @@ if [ "$agent" != none ]; then
     say "sippushctl client $agent"
     ./sippushctl client "$agent"
 fi
+
+# a control message for both classes; --wait follows it until every
+# target has acknowledged (the simulated clients answer 200)
+say "sippushctl publish --class kiosk --class signage --ttl 1m --wait 'reload the page'"
+if msgid=$(timeout 70 ./sippushctl publish --class kiosk --class signage \
+    --ttl 1m --wait 'reload the page'); then
+    say "sippushctl status $msgid"
+    ./sippushctl status "$msgid"
+else
+    echo "demo: the control message did not reach every target (see $log)" >&2
+fi
 say "sippushctl stats"
 ./sippushctl stats
 
