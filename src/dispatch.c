@@ -1294,7 +1294,7 @@ dispatch_cancel(struct buf *out, int argc, char **argv)
 		proto_err(out, "cancel needs id=ID");
 		return;
 	}
-	if ((m = dispatch_find(id)) == NULL) {
+	if ((m = dispatch_find(id)) == NULL || m->state == MESSAGE_CANCELLED) {
 		proto_err(out, "no active message %.64s", id);
 		return;
 	}

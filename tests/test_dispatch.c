@@ -3,13 +3,30 @@
  * dispatch_backoff, the state names) and the persistence of messages and
  * their target sets in store.c (put, update, load with counts per state,
  * purge, reopen), on databases in a folder made for the suite.
+ *
+ * Then the dispatcher itself, through its control commands: a real su_root
+ * and nta agent on 127.0.0.1 (made by the first test that needs them), the
+ * group commit, a fresh store and client table per test. Target expansion
+ * (publish), the states of targets and messages (parked, cancelled,
+ * expired by the tick, retried and failed), and the restore after a
+ * restart. Clients are made offline where sending is not the point; the
+ * tests that send point their client at a closed UDP port on 127.0.0.1.
  */
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
+#include <sofia-sip/nta.h>
+#include <sofia-sip/su.h>
+#include <sofia-sip/su_wait.h>
 #include <CUnit/CUnit.h>
 
 #include "sippushd.h"
@@ -23,9 +40,12 @@ dispatch_suite_init(void)
 	return test_mkdtemp(dp_dir, sizeof(dp_dir));
 }
 
+static void live_clean(void);
+
 static int
 dispatch_suite_clean(void)
 {
+	live_clean();
 	store_close();
 	test_rmtree(dp_dir);
 	return 0;
@@ -638,20 +658,1452 @@ test_store_messages(void)
 	store_close();
 }
 
+/* ---- the dispatcher, live: set-up ---- */
+
+static struct config	 lv_conf;
+static int		 lv_conf_set, lv_su, lv_commit;	/* made once */
+static su_root_t	*lv_root;
+static nta_agent_t	*lv_agent;
+static int		 lv_clients, lv_store, lv_dispatch;	/* per test */
+static char		 lv_db[PATH_MAX];
+static int		 lv_ndb;
+static struct buf	 lv_out;		/* the last reply */
+
+typedef void (*command_fn)(struct buf *, int, char **);
+
+/* What the tests share, made by the first one that needs it: su, a root,
+ * an nta agent on 127.0.0.1 (any port) and the group commit. */
+static int
+live_shared(void)
+{
+	if (!lv_conf_set) {
+		config_defaults(&lv_conf);
+		lv_conf_set = 1;
+	}
+	if (!lv_su) {
+		if (su_init() != 0)
+			return -1;
+		lv_su = 1;
+	}
+	if (lv_root == NULL && (lv_root = su_root_create(NULL)) == NULL)
+		return -1;
+	/* T1x64 as dispatch.timeout would make it: a MESSAGE nobody
+	 * answers fails within 2 s */
+	if (lv_agent == NULL && (lv_agent = nta_agent_create(lv_root,
+	    URL_STRING_MAKE("sip:127.0.0.1:0"), NULL, NULL,
+	    NTATAG_UA(0), NTATAG_SIP_T1X64(2000), TAG_END())) == NULL)
+		return -1;
+	if (!lv_commit) {
+		if (commit_init(&lv_conf, lv_root) == -1)
+			return -1;
+		lv_commit = 1;
+	}
+	return 0;
+}
+
+/* Every live test: the default dispatch settings, the real time on the
+ * fake clock (the tick reads the real one), an empty client table, a new
+ * database, the dispatcher started. 0 or -1. */
+static int
+live_start(void)
+{
+	struct config	 d;
+	char		 err[512];
+
+	if (live_shared() == -1) {
+		fprintf(stderr, "\ndispatch: cannot set up su/nta/commit\n");
+		return -1;
+	}
+	config_defaults(&d);
+	lv_conf.db_commit_delay = d.db_commit_delay;
+	lv_conf.dp_max_in_flight = d.dp_max_in_flight;
+	lv_conf.dp_retry_initial = d.dp_retry_initial;
+	lv_conf.dp_retry_multiplier = d.dp_retry_multiplier;
+	lv_conf.dp_retry_max = d.dp_retry_max;
+	lv_conf.dp_retry_jitter = d.dp_retry_jitter;
+	lv_conf.dp_max_attempts = d.dp_max_attempts;
+	lv_conf.dp_default_ttl = d.dp_default_ttl;
+	lv_conf.dp_max_ttl = d.dp_max_ttl;
+	lv_conf.dp_max_body = d.dp_max_body;
+	lv_conf.dp_retain = d.dp_retain;
+	config_free(&d);
+	test_now = (int64_t)time(NULL);
+	snprintf(lv_db, sizeof(lv_db), "%s/live%d.db", dp_dir, ++lv_ndb);
+	if (clients_init() == -1)
+		return -1;
+	lv_clients = 1;
+	if (store_open(lv_db, 0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "\ndispatch: %s\n", err);
+		return -1;
+	}
+	lv_store = 1;
+	if (dispatch_init(&lv_conf, lv_root, lv_agent) == -1)
+		return -1;
+	lv_dispatch = 1;
+	return 0;
+}
+
+/* After every test of the suite (nothing to do after the pure ones):
+ * stop what live_start started, in the daemon's order. */
+static void
+live_stop(void)
+{
+	if (lv_dispatch)
+		dispatch_shutdown();	/* commits: before the rest */
+	if (lv_clients)
+		clients_free();
+	if (lv_store)
+		store_close();
+	lv_dispatch = lv_clients = lv_store = 0;
+	buf_free(&lv_out);
+	test_now = 1700000000;
+}
+
+static void
+live_clean(void)
+{
+	live_stop();
+	if (lv_commit)
+		commit_shutdown();
+	if (lv_agent)
+		nta_agent_destroy(lv_agent);
+	if (lv_root)
+		su_root_destroy(lv_root);
+	if (lv_su)
+		su_deinit();
+	if (lv_conf_set)
+		config_free(&lv_conf);
+	lv_commit = lv_su = lv_conf_set = 0;
+	lv_agent = NULL;
+	lv_root = NULL;
+}
+
+static void
+dispatch_test_setup(void)
+{
+}
+
+/* ---- the dispatcher, live: helpers ---- */
+
+static int64_t
+real_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run a control command given as one request line (words separated by
+ * spaces, percent-encoded as on the socket). The reply is in lv_out. */
+static const char *
+vrun(command_fn fn, const char *fmt, va_list ap)
+{
+	char	*line, *argv[PROTO_ARGS_MAX];
+	int	 argc, n;
+	va_list	 aq;
+
+	va_copy(aq, ap);
+	n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0 || (line = malloc((size_t)n + 1)) == NULL)
+		abort();
+	vsnprintf(line, (size_t)n + 1, fmt, ap);
+	buf_free(&lv_out);
+	if ((argc = proto_split(line, argv, PROTO_ARGS_MAX)) < 1) {
+		CU_FAIL("a bad request line in the test");
+		buf_puts(&lv_out, "ERR (test) bad request line\n");
+	} else
+		fn(&lv_out, argc, argv);
+	free(line);
+	return lv_out.data ? lv_out.data : "";
+}
+
+static const char *
+run(command_fn fn, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static const char *
+run(command_fn fn, const char *fmt, ...)
+{
+	va_list		 ap;
+	const char	*s;
+
+	va_start(ap, fmt);
+	s = vrun(fn, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/* lv_out is "OK", records, "." */
+static int
+is_ok(void)
+{
+	return lv_out.data != NULL && lv_out.len >= 5 &&
+	    strncmp(lv_out.data, "OK\n", 3) == 0 &&
+	    strcmp(lv_out.data + lv_out.len - 3, "\n.\n") == 0;
+}
+
+/* lv_out is one "ERR" line that contains text (any text if NULL). */
+static int
+is_err(const char *text)
+{
+	return lv_out.data != NULL && strncmp(lv_out.data, "ERR ", 4) == 0 &&
+	    strchr(lv_out.data, '\n') == lv_out.data + lv_out.len - 1 &&
+	    (text == NULL || strstr(lv_out.data, text) != NULL);
+}
+
+/* Records in an OK reply. */
+static int
+nrec(void)
+{
+	const char	*p;
+	int		 n = 0;
+
+	if (!is_ok())
+		return -1;
+	for (p = lv_out.data + 3; strcmp(p, ".\n") != 0; n++)
+		p = strchr(p, '\n') + 1;
+	return n;
+}
+
+/* The decoded value of key in record rec (0: the first) of lv_out, or
+ * NULL. The result stays valid for the next few calls. */
+static const char *
+rval(int rec, const char *key)
+{
+	static char	 vals[8][2048];
+	static int	 next;
+	char		*v = vals[next++ % 8];
+	const char	*p, *eol, *w, *we;
+	size_t		 klen = strlen(key), n;
+	int		 line;
+
+	if (!is_ok())
+		return NULL;
+	for (p = lv_out.data + 3, line = 0; strcmp(p, ".\n") != 0;
+	    p = eol + 1, line++) {
+		eol = strchr(p, '\n');
+		if (line != rec)
+			continue;
+		for (w = p; w < eol; w = we + 1) {
+			if ((we = memchr(w, ' ', (size_t)(eol - w))) == NULL)
+				we = eol;
+			if ((size_t)(we - w) > klen &&
+			    strncmp(w, key, klen) == 0 && w[klen] == '=') {
+				n = (size_t)(we - w) - klen - 1;
+				if (n >= sizeof(vals[0]))
+					n = sizeof(vals[0]) - 1;
+				memcpy(v, w + klen + 1, n);
+				v[n] = '\0';
+				return proto_decode(v) == -1 ? NULL : v;
+			}
+		}
+		return NULL;
+	}
+	return NULL;
+}
+
+/* The same as a number; LLONG_MIN if missing. */
+static long long
+rnum(int rec, const char *key)
+{
+	const char	*v = rval(rec, key);
+	char		*end;
+	long long	 n;
+
+	if (v == NULL || *v == '\0')
+		return LLONG_MIN;
+	n = strtoll(v, &end, 10);
+	return *end == '\0' ? n : LLONG_MIN;
+}
+
+/* Is record rec's key equal to want? */
+static int
+req(int rec, const char *key, const char *want)
+{
+	const char	*v = rval(rec, key);
+
+	return v != NULL && strcmp(v, want) == 0;
+}
+
+/* The first record whose key is value, or -1. */
+static int
+rfind(const char *key, const char *value)
+{
+	int	 i, n = nrec();
+
+	for (i = 0; i < n; i++)
+		if (req(i, key, value))
+			return i;
+	return -1;
+}
+
+static int
+is_message_id(const char *id)
+{
+	return id != NULL && strlen(id) == MESSAGE_ID_LEN &&
+	    strspn(id, "0123456789abcdef") == MESSAGE_ID_LEN;
+}
+
+/* publish with these words; the ID into id (or ""), the target count
+ * from the reply, or -1 if refused. */
+static int
+publish(char *id, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int
+publish(char *id, const char *fmt, ...)
+{
+	struct buf	 line = { 0 };
+	va_list		 ap;
+	int		 n;
+
+	id[0] = '\0';
+	buf_puts(&line, "publish ");
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || buf_reserve(&line, (size_t)n) == -1)
+		abort();
+	va_start(ap, fmt);
+	vsnprintf(line.data + line.len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	run(dispatch_publish, "%s", line.data);
+	buf_free(&line);
+	if (!is_ok() || nrec() != 1 || rval(0, "id") == NULL)
+		return -1;
+	snprintf(id, MESSAGE_ID_LEN + 1, "%s", rval(0, "id"));
+	return (int)rnum(0, "targets");
+}
+
+/* dispatch_stats as an OK reply, so rnum(0, key) reads it. */
+static void
+stats(void)
+{
+	buf_free(&lv_out);
+	buf_puts(&lv_out, "OK\n");
+	dispatch_stats(&lv_out);
+	proto_end_record(&lv_out);
+	buf_puts(&lv_out, ".\n");
+}
+
+/* A client of class cls registered just now from 127.0.0.1:port, then
+ * put in state (offline ones are never sent to). */
+static struct client *
+client_add(const char *id, const char *cls, enum transport tr, int state,
+    unsigned port)
+{
+	struct registration	 r;
+	struct client		*c;
+	char			 contact[128];
+
+	snprintf(contact, sizeof(contact), "<sip:%s@127.0.0.1:%u>", id, port);
+	memset(&r, 0, sizeof(r));
+	r.id = id;
+	r.class = cls;
+	r.contact = contact;
+	r.user_agent = "unit";
+	r.address = "127.0.0.1";
+	r.port = (uint16_t)port;
+	r.transport = tr;
+	r.now = test_now;
+	r.expires = 3600;
+	if (clients_register(&r, &c) == -1)
+		return NULL;
+	if (state != CLIENT_ONLINE) {
+		c->state = (uint8_t)state;
+		clients_mark(c, CLIENT_DIRTY_SEEN);
+	}
+	return c;
+}
+
+/* A UDP port on 127.0.0.1 where nobody listens (bound, then closed). */
+static unsigned
+closed_udp_port(void)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof(sin);
+	int			 fd;
+	unsigned		 port = 0;
+
+	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) == -1)
+		return 0;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+		port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+static int
+count_row(const struct message_row *r, void *arg)
+{
+	(void)r;
+	(void)arg;
+	return 0;
+}
+
+/* Messages in the store. */
+static int
+stored_messages(void)
+{
+	return store_load_messages(NULL, 0, -1, count_row, NULL);
+}
+
+/* Run the loop (the tick, the commit timer, nta) for ms. */
+static void
+spin(int ms)
+{
+	int64_t	 end = real_ms() + ms;
+
+	while (real_ms() < end)
+		su_root_step(lv_root, 20);
+}
+
+/* Run the loop until message id is finished (status reads it from the
+ * store), at most ms; 1 if it finished. */
+static int
+spin_until_finished(const char *id, int ms)
+{
+	int64_t	 end = real_ms() + ms;
+
+	for (;;) {
+		run(dispatch_status, "status id=%s targets=no", id);
+		if (rnum(0, "finished_at") > 0)
+			return 1;
+		if (real_ms() >= end)
+			return 0;
+		su_root_step(lv_root, 50);
+	}
+}
+
+/* Run the loop until target rec of message id is in state, at most ms;
+ * 1 if it got there. */
+static int
+spin_until_target(const char *id, int rec, const char *state, int ms)
+{
+	int64_t	 end = real_ms() + ms;
+
+	for (;;) {
+		run(dispatch_status, "status id=%s", id);
+		if (req(rec, "state", state))
+			return 1;
+		if (real_ms() >= end)
+			return 0;
+		su_root_step(lv_root, 50);
+	}
+}
+
+/* The message record of lv_out has these counts. */
+static void
+assert_reply_counts(int rec, long long pending, long long sent,
+    long long acked, long long expired, long long failed,
+    long long cancelled)
+{
+	CU_ASSERT_EQUAL(rnum(rec, "pending"), pending);
+	CU_ASSERT_EQUAL(rnum(rec, "sent"), sent);
+	CU_ASSERT_EQUAL(rnum(rec, "acked"), acked);
+	CU_ASSERT_EQUAL(rnum(rec, "expired"), expired);
+	CU_ASSERT_EQUAL(rnum(rec, "failed"), failed);
+	CU_ASSERT_EQUAL(rnum(rec, "cancelled"), cancelled);
+}
+
+/* ---- the dispatcher, live: target expansion ---- */
+
+static void
+test_publish_targets(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1], id2[MESSAGE_ID_LEN + 1],
+			 id3[MESSAGE_ID_LEN + 1], id4[MESSAGE_ID_LEN + 1];
+	struct msgs	 ml;
+	struct tgts	 tl;
+	const struct message_row *r;
+	static const char *const want[] = { "a1", "a2", "b1", "x" };
+	int		 i;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	/* in any state: offline, expired and unregistered clients are
+	 * targets too; none of them is sent to */
+	CU_ASSERT_FATAL(
+	    client_add("a1", "a", TRANSPORT_UDP, CLIENT_OFFLINE, 5061) &&
+	    client_add("a2", "a", TRANSPORT_TCP, CLIENT_OFFLINE, 5062) &&
+	    client_add("b1", "b", TRANSPORT_UDP, CLIENT_EXPIRED, 5063) &&
+	    client_add("c1", "c", TRANSPORT_UDP, CLIENT_UNREGISTERED, 5064) &&
+	    client_add("x", "z", TRANSPORT_TCP, CLIENT_OFFLINE, 5065));
+	CU_ASSERT_EQUAL(commit_flush(), 0);
+	CU_ASSERT_EQUAL(stored_messages(), 0);
+
+	/* the union of two classes and one client */
+	CU_ASSERT_EQUAL(publish(id, "class=a class=b client=x body=hi"), 4);
+	CU_ASSERT(is_message_id(id));
+	CU_ASSERT_EQUAL(rnum(0, "online"), 0);
+	/* committed before the reply, as published */
+	CU_ASSERT_EQUAL_FATAL(load_msgs(&ml, id, 0, 1), 1);
+	r = &ml.r[0];
+	CU_ASSERT_STRING_EQUAL(r->state, "active");
+	CU_ASSERT_STRING_EQUAL(r->selector, "class=a class=b client=x");
+	CU_ASSERT_STRING_EQUAL(r->content_type, "text/plain");
+	CU_ASSERT(r->body_len == 2 && memcmp(r->body, "hi", 2) == 0);
+	CU_ASSERT_EQUAL(r->created_at, test_now);
+	CU_ASSERT_EQUAL(r->expires_at, test_now + lv_conf.dp_default_ttl);
+	CU_ASSERT_EQUAL(r->finished_at, 0);
+	assert_counts(r, 4, 0, 0, 0, 0);
+	msgs_free(&ml);
+	/* the target set: sorted by client ID, all pending, never tried */
+	CU_ASSERT_EQUAL_FATAL(load_tgts(&tl, id), 4);
+	for (i = 0; i < 4; i++) {
+		CU_ASSERT_STRING_EQUAL(tl.r[i].client, want[i]);
+		CU_ASSERT_EQUAL(tl.r[i].state, TARGET_PENDING);
+		CU_ASSERT_EQUAL(tl.r[i].attempts, 0);
+		CU_ASSERT_EQUAL(tl.r[i].last_status, 0);
+		CU_ASSERT_EQUAL(tl.r[i].last_attempt, 0);
+		CU_ASSERT_EQUAL(tl.r[i].acked_at, 0);
+	}
+	tgts_free(&tl);
+
+	/* and in memory: status has the message and its targets */
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT_EQUAL(nrec(), 5);
+	CU_ASSERT(req(0, "record", "message"));
+	CU_ASSERT(req(0, "id", id));
+	CU_ASSERT(req(0, "state", "active"));
+	CU_ASSERT(req(0, "selector", "class=a class=b client=x"));
+	CU_ASSERT_EQUAL(rnum(0, "body_size"), 2);
+	CU_ASSERT_EQUAL(rnum(0, "targets"), 4);
+	CU_ASSERT_EQUAL(rnum(0, "finished_at"), 0);
+	assert_reply_counts(0, 4, 0, 0, 0, 0, 0);
+	CU_ASSERT_EQUAL(rnum(0, "offline"), 4);
+	for (i = 0; i < 4; i++) {
+		CU_ASSERT(req(i + 1, "record", "target"));
+		CU_ASSERT(req(i + 1, "client", want[i]));
+		CU_ASSERT(req(i + 1, "state", "pending"));
+		CU_ASSERT_EQUAL(rnum(i + 1, "attempts"), 0);
+	}
+	run(dispatch_status, "status id=%s targets=no", id);
+	CU_ASSERT_EQUAL(nrec(), 1);
+
+	/* a client matched twice (by class and by name, and named twice)
+	 * is one target */
+	CU_ASSERT_EQUAL(publish(id2, "class=a client=a1 client=a2 "
+	    "client=a1 body=x"), 2);
+	CU_ASSERT_EQUAL_FATAL(load_tgts(&tl, id2), 2);
+	CU_ASSERT_STRING_EQUAL(tl.r[0].client, "a1");
+	CU_ASSERT_STRING_EQUAL(tl.r[1].client, "a2");
+	tgts_free(&tl);
+
+	/* a class that matches nobody next to one that matches */
+	CU_ASSERT_EQUAL(publish(id3, "class=nobody class=c body=x"), 1);
+	CU_ASSERT_EQUAL_FATAL(load_tgts(&tl, id3), 1);
+	CU_ASSERT_STRING_EQUAL(tl.r[0].client, "c1");
+	tgts_free(&tl);
+
+	/* all=yes: every client, whatever else is named */
+	CU_ASSERT_EQUAL(publish(id4, "class=a all=yes client=x body=x"), 5);
+	CU_ASSERT_EQUAL(load_tgts(&tl, id4), 5);
+	tgts_free(&tl);
+	CU_ASSERT_EQUAL_FATAL(load_msgs(&ml, id4, 0, 1), 1);
+	CU_ASSERT_STRING_EQUAL(ml.r[0].selector, "all class=a client=x");
+	msgs_free(&ml);
+
+	/* four messages, four IDs */
+	CU_ASSERT(is_message_id(id2) && is_message_id(id3) &&
+	    is_message_id(id4));
+	CU_ASSERT(strcmp(id, id2) && strcmp(id, id3) && strcmp(id, id4) &&
+	    strcmp(id2, id3) && strcmp(id2, id4) && strcmp(id3, id4));
+	CU_ASSERT_EQUAL(stored_messages(), 4);
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "messages_active"), 4);
+	CU_ASSERT_EQUAL(rnum(0, "targets_pending"), 4 + 2 + 1 + 5);
+	CU_ASSERT_EQUAL(rnum(0, "in_flight"), 0);
+}
+
+/* A refused publish answers ERR and stores nothing. */
+static void
+expect_refused(const char *text, int stored, const char *args)
+{
+	char	 id[MESSAGE_ID_LEN + 1];
+
+	CU_ASSERT_EQUAL(publish(id, "%s", args), -1);
+	if (!is_err(text))
+		fprintf(stderr, "\npublish %.60s: got %.200s", args,
+		    lv_out.data ? lv_out.data : "(nothing)");
+	CU_ASSERT(is_err(text));
+	CU_ASSERT_EQUAL(stored_messages(), stored);
+}
+
+static void
+test_publish_refused(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1], *big, *ctype, args[8192];
+	struct msgs	 ml;
+	int		 n = 0;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	CU_ASSERT_FATAL(
+	    client_add("u1", "u", TRANSPORT_UDP, CLIENT_OFFLINE, 5061) &&
+	    client_add("t1", "t", TRANSPORT_TCP, CLIENT_OFFLINE, 5062) &&
+	    client_add("t2", "t", TRANSPORT_TCP, CLIENT_OFFLINE, 5063));
+	CU_ASSERT_EQUAL(commit_flush(), 0);
+	big = malloc(4002);
+	ctype = malloc(200);
+	CU_ASSERT_FATAL(big != NULL && ctype != NULL);
+
+	/* targets */
+	expect_refused("no client matches", n, "class=nobody body=x");
+	expect_refused("no client \"ghost\"", n, "client=ghost body=x");
+	expect_refused("no client \"ghost\"", n,
+	    "class=u client=ghost body=x");
+	expect_refused("no target given", n, "body=x");
+	expect_refused("not a valid class", n, "class=bad%20class body=x");
+	expect_refused("not a valid class", n, "class= body=x");
+	expect_refused("unknown argument", n, "class=u all=no body=x");
+	expect_refused("unknown argument", n, "class=u colour=red body=x");
+	expect_refused("unexpected word", n, "class=u stray body=x");
+	/* the body */
+	expect_refused("no body", n, "class=u");
+	expect_refused("no body", n, "class=u body=");
+	memset(big, 'a', 4001);
+	big[1301] = '\0';
+	snprintf(args, sizeof(args), "class=t body=%s", big);
+	expect_refused("dispatch.max_body (1300)", n, args);
+	big[1300] = '\0';	/* 1300 is allowed, over UDP too */
+	snprintf(args, sizeof(args), "all=yes body=%s", big);
+	CU_ASSERT_EQUAL(publish(id, "%s", args), 3);
+	n++;
+	lv_conf.dp_max_body = 4000;
+	big[1300] = 'a';
+	big[1301] = '\0';
+	snprintf(args, sizeof(args), "class=u body=%s", big);
+	expect_refused("RFC 3428", n, args);
+	snprintf(args, sizeof(args), "class=t client=u1 body=%s", big);
+	expect_refused("1 targets use UDP", n, args);
+	snprintf(args, sizeof(args), "class=t body=%s", big);
+	CU_ASSERT_EQUAL(publish(id, "%s", args), 2);	/* TCP only */
+	n++;
+	big[1301] = 'a';
+	big[4000] = '\0';
+	snprintf(args, sizeof(args), "class=t body=%s", big);
+	CU_ASSERT_EQUAL(publish(id, "%s", args), 2);
+	n++;
+	CU_ASSERT_EQUAL_FATAL(load_msgs(&ml, id, 0, 1), 1);
+	CU_ASSERT_EQUAL(ml.r[0].body_len, 4000);
+	msgs_free(&ml);
+	big[4000] = 'a';
+	big[4001] = '\0';
+	snprintf(args, sizeof(args), "class=t body=%s", big);
+	expect_refused("dispatch.max_body (4000)", n, args);
+	/* the body is decoded: spaces, newlines */
+	CU_ASSERT_EQUAL(publish(id, "class=t body=line%%20one%%0Aline%%20two"),
+	    2);
+	n++;
+	CU_ASSERT_EQUAL_FATAL(load_msgs(&ml, id, 0, 1), 1);
+	CU_ASSERT(ml.r[0].body_len == 17 &&
+	    memcmp(ml.r[0].body, "line one\nline two", 17) == 0);
+	msgs_free(&ml);
+
+	/* the TTL */
+	expect_refused("ttl must be 1..604800", n, "class=t ttl=0 body=x");
+	expect_refused("ttl must be", n, "class=t ttl=-1 body=x");
+	expect_refused("ttl must be", n, "class=t ttl= body=x");
+	expect_refused("ttl must be", n, "class=t ttl=abc body=x");
+	expect_refused("ttl must be", n, "class=t ttl=10s body=x");
+	expect_refused("ttl must be", n, "class=t ttl=604801 body=x");
+	expect_refused("ttl must be", n,
+	    "class=t ttl=99999999999999999999999 body=x");
+	CU_ASSERT_EQUAL(publish(id, "class=t ttl=1 body=x"), 2);
+	n++;
+	CU_ASSERT_EQUAL_FATAL(load_msgs(&ml, id, 0, 1), 1);
+	CU_ASSERT_EQUAL(ml.r[0].expires_at, ml.r[0].created_at + 1);
+	msgs_free(&ml);
+	CU_ASSERT_EQUAL(publish(id, "class=t ttl=604800 body=x"), 2);
+	n++;
+	CU_ASSERT_EQUAL_FATAL(load_msgs(&ml, id, 0, 1), 1);
+	CU_ASSERT_EQUAL(ml.r[0].expires_at, ml.r[0].created_at + 604800);
+	msgs_free(&ml);
+
+	/* the content type */
+	expect_refused("bad content type", n,
+	    "class=t content_type=text body=x");
+	expect_refused("bad content type", n,
+	    "class=t content_type=/plain body=x");
+	expect_refused("bad content type", n,
+	    "class=t content_type=a/ body=x");
+	expect_refused("bad content type", n,
+	    "class=t content_type= body=x");
+	expect_refused("bad content type", n,
+	    "class=t content_type=text/pl%01ain body=x");
+	expect_refused("bad content type", n,
+	    "class=t content_type=text/plain%7F body=x");
+	expect_refused("bad content type", n,
+	    "class=t content_type=text/pl%C3%A4in body=x");
+	memset(ctype, 'y', 199);
+	ctype[0] = 'x';
+	ctype[1] = '/';
+	ctype[129] = '\0';	/* 129 bytes: one too many */
+	snprintf(args, sizeof(args), "class=t content_type=%s body=x", ctype);
+	expect_refused("bad content type", n, args);
+	ctype[128] = '\0';
+	snprintf(args, sizeof(args), "class=t content_type=%s body=x", ctype);
+	CU_ASSERT_EQUAL(publish(id, "%s", args), 2);
+	n++;
+	CU_ASSERT_EQUAL(publish(id, "class=t content_type=text/plain;"
+	    "%%20charset=utf-8 body=x"), 2);
+	n++;
+	CU_ASSERT_EQUAL_FATAL(load_msgs(&ml, id, 0, 1), 1);
+	CU_ASSERT_STRING_EQUAL(ml.r[0].content_type,
+	    "text/plain; charset=utf-8");
+	msgs_free(&ml);
+	CU_ASSERT_EQUAL(stored_messages(), n);
+	free(big);
+	free(ctype);
+}
+
+/* ---- the dispatcher, live: states ---- */
+
+/* Targets whose clients are offline wait, parked: nothing is sent. */
+static void
+test_parked(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1];
+	long long	 sent0;
+	struct tgts	 tl;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	CU_ASSERT_FATAL(
+	    client_add("p1", "k", TRANSPORT_UDP, CLIENT_OFFLINE, 5061) &&
+	    client_add("p2", "k", TRANSPORT_UDP, CLIENT_OFFLINE, 5062));
+	stats();
+	sent0 = rnum(0, "sent_total");
+	CU_ASSERT_EQUAL(publish(id, "class=k body=wake"), 2);
+	CU_ASSERT_EQUAL(rnum(0, "online"), 0);
+	spin(300);	/* several ticks */
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT(req(0, "state", "active"));
+	assert_reply_counts(0, 2, 0, 0, 0, 0, 0);
+	CU_ASSERT_EQUAL(rnum(0, "offline"), 2);
+	CU_ASSERT(req(1, "client", "p1") && req(2, "client", "p2"));
+	CU_ASSERT(req(1, "state", "pending") && req(2, "state", "pending"));
+	CU_ASSERT(rnum(1, "attempts") == 0 && rnum(2, "attempts") == 0);
+	CU_ASSERT(rnum(1, "last_attempt") == 0 && rnum(2, "last_status") == 0);
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "messages_active"), 1);
+	CU_ASSERT_EQUAL(rnum(0, "targets_pending"), 2);
+	CU_ASSERT_EQUAL(rnum(0, "in_flight"), 0);
+	CU_ASSERT_EQUAL(rnum(0, "sent_total"), sent0);
+	CU_ASSERT_EQUAL(commit_flush(), 0);
+	CU_ASSERT_EQUAL_FATAL(load_tgts(&tl, id), 2);
+	CU_ASSERT(tl.r[0].state == TARGET_PENDING &&
+	    tl.r[1].state == TARGET_PENDING);
+	CU_ASSERT(tl.r[0].attempts == 0 && tl.r[1].attempts == 0);
+	tgts_free(&tl);
+}
+
+static void
+test_cancel(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1], other[MESSAGE_ID_LEN + 1];
+	struct msgs	 ml;
+	struct tgts	 tl;
+	int		 i;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	CU_ASSERT_FATAL(
+	    client_add("k1", "k", TRANSPORT_UDP, CLIENT_OFFLINE, 5061) &&
+	    client_add("k2", "k", TRANSPORT_TCP, CLIENT_OFFLINE, 5062) &&
+	    client_add("k3", "k", TRANSPORT_UDP, CLIENT_EXPIRED, 5063) &&
+	    client_add("j1", "j", TRANSPORT_UDP, CLIENT_OFFLINE, 5064));
+	CU_ASSERT_EQUAL(publish(id, "class=k body=stop"), 3);
+	CU_ASSERT_EQUAL(publish(other, "class=j body=go"), 1);
+	test_now += 5;		/* finished_at is the cancel's time */
+
+	run(dispatch_cancel, "cancel id=%s", id);
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT_EQUAL(nrec(), 1);
+	CU_ASSERT(req(0, "id", id));
+	CU_ASSERT_EQUAL(rnum(0, "cancelled"), 3);
+	CU_ASSERT_EQUAL(rnum(0, "in_flight"), 0);
+
+	/* finished: status reads it back from the store */
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT_EQUAL(nrec(), 4);
+	CU_ASSERT(req(0, "state", "cancelled"));
+	CU_ASSERT_EQUAL(rnum(0, "finished_at"), test_now);
+	CU_ASSERT_EQUAL(rnum(0, "targets"), 3);
+	assert_reply_counts(0, 0, 0, 0, 0, 0, 3);
+	CU_ASSERT_EQUAL(rnum(0, "offline"), 0);
+	for (i = 1; i <= 3; i++) {
+		CU_ASSERT(req(i, "state", "cancelled"));
+		CU_ASSERT_EQUAL(rnum(i, "attempts"), 0);
+		CU_ASSERT_EQUAL(rnum(i, "next_attempt"), 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(load_msgs(&ml, id, 0, 1), 1);
+	CU_ASSERT_STRING_EQUAL(ml.r[0].state, "cancelled");
+	CU_ASSERT_EQUAL(ml.r[0].finished_at, test_now);
+	assert_counts(&ml.r[0], 0, 0, 0, 0, 3);
+	msgs_free(&ml);
+	CU_ASSERT_EQUAL_FATAL(load_tgts(&tl, id), 3);
+	for (i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(tl.r[i].state, TARGET_CANCELLED);
+	tgts_free(&tl);
+	CU_ASSERT_EQUAL(load_msgs(&ml, NULL, 1, -1), 1);	/* other */
+	CU_ASSERT(ml.n == 1 && strcmp(ml.r[0].id, other) == 0);
+	msgs_free(&ml);
+
+	/* once only; bad requests */
+	run(dispatch_cancel, "cancel id=%s", id);
+	CU_ASSERT(is_err("no active message"));
+	run(dispatch_cancel, "cancel");
+	CU_ASSERT(is_err("cancel needs id=ID"));
+	run(dispatch_cancel, "cancel id=0123456789abcdef");
+	CU_ASSERT(is_err("no active message"));
+	run(dispatch_status, "status");
+	CU_ASSERT(is_err("status needs id=ID"));
+	run(dispatch_status, "status id=0123456789abcdef");
+	CU_ASSERT(is_err("no message 0123456789abcdef"));
+
+	/* the other message goes on */
+	run(dispatch_status, "status id=%s", other);
+	CU_ASSERT(req(0, "state", "active"));
+	assert_reply_counts(0, 1, 0, 0, 0, 0, 0);
+	CU_ASSERT_EQUAL(rnum(0, "offline"), 1);
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "messages_active"), 1);
+	CU_ASSERT_EQUAL(rnum(0, "targets_pending"), 1);
+}
+
+/* The TTL runs out: the tick (real clock) expires every pending target
+ * and finishes the message (finished_at from the fake clock). */
+static void
+test_ttl(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1], keep[MESSAGE_ID_LEN + 1];
+	struct msgs	 ml;
+	struct tgts	 tl;
+	int		 i;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	CU_ASSERT_FATAL(
+	    client_add("e1", "k", TRANSPORT_UDP, CLIENT_OFFLINE, 5061) &&
+	    client_add("e2", "k", TRANSPORT_TCP, CLIENT_OFFLINE, 5062));
+	test_now = (int64_t)time(NULL) - 10;	/* past its TTL at once */
+	CU_ASSERT_EQUAL(publish(id, "class=k ttl=1 body=soon"), 2);
+	CU_ASSERT_EQUAL(publish(keep, "class=k ttl=3600 body=later"), 2);
+	run(dispatch_status, "status id=%s targets=no", id);
+	CU_ASSERT(req(0, "state", "active"));	/* until the tick */
+	CU_ASSERT_EQUAL(rnum(0, "expires_at"), test_now + 1);
+
+	CU_ASSERT_FATAL(spin_until_finished(id, 3000));
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT(req(0, "state", "done"));
+	CU_ASSERT_EQUAL(rnum(0, "finished_at"), test_now);
+	assert_reply_counts(0, 0, 0, 0, 2, 0, 0);
+	CU_ASSERT_EQUAL(nrec(), 3);
+	CU_ASSERT(req(1, "state", "expired") && req(2, "state", "expired"));
+	CU_ASSERT_EQUAL_FATAL(load_msgs(&ml, id, 0, 1), 1);
+	CU_ASSERT_STRING_EQUAL(ml.r[0].state, "done");
+	CU_ASSERT_EQUAL(ml.r[0].finished_at, test_now);
+	assert_counts(&ml.r[0], 0, 0, 2, 0, 0);
+	msgs_free(&ml);
+	CU_ASSERT_EQUAL_FATAL(load_tgts(&tl, id), 2);
+	for (i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(tl.r[i].state, TARGET_EXPIRED);
+		CU_ASSERT_EQUAL(tl.r[i].attempts, 0);
+	}
+	tgts_free(&tl);
+
+	/* the other one is untouched */
+	run(dispatch_status, "status id=%s targets=no", keep);
+	CU_ASSERT(req(0, "state", "active"));
+	assert_reply_counts(0, 2, 0, 0, 0, 0, 0);
+	CU_ASSERT_EQUAL(rnum(0, "offline"), 2);
+
+	/* messages lists both, with their counts */
+	run(dispatch_messages, "messages");
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT_EQUAL(nrec(), 2);
+	i = rfind("id", id);
+	CU_ASSERT_FATAL(i >= 0);
+	CU_ASSERT(req(i, "record", "message"));
+	CU_ASSERT(req(i, "state", "done"));
+	CU_ASSERT_EQUAL(rnum(i, "targets"), 2);
+	assert_reply_counts(i, 0, 0, 0, 2, 0, 0);
+	CU_ASSERT_EQUAL(rnum(i, "finished_at"), test_now);
+	i = rfind("id", keep);
+	CU_ASSERT_FATAL(i >= 0);
+	CU_ASSERT(req(i, "state", "active"));
+	assert_reply_counts(i, 2, 0, 0, 0, 0, 0);
+	CU_ASSERT_EQUAL(rnum(i, "offline"), 2);
+	run(dispatch_messages, "messages limit=1");
+	CU_ASSERT_EQUAL(nrec(), 1);
+	run(dispatch_messages, "messages limit=0");
+	CU_ASSERT(is_err("limit must be"));
+	run(dispatch_messages, "messages limit=ten");
+	CU_ASSERT(is_err("limit must be"));
+
+	/* expired is final */
+	run(dispatch_cancel, "cancel id=%s", id);
+	CU_ASSERT(is_err("no active message"));
+}
+
+/* An online client that does not answer: the MESSAGE fails (nta's 503 on
+ * the ICMP error, or 408 after T1x64), the target waits in the retry heap
+ * for the backoff, comes due when the client is back, and fails at
+ * dispatch.max_attempts. */
+static void
+test_retry_then_failed(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1];
+	struct client	*c;
+	struct tgts	 tl;
+	unsigned	 port;
+	long long	 sent0, retries0, last, next, status;
+	int64_t		 t0;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	lv_conf.dp_retry_initial = 60000;
+	lv_conf.dp_retry_jitter = 0;
+	lv_conf.dp_max_attempts = 2;
+	port = closed_udp_port();
+	CU_ASSERT_FATAL(port != 0);
+	c = client_add("live", "k", TRANSPORT_UDP, CLIENT_ONLINE, port);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(commit_flush(), 0);
+	stats();
+	sent0 = rnum(0, "sent_total");
+	retries0 = rnum(0, "retries_total");
+
+	t0 = real_ms();
+	CU_ASSERT_EQUAL(publish(id, "class=k body=ping"), 1);
+	CU_ASSERT_EQUAL(rnum(0, "online"), 1);
+	/* sent at once */
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT(req(0, "state", "active"));
+	assert_reply_counts(0, 0, 1, 0, 0, 0, 0);
+	CU_ASSERT_EQUAL(rnum(0, "offline"), 0);
+	CU_ASSERT(req(1, "state", "sent"));
+	CU_ASSERT_EQUAL(rnum(1, "attempts"), 1);
+	CU_ASSERT(rnum(1, "last_attempt") >= t0);
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "in_flight"), 1);
+	CU_ASSERT_EQUAL(rnum(0, "sent_total"), sent0 + 1);
+	/* in flight is stored as pending */
+	CU_ASSERT_EQUAL(commit_flush(), 0);
+	CU_ASSERT_EQUAL_FATAL(load_tgts(&tl, id), 1);
+	CU_ASSERT_EQUAL(tl.r[0].state, TARGET_PENDING);
+	tgts_free(&tl);
+
+	/* it fails: back to pending, in the retry heap for retry_initial */
+	CU_ASSERT_FATAL(spin_until_target(id, 1, "pending", 10000));
+	CU_ASSERT_EQUAL(rnum(1, "attempts"), 1);
+	status = rnum(1, "last_status");
+	CU_ASSERT(status == 503 || status == 408);
+	last = rnum(1, "last_attempt");
+	next = rnum(1, "next_attempt");
+	CU_ASSERT(next - last >= 60000);
+	CU_ASSERT(next - last < 60000 + 10000);
+	CU_ASSERT(next - real_ms() > 40000);
+	assert_reply_counts(0, 1, 0, 0, 0, 0, 0);
+	CU_ASSERT_EQUAL(rnum(0, "offline"), 0);	/* waiting, not parked */
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "in_flight"), 0);
+	CU_ASSERT_EQUAL(rnum(0, "retries_total"), retries0 + 1);
+	CU_ASSERT_EQUAL(commit_flush(), 0);
+	CU_ASSERT_EQUAL_FATAL(load_tgts(&tl, id), 1);
+	CU_ASSERT_EQUAL(tl.r[0].state, TARGET_PENDING);
+	CU_ASSERT_EQUAL(tl.r[0].attempts, 1);
+	CU_ASSERT_EQUAL(tl.r[0].last_status, status);
+	CU_ASSERT_EQUAL(tl.r[0].last_attempt, last);
+	CU_ASSERT_EQUAL(tl.r[0].next_attempt, next);
+	tgts_free(&tl);
+	spin(200);		/* the backoff holds it */
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT(req(1, "state", "pending"));
+	CU_ASSERT_EQUAL(rnum(1, "attempts"), 1);
+
+	/* the client is back (re-registers): due now, sent again */
+	dispatch_client_online(c);
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT(req(1, "state", "sent"));
+	CU_ASSERT_EQUAL(rnum(1, "attempts"), 2);
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "sent_total"), sent0 + 2);
+
+	/* the second failure is the last: failed, and the message done */
+	CU_ASSERT_FATAL(spin_until_finished(id, 10000));
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT(req(0, "state", "done"));
+	assert_reply_counts(0, 0, 0, 0, 0, 1, 0);
+	CU_ASSERT(req(1, "state", "failed"));
+	CU_ASSERT_EQUAL(rnum(1, "attempts"), 2);
+	CU_ASSERT(rnum(1, "last_status") == 503 ||
+	    rnum(1, "last_status") == 408);
+	CU_ASSERT_EQUAL(rnum(1, "next_attempt"), 0);	/* not pending */
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "retries_total"), retries0 + 1);
+	CU_ASSERT_EQUAL(rnum(0, "messages_active"), 0);
+	CU_ASSERT_EQUAL(rnum(0, "in_flight"), 0);
+}
+
+/* cancel while a MESSAGE is in flight: the pending target is cancelled at
+ * once, the one in flight when its (failed) answer comes. */
+static void
+test_cancel_in_flight(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1];
+	struct msgs	 ml;
+	struct tgts	 tl;
+	unsigned	 port;
+	long long	 retries0;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	lv_conf.dp_retry_initial = 60000;
+	port = closed_udp_port();
+	CU_ASSERT_FATAL(port != 0);
+	CU_ASSERT_FATAL(
+	    client_add("fly", "k", TRANSPORT_UDP, CLIENT_ONLINE, port) &&
+	    client_add("park", "k", TRANSPORT_UDP, CLIENT_OFFLINE, 5061));
+	stats();
+	retries0 = rnum(0, "retries_total");
+	CU_ASSERT_EQUAL(publish(id, "class=k body=ping"), 2);
+	CU_ASSERT_EQUAL(rnum(0, "online"), 1);
+	run(dispatch_cancel, "cancel id=%s", id);
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT_EQUAL(rnum(0, "cancelled"), 1);
+	CU_ASSERT_EQUAL(rnum(0, "in_flight"), 1);
+
+	/* still in memory, cancelled but not finished */
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT(req(0, "state", "cancelled"));
+	CU_ASSERT_EQUAL(rnum(0, "finished_at"), 0);
+	assert_reply_counts(0, 0, 1, 0, 0, 0, 1);
+	CU_ASSERT(req(1, "client", "fly") && req(1, "state", "sent"));
+	CU_ASSERT(req(2, "client", "park") && req(2, "state", "cancelled"));
+	/* and so in the store (cancel commits) */
+	CU_ASSERT_EQUAL_FATAL(load_msgs(&ml, id, 0, 1), 1);
+	CU_ASSERT_STRING_EQUAL(ml.r[0].state, "cancelled");
+	CU_ASSERT_EQUAL(ml.r[0].finished_at, 0);
+	assert_counts(&ml.r[0], 1, 0, 0, 0, 1);
+	msgs_free(&ml);
+
+	/* the answer: cancelled, not retried; the message finishes */
+	CU_ASSERT_FATAL(spin_until_finished(id, 10000));
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT(req(0, "state", "cancelled"));
+	CU_ASSERT_EQUAL(rnum(0, "finished_at"), test_now);
+	assert_reply_counts(0, 0, 0, 0, 0, 0, 2);
+	CU_ASSERT(req(1, "state", "cancelled"));
+	CU_ASSERT_EQUAL(rnum(1, "attempts"), 1);
+	CU_ASSERT(rnum(1, "last_status") >= 400);
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "retries_total"), retries0);
+	CU_ASSERT_EQUAL(rnum(0, "messages_active"), 0);
+	CU_ASSERT_EQUAL_FATAL(load_tgts(&tl, id), 2);
+	CU_ASSERT_EQUAL(tl.r[0].state, TARGET_CANCELLED);
+	CU_ASSERT_EQUAL(tl.r[0].attempts, 1);
+	CU_ASSERT_EQUAL(tl.r[1].state, TARGET_CANCELLED);
+	tgts_free(&tl);
+}
+
+/* sippushctl(1), cancel: "A message that is not active (unknown, done or
+ * already cancelled) is refused". Also while its last MESSAGE is in
+ * flight. */
+static void
+test_cancel_twice(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1];
+	unsigned	 port;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	lv_conf.dp_retry_initial = 60000;
+	port = closed_udp_port();
+	CU_ASSERT_FATAL(port != 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(client_add("fly", "k", TRANSPORT_UDP,
+	    CLIENT_ONLINE, port));
+	CU_ASSERT_EQUAL(publish(id, "class=k body=ping"), 1);
+	run(dispatch_cancel, "cancel id=%s", id);
+	CU_ASSERT(is_ok() && rnum(0, "cancelled") == 0 &&
+	    rnum(0, "in_flight") == 1);
+	run(dispatch_cancel, "cancel id=%s", id);
+	if (!is_err(NULL))
+		fprintf(stderr, "\ncancel of a cancelled message: %s",
+		    lv_out.data);
+	CU_ASSERT(is_err("no active message"));
+	CU_ASSERT_FATAL(spin_until_finished(id, 10000));
+	run(dispatch_cancel, "cancel id=%s", id);
+	CU_ASSERT(is_err("no active message"));
+}
+
+
+/* ---- the dispatcher, live: restart ---- */
+
+static int
+restore_client(const struct client *c, void *arg)
+{
+	(void)arg;
+	return clients_restore(c);
+}
+
+/* Stop and start again as the daemon does, on the same database. */
+static int
+live_restart(void)
+{
+	char	 err[512];
+
+	dispatch_shutdown();
+	lv_dispatch = 0;
+	clients_free();
+	lv_clients = 0;
+	store_close();
+	lv_store = 0;
+
+	if (clients_init() == -1)
+		return -1;
+	lv_clients = 1;
+	if (store_open(lv_db, 0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "\ndispatch: %s\n", err);
+		return -1;
+	}
+	lv_store = 1;
+	if (store_load_clients(restore_client, NULL) == -1)
+		return -1;
+	if (dispatch_init(&lv_conf, lv_root, lv_agent) == -1)
+		return -1;
+	lv_dispatch = 1;
+	return 0;
+}
+
+static void
+test_restart(void)
+{
+	char		 keep[MESSAGE_ID_LEN + 1], gone[MESSAGE_ID_LEN + 1];
+	int		 i;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	CU_ASSERT_FATAL(
+	    client_add("k1", "k", TRANSPORT_UDP, CLIENT_OFFLINE, 5061) &&
+	    client_add("k2", "k", TRANSPORT_TCP, CLIENT_OFFLINE, 5062) &&
+	    client_add("k3", "k", TRANSPORT_UDP, CLIENT_OFFLINE, 5063));
+	CU_ASSERT_EQUAL(publish(keep, "class=k ttl=600 "
+	    "content_type=application/json body=%%7B%%22a%%22:1%%7D"), 3);
+	CU_ASSERT_EQUAL(publish(gone, "client=k1 client=k3 body=bye"), 2);
+	run(dispatch_cancel, "cancel id=%s", gone);
+	CU_ASSERT_EQUAL(rnum(0, "cancelled"), 2);
+
+	CU_ASSERT_FATAL(live_restart() == 0);
+	CU_ASSERT_EQUAL(clients_count(), 3);
+	CU_ASSERT_EQUAL(dispatch_restore(), 1);
+
+	/* the unfinished one is active again, in memory (offline is only
+	 * counted there) */
+	run(dispatch_status, "status id=%s", keep);
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT(req(0, "state", "active"));
+	CU_ASSERT(req(0, "selector", "class=k"));
+	CU_ASSERT(req(0, "content_type", "application/json"));
+	CU_ASSERT_EQUAL(rnum(0, "body_size"), 7);
+	CU_ASSERT_EQUAL(rnum(0, "created_at"), test_now);
+	CU_ASSERT_EQUAL(rnum(0, "expires_at"), test_now + 600);
+	CU_ASSERT_EQUAL(rnum(0, "finished_at"), 0);
+	CU_ASSERT_EQUAL(rnum(0, "targets"), 3);
+	assert_reply_counts(0, 3, 0, 0, 0, 0, 0);
+	CU_ASSERT_EQUAL(rnum(0, "offline"), 3);
+	CU_ASSERT_EQUAL(nrec(), 4);
+	for (i = 1; i <= 3; i++) {
+		char	 want[8];
+
+		snprintf(want, sizeof(want), "k%d", i);
+		CU_ASSERT(req(i, "client", want));
+		CU_ASSERT(req(i, "state", "pending"));
+		CU_ASSERT_EQUAL(rnum(i, "attempts"), 0);
+	}
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "messages_active"), 1);
+	CU_ASSERT_EQUAL(rnum(0, "targets_pending"), 3);
+
+	/* the finished one from the store */
+	run(dispatch_status, "status id=%s", gone);
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT(req(0, "state", "cancelled"));
+	CU_ASSERT_EQUAL(rnum(0, "finished_at"), test_now);
+	assert_reply_counts(0, 0, 0, 0, 0, 0, 2);
+	CU_ASSERT_EQUAL(nrec(), 3);
+	run(dispatch_messages, "messages");
+	CU_ASSERT_EQUAL(nrec(), 2);
+	i = rfind("id", keep);
+	CU_ASSERT(i >= 0 && rnum(i, "offline") == 3);
+
+	/* it can be cancelled after the restart; then nothing comes back */
+	run(dispatch_cancel, "cancel id=%s", keep);
+	CU_ASSERT(is_ok() && rnum(0, "cancelled") == 3);
+	CU_ASSERT_FATAL(live_restart() == 0);
+	CU_ASSERT_EQUAL(dispatch_restore(), 0);
+	run(dispatch_status, "status id=%s targets=no", keep);
+	CU_ASSERT(req(0, "state", "cancelled"));
+	assert_reply_counts(0, 0, 0, 0, 0, 0, 3);
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "messages_active"), 0);
+}
+
+/* Stopped with a MESSAGE in flight: stored as pending, sent again after
+ * the restart (the client, UDP, is restored online). */
+static void
+test_restart_in_flight(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1];
+	unsigned	 port;
+	long long	 sent0, status;
+	struct tgts	 tl;
+	int64_t		 end;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	lv_conf.dp_retry_initial = 60000;
+	port = closed_udp_port();
+	CU_ASSERT_FATAL(port != 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(client_add("fly", "k", TRANSPORT_UDP,
+	    CLIENT_ONLINE, port));
+	CU_ASSERT_EQUAL(publish(id, "class=k body=ping"), 1);
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT(req(1, "state", "sent"));
+
+	CU_ASSERT_FATAL(live_restart() == 0);
+	CU_ASSERT_EQUAL_FATAL(load_tgts(&tl, id), 1);
+	CU_ASSERT_EQUAL(tl.r[0].state, TARGET_PENDING);
+	tgts_free(&tl);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(clients_find("fly"));
+	CU_ASSERT_EQUAL(clients_find("fly")->state, CLIENT_ONLINE);
+	stats();
+	sent0 = rnum(0, "sent_total");
+	CU_ASSERT_EQUAL(dispatch_restore(), 1);
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT(req(0, "state", "active"));
+	CU_ASSERT(req(1, "state", "pending"));
+	CU_ASSERT_EQUAL(rnum(0, "offline"), 0);
+
+	/* the next tick sends it; it fails and waits for a retry */
+	end = real_ms() + 10000;
+	do {
+		su_root_step(lv_root, 50);
+		run(dispatch_status, "status id=%s", id);
+	} while (!(req(1, "state", "pending") && rnum(1, "last_status") > 0) &&
+	    real_ms() < end);
+	CU_ASSERT_FATAL(req(1, "state", "pending"));
+	status = rnum(1, "last_status");
+	CU_ASSERT(status == 503 || status == 408);
+	CU_ASSERT(rnum(1, "next_attempt") > real_ms() + 40000);
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "sent_total"), sent0 + 1);
+}
+
+#define NBIG	100
+
+/* dispatch_restore on rows as a crash may leave them. */
+static void
+test_restore_rows(void)
+{
+	static char	 names[NBIG][48];
+	struct tspec	 big[NBIG];
+	struct target	 tbig[NBIG], tb[3], tc[2], td[1], te[1];
+	struct message	 mbig, mb, mc, md, me;
+	struct tgts	 tl;
+	int64_t		 later = real_ms() + 3600 * 1000;
+	char		 id[MESSAGE_ID_LEN + 1];
+	int		 i, rec;
+	const struct tspec b_spec[] = {
+		{ "b1", TARGET_PENDING, 1, 503, 1000, 2000, 0 },
+		{ "b2", TARGET_ACKED, 1, 200, 1000, 1000, T0 },
+		{ "b3", TARGET_SENT, 2, 503, 3000, 3000, 0 },
+	};
+	static const struct tspec c_spec[] = {
+		{ "c1", TARGET_ACKED, 1, 200, 1000, 1000, T0 },
+		{ "c2", TARGET_EXPIRED, 0, 0, 0, 0, 0 },
+	};
+	static const struct tspec d_spec[] = {
+		{ "d1", TARGET_ACKED, 1, 200, 1000, 1000, T0 },
+	};
+	static const struct tspec e_spec[] = {
+		{ "e1", TARGET_PENDING, 0, 0, 0, 0, 0 },
+	};
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	/* a big one: long IDs (the pool grows), stored in reverse order;
+	 * pending, in flight at the crash, acked, and waiting for a retry */
+	for (i = 0; i < NBIG; i++) {
+		snprintf(names[i], sizeof(names[i]),
+		    "restored-client-with-a-rather-long-id-%03d", NBIG - 1 - i);
+		memset(&big[i], 0, sizeof(big[i]));
+		big[i].client = names[i];
+		switch ((NBIG - 1 - i) % 4) {
+		case 0:
+			big[i].state = TARGET_PENDING;
+			break;
+		case 1:
+			big[i].state = TARGET_SENT;
+			big[i].attempts = 1;
+			big[i].last_attempt = 5000;
+			break;
+		case 2:
+			big[i].state = TARGET_ACKED;
+			big[i].attempts = 1;
+			big[i].last_status = 200;
+			big[i].acked_at = test_now;
+			break;
+		case 3:
+			big[i].state = TARGET_PENDING;
+			big[i].attempts = 3;
+			big[i].last_status = 408;
+			big[i].next_attempt = later;
+			break;
+		}
+	}
+	message_fill(&mbig, tbig, "00000000000000a1", "all", "big one",
+	    test_now, 600, big, NBIG);
+	/* cancelled while a MESSAGE was in flight, not finished */
+	message_fill(&mb, tb, "00000000000000b2", "class=b", "b", test_now,
+	    600, b_spec, 3);
+	mb.state = MESSAGE_CANCELLED;
+	/* every target final, the message not yet marked */
+	message_fill(&mc, tc, "00000000000000c3", "class=c", "c", test_now,
+	    600, c_spec, 2);
+	/* finished: stays in the store */
+	message_fill(&md, td, "00000000000000d4", "class=d", "d", test_now,
+	    600, d_spec, 1);
+	md.state = MESSAGE_DONE;
+	md.finished_at = test_now;
+	/* its TTL ran out while the daemon was down */
+	message_fill(&me, te, "00000000000000e5", "class=e", "e",
+	    test_now - 100, 50, e_spec, 1);
+	CU_ASSERT_FATAL(put_all(&mbig) == 0 && put_all(&mb) == 0 &&
+	    put_all(&mc) == 0 && put_all(&md) == 0 && put_all(&me) == 0);
+	test_now += 7;
+
+	CU_ASSERT_EQUAL(dispatch_restore(), 4);
+
+	/* the big one, from memory, sorted by client ID */
+	run(dispatch_status, "status id=%s", mbig.id);
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT(req(0, "state", "active"));
+	CU_ASSERT(req(0, "selector", "all"));
+	CU_ASSERT_EQUAL(rnum(0, "body_size"), 7);
+	CU_ASSERT_EQUAL(rnum(0, "targets"), NBIG);
+	assert_reply_counts(0, NBIG * 3 / 4, 0, NBIG / 4, 0, 0, 0);
+	CU_ASSERT_EQUAL(rnum(0, "offline"), NBIG * 3 / 4);
+	CU_ASSERT_EQUAL_FATAL(nrec(), NBIG + 1);
+	for (i = 0; i < NBIG; i++) {
+		char	 want[48];
+
+		rec = i + 1;
+		snprintf(want, sizeof(want),
+		    "restored-client-with-a-rather-long-id-%03d", i);
+		CU_ASSERT(req(rec, "client", want));
+		switch (i % 4) {
+		case 0:
+			CU_ASSERT(req(rec, "state", "pending"));
+			CU_ASSERT_EQUAL(rnum(rec, "attempts"), 0);
+			break;
+		case 1:	/* in flight at the crash: to be sent again */
+			CU_ASSERT(req(rec, "state", "pending"));
+			CU_ASSERT_EQUAL(rnum(rec, "attempts"), 1);
+			CU_ASSERT_EQUAL(rnum(rec, "last_attempt"), 5000);
+			break;
+		case 2:
+			CU_ASSERT(req(rec, "state", "acked"));
+			CU_ASSERT_EQUAL(rnum(rec, "acked_at"), test_now - 7);
+			break;
+		case 3:
+			CU_ASSERT(req(rec, "state", "pending"));
+			CU_ASSERT_EQUAL(rnum(rec, "attempts"), 3);
+			CU_ASSERT_EQUAL(rnum(rec, "last_status"), 408);
+			CU_ASSERT_EQUAL(rnum(rec, "next_attempt"), later);
+			break;
+		}
+	}
+
+	/* cancelled mid-flight: what was pending is cancelled now */
+	run(dispatch_status, "status id=%s", mb.id);
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT(req(0, "state", "cancelled"));
+	CU_ASSERT_EQUAL(rnum(0, "finished_at"), test_now);
+	assert_reply_counts(0, 0, 0, 1, 0, 0, 2);
+	CU_ASSERT_EQUAL(load_tgts(&tl, mb.id), 3);
+	CU_ASSERT(tl.n == 3 && tl.r[0].state == TARGET_CANCELLED &&
+	    tl.r[1].state == TARGET_ACKED &&
+	    tl.r[2].state == TARGET_CANCELLED);
+	tgts_free(&tl);
+
+	/* nothing left to do: done at once */
+	run(dispatch_status, "status id=%s", mc.id);
+	CU_ASSERT(req(0, "state", "done"));
+	CU_ASSERT_EQUAL(rnum(0, "finished_at"), test_now);
+	assert_reply_counts(0, 0, 0, 1, 1, 0, 0);
+
+	/* untouched */
+	run(dispatch_status, "status id=%s", md.id);
+	CU_ASSERT(req(0, "state", "done"));
+	CU_ASSERT_EQUAL(rnum(0, "finished_at"), test_now - 7);
+
+	/* past its TTL: the first tick expires it */
+	CU_ASSERT(spin_until_finished(me.id, 3000));
+	run(dispatch_status, "status id=%s", me.id);
+	CU_ASSERT(req(0, "state", "done"));
+	assert_reply_counts(0, 0, 0, 0, 1, 0, 0);
+
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "messages_active"), 1);
+	CU_ASSERT_EQUAL(rnum(0, "targets_pending"), NBIG * 3 / 4);
+	CU_ASSERT_EQUAL(rnum(0, "in_flight"), 0);
+
+	/* new publishes go on beside the restored ones */
+	CU_ASSERT_PTR_NOT_NULL(client_add("restored-client-with-a-rather-"
+	    "long-id-000", "x", TRANSPORT_UDP, CLIENT_OFFLINE, 5061));
+	CU_ASSERT_EQUAL(publish(id, "class=x body=new"), 1);
+	run(dispatch_messages, "messages");
+	CU_ASSERT_EQUAL(nrec(), 6);
+}
+
 int
 test_dispatch_register(void)
 {
 	CU_pSuite	 s;
 
-	if ((s = CU_add_suite("dispatch", dispatch_suite_init,
-	    dispatch_suite_clean)) == NULL)
+	if ((s = CU_add_suite_with_setup_and_teardown("dispatch",
+	    dispatch_suite_init, dispatch_suite_clean, dispatch_test_setup,
+	    live_stop)) == NULL)
 		return -1;
 	if (CU_add_test(s, "backoff schedule", test_backoff_schedule) ==
 	    NULL ||
 	    CU_add_test(s, "backoff jitter", test_backoff_jitter) == NULL ||
 	    CU_add_test(s, "state names", test_state_names) == NULL ||
 	    CU_add_test(s, "messages and targets in the store",
-	    test_store_messages) == NULL)
+	    test_store_messages) == NULL ||
+	    CU_add_test(s, "publish: target expansion", test_publish_targets)
+	    == NULL ||
+	    CU_add_test(s, "publish: refusals store nothing",
+	    test_publish_refused) == NULL ||
+	    CU_add_test(s, "offline targets stay pending (parked)",
+	    test_parked) == NULL ||
+	    CU_add_test(s, "cancel", test_cancel) == NULL ||
+	    CU_add_test(s, "TTL: the tick expires pending targets",
+	    test_ttl) == NULL ||
+	    CU_add_test(s, "send failure: retry heap, then failed",
+	    test_retry_then_failed) == NULL ||
+	    CU_add_test(s, "cancel with a MESSAGE in flight",
+	    test_cancel_in_flight) == NULL ||
+	    CU_add_test(s, "cancel twice is refused", test_cancel_twice) ==
+	    NULL ||
+	    CU_add_test(s, "restart: unfinished messages resume",
+	    test_restart) == NULL ||
+	    CU_add_test(s, "restart: a MESSAGE in flight is sent again",
+	    test_restart_in_flight) == NULL ||
+	    CU_add_test(s, "restore: rows a crash leaves",
+	    test_restore_rows) == NULL)
 		return -1;
 	return 0;
 }

@@ -103,7 +103,7 @@ jq -e '.message | .state == "done" and .targets == 200 and .acked == 200' "$T/ud
     fail "udp: not every target acked: $(jq -c .message "$T/udp.status.json")"
 # the targets acked before the kill are untouched (attempts, acked_at)
 bad=$(jq -r '.targets[] | "\(.client)|acked|\(.attempts)|\(.acked_at)"' "$T/udp.status.json" |
-    sort | join -t '|' -o 1.1,1.2,1.3,1.4,2.2,2.3,2.4 - <(grep '|acked|' "$T/udp.db.txt" | sort) |
+    sort -t '|' -k1,1 | join -t '|' -o 1.1,1.2,1.3,1.4,2.2,2.3,2.4 - <(grep '|acked|' "$T/udp.db.txt" | sort -t '|' -k1,1) |
     awk -F '|' '$3 != $6 || $4 != $7')
 [ -z "$bad" ] || soft fail "udp: targets acked before the kill changed after the restart: $bad"
 sleep 0.5      # a stray re-send would show in the logs
