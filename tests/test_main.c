@@ -95,6 +95,7 @@ static int (*const suites[])(void) = {
 	test_registrar_register,
 	test_heartbeat_register,
 	test_dispatch_register,
+	test_client_register,
 };
 
 int

@@ -1,0 +1,118 @@
+/*
+ * agent.h: types and prototypes shared by sippush-agent's files.
+ *
+ * One banner per source file; each file's functions carry its name.
+ * The agent is built on libsippush (lib/sippush.h) and adds what a
+ * program needs around it: settings, a hook per message, a state file
+ * that makes the hook run once per message ID across restarts, logging
+ * and daemon mode.
+ */
+#ifndef AGENT_H
+#define AGENT_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "sippush.h"
+
+struct option;
+
+#ifndef SIPPUSH_VERSION
+#define SIPPUSH_VERSION "0.0.0"
+#endif
+#ifndef AGENT_CONFFILE
+#define AGENT_CONFFILE "/etc/sippush-agent.conf"
+#endif
+#ifndef AGENT_STATEFILE
+#define AGENT_STATEFILE "/var/lib/sippush/agent.seen"
+#endif
+
+/* ---- config.c ---- */
+
+/* The effective settings; every field has a default (config_defaults). */
+struct config {
+	char	*path;			/* file read, NULL: built-in defaults */
+
+	char	**servers;		/* server.list, NULL-terminated */
+	int	 nservers;
+	int	 transport;		/* enum sippush_transport */
+	int	 expires;		/* s */
+	int	 heartbeat;		/* s, 0: off */
+	int	 timeout;		/* ms */
+	int	 retry_initial;		/* ms */
+	int	 retry_max;		/* ms */
+	int	 failback;		/* s, 0: off */
+
+	char	*client_id;
+	char	*client_class;		/* NULL: the server's default */
+
+	char	*sip_address;
+	int	 sip_port;
+	int	 sip_log_level;
+
+	char	*username;		/* stored, not used yet */
+	char	*password;
+
+	int	 answer_timeout;	/* ms */
+	int	 remember;		/* message IDs */
+	int	 max_pending;
+	int	 any_source;
+	char	*state_file;
+
+	char	*hook;			/* NULL: print JSON lines */
+	int	 hook_timeout;		/* s */
+	int	 hook_max;		/* hooks running at once */
+
+	int	 log_level;		/* enum sippush_log_level */
+};
+
+/* A command-line setting, applied over the file (config_apply). */
+struct config_flag {
+	int		 opt;		/* getopt value of the flag */
+	const char	*value;
+};
+
+void	 config_defaults(struct config *);
+int	 config_load(struct config *, const char *path, char *err,
+	    size_t errlen);
+int	 config_apply(struct config *, const struct config_flag *, size_t n,
+	    char *err, size_t errlen);
+int	 config_check(struct config *, char *err, size_t errlen);
+void	 config_free(struct config *);
+void	 config_print(const struct config *, FILE *);
+const struct option *config_long_options(void);
+const char *config_short_options(void);
+int	 config_is_setting(int opt);
+
+/* ---- log.c ---- */
+
+void	 log_init(int foreground, int level);
+void	 log_setlevel(int level);
+void	 log_startup(int fd);
+void	 log_lib(enum sippush_log_level, const char *line, void *arg);
+void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_notice(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 fatalx(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+
+/* ---- state.c: the state file of message IDs whose hook ran ---- */
+
+int	 state_load(struct sippush *, const char *path, char *err,
+	    size_t errlen);
+int	 state_save(struct sippush *, const char *path);
+
+/* ---- hook.c: a hook per message, or a JSON line ---- */
+
+int	 hook_init(const struct config *, struct sippush *);
+int	 hook_message(struct sippush *, struct sippush_message *, void *);
+void	 hook_reap(void);
+int	 hook_wait_ms(void);
+int	 hook_running(void);
+void	 hook_stop_all(int grace_ms);
+int	 hook_json(FILE *, const struct sippush_message *);
+
+#endif /* AGENT_H */

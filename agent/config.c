@@ -1,0 +1,651 @@
+/*
+ * config.c: sippush-agent's settings. The only file that calls libconfig.
+ *
+ * Every setting is a row of `settings`: its path in the file, its type,
+ * where it lands in struct config, its range, and the command-line flag
+ * that overrides it. config_load walks the file, refusing anything
+ * unknown, out of range or of the wrong type with "file:line: option:
+ * reason"; config_apply takes the flags over it ("--flag: reason");
+ * config_check then checks the settings against each other.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "agent.h"
+#include "sippush_int.h"
+
+enum set_type {
+	SET_INT,
+	SET_BOOL,
+	SET_STRING,	/* may be unset (NULL) where the default is NULL */
+	SET_ENUM,
+	SET_LIST,	/* of strings: server.list */
+};
+
+struct setting {
+	const char		*path;
+	enum set_type		 type;
+	size_t			 off;
+	long			 min, max;	/* SET_INT range */
+	const char *const	*names;		/* SET_ENUM values */
+	const char		*flag;		/* long option, or NULL */
+	int			 opt;		/* its getopt value */
+};
+
+static const char *const transport_names[] = { "udp", "tcp", NULL };
+static const char *const level_names[] = {
+	"error", "warning", "notice", "info", "debug", NULL
+};
+
+#define F(field)	offsetof(struct config, field)
+
+static const struct setting settings[] = {
+	{ "server.list", SET_LIST, F(servers), 0, 0, NULL, "server", 's' },
+	{ "server.transport", SET_ENUM, F(transport), 0, 0, transport_names,
+	    "transport", 't' },
+	{ "server.expires", SET_INT, F(expires), 1, 604800, NULL, "expires",
+	    1001 },
+	{ "server.heartbeat_interval", SET_INT, F(heartbeat), 0, 86400, NULL,
+	    "heartbeat", 1002 },
+	{ "server.timeout", SET_INT, F(timeout), 500, 64000, NULL, "timeout",
+	    1003 },
+	{ "server.retry_initial", SET_INT, F(retry_initial), 100, 3600000,
+	    NULL, NULL, 0 },
+	{ "server.retry_max", SET_INT, F(retry_max), 100, 86400000, NULL,
+	    NULL, 0 },
+	{ "server.failback_interval", SET_INT, F(failback), 0, 86400, NULL,
+	    "failback", 1004 },
+	{ "client.id", SET_STRING, F(client_id), 0, 0, NULL, "id", 'i' },
+	{ "client.class", SET_STRING, F(client_class), 0, 0, NULL, "class",
+	    'c' },
+	{ "sip.address", SET_STRING, F(sip_address), 0, 0, NULL, "bind",
+	    'b' },
+	{ "sip.port", SET_INT, F(sip_port), 0, 65535, NULL, "port", 'p' },
+	{ "sip.log_level", SET_INT, F(sip_log_level), 0, 9, NULL, NULL, 0 },
+	{ "auth.username", SET_STRING, F(username), 0, 0, NULL, NULL, 0 },
+	{ "auth.password", SET_STRING, F(password), 0, 0, NULL, NULL, 0 },
+	{ "messages.answer_timeout", SET_INT, F(answer_timeout), 100, 600000,
+	    NULL, "answer-timeout", 1005 },
+	{ "messages.remember", SET_INT, F(remember), 1, 1000000, NULL, NULL,
+	    0 },
+	{ "messages.max_pending", SET_INT, F(max_pending), 1, 100000, NULL,
+	    NULL, 0 },
+	{ "messages.any_source", SET_BOOL, F(any_source), 0, 1, NULL, NULL,
+	    0 },
+	{ "messages.state_file", SET_STRING, F(state_file), 0, 0, NULL,
+	    "state-file", 'S' },
+	{ "hook.command", SET_STRING, F(hook), 0, 0, NULL, "hook", 'H' },
+	{ "hook.timeout", SET_INT, F(hook_timeout), 1, 86400, NULL,
+	    "hook-timeout", 1006 },
+	{ "hook.max_running", SET_INT, F(hook_max), 1, 1000, NULL, NULL, 0 },
+	{ "log.level", SET_ENUM, F(log_level), 0, 0, level_names,
+	    "log-level", 'l' },
+};
+
+#define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
+
+static const char *const groups[] = {
+	"server", "client", "sip", "auth", "messages", "hook", "log", NULL
+};
+
+/* The flags that are no setting; the setting flags are added to these. */
+static const struct option plain_options[] = {
+	{ "config", required_argument, NULL, 'f' },
+	{ "foreground", no_argument, NULL, 'F' },
+	{ "check", no_argument, NULL, 'n' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+};
+
+#define NPLAIN	(sizeof(plain_options) / sizeof(plain_options[0]))
+
+static struct option long_options[NPLAIN + NSETTINGS + 1];
+
+/* getopt_long's table: the plain flags, then one per setting flag. */
+const struct option *
+config_long_options(void)
+{
+	size_t	 i, n = 0;
+
+	if (long_options[0].name)
+		return long_options;
+	for (i = 0; i < NPLAIN; i++)
+		long_options[n++] = plain_options[i];
+	for (i = 0; i < NSETTINGS; i++)
+		if (settings[i].flag) {
+			long_options[n].name = settings[i].flag;
+			long_options[n].has_arg = required_argument;
+			long_options[n].flag = NULL;
+			long_options[n].val = settings[i].opt;
+			n++;
+		}
+	return long_options;
+}
+
+const char *
+config_short_options(void)
+{
+	return "f:FnhVs:t:i:c:b:p:S:H:l:";
+}
+
+static const struct setting *
+config_by_opt(int opt)
+{
+	size_t	 i;
+
+	for (i = 0; i < NSETTINGS; i++)
+		if (settings[i].flag && settings[i].opt == opt)
+			return &settings[i];
+	return NULL;
+}
+
+/* Is opt (from getopt_long) a flag that sets a setting? */
+int
+config_is_setting(int opt)
+{
+	return config_by_opt(opt) != NULL;
+}
+
+static int
+config_fail(char *err, size_t errlen, const char *file, int line,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	if (line > 0)
+		n = snprintf(err, errlen, "%s:%d: ", file, line);
+	else
+		n = snprintf(err, errlen, "%s: ", file ? file : "settings");
+	if (n < 0 || (size_t)n >= errlen)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static char **
+config_str(struct config *c, const struct setting *o)
+{
+	return (char **)((char *)c + o->off);
+}
+
+static int *
+config_int(struct config *c, const struct setting *o)
+{
+	return (int *)((char *)c + o->off);
+}
+
+static void
+config_oom(void)
+{
+	fatalx("config: out of memory");
+}
+
+static char *
+config_strdup(const char *s)
+{
+	char	*d;
+
+	if ((d = strdup(s)) == NULL)
+		config_oom();
+	return d;
+}
+
+static void
+config_clear_list(struct config *c)
+{
+	int	 i;
+
+	for (i = 0; i < c->nservers; i++)
+		free(c->servers[i]);
+	free(c->servers);
+	c->servers = NULL;
+	c->nservers = 0;
+}
+
+static void
+config_add_server(struct config *c, const char *s)
+{
+	char	**v;
+
+	if ((v = reallocarray(c->servers, (size_t)c->nservers + 2,
+	    sizeof(*v))) == NULL)
+		config_oom();
+	c->servers = v;
+	v[c->nservers++] = config_strdup(s);
+	v[c->nservers] = NULL;
+}
+
+/* The default client ID: this host's name, cut to what sippushd takes. */
+static char *
+config_default_id(void)
+{
+	char	 host[256];
+	size_t	 i;
+
+	if (gethostname(host, sizeof(host)) == -1 || host[0] == '\0')
+		snprintf(host, sizeof(host), "sippush-agent");
+	host[sizeof(host) - 1] = '\0';
+	for (i = 0; host[i]; i++)
+		if (!isalnum((unsigned char)host[i]) && host[i] != '.' &&
+		    host[i] != '_' && host[i] != '-')
+			host[i] = '-';
+	if (strlen(host) > SIPPUSH_ID_MAX)
+		host[SIPPUSH_ID_MAX] = '\0';
+	return config_strdup(host);
+}
+
+/* Fill c with the built-in defaults. Aborts on ENOMEM. */
+void
+config_defaults(struct config *c)
+{
+	struct sippush_settings	 s;
+
+	sippush_settings_init(&s);
+	memset(c, 0, sizeof(*c));
+	config_add_server(c, "127.0.0.1");
+	c->transport = s.transport;
+	c->expires = s.expires;
+	c->heartbeat = s.heartbeat_interval;
+	c->timeout = s.request_timeout;
+	c->retry_initial = s.retry_initial;
+	c->retry_max = s.retry_max;
+	c->failback = s.failback_interval;
+	c->client_id = config_default_id();
+	c->sip_address = config_strdup("0.0.0.0");
+	c->sip_port = 0;
+	c->sip_log_level = 0;
+	c->answer_timeout = s.answer_timeout;
+	c->remember = s.seen_max;
+	c->max_pending = s.max_pending;
+	c->any_source = 0;
+	c->state_file = config_strdup(AGENT_STATEFILE);
+	c->hook_timeout = 30;
+	c->hook_max = 4;
+	c->log_level = SIPPUSH_LOG_INFO;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < NSETTINGS; i++)
+		if (settings[i].type == SET_STRING) {
+			free(*config_str(c, &settings[i]));
+			*config_str(c, &settings[i]) = NULL;
+		}
+	config_clear_list(c);
+	free(c->path);
+	c->path = NULL;
+}
+
+static const struct setting *
+config_setting(const char *group, const char *name)
+{
+	size_t	 i, glen = strlen(group);
+
+	for (i = 0; i < NSETTINGS; i++)
+		if (strncmp(settings[i].path, group, glen) == 0 &&
+		    settings[i].path[glen] == '.' &&
+		    strcmp(settings[i].path + glen + 1, name) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+/* Take one value of the file into c; 0, or -1 with err filled. */
+static int
+config_take(struct config *c, const struct setting *o, config_setting_t *s,
+    const char *file, char *err, size_t errlen)
+{
+	config_setting_t	*e;
+	int			 line = config_setting_source_line(s);
+	int			 type = config_setting_type(s), i;
+	long long		 v;
+	const char		*str;
+
+	switch (o->type) {
+	case SET_INT:
+		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+			return config_fail(err, errlen, file, line,
+			    "%s: expected an integer", o->path);
+		v = config_setting_get_int64(s);
+		if (v < o->min || v > o->max)
+			return config_fail(err, errlen, file, line,
+			    "%s: %lld is out of range %ld..%ld", o->path, v,
+			    o->min, o->max);
+		*config_int(c, o) = (int)v;
+		return 0;
+	case SET_BOOL:
+		if (type != CONFIG_TYPE_BOOL)
+			return config_fail(err, errlen, file, line,
+			    "%s: expected true or false", o->path);
+		*config_int(c, o) = config_setting_get_bool(s);
+		return 0;
+	case SET_STRING:
+		if (type != CONFIG_TYPE_STRING)
+			return config_fail(err, errlen, file, line,
+			    "%s: expected a string", o->path);
+		str = config_setting_get_string(s);
+		if (*str == '\0')
+			return config_fail(err, errlen, file, line,
+			    "%s: must not be empty", o->path);
+		free(*config_str(c, o));
+		*config_str(c, o) = config_strdup(str);
+		return 0;
+	case SET_ENUM:
+		if (type != CONFIG_TYPE_STRING)
+			return config_fail(err, errlen, file, line,
+			    "%s: expected a string", o->path);
+		str = config_setting_get_string(s);
+		for (i = 0; o->names[i]; i++)
+			if (strcmp(o->names[i], str) == 0) {
+				*config_int(c, o) = i;
+				return 0;
+			}
+		return config_fail(err, errlen, file, line,
+		    "%s: \"%s\" is not one of the accepted values", o->path,
+		    str);
+	case SET_LIST:
+		if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+			return config_fail(err, errlen, file, line,
+			    "%s: expected a list of strings [ \"...\", ... ]",
+			    o->path);
+		if (config_setting_length(s) == 0)
+			return config_fail(err, errlen, file, line,
+			    "%s: must not be empty", o->path);
+		config_clear_list(c);
+		for (i = 0; i < config_setting_length(s); i++) {
+			e = config_setting_get_elem(s, (unsigned)i);
+			if (config_setting_type(e) != CONFIG_TYPE_STRING)
+				return config_fail(err, errlen, file, line,
+				    "%s: expected a list of strings",
+				    o->path);
+			config_add_server(c, config_setting_get_string(e));
+		}
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * Read path over the values already in c (normally config_defaults).
+ * Returns 0, or -1 with "file:line: reason" in err; c then holds a mix
+ * and must only be freed.
+ */
+int
+config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	config_t		 cf;
+	config_setting_t	*root, *group, *s;
+	const struct setting	*o;
+	const char		*gname;
+	int			 i, j, ok, rv = -1;
+
+	config_init(&cf);
+	if (config_read_file(&cf, path) != CONFIG_TRUE) {
+		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
+			snprintf(err, errlen, "%s: cannot read: %s", path,
+			    strerror(errno));
+		else
+			config_fail(err, errlen, config_error_file(&cf) ?
+			    config_error_file(&cf) : path,
+			    config_error_line(&cf), "%s",
+			    config_error_text(&cf));
+		goto out;
+	}
+	root = config_root_setting(&cf);
+	for (i = 0; i < config_setting_length(root); i++) {
+		group = config_setting_get_elem(root, (unsigned)i);
+		gname = config_setting_name(group);
+		for (ok = 0, j = 0; groups[j]; j++)
+			ok |= strcmp(groups[j], gname) == 0;
+		if (!ok) {
+			config_fail(err, errlen, path,
+			    config_setting_source_line(group),
+			    "%s: unknown section", gname);
+			goto out;
+		}
+		if (!config_setting_is_group(group)) {
+			config_fail(err, errlen, path,
+			    config_setting_source_line(group),
+			    "%s: expected a group { ... }", gname);
+			goto out;
+		}
+		for (j = 0; j < config_setting_length(group); j++) {
+			s = config_setting_get_elem(group, (unsigned)j);
+			o = config_setting(gname, config_setting_name(s));
+			if (o == NULL) {
+				config_fail(err, errlen, path,
+				    config_setting_source_line(s),
+				    "%s.%s: unknown option", gname,
+				    config_setting_name(s));
+				goto out;
+			}
+			if (config_take(c, o, s, path, err, errlen) == -1)
+				goto out;
+		}
+	}
+	free(c->path);
+	c->path = config_strdup(path);
+	rv = 0;
+out:
+	config_destroy(&cf);
+	return rv;
+}
+
+/* Take one flag's value into c; 0, or -1 with "--flag: reason". */
+static int
+config_take_flag(struct config *c, const struct setting *o, const char *v,
+    int *lists, char *err, size_t errlen)
+{
+	char	*end;
+	long	 n;
+	int	 i;
+
+	switch (o->type) {
+	case SET_INT:
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || errno)
+			return config_fail(err, errlen, NULL, 0,
+			    "--%s: \"%s\" is not an integer", o->flag, v);
+		if (n < o->min || n > o->max)
+			return config_fail(err, errlen, NULL, 0,
+			    "--%s: %ld is out of range %ld..%ld", o->flag, n,
+			    o->min, o->max);
+		*config_int(c, o) = (int)n;
+		return 0;
+	case SET_BOOL:
+		if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0)
+			*config_int(c, o) = 1;
+		else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0)
+			*config_int(c, o) = 0;
+		else
+			return config_fail(err, errlen, NULL, 0,
+			    "--%s: expected true or false", o->flag);
+		return 0;
+	case SET_STRING:
+		if (*v == '\0')
+			return config_fail(err, errlen, NULL, 0,
+			    "--%s: must not be empty", o->flag);
+		free(*config_str(c, o));
+		*config_str(c, o) = config_strdup(v);
+		return 0;
+	case SET_ENUM:
+		for (i = 0; o->names[i]; i++)
+			if (strcmp(o->names[i], v) == 0) {
+				*config_int(c, o) = i;
+				return 0;
+			}
+		return config_fail(err, errlen, NULL, 0,
+		    "--%s: \"%s\" is not one of the accepted values", o->flag,
+		    v);
+	case SET_LIST:
+		if (*v == '\0')
+			return config_fail(err, errlen, NULL, 0,
+			    "--%s: must not be empty", o->flag);
+		if ((*lists)++ == 0)
+			config_clear_list(c);
+		config_add_server(c, v);
+		return 0;
+	}
+	return -1;
+}
+
+/* Apply the command-line flags, in order, over the file's values: a
+ * repeated flag wins, except --server, which builds a list. */
+int
+config_apply(struct config *c, const struct config_flag *flags, size_t n,
+    char *err, size_t errlen)
+{
+	const struct setting	*o;
+	size_t			 i;
+	int			 lists = 0;
+
+	for (i = 0; i < n; i++) {
+		if ((o = config_by_opt(flags[i].opt)) == NULL)
+			continue;
+		if (config_take_flag(c, o, flags[i].value, &lists, err,
+		    errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Make a relative path absolute against the current folder, so that the
+ * daemon may chdir("/") later. */
+static int
+config_abspath(char **path)
+{
+	char	 cwd[4096], *p;
+
+	if (*path == NULL || **path == '/')
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    asprintf(&p, "%s/%s", cwd, *path) == -1)
+		return -1;
+	free(*path);
+	*path = p;
+	return 0;
+}
+
+/* Checks across settings, once each has its value (file and flags).
+ * 0, or -1 with err ("file: reason"). */
+int
+config_check(struct config *c, char *err, size_t errlen)
+{
+	struct sippush_hostport	 hp;
+	const char		*file = c->path;
+	int			 i;
+
+	for (i = 0; i < c->nservers; i++)
+		if (sippush_parse_server(c->servers[i], &hp) == -1)
+			return config_fail(err, errlen, file, 0,
+			    "server.list: \"%s\" is not host, host:port or "
+			    "[IPv6]:port", c->servers[i]);
+	if (!sippush_valid_token(c->client_id, SIPPUSH_ID_MAX))
+		return config_fail(err, errlen, file, 0,
+		    "client.id: \"%s\" is not a valid client ID (1-%d of "
+		    "A-Z a-z 0-9 . _ -)", c->client_id, SIPPUSH_ID_MAX);
+	if (c->client_class &&
+	    !sippush_valid_token(c->client_class, SIPPUSH_CLASS_MAX))
+		return config_fail(err, errlen, file, 0,
+		    "client.class: \"%s\" is not a valid class (1-%d of "
+		    "A-Z a-z 0-9 . _ -)", c->client_class, SIPPUSH_CLASS_MAX);
+	if (c->retry_initial > c->retry_max)
+		return config_fail(err, errlen, file, 0,
+		    "server.retry_initial (%d) is above retry_max (%d)",
+		    c->retry_initial, c->retry_max);
+	if (config_abspath(&c->state_file) == -1)
+		return config_fail(err, errlen, file, 0,
+		    "cannot make paths absolute: %s", strerror(errno));
+	return 0;
+}
+
+static void
+config_print_string(FILE *fp, const char *name, const char *v)
+{
+	const char	*p;
+
+	if (v == NULL) {
+		fprintf(fp, "  # %s is not set\n", name);
+		return;
+	}
+	fprintf(fp, "  %s = \"", name);
+	for (p = v; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fputc('\\', fp);
+		fputc(*p, fp);
+	}
+	fprintf(fp, "\";\n");
+}
+
+/* Print the effective settings in the file's own syntax (-n). The
+ * password is not printed. */
+void
+config_print(const struct config *c, FILE *fp)
+{
+	const char	*group = "", *dot;
+	size_t		 i, glen;
+	int		 v, j;
+
+	fprintf(fp, "# effective settings, from %s\n",
+	    c->path ? c->path : "built-in defaults");
+	for (i = 0; i < NSETTINGS; i++) {
+		dot = strchr(settings[i].path, '.');
+		glen = (size_t)(dot - settings[i].path);
+		if (strncmp(group, settings[i].path, glen) != 0 ||
+		    group[glen] != '.') {
+			if (*group)
+				fprintf(fp, "};\n");
+			group = settings[i].path;
+			fprintf(fp, "%.*s = {\n", (int)glen, group);
+		}
+		v = settings[i].type == SET_INT || settings[i].type ==
+		    SET_BOOL || settings[i].type == SET_ENUM ?
+		    *config_int((struct config *)c, &settings[i]) : 0;
+		switch (settings[i].type) {
+		case SET_INT:
+			fprintf(fp, "  %s = %d;\n", dot + 1, v);
+			break;
+		case SET_BOOL:
+			fprintf(fp, "  %s = %s;\n", dot + 1,
+			    v ? "true" : "false");
+			break;
+		case SET_STRING:
+			if (settings[i].off == F(password) && c->password)
+				fprintf(fp, "  %s = \"(not shown)\";\n",
+				    dot + 1);
+			else
+				config_print_string(fp, dot + 1,
+				    *config_str((struct config *)c,
+				    &settings[i]));
+			break;
+		case SET_ENUM:
+			fprintf(fp, "  %s = \"%s\";\n", dot + 1,
+			    settings[i].names[v]);
+			break;
+		case SET_LIST:
+			fprintf(fp, "  %s = [ ", dot + 1);
+			for (j = 0; j < c->nservers; j++)
+				fprintf(fp, "%s\"%s\"", j ? ", " : "",
+				    c->servers[j]);
+			fprintf(fp, " ];\n");
+			break;
+		}
+	}
+	fprintf(fp, "};\n");
+}

@@ -1,0 +1,1366 @@
+/*
+ * client.c: a sippush client on Sofia-SIP's nua.
+ *
+ * How it works. One su_root, on the caller's thread (threading off, so
+ * nua runs there too). The client registers with the server the failover
+ * policy (failover.c) names; once registered it sends an OPTIONS
+ * heartbeat every heartbeat_interval seconds and nua refreshes the
+ * registration. A REGISTER or heartbeat that fails (no answer within
+ * request_timeout, a transport error, a refusal) sends it to the next
+ * server. A heartbeat whose answer shows another source address or port
+ * than the registration's (the Via received/rport the server saw: a new
+ * TCP connection, a new NAT binding) makes it register again, because
+ * sippushd counts only heartbeats from where the client registered.
+ * While registered with a later server it probes the earlier ones every
+ * failback_interval seconds and moves back to the first that answers.
+ *
+ * Every incoming MESSAGE is answered by us (NUTAG_APPL_METHOD): its
+ * Sippush-Message-Id is looked up in the seen set (dedup.c) and among
+ * the messages the application has not answered yet; only a new ID
+ * reaches the callback. Each transaction waiting for a verdict has a
+ * timer: unanswered after answer_timeout, it gets 480, the message stays
+ * with the application. Other threads hand their answers over through a
+ * locked queue and an eventfd registered with the root.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define SU_ROOT_MAGIC_T		struct sippush
+#define SU_TIMER_ARG_T		void
+#define SU_WAKEUP_ARG_T		void
+#define NUA_MAGIC_T		struct sippush
+#define NUA_HMAGIC_T		void
+
+#include <sofia-sip/msg_addr.h>
+#include <sofia-sip/nta.h>
+#include <sofia-sip/nua.h>
+#include <sofia-sip/nua_tag.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/su.h>
+#include <sofia-sip/su_log.h>
+#include <sofia-sip/su_tag.h>
+#include <sofia-sip/su_wait.h>
+
+#include "sippush_int.h"
+
+#ifndef SIPPUSH_LIB_VERSION
+#define SIPPUSH_LIB_VERSION "0.0.0"
+#endif
+
+#define MESSAGE_ID_HEADER	"Sippush-Message-Id"
+#define CLIENT_STOP_MAX		4000	/* ms an unregistration may take */
+#define CLIENT_FOREVER		3600000	/* ms, sippush_step(c, -1) */
+
+extern su_log_t nua_log[];
+extern su_log_t nta_log[];
+extern su_log_t tport_log[];
+
+struct server {
+	char		*name;		/* as in the settings */
+	char		*url;		/* sip:host:port;transport=x */
+	char		*aor;		/* sip:ID@host */
+	char		 addr[64];	/* IP it answered from, "" unknown */
+	int		 port;		/* and its port */
+};
+
+struct msg;
+
+/* A MESSAGE transaction waiting for the application's verdict. */
+struct txn {
+	struct txn		*next;
+	struct msg		*msg;
+	nua_handle_t		*nh;
+	nua_saved_event_t	 saved[1];
+	su_timer_t		*timer;
+};
+
+/* A message the application has (the first copy of an ID). */
+struct msg {
+	struct sippush_message	 pub;		/* first: handed out */
+	struct sippush		*c;
+	struct msg		*next;		/* c->pending */
+	struct msg		*aq_next;	/* c->aq: answered elsewhere */
+	struct txn		*txns;
+	int			 in_callback;
+	int			 verdict;	/* given during the callback */
+};
+
+struct sippush {
+	struct sippush_settings	 s;		/* strings on home */
+	su_home_t		 home[1];
+	struct server		*servers;
+	su_root_t		*root;
+	nua_t			*nua;
+	char			*features;	/* "class=NAME", or NULL */
+	char			 expires[16];
+
+	nua_handle_t		*reg_nh;	/* registration in use */
+	nua_handle_t		*hb_nh;		/* its heartbeats */
+	nua_handle_t		*probe_nh;	/* failback probe */
+	nua_handle_t		*old_nh;	/* unregistering a server left */
+	size_t			 probe_index;
+	int			 hb_outstanding;
+	int			 registered;	/* reg_nh has a registration */
+	char			 source[96];	/* us as the server saw us */
+
+	su_timer_t		*retry_timer;
+	su_timer_t		*hb_timer;
+	su_timer_t		*failback_timer;
+	su_timer_t		*stop_timer;
+
+	struct sippush_failover	 fo;
+	struct sippush_dedup	*seen;
+	struct msg		*pending;
+	size_t			 npending;
+	enum sippush_state	 state;
+	const char		*state_server;
+
+	int			 efd;		/* wakes the loop */
+	int			 wait_index;
+	pthread_t		 thread;
+	pthread_mutex_t		 lock;		/* the answer queue */
+	struct msg		*aq, **aq_tail;
+	volatile sig_atomic_t	 stop_requested;
+	int			 stopping;
+	int			 shutdown_sent;
+	int			 stopped;
+	int			 sofia_logs;	/* logs redirected to us */
+	char			 sofia_line[1024];
+	size_t			 sofia_len;
+};
+
+static void client_register(struct sippush *);
+static void client_stop_begin(struct sippush *);
+
+static const char *const state_names[] = {
+	"registering", "registered", "waiting", "stopping", "stopped"
+};
+
+const char *
+sippush_state_name(enum sippush_state st)
+{
+	return (unsigned)st < sizeof(state_names) / sizeof(state_names[0]) ?
+	    state_names[st] : "?";
+}
+
+const char *
+sippush_version(void)
+{
+	return SIPPUSH_LIB_VERSION;
+}
+
+void
+sippush_settings_init(struct sippush_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->transport = SIPPUSH_TRANSPORT_UDP;
+	s->expires = 600;
+	s->heartbeat_interval = 30;
+	s->request_timeout = 8000;
+	s->answer_timeout = 5000;
+	s->retry_initial = 1000;
+	s->retry_max = 60000;
+	s->failback_interval = 300;
+	s->seen_max = 1024;
+	s->max_pending = 64;
+	s->log_level = SIPPUSH_LOG_INFO;
+}
+
+/* ---- logging ---- */
+
+static void client_log(struct sippush *, enum sippush_log_level,
+    const char *, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+client_log(struct sippush *c, enum sippush_log_level level, const char *fmt,
+    ...)
+{
+	char	 line[1024];
+	va_list	 ap;
+
+	if (c->s.on_log == NULL || level > c->s.log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	c->s.on_log(level, line, c->s.arg);
+}
+
+/* Sofia's lines end in '\n' and may come in pieces: collect them. */
+static void
+client_sofia_log(void *arg, char const *fmt, va_list ap)
+{
+	struct sippush	*c = arg;
+	int		 n;
+
+	n = vsnprintf(c->sofia_line + c->sofia_len,
+	    sizeof(c->sofia_line) - c->sofia_len, fmt, ap);
+	if (n < 0)
+		return;
+	c->sofia_len += (size_t)n;
+	if (c->sofia_len >= sizeof(c->sofia_line) - 1)
+		c->sofia_len = sizeof(c->sofia_line) - 1;
+	if (c->sofia_len == 0 || c->sofia_line[c->sofia_len - 1] != '\n')
+		return;
+	c->sofia_line[c->sofia_len - 1] = '\0';
+	c->sofia_len = 0;
+	client_log(c, SIPPUSH_LOG_INFO, "sofia: %s", c->sofia_line);
+}
+
+/* Sofia's logging is process-wide: route it to this client's logger
+ * (or, with none, keep it quiet unless sip_log_level asks). */
+static void
+client_sofia_logs(struct sippush *c, int on)
+{
+	su_log_t	*logs[] = { su_log_default, nua_log, nta_log, tport_log };
+	size_t		 i;
+
+	for (i = 0; i < sizeof(logs) / sizeof(logs[0]); i++) {
+		if (c->s.on_log)
+			su_log_redirect(logs[i], on ? client_sofia_log : NULL,
+			    on ? c : NULL);
+		if (on)
+			su_log_set_level(logs[i], (unsigned)c->s.sip_log_level);
+	}
+	c->sofia_logs = on && c->s.on_log;
+}
+
+/* ---- states and small helpers ---- */
+
+static void
+client_set_state(struct sippush *c, enum sippush_state st,
+    const char *server)
+{
+	if (c->state == st && c->state_server == server)
+		return;
+	c->state = st;
+	c->state_server = server;
+	if (c->s.on_state)
+		c->s.on_state(c, st, server, c->s.arg);
+}
+
+static struct server *
+client_current(struct sippush *c)
+{
+	return &c->servers[c->fo.current];
+}
+
+static uint32_t
+client_random(void)
+{
+	uint32_t	 r;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		r = (uint32_t)rand();
+	return r;
+}
+
+static void
+client_destroy_handle(nua_handle_t **nhp)
+{
+	if (*nhp) {
+		nua_handle_destroy(*nhp);
+		*nhp = NULL;
+	}
+}
+
+/* Where the server saw a request come from: its Via's received (or
+ * host) and rport, "" when it did not say. */
+static void
+client_via_source(sip_t const *sip, char *buf, size_t len)
+{
+	sip_via_t const	*v = sip ? sip->sip_via : NULL;
+
+	buf[0] = '\0';
+	if (v == NULL || v->v_rport == NULL || v->v_rport[0] == '\0')
+		return;
+	snprintf(buf, len, "%s:%s", v->v_received ? v->v_received :
+	    v->v_host, v->v_rport);
+}
+
+/* The numeric address and port the current event's message came
+ * from; 0, or -1 with buf "" when unknown. */
+static int
+client_event_addr(struct sippush *c, char *buf, size_t len, int *port)
+{
+	msg_t		*msg = nua_current_request(c->nua);
+	su_addrinfo_t	*ai = msg ? msg_addrinfo(msg) : NULL;
+	char		 serv[16];
+
+	buf[0] = '\0';
+	*port = 0;
+	if (ai == NULL || ai->ai_addr == NULL || ai->ai_addrlen == 0)
+		return -1;
+	if (getnameinfo(ai->ai_addr, (socklen_t)ai->ai_addrlen, buf,
+	    (socklen_t)len, serv, sizeof(serv),
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		buf[0] = '\0';
+		return -1;
+	}
+	*port = atoi(serv);
+	return 0;
+}
+
+/* ---- registration, heartbeats, failover ---- */
+
+static void
+client_stop_timers(struct sippush *c)
+{
+	su_timer_reset(c->retry_timer);
+	su_timer_reset(c->hb_timer);
+	su_timer_reset(c->failback_timer);
+}
+
+static void
+client_retry_timer(su_root_magic_t *c, su_timer_t *t, su_timer_arg_t *arg)
+{
+	(void)t;
+	(void)arg;
+	if (!c->stopping)
+		client_register(c);
+}
+
+/* The server in use failed (what: "REGISTER", "heartbeat"): drop it, go
+ * to the next one, at once or after a backoff. */
+static void
+client_server_failed(struct sippush *c, const char *what, int status,
+    const char *phrase)
+{
+	struct server	*sv = client_current(c);
+	int64_t		 delay;
+
+	client_log(c, SIPPUSH_LOG_WARNING, "client: %s: %s failed: %d %s",
+	    sv->name, what, status, phrase ? phrase : "");
+	client_stop_timers(c);
+	client_destroy_handle(&c->hb_nh);
+	client_destroy_handle(&c->probe_nh);
+	client_destroy_handle(&c->reg_nh);
+	c->registered = 0;
+	c->hb_outstanding = 0;
+	c->source[0] = '\0';
+	delay = sippush_failover_next(&c->fo, c->s.retry_initial,
+	    c->s.retry_max, client_random());
+	if (delay > 0) {
+		client_log(c, SIPPUSH_LOG_NOTICE, "client: no server answers, "
+		    "trying %s again in %lld ms", client_current(c)->name,
+		    (long long)delay);
+		client_set_state(c, SIPPUSH_STATE_WAITING, NULL);
+	}
+	su_timer_set_interval(c->retry_timer, client_retry_timer, NULL,
+	    delay > 0 ? (su_duration_t)delay : 1);
+}
+
+/* Send (or send again) the REGISTER for the current server. */
+static void
+client_register(struct sippush *c)
+{
+	struct server	*sv = client_current(c);
+
+	if (c->reg_nh == NULL) {
+		c->registered = 0;
+		c->reg_nh = nua_handle(c->nua, NULL,
+		    SIPTAG_TO_STR(sv->aor), SIPTAG_FROM_STR(sv->aor),
+		    TAG_END());
+		if (c->reg_nh == NULL) {
+			client_server_failed(c, "REGISTER", 500,
+			    "cannot create a handle");
+			return;
+		}
+	}
+	client_log(c, SIPPUSH_LOG_DEBUG, "client: REGISTER %s as %s",
+	    sv->url, c->s.client_id);
+	if (c->state != SIPPUSH_STATE_REGISTERED)
+		client_set_state(c, SIPPUSH_STATE_REGISTERING, sv->name);
+	nua_register(c->reg_nh,
+	    NUTAG_REGISTRAR(URL_STRING_MAKE(sv->url)),
+	    NUTAG_M_USERNAME(c->s.client_id),
+	    TAG_IF(c->features, NUTAG_M_FEATURES(c->features)),
+	    SIPTAG_EXPIRES_STR(c->expires),
+	    TAG_END());
+}
+
+static void
+client_heartbeat_timer(su_root_magic_t *c, su_timer_t *t,
+    su_timer_arg_t *arg)
+{
+	struct server	*sv = client_current(c);
+
+	(void)t;
+	(void)arg;
+	if (c->stopping || !c->registered || c->hb_outstanding)
+		return;
+	if (c->hb_nh == NULL && (c->hb_nh = nua_handle(c->nua, NULL,
+	    SIPTAG_TO_STR(sv->aor), SIPTAG_FROM_STR(sv->aor),
+	    TAG_END())) == NULL)
+		return;
+	c->hb_outstanding = 1;
+	nua_options(c->hb_nh, NUTAG_URL(URL_STRING_MAKE(sv->url)), TAG_END());
+}
+
+static void
+client_probe(struct sippush *c)
+{
+	struct server	*sv = &c->servers[c->probe_index];
+
+	client_destroy_handle(&c->probe_nh);
+	if ((c->probe_nh = nua_handle(c->nua, NULL, SIPTAG_TO_STR(sv->aor),
+	    SIPTAG_FROM_STR(sv->aor), TAG_END())) == NULL)
+		return;
+	client_log(c, SIPPUSH_LOG_DEBUG, "client: is %s back? OPTIONS %s",
+	    sv->name, sv->url);
+	nua_options(c->probe_nh, NUTAG_URL(URL_STRING_MAKE(sv->url)),
+	    TAG_END());
+}
+
+static void
+client_failback_timer(su_root_magic_t *c, su_timer_t *t,
+    su_timer_arg_t *arg)
+{
+	(void)t;
+	(void)arg;
+	if (c->stopping || !c->registered || c->fo.current == 0 ||
+	    c->probe_nh != NULL)
+		return;
+	c->probe_index = 0;
+	client_probe(c);
+}
+
+/* Answer to a probe: move back to that server, or probe the next. */
+static void
+client_probe_result(struct sippush *c, int status)
+{
+	struct server	*sv = &c->servers[c->probe_index];
+
+	client_destroy_handle(&c->probe_nh);
+	if (c->stopping || !c->registered)
+		return;
+	if (status >= 200 && status < 300) {
+		client_log(c, SIPPUSH_LOG_NOTICE, "client: %s answers again, "
+		    "moving back from %s", sv->name, client_current(c)->name);
+		client_stop_timers(c);
+		client_destroy_handle(&c->hb_nh);
+		client_destroy_handle(&c->old_nh);
+		c->old_nh = c->reg_nh;
+		c->reg_nh = NULL;
+		nua_unregister(c->old_nh, TAG_END());
+		c->registered = 0;
+		c->hb_outstanding = 0;
+		c->source[0] = '\0';
+		sippush_failover_switch(&c->fo, c->probe_index);
+		client_set_state(c, SIPPUSH_STATE_REGISTERING, sv->name);
+		client_register(c);
+		return;
+	}
+	if (++c->probe_index < c->fo.current)
+		client_probe(c);
+}
+
+static void
+client_registered(struct sippush *c, sip_t const *sip)
+{
+	struct server	*sv = client_current(c);
+	int		 first = !c->registered;
+	long		 granted = -1;
+
+	client_via_source(sip, c->source, sizeof(c->source));
+	client_event_addr(c, sv->addr, sizeof(sv->addr), &sv->port);
+	if (sip && sip->sip_contact && sip->sip_contact->m_expires)
+		granted = atol(sip->sip_contact->m_expires);
+	else if (sip && sip->sip_expires)
+		granted = (long)sip->sip_expires->ex_delta;
+	c->registered = 1;
+	sippush_failover_success(&c->fo);
+	client_log(c, first ? SIPPUSH_LOG_NOTICE : SIPPUSH_LOG_DEBUG,
+	    "client: registered with %s as %s for %lds, seen as %s",
+	    sv->name, c->s.client_id, granted,
+	    c->source[0] ? c->source : "?");
+	if (!first)
+		return;
+	client_set_state(c, SIPPUSH_STATE_REGISTERED, sv->name);
+	if (c->s.heartbeat_interval > 0)
+		su_timer_set_for_ever(c->hb_timer, client_heartbeat_timer,
+		    NULL);
+	if (c->s.failback_interval > 0 && c->fo.current > 0)
+		su_timer_set_for_ever(c->failback_timer, client_failback_timer,
+		    NULL);
+}
+
+/* Answer to a heartbeat: alive, alive but from elsewhere, or failed. */
+static void
+client_heartbeat_result(struct sippush *c, int status, const char *phrase,
+    sip_t const *sip)
+{
+	char	 src[sizeof(c->source)];
+
+	c->hb_outstanding = 0;
+	if (c->stopping || !c->registered)
+		return;
+	if (status == 408 || status >= 500) {
+		client_server_failed(c, "heartbeat", status, phrase);
+		return;
+	}
+	client_via_source(sip, src, sizeof(src));
+	if (src[0] && c->source[0] && strcmp(src, c->source) != 0) {
+		client_log(c, SIPPUSH_LOG_NOTICE, "client: %s now sees us as "
+		    "%s (registered as %s): registering again",
+		    client_current(c)->name, src, c->source);
+		client_register(c);
+		return;
+	}
+	client_log(c, SIPPUSH_LOG_DEBUG, "client: heartbeat: %d %s", status,
+	    phrase);
+}
+
+/* ---- messages ---- */
+
+#define PHRASE_TIMEOUT	"Not Answered In Time"
+#define PHRASE_STOPPING	"Client Stopping"
+
+/* The reason phrase of a verdict. */
+static const char *
+client_phrase(int status)
+{
+	if (status == SIPPUSH_REJECT)
+		return "Not Taken";
+	return sip_status_phrase(status) ? sip_status_phrase(status) :
+	    "Not Taken";
+}
+
+/* Send a final answer on t, and free it. */
+static void
+txn_respond(struct txn *t, int status, const char *phrase)
+{
+	struct txn	**pp;
+
+	for (pp = &t->msg->txns; *pp; pp = &(*pp)->next)
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	nua_respond(t->nh, status, phrase, NUTAG_WITH_SAVED(t->saved),
+	    TAG_END());
+	nua_destroy_event(t->saved);
+	nua_handle_destroy(t->nh);
+	su_timer_destroy(t->timer);
+	free(t);
+}
+
+static void
+txn_timeout(su_root_magic_t *c, su_timer_t *timer, su_timer_arg_t *arg)
+{
+	struct txn	*t = arg;
+
+	(void)timer;
+	client_log(c, SIPPUSH_LOG_NOTICE, "client: message %s not answered "
+	    "within %d ms: 480", t->msg->pub.id, c->s.answer_timeout);
+	txn_respond(t, 480, PHRASE_TIMEOUT);
+}
+
+/* Hold this event's transaction for m's verdict. 0, or -1. */
+static int
+txn_hold(struct sippush *c, struct msg *m, nua_handle_t *nh)
+{
+	struct txn	*t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return -1;
+	if ((t->timer = su_timer_create(su_root_task(c->root),
+	    c->s.answer_timeout)) == NULL ||
+	    nua_save_event(c->nua, t->saved) == 0) {
+		su_timer_destroy(t->timer);
+		free(t);
+		return -1;
+	}
+	t->msg = m;
+	t->nh = nh;
+	t->next = m->txns;
+	m->txns = t;
+	su_timer_set(t->timer, txn_timeout, t);
+	return 0;
+}
+
+static void
+message_free(struct sippush *c, struct msg *m)
+{
+	struct msg	**pp;
+	struct txn	*t;
+
+	for (pp = &c->pending; *pp; pp = &(*pp)->next)
+		if (*pp == m) {
+			*pp = m->next;
+			c->npending--;
+			break;
+		}
+	while ((t = m->txns) != NULL) {
+		m->txns = t->next;
+		nua_destroy_event(t->saved);
+		nua_handle_destroy(t->nh);
+		su_timer_destroy(t->timer);
+		free(t);
+	}
+	free(m);
+}
+
+/* The application's verdict on m: answer every copy waiting, remember
+ * an accepted ID, forget m. */
+static void
+message_answer(struct sippush *c, struct msg *m, int status)
+{
+	if (m->in_callback) {
+		m->verdict = status;
+		return;
+	}
+	if (status >= 200 && status < 300)
+		sippush_dedup_add(c->seen, m->pub.id);
+	client_log(c, SIPPUSH_LOG_INFO, "client: message %s: %d %s%s",
+	    m->pub.id, status, client_phrase(status),
+	    m->txns ? "" : " (too late: the server will send it again)");
+	while (m->txns)
+		txn_respond(m->txns, status, client_phrase(status));
+	message_free(c, m);
+}
+
+/* Answer the current event's request now and drop its handle. */
+static void
+client_reply_now(struct sippush *c, nua_handle_t *nh, int status,
+    const char *phrase)
+{
+	nua_respond(nh, status, phrase, NUTAG_WITH_THIS(c->nua), TAG_END());
+	nua_handle_destroy(nh);
+}
+
+static const char *
+client_header(sip_t const *sip, const char *name)
+{
+	msg_unknown_t const	*u;
+
+	for (u = sip->sip_unknown; u; u = u->un_next)
+		if (u->un_name && strcasecmp(u->un_name, name) == 0)
+			return u->un_value;
+	return NULL;
+}
+
+/* The server a MESSAGE from addr:port came from: the one at that
+ * address and port, else one at that address (the current one first);
+ * NULL if none of ours. */
+static struct server *
+client_source_server(struct sippush *c, const char *addr, int port)
+{
+	struct server	*sv, *any = NULL;
+	size_t		 i;
+
+	if (addr[0] == '\0')
+		return NULL;
+	for (i = 0; i < c->s.nservers; i++) {
+		sv = &c->servers[i];
+		if (strcmp(sv->addr, addr) != 0)
+			continue;
+		if (sv->port == port)
+			return sv;
+		if (any == NULL || sv == client_current(c))
+			any = sv;
+	}
+	return any;
+}
+
+static struct msg *
+message_create(struct sippush *c, const char *id, sip_t const *sip,
+    const char *server)
+{
+	sip_content_type_t const	*ct = sip->sip_content_type;
+	struct msg			*m;
+	char				 type[256];
+	const char			*body = "";
+	size_t				 blen = 0, tlen, ilen, slen, i;
+	char				*p;
+
+	if (ct && ct->c_type) {
+		snprintf(type, sizeof(type), "%s", ct->c_type);
+		for (i = 0; ct->c_params && ct->c_params[i]; i++) {
+			tlen = strlen(type);
+			snprintf(type + tlen, sizeof(type) - tlen, ";%s",
+			    ct->c_params[i]);
+		}
+	} else
+		snprintf(type, sizeof(type), "text/plain");
+	if (sip->sip_payload) {
+		body = sip->sip_payload->pl_data;
+		blen = sip->sip_payload->pl_len;
+	}
+	ilen = strlen(id) + 1;
+	tlen = strlen(type) + 1;
+	slen = strlen(server) + 1;
+	if ((m = calloc(1, sizeof(*m) + ilen + tlen + slen + blen + 1)) ==
+	    NULL)
+		return NULL;
+	p = (char *)(m + 1);
+	m->pub.id = memcpy(p, id, ilen);
+	p += ilen;
+	m->pub.content_type = memcpy(p, type, tlen);
+	p += tlen;
+	m->pub.server = memcpy(p, server, slen);
+	p += slen;
+	if (blen)
+		memcpy(p, body, blen);
+	p[blen] = '\0';
+	m->pub.body = p;
+	m->pub.body_len = blen;
+	m->c = c;
+	m->next = c->pending;
+	c->pending = m;
+	c->npending++;
+	return m;
+}
+
+static void
+client_message(struct sippush *c, nua_handle_t *nh, sip_t const *sip)
+{
+	struct server	*sv;
+	struct msg	*m;
+	const char	*id;
+	char		 addr[64];
+	int		 v, port;
+
+	if (c->stopping) {
+		client_reply_now(c, nh, 503, PHRASE_STOPPING);
+		return;
+	}
+	client_event_addr(c, addr, sizeof(addr), &port);
+	sv = client_source_server(c, addr, port);
+	if (sv == NULL && !c->s.any_source) {
+		client_log(c, SIPPUSH_LOG_WARNING, "client: MESSAGE from %s "
+		    "refused: not a server of ours", addr[0] ? addr : "?");
+		client_reply_now(c, nh, 403, "Not From A Server Of Ours");
+		return;
+	}
+	if (sv == NULL)
+		sv = client_current(c);
+	id = client_header(sip, MESSAGE_ID_HEADER);
+	if (!sippush_dedup_valid(id)) {
+		client_log(c, SIPPUSH_LOG_WARNING, "client: MESSAGE from %s "
+		    "refused: no valid " MESSAGE_ID_HEADER, sv->name);
+		client_reply_now(c, nh, 400, "Missing " MESSAGE_ID_HEADER);
+		return;
+	}
+	if (sippush_dedup_check(c->seen, id)) {
+		client_log(c, SIPPUSH_LOG_INFO, "client: message %s again: "
+		    "taken before, 200", id);
+		client_reply_now(c, nh, 200, "OK");
+		return;
+	}
+	for (m = c->pending; m; m = m->next)
+		if (strcmp(m->pub.id, id) == 0)
+			break;
+	if (m) {
+		client_log(c, SIPPUSH_LOG_INFO, "client: message %s again: "
+		    "still with the application, held", id);
+		if (txn_hold(c, m, nh) == -1)
+			client_reply_now(c, nh, 500, "Out Of Memory");
+		return;
+	}
+	if (c->npending >= (size_t)c->s.max_pending) {
+		client_log(c, SIPPUSH_LOG_WARNING, "client: message %s "
+		    "refused: %zu messages unanswered", id, c->npending);
+		client_reply_now(c, nh, 503, "Too Many Messages Pending");
+		return;
+	}
+	if ((m = message_create(c, id, sip, sv->name)) == NULL ||
+	    txn_hold(c, m, nh) == -1) {
+		if (m)
+			message_free(c, m);
+		client_reply_now(c, nh, 500, "Out Of Memory");
+		return;
+	}
+	client_log(c, SIPPUSH_LOG_INFO, "client: message %s from %s, %s, "
+	    "%zu bytes", id, sv->name, m->pub.content_type, m->pub.body_len);
+	m->in_callback = 1;
+	v = c->s.on_message(c, &m->pub, c->s.arg);
+	m->in_callback = 0;
+	if (v == SIPPUSH_DEFER)
+		v = m->verdict;
+	if (v == SIPPUSH_DEFER)
+		return;
+	if (v < 200 || v > 699) {
+		client_log(c, SIPPUSH_LOG_WARNING, "client: message %s: "
+		    "callback returned %d, answering %d", id, v,
+		    SIPPUSH_REJECT);
+		v = SIPPUSH_REJECT;
+	}
+	message_answer(c, m, v);
+}
+
+/* ---- the nua callback ---- */
+
+static int
+client_own_handle(struct sippush *c, nua_handle_t *nh)
+{
+	return nh && (nh == c->reg_nh || nh == c->hb_nh ||
+	    nh == c->probe_nh || nh == c->old_nh);
+}
+
+static void
+client_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
+    nua_magic_t *c, nua_handle_t *nh, nua_hmagic_t *hmagic,
+    sip_t const *sip, tagi_t tags[])
+{
+	(void)nua;
+	(void)hmagic;
+	(void)tags;
+	switch (event) {
+	case nua_r_register:
+		if (nh != c->reg_nh || status < 200 || c->stopping)
+			break;
+		if (status < 300)
+			client_registered(c, sip);
+		else
+			client_server_failed(c, "REGISTER", status, phrase);
+		break;
+	case nua_r_unregister:
+		if (status < 200)
+			break;
+		if (nh == c->old_nh) {
+			client_log(c, SIPPUSH_LOG_DEBUG, "client: left the "
+			    "previous server: %d %s", status, phrase);
+			client_destroy_handle(&c->old_nh);
+		} else if (nh == c->reg_nh && c->stopping) {
+			client_log(c, status < 300 ? SIPPUSH_LOG_NOTICE :
+			    SIPPUSH_LOG_WARNING, "client: unregistered from "
+			    "%s: %d %s", client_current(c)->name, status,
+			    phrase);
+			c->registered = 0;
+			client_stop_begin(c);
+		}
+		break;
+	case nua_r_options:
+		if (status < 200)
+			break;
+		if (nh == c->hb_nh)
+			client_heartbeat_result(c, status, phrase, sip);
+		else if (nh == c->probe_nh)
+			client_probe_result(c, status);
+		break;
+	case nua_i_message:
+		if (sip && !client_own_handle(c, nh))
+			client_message(c, nh, sip);
+		break;
+	case nua_r_shutdown:
+		if (status < 200)
+			break;
+		c->stopped = 1;
+		client_log(c, SIPPUSH_LOG_DEBUG, "client: SIP stack down: %d %s",
+		    status, phrase);
+		client_set_state(c, SIPPUSH_STATE_STOPPED, NULL);
+		break;
+	case nua_i_error:
+		client_log(c, SIPPUSH_LOG_WARNING, "client: SIP stack: %d %s",
+		    status, phrase);
+		break;
+	case nua_i_invite:
+	case nua_i_options:
+	case nua_i_info:
+	case nua_i_refer:
+	case nua_i_publish:
+	case nua_i_subscribe:
+	case nua_i_notify:
+	case nua_i_method:
+	case nua_i_register:
+	case nua_i_bye:
+		/* answered by nua; the handle it made is ours to drop */
+		if (nh && !client_own_handle(c, nh))
+			nua_handle_destroy(nh);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- stopping ---- */
+
+static void
+client_stop_timer(su_root_magic_t *c, su_timer_t *t, su_timer_arg_t *arg)
+{
+	(void)t;
+	(void)arg;
+	client_log(c, SIPPUSH_LOG_WARNING, "client: no answer to the "
+	    "unregistration from %s", client_current(c)->name);
+	c->registered = 0;
+	client_stop_begin(c);
+}
+
+/*
+ * Stop: first answer the waiting messages and unregister (bounded by
+ * the stop timer); called again when that is done, it shuts nua down.
+ */
+static void
+client_stop_begin(struct sippush *c)
+{
+	struct msg	*m;
+	int		 wait;
+
+	if (!c->stopping) {
+		c->stopping = 1;
+		client_set_state(c, SIPPUSH_STATE_STOPPING,
+		    c->registered ? client_current(c)->name : NULL);
+		client_stop_timers(c);
+		client_destroy_handle(&c->hb_nh);
+		client_destroy_handle(&c->probe_nh);
+		for (m = c->pending; m; m = m->next)
+			while (m->txns)
+				txn_respond(m->txns, 503, PHRASE_STOPPING);
+		if (c->registered) {
+			client_log(c, SIPPUSH_LOG_INFO, "client: "
+			    "unregistering from %s", client_current(c)->name);
+			wait = c->s.request_timeout < CLIENT_STOP_MAX ?
+			    c->s.request_timeout : CLIENT_STOP_MAX;
+			su_timer_set_interval(c->stop_timer, client_stop_timer,
+			    NULL, wait);
+			nua_unregister(c->reg_nh, TAG_END());
+			return;
+		}
+	}
+	if (c->registered || c->shutdown_sent)
+		return;
+	c->shutdown_sent = 1;
+	su_timer_reset(c->stop_timer);
+	client_destroy_handle(&c->reg_nh);
+	client_destroy_handle(&c->old_nh);
+	nua_shutdown(c->nua);
+}
+
+/* ---- the loop, and other threads ---- */
+
+/* Take the answers other threads queued, and a stop request. */
+static void
+client_drain(struct sippush *c)
+{
+	struct msg	*m, *next;
+
+	pthread_mutex_lock(&c->lock);
+	m = c->aq;
+	c->aq = NULL;
+	c->aq_tail = &c->aq;
+	pthread_mutex_unlock(&c->lock);
+	for (; m; m = next) {
+		next = m->aq_next;
+		message_answer(c, m, m->verdict);
+	}
+	if (c->stop_requested && !c->stopping)
+		client_stop_begin(c);
+}
+
+static int
+client_woken(su_root_magic_t *c, su_wait_t *w, su_wakeup_arg_t *arg)
+{
+	uint64_t	 v;
+	ssize_t		 n;
+
+	(void)w;
+	(void)arg;
+	n = read(c->efd, &v, sizeof(v));
+	(void)n;
+	client_drain(c);
+	return 0;
+}
+
+void
+sippush_wakeup(struct sippush *c)
+{
+	uint64_t	 one = 1;
+	ssize_t		 n;
+	int		 saved = errno;
+
+	n = write(c->efd, &one, sizeof(one));
+	(void)n;
+	errno = saved;
+}
+
+void
+sippush_stop(struct sippush *c)
+{
+	c->stop_requested = 1;
+	sippush_wakeup(c);
+}
+
+int
+sippush_answer(struct sippush *c, struct sippush_message *pub, int status)
+{
+	struct msg	*m = (struct msg *)pub;
+
+	if (status < 200 || status > 699)
+		return EINVAL;
+	if (pthread_equal(pthread_self(), c->thread)) {
+		message_answer(c, m, status);
+		return 0;
+	}
+	pthread_mutex_lock(&c->lock);
+	m->verdict = status;
+	m->aq_next = NULL;
+	*c->aq_tail = m;
+	c->aq_tail = &m->aq_next;
+	pthread_mutex_unlock(&c->lock);
+	sippush_wakeup(c);
+	return 0;
+}
+
+int
+sippush_step(struct sippush *c, int timeout_ms)
+{
+	if (c->stopped)
+		return 0;
+	client_drain(c);
+	if (!c->stopped)
+		su_root_step(c->root, timeout_ms < 0 ? CLIENT_FOREVER :
+		    timeout_ms);
+	client_drain(c);
+	return c->stopped ? 0 : 1;
+}
+
+int
+sippush_run(struct sippush *c)
+{
+	while (sippush_step(c, -1))
+		;
+	return 0;
+}
+
+/* ---- seen IDs, state ---- */
+
+int
+sippush_seen_add(struct sippush *c, const char *id)
+{
+	return sippush_dedup_add(c->seen, id);
+}
+
+int
+sippush_seen_has(struct sippush *c, const char *id)
+{
+	return sippush_dedup_contains(c->seen, id);
+}
+
+int
+sippush_seen_foreach(struct sippush *c, int (*fn)(const char *, void *),
+    void *arg)
+{
+	return sippush_dedup_foreach(c->seen, fn, arg);
+}
+
+enum sippush_state
+sippush_state(const struct sippush *c)
+{
+	return c->state;
+}
+
+const char *
+sippush_server(const struct sippush *c)
+{
+	return c->state_server;
+}
+
+/* ---- creation ---- */
+
+static int
+client_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+client_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+#define RANGE(field, lo, hi)						\
+	do {								\
+		if (s->field < (lo) || s->field > (hi))			\
+			return client_fail(err, errlen, EINVAL,		\
+			    #field ": %d is out of range %d..%d",	\
+			    s->field, (lo), (hi));			\
+	} while (0)
+
+static int
+client_check(const struct sippush_settings *s, char *err, size_t errlen)
+{
+	struct sippush_hostport	 hp;
+	size_t			 i;
+
+	if (s->servers == NULL || s->nservers == 0)
+		return client_fail(err, errlen, EINVAL, "no server given");
+	if (s->nservers > 64)
+		return client_fail(err, errlen, EINVAL,
+		    "%zu servers: at most 64", s->nservers);
+	for (i = 0; i < s->nservers; i++)
+		if (sippush_parse_server(s->servers[i], &hp) == -1)
+			return client_fail(err, errlen, EINVAL,
+			    "server \"%s\": not host, host:port or "
+			    "[IPv6]:port", s->servers[i] ? s->servers[i] : "");
+	if (!sippush_valid_token(s->client_id, SIPPUSH_ID_MAX))
+		return client_fail(err, errlen, EINVAL, "client ID \"%s\": "
+		    "1-%d of A-Z a-z 0-9 . _ -", s->client_id ?
+		    s->client_id : "", SIPPUSH_ID_MAX);
+	if (s->client_class &&
+	    !sippush_valid_token(s->client_class, SIPPUSH_CLASS_MAX))
+		return client_fail(err, errlen, EINVAL, "class \"%s\": "
+		    "1-%d of A-Z a-z 0-9 . _ -", s->client_class,
+		    SIPPUSH_CLASS_MAX);
+	if (s->transport != SIPPUSH_TRANSPORT_UDP &&
+	    s->transport != SIPPUSH_TRANSPORT_TCP)
+		return client_fail(err, errlen, EINVAL, "unknown transport");
+	if (s->on_message == NULL)
+		return client_fail(err, errlen, EINVAL,
+		    "no message callback");
+	RANGE(bind_port, 0, 65535);
+	RANGE(expires, 1, 604800);
+	RANGE(heartbeat_interval, 0, 86400);
+	RANGE(request_timeout, 500, 64000);
+	RANGE(answer_timeout, 100, 600000);
+	RANGE(retry_initial, 100, 3600000);
+	RANGE(retry_max, 100, 86400000);
+	RANGE(failback_interval, 0, 86400);
+	RANGE(seen_max, 1, 1000000);
+	RANGE(max_pending, 1, 100000);
+	RANGE(sip_log_level, 0, 9);
+	if (s->retry_initial > s->retry_max)
+		return client_fail(err, errlen, EINVAL, "retry_initial (%d) "
+		    "is above retry_max (%d)", s->retry_initial,
+		    s->retry_max);
+	return 0;
+}
+
+/* An IP literal in its canonical form (as getnameinfo writes it), so that
+ * MESSAGEs from a listed server are known before it first answers. */
+static void
+client_numeric(const char *host, char *buf, size_t len)
+{
+	struct in6_addr	 a6;
+	struct in_addr	 a4;
+
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		inet_ntop(AF_INET, &a4, buf, (socklen_t)len);
+	else if (inet_pton(AF_INET6, host, &a6) == 1)
+		inet_ntop(AF_INET6, &a6, buf, (socklen_t)len);
+}
+
+/* Copy the settings' strings onto c's home. */
+static int
+client_copy(struct sippush *c, const struct sippush_settings *s)
+{
+	const char		*tr;
+	struct sippush_hostport	 hp;
+	struct server		*sv;
+	size_t			 i;
+
+	c->s = *s;
+	c->s.servers = NULL;
+	c->s.client_id = su_strdup(c->home, s->client_id);
+	c->s.client_class = s->client_class ?
+	    su_strdup(c->home, s->client_class) : NULL;
+	c->s.bind_address = s->bind_address ?
+	    su_strdup(c->home, s->bind_address) : NULL;
+	c->s.username = s->username ? su_strdup(c->home, s->username) : NULL;
+	c->s.password = s->password ? su_strdup(c->home, s->password) : NULL;
+	c->s.user_agent = s->user_agent ?
+	    su_strdup(c->home, s->user_agent) :
+	    su_strdup(c->home, "libsippush/" SIPPUSH_LIB_VERSION);
+	if (c->s.client_id == NULL || c->s.user_agent == NULL)
+		return -1;
+	if (s->client_class && (c->features = su_sprintf(c->home,
+	    "class=%s", s->client_class)) == NULL)
+		return -1;
+	snprintf(c->expires, sizeof(c->expires), "%d", s->expires);
+	tr = s->transport == SIPPUSH_TRANSPORT_TCP ? "tcp" : "udp";
+	if ((c->servers = su_zalloc(c->home,
+	    s->nservers * sizeof(*c->servers))) == NULL)
+		return -1;
+	for (i = 0; i < s->nservers; i++) {
+		sv = &c->servers[i];
+		sippush_parse_server(s->servers[i], &hp);
+		sv->name = su_strdup(c->home, s->servers[i]);
+		sv->url = su_sprintf(c->home, hp.ipv6 ?
+		    "sip:[%s]:%d;transport=%s" : "sip:%s:%d;transport=%s",
+		    hp.host, hp.port, tr);
+		sv->aor = su_sprintf(c->home, hp.ipv6 ? "sip:%s@[%s]" :
+		    "sip:%s@%s", s->client_id, hp.host);
+		if (sv->name == NULL || sv->url == NULL || sv->aor == NULL)
+			return -1;
+		client_numeric(hp.host, sv->addr, sizeof(sv->addr));
+		sv->port = hp.port;
+	}
+	return 0;
+}
+
+int
+sippush_create(struct sippush **cp, const struct sippush_settings *s,
+    char *err, size_t errlen)
+{
+	struct sippush	*c;
+	char		 bind[300];
+	const char	*host, *tr, *bindp = bind;
+	int		 rv;
+
+	*cp = NULL;
+	if ((rv = client_check(s, err, errlen)) != 0)
+		return rv;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return client_fail(err, errlen, ENOMEM, "out of memory");
+	c->efd = -1;
+	c->wait_index = -1;
+	c->thread = pthread_self();
+	c->aq_tail = &c->aq;
+	pthread_mutex_init(&c->lock, NULL);
+	su_home_init(c->home);
+	if (su_init() != 0) {
+		su_home_deinit(c->home);
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return client_fail(err, errlen, EIO,
+		    "cannot initialise Sofia-SIP");
+	}
+	if (client_copy(c, s) == -1) {
+		rv = client_fail(err, errlen, ENOMEM, "out of memory");
+		goto fail;
+	}
+	client_sofia_logs(c, 1);
+	if ((rv = sippush_dedup_create(&c->seen, (size_t)s->seen_max)) != 0) {
+		rv = client_fail(err, errlen, rv, "out of memory");
+		goto fail;
+	}
+	sippush_failover_init(&c->fo, s->nservers);
+	if ((c->root = su_root_create(c)) == NULL) {
+		rv = client_fail(err, errlen, EIO,
+		    "cannot create the event loop");
+		goto fail;
+	}
+	su_root_threading(c->root, 0);
+	if ((c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		rv = client_fail(err, errlen, errno, "eventfd: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	{
+		su_wait_t	 w[1];
+
+		if (su_wait_create(w, c->efd, SU_WAIT_IN) == -1 ||
+		    (c->wait_index = su_root_register(c->root, w,
+		    client_woken, NULL, 0)) == -1) {
+			rv = client_fail(err, errlen, EIO,
+			    "cannot watch the wake-up descriptor");
+			goto fail;
+		}
+	}
+	if ((c->retry_timer = su_timer_create(su_root_task(c->root),
+	    1000)) == NULL ||
+	    (c->hb_timer = su_timer_create(su_root_task(c->root),
+	    (su_duration_t)s->heartbeat_interval * 1000)) == NULL ||
+	    (c->failback_timer = su_timer_create(su_root_task(c->root),
+	    (su_duration_t)s->failback_interval * 1000)) == NULL ||
+	    (c->stop_timer = su_timer_create(su_root_task(c->root),
+	    CLIENT_STOP_MAX)) == NULL) {
+		rv = client_fail(err, errlen, ENOMEM, "cannot create timers");
+		goto fail;
+	}
+	host = c->s.bind_address ? c->s.bind_address : "*";
+	tr = s->transport == SIPPUSH_TRANSPORT_TCP ? "tcp" : "udp";
+	if (s->bind_port)
+		snprintf(bind, sizeof(bind), strchr(host, ':') ?
+		    "sip:[%s]:%d;transport=%s" : "sip:%s:%d;transport=%s",
+		    host, s->bind_port, tr);
+	else
+		snprintf(bind, sizeof(bind), strchr(host, ':') ?
+		    "sip:[%s]:*;transport=%s" : "sip:%s:*;transport=%s",
+		    host, tr);
+	c->nua = nua_create(c->root, client_event, c,
+	    NUTAG_URL(URL_STRING_MAKE(bindp)),
+	    NUTAG_USER_AGENT(c->s.user_agent),
+	    NUTAG_OUTBOUND("no-natify no-validate no-options-keepalive "
+	    "no-gruuize"),
+	    NUTAG_KEEPALIVE(0),
+	    NUTAG_MEDIA_ENABLE(0),
+	    NUTAG_ENABLEINVITE(0),
+	    NUTAG_APPL_METHOD("MESSAGE"),
+	    NUTAG_ALLOW("MESSAGE, OPTIONS"),
+	    NTATAG_SIP_T1X64((unsigned)s->request_timeout),
+	    TAG_END());
+	if (c->nua == NULL) {
+		rv = client_fail(err, errlen, EIO, "cannot start SIP on %s",
+		    bind);
+		goto fail;
+	}
+	client_log(c, SIPPUSH_LOG_DEBUG, "client: SIP on %s, %zu servers",
+	    bind, s->nservers);
+	su_timer_set_interval(c->retry_timer, client_retry_timer, NULL, 1);
+	*cp = c;
+	return 0;
+fail:
+	sippush_destroy(c);
+	return rv;
+}
+
+/* Bring nua down now (a client destroyed while running). */
+static void
+client_force_stop(struct sippush *c)
+{
+	int	 i;
+
+	c->stop_requested = 1;
+	c->registered = 0;
+	client_stop_begin(c);
+	for (i = 0; i < 300 && !c->stopped; i++)
+		su_root_step(c->root, 10);
+}
+
+void
+sippush_destroy(struct sippush *c)
+{
+	struct msg	*m;
+
+	if (c == NULL)
+		return;
+	if (c->nua) {
+		if (!c->stopped)
+			client_force_stop(c);
+		while ((m = c->pending) != NULL)
+			message_free(c, m);
+		if (c->stopped)
+			nua_destroy(c->nua);
+		c->nua = NULL;
+	}
+	while ((m = c->pending) != NULL)
+		message_free(c, m);
+	su_timer_destroy(c->retry_timer);
+	su_timer_destroy(c->hb_timer);
+	su_timer_destroy(c->failback_timer);
+	su_timer_destroy(c->stop_timer);
+	if (c->root) {
+		if (c->wait_index != -1)
+			su_root_deregister(c->root, c->wait_index);
+		su_root_destroy(c->root);
+	}
+	if (c->efd != -1)
+		close(c->efd);
+	if (c->sofia_logs)
+		client_sofia_logs(c, 0);
+	sippush_dedup_destroy(c->seen);
+	su_home_deinit(c->home);
+	su_deinit();
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
