@@ -22,6 +22,9 @@ PACKAGES=(
     iproute2
     valgrind
     jq
+    # scripts/fuzz.sh (libFuzzer), which .ci/run runs after the tests
+    clang
+    libclang-rt-14-dev
 )
 
 if [ "${SIPPUSH_SKIP_DEPS:-0}" = 1 ]; then

@@ -48,6 +48,9 @@ static const struct option options[] = {
 	    NULL },
 	{ "sip.udp_buffer", OPT_INT, F(sip_udp_buffer), 65536, 268435456,
 	    NULL },
+	{ "sip.tcp_idle_timeout", OPT_INT, F(sip_tcp_idle), 1, 86400, NULL },
+	{ "sip.tcp_message_timeout", OPT_INT, F(sip_tcp_msg_timeout), 1, 3600,
+	    NULL },
 	{ "database.path", OPT_STRING, F(db_path), 0, 0, NULL },
 	{ "database.synchronous", OPT_ENUM, F(db_sync_full), 0, 0,
 	    sync_names },
@@ -62,6 +65,10 @@ static const struct option options[] = {
 	{ "registration.default_class", OPT_STRING, F(reg_default_class), 0,
 	    0, NULL },
 	{ "registration.retain", OPT_INT, F(reg_retain), 0, 31536000, NULL },
+	{ "registration.max_clients", OPT_INT, F(reg_max_clients), 1,
+	    100000000, NULL },
+	{ "registration.rate_per_source", OPT_INT, F(reg_rate), 0, 1000000,
+	    NULL },
 	{ "heartbeat.timeout", OPT_INT, F(hb_timeout), 0, 86400, NULL },
 	{ "heartbeat.sweep_interval", OPT_INT, F(hb_sweep_interval), 1, 3600,
 	    NULL },
@@ -82,6 +89,8 @@ static const struct option options[] = {
 	    NULL },
 	{ "dispatch.max_ttl", OPT_INT, F(dp_max_ttl), 1, 31536000, NULL },
 	{ "dispatch.max_body", OPT_INT, F(dp_max_body), 1, 60000, NULL },
+	{ "dispatch.max_pending_per_client", OPT_INT, F(dp_max_pending), 1,
+	    1000000, NULL },
 	{ "dispatch.retain", OPT_INT, F(dp_retain), 0, 31536000, NULL },
 	{ "log.level", OPT_ENUM, F(log_level), 0, 0, level_names },
 	{ "log.sip_level", OPT_INT, F(log_sip_level), 0, 9, NULL },
@@ -140,12 +149,16 @@ config_defaults(struct config *c)
 	c->sip_tcp = 1;
 	c->sip_max_size = 65536;
 	c->sip_udp_buffer = 8 * 1024 * 1024;
+	c->sip_tcp_idle = 120;
+	c->sip_tcp_msg_timeout = 10;
 	c->db_sync_full = 1;
 	c->db_commit_delay = 2;
 	c->reg_min_expires = 60;
 	c->reg_max_expires = 3600;
 	c->reg_default_expires = 600;
 	c->reg_retain = 86400;
+	c->reg_max_clients = 1000000;
+	c->reg_rate = 0;
 	c->hb_timeout = 90;
 	c->hb_sweep_interval = 5;
 	c->dp_max_in_flight = 1000;
@@ -158,6 +171,7 @@ config_defaults(struct config *c)
 	c->dp_default_ttl = 86400;
 	c->dp_max_ttl = 604800;
 	c->dp_max_body = MESSAGE_UDP_BODY_MAX;
+	c->dp_max_pending = 1000;
 	c->dp_retain = 604800;
 	c->log_level = LOG_LEVEL_INFO;
 	c->log_sip_level = 0;

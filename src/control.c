@@ -5,7 +5,9 @@
  * daemon's own user (SO_PEERCRED). Each connection gets the greeting,
  * then sends request lines and reads replies (protocol in proto.h).
  * Connections are non-blocking and served from the daemon's event loop;
- * a reply is built whole in the connection's output buffer.
+ * a reply is built whole in the connection's output buffer. A peer that
+ * sends requests without reading the replies is not read from while more
+ * than CONTROL_OUT_HIGH bytes of replies wait for it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +24,8 @@
 #include "sippushd.h"
 
 #define CONTROL_CONN_MAX	32
+#define CONTROL_OUT_HIGH	(4 * 1024 * 1024)
+#define CONTROL_READ		65536
 
 struct conn {
 	int		 fd;
@@ -43,6 +47,7 @@ static int64_t			 ctl_started;
 static int control_accept(su_root_magic_t *, su_wait_t *, su_wakeup_arg_t *);
 static int control_event(su_root_magic_t *, su_wait_t *, su_wakeup_arg_t *);
 static int control_flush(struct conn *);
+static void control_process(struct conn *);
 
 static void
 control_close(struct conn *c)
@@ -212,26 +217,44 @@ control_accept(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
 	return 0;
 }
 
-/* Write what we can; watch for writability while output remains. */
+/*
+ * Write what we can, answering the requests that wait in the input while
+ * the output drains; watch for writability while output remains, and for
+ * input while it is under CONTROL_OUT_HIGH. -1 when the connection is to
+ * be closed.
+ */
 static int
 control_flush(struct conn *c)
 {
 	ssize_t	 n;
+	size_t	 before;
+	int	 mask = 0;
 
-	while (c->out.len > 0) {
-		n = write(c->fd, c->out.data, c->out.len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN)
+	for (;;) {
+		while (c->out.len > 0) {
+			n = write(c->fd, c->out.data, c->out.len);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && errno == EAGAIN)
+				break;
+			if (n <= 0)
+				return -1;
+			buf_consume(&c->out, (size_t)n);
+		}
+		if (c->out.len > 0 || c->closing)
 			break;
-		if (n <= 0)
-			return -1;
-		buf_consume(&c->out, (size_t)n);
+		before = c->in.len;
+		control_process(c);
+		if (c->in.len == before && !c->closing)
+			break;
 	}
 	if (c->out.len == 0 && c->closing)
 		return -1;
-	su_root_eventmask(ctl_root, c->index, c->fd,
-	    c->out.len ? SU_WAIT_IN | SU_WAIT_OUT : SU_WAIT_IN);
+	if (!c->closing && c->out.len < CONTROL_OUT_HIGH)
+		mask |= SU_WAIT_IN;
+	if (c->out.len)
+		mask |= SU_WAIT_OUT;
+	su_root_eventmask(ctl_root, c->index, c->fd, mask);
 	return 0;
 }
 
@@ -250,21 +273,46 @@ control_line(struct conn *c, char *line)
 		control_request(&c->out, argc, argv);
 }
 
+/* Answer the complete request lines in c's input while the replies
+ * waiting to be written stay under CONTROL_OUT_HIGH; refuse a line that
+ * grows past PROTO_LINE_MAX. */
+static void
+control_process(struct conn *c)
+{
+	char	*nl;
+
+	while (!c->closing && c->out.len < CONTROL_OUT_HIGH &&
+	    c->in.len > 0 &&
+	    (nl = memchr(c->in.data, '\n', c->in.len)) != NULL) {
+		*nl = '\0';
+		if (nl > c->in.data && nl[-1] == '\r')
+			nl[-1] = '\0';
+		control_line(c, c->in.data);
+		buf_consume(&c->in, (size_t)(nl - c->in.data) + 1);
+	}
+	if (!c->closing && c->in.len > PROTO_LINE_MAX &&
+	    memchr(c->in.data, '\n', c->in.len) == NULL) {
+		buf_printf(&c->out, "ERR request line over %d bytes\n",
+		    PROTO_LINE_MAX);
+		c->closing = 1;
+	}
+}
+
 static int
 control_event(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
 {
 	struct conn	*c = (struct conn *)arg;
-	char		*nl;
 	ssize_t		 n;
 	int		 events = su_wait_events(w, c->fd);
 
 	(void)magic;
-	if (events & (SU_WAIT_IN | SU_WAIT_HUP | SU_WAIT_ERR)) {
-		if (buf_reserve(&c->in, 65536) == -1) {
+	if ((events & (SU_WAIT_IN | SU_WAIT_HUP | SU_WAIT_ERR)) &&
+	    !c->closing && c->out.len < CONTROL_OUT_HIGH) {
+		if (buf_reserve(&c->in, CONTROL_READ) == -1) {
 			control_close(c);
 			return 0;
 		}
-		n = read(c->fd, c->in.data + c->in.len, 65536);
+		n = read(c->fd, c->in.data + c->in.len, CONTROL_READ);
 		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
 			control_close(c);
 			return 0;
@@ -273,19 +321,7 @@ control_event(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
 			c->in.len += (size_t)n;
 			c->in.data[c->in.len] = '\0';
 		}
-		while (!c->closing &&
-		    (nl = memchr(c->in.data, '\n', c->in.len)) != NULL) {
-			*nl = '\0';
-			if (nl > c->in.data && nl[-1] == '\r')
-				nl[-1] = '\0';
-			control_line(c, c->in.data);
-			buf_consume(&c->in, (size_t)(nl - c->in.data) + 1);
-		}
-		if (c->in.len > PROTO_LINE_MAX) {
-			buf_printf(&c->out, "ERR request line over %d bytes\n",
-			    PROTO_LINE_MAX);
-			c->closing = 1;
-		}
+		control_process(c);
 	}
 	if (control_flush(c) == -1)
 		control_close(c);

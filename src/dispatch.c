@@ -239,6 +239,28 @@ dispatch_place(struct message *m, struct target *t, int64_t now)
 
 /* ---- state and its persistence ---- */
 
+/* Is a target in this state still to be delivered? */
+static int
+dispatch_unfinished(int state)
+{
+	return state == TARGET_PENDING || state == TARGET_SENT;
+}
+
+/* One more (delta > 0) or one less unfinished target for client id, if
+ * it is in the table (dispatch.max_pending_per_client). */
+static void
+dispatch_count(const char *id, int delta)
+{
+	struct client	*c = clients_find(id);
+
+	if (c == NULL)
+		return;
+	if (delta > 0)
+		c->pending++;
+	else if (c->pending > 0)
+		c->pending--;
+}
+
 static void
 dispatch_mark_message(struct message *m)
 {
@@ -255,6 +277,8 @@ dispatch_set(struct target *t, int state)
 {
 	struct message	*m = t->msg;
 
+	if (dispatch_unfinished(t->state) && !dispatch_unfinished(state))
+		dispatch_count(t->client, -1);
 	m->count[t->state]--;
 	m->count[state]++;
 	t->state = (uint8_t)state;
@@ -548,15 +572,18 @@ dispatch_pump(void)
 }
 
 /* A client registered or came back online: its pending targets are due
- * now, whatever their backoff said. */
+ * now, whatever their backoff said. Its count of unfinished targets is
+ * made again on the way (a client deleted and registered anew starts
+ * from 0). */
 void
-dispatch_client_online(const struct client *c)
+dispatch_client_online(struct client *c)
 {
 	struct message	*m;
 	struct target	*t;
 	size_t		 lo, hi, mid;
 	int		 cmp, any = 0;
 	int64_t		 now = dispatch_now_ms();
+	uint32_t	 unfinished = 0;
 
 	for (m = dp_active; m; m = m->next) {
 		lo = 0;
@@ -574,6 +601,8 @@ dispatch_client_online(const struct client *c)
 			else
 				lo = mid + 1;
 		}
+		if (t != NULL && dispatch_unfinished(t->state))
+			unfinished++;
 		if (t == NULL || t->state != TARGET_PENDING || t->queued)
 			continue;
 		if (t->heap)
@@ -582,6 +611,7 @@ dispatch_client_online(const struct client *c)
 		ready_push(m, t);
 		any = 1;
 	}
+	c->pending = unfinished;
 	if (any)
 		dispatch_pump();
 }
@@ -727,6 +757,8 @@ dispatch_activate(struct message *m)
 	for (i = 0; i < m->ntargets; i++) {
 		m->targets[i].msg = m;
 		m->count[m->targets[i].state]++;
+		if (dispatch_unfinished(m->targets[i].state))
+			dispatch_count(m->targets[i].client, 1);
 	}
 	for (i = 0; i < m->ntargets; i++)
 		if (m->targets[i].state == TARGET_PENDING)
@@ -1013,6 +1045,17 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 		idlen += strlen(p.v[i]->id) + 1;
 		nudp += p.v[i]->transport == TRANSPORT_UDP;
 		online += p.v[i]->state == CLIENT_ONLINE;
+	}
+	for (i = k = 0; i < p.n; i++)
+		if (p.v[i]->pending >= (uint32_t)dp_cfg->dp_max_pending &&
+		    k++ == 0)
+			c = p.v[i];
+	if (k) {
+		proto_err(out, "publish: client %s has %u unfinished messages, "
+		    "the most dispatch.max_pending_per_client allows (%zu "
+		    "target%s at the limit); wait for deliveries to end or "
+		    "cancel some", c->id, c->pending, k, k > 1 ? "s" : "");
+		goto out;
 	}
 	if (nudp && body_len > MESSAGE_UDP_BODY_MAX) {
 		proto_err(out, "publish: body is %zu bytes, over the %d "

@@ -6,12 +6,29 @@
  * makes the row durable; a failed commit answers 500 with Retry-After.
  * Replies are stateless: no server transaction outlives the request (see
  * SOFIA.md, memory trap).
+ *
+ * Admission comes first. With registration.rate_per_source set, each
+ * source address (an IPv6 one by its /64) has a token bucket, kept as the
+ * "theoretical arrival time" of GCRA: one REGISTER costs 1/rate seconds,
+ * and up to 2 x rate may come at once. The buckets live in a fixed table
+ * of REGISTRAR_RATE_SETS sets of REGISTRAR_RATE_WAYS entries, indexed by
+ * a keyed hash: a full set forgets its idlest entry (one whose bucket is
+ * full again holds nothing worth keeping), so memory stays bounded
+ * whatever the number of addresses. A REGISTER over the rate, and one
+ * that would add a client to a table holding registration.max_clients
+ * rows, is answered 503 with Retry-After.
  */
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
 
+#include <sofia-sip/msg_addr.h>
 #include <sofia-sip/nta.h>
 #include <sofia-sip/nta_stateless.h>
 #include <sofia-sip/sip_header.h>
@@ -20,7 +37,28 @@
 
 #include "sippushd.h"
 
-#define REGISTRAR_FAIL_RETRY	"5"	/* Retry-After on a store failure */
+#define REGISTRAR_FAIL_RETRY	5	/* Retry-After on a store failure */
+#define REGISTRAR_FULL_RETRY	60	/* ... when the table is full */
+#define REGISTRAR_RATE_SETS	512
+#define REGISTRAR_RATE_WAYS	8
+#define REGISTRAR_LOG_EVERY	10	/* seconds between reports of a limit */
+#define REGISTRAR_LOG_MAX	10	/* such reports per second, at most */
+
+/* At most REGISTRAR_LOG_MAX lines a second of one kind. */
+struct log_cap {
+	int64_t		 second;
+	int		 count;
+	unsigned	 dropped;	/* lines not logged that second */
+};
+
+/* One source address's bucket. */
+struct rate_entry {
+	uint8_t		 key[17];	/* family, then the address */
+	uint8_t		 used;
+	int64_t		 tat;		/* us, monotonic: bucket full from then */
+	int64_t		 logged;	/* us, when it was last reported */
+	uint32_t	 refused;	/* since then */
+};
 
 /* A REGISTER waiting for its commit; lives on the request's home. */
 struct pending {
@@ -31,12 +69,169 @@ struct pending {
 
 static const struct config	*reg_cfg;
 static nta_agent_t		*reg_agent;
+static struct rate_entry	 reg_rate[REGISTRAR_RATE_SETS][REGISTRAR_RATE_WAYS];
+static uint64_t			 reg_seed;
+static struct log_cap		 reg_rate_cap, reg_refusal_cap;
+static int64_t			 reg_full_logged;	/* table full */
+static uint32_t			 reg_full_refused;
 
 void
 registrar_init(const struct config *cfg, nta_agent_t *agent)
 {
 	reg_cfg = cfg;
 	reg_agent = agent;
+	memset(reg_rate, 0, sizeof(reg_rate));
+	if (getrandom(&reg_seed, sizeof(reg_seed), GRND_NONBLOCK) !=
+	    sizeof(reg_seed))
+		reg_seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL;
+	reg_full_logged = 0;
+	reg_full_refused = 0;
+	memset(&reg_rate_cap, 0, sizeof(reg_rate_cap));
+	memset(&reg_refusal_cap, 0, sizeof(reg_refusal_cap));
+}
+
+static int64_t
+registrar_clock_us(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* May one more line of this kind be logged at now (us)? When a new
+ * second starts, *dropped gets the lines held back in the last one. */
+static int
+registrar_may_log(struct log_cap *cap, int64_t now, unsigned *dropped)
+{
+	*dropped = 0;
+	if (now / 1000000 != cap->second) {
+		*dropped = cap->dropped;
+		cap->second = now / 1000000;
+		cap->count = 0;
+		cap->dropped = 0;
+	}
+	if (cap->count++ < REGISTRAR_LOG_MAX)
+		return 1;
+	cap->dropped++;
+	return 0;
+}
+
+/* The bucket key of a source address: IPv4 (also v4-mapped IPv6) whole,
+ * IPv6 by its /64, since one host may hold a whole /64. 0, or -1 when the
+ * address is of no known family. */
+static int
+registrar_rate_key(const struct sockaddr *sa, uint8_t key[17])
+{
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+	const uint8_t			*a;
+
+	memset(key, 0, 17);
+	if (sa->sa_family == AF_INET) {
+		sin = (const struct sockaddr_in *)(const void *)sa;
+		key[0] = 4;
+		memcpy(key + 1, &sin->sin_addr, 4);
+		return 0;
+	}
+	if (sa->sa_family != AF_INET6)
+		return -1;
+	sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+	a = sin6->sin6_addr.s6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		key[0] = 4;
+		memcpy(key + 1, a + 12, 4);
+	} else {
+		key[0] = 6;
+		memcpy(key + 1, a, 8);
+	}
+	return 0;
+}
+
+static size_t
+registrar_rate_set(const uint8_t key[17])
+{
+	uint64_t	 h = reg_seed;
+	size_t		 i;
+
+	for (i = 0; i < 17; i++) {
+		h ^= key[i];
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 29;
+	return (size_t)(h % REGISTRAR_RATE_SETS);
+}
+
+/* The bucket of key, found or made (forgetting the idlest of its set). */
+static struct rate_entry *
+registrar_rate_entry(const uint8_t key[17])
+{
+	struct rate_entry	*set = reg_rate[registrar_rate_set(key)];
+	struct rate_entry	*victim = &set[0];
+	int			 i;
+
+	for (i = 0; i < REGISTRAR_RATE_WAYS; i++) {
+		if (set[i].used && memcmp(set[i].key, key, 17) == 0)
+			return &set[i];
+		if (!victim->used)
+			continue;
+		if (!set[i].used || set[i].tat < victim->tat)
+			victim = &set[i];
+	}
+	memset(victim, 0, sizeof(*victim));
+	memcpy(victim->key, key, 17);
+	victim->used = 1;
+	return victim;
+}
+
+/*
+ * Charge one REGISTER from msg's source to its bucket. Returns 0 if it
+ * may be served, or the number of seconds (at least 1) to put in the
+ * Retry-After of a 503.
+ */
+static int
+registrar_rate_check(msg_t *msg)
+{
+	su_addrinfo_t		*ai = msg_addrinfo(msg);
+	struct rate_entry	*e;
+	uint8_t			 key[17];
+	int64_t			 now, tat, interval, tolerance, wait;
+	char			 addr[46];
+	int			 rate = reg_cfg->reg_rate;
+	unsigned		 dropped;
+
+	if (rate <= 0 || ai == NULL || ai->ai_addr == NULL ||
+	    registrar_rate_key(ai->ai_addr, key) == -1)
+		return 0;
+	now = registrar_clock_us();
+	interval = 1000000 / rate;
+	if (interval < 1)
+		interval = 1;
+	tolerance = (2 * (int64_t)rate - 1) * interval;
+	e = registrar_rate_entry(key);
+	tat = e->tat > now ? e->tat : now;
+	if (tat - now <= tolerance) {
+		e->tat = tat + interval;
+		return 0;
+	}
+	e->refused++;
+	wait = (tat - now - tolerance + 999999) / 1000000;
+	if ((e->logged == 0 || now - e->logged >=
+	    (int64_t)REGISTRAR_LOG_EVERY * 1000000) &&
+	    registrar_may_log(&reg_rate_cap, now, &dropped)) {
+		if (getnameinfo(ai->ai_addr, (socklen_t)ai->ai_addrlen, addr,
+		    sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0)
+			snprintf(addr, sizeof(addr), "?");
+		log_warn("registrar: %s sends REGISTERs faster than "
+		    "registration.rate_per_source (%d/s): %u refused with 503"
+		    "%s", addr, rate, e->refused, e->logged ?
+		    " since the last report" : "");
+		e->logged = now;
+		e->refused = 0;
+	}
+	return wait < 1 ? 1 : wait > 3600 ? 3600 : (int)wait;
 }
 
 static int
@@ -80,6 +275,24 @@ registrar_class(sip_t const *sip, sip_contact_t const *m)
 	return NULL;
 }
 
+/* The name of the first header on sip's error list: one Sofia could not
+ * parse (an error header, which holds the name) or a second copy of a
+ * header that may appear once (kept with its own class). "" if none. */
+static const char *
+registrar_bad_header(sip_t const *sip)
+{
+	sip_header_t const	*h = (sip_header_t const *)sip->sip_error;
+	const char		*name;
+
+	if (h == NULL || h->sh_class == NULL)
+		return "";
+	if (h->sh_class == sip_error_class)
+		name = h->sh_error->er_name;
+	else
+		name = h->sh_class->hc_name;
+	return name ? name : "";
+}
+
 /*
  * Read a REGISTER into r: client ID, class, Contact, User-Agent and the
  * granted expiry (0: unregister; -1 in r->expires: a query with no
@@ -99,10 +312,14 @@ registrar_parse(const struct config *cfg, su_home_t *home, sip_t const *sip,
 	memset(e, 0, sizeof(*e));
 	if (sip->sip_error != NULL) {
 		/* a header Sofia could not parse (a Contact above all: a
-		 * REGISTER without one would be taken for a query) */
+		 * REGISTER without one would be taken for a query), or one
+		 * given twice; nta has let through those it does not check
+		 * itself (the registrar's, the proxy's...) */
 		e->status = 400;
-		e->phrase = su_sprintf(home, "Bad %s Header",
-		    sip->sip_error->er_name ? sip->sip_error->er_name : "");
+		if (*registrar_bad_header(sip) == '\0' || (e->phrase =
+		    su_sprintf(home, "Bad %s Header",
+		    registrar_bad_header(sip))) == NULL)
+			e->phrase = "Bad Request";
 		return -1;
 	}
 	if (sip->sip_to == NULL || sip->sip_to->a_url->url_user == NULL)
@@ -163,32 +380,69 @@ registrar_parse(const struct config *cfg, su_home_t *home, sip_t const *sip,
 	return 0;
 }
 
-/* The Contact of a 200: the client's own, with the expiry granted. */
+/* The Contact of a 200: the client's own, with the expiry granted. All
+ * on home (msg_header_replace_param keeps the parameter's pointer, so
+ * the parameter must live as long as the header). */
 static sip_contact_t const *
 registrar_reply_contact(su_home_t *home, sip_contact_t const *m,
     long expires)
 {
 	sip_contact_t	*dup;
-	char		 param[32];
+	char		*param;
 
-	if ((dup = sip_contact_dup(home, m)) == NULL)
+	if (m == NULL || (dup = sip_contact_dup(home, m)) == NULL)
 		return NULL;
 	dup->m_next = NULL;
-	snprintf(param, sizeof(param), "expires=%ld", expires);
-	if (msg_header_replace_param(home, dup->m_common, param) < 0)
+	if ((param = su_sprintf(home, "expires=%ld", expires)) == NULL ||
+	    msg_header_replace_param(home, dup->m_common, param) < 0)
 		return NULL;
 	return dup;
+}
+
+/* Answer msg; a 5xx says when to come back (retry seconds, or the
+ * default for a store failure when 0). */
+static void
+registrar_reply_retry(msg_t *msg, int status, char const *phrase,
+    sip_contact_t const *contact, int retry)
+{
+	char	 after[16];
+
+	snprintf(after, sizeof(after), "%d",
+	    retry > 0 ? retry : REGISTRAR_FAIL_RETRY);
+	nta_msg_treply(reg_agent, msg, status, phrase,
+	    TAG_IF(contact, SIPTAG_CONTACT(contact)),
+	    TAG_IF(status >= 500, SIPTAG_RETRY_AFTER_STR(after)),
+	    SIPTAG_SERVER_STR("sippushd/" SIPPUSH_VERSION),
+	    TAG_END());
 }
 
 static void
 registrar_reply(msg_t *msg, int status, char const *phrase,
     sip_contact_t const *contact)
 {
-	nta_msg_treply(reg_agent, msg, status, phrase,
-	    TAG_IF(contact, SIPTAG_CONTACT(contact)),
-	    TAG_IF(status >= 500, SIPTAG_RETRY_AFTER_STR(REGISTRAR_FAIL_RETRY)),
-	    SIPTAG_SERVER_STR("sippushd/" SIPPUSH_VERSION),
-	    TAG_END());
+	registrar_reply_retry(msg, status, phrase, contact, 0);
+}
+
+/* Is there room for one more client? Logs (now and then) when not. */
+static int
+registrar_room(const char *id)
+{
+	int64_t	 now;
+
+	if (clients_count() < (size_t)reg_cfg->reg_max_clients)
+		return 1;
+	reg_full_refused++;
+	now = registrar_clock_us();
+	if (reg_full_logged == 0 || now - reg_full_logged >=
+	    (int64_t)REGISTRAR_LOG_EVERY * 1000000) {
+		log_warn("registrar: the table holds registration.max_clients "
+		    "(%d) clients: new client %s refused with 503 (%u refused "
+		    "%s)", reg_cfg->reg_max_clients, id, reg_full_refused,
+		    reg_full_logged ? "since the last report" : "so far");
+		reg_full_logged = now;
+		reg_full_refused = 0;
+	}
+	return 0;
 }
 
 /* The commit that holds a REGISTER's change is done: answer it. */
@@ -219,6 +473,27 @@ registrar_queue(msg_t *msg, sip_contact_t const *contact)
 	commit_wait(&p->w);
 }
 
+/* Log a refused REGISTER, REGISTRAR_LOG_MAX a second at most: a flood of
+ * bad requests must not become a flood of log lines. */
+static void
+registrar_log_refusal(sip_t const *sip, const struct reg_error *e)
+{
+	const char	*id = sip->sip_to && sip->sip_to->a_url->url_user ?
+	    sip->sip_to->a_url->url_user : NULL;
+	unsigned	 dropped;
+	int		 ok;
+
+	ok = registrar_may_log(&reg_refusal_cap, registrar_clock_us(),
+	    &dropped);
+	if (dropped)
+		log_info("registrar: %u more REGISTERs refused in a second, "
+		    "not logged", dropped);
+	if (ok)
+		log_info("registrar: refused REGISTER for %.64s%s: %d %s",
+		    id ? id : "(no ID)", id && strlen(id) > 64 ? "..." : "",
+		    e->status, e->phrase);
+}
+
 /* Answer a REGISTER. Takes ownership of msg. */
 void
 registrar_request(msg_t *msg, sip_t *sip)
@@ -230,13 +505,16 @@ registrar_request(msg_t *msg, sip_t *sip)
 	char			 addr[46], ebuf[16];
 	sip_contact_t const	*contact = NULL;
 	int64_t			 now = sippushd_now();
+	int			 wait;
 
+	if ((wait = registrar_rate_check(msg)) > 0) {
+		registrar_reply_retry(msg, 503, "Too Many Registrations From "
+		    "This Address", NULL, wait);
+		return;
+	}
 	memset(&r, 0, sizeof(r));
 	if (registrar_parse(reg_cfg, home, sip, &r, &e) == -1) {
-		log_info("registrar: refused REGISTER for %s: %d %s",
-		    sip->sip_to && sip->sip_to->a_url->url_user ?
-		    sip->sip_to->a_url->url_user : "(no ID)", e.status,
-		    e.phrase);
+		registrar_log_refusal(sip, &e);
 		snprintf(ebuf, sizeof(ebuf), "%d", e.min_expires);
 		nta_msg_treply(reg_agent, msg, e.status, e.phrase,
 		    TAG_IF(e.min_expires, SIPTAG_MIN_EXPIRES_STR(ebuf)),
@@ -262,6 +540,11 @@ registrar_request(msg_t *msg, sip_t *sip)
 		clients_unregister(c, now);
 		log_info("registrar: %s unregistered", c->id);
 		registrar_queue(msg, NULL);
+		return;
+	}
+	if (c == NULL && !registrar_room(r.id)) {
+		registrar_reply_retry(msg, 503, "Client Table Full", NULL,
+		    REGISTRAR_FULL_RETRY);
 		return;
 	}
 	if (sip_source(msg, addr, sizeof(addr), &r.port, &r.transport) ==

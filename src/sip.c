@@ -5,13 +5,28 @@
  * The daemon creates no default leg: every request reaches sip_incoming
  * and is answered statelessly, so a request costs no memory once
  * answered (SOFIA.md, memory trap).
+ *
+ * TCP connections. Sofia closes a connection that no registration holds
+ * once it has been idle for sip.tcp_idle_timeout (TPTAG_IDLE), and drops
+ * a partial message that stopped growing for sip.tcp_message_timeout
+ * (TPTAG_TIMEOUT), which then ends its connection; a message larger than
+ * sip.max_message_size ends it at once. But Sofia 1.12 arms its idle
+ * timer only after some traffic: a connection that never sends a byte
+ * would be kept for ever. The connection sweep (sip_sweep) finds those
+ * among the daemon's own descriptors (TCP_INFO: nothing ever received)
+ * and shuts them down, which Sofia then handles as a peer's close; when
+ * descriptors run short it does so after a second instead of
+ * sip.tcp_idle_timeout.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <linux/tcp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,8 +43,17 @@
 
 #define SIP_ALLOW	"REGISTER, OPTIONS"
 #define SIP_TIMER_K_MS	1000
+#define SIP_NOFILE_MAX	1048576	/* the soft limit is raised up to this */
+#define SIP_SWEEP_MAX_MS 10000	/* the longest pause between sweeps */
 
-static nta_agent_t	*sip_nta;
+static const struct config	*sip_cfg;
+static nta_agent_t		*sip_nta;
+static su_timer_t		*sip_sweep_timer;
+static DIR			*sip_fd_dir;	/* /proc/self/fd, kept open:
+						   no descriptor is needed
+						   to sweep when none is left */
+static int			 sip_pressure;	/* descriptors ran short */
+static su_duration_t		 sip_sweep_every;	/* ms */
 
 static int
 sip_incoming(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *msg,
@@ -96,6 +120,133 @@ sip_probe(const struct config *cfg, int type, char *err, size_t errlen)
 	return rc;
 }
 
+/* Raise the soft limit on descriptors to the hard one (at most
+ * SIP_NOFILE_MAX): every TCP connection holds one. */
+static void
+sip_raise_nofile(void)
+{
+	struct rlimit	 rl;
+	rlim_t		 want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > SIP_NOFILE_MAX ?
+	    SIP_NOFILE_MAX : rl.rlim_max;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("sip: cannot raise the descriptor limit to "
+			    "%llu: %s", (unsigned long long)want,
+			    strerror(errno));
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_info("sip: up to %llu descriptors (TCP connections and "
+		    "files)", (unsigned long long)rl.rlim_cur);
+}
+
+/* Is fd a TCP connection accepted on our SIP port (not the listener)? */
+static int
+sip_sweep_is_ours(int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 v, port;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	else if (ss.ss_family == AF_INET6)
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	else
+		return 0;
+	if (port != sip_cfg->sip_port)
+		return 0;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == -1 ||
+	    v != SOCK_STREAM)
+		return 0;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == -1 || v)
+		return 0;
+	return 1;
+}
+
+/*
+ * One pass over the daemon's descriptors: shut down every TCP connection
+ * on the SIP port that has never received a byte and has neither
+ * received nor sent anything for idle_ms. Returns the number of
+ * descriptors seen; *closed gets the connections shut down.
+ */
+static int
+sip_sweep_pass(unsigned idle_ms, int *closed)
+{
+	struct tcp_info	 ti;
+	struct dirent	*de;
+	socklen_t	 len;
+	char		*end;
+	long		 fd;
+	int		 n = 0;
+
+	*closed = 0;
+	rewinddir(sip_fd_dir);
+	while ((de = readdir(sip_fd_dir)) != NULL) {
+		fd = strtol(de->d_name, &end, 10);
+		if (*de->d_name == '\0' || *end != '\0' ||
+		    fd == dirfd(sip_fd_dir))
+			continue;
+		n++;
+		if (!sip_sweep_is_ours((int)fd))
+			continue;
+		memset(&ti, 0, sizeof(ti));
+		len = sizeof(ti);
+		if (getsockopt((int)fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
+		    len < offsetof(struct tcp_info, tcpi_bytes_received) +
+		    sizeof(ti.tcpi_bytes_received))
+			continue;	/* a kernel before 4.1: no way to tell */
+		if (ti.tcpi_bytes_received != 0 ||
+		    ti.tcpi_last_data_recv < idle_ms ||
+		    ti.tcpi_last_data_sent < idle_ms)
+			continue;
+		if (shutdown((int)fd, SHUT_RDWR) == 0)
+			(*closed)++;
+	}
+	return n;
+}
+
+/* The connection sweep: see the note at the top of this file. */
+static void
+sip_sweep(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+	struct rlimit	 rl;
+	unsigned	 idle_ms = (unsigned)sip_cfg->sip_tcp_idle * 1000;
+	int		 n, closed, more, was = sip_pressure;
+
+	(void)magic;
+	(void)arg;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		rl.rlim_cur = RLIM_INFINITY;
+	n = sip_sweep_pass(sip_pressure ? 1000 : idle_ms, &closed);
+	sip_pressure = rl.rlim_cur != RLIM_INFINITY &&
+	    (rlim_t)n + rl.rlim_cur / 10 + 16 >= rl.rlim_cur;
+	if (sip_pressure && !was) {
+		log_warn("sip: %d of %llu descriptors in use: TCP connections "
+		    "that send nothing are now closed after 1s", n,
+		    (unsigned long long)rl.rlim_cur);
+		sip_sweep_pass(1000, &more);
+		closed += more;
+	} else if (was && !sip_pressure)
+		log_notice("sip: %d of %llu descriptors in use: back to "
+		    "closing silent connections after %ds", n,
+		    (unsigned long long)rl.rlim_cur, sip_cfg->sip_tcp_idle);
+	if (closed)
+		log_info("sip: closed %d TCP connection%s that sent nothing "
+		    "for %ds", closed, closed > 1 ? "s" : "",
+		    sip_pressure || was ? 1 : sip_cfg->sip_tcp_idle);
+	su_timer_set_interval(t, sip_sweep, NULL,
+	    sip_pressure ? 1000 : sip_sweep_every);
+}
+
 /* Create the agent listening where cfg says. 0, or -1 with err set. */
 int
 sip_init(const struct config *cfg, su_root_t *root, char *err,
@@ -103,7 +254,9 @@ sip_init(const struct config *cfg, su_root_t *root, char *err,
 {
 	char		 url[128];
 	const char	*host = cfg->sip_address, *urlp = url;
+	su_duration_t	 every;
 
+	sip_cfg = cfg;
 	if ((cfg->sip_udp && sip_probe(cfg, SOCK_DGRAM, err, errlen) == -1) ||
 	    (cfg->sip_tcp && sip_probe(cfg, SOCK_STREAM, err, errlen) == -1))
 		return -1;
@@ -127,6 +280,14 @@ sip_init(const struct config *cfg, su_root_t *root, char *err,
 	     * to absorb retransmitted responses; 5 s would hold 50,000 of
 	     * them at 10,000 MESSAGEs per second */
 	    NTATAG_SIP_T4(SIP_TIMER_K_MS),
+	    /* TCP: a connection nobody holds (no registration uses it) is
+	     * closed once idle; a partial message that stops growing is
+	     * dropped, and then its connection (see sippushd.conf(5)) */
+	    TPTAG_IDLE((unsigned)cfg->sip_tcp_idle * 1000),
+	    TPTAG_TIMEOUT((unsigned)cfg->sip_tcp_msg_timeout * 1000),
+	    /* no STUN server on the SIP port: Sofia's prints a line on
+	     * stderr for every datagram that starts with a 0 or 1 byte */
+	    TPTAG_STUN_SERVER(0),
 	    TAG_END());
 	if (sip_nta == NULL) {
 		snprintf(err, errlen, "cannot listen on %s: %s", url,
@@ -134,12 +295,40 @@ sip_init(const struct config *cfg, su_root_t *root, char *err,
 		return -1;
 	}
 	log_notice("sip: listening on %s", url);
+	sip_raise_nofile();
+	if (cfg->sip_tcp) {
+		if ((sip_fd_dir = opendir("/proc/self/fd")) == NULL)
+			log_warn("sip: /proc/self/fd: %s: TCP connections that "
+			    "send nothing will not be closed",
+			    strerror(errno));
+		else {
+			every = (su_duration_t)cfg->sip_tcp_idle * 1000 / 2;
+			if (every > SIP_SWEEP_MAX_MS)
+				every = SIP_SWEEP_MAX_MS;
+			if (every < 1000)
+				every = 1000;
+			sip_sweep_every = every;
+			if ((sip_sweep_timer = su_timer_create(
+			    su_root_task(root), every)) == NULL ||
+			    su_timer_set(sip_sweep_timer, sip_sweep, NULL) ==
+			    -1) {
+				snprintf(err, errlen, "cannot create a timer");
+				return -1;
+			}
+		}
+	}
 	return 0;
 }
 
 void
 sip_shutdown(void)
 {
+	su_timer_destroy(sip_sweep_timer);
+	sip_sweep_timer = NULL;
+	if (sip_fd_dir)
+		closedir(sip_fd_dir);
+	sip_fd_dir = NULL;
+	sip_pressure = 0;
 	if (sip_nta)
 		nta_agent_destroy(sip_nta);
 	sip_nta = NULL;

@@ -59,6 +59,8 @@ struct config {
 	int	 sip_tcp;
 	int	 sip_max_size;		/* largest SIP message accepted, bytes */
 	int	 sip_udp_buffer;	/* UDP socket buffers, bytes */
+	int	 sip_tcp_idle;		/* s an unused TCP connection lives */
+	int	 sip_tcp_msg_timeout;	/* s a partial message may stall */
 
 	char	*db_path;
 	int	 db_sync_full;		/* synchronous=FULL (else NORMAL) */
@@ -69,6 +71,8 @@ struct config {
 	int	 reg_default_expires;
 	int	 reg_retain;		/* seconds a lapsed registration stays */
 	char	*reg_default_class;
+	int	 reg_max_clients;	/* rows in the table */
+	int	 reg_rate;		/* REGISTERs/s per source, 0 off */
 
 	int	 hb_timeout;		/* seconds of silence before offline, 0 off */
 	int	 hb_sweep_interval;	/* seconds between liveness sweeps */
@@ -85,6 +89,7 @@ struct config {
 	int	 dp_default_ttl;	/* seconds */
 	int	 dp_max_ttl;
 	int	 dp_max_body;		/* bytes */
+	int	 dp_max_pending;	/* unfinished targets per client */
 	int	 dp_retain;		/* seconds finished messages are kept */
 
 	enum log_level log_level;
@@ -148,6 +153,8 @@ struct client {
 	int64_t		 registered_at;	/* unix seconds */
 	int64_t		 expires_at;
 	int64_t		 last_seen;
+	uint32_t	 pending;	/* its targets pending or sent, over
+					   the active messages (dispatch.c) */
 };
 
 /* Fields of a registration, as parsed from a REGISTER. */
@@ -284,7 +291,7 @@ int	 dispatch_init(const struct config *, struct su_root_s *,
 	    struct nta_agent_s *);
 void	 dispatch_shutdown(void);
 int	 dispatch_restore(void);
-void	 dispatch_client_online(const struct client *);
+void	 dispatch_client_online(struct client *);
 int	 dispatch_dirty(void);
 int	 dispatch_write(void);
 void	 dispatch_written(void);

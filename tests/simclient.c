@@ -1327,7 +1327,8 @@ static void print_summary(int64_t t_end)
     double el = (double)(t_end - S.start) / 1e6;
     const char *name = step_names[S.type];
     char p50[32], p99[32];
-    qsort(S.lat, S.nlat, sizeof *S.lat, cmp_u32);
+    if (S.nlat > 1)
+        qsort(S.lat, S.nlat, sizeof *S.lat, cmp_u32);
     fmt_pct(p50, sizeof p50, 50);
     fmt_pct(p99, sizeof p99, 99);
     unsigned long done = S.ok + S.fail + S.timeout;

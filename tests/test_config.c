@@ -92,6 +92,8 @@ assert_same_config(const struct config *a, const struct config *b)
 	CU_ASSERT_EQUAL(a->sip_tcp, b->sip_tcp);
 	CU_ASSERT_EQUAL(a->sip_max_size, b->sip_max_size);
 	CU_ASSERT_EQUAL(a->sip_udp_buffer, b->sip_udp_buffer);
+	CU_ASSERT_EQUAL(a->sip_tcp_idle, b->sip_tcp_idle);
+	CU_ASSERT_EQUAL(a->sip_tcp_msg_timeout, b->sip_tcp_msg_timeout);
 	CU_ASSERT_STRING_EQUAL(a->db_path, b->db_path);
 	CU_ASSERT_EQUAL(a->db_sync_full, b->db_sync_full);
 	CU_ASSERT_EQUAL(a->db_commit_delay, b->db_commit_delay);
@@ -99,6 +101,8 @@ assert_same_config(const struct config *a, const struct config *b)
 	CU_ASSERT_EQUAL(a->reg_max_expires, b->reg_max_expires);
 	CU_ASSERT_EQUAL(a->reg_default_expires, b->reg_default_expires);
 	CU_ASSERT_EQUAL(a->reg_retain, b->reg_retain);
+	CU_ASSERT_EQUAL(a->reg_max_clients, b->reg_max_clients);
+	CU_ASSERT_EQUAL(a->reg_rate, b->reg_rate);
 	CU_ASSERT_STRING_EQUAL(a->reg_default_class, b->reg_default_class);
 	CU_ASSERT_EQUAL(a->hb_timeout, b->hb_timeout);
 	CU_ASSERT_EQUAL(a->hb_sweep_interval, b->hb_sweep_interval);
@@ -113,6 +117,7 @@ assert_same_config(const struct config *a, const struct config *b)
 	CU_ASSERT_EQUAL(a->dp_default_ttl, b->dp_default_ttl);
 	CU_ASSERT_EQUAL(a->dp_max_ttl, b->dp_max_ttl);
 	CU_ASSERT_EQUAL(a->dp_max_body, b->dp_max_body);
+	CU_ASSERT_EQUAL(a->dp_max_pending, b->dp_max_pending);
 	CU_ASSERT_EQUAL(a->dp_retain, b->dp_retain);
 	CU_ASSERT_EQUAL(a->log_level, b->log_level);
 	CU_ASSERT_EQUAL(a->log_sip_level, b->log_sip_level);
@@ -133,6 +138,8 @@ test_defaults(void)
 	CU_ASSERT_EQUAL(c.sip_tcp, 1);
 	CU_ASSERT_EQUAL(c.sip_max_size, 65536);
 	CU_ASSERT_EQUAL(c.sip_udp_buffer, 8388608);
+	CU_ASSERT_EQUAL(c.sip_tcp_idle, 120);
+	CU_ASSERT_EQUAL(c.sip_tcp_msg_timeout, 10);
 	CU_ASSERT_STRING_EQUAL(c.db_path, SIPPUSH_DBPATH);
 	CU_ASSERT_EQUAL(c.db_sync_full, 1);
 	CU_ASSERT_EQUAL(c.db_commit_delay, 2);
@@ -140,6 +147,8 @@ test_defaults(void)
 	CU_ASSERT_EQUAL(c.reg_max_expires, 3600);
 	CU_ASSERT_EQUAL(c.reg_default_expires, 600);
 	CU_ASSERT_EQUAL(c.reg_retain, 86400);
+	CU_ASSERT_EQUAL(c.reg_max_clients, 1000000);
+	CU_ASSERT_EQUAL(c.reg_rate, 0);
 	CU_ASSERT_STRING_EQUAL(c.reg_default_class, "default");
 	CU_ASSERT_EQUAL(c.hb_timeout, 90);
 	CU_ASSERT_EQUAL(c.hb_sweep_interval, 5);
@@ -154,6 +163,7 @@ test_defaults(void)
 	CU_ASSERT_EQUAL(c.dp_default_ttl, 86400);
 	CU_ASSERT_EQUAL(c.dp_max_ttl, 604800);
 	CU_ASSERT_EQUAL(c.dp_max_body, 1300);
+	CU_ASSERT_EQUAL(c.dp_max_pending, 1000);
 	CU_ASSERT_EQUAL(c.dp_retain, 604800);
 	CU_ASSERT_EQUAL(c.log_level, LOG_LEVEL_INFO);
 	CU_ASSERT_EQUAL(c.log_sip_level, 0);
@@ -186,6 +196,8 @@ static const char full_conf[] =
     "  tcp = true;\n"
     "  max_message_size = 2048;\n"
     "  udp_buffer = 65536;\n"
+    "  tcp_idle_timeout = 86400;\n"
+    "  tcp_message_timeout = 1;\n"
     "};\n"
     "database = {\n"
     "  path = \"/var/tmp/sippush-unit/x.db\";\n"
@@ -198,6 +210,8 @@ static const char full_conf[] =
     "  default_expires = 120;\n"
     "  default_class = \"ios.voip-1\";\n"
     "  retain = 0;\n"
+    "  max_clients = 100000000;\n"
+    "  rate_per_source = 50;\n"
     "};\n"
     "heartbeat = {\n"
     "  timeout = 0;\n"
@@ -217,6 +231,7 @@ static const char full_conf[] =
     "  default_ttl = 60;\n"
     "  max_ttl = 120;\n"
     "  max_body = 1024;\n"		/* + 1024 = max_message_size */
+    "  max_pending_per_client = 1;\n"
     "  retain = 0;\n"
     "};\n"
     "log = {\n"
@@ -238,6 +253,8 @@ test_load_all_types(void)
 	CU_ASSERT_EQUAL(c.sip_tcp, 1);
 	CU_ASSERT_EQUAL(c.sip_max_size, 2048);
 	CU_ASSERT_EQUAL(c.sip_udp_buffer, 65536);
+	CU_ASSERT_EQUAL(c.sip_tcp_idle, 86400);
+	CU_ASSERT_EQUAL(c.sip_tcp_msg_timeout, 1);
 	CU_ASSERT_STRING_EQUAL(c.db_path, "/var/tmp/sippush-unit/x.db");
 	CU_ASSERT_EQUAL(c.db_sync_full, 0);
 	CU_ASSERT_EQUAL(c.db_commit_delay, 0);
@@ -246,6 +263,8 @@ test_load_all_types(void)
 	CU_ASSERT_EQUAL(c.reg_default_expires, 120);
 	CU_ASSERT_STRING_EQUAL(c.reg_default_class, "ios.voip-1");
 	CU_ASSERT_EQUAL(c.reg_retain, 0);
+	CU_ASSERT_EQUAL(c.reg_max_clients, 100000000);
+	CU_ASSERT_EQUAL(c.reg_rate, 50);
 	CU_ASSERT_EQUAL(c.hb_timeout, 0);
 	CU_ASSERT_EQUAL(c.hb_sweep_interval, 3600);
 	CU_ASSERT_STRING_EQUAL(c.ctl_socket, "/var/tmp/sippush-unit/ctl.sock");
@@ -259,6 +278,7 @@ test_load_all_types(void)
 	CU_ASSERT_EQUAL(c.dp_default_ttl, 60);
 	CU_ASSERT_EQUAL(c.dp_max_ttl, 120);
 	CU_ASSERT_EQUAL(c.dp_max_body, 1024);
+	CU_ASSERT_EQUAL(c.dp_max_pending, 1);
 	CU_ASSERT_EQUAL(c.dp_retain, 0);
 	CU_ASSERT_EQUAL(c.log_level, LOG_LEVEL_DEBUG);
 	CU_ASSERT_EQUAL(c.log_sip_level, 9);

@@ -725,6 +725,7 @@ live_start(void)
 	lv_conf.dp_default_ttl = d.dp_default_ttl;
 	lv_conf.dp_max_ttl = d.dp_max_ttl;
 	lv_conf.dp_max_body = d.dp_max_body;
+	lv_conf.dp_max_pending = d.dp_max_pending;
 	lv_conf.dp_retain = d.dp_retain;
 	config_free(&d);
 	test_now = (int64_t)time(NULL);
@@ -1780,6 +1781,58 @@ live_restart(void)
 	return 0;
 }
 
+/*
+ * dispatch.max_pending_per_client: each client counts its unfinished
+ * targets over the active messages; a publish that would take one past
+ * the limit is refused and stores nothing. The count follows cancels,
+ * is made again when the client comes online, and after a restart.
+ */
+static void
+test_pending_per_client(void)
+{
+	char		 id1[MESSAGE_ID_LEN + 1], id[MESSAGE_ID_LEN + 1];
+	struct client	*p1, *p2;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	lv_conf.dp_max_pending = 2;
+	CU_ASSERT_FATAL(
+	    (p1 = client_add("p1", "k", TRANSPORT_UDP, CLIENT_OFFLINE, 5061))
+	    != NULL &&
+	    (p2 = client_add("p2", "k", TRANSPORT_UDP, CLIENT_OFFLINE, 5062))
+	    != NULL);
+	CU_ASSERT(p1->pending == 0 && p2->pending == 0);
+	CU_ASSERT_EQUAL(publish(id1, "client=p1 body=one"), 1);
+	CU_ASSERT_EQUAL(publish(id, "class=k body=two"), 2);
+	CU_ASSERT(p1->pending == 2 && p2->pending == 1);
+
+	expect_refused("client p1 has 2 unfinished messages", 2,
+	    "client=p2 client=p1 body=three");
+	CU_ASSERT(is_err("dispatch.max_pending_per_client"));
+	CU_ASSERT(p1->pending == 2 && p2->pending == 1);
+	CU_ASSERT_EQUAL(publish(id, "client=p2 body=three"), 1);
+	expect_refused("(2 targets at the limit)", 3, "class=k body=four");
+
+	/* a cancel ends p1's target of id1 */
+	run(dispatch_cancel, "cancel id=%s", id1);
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT(p1->pending == 1 && p2->pending == 2);
+	CU_ASSERT_EQUAL(publish(id, "client=p1 body=five"), 1);
+	CU_ASSERT_EQUAL(p1->pending, 2);
+
+	/* counted again when the client comes online */
+	p1->pending = 77;
+	dispatch_client_online(p1);
+	CU_ASSERT_EQUAL(p1->pending, 2);
+
+	/* and after a restart */
+	CU_ASSERT_FATAL(live_restart() == 0);
+	CU_ASSERT_EQUAL(dispatch_restore(), 3);
+	CU_ASSERT_FATAL((p1 = clients_find("p1")) != NULL &&
+	    (p2 = clients_find("p2")) != NULL);
+	CU_ASSERT(p1->pending == 2 && p2->pending == 2);
+	expect_refused("has 2 unfinished messages", 4, "client=p1 body=six");
+}
+
 static void
 test_restart(void)
 {
@@ -2103,7 +2156,9 @@ test_dispatch_register(void)
 	    CU_add_test(s, "restart: a MESSAGE in flight is sent again",
 	    test_restart_in_flight) == NULL ||
 	    CU_add_test(s, "restore: rows a crash leaves",
-	    test_restore_rows) == NULL)
+	    test_restore_rows) == NULL ||
+	    CU_add_test(s, "publish: dispatch.max_pending_per_client",
+	    test_pending_per_client) == NULL)
 		return -1;
 	return 0;
 }

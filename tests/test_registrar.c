@@ -231,6 +231,24 @@ test_bad_contact(void)
 	    NULL);
 }
 
+/*
+ * A header that may appear once, given twice: Sofia puts the second on
+ * sip_error with its own class, not as an error header (which nta lets
+ * through for the registrar's and the proxy's headers). The reason names
+ * it; reading it as an error header crashed the daemon (issue #6).
+ */
+static void
+test_duplicate_header(void)
+{
+	EXPECT_FAIL(ALICE, "Max-Forwards: 71\r\n"
+	    "Contact: <sip:a@192.0.2.1>\r\n", 400, "Bad Max-Forwards Header");
+	EXPECT_FAIL(ALICE, "Contact: <sip:a@192.0.2.1>\r\n"
+	    "Expires: 60\r\nExpires: 70\r\n", 400, "Bad Expires Header");
+	EXPECT_FAIL(ALICE, "Contact: <sip:a@192.0.2.1>\r\n"
+	    "User-Agent: a\r\nUser-Agent: b\r\n", 400,
+	    "Bad User-Agent Header");
+}
+
 static void
 test_expires(void)
 {
@@ -448,6 +466,8 @@ test_registrar_register(void)
 	    CU_add_test(s, "bad requests: 400", test_bad_requests) == NULL ||
 	    CU_add_test(s, "unparsable Contact: 400, not a query",
 	    test_bad_contact) == NULL ||
+	    CU_add_test(s, "header given twice: 400 naming it",
+	    test_duplicate_header) == NULL ||
 	    CU_add_test(s, "Contact too long", test_contact_too_long) ==
 	    NULL ||
 	    CU_add_test(s, "User-Agent truncated", test_user_agent) == NULL)
