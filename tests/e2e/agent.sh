@@ -232,9 +232,16 @@ wait_until 20 acked "$MK" || { agent_log_tail k1; fail "k1 never acked $MK"; }
 assert_eq 2 "$(attempts "$MK")" "attempts for $MK"
 assert_eq 1 "$(runs k1 "$MK")" "completed hook runs of k1"
 assert_contains "$(cat "$T/k1.log")" "message $MK: killed after 1 s"
+# gone PID: exited (a zombie waiting to be reaped counts as gone)
+gone()
+{
+    local st
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 0
+    [ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ]
+}
 for f in k1.marker k1.sleep; do
     p=$(cat "$T/$f")
-    ! kill -0 "$p" 2>/dev/null || fail "k1's first hook (${f#k1.} pid $p) is still running"
+    wait_until 5 gone "$p" || fail "k1's first hook (${f#k1.} pid $p) is still running"
 done
 [ ! -e "$T/k1.late" ] || fail "k1's first hook was not killed"
 
