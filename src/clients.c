@@ -218,7 +218,7 @@ clients_register(const struct registration *r, struct client **cp)
 	c->state = CLIENT_ONLINE;
 	c->registered_at = r->now;
 	c->expires_at = r->now + r->expires;
-	c->last_seen = r->now;
+	c->last_seen = c->seen_marked = r->now;
 	clients_mark(c, CLIENT_DIRTY_ROW);	/* before the delete mark goes:
 						   it may be on the list */
 	c->dirty &= (uint8_t)~CLIENT_DIRTY_DELETE;
@@ -262,7 +262,7 @@ clients_restore(const struct client *src)
 	}
 	c->registered_at = src->registered_at;
 	c->expires_at = src->expires_at;
-	c->last_seen = src->last_seen;
+	c->last_seen = c->seen_marked = src->last_seen;
 	return 0;
 }
 

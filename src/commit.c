@@ -11,16 +11,18 @@
  * Nothing is ever written once per packet.
  */
 #include <stdlib.h>
+#include <time.h>
 
 #include <sofia-sip/su_wait.h>
 
 #include "sippushd.h"
 
 #define COMMIT_QUEUE_MAX	4096	/* waiters: flush at once */
+#define COMMIT_LAZY_MS		100	/* for writes nobody waits on */
 
 static const struct config	*commit_cfg;
 static su_timer_t		*commit_timer;
-static int			 commit_armed;
+static int64_t			 commit_due;	/* ms, monotonic; 0: not armed */
 static struct commit_waiter	*commit_queue;
 static struct commit_waiter	**commit_tail = &commit_queue;
 static size_t			 commit_nwaiting;
@@ -49,21 +51,52 @@ commit_fire(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 	(void)magic;
 	(void)t;
 	(void)arg;
-	commit_armed = 0;
+	commit_due = 0;
 	commit_flush();
 }
 
-/* Make sure a flush comes within database.commit_delay ms. */
+static int64_t
+commit_clock(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Make sure a flush comes within delay ms: arm the timer, or bring it
+ * forward if it is due later. */
+static void
+commit_arm(int delay)
+{
+	int64_t	 due = commit_clock() + delay;
+
+	if (commit_timer == NULL || (commit_due && commit_due <= due))
+		return;
+	if (commit_due)
+		su_timer_reset(commit_timer);
+	if (su_timer_set_interval(commit_timer, commit_fire, NULL, delay) == 0)
+		commit_due = due;
+	else
+		commit_flush();
+}
+
+/* A flush within database.commit_delay ms: somebody waits on it. */
 void
 commit_schedule(void)
 {
-	if (commit_armed || commit_timer == NULL)
-		return;
-	if (su_timer_set_interval(commit_timer, commit_fire, NULL,
-	    commit_cfg->db_commit_delay) == 0)
-		commit_armed = 1;
-	else
-		commit_flush();
+	commit_arm(commit_cfg->db_commit_delay);
+}
+
+/* A flush within COMMIT_LAZY_MS: for writes whose loss in a crash costs
+ * only a repeat (an acknowledgement lost means one more MESSAGE, which
+ * the client drops as a duplicate), so that a fan-out's acks are written
+ * in a few large transactions rather than one every few ms. */
+void
+commit_schedule_lazy(void)
+{
+	commit_arm(commit_cfg->db_commit_delay > COMMIT_LAZY_MS ?
+	    commit_cfg->db_commit_delay : COMMIT_LAZY_MS);
 }
 
 /* Queue w to hear the outcome of the next commit. w must stay valid

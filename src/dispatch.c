@@ -269,7 +269,7 @@ dispatch_mark_message(struct message *m)
 		m->dnext = dp_dirty;
 		dp_dirty = m;
 	}
-	commit_schedule();
+	commit_schedule_lazy();
 }
 
 static void
@@ -1154,15 +1154,22 @@ dispatch_put_counts(struct buf *out, const size_t *count)
 		    (long long)count[i]);
 }
 
+/* Pending targets whose client is offline; a count over every target,
+ * so it is cached for a second (publish --wait polls it). */
 static size_t
-dispatch_offline(const struct message *m)
+dispatch_offline(struct message *m)
 {
+	int64_t	 now = dispatch_now_ms();
 	size_t	 i, n = 0;
 
+	if (m->offline_at && now - m->offline_at < 1000)
+		return m->offline;
 	for (i = 0; i < m->ntargets; i++)
 		if (m->targets[i].state == TARGET_PENDING &&
 		    !dispatch_online(m->targets[i].client))
 			n++;
+	m->offline = n;
+	m->offline_at = now;
 	return n;
 }
 
@@ -1215,7 +1222,7 @@ dispatch_status_target(const struct target_row *r, void *arg)
 
 /* A message's summary record from memory (active messages). */
 static void
-dispatch_put_message(struct buf *out, const struct message *m)
+dispatch_put_message(struct buf *out, struct message *m)
 {
 	proto_put_kv(out, "record", "message");
 	proto_put_kv(out, "id", m->id);

@@ -6,8 +6,9 @@
  * client's last_seen and brings it back online; the write is lazy (the
  * next group commit or sweep carries it). Every OPTIONS is answered 200:
  * one from anybody else is a capability query or a ping and changes
- * nothing. The sweep, every heartbeat.sweep_interval seconds, marks
- * silent clients offline, ends lapsed registrations and deletes rows
+ * nothing. last_seen is written at most every heartbeat.timeout / 4.
+ * The sweep, every heartbeat.sweep_interval seconds, marks silent clients
+ * offline, ends lapsed registrations and deletes rows
  * retained past registration.retain.
  */
 #include <string.h>
@@ -55,6 +56,19 @@ heartbeat_shutdown(void)
 	hb_timer = NULL;
 }
 
+/*
+ * How stale a stored last_seen may be, in seconds. Writing every
+ * heartbeat of a large fleet would cost a row write per packet; a quarter
+ * of heartbeat.timeout is fine enough for liveness after a restart.
+ */
+static int64_t
+heartbeat_write_every(void)
+{
+	int	 every = hb_cfg->hb_timeout ? hb_cfg->hb_timeout / 4 : 60;
+
+	return every < 1 ? 1 : every;
+}
+
 /* Is this request from where the client registered? */
 static int
 heartbeat_from_client(msg_t *msg, const struct client *c)
@@ -83,7 +97,11 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 	    (c->state == CLIENT_ONLINE || c->state == CLIENT_OFFLINE) &&
 	    heartbeat_from_client(msg, c)) {
 		c->last_seen = sippushd_now();
-		clients_mark(c, CLIENT_DIRTY_SEEN);
+		if (c->state == CLIENT_OFFLINE ||
+		    c->last_seen - c->seen_marked >= heartbeat_write_every()) {
+			c->seen_marked = c->last_seen;
+			clients_mark(c, CLIENT_DIRTY_SEEN);
+		}
 		if (c->state == CLIENT_OFFLINE) {
 			c->state = CLIENT_ONLINE;
 			log_info("heartbeat: %s is back online", c->id);

@@ -42,7 +42,7 @@
 #include "sippushd.h"
 
 #define SIP_ALLOW	"REGISTER, OPTIONS"
-#define SIP_TIMER_K_MS	1000
+#define SIP_TIMER_K_MS	250
 #define SIP_NOFILE_MAX	1048576	/* the soft limit is raised up to this */
 #define SIP_SWEEP_MAX_MS 10000	/* the longest pause between sweeps */
 
@@ -277,8 +277,9 @@ sip_init(const struct config *cfg, su_root_t *root, char *err,
 	    TPTAG_UDP_WMEM((unsigned)cfg->sip_udp_buffer),
 	    NTATAG_SIP_T1X64((unsigned)cfg->dp_timeout),
 	    /* Timer K: a completed MESSAGE transaction (~10 KB) lingers T4
-	     * to absorb retransmitted responses; 5 s would hold 50,000 of
-	     * them at 10,000 MESSAGEs per second */
+	     * to absorb retransmitted responses, which only come if our
+	     * request was retransmitted; 5 s would hold 50,000 of them at
+	     * 10,000 MESSAGEs per second */
 	    NTATAG_SIP_T4(SIP_TIMER_K_MS),
 	    /* TCP: a connection nobody holds (no registration uses it) is
 	     * closed once idle; a partial message that stops growing is

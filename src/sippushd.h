@@ -153,6 +153,8 @@ struct client {
 	int64_t		 registered_at;	/* unix seconds */
 	int64_t		 expires_at;
 	int64_t		 last_seen;
+	int64_t		 seen_marked;	/* last_seen when last marked for
+					   writing (heartbeats write lazily) */
 	uint32_t	 pending;	/* its targets pending or sent, over
 					   the active messages (dispatch.c) */
 };
@@ -261,6 +263,8 @@ struct message {
 	struct target		**heap;		/* waiting for next_attempt */
 	size_t			 nheap;
 	struct target		*dirty_targets;
+	size_t			 offline;	/* pending, client offline: */
+	int64_t			 offline_at;	/* counted then (unix ms) */
 };
 
 /* A message as read back from the store (status of old messages). */
@@ -347,6 +351,7 @@ struct commit_waiter {
 int	 commit_init(const struct config *, struct su_root_s *);
 void	 commit_shutdown(void);
 void	 commit_schedule(void);
+void	 commit_schedule_lazy(void);
 void	 commit_wait(struct commit_waiter *);
 int	 commit_flush(void);
 size_t	 commit_waiting(void);

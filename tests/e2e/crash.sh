@@ -86,7 +86,9 @@ ID=$(ctl publish --class U --ttl 60 'crash test (udp)')
 assert_match "$ID" '^[0-9a-f]{16}$' "message ID"
 
 step "kill -9 in the middle of the fan-out"
-wait_until 15 eval 'ctl --json stats | jq -e ".acked_total >= 20 and .targets_pending >= 40"'
+# acks are committed lazily (within 100 ms): wait until some are on disk
+db_acked() { [ "$(db "SELECT count(*) FROM targets WHERE message_id = '$1' AND state = 'acked'")" -gt 0 ]; }
+wait_until 15 eval 'ctl --json stats | jq -e ".acked_total >= 20 and .targets_pending >= 40" && db_acked "$ID"'
 ctl --json stats | jq -c '{acked_total, targets_pending, in_flight}'
 kill_daemon KILL
 cp "$T/u.log" "$T/u.before.log"
@@ -120,7 +122,7 @@ wait_until 10 all_in_state 80 online --class T
 TID=$(ctl publish --class T --ttl 60 'crash test (tcp)')
 
 step "kill -9 in the middle of the fan-out"
-wait_until 10 eval 'ctl --json status "$TID" | jq -e ".message | .acked >= 5 and .pending + .sent >= 20"'
+wait_until 10 eval 'ctl --json status "$TID" | jq -e ".message | .acked >= 5 and .pending + .sent >= 20" && db_acked "$TID"'
 kill_daemon KILL
 cp "$T/t.log" "$T/t.before.log"
 snapshot tcp "$TID"
