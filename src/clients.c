@@ -8,6 +8,8 @@
  * commit failed, with clients_requeue_dirty).
  */
 #include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
 #include <string.h>
 
 #include <sofia-sip/tport.h>
@@ -25,21 +27,32 @@ static const char *const state_names[] = {
 };
 static const char *const transport_names[] = { "udp", "tcp", "tls" };
 
+static uint64_t		  clients_seed;
+
+/* FNV-1a from a random start, then a final mix: client IDs come from the
+ * network, and an unseeded hash would let one craft IDs that all land in
+ * the same bucket. */
 static uint64_t
 clients_hash(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = 1469598103934665603ULL ^ clients_seed;
 
 	while (*s) {
 		h ^= (unsigned char)*s++;
 		h *= 1099511628211ULL;
 	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
 	return h;
 }
 
 int
 clients_init(void)
 {
+	if (getrandom(&clients_seed, sizeof(clients_seed), GRND_NONBLOCK) !=
+	    sizeof(clients_seed))
+		clients_seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL;
 	clients_nbuckets = 1024;
 	clients_table = calloc(clients_nbuckets, sizeof(*clients_table));
 	return clients_table ? 0 : -1;
