@@ -66,6 +66,7 @@ usage(FILE *fp)
 	    "  status ID            a message's delivery, target by target\n"
 	    "  messages [--limit N] recent messages with their counts\n"
 	    "  cancel ID            cancel a message's pending targets\n"
+	    "short forms: clients -c; publish -c -i -a -t -T -f -w; messages -l\n"
 	    "\n"
 	    "options:\n"
 	    "  -s, --socket PATH    control socket (default $SIPPUSH_SOCKET "
