@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "log.h"
 #include "sippush.h"
 
 struct option;
@@ -85,19 +86,10 @@ const struct option *config_long_options(void);
 const char *config_short_options(void);
 int	 config_is_setting(int opt);
 
-/* ---- log.c ---- */
+/* ---- log.c (with common/log.h) ---- */
 
 void	 log_init(int foreground, int level);
-void	 log_setlevel(int level);
-void	 log_startup(int fd);
 void	 log_lib(enum sippush_log_level, const char *line, void *arg);
-void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_notice(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 fatalx(const char *, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
 
 /* ---- state.c: the state file of message IDs whose hook ran ---- */
 

@@ -55,7 +55,7 @@ pkgs="sofia-sip-ua sqlite3 libconfig"
 cflags=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
     -Wall -Wextra
     -DSIPPUSH_VERSION='"fuzz"'
-    -I"$top/src" -I"$top/tests/fuzz"
+    -I"$top/src" -I"$top/common" -I"$top/tests/fuzz"
     $(pkg-config --cflags $pkgs))
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 libs=($(pkg-config --libs $pkgs))
@@ -64,13 +64,14 @@ echo "fuzz: building in $b with $CC"
 sh scripts/sql2c.sh -d "$top" sql/[0-9][0-9][0-9]_*.sql >"$b/schema.c.tmp"
 mv -f "$b/schema.c.tmp" "$b/schema.c"
 
-core=(config log store clients commit dispatch registrar heartbeat sip
+core=(common_log config log store clients commit dispatch registrar heartbeat sip
       control proto)
 objs=()
 for f in "${core[@]}" schema fuzz_common; do
     case $f in
         schema) src=$b/schema.c ;;
         fuzz_common) src=$top/tests/fuzz/fuzz_common.c ;;
+        common_log) src=$top/common/log.c ;;
         *) src=$top/src/$f.c ;;
     esac
     o=$b/obj/$f.o

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdarg.h>
 
+#include "log.h"
 #include "proto.h"
 
 #ifndef SIPPUSH_VERSION
@@ -40,14 +41,6 @@ struct sip_s;
 struct tport_s;
 
 /* ---- config.c ---- */
-
-enum log_level {
-	LOG_LEVEL_ERROR,
-	LOG_LEVEL_WARNING,
-	LOG_LEVEL_NOTICE,
-	LOG_LEVEL_INFO,
-	LOG_LEVEL_DEBUG,
-};
 
 /* The effective settings; every field has a default (config_defaults). */
 struct config {
@@ -102,19 +95,10 @@ void	 config_free(struct config *);
 void	 config_print(const struct config *, FILE *);
 const char *config_log_level_name(enum log_level);
 
-/* ---- log.c ---- */
+/* ---- log.c (with common/log.h) ---- */
 
 void	 log_init(int foreground, enum log_level level, const char *ident);
-void	 log_setlevel(enum log_level);
 void	 log_sofia(int level);
-void	 log_startup(int fd);
-void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_notice(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 fatalx(const char *, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
 
 /* ---- clients.c: the application-information table, in memory ---- */
 
