@@ -73,6 +73,7 @@ static void
 clients_destroy(struct client *c)
 {
 	clients_set_tport(c, NULL);
+	auth_forget(c);
 	free(c->id);
 	free(c->class);
 	free(c->contact);

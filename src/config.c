@@ -92,6 +92,12 @@ static const struct option options[] = {
 	{ "dispatch.max_pending_per_client", OPT_INT, F(dp_max_pending), 1,
 	    1000000, NULL },
 	{ "dispatch.retain", OPT_INT, F(dp_retain), 0, 31536000, NULL },
+	{ "auth.enabled", OPT_BOOL, F(auth_enabled), 0, 1, NULL },
+	{ "auth.realm", OPT_STRING, F(auth_realm), 0, 0, NULL },
+	{ "auth.sha256", OPT_BOOL, F(auth_sha256), 0, 1, NULL },
+	{ "auth.md5", OPT_BOOL, F(auth_md5), 0, 1, NULL },
+	{ "auth.nonce_lifetime", OPT_INT, F(auth_nonce_lifetime), 10, 86400,
+	    NULL },
 	{ "log.level", OPT_ENUM, F(log_level), 0, 0, level_names },
 	{ "log.sip_level", OPT_INT, F(log_sip_level), 0, 9, NULL },
 };
@@ -100,7 +106,7 @@ static const struct option options[] = {
 
 static const char *const groups[] = {
 	"sip", "database", "registration", "heartbeat", "control", "dispatch",
-	"log", NULL
+	"auth", "log", NULL
 };
 
 static int
@@ -142,7 +148,8 @@ config_defaults(struct config *c)
 	if ((c->sip_address = strdup("0.0.0.0")) == NULL ||
 	    (c->db_path = strdup(SIPPUSH_DBPATH)) == NULL ||
 	    (c->reg_default_class = strdup("default")) == NULL ||
-	    (c->ctl_socket = strdup(SIPPUSH_SOCKET)) == NULL)
+	    (c->ctl_socket = strdup(SIPPUSH_SOCKET)) == NULL ||
+	    (c->auth_realm = strdup("sippush")) == NULL)
 		fatalx("config: out of memory");
 	c->sip_port = 5060;
 	c->sip_udp = 1;
@@ -173,6 +180,10 @@ config_defaults(struct config *c)
 	c->dp_max_body = MESSAGE_UDP_BODY_MAX;
 	c->dp_max_pending = 1000;
 	c->dp_retain = 604800;
+	c->auth_enabled = 0;
+	c->auth_sha256 = 1;
+	c->auth_md5 = 1;
+	c->auth_nonce_lifetime = 300;
 	c->log_level = LOG_LEVEL_INFO;
 	c->log_sip_level = 0;
 }
@@ -320,6 +331,16 @@ config_check(struct config *c, const char *file, char *err, size_t errlen)
 	    config_abspath(&c->ctl_socket) == -1)
 		return config_fail(err, errlen, file, 0,
 		    "cannot make paths absolute: %s", strerror(errno));
+	if (*c->auth_realm == '\0' || strlen(c->auth_realm) > AUTH_REALM_MAX ||
+	    strpbrk(c->auth_realm, "\"\\\r\n") != NULL)
+		return config_fail(err, errlen, file, 0,
+		    "auth.realm: \"%s\" is not a valid realm (1-%d bytes, no "
+		    "quote, backslash or line break)", c->auth_realm,
+		    AUTH_REALM_MAX);
+	if (!c->auth_sha256 && !c->auth_md5)
+		return config_fail(err, errlen, file, 0,
+		    "auth.sha256 and auth.md5 are both off: no client could "
+		    "authenticate");
 	if (strlen(c->ctl_socket) >= 108)
 		return config_fail(err, errlen, file, 0,
 		    "control.socket: path is longer than 107 bytes");

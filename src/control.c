@@ -484,6 +484,8 @@ control_request(struct buf *out, int argc, char **argv)
 		dispatch_messages(out, argc, argv);
 	else if (strcmp(argv[0], "cancel") == 0)
 		dispatch_cancel(out, argc, argv);
+	else if (strcmp(argv[0], "user") == 0)
+		auth_cmd_user(out, argc, argv);
 	else
 		proto_err(out, "unknown command \"%.64s\"", argv[0]);
 }

@@ -10,6 +10,8 @@
  * The sweep, every heartbeat.sweep_interval seconds, marks silent clients
  * offline, ends lapsed registrations and deletes rows
  * retained past registration.retain.
+ * With auth.enabled on, an OPTIONS must first pass Digest authentication
+ * as the client its From names (auth.c); others get 401 or 403.
  */
 #include <string.h>
 
@@ -89,10 +91,13 @@ void
 heartbeat_request(msg_t *msg, sip_t *sip)
 {
 	struct client	*c = NULL;
+	struct auth_grant g;
 	const char	*id = NULL;
 
 	if (sip->sip_from && sip->sip_from->a_url->url_user)
 		id = sip->sip_from->a_url->url_user;
+	if (!auth_request(msg, sip, id, &g))
+		return;
 	if (id && (c = clients_find(id)) != NULL &&
 	    (c->state == CLIENT_ONLINE || c->state == CLIENT_OFFLINE) &&
 	    heartbeat_from_client(msg, c)) {

@@ -501,6 +501,7 @@ registrar_request(msg_t *msg, sip_t *sip)
 	su_home_t		*home = msg_home(msg);
 	struct registration	 r;
 	struct reg_error	 e;
+	struct auth_grant	 g;
 	struct client		*c;
 	char			 addr[46], ebuf[16];
 	sip_contact_t const	*contact = NULL;
@@ -521,6 +522,8 @@ registrar_request(msg_t *msg, sip_t *sip)
 		    TAG_END());
 		return;
 	}
+	if (!auth_request(msg, sip, r.id, &g))
+		return;
 	c = clients_find(r.id);
 	if (r.expires == -1) {
 		/* a query: the current binding, if any */
@@ -559,6 +562,7 @@ registrar_request(msg_t *msg, sip_t *sip)
 		registrar_reply(msg, 500, "Out Of Memory", NULL);
 		return;
 	}
+	auth_seen_use(c, &g);	/* a new client: its first nonce */
 	log_debug("registrar: %s registered, class %s, from %s %s:%u for %ds",
 	    c->id, c->class, clients_transport_name(c->transport), c->address,
 	    c->port, r.expires);

@@ -14,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,7 +68,17 @@ usage(FILE *fp)
 	    "  status ID            a message's delivery, target by target\n"
 	    "  messages [--limit N] recent messages with their counts\n"
 	    "  cancel ID            cancel a message's pending targets\n"
-	    "short forms: clients -c; publish -c -i -a -t -T -f -w; messages -l\n"
+	    "  user add ID [--password-file F | --generate]\n"
+	    "                       allow client ID to register (auth.enabled);"
+	    "\n"
+	    "                       the password comes from F, the terminal or"
+	    "\n"
+	    "                       standard input, or is generated and printed"
+	    "\n"
+	    "  user del ID          remove a client's credentials\n"
+	    "  user list [ID]       list the users\n"
+	    "short forms: clients -c; publish -c -i -a -t -T -f -w; messages -l;\n"
+	    "  user add -p -g\n"
 	    "\n"
 	    "options:\n"
 	    "  -s, --socket PATH    control socket (default $SIPPUSH_SOCKET "
@@ -906,6 +918,185 @@ cmd_cancel(int argc, char **argv)
 	return 0;
 }
 
+/* ---- user add|del|list ---- */
+
+#define PASSWORD_MAX	256
+#define PASSWORD_GEN	20	/* characters of a generated password */
+
+/* Read one line (the password) from fp into pw; strips the line end. */
+static void
+ctl_read_password(FILE *fp, const char *name, char *pw, size_t len)
+{
+	size_t	 n;
+
+	if (fgets(pw, (int)len, fp) == NULL)
+		die(EXIT_USAGE, "user add: no password on %s", name);
+	n = strcspn(pw, "\r\n");
+	if (pw[n] == '\0' && n == len - 1)
+		die(EXIT_USAGE, "user add: the password on %s is over %d "
+		    "characters", name, PASSWORD_MAX);
+	pw[n] = '\0';
+}
+
+/* Ask on the terminal, without echo, twice. */
+static void
+ctl_prompt_password(const char *id, char *pw, size_t len)
+{
+	struct termios	 old, quiet;
+	char		 again[PASSWORD_MAX + 2];
+	FILE		*tty;
+
+	if ((tty = fopen("/dev/tty", "r+")) == NULL)
+		die(EXIT_USAGE, "user add: no terminal to ask for the password "
+		    "(use --password-file or --generate)");
+	if (tcgetattr(fileno(tty), &old) == -1)
+		die(EXIT_USAGE, "user add: /dev/tty: %s", strerror(errno));
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+	fprintf(tty, "Password for %s: ", id);
+	fflush(tty);
+	if (fgets(pw, (int)len, tty) == NULL)
+		pw[0] = '\0';
+	fprintf(tty, "\nAgain: ");
+	fflush(tty);
+	if (fgets(again, sizeof(again), tty) == NULL)
+		again[0] = '\0';
+	fputc('\n', tty);
+	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fclose(tty);
+	pw[strcspn(pw, "\r\n")] = '\0';
+	again[strcspn(again, "\r\n")] = '\0';
+	if (strcmp(pw, again) != 0)
+		die(EXIT_USAGE, "user add: the passwords differ");
+}
+
+/* A random password of PASSWORD_GEN letters and digits (~119 bits). */
+static void
+ctl_generate_password(char *pw)
+{
+	static const char	 set[] = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+	    "abcdefghijkmnopqrstuvwxyz23456789";
+	unsigned char		 r[PASSWORD_GEN];
+	size_t			 i;
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		die(EXIT_USAGE, "user add: getrandom: %s", strerror(errno));
+	for (i = 0; i < PASSWORD_GEN; i++)
+		pw[i] = set[r[i] % (sizeof(set) - 1)];
+	pw[PASSWORD_GEN] = '\0';
+}
+
+static void
+ctl_print_users(const struct reply *rp)
+{
+	struct table	 t = { 3, 0, NULL };
+	char		 when[48];
+	size_t		 i;
+
+	table_row(&t, "ID", "REALM", "ADDED");
+	for (i = 0; i < rp->nrec; i++) {
+		ctl_when(ctl_get(&rp->rec[i], "created_at"), when,
+		    sizeof(when));
+		table_row(&t, ctl_get(&rp->rec[i], "id"),
+		    ctl_get(&rp->rec[i], "realm"), when);
+	}
+	table_print(&t);
+}
+
+static int
+cmd_user(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "password-file", required_argument, NULL, 'p' },
+		{ "generate", no_argument, NULL, 'g' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct buf	 req = { 0 };
+	struct reply	 rp;
+	const char	*sub = argc > 1 ? argv[1] : "", *file = NULL;
+	char		 pw[PASSWORD_MAX + 2];
+	FILE		*fp;
+	int		 ch, generate = 0;
+
+	if (strcmp(sub, "list") == 0) {
+		if (argc > 3)
+			die(EXIT_USAGE, "user list: usage: user list [ID]");
+		buf_puts(&req, "user list");
+		if (argc == 3)
+			proto_put_kv(&req, "id", argv[2]);
+		ctl_request(req.data, &rp, EXIT_REFUSED);
+		ctl_output(&rp, 1, ctl_print_users);
+		ctl_reply_free(&rp);
+		buf_free(&req);
+		return 0;
+	}
+	if (strcmp(sub, "del") == 0) {
+		if (argc != 3)
+			die(EXIT_USAGE, "user del: usage: user del ID");
+		buf_puts(&req, "user del");
+		proto_put_kv(&req, "id", argv[2]);
+		ctl_request(req.data, &rp, EXIT_REFUSED);
+		if (ctl_json)
+			ctl_output(&rp, 0, NULL);
+		ctl_reply_free(&rp);
+		buf_free(&req);
+		return 0;
+	}
+	if (strcmp(sub, "add") != 0)
+		die(EXIT_USAGE, "user: usage: user add ID [--password-file F |"
+		    " --generate] | user del ID | user list [ID]");
+	/* parse from "add": it stands where a program name would; optind 0
+	 * makes glibc start afresh, so options may follow the ID */
+	argc--;
+	argv++;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "p:g", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'p':
+			file = optarg;
+			break;
+		case 'g':
+			generate = 1;
+			break;
+		default:
+			die(EXIT_USAGE, "user add: usage: user add ID "
+			    "[--password-file F | --generate]");
+		}
+	}
+	if (optind != argc - 1)
+		die(EXIT_USAGE, "user add: usage: user add ID "
+		    "[--password-file F | --generate]");
+	if (file && generate)
+		die(EXIT_USAGE, "user add: --password-file and --generate "
+		    "exclude each other");
+	if (generate)
+		ctl_generate_password(pw);
+	else if (file && strcmp(file, "-") != 0) {
+		if ((fp = fopen(file, "r")) == NULL)
+			die(EXIT_USAGE, "user add: %s: %s", file,
+			    strerror(errno));
+		ctl_read_password(fp, file, pw, sizeof(pw));
+		fclose(fp);
+	} else if (file || !isatty(STDIN_FILENO))
+		ctl_read_password(stdin, "standard input", pw, sizeof(pw));
+	else
+		ctl_prompt_password(argv[optind], pw, sizeof(pw));
+	buf_puts(&req, "user add");
+	proto_put_kv(&req, "id", argv[optind]);
+	proto_put_kv(&req, "password", pw);
+	ctl_request(req.data, &rp, EXIT_REFUSED);
+	if (ctl_json)
+		ctl_output(&rp, 0, NULL);
+	else if (generate)
+		printf("%s\n", pw);
+	explicit_bzero(pw, sizeof(pw));
+	explicit_bzero(req.data, req.len);
+	ctl_reply_free(&rp);
+	buf_free(&req);
+	return 0;
+}
+
 static const struct {
 	const char	*name;
 	int		(*fn)(int, char **);
@@ -917,6 +1108,7 @@ static const struct {
 	{ "status", cmd_status },
 	{ "messages", cmd_messages },
 	{ "cancel", cmd_cancel },
+	{ "user", cmd_user },
 };
 
 int

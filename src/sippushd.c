@@ -118,6 +118,17 @@ sippushd_restore(const struct client *c, void *arg)
 	return clients_restore(c);
 }
 
+static int
+sippushd_count_user(const char *id, const char *realm, int64_t created_at,
+    void *arg)
+{
+	(void)id;
+	(void)realm;
+	(void)created_at;
+	(void)arg;
+	return -1;	/* one is enough to know */
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -205,6 +216,12 @@ main(int argc, char *argv[])
 	if (sip_init(&cfg, root, err, sizeof(err)) == -1)
 		fatalx("sip: %s", err);
 	registrar_init(&cfg, sip_agent());
+	if (auth_init(&cfg, sip_agent()) == -1)
+		fatalx("auth: cannot start");
+	if (cfg.auth_enabled && store_list_users(NULL, sippushd_count_user,
+	    NULL) == 0)
+		log_warn("auth: auth.enabled is on and no user exists: every "
+		    "client is refused until \"sippushctl user add\"");
 	if (commit_init(&cfg, root) == -1 ||
 	    heartbeat_init(&cfg, root, sip_agent()) == -1 ||
 	    dispatch_init(&cfg, root, sip_agent()) == -1)

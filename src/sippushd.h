@@ -32,6 +32,7 @@
 #define CLIENT_CLASS_MAX	32	/* bytes in a class name */
 #define CLIENT_CONTACT_MAX	512	/* bytes of a stored Contact */
 #define CLIENT_UA_MAX		128	/* bytes of a stored User-Agent */
+#define AUTH_REALM_MAX		64	/* bytes in auth.realm */
 
 struct su_root_s;
 struct su_home_s;
@@ -84,6 +85,12 @@ struct config {
 	int	 dp_max_body;		/* bytes */
 	int	 dp_max_pending;	/* unfinished targets per client */
 	int	 dp_retain;		/* seconds finished messages are kept */
+
+	int	 auth_enabled;		/* Digest on REGISTER and OPTIONS */
+	char	*auth_realm;
+	int	 auth_sha256;		/* offer SHA-256 (RFC 8760) */
+	int	 auth_md5;		/* offer MD5 */
+	int	 auth_nonce_lifetime;	/* seconds a nonce is accepted */
 
 	enum log_level log_level;
 	int	 log_sip_level;		/* Sofia-SIP's own level, 0..9 */
@@ -141,6 +148,7 @@ struct client {
 					   writing (heartbeats write lazily) */
 	uint32_t	 pending;	/* its targets pending or sent, over
 					   the active messages (dispatch.c) */
+	struct auth_seen *auth;		/* nonces it used last (auth.c) */
 };
 
 /* Fields of a registration, as parsed from a REGISTER. */
@@ -323,6 +331,13 @@ int	 store_load_targets(const char *message_id,
 int	 store_purge_messages(int64_t finished_before);
 void	 store_rollback(void);
 const char *store_errmsg(void);
+int	 store_get_user(const char *id, char *realm, size_t realmlen,
+	    char sha256[65], char md5[33]);
+int	 store_put_user(const char *id, const char *realm, const char *sha256,
+	    const char *md5, int64_t now);
+int	 store_delete_user(const char *id);
+int	 store_list_users(const char *id, int (*)(const char *id,
+	    const char *realm, int64_t created_at, void *), void *);
 
 /* ---- commit.c: the group commit ---- */
 
@@ -353,6 +368,27 @@ void	 registrar_init(const struct config *, struct nta_agent_s *);
 void	 registrar_request(struct msg_s *, struct sip_s *);
 int	 registrar_parse(const struct config *, struct su_home_s *,
 	    struct sip_s const *, struct registration *, struct reg_error *);
+
+/* ---- auth.c: Digest authentication of clients ---- */
+
+/* What an authenticated request used, to be recorded against replays. */
+struct auth_grant {
+	uint64_t	 nonce;		/* its nonce's ID; 0: auth is off */
+	uint32_t	 nc;		/* nonce count */
+	uint32_t	 req;		/* hash of Call-ID, CSeq, method */
+};
+
+int	 auth_init(const struct config *, struct nta_agent_s *);
+int	 auth_enabled(void);
+int	 auth_request(struct msg_s *, struct sip_s const *, const char *id,
+	    struct auth_grant *);
+int	 auth_seen_use(struct client *, const struct auth_grant *);
+void	 auth_forget(struct client *);
+struct sockaddr;
+void	 auth_nonce_make(const struct sockaddr *, int64_t now, char *out);
+int	 auth_nonce_check(const char *nonce, const struct sockaddr *,
+	    int64_t now, uint64_t *id);
+void	 auth_cmd_user(struct buf *out, int argc, char **argv);
 
 /* ---- heartbeat.c: OPTIONS and the liveness sweep ---- */
 

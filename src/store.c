@@ -31,6 +31,10 @@ enum {
 	ST_LOAD_MESSAGES,
 	ST_LOAD_TARGETS,
 	ST_PURGE_MESSAGES,
+	ST_GET_USER,
+	ST_PUT_USER,
+	ST_DELETE_USER,
+	ST_LIST_USERS,
 	ST_COUNT
 };
 
@@ -91,6 +95,17 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_PURGE_MESSAGES] =
 	    "DELETE FROM messages WHERE state != 'active'"
 	    " AND finished_at < ?1",
+	[ST_GET_USER] =
+	    "SELECT realm, ha1_sha256, ha1_md5 FROM users WHERE id = ?1",
+	[ST_PUT_USER] =
+	    "INSERT INTO users (id, realm, ha1_sha256, ha1_md5, created_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5)"
+	    " ON CONFLICT (id) DO UPDATE SET realm = ?2, ha1_sha256 = ?3,"
+	    " ha1_md5 = ?4, created_at = ?5",
+	[ST_DELETE_USER] = "DELETE FROM users WHERE id = ?1",
+	[ST_LIST_USERS] =
+	    "SELECT id, realm, created_at FROM users"
+	    " WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
 };
 
 static sqlite3		*store_db;
@@ -575,4 +590,87 @@ store_purge_messages(int64_t finished_before)
 	if (store_exec(ST_PURGE_MESSAGES) == -1)
 		return -1;
 	return sqlite3_changes(store_db);
+}
+
+/*
+ * A user's credentials: the realm its HA1s were made for and the HA1s
+ * as hex (buffers of 65 and 33 bytes). 1 found, 0 unknown, -1 error.
+ */
+int
+store_get_user(const char *id, char *realm, size_t realmlen,
+    char sha256[65], char md5[33])
+{
+	sqlite3_stmt	*st = store_st[ST_GET_USER];
+	int		 rc;
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		snprintf(realm, realmlen, "%s", store_text(st, 0));
+		snprintf(sha256, 65, "%s", store_text(st, 1));
+		snprintf(md5, 33, "%s", store_text(st, 2));
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	log_error("store: reading user %s: %s", id, store_errmsg());
+	return -1;
+}
+
+/* Add or replace a user; written at once (an admin's request). */
+int
+store_put_user(const char *id, const char *realm, const char *sha256,
+    const char *md5, int64_t now)
+{
+	sqlite3_stmt	*st = store_st[ST_PUT_USER];
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, realm, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, md5, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now);
+	return store_exec(ST_PUT_USER);
+}
+
+/* Delete a user: 1 deleted, 0 there was none, -1 error. */
+int
+store_delete_user(const char *id)
+{
+	sqlite3_bind_text(store_st[ST_DELETE_USER], 1, id, -1,
+	    SQLITE_STATIC);
+	if (store_exec(ST_DELETE_USER) == -1)
+		return -1;
+	return sqlite3_changes(store_db) > 0;
+}
+
+/* Call fn for every user (or only id, if not NULL), sorted by ID.
+ * Returns the number of users, or -1. */
+int
+store_list_users(const char *id, int (*fn)(const char *id,
+    const char *realm, int64_t created_at, void *), void *arg)
+{
+	sqlite3_stmt	*st = store_st[ST_LIST_USERS];
+	int		 rc, n = 0;
+
+	if (id)
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (fn(store_text(st, 0), store_text(st, 1),
+		    sqlite3_column_int64(st, 2), arg) == -1) {
+			rc = SQLITE_ABORT;
+			break;
+		}
+		n++;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_ABORT)
+		return -1;
+	if (rc != SQLITE_DONE) {
+		log_error("store: listing users: %s", store_errmsg());
+		return -1;
+	}
+	return n;
 }

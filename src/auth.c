@@ -1,0 +1,564 @@
+/*
+ * auth.c: Digest authentication of clients (RFC 3261 section 22, with
+ * RFC 7616 and RFC 8760 for SHA-256), and the users behind it.
+ *
+ * With auth.enabled on, every REGISTER and OPTIONS must carry Digest
+ * credentials of the realm auth.realm, for the user whose name is the
+ * client ID the request speaks for (To of a REGISTER, From of an
+ * OPTIONS): a client may only register, query, unregister or heartbeat
+ * as itself. The users live in the store as HA1 = H(id:realm:password),
+ * one per algorithm (SHA-256 and MD5), never the password.
+ *
+ * Answers: no credentials of our realm, or a nonce that is stale, not
+ * ours, or used again, get 401 with fresh challenges (SHA-256 first, then
+ * MD5, as auth.sha256 and auth.md5 allow), which a client with the right
+ * password answers by itself; wrong credentials, an unknown user or
+ * another client's ID get 403. Malformed credentials get 400.
+ *
+ * Nonces need no table. A nonce is its 64-bit ID (issue second << 20,
+ * plus a counter: unique and increasing) and an HMAC-SHA-256, under a
+ * key drawn at start, of that ID and the source address it was issued
+ * to: only we can make one, it is only good from that address, and its
+ * age says when it expires (auth.nonce_lifetime). A restart draws a new
+ * key, so clients get a stale challenge and answer it at once.
+ *
+ * Replays. Only qop=auth is accepted, so every request carries a nonce
+ * count (nc) that the client increases. Each client keeps the nonces it
+ * used last (AUTH_SLOTS of them, with the highest nc seen and a hash of
+ * the request that carried it) and a floor: a nonce at or below the floor
+ * that is not in the slots is refused as stale. A request with an nc not
+ * above the one recorded is refused, unless it is a retransmission of the
+ * very request that carried it (same Call-ID and CSeq), which a stateless
+ * server must answer again. A client that has no row yet (its first
+ * REGISTER) is recorded once the registrar has made it.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <sofia-sip/auth_digest.h>
+#include <sofia-sip/msg_addr.h>
+#include <sofia-sip/nta.h>
+#include <sofia-sip/nta_stateless.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+
+#include "digest.h"
+#include "sha256.h"
+#include "sippushd.h"
+
+#define AUTH_SLOTS		4	/* nonces remembered per client */
+#define AUTH_MAC_LEN		12	/* bytes of HMAC in a nonce */
+#define AUTH_NONCE_LEN		(16 + 2 * AUTH_MAC_LEN)	/* hex digits */
+#define AUTH_PASSWORD_MIN	8
+#define AUTH_PASSWORD_MAX	256
+#define AUTH_LOG_MAX		10	/* refusals logged per second */
+
+/* The nonces one client used last: see the note at the top. */
+struct auth_seen {
+	uint64_t	 floor;
+	struct {
+		uint64_t	 nonce;
+		uint32_t	 nc;
+		uint32_t	 req;
+	}		 slot[AUTH_SLOTS];
+};
+
+static const struct config	*auth_cfg;
+static nta_agent_t		*auth_agent;
+static uint8_t			 auth_key[32];
+static uint64_t			 auth_last_nonce;
+static int64_t			 auth_log_second;
+static int			 auth_log_count;
+
+int
+auth_init(const struct config *cfg, nta_agent_t *agent)
+{
+	auth_cfg = cfg;
+	auth_agent = agent;
+	auth_last_nonce = 0;
+	if (getrandom(auth_key, sizeof(auth_key), 0) != sizeof(auth_key)) {
+		log_error("auth: cannot draw the nonce key: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if (cfg->auth_enabled)
+		log_notice("auth: Digest required on REGISTER and OPTIONS, "
+		    "realm \"%s\", %s, nonces live %ds", cfg->auth_realm,
+		    cfg->auth_sha256 && cfg->auth_md5 ? "SHA-256 and MD5" :
+		    cfg->auth_sha256 ? "SHA-256 only" : "MD5 only",
+		    cfg->auth_nonce_lifetime);
+	return 0;
+}
+
+int
+auth_enabled(void)
+{
+	return auth_cfg && auth_cfg->auth_enabled;
+}
+
+void
+auth_forget(struct client *c)
+{
+	free(c->auth);
+	c->auth = NULL;
+}
+
+/* The MAC of a nonce ID for a source address (sa may be NULL). */
+static void
+auth_nonce_mac(uint64_t id, const struct sockaddr *sa,
+    uint8_t mac[AUTH_MAC_LEN])
+{
+	uint8_t	 data[8 + 17], full[SHA256_LEN];
+	size_t	 len = 8;
+	int	 i;
+
+	for (i = 0; i < 8; i++)
+		data[i] = (uint8_t)(id >> (56 - 8 * i));
+	memset(data + 8, 0, 17);
+	if (sa && sa->sa_family == AF_INET) {
+		data[8] = 4;
+		memcpy(data + 9, &((const struct sockaddr_in *)(const void *)
+		    sa)->sin_addr, 4);
+		len += 17;
+	} else if (sa && sa->sa_family == AF_INET6) {
+		data[8] = 6;
+		memcpy(data + 9, &((const struct sockaddr_in6 *)(const void *)
+		    sa)->sin6_addr, 16);
+		len += 17;
+	}
+	hmac_sha256(auth_key, sizeof(auth_key), data, len, full);
+	memcpy(mac, full, AUTH_MAC_LEN);
+}
+
+static const struct sockaddr *
+auth_source(msg_t *msg)
+{
+	su_addrinfo_t	*ai = msg_addrinfo(msg);
+
+	return ai && ai->ai_addr ? ai->ai_addr : NULL;
+}
+
+/* A fresh nonce for a request from sa, into out (AUTH_NONCE_LEN + 1). */
+void
+auth_nonce_make(const struct sockaddr *sa, int64_t now, char *out)
+{
+	uint8_t		 raw[8 + AUTH_MAC_LEN];
+	uint64_t	 id = (uint64_t)now << 20;
+	int		 i;
+
+	if (id <= auth_last_nonce)
+		id = auth_last_nonce + 1;
+	auth_last_nonce = id;
+	for (i = 0; i < 8; i++)
+		raw[i] = (uint8_t)(id >> (56 - 8 * i));
+	auth_nonce_mac(id, sa, raw + 8);
+	sha256_hex(raw, sizeof(raw), out);
+}
+
+static int
+auth_unhex(const char *s, uint8_t *out, size_t n)
+{
+	size_t	 i;
+	int	 hi, lo;
+
+	for (i = 0; i < n; i++) {
+		if (!isxdigit((unsigned char)s[2 * i]) ||
+		    !isxdigit((unsigned char)s[2 * i + 1]))
+			return -1;
+		hi = isdigit((unsigned char)s[2 * i]) ? s[2 * i] - '0' :
+		    tolower((unsigned char)s[2 * i]) - 'a' + 10;
+		lo = isdigit((unsigned char)s[2 * i + 1]) ?
+		    s[2 * i + 1] - '0' :
+		    tolower((unsigned char)s[2 * i + 1]) - 'a' + 10;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* Compare without leaking where they differ. */
+static int
+auth_equal(const void *a, const void *b, size_t n)
+{
+	const uint8_t	*p = a, *q = b;
+	uint8_t		 d = 0;
+	size_t		 i;
+
+	for (i = 0; i < n; i++)
+		d |= p[i] ^ q[i];
+	return d == 0;
+}
+
+/*
+ * Check a nonce we issued: 0 and its ID in *id if it is ours, for this
+ * source and not expired; -1 otherwise (the client gets a stale
+ * challenge and tries again with a fresh one).
+ */
+int
+auth_nonce_check(const char *nonce, const struct sockaddr *sa, int64_t now,
+    uint64_t *id)
+{
+	uint8_t		 raw[8 + AUTH_MAC_LEN], mac[AUTH_MAC_LEN];
+	uint64_t	 v = 0;
+	int64_t		 issued;
+	int		 i;
+
+	if (strlen(nonce) != AUTH_NONCE_LEN ||
+	    auth_unhex(nonce, raw, sizeof(raw)) == -1)
+		return -1;
+	for (i = 0; i < 8; i++)
+		v = v << 8 | raw[i];
+	auth_nonce_mac(v, sa, mac);
+	if (!auth_equal(mac, raw + 8, AUTH_MAC_LEN))
+		return -1;
+	issued = (int64_t)(v >> 20);
+	if (issued > now + 1 || now - issued > auth_cfg->auth_nonce_lifetime)
+		return -1;
+	*id = v;
+	return 0;
+}
+
+/* A hash of what makes a request itself: Call-ID, CSeq and method. */
+static uint32_t
+auth_request_hash(sip_t const *sip)
+{
+	uint32_t	 h = 2166136261u;
+	const char	*s;
+	char		 num[16];
+	int		 part;
+
+	for (part = 0; part < 3; part++) {
+		if (part == 0)
+			s = sip->sip_call_id ? sip->sip_call_id->i_id : "";
+		else if (part == 1) {
+			snprintf(num, sizeof(num), "%u", sip->sip_cseq ?
+			    (unsigned)sip->sip_cseq->cs_seq : 0);
+			s = num;
+		} else
+			s = sip->sip_request->rq_method_name;
+		for (; *s; s++) {
+			h ^= (uint8_t)*s;
+			h *= 16777619u;
+		}
+		h ^= 0xff;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/*
+ * May a client use nonce nc for the request hashed req? Returns 1 and
+ * records the use, or 0 for a replay or a nonce it has left behind.
+ */
+int
+auth_seen_use(struct client *c, const struct auth_grant *g)
+{
+	struct auth_seen	*s = c->auth;
+	int			 i, victim = 0;
+
+	if (g->nonce == 0)
+		return 1;	/* auth off when the request came */
+	if (s == NULL) {
+		if ((s = calloc(1, sizeof(*s))) == NULL)
+			return 0;
+		c->auth = s;
+	}
+	for (i = 0; i < AUTH_SLOTS; i++) {
+		if (s->slot[i].nonce != g->nonce)
+			continue;
+		if (g->nc > s->slot[i].nc) {
+			s->slot[i].nc = g->nc;
+			s->slot[i].req = g->req;
+			return 1;
+		}
+		return g->nc == s->slot[i].nc && g->req == s->slot[i].req;
+	}
+	if (g->nonce <= s->floor)
+		return 0;
+	for (i = 1; i < AUTH_SLOTS; i++)
+		if (s->slot[i].nonce < s->slot[victim].nonce)
+			victim = i;
+	if (s->slot[victim].nonce > s->floor)
+		s->floor = s->slot[victim].nonce;
+	s->slot[victim].nonce = g->nonce;
+	s->slot[victim].nc = g->nc;
+	s->slot[victim].req = g->req;
+	return 1;
+}
+
+static int
+auth_may_log(void)
+{
+	int64_t	 now = sippushd_now();
+
+	if (now != auth_log_second) {
+		auth_log_second = now;
+		auth_log_count = 0;
+	}
+	return auth_log_count++ < AUTH_LOG_MAX;
+}
+
+/* Answer 401 with our challenges. */
+static void
+auth_challenge(msg_t *msg, int stale)
+{
+	char	 nonce[AUTH_NONCE_LEN + 1], sha[256], md5[256];
+
+	auth_nonce_make(auth_source(msg), sippushd_now(), nonce);
+	snprintf(sha, sizeof(sha), "Digest realm=\"%s\", nonce=\"%s\", "
+	    "algorithm=SHA-256, qop=\"auth\"%s", auth_cfg->auth_realm, nonce,
+	    stale ? ", stale=true" : "");
+	snprintf(md5, sizeof(md5), "Digest realm=\"%s\", nonce=\"%s\", "
+	    "algorithm=MD5, qop=\"auth\"%s", auth_cfg->auth_realm, nonce,
+	    stale ? ", stale=true" : "");
+	nta_msg_treply(auth_agent, msg, SIP_401_UNAUTHORIZED,
+	    TAG_IF(auth_cfg->auth_sha256, SIPTAG_WWW_AUTHENTICATE_STR(sha)),
+	    TAG_IF(auth_cfg->auth_md5, SIPTAG_WWW_AUTHENTICATE_STR(md5)),
+	    SIPTAG_SERVER_STR("sippushd/" SIPPUSH_VERSION),
+	    TAG_END());
+}
+
+static int
+auth_refuse(msg_t *msg, sip_t const *sip, const char *id, int status,
+    const char *phrase, const char *why)
+{
+	if (auth_may_log())
+		log_info("auth: %s for %.64s refused with %d: %s",
+		    sip->sip_request->rq_method_name, id ? id : "(no ID)",
+		    status, why);
+	nta_msg_treply(auth_agent, msg, status, phrase,
+	    SIPTAG_SERVER_STR("sippushd/" SIPPUSH_VERSION), TAG_END());
+	return 0;
+}
+
+/* The Digest credentials of our realm in sip, parsed into ar; NULL if
+ * there are none. */
+static sip_authorization_t const *
+auth_find(su_home_t *home, sip_t const *sip, auth_response_t *ar)
+{
+	sip_authorization_t const	*au;
+
+	for (au = sip->sip_authorization; au; au = au->au_next) {
+		if (au->au_scheme == NULL ||
+		    strcasecmp(au->au_scheme, "Digest") != 0)
+			continue;
+		memset(ar, 0, sizeof(*ar));
+		ar->ar_size = sizeof(*ar);
+		if (auth_digest_response_get(home, ar, au->au_params) < 0)
+			continue;
+		if (ar->ar_realm && strcmp(ar->ar_realm,
+		    auth_cfg->auth_realm) == 0)
+			return au;
+	}
+	return NULL;
+}
+
+/* Parse an nc of 8 hex digits (a few more or less are tolerated). */
+static int
+auth_nc(const char *s, uint32_t *nc)
+{
+	char		*end;
+	unsigned long	 v;
+
+	if (s == NULL || !isxdigit((unsigned char)*s) || strlen(s) > 8)
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 16);
+	if (*end != '\0' || errno || v == 0)
+		return -1;
+	*nc = (uint32_t)v;
+	return 0;
+}
+
+/*
+ * Authenticate a request that speaks for client id (NULL if it names
+ * none). Returns 1 if it may go on, with what to record in g (all zero
+ * when auth is off); or 0 once it has been answered (401, 403 or 400),
+ * which consumes msg.
+ */
+int
+auth_request(msg_t *msg, sip_t const *sip, const char *id,
+    struct auth_grant *g)
+{
+	su_home_t	*home = msg_home(msg);
+	auth_response_t	 ar;
+	struct client	*c;
+	url_t		*u;
+	char		 realm[AUTH_REALM_MAX + 1], ha1_sha[65], ha1_md5[33];
+	char		 want[65], got[65];
+	int		 use_sha, rc;
+	size_t		 i, n;
+
+	memset(g, 0, sizeof(*g));
+	if (!auth_enabled())
+		return 1;
+	if (auth_find(home, sip, &ar) == NULL) {
+		auth_challenge(msg, 0);
+		return 0;
+	}
+	if (ar.ar_algorithm == NULL || strcasecmp(ar.ar_algorithm, "MD5") == 0)
+		use_sha = 0;
+	else if (strcasecmp(ar.ar_algorithm, "SHA-256") == 0)
+		use_sha = 1;
+	else {
+		auth_challenge(msg, 0);	/* one we do not offer */
+		return 0;
+	}
+	if ((!use_sha && !auth_cfg->auth_md5) ||
+	    (use_sha && !auth_cfg->auth_sha256)) {
+		auth_challenge(msg, 0);
+		return 0;
+	}
+	if (ar.ar_username == NULL || ar.ar_nonce == NULL ||
+	    ar.ar_uri == NULL || ar.ar_response == NULL ||
+	    ar.ar_cnonce == NULL || ar.ar_qop == NULL ||
+	    strcasecmp(ar.ar_qop, "auth") != 0 || auth_nc(ar.ar_nc, &g->nc) ==
+	    -1 || strlen(ar.ar_response) != (use_sha ? 64u : 32u))
+		return auth_refuse(msg, sip, id, 400, "Bad Authorization Header",
+		    "credentials lack a field, or not qop=auth");
+	if (id == NULL || strcmp(ar.ar_username, id) != 0)
+		return auth_refuse(msg, sip, id, 403, "Credentials Not For This "
+		    "Client ID", "the credentials are another user's");
+	if (auth_nonce_check(ar.ar_nonce, auth_source(msg), sippushd_now(),
+	    &g->nonce) == -1) {
+		auth_challenge(msg, 1);
+		return 0;
+	}
+	if ((u = url_make(home, ar.ar_uri)) == NULL ||
+	    url_cmp(u, sip->sip_request->rq_url) != 0)
+		return auth_refuse(msg, sip, id, 400, "Digest URI Does Not Match",
+		    "uri differs from the Request-URI");
+	rc = store_get_user(id, realm, sizeof(realm), ha1_sha, ha1_md5);
+	if (rc == -1) {
+		nta_msg_treply(auth_agent, msg, 500, "Store Failure",
+		    SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
+		return 0;
+	}
+	if (rc == 0)
+		return auth_refuse(msg, sip, id, 403, "Bad Credentials",
+		    "no such user (sippushctl user add)");
+	if (strcmp(realm, auth_cfg->auth_realm) != 0)
+		return auth_refuse(msg, sip, id, 403, "Bad Credentials",
+		    "the user was added for another realm: add it again");
+	if (digest_response(use_sha, use_sha ? ha1_sha : ha1_md5, ar.ar_nonce,
+	    ar.ar_nc, ar.ar_cnonce, sip->sip_request->rq_method_name,
+	    ar.ar_uri, want) == -1)
+		return auth_refuse(msg, sip, id, 400, "Bad Authorization Header",
+		    "fields too long");
+	n = strlen(want);
+	for (i = 0; i < n; i++)
+		got[i] = (char)tolower((unsigned char)ar.ar_response[i]);
+	got[n] = '\0';
+	if (!auth_equal(want, got, n))
+		return auth_refuse(msg, sip, id, 403, "Bad Credentials",
+		    "wrong password");
+	g->req = auth_request_hash(sip);
+	if ((c = clients_find(id)) != NULL && !auth_seen_use(c, g)) {
+		if (auth_may_log())
+			log_info("auth: %s for %s: nonce used again (nc %u), "
+			    "challenged anew", sip->sip_request->rq_method_name,
+			    id, g->nc);
+		auth_challenge(msg, 1);
+		return 0;
+	}
+	return 1;
+}
+
+/* ---- sippushctl user add|del|list ---- */
+
+static int
+auth_user_record(const char *id, const char *realm, int64_t created_at,
+    void *arg)
+{
+	struct buf	*out = arg;
+
+	if (proto_put_kv(out, "id", id) == -1 ||
+	    proto_put_kv(out, "realm", realm) == -1 ||
+	    proto_put_kvi(out, "created_at", (long long)created_at) == -1 ||
+	    proto_end_record(out) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+auth_valid_password(const char *p)
+{
+	size_t	 n = strlen(p);
+
+	if (n < AUTH_PASSWORD_MIN || n > AUTH_PASSWORD_MAX)
+		return 0;
+	for (; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			return 0;
+	return 1;
+}
+
+/* user add id=ID password=PW | user del id=ID | user list [id=ID] */
+void
+auth_cmd_user(struct buf *out, int argc, char **argv)
+{
+	const char	*sub = argc > 1 ? argv[1] : "";
+	const char	*id = proto_get(argc, argv, "id");
+	const char	*pw = proto_get(argc, argv, "password");
+	struct buf	 list;
+	char		 sha[65], md5[33];
+	int		 rc;
+
+	if (strcmp(sub, "list") == 0) {
+		memset(&list, 0, sizeof(list));
+		if (store_list_users(id, auth_user_record, &list) == -1)
+			proto_err(out, "store: %s", store_errmsg());
+		else {
+			buf_puts(out, "OK\n");
+			buf_append(out, list.data, list.len);
+			buf_puts(out, ".\n");
+		}
+		buf_free(&list);
+		return;
+	}
+	if (strcmp(sub, "add") != 0 && strcmp(sub, "del") != 0) {
+		proto_err(out, "user: expected add, del or list");
+		return;
+	}
+	if (id == NULL || !clients_valid_id(id)) {
+		proto_err(out, "user %s: \"%.64s\" is not a valid client ID "
+		    "(1-%d of A-Z a-z 0-9 . _ -)", sub, id ? id : "",
+		    CLIENT_ID_MAX);
+		return;
+	}
+	if (strcmp(sub, "del") == 0) {
+		if ((rc = store_delete_user(id)) == -1)
+			proto_err(out, "store: %s", store_errmsg());
+		else if (rc == 0)
+			proto_err(out, "no user %s", id);
+		else {
+			log_notice("auth: user %s deleted", id);
+			buf_puts(out, "OK\n.\n");
+		}
+		return;
+	}
+	if (pw == NULL || !auth_valid_password(pw)) {
+		proto_err(out, "user add: the password must have %d to %d "
+		    "characters and no line break", AUTH_PASSWORD_MIN,
+		    AUTH_PASSWORD_MAX);
+		return;
+	}
+	digest_ha1(id, auth_cfg->auth_realm, pw, sha, md5);
+	if (store_put_user(id, auth_cfg->auth_realm, sha, md5,
+	    sippushd_now()) == -1) {
+		proto_err(out, "store: %s", store_errmsg());
+		return;
+	}
+	log_notice("auth: user %s added (realm \"%s\")", id,
+	    auth_cfg->auth_realm);
+	buf_printf(out, "OK\n");
+	proto_put_kv(out, "id", id);
+	proto_put_kv(out, "realm", auth_cfg->auth_realm);
+	proto_end_record(out);
+	buf_puts(out, ".\n");
+}
