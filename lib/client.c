@@ -43,6 +43,7 @@
 #define NUA_MAGIC_T		struct sippush
 #define NUA_HMAGIC_T		void
 
+#include <sofia-sip/auth_digest.h>
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/nta.h>
 #include <sofia-sip/nua.h>
@@ -54,7 +55,10 @@
 #include <sofia-sip/su_tag.h>
 #include <sofia-sip/su_wait.h>
 
+#include "digest.h"
 #include "sippush_int.h"
+
+#define CLIENT_AUTH_ROUNDS	3	/* challenges answered in a row */
 
 #ifndef SIPPUSH_LIB_VERSION
 #define SIPPUSH_LIB_VERSION "0.0.0"
@@ -113,6 +117,15 @@ struct sippush {
 	nua_handle_t		*old_nh;	/* unregistering a server left */
 	size_t			 probe_index;
 	int			 hb_outstanding;
+	int			 auth_rounds;	/* 401s answered in a row */
+	struct {			/* the server's Digest challenge */
+		char		*realm;	/* on home; NULL: none yet */
+		char		*nonce;
+		char		*opaque;
+		int		 use_sha;	/* SHA-256, else MD5 */
+		uint32_t	 nc;	/* requests made with this nonce */
+		char		 cnonce[17];
+	}			 dg;
 	int			 registered;	/* reg_nh has a registration */
 	char			 source[96];	/* us as the server saw us */
 
@@ -363,11 +376,112 @@ client_server_failed(struct sippush *c, const char *what, int status,
 	    delay > 0 ? (su_duration_t)delay : 1);
 }
 
+/* ---- Digest authentication ----
+ *
+ * Sofia-SIP 1.12's own Digest client knows only MD5, and gives up on a
+ * whole 401 when one of its challenges is of another algorithm (sippushd
+ * offers SHA-256 first, RFC 8760). So the library answers challenges
+ * itself: it keeps the current server's challenge (SHA-256 when offered,
+ * else MD5), puts credentials with the next nonce count on every REGISTER,
+ * heartbeat and unregistration it sends, and answers a 401 (first
+ * contact, a stale or expired nonce, a refresh nua sent with the old
+ * count) by sending the request again. CLIENT_AUTH_ROUNDS 401s in a row
+ * mean the credentials are refused.
+ */
+
+static void
+client_auth_clear(struct sippush *c)
+{
+	su_free(c->home, c->dg.realm);
+	su_free(c->home, c->dg.nonce);
+	su_free(c->home, c->dg.opaque);
+	memset(&c->dg, 0, sizeof(c->dg));
+}
+
+/* Keep the best Digest challenge of a 401/407. 0, or -1 if none is. */
+static int
+client_auth_take(struct sippush *c, int status, sip_t const *sip)
+{
+	msg_auth_t const	*au, *best = NULL;
+	auth_challenge_t	 ac, bac;
+	uint32_t		 r[2];
+	int			 best_sha = 0, sha;
+
+	au = status == 407 ? (msg_auth_t const *)sip->sip_proxy_authenticate :
+	    (msg_auth_t const *)sip->sip_www_authenticate;
+	for (; au; au = au->au_next) {
+		if (au->au_scheme == NULL ||
+		    strcasecmp(au->au_scheme, "Digest") != 0)
+			continue;
+		memset(&ac, 0, sizeof(ac));
+		ac.ac_size = sizeof(ac);
+		if (auth_digest_challenge_get(c->home, &ac, au->au_params) < 0)
+			continue;
+		sha = ac.ac_algorithm &&
+		    strcasecmp(ac.ac_algorithm, "SHA-256") == 0;
+		if (ac.ac_realm == NULL || ac.ac_nonce == NULL ||
+		    (!sha && !ac.ac_md5) || !ac.ac_auth ||
+		    (best && (best_sha || !sha))) {
+			auth_digest_challenge_free_params(c->home, &ac);
+			continue;
+		}
+		if (best)
+			auth_digest_challenge_free_params(c->home, &bac);
+		best = au;
+		best_sha = sha;
+		bac = ac;
+	}
+	if (best == NULL)
+		return -1;
+	client_auth_clear(c);
+	c->dg.realm = su_strdup(c->home, bac.ac_realm);
+	c->dg.nonce = su_strdup(c->home, bac.ac_nonce);
+	c->dg.opaque = bac.ac_opaque ? su_strdup(c->home, bac.ac_opaque) :
+	    NULL;
+	c->dg.use_sha = best_sha;
+	auth_digest_challenge_free_params(c->home, &bac);
+	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != sizeof(r)) {
+		r[0] = client_random();
+		r[1] = client_random();
+	}
+	snprintf(c->dg.cnonce, sizeof(c->dg.cnonce), "%08x%08x", r[0], r[1]);
+	return c->dg.realm && c->dg.nonce ? 0 : -1;
+}
+
+/* Credentials for the next request (method to uri), on home; NULL when
+ * the server has not asked. Free with su_free. */
+static char *
+client_auth_header(struct sippush *c, const char *method, const char *uri)
+{
+	char		 ha1s[65], ha1m[33], resp[DIGEST_HEX_MAX], nc[9];
+	const char	*user = c->s.username ? c->s.username :
+			    c->s.client_id;
+	char		*h;
+
+	if (c->dg.nonce == NULL || c->s.password == NULL)
+		return NULL;
+	snprintf(nc, sizeof(nc), "%08x", ++c->dg.nc);
+	digest_ha1(user, c->dg.realm, c->s.password, ha1s, ha1m);
+	if (digest_response(c->dg.use_sha, c->dg.use_sha ? ha1s : ha1m,
+	    c->dg.nonce, nc, c->dg.cnonce, method, uri, resp) == -1)
+		return NULL;
+	h = su_sprintf(c->home, "Digest username=\"%s\", realm=\"%s\", "
+	    "nonce=\"%s\", uri=\"%s\", response=\"%s\", algorithm=%s, "
+	    "cnonce=\"%s\", qop=auth, nc=%s%s%s%s", user, c->dg.realm,
+	    c->dg.nonce, uri, resp, c->dg.use_sha ? "SHA-256" : "MD5",
+	    c->dg.cnonce, nc, c->dg.opaque ? ", opaque=\"" : "",
+	    c->dg.opaque ? c->dg.opaque : "", c->dg.opaque ? "\"" : "");
+	explicit_bzero(ha1s, sizeof(ha1s));
+	explicit_bzero(ha1m, sizeof(ha1m));
+	return h;
+}
+
 /* Send (or send again) the REGISTER for the current server. */
 static void
 client_register(struct sippush *c)
 {
 	struct server	*sv = client_current(c);
+	char		*auth;
 
 	if (c->reg_nh == NULL) {
 		c->registered = 0;
@@ -384,22 +498,23 @@ client_register(struct sippush *c)
 	    sv->url, c->s.client_id);
 	if (c->state != SIPPUSH_STATE_REGISTERED)
 		client_set_state(c, SIPPUSH_STATE_REGISTERING, sv->name);
+	auth = client_auth_header(c, "REGISTER", sv->url);
 	nua_register(c->reg_nh,
 	    NUTAG_REGISTRAR(URL_STRING_MAKE(sv->url)),
 	    NUTAG_M_USERNAME(c->s.client_id),
 	    TAG_IF(c->features, NUTAG_M_FEATURES(c->features)),
 	    SIPTAG_EXPIRES_STR(c->expires),
+	    TAG_IF(auth, SIPTAG_AUTHORIZATION_STR(auth)),
 	    TAG_END());
+	su_free(c->home, auth);
 }
 
 static void
-client_heartbeat_timer(su_root_magic_t *c, su_timer_t *t,
-    su_timer_arg_t *arg)
+client_heartbeat_send(struct sippush *c)
 {
 	struct server	*sv = client_current(c);
+	char		*auth;
 
-	(void)t;
-	(void)arg;
 	if (c->stopping || !c->registered || c->hb_outstanding)
 		return;
 	if (c->hb_nh == NULL && (c->hb_nh = nua_handle(c->nua, NULL,
@@ -407,7 +522,19 @@ client_heartbeat_timer(su_root_magic_t *c, su_timer_t *t,
 	    TAG_END())) == NULL)
 		return;
 	c->hb_outstanding = 1;
-	nua_options(c->hb_nh, NUTAG_URL(URL_STRING_MAKE(sv->url)), TAG_END());
+	auth = client_auth_header(c, "OPTIONS", sv->url);
+	nua_options(c->hb_nh, NUTAG_URL(URL_STRING_MAKE(sv->url)),
+	    TAG_IF(auth, SIPTAG_AUTHORIZATION_STR(auth)), TAG_END());
+	su_free(c->home, auth);
+}
+
+static void
+client_heartbeat_timer(su_root_magic_t *c, su_timer_t *t,
+    su_timer_arg_t *arg)
+{
+	(void)t;
+	(void)arg;
+	client_heartbeat_send(c);
 }
 
 static void
@@ -447,7 +574,9 @@ client_probe_result(struct sippush *c, int status)
 	client_destroy_handle(&c->probe_nh);
 	if (c->stopping || !c->registered)
 		return;
-	if (status >= 200 && status < 300) {
+	/* a challenge is an answer too: the server is back */
+	if ((status >= 200 && status < 300) || status == 401 ||
+	    status == 407) {
 		client_log(c, SIPPUSH_LOG_NOTICE, "client: %s answers again, "
 		    "moving back from %s", sv->name, client_current(c)->name);
 		client_stop_timers(c);
@@ -811,6 +940,55 @@ client_own_handle(struct sippush *c, nua_handle_t *nh)
 	    nh == c->probe_nh || nh == c->old_nh);
 }
 
+/*
+ * A 401/407 to a REGISTER or heartbeat of ours: take its challenge and
+ * send the request again with credentials. Returns 1 if it did, 0 if
+ * the answer stands (no password, no usable challenge, refused again).
+ */
+static int
+client_auth_retry(struct sippush *c, nua_event_t event, nua_handle_t *nh,
+    int status, sip_t const *sip)
+{
+	char	*h;
+
+	if (sip == NULL || (status != 401 && status != 407) ||
+	    (nh != c->reg_nh && nh != c->hb_nh))
+		return 0;
+	if (c->s.password == NULL) {
+		client_log(c, SIPPUSH_LOG_ERROR, "client: %s asks for "
+		    "credentials: set a password for this client",
+		    client_current(c)->name);
+		return 0;
+	}
+	if (++c->auth_rounds > CLIENT_AUTH_ROUNDS) {
+		client_log(c, SIPPUSH_LOG_ERROR, "client: %s refuses our "
+		    "credentials (%d %s)", client_current(c)->name, status,
+		    sip->sip_status ? sip->sip_status->st_phrase : "");
+		return 0;
+	}
+	if (client_auth_take(c, status, sip) == -1) {
+		client_log(c, SIPPUSH_LOG_ERROR, "client: %s asks for "
+		    "credentials we cannot give: no Digest challenge with "
+		    "SHA-256 or MD5 and qop=auth", client_current(c)->name);
+		return 0;
+	}
+	client_log(c, SIPPUSH_LOG_DEBUG, "client: %s asks for credentials "
+	    "(%s, realm %s)", client_current(c)->name,
+	    c->dg.use_sha ? "SHA-256" : "MD5", c->dg.realm);
+	if (event == nua_r_unregister) {
+		h = client_auth_header(c, "REGISTER", client_current(c)->url);
+		nua_unregister(nh, TAG_IF(h, SIPTAG_AUTHORIZATION_STR(h)),
+		    TAG_END());
+		su_free(c->home, h);
+	} else if (nh == c->reg_nh)
+		client_register(c);
+	else {
+		c->hb_outstanding = 0;
+		client_heartbeat_send(c);
+	}
+	return 1;
+}
+
 static void
 client_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
     nua_magic_t *c, nua_handle_t *nh, nua_hmagic_t *hmagic,
@@ -819,6 +997,13 @@ client_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 	(void)nua;
 	(void)hmagic;
 	(void)tags;
+	if ((event == nua_r_register || event == nua_r_unregister ||
+	    event == nua_r_options) && client_own_handle(c, nh)) {
+		if (status >= 200 && status < 300)
+			c->auth_rounds = 0;
+		else if (client_auth_retry(c, event, nh, status, sip))
+			return;
+	}
 	switch (event) {
 	case nua_r_register:
 		if (nh != c->reg_nh || status < 200 || c->stopping)
@@ -908,6 +1093,7 @@ static void
 client_stop_begin(struct sippush *c)
 {
 	struct msg	*m;
+	char		*auth;
 	int		 wait;
 
 	if (!c->stopping) {
@@ -927,7 +1113,12 @@ client_stop_begin(struct sippush *c)
 			    c->s.request_timeout : CLIENT_STOP_MAX;
 			su_timer_set_interval(c->stop_timer, client_stop_timer,
 			    NULL, wait);
-			nua_unregister(c->reg_nh, TAG_END());
+			auth = client_auth_header(c, "REGISTER",
+			    client_current(c)->url);
+			nua_unregister(c->reg_nh,
+			    TAG_IF(auth, SIPTAG_AUTHORIZATION_STR(auth)),
+			    TAG_END());
+			su_free(c->home, auth);
 			return;
 		}
 	}
