@@ -424,7 +424,7 @@ write_config()
         [control.socket]="\"$SOCK\""
         [log.level]='"debug"'
     )
-    local re='^[[:space:]]*([a-z_]+\.[a-z_]+)[[:space:]]*=[[:space:]]*(.*[^[:space:];])[[:space:];]*$'
+    local re='^[[:space:]]*([a-z_]+\.[a-z0-9_]+)[[:space:]]*=[[:space:]]*(.*[^[:space:];])[[:space:];]*$'
     for arg in "$@"; do
         [[ $arg =~ $re ]] ||
             fail "write_config: not 'group.option = value': [$arg]"
