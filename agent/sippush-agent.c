@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -199,6 +200,7 @@ main(int argc, char *argv[])
 {
 	static struct config	 cfg;
 	struct sippush_settings	 s;
+	struct stat		 st;
 	struct config_flag	*flags;
 	const char		*path = NULL;
 	char			 err[512];
@@ -272,6 +274,10 @@ main(int argc, char *argv[])
 	if (path == NULL)
 		log_notice("agent: no %s, running with built-in defaults and "
 		    "flags", AGENT_CONFFILE);
+	else if (cfg.password && stat(path, &st) == 0 &&
+	    (st.st_mode & (S_IRWXG | S_IRWXO)))
+		log_warn("agent: %s holds a password and other users may "
+		    "read it: chmod go= %s", path, path);
 
 	agent_settings(&cfg, &s);
 	if (sippush_create(&agent_client, &s, err, sizeof(err)) != 0)

@@ -120,8 +120,8 @@ struct sippush_settings {
 	int		 any_source;	/* accept MESSAGEs from any address
 					   (else only from a server of the
 					   list that answered us): 0 */
-	const char	*username;	/* credentials: stored for when the */
-	const char	*password;	/* server asks (not used yet) */
+	const char	*username;	/* Digest credentials (SHA-256 or */
+	const char	*password;	/* MD5): NULL username = client_id */
 	const char	*user_agent;	/* NULL: "libsippush/VERSION" */
 
 	sippush_message_fn *on_message;	/* required */

@@ -688,7 +688,7 @@ printed_options(const struct config *c, char names[][80], int max)
 		if (sscanf(line, "%31[a-z_] = {", group) == 1 &&
 		    strstr(line, "{") != NULL)
 			continue;
-		if (sscanf(line, "  %47[a-z_] =", name) == 1 && n < max)
+		if (sscanf(line, "  %47[a-z0-9_] =", name) == 1 && n < max)
 			snprintf(names[n++], 80, "%s.%s", group, name);
 	}
 	free(text);

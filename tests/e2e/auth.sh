@@ -112,6 +112,7 @@ log = { level = "debug"; };
 EOF
 }
 agent_conf ag1 agent-password-1
+chmod 600 "$T/ag1.conf"
 HOOK_OUT=$T/hook.out bg_log "$T/ag1.log" "$AGENT" -F -f "$T/ag1.conf"
 ag1_pid=$BG_PID
 wait_until 10 state_is ag1 online
@@ -131,10 +132,13 @@ wait_until 5 state_is ag1 unregistered
 
 step "sippush-agent with a wrong password: refused, it says why"
 agent_conf ag2 not-the-password
+chmod 644 "$T/ag2.conf"
 assert_status 0 ctl user add ag2 <<<"agent-password-2"
 HOOK_OUT=$T/hook.out bg_log "$T/ag2.log" "$AGENT" -F -f "$T/ag2.conf"
 ag2_pid=$BG_PID
 wait_until 10 grep -q "403 Bad Credentials" "$T/ag2.log"
+assert_contains "$(cat "$T/ag2.log")" "other users may read it" "ag2 log (its file is 0644)"
+assert_not_contains "$(cat "$T/ag1.log")" "other users may read it" "ag1 log (0600)"
 assert_status 1 ctl client ag2
 kill -TERM "$ag2_pid"
 wait_pid "$ag2_pid" 10 || true
