@@ -64,14 +64,14 @@ echo "fuzz: building in $b with $CC"
 sh scripts/sql2c.sh -d "$top" sql/[0-9][0-9][0-9]_*.sql >"$b/schema.c.tmp"
 mv -f "$b/schema.c.tmp" "$b/schema.c"
 
-core=(common_log config log store clients commit dispatch registrar heartbeat sip
-      control proto)
+core=(common_log common_sha256 common_digest config log store clients commit
+      dispatch registrar heartbeat sip control proto auth)
 objs=()
 for f in "${core[@]}" schema fuzz_common; do
     case $f in
         schema) src=$b/schema.c ;;
         fuzz_common) src=$top/tests/fuzz/fuzz_common.c ;;
-        common_log) src=$top/common/log.c ;;
+        common_*) src=$top/common/${f#common_}.c ;;
         *) src=$top/src/$f.c ;;
     esac
     o=$b/obj/$f.o

@@ -323,19 +323,6 @@ auth_challenge(msg_t *msg, int stale)
 	    TAG_END());
 }
 
-static int
-auth_refuse(msg_t *msg, sip_t const *sip, const char *id, int status,
-    const char *phrase, const char *why)
-{
-	if (auth_may_log())
-		log_info("auth: %s for %.64s refused with %d: %s",
-		    sip->sip_request->rq_method_name, id ? id : "(no ID)",
-		    status, why);
-	nta_msg_treply(auth_agent, msg, status, phrase,
-	    SIPTAG_SERVER_STR("sippushd/" SIPPUSH_VERSION), TAG_END());
-	return 0;
-}
-
 /* The Digest credentials of our realm in sip, parsed into ar; NULL if
  * there are none. */
 static sip_authorization_t const *
@@ -375,15 +362,27 @@ auth_nc(const char *s, uint32_t *nc)
 	return 0;
 }
 
+static int
+auth_verdict(struct auth_verdict *v, int status, const char *phrase,
+    const char *why, int stale)
+{
+	v->status = status;
+	v->phrase = phrase;
+	v->why = why;
+	v->stale = stale;
+	return status;
+}
+
 /*
- * Authenticate a request that speaks for client id (NULL if it names
- * none). Returns 1 if it may go on, with what to record in g (all zero
- * when auth is off); or 0 once it has been answered (401, 403 or 400),
- * which consumes msg.
+ * Check the credentials of a request that speaks for client id (NULL if
+ * it names none), without answering it. Returns 0 if it may go on, with
+ * what to record in g (all zero when auth is off); or the status to
+ * answer, with the rest in v: 401 (a challenge, stale or not), 403, 400,
+ * or 500 when the store cannot be read.
  */
 int
-auth_request(msg_t *msg, sip_t const *sip, const char *id,
-    struct auth_grant *g)
+auth_check(msg_t *msg, sip_t const *sip, const char *id,
+    struct auth_grant *g, struct auth_verdict *v)
 {
 	su_home_t	*home = msg_home(msg);
 	auth_response_t	 ar;
@@ -395,78 +394,91 @@ auth_request(msg_t *msg, sip_t const *sip, const char *id,
 	size_t		 i, n;
 
 	memset(g, 0, sizeof(*g));
+	memset(v, 0, sizeof(*v));
 	if (!auth_enabled())
-		return 1;
-	if (auth_find(home, sip, &ar) == NULL) {
-		auth_challenge(msg, 0);
 		return 0;
-	}
+	if (auth_find(home, sip, &ar) == NULL)
+		return auth_verdict(v, 401, NULL, "no credentials", 0);
 	if (ar.ar_algorithm == NULL || strcasecmp(ar.ar_algorithm, "MD5") == 0)
 		use_sha = 0;
 	else if (strcasecmp(ar.ar_algorithm, "SHA-256") == 0)
 		use_sha = 1;
-	else {
-		auth_challenge(msg, 0);	/* one we do not offer */
-		return 0;
-	}
-	if ((!use_sha && !auth_cfg->auth_md5) ||
-	    (use_sha && !auth_cfg->auth_sha256)) {
-		auth_challenge(msg, 0);
-		return 0;
-	}
+	else
+		use_sha = -1;
+	if (use_sha == -1 || (use_sha == 0 && !auth_cfg->auth_md5) ||
+	    (use_sha == 1 && !auth_cfg->auth_sha256))
+		return auth_verdict(v, 401, NULL, "an algorithm not offered",
+		    0);
 	if (ar.ar_username == NULL || ar.ar_nonce == NULL ||
 	    ar.ar_uri == NULL || ar.ar_response == NULL ||
 	    ar.ar_cnonce == NULL || ar.ar_qop == NULL ||
 	    strcasecmp(ar.ar_qop, "auth") != 0 || auth_nc(ar.ar_nc, &g->nc) ==
 	    -1 || strlen(ar.ar_response) != (use_sha ? 64u : 32u))
-		return auth_refuse(msg, sip, id, 400, "Bad Authorization Header",
-		    "credentials lack a field, or not qop=auth");
+		return auth_verdict(v, 400, "Bad Authorization Header",
+		    "credentials lack a field, or not qop=auth", 0);
 	if (id == NULL || strcmp(ar.ar_username, id) != 0)
-		return auth_refuse(msg, sip, id, 403, "Credentials Not For This "
-		    "Client ID", "the credentials are another user's");
+		return auth_verdict(v, 403, "Credentials Not For This Client "
+		    "ID", "the credentials are another user's", 0);
 	if (auth_nonce_check(ar.ar_nonce, auth_source(msg), sippushd_now(),
-	    &g->nonce) == -1) {
-		auth_challenge(msg, 1);
-		return 0;
-	}
+	    &g->nonce) == -1)
+		return auth_verdict(v, 401, NULL, "a stale nonce", 1);
 	if ((u = url_make(home, ar.ar_uri)) == NULL ||
 	    url_cmp(u, sip->sip_request->rq_url) != 0)
-		return auth_refuse(msg, sip, id, 400, "Digest URI Does Not Match",
-		    "uri differs from the Request-URI");
+		return auth_verdict(v, 400, "Digest URI Does Not Match",
+		    "uri differs from the Request-URI", 0);
 	rc = store_get_user(id, realm, sizeof(realm), ha1_sha, ha1_md5);
-	if (rc == -1) {
-		nta_msg_treply(auth_agent, msg, 500, "Store Failure",
-		    SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
-		return 0;
-	}
+	if (rc == -1)
+		return auth_verdict(v, 500, "Store Failure",
+		    "the users cannot be read", 0);
 	if (rc == 0)
-		return auth_refuse(msg, sip, id, 403, "Bad Credentials",
-		    "no such user (sippushctl user add)");
+		return auth_verdict(v, 403, "Bad Credentials",
+		    "no such user (sippushctl user add)", 0);
 	if (strcmp(realm, auth_cfg->auth_realm) != 0)
-		return auth_refuse(msg, sip, id, 403, "Bad Credentials",
-		    "the user was added for another realm: add it again");
+		return auth_verdict(v, 403, "Bad Credentials",
+		    "the user was added for another realm: add it again", 0);
 	if (digest_response(use_sha, use_sha ? ha1_sha : ha1_md5, ar.ar_nonce,
 	    ar.ar_nc, ar.ar_cnonce, sip->sip_request->rq_method_name,
 	    ar.ar_uri, want) == -1)
-		return auth_refuse(msg, sip, id, 400, "Bad Authorization Header",
-		    "fields too long");
+		return auth_verdict(v, 400, "Bad Authorization Header",
+		    "fields too long", 0);
 	n = strlen(want);
 	for (i = 0; i < n; i++)
 		got[i] = (char)tolower((unsigned char)ar.ar_response[i]);
 	got[n] = '\0';
 	if (!auth_equal(want, got, n))
-		return auth_refuse(msg, sip, id, 403, "Bad Credentials",
-		    "wrong password");
+		return auth_verdict(v, 403, "Bad Credentials", "wrong password",
+		    0);
 	g->req = auth_request_hash(sip);
-	if ((c = clients_find(id)) != NULL && !auth_seen_use(c, g)) {
-		if (auth_may_log())
-			log_info("auth: %s for %s: nonce used again (nc %u), "
-			    "challenged anew", sip->sip_request->rq_method_name,
-			    id, g->nc);
-		auth_challenge(msg, 1);
-		return 0;
-	}
-	return 1;
+	if ((c = clients_find(id)) != NULL && !auth_seen_use(c, g))
+		return auth_verdict(v, 401, NULL, "nonce used again", 1);
+	return 0;
+}
+
+/*
+ * Authenticate a request (auth_check) and answer it if it may not go
+ * on. Returns 1 if it may, 0 once it has been answered, which consumes
+ * msg.
+ */
+int
+auth_request(msg_t *msg, sip_t const *sip, const char *id,
+    struct auth_grant *g)
+{
+	struct auth_verdict	 v;
+
+	if (auth_check(msg, sip, id, g, &v) == 0)
+		return 1;
+	/* a first challenge is routine; the rest is worth a line */
+	if (strcmp(v.why, "no credentials") != 0 && auth_may_log())
+		log_info("auth: %s for %.64s: %s, answered %d",
+		    sip->sip_request->rq_method_name, id ? id : "(no ID)",
+		    v.why, v.status);
+	if (v.status == 401)
+		auth_challenge(msg, v.stale);
+	else
+		nta_msg_treply(auth_agent, msg, v.status, v.phrase,
+		    TAG_IF(v.status >= 500, SIPTAG_RETRY_AFTER_STR("5")),
+		    SIPTAG_SERVER_STR("sippushd/" SIPPUSH_VERSION), TAG_END());
+	return 0;
 }
 
 /* ---- sippushctl user add|del|list ---- */

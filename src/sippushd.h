@@ -378,7 +378,17 @@ struct auth_grant {
 	uint32_t	 req;		/* hash of Call-ID, CSeq, method */
 };
 
+/* Why a request may not go on; filled by auth_check. */
+struct auth_verdict {
+	int		 status;	/* 401, 403, 400 or 500 */
+	const char	*phrase;	/* NULL for 401 */
+	const char	*why;		/* for the log */
+	int		 stale;		/* 401: stale=true */
+};
+
 int	 auth_init(const struct config *, struct nta_agent_s *);
+int	 auth_check(struct msg_s *, struct sip_s const *, const char *id,
+	    struct auth_grant *, struct auth_verdict *);
 int	 auth_enabled(void);
 int	 auth_request(struct msg_s *, struct sip_s const *, const char *id,
 	    struct auth_grant *);

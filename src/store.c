@@ -603,6 +603,8 @@ store_get_user(const char *id, char *realm, size_t realmlen,
 	sqlite3_stmt	*st = store_st[ST_GET_USER];
 	int		 rc;
 
+	if (st == NULL)
+		return -1;	/* not open */
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		snprintf(realm, realmlen, "%s", store_text(st, 0));

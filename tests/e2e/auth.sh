@@ -66,7 +66,7 @@ assert_eq "401 403" "$(lines "$(dc -i dev3 -p wrong-password)")" "dev3, wrong pa
 assert_eq "401 403" "$(lines "$(dc -i ghost -p whatever-pw)")" "unknown user"
 assert_status 1 ctl client dev3
 assert_status 1 ctl client ghost
-assert_contains "$(cat "$DAEMON_LOG")" "refused with 403: wrong password" "daemon log"
+assert_contains "$(cat "$DAEMON_LOG")" "wrong password, answered 403" "daemon log"
 
 step "someone else's ID with one's own credentials: 403, its binding kept"
 port_before=$(client_field dev1 port)

@@ -1,7 +1,9 @@
 /*
  * fuzz_registrar.c: a REGISTER (or any request) as Sofia parses it from
  * arbitrary bytes (msg_make), then read by registrar_parse, the From a
- * heartbeat would look at, and the Contact a 200 would echo.
+ * heartbeat would look at, and the Contact a 200 would echo; then its
+ * credentials as auth_check reads them (Authorization parameters, nonce
+ * count, our nonce format), with auth.enabled on.
  */
 #include <string.h>
 
@@ -22,7 +24,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	fuzz_log_init();
 	su_init();
 	config_defaults(&fz_cfg);
-	if (clients_init() == -1)
+	fz_cfg.auth_enabled = 1;
+	if (clients_init() == -1 || auth_init(&fz_cfg, NULL) == -1)
 		return -1;
 	return 0;
 }
@@ -32,6 +35,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct registration	 r;
 	struct reg_error	 e;
+	struct auth_grant	 g;
+	struct auth_verdict	 v;
 	msg_t			*msg;
 	sip_t			*sip;
 	su_home_t		*home;
@@ -65,6 +70,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sip->sip_from)
 			(void)msg_header_field_e(buf, sizeof(buf),
 			    (msg_header_t const *)sip->sip_from, 0);
+		/* nobody can forge our nonce: never let through */
+		if (sip->sip_request &&
+		    (auth_check(msg, sip, r.id, &g, &v) == 0 ||
+		    (v.status != 401 && v.status != 403 && v.status != 400) ||
+		    v.why == NULL || (v.status != 401 && v.phrase == NULL)))
+			__builtin_trap();
 	}
 	msg_destroy(msg);
 	return 0;
