@@ -448,6 +448,7 @@ static void
 control_cmd_stats(struct buf *out)
 {
 	struct clients_stats	 st;
+	unsigned		 faults;
 	int			 i;
 
 	clients_stats(&st);
@@ -459,6 +460,9 @@ control_cmd_stats(struct buf *out)
 		proto_put_kvi(out, clients_state_name(i),
 		    (long long)st.by_state[i]);
 	proto_put_kvi(out, "pending_replies", (long long)commit_waiting());
+	proto_put_kvi(out, "store_failing_since",
+	    (long long)store_failing(&faults));
+	proto_put_kvi(out, "store_failed_writes", (long long)faults);
 	dispatch_stats(out);
 	proto_end_record(out);
 	buf_puts(out, ".\n");

@@ -323,6 +323,9 @@ int	 store_load_targets(const char *message_id,
 int	 store_purge_messages(int64_t finished_before);
 void	 store_rollback(void);
 const char *store_errmsg(void);
+/* store faults: a write failed for want of disk (store.c, "Faults") */
+const char *store_errhint(void);
+int64_t	 store_failing(unsigned *count);
 
 /* ---- commit.c: the group commit ---- */
 
