@@ -71,6 +71,8 @@ struct config {
 	int	 hb_sweep_interval;	/* seconds between liveness sweeps */
 
 	char	*ctl_socket;
+	char	*ctl_group;		/* control.group as given, NULL: none */
+	int	 ctl_gid;		/* its gid, -1: none */
 
 	int	 dp_max_in_flight;	/* MESSAGE transactions at once */
 	int	 dp_timeout;		/* ms before an unanswered MESSAGE fails */
