@@ -99,4 +99,37 @@ assert_eq "20 5 2" "$(db "SELECT group_concat(n, ' ') FROM (SELECT class, count(
 restart_daemon
 assert_eq 27 "$(stat_field clients)" "clients after the restart"
 assert_eq 20 "$(status_field "$ID" acked)" "acked targets after the restart"
+stop_daemon
+
+# ---------------------------------------------------------------------
+# A real full file system (ENOSPC, SQLITE_FULL): needs root for a tmpfs.
+small=$T/small
+mkdir "$small"
+if [ "$(id -u)" -ne 0 ] || ! mount -t tmpfs -o size=200k,mode=0755 tmpfs "$small" 2>/dev/null; then
+    echo "SKIP (this part only): a tiny tmpfs needs root (mount -t tmpfs)"
+    pass
+fi
+trap '_rc=$?; umount "$small" 2>/dev/null; (exit $_rc); _cleanup' EXIT
+
+step "a 200 KiB tmpfs: REGISTERs until it is full"
+start_daemon 'log.level = "info"' "database.path = \"$small/sippush.db\""
+full=
+for i in $(seq 0 99); do
+    if ! sim -q -n 20 -p "f${i}_" -c F register >/dev/null 2>&1; then
+        full=$i
+        break
+    fi
+done
+[ -n "$full" ] || fail "the tmpfs did not fill up with 2000 clients"
+echo "full at batch $full: $(df -k "$small" | tail -n 1)"
+wait_until 5 grep -q "store: $small/sippush.db: cannot write: database or disk is full; free space on its file system" "$DAEMON_LOG"
+sim -q -n 1 -p g -c F --expect 500 register || fail "REGISTER on a full file system: expected 500"
+
+step "room again: recovery, and every client of the table is in the database"
+mount -o remount,size=4m "$small" || fail "remount with 4 MiB failed"
+wait_until 5 eval '[ "$(stat_field store_failing_since)" -eq 0 ]'
+n=$(stat_field clients)
+stop_daemon
+assert_eq "$n" "$(timeout 10 sqlite3 -batch -noheader "$small/sippush.db" 'SELECT count(*) FROM clients')" \
+    "clients in the database after the recovery"
 pass
