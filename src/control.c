@@ -244,12 +244,13 @@ control_shutdown(void)
 static int
 control_peer_in_group(int fd, gid_t gid)
 {
+	static int	 warned;
 	gid_t		 groups[CONTROL_GROUPS_MAX];
 	socklen_t	 len = sizeof(groups);
 	size_t		 i;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == -1) {
-		if (errno == ENOPROTOOPT)
+		if (errno == ENOPROTOOPT && !warned++)
 			log_warn("control: this kernel cannot tell a peer's "
 			    "supplementary groups (SO_PEERGROUPS): only the "
 			    "primary group counts for control.group");

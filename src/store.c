@@ -293,10 +293,14 @@ store_recovered(void)
 int64_t
 store_failing(unsigned *count)
 {
+	int64_t	 since;
+
 	if (count)
 		*count = store_fault_count;
-	return store_fault_since ? sippushd_now() - (store_clock() -
-	    store_fault_since) : 0;
+	if (store_fault_since == 0)
+		return 0;
+	since = sippushd_now() - (store_clock() - store_fault_since);
+	return since > 0 ? since : 1;
 }
 
 /* Run a statement that returns no rows; 0, or -1 (logged: a store fault
