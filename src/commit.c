@@ -9,6 +9,13 @@
  * waiters told (ok = 1). When the commit fails the waiters hear ok = 0
  * and the marks stay, so the next flush writes the same changes again.
  * Nothing is ever written once per packet.
+ *
+ * While commits fail (a store fault: disk full, I/O error, read-only),
+ * a retry is armed COMMIT_RETRY_MS after each failure, and flushes asked
+ * for sooner wait for it: the disk is tried at most once per
+ * COMMIT_RETRY_MS, waiters hear their 500 within that time, and when
+ * the disk has room again the retry writes everything kept. store.c logs
+ * the fault and its end.
  */
 #include <stdlib.h>
 #include <time.h>
@@ -19,6 +26,7 @@
 
 #define COMMIT_QUEUE_MAX	4096	/* waiters: flush at once */
 #define COMMIT_LAZY_MS		100	/* for writes nobody waits on */
+#define COMMIT_RETRY_MS		1000	/* after a failed commit */
 
 static const struct config	*commit_cfg;
 static su_timer_t		*commit_timer;
@@ -26,6 +34,7 @@ static int64_t			 commit_due;	/* ms, monotonic; 0: not armed */
 static struct commit_waiter	*commit_queue;
 static struct commit_waiter	**commit_tail = &commit_queue;
 static size_t			 commit_nwaiting;
+static int64_t			 commit_retry_at;	/* ms; 0: last ok */
 
 int
 commit_init(const struct config *cfg, su_root_t *root)
@@ -69,7 +78,12 @@ commit_clock(void)
 static void
 commit_arm(int delay)
 {
-	int64_t	 due = commit_clock() + delay;
+	int64_t	 now = commit_clock(), due = now + delay;
+
+	if (commit_retry_at > due) {	/* failing: not before the retry */
+		delay = (int)(commit_retry_at - now);
+		due = commit_retry_at;
+	}
 
 	if (commit_timer == NULL || (commit_due && commit_due <= due))
 		return;
@@ -107,7 +121,7 @@ commit_wait(struct commit_waiter *w)
 	w->next = NULL;
 	*commit_tail = w;
 	commit_tail = &w->next;
-	if (++commit_nwaiting >= COMMIT_QUEUE_MAX)
+	if (++commit_nwaiting >= COMMIT_QUEUE_MAX && commit_retry_at == 0)
 		commit_flush();
 	else
 		commit_schedule();
@@ -155,8 +169,8 @@ commit_flush(void)
 		if (rv == -1) {
 			store_rollback();
 			clients_requeue_dirty(list);
-			log_error("commit: transaction failed, will retry: %s",
-			    store_errmsg());
+			log_debug("commit: transaction failed, retry in %dms: "
+			    "%s", COMMIT_RETRY_MS, store_errmsg());
 		} else {
 			clients_release(list);
 			if (dirty_dispatch)
@@ -171,5 +185,11 @@ commit_flush(void)
 		next = w->next;
 		w->done(w, rv == 0);
 	}
+	if (rv == -1) {
+		commit_retry_at = 0;
+		commit_arm(COMMIT_RETRY_MS);
+		commit_retry_at = commit_clock() + COMMIT_RETRY_MS;
+	} else
+		commit_retry_at = 0;
 	return rv;
 }

@@ -7,6 +7,7 @@
  * "file:line: option: reason", then checks the options against each other.
  */
 #include <errno.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@ enum opt_type {
 	OPT_BOOL,
 	OPT_STRING,
 	OPT_ENUM,
+	OPT_GROUP,	/* a group name or gid; "" none (c->ctl_gid) */
 };
 
 struct option {
@@ -73,6 +75,7 @@ static const struct option options[] = {
 	{ "heartbeat.sweep_interval", OPT_INT, F(hb_sweep_interval), 1, 3600,
 	    NULL },
 	{ "control.socket", OPT_STRING, F(ctl_socket), 0, 0, NULL },
+	{ "control.group", OPT_GROUP, F(ctl_group), 0, 0, NULL },
 	{ "dispatch.max_in_flight", OPT_INT, F(dp_max_in_flight), 1, 100000,
 	    NULL },
 	{ "dispatch.timeout", OPT_INT, F(dp_timeout), 1000, 32000, NULL },
@@ -186,6 +189,9 @@ config_defaults(struct config *c)
 	c->auth_nonce_lifetime = 300;
 	c->log_level = LOG_LEVEL_INFO;
 	c->log_sip_level = 0;
+
+	c->ctl_group = NULL;		/* control.group: none */
+	c->ctl_gid = -1;
 }
 
 void
@@ -194,7 +200,8 @@ config_free(struct config *c)
 	size_t	 i;
 
 	for (i = 0; i < NOPTIONS; i++)
-		if (options[i].type == OPT_STRING) {
+		if (options[i].type == OPT_STRING ||
+		    options[i].type == OPT_GROUP) {
 			free(*config_str(c, &options[i]));
 			*config_str(c, &options[i]) = NULL;
 		}
@@ -213,6 +220,59 @@ config_option(const char *group, const char *name)
 		    strcmp(options[i].path + glen + 1, name) == 0)
 			return &options[i];
 	return NULL;
+}
+
+/*
+ * control.group: a group name, a numeric gid (as an integer or a string
+ * of digits), or "" for none. A name must exist now (getgrnam): the
+ * socket is given to that group at start. 0, or -1 with err.
+ */
+static int
+config_take_group(struct config *c, const struct option *o,
+    config_setting_t *s, const char *file, char *err, size_t errlen)
+{
+	int		 line = config_setting_source_line(s);
+	int		 type = config_setting_type(s);
+	struct group	*gr;
+	char		 num[32], *dup, *end;
+	const char	*str;
+	long long	 v;
+
+	if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+		snprintf(num, sizeof(num), "%lld",
+		    (long long)config_setting_get_int64(s));
+		str = num;
+	} else if (type == CONFIG_TYPE_STRING)
+		str = config_setting_get_string(s);
+	else
+		return config_fail(err, errlen, file, line,
+		    "%s: expected a group name or number", o->path);
+	free(*config_str(c, o));
+	*config_str(c, o) = NULL;
+	c->ctl_gid = -1;
+	if (*str == '\0')
+		return 0;
+	if (*str >= '0' && *str <= '9') {
+		errno = 0;
+		v = strtoll(str, &end, 10);
+		if (errno || *end != '\0' || v < 0 || v > 2147483646)
+			return config_fail(err, errlen, file, line,
+			    "%s: \"%s\" is not a group name or gid", o->path,
+			    str);
+		c->ctl_gid = (int)v;
+	} else {
+		errno = 0;
+		if ((gr = getgrnam(str)) == NULL)
+			return config_fail(err, errlen, file, line,
+			    "%s: no group named \"%s\"%s%s (see getent group)",
+			    o->path, str, errno ? ": " : "",
+			    errno ? strerror(errno) : "");
+		c->ctl_gid = (int)gr->gr_gid;
+	}
+	if ((dup = strdup(str)) == NULL)
+		return config_fail(err, errlen, file, line, "out of memory");
+	*config_str(c, o) = dup;
+	return 0;
 }
 
 /* Take one setting's value into c; 0, or -1 with err filled. */
@@ -271,6 +331,8 @@ config_take(struct config *c, const struct option *o, config_setting_t *s,
 		return config_fail(err, errlen, file, line,
 		    "%s: \"%s\" is not one of the accepted values", o->path,
 		    str);
+	case OPT_GROUP:
+		return config_take_group(c, o, s, file, err, errlen);
 	}
 	return -1;
 }
@@ -458,7 +520,8 @@ config_print(const struct config *c, FILE *fp)
 			group = options[i].path;
 			fprintf(fp, "%.*s = {\n", (int)glen, group);
 		}
-		if (options[i].type != OPT_STRING)
+		if (options[i].type != OPT_STRING &&
+		    options[i].type != OPT_GROUP)
 			v = *config_int((struct config *)c, &options[i]);
 		else
 			v = 0;
@@ -479,6 +542,15 @@ config_print(const struct config *c, FILE *fp)
 		case OPT_ENUM:
 			fprintf(fp, "  %s = \"%s\";\n", dot + 1,
 			    options[i].names[v]);
+			break;
+		case OPT_GROUP:
+			fprintf(fp, "  %s = ", dot + 1);
+			config_print_string(fp, c->ctl_group ? c->ctl_group :
+			    "");
+			if (c->ctl_gid != -1)
+				fprintf(fp, ";\t# gid %d\n", c->ctl_gid);
+			else
+				fprintf(fp, ";\t# none\n");
 			break;
 		}
 	}

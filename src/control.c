@@ -2,7 +2,10 @@
  * control.c: the local control socket that sippushctl talks to.
  *
  * A Unix stream socket, mode 0600, whose peers must be root or the
- * daemon's own user (SO_PEERCRED). Each connection gets the greeting,
+ * daemon's own user (SO_PEERCRED); with control.group set, the socket is
+ * given to that group, mode 0660, and members of the group are admitted
+ * too. A refused peer reads "ERR permission denied" and is closed.
+ * Each connection gets the greeting,
  * then sends request lines and reads replies (protocol in proto.h).
  * Connections are non-blocking and served from the daemon's event loop;
  * a reply is built whole in the connection's output buffer. A peer that
@@ -11,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +30,8 @@
 #define CONTROL_CONN_MAX	32
 #define CONTROL_OUT_HIGH	(4 * 1024 * 1024)
 #define CONTROL_READ		65536
+#define CONTROL_GROUPS_MAX	1024	/* peer's groups read (SO_PEERGROUPS) */
+#define CONTROL_REFUSED_LOG	10	/* s between refusal reports */
 
 struct conn {
 	int		 fd;
@@ -43,6 +49,8 @@ static int			 ctl_index;
 static su_wait_t		 ctl_wait[1];
 static struct conn		*ctl_conns[CONTROL_CONN_MAX];
 static int64_t			 ctl_started;
+static int64_t			 ctl_refused_logged;
+static unsigned			 ctl_refused;
 
 static int control_accept(su_root_magic_t *, su_wait_t *, su_wakeup_arg_t *);
 static int control_event(su_root_magic_t *, su_wait_t *, su_wakeup_arg_t *);
@@ -77,6 +85,53 @@ control_in_use(const struct sockaddr_un *sun)
 	return rv;
 }
 
+/*
+ * The socket's folder: created if missing (one level), mode 0750, given
+ * to control.group if set. An existing folder is checked: one that others
+ * may write without the sticky bit lets anybody replace the socket (an
+ * error); one that control.group's members cannot enter makes the group
+ * useless (a warning). 0, or -1 with err.
+ */
+static int
+control_folder(const struct config *cfg, const char *dir, char *err,
+    size_t errlen)
+{
+	struct stat	 sb;
+
+	if (stat(dir, &sb) == -1) {
+		if (errno != ENOENT || mkdir(dir, 0750) == -1) {
+			snprintf(err, errlen, "%s: cannot create folder %s: "
+			    "%s", cfg->ctl_socket, dir, strerror(errno));
+			return -1;
+		}
+		if (cfg->ctl_gid != -1 && chown(dir, (uid_t)-1,
+		    (gid_t)cfg->ctl_gid) == -1)
+			log_warn("control: cannot give folder %s to group %s: "
+			    "%s", dir, cfg->ctl_group, strerror(errno));
+		return 0;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "%s: %s is not a folder",
+		    cfg->ctl_socket, dir);
+		return -1;
+	}
+	if ((sb.st_mode & S_IWOTH) && !(sb.st_mode & S_ISVTX)) {
+		snprintf(err, errlen, "%s: folder %s is writable by anybody "
+		    "(mode %04o): anybody could replace the socket; use a "
+		    "folder of sippushd's own (chmod o-w, or the sticky bit)",
+		    cfg->ctl_socket, dir, (unsigned)(sb.st_mode & 07777));
+		return -1;
+	}
+	if (cfg->ctl_gid != -1 && !(sb.st_mode & S_IXOTH) &&
+	    !((sb.st_mode & S_IXGRP) && sb.st_gid == (gid_t)cfg->ctl_gid))
+		log_warn("control: members of group %s cannot reach %s: folder "
+		    "%s (mode %04o, gid %u) is closed to them; chgrp it to "
+		    "%s and chmod g+x", cfg->ctl_group, cfg->ctl_socket, dir,
+		    (unsigned)(sb.st_mode & 07777), (unsigned)sb.st_gid,
+		    cfg->ctl_group);
+	return 0;
+}
+
 /* Create, bind and listen on the control socket. 0, or -1 with err. */
 int
 control_init(const struct config *cfg, su_root_t *root, char *err,
@@ -101,14 +156,10 @@ control_init(const struct config *cfg, su_root_t *root, char *err,
 	if ((copy = strdup(cfg->ctl_socket)) == NULL)
 		return -1;
 	dir = dirname(copy);
-	if (stat(dir, &sb) == -1 && (errno != ENOENT || mkdir(dir, 0750) ==
-	    -1)) {
-		snprintf(err, errlen, "%s: cannot create folder %s: %s",
-		    cfg->ctl_socket, dir, strerror(errno));
-		free(copy);
-		return -1;
-	}
+	rc = control_folder(cfg, dir, err, errlen);
 	free(copy);
+	if (rc == -1)
+		return -1;
 	if (lstat(sun.sun_path, &sb) == 0) {
 		if (!S_ISSOCK(sb.st_mode)) {
 			snprintf(err, errlen, "%s: exists and is not a socket",
@@ -130,8 +181,23 @@ control_init(const struct config *cfg, su_root_t *root, char *err,
 	old = umask(0177);
 	rc = bind(ctl_fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
-	if (rc == -1 || listen(ctl_fd, 16) == -1) {
+	if (rc == -1) {
 		snprintf(err, errlen, "%s: %s", sun.sun_path, strerror(errno));
+		goto fail;
+	}
+	/* 0600 from bind; the group's only once it is the group's */
+	if (cfg->ctl_gid != -1 && (chown(sun.sun_path, (uid_t)-1,
+	    (gid_t)cfg->ctl_gid) == -1 || chmod(sun.sun_path, 0660) == -1)) {
+		snprintf(err, errlen, "%s: cannot give the socket to group %s "
+		    "(control.group): %s: run sippushd as root or as a member "
+		    "of that group", sun.sun_path, cfg->ctl_group,
+		    strerror(errno));
+		unlink(sun.sun_path);
+		goto fail;
+	}
+	if (listen(ctl_fd, 16) == -1) {
+		snprintf(err, errlen, "%s: %s", sun.sun_path, strerror(errno));
+		unlink(sun.sun_path);
 		goto fail;
 	}
 	if (su_wait_create(ctl_wait, ctl_fd, SU_WAIT_ACCEPT) == -1 ||
@@ -140,7 +206,11 @@ control_init(const struct config *cfg, su_root_t *root, char *err,
 		snprintf(err, errlen, "%s: cannot watch socket", sun.sun_path);
 		goto fail;
 	}
-	log_info("control: listening on %s", sun.sun_path);
+	if (cfg->ctl_gid != -1)
+		log_info("control: listening on %s (mode 0660, group %s)",
+		    sun.sun_path, cfg->ctl_group);
+	else
+		log_info("control: listening on %s", sun.sun_path);
 	return 0;
 fail:
 	close(ctl_fd);
@@ -164,22 +234,83 @@ control_shutdown(void)
 	}
 }
 
-/* Only root and the daemon's own user may use the socket. */
+/*
+ * Is gid among the peer's supplementary groups? SO_PEERGROUPS (Linux
+ * 4.13) gives those the kernel noted at connect(): no race with the
+ * peer's PID being reused (/proc/PID/status) and no group database
+ * lookup in the event loop that could block (getgrouplist), and a peer
+ * that dropped a group is not let in on its account.
+ */
 static int
-control_peer_allowed(int fd)
+control_peer_in_group(int fd, gid_t gid)
+{
+	static int	 warned;
+	gid_t		 groups[CONTROL_GROUPS_MAX];
+	socklen_t	 len = sizeof(groups);
+	size_t		 i;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == -1) {
+		if (errno == ENOPROTOOPT && !warned++)
+			log_warn("control: this kernel cannot tell a peer's "
+			    "supplementary groups (SO_PEERGROUPS): only the "
+			    "primary group counts for control.group");
+		return 0;
+	}
+	for (i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
+}
+
+/* Root, the daemon's own user, and members of control.group (primary or
+ * supplementary) may use the socket. Fills uid for the log. */
+static int
+control_peer_allowed(int fd, uid_t *uid)
 {
 	struct ucred	 cred;
 	socklen_t	 len = sizeof(cred);
 
+	*uid = (uid_t)-1;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
 		return 0;
-	return cred.uid == 0 || cred.uid == geteuid();
+	*uid = cred.uid;
+	if (cred.uid == 0 || cred.uid == geteuid())
+		return 1;
+	if (ctl_cfg->ctl_gid == -1)
+		return 0;
+	return cred.gid == (gid_t)ctl_cfg->ctl_gid ||
+	    control_peer_in_group(fd, (gid_t)ctl_cfg->ctl_gid);
+}
+
+/* Tell a refused peer why (best effort) and close; log now and then. */
+static void
+control_refuse(int fd, uid_t uid)
+{
+	static const char	 msg[] = "ERR permission denied\n";
+	int64_t			 now = sippushd_now();
+
+	if (write(fd, msg, sizeof(msg) - 1) == -1) {
+		/* the peer may be gone already */
+	}
+	close(fd);
+	ctl_refused++;
+	if (ctl_refused_logged && now - ctl_refused_logged <
+	    CONTROL_REFUSED_LOG)
+		return;
+	log_warn("control: connection refused: peer uid %d is not root, "
+	    "the daemon's user%s%s%s (%u refused since the last report)",
+	    (int)uid, ctl_cfg->ctl_gid != -1 ? " or a member of group " : "",
+	    ctl_cfg->ctl_gid != -1 ? ctl_cfg->ctl_group : "",
+	    ctl_cfg->ctl_gid != -1 ? " (control.group)" : "", ctl_refused);
+	ctl_refused_logged = now;
+	ctl_refused = 0;
 }
 
 static int
 control_accept(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
 {
 	struct conn	*c;
+	uid_t		 uid;
 	int		 fd, i;
 
 	(void)magic;
@@ -188,10 +319,8 @@ control_accept(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
 	if ((fd = accept4(ctl_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC))
 	    == -1)
 		return 0;
-	if (!control_peer_allowed(fd)) {
-		log_warn("control: connection refused: peer is not root or "
-		    "the daemon's user");
-		close(fd);
+	if (!control_peer_allowed(fd, &uid)) {
+		control_refuse(fd, uid);
 		return 0;
 	}
 	for (i = 0; i < CONTROL_CONN_MAX && ctl_conns[i]; i++)
@@ -448,6 +577,7 @@ static void
 control_cmd_stats(struct buf *out)
 {
 	struct clients_stats	 st;
+	unsigned		 faults;
 	int			 i;
 
 	clients_stats(&st);
@@ -459,6 +589,9 @@ control_cmd_stats(struct buf *out)
 		proto_put_kvi(out, clients_state_name(i),
 		    (long long)st.by_state[i]);
 	proto_put_kvi(out, "pending_replies", (long long)commit_waiting());
+	proto_put_kvi(out, "store_failing_since",
+	    (long long)store_failing(&faults));
+	proto_put_kvi(out, "store_failed_writes", (long long)faults);
 	dispatch_stats(out);
 	proto_end_record(out);
 	buf_puts(out, ".\n");

@@ -1125,7 +1125,9 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 	goto out;
 storefail:
 	store_rollback();
-	proto_err(out, "publish: store failure: %s", store_errmsg());
+	proto_err(out, "publish: not published: sippushd cannot write its "
+	    "database: %s%s%s", store_errmsg(), *store_errhint() ? "; " : "",
+	    store_errhint());
 out:
 	if (m)
 		dispatch_free(m);

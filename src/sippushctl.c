@@ -6,16 +6,19 @@
  * Exit status: 0 success, 1 the daemon refused the request (for example
  * no such client), 2 bad usage, bad input or the daemon cannot be reached
  * (for publish: nothing was published), 3 publish --wait ended with
- * targets expired, failed or cancelled.
+ * targets expired, failed or cancelled, 4 permission denied on the
+ * control socket (by its mode, or by the daemon's check of the peer).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <time.h>
@@ -33,6 +36,7 @@
 #define EXIT_REFUSED	1
 #define EXIT_USAGE	2
 #define EXIT_UNDELIVERED 3	/* publish --wait: not every target acked */
+#define EXIT_DENIED	4	/* permission denied on the control socket */
 #define BODY_MAX	(256 * 1024)	/* the daemon's limit is lower */
 #define RECORD_FIELDS	64
 
@@ -92,7 +96,9 @@ usage(FILE *fp)
 	    "input or\n"
 	    "sippushd not reachable (publish: nothing was published), 3 "
 	    "publish --wait:\n"
-	    "some targets expired, failed or were cancelled\n",
+	    "some targets expired, failed or were cancelled, 4 permission "
+	    "denied on the\n"
+	    "control socket\n",
 	    SIPPUSH_SOCKET);
 }
 
@@ -107,6 +113,38 @@ die(int status, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(status);
+}
+
+/*
+ * Permission denied on the socket: say who may use it. The group is the
+ * socket's own when its mode lets the group in (control.group); when the
+ * socket cannot even be looked at, its folder is closed to us.
+ */
+static void __attribute__((noreturn))
+ctl_denied(void)
+{
+	struct stat	 sb;
+	struct group	*gr;
+	char		 gid[32];
+	const char	*name;
+
+	if (stat(ctl_socket, &sb) == -1)
+		die(EXIT_DENIED, "permission denied on %s: its folder is "
+		    "closed to you: run as root, as the user sippushd runs "
+		    "as, or as a member of the group set by control.group",
+		    ctl_socket);
+	if ((sb.st_mode & S_IRWXG) == 0 || sb.st_gid == 0)
+		die(EXIT_DENIED, "permission denied on %s: run as root or as "
+		    "the user sippushd runs as (control.group in "
+		    "sippushd.conf can let a group in)", ctl_socket);
+	if ((gr = getgrgid(sb.st_gid)) != NULL)
+		name = gr->gr_name;
+	else {
+		snprintf(gid, sizeof(gid), "%u", (unsigned)sb.st_gid);
+		name = gid;
+	}
+	die(EXIT_DENIED, "permission denied on %s: run as root or as a member "
+	    "of group %s (control.group)", ctl_socket, name);
 }
 
 static int
@@ -131,8 +169,7 @@ ctl_connect(void)
 		    "on %s)", ctl_socket);
 	case EACCES:
 	case EPERM:
-		die(EXIT_USAGE, "permission denied on %s: run as root or as "
-		    "the user sippushd runs as", ctl_socket);
+		ctl_denied();
 	default:
 		die(EXIT_USAGE, "%s: %s", ctl_socket, strerror(errno));
 	}
@@ -212,7 +249,9 @@ ctl_request(const char *req, struct reply *rp, int err_status)
 	fd = ctl_connect();
 	if ((nl = ctl_readline(fd, &b, 0)) == NULL)
 		die(EXIT_USAGE, "sippushd closed the connection without a "
-		    "greeting: run as root or as the user sippushd runs as");
+		    "greeting (too many connections?)");
+	if (strncmp(b.data, "ERR permission denied", 21) == 0)
+		ctl_denied();
 	if (strncmp(b.data, "SIPPUSH 1 ", 10) != 0)
 		die(EXIT_USAGE, "unexpected greeting from %s (not a sippushd "
 		    "of protocol 1?)", ctl_socket);

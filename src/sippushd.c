@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,27 @@ sippushd_ready(void)
 		log_warn("sippushd: chdir /: %s", strerror(errno));
 }
 
+/*
+ * A start-up failure the person starting sippushd must act on: one line
+ * "sippushd: what is wrong: what to do", exit 1. In the foreground it
+ * goes to stderr as it is (the log would add a time and a level); a
+ * daemon logs it and its waiting parent prints it.
+ */
+static void __attribute__((format(printf, 2, 3), noreturn))
+sippushd_startfail(int foreground, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!foreground)
+		fatalx("%s", msg);
+	fprintf(stderr, "sippushd: %s\n", msg);
+	exit(1);
+}
+
 static int
 sippushd_restore(const struct client *c, void *arg)
 {
@@ -198,6 +220,8 @@ main(int argc, char *argv[])
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/* a file size limit (ulimit -f) reached is a store fault, EFBIG */
+	sigaction(SIGXFSZ, &sa, NULL);
 
 	if (su_init() != 0)
 		fatalx("sippushd: cannot initialise Sofia-SIP");
@@ -209,9 +233,10 @@ main(int argc, char *argv[])
 	if (clients_init() == -1)
 		fatalx("sippushd: out of memory");
 	if (store_open(cfg.db_path, cfg.db_sync_full, err, sizeof(err)) == -1)
-		fatalx("store: %s", err);
+		sippushd_startfail(foreground, "%s", err);
 	if ((n = store_load_clients(sippushd_restore, NULL)) == -1)
-		fatalx("store: cannot load the clients: %s", store_errmsg());
+		sippushd_startfail(foreground, "%s: cannot load the clients: "
+		    "%s", cfg.db_path, store_errmsg());
 	log_info("store: %s: %d clients loaded", cfg.db_path, n);
 	if (sip_init(&cfg, root, err, sizeof(err)) == -1)
 		fatalx("sip: %s", err);
@@ -227,9 +252,10 @@ main(int argc, char *argv[])
 	    dispatch_init(&cfg, root, sip_agent()) == -1)
 		fatalx("sippushd: cannot create timers");
 	if ((n = dispatch_restore()) == -1)
-		fatalx("store: cannot load the messages: %s", store_errmsg());
+		sippushd_startfail(foreground, "%s: cannot load the messages: "
+		    "%s", cfg.db_path, store_errmsg());
 	if (control_init(&cfg, root, err, sizeof(err)) == -1)
-		fatalx("control: %s", err);
+		sippushd_startfail(foreground, "%s", err);
 
 	log_notice("sippushd %s started", SIPPUSH_VERSION);
 	if (!foreground)

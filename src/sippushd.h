@@ -72,6 +72,8 @@ struct config {
 	int	 hb_sweep_interval;	/* seconds between liveness sweeps */
 
 	char	*ctl_socket;
+	char	*ctl_group;		/* control.group as given, NULL: none */
+	int	 ctl_gid;		/* its gid, -1: none */
 
 	int	 dp_max_in_flight;	/* MESSAGE transactions at once */
 	int	 dp_timeout;		/* ms before an unanswered MESSAGE fails */
@@ -338,6 +340,9 @@ int	 store_put_user(const char *id, const char *realm, const char *sha256,
 int	 store_delete_user(const char *id);
 int	 store_list_users(const char *id, int (*)(const char *id,
 	    const char *realm, int64_t created_at, void *), void *);
+/* store faults: a write failed for want of disk (store.c, "Faults") */
+const char *store_errhint(void);
+int64_t	 store_failing(unsigned *count);
 
 /* ---- commit.c: the group commit ---- */
 

@@ -5,13 +5,25 @@
  * happen between store_begin and store_commit, which the registrar calls
  * once per group of changes (group commit), never once per packet. The
  * schema comes from sql/NNN_*.sql, compiled in as schema_steps (schema.c).
+ *
+ * Faults. store_open refuses, with one line that says what is wrong and
+ * what to do, a database it cannot use: a folder it cannot write, a file
+ * that is not a database, a damaged one (PRAGMA quick_check at every
+ * start), a schema newer than it knows. At run time a write that fails
+ * for want of disk (full, I/O error, read-only, file size limit) is a
+ * store fault: it is logged when it starts, then at most every
+ * STORE_FAULT_LOG_EVERY seconds with a count, and once when a commit
+ * succeeds again. The callers keep what they could not write (commit.c).
  */
 #include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -108,16 +120,206 @@ static const char *const store_sql[ST_COUNT] = {
 	    " WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
 };
 
+#define STORE_FAULT_LOG_EVERY	60	/* seconds between "still failing" */
+
 static sqlite3		*store_db;
 static sqlite3_stmt	*store_st[ST_COUNT];
+static char		*store_path;
+static char		 store_err[256];	/* the last failure's reason */
+static int		 store_errcode;		/* its extended SQLite code */
 
+/* Write faults: since when (0: none), how many, when last logged. */
+static int64_t		 store_fault_since;
+static int64_t		 store_fault_logged;
+static unsigned		 store_fault_count;
+static unsigned		 store_fault_unlogged;
+
+/* The reason of the last failure (kept across the ROLLBACK that follows
+ * it), or SQLite's current message. */
 const char *
 store_errmsg(void)
 {
-	return store_db ? sqlite3_errmsg(store_db) : "database not open";
+	if (store_db == NULL)
+		return "database not open";
+	return store_err[0] ? store_err : sqlite3_errmsg(store_db);
 }
 
-/* Run a statement that returns no rows; 0, or -1 (logged). */
+/* Note the connection's current error as the last failure's reason, with
+ * the system's errno when SQLite has one (EFBIG, ENOSPC, EIO...). */
+static void
+store_note_error(void)
+{
+	const char	*op = NULL;
+	int		 sys = sqlite3_system_errno(store_db);
+
+	store_errcode = sqlite3_extended_errcode(store_db);
+	switch (store_errcode) {
+	case SQLITE_IOERR_WRITE:
+		op = "write";
+		break;
+	case SQLITE_IOERR_FSYNC:
+		op = "fsync";
+		break;
+	case SQLITE_IOERR_READ:
+	case SQLITE_IOERR_SHORT_READ:
+		op = "read";
+		break;
+	case SQLITE_IOERR_TRUNCATE:
+		op = "truncate";
+		break;
+	}
+	if ((store_errcode & 0xff) != SQLITE_IOERR)
+		snprintf(store_err, sizeof(store_err), "%s",
+		    sqlite3_errmsg(store_db));
+	else if (sys)
+		snprintf(store_err, sizeof(store_err), "%s (%s: %s)",
+		    sqlite3_errmsg(store_db), op ? op : "I/O",
+		    strerror(sys));
+	else
+		snprintf(store_err, sizeof(store_err), "%s (%s failed)",
+		    sqlite3_errmsg(store_db), op ? op : "I/O");
+}
+
+/* On a failed write: the file size limit, if there is one (SQLite
+ * reports its EFBIG as a bare I/O error). */
+static const char *
+store_io_hint(void)
+{
+	static char	 hint[160];
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		snprintf(hint, sizeof(hint), "free space on the disk, or raise "
+		    "the file size limit (ulimit -f, now %llu bytes); check "
+		    "the disk (dmesg)", (unsigned long long)rl.rlim_cur);
+	else
+		snprintf(hint, sizeof(hint), "check the disk (dmesg) and "
+		    "free space on it");
+	return hint;
+}
+
+/* Is this failure the disk's (or the file's) rather than the data's? */
+static int
+store_is_fault(int code)
+{
+	switch (code & 0xff) {
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_NOMEM:
+	case SQLITE_PERM:
+		return 1;
+	}
+	return 0;
+}
+
+/* What a person can do about a failure of this kind. */
+static const char *
+store_hint(int code)
+{
+	switch (code & 0xff) {
+	case SQLITE_FULL:
+		return "free space on its file system";
+	case SQLITE_IOERR:
+		return store_io_hint();
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_CANTOPEN:
+		return "make the database, its folder and its -wal and -shm "
+		    "files writable by sippushd's user again";
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return "the database is damaged: stop sippushd and restore it "
+		    "from a backup";
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return "another program holds the database locked";
+	}
+	return "see the error";
+}
+
+/* What to do about the last failure, if it is a store fault, else "". */
+const char *
+store_errhint(void)
+{
+	return store_is_fault(store_errcode) ? store_hint(store_errcode) : "";
+}
+
+static int64_t
+store_clock(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/* A write failed with a store fault: log it when the fault starts, then
+ * at most every STORE_FAULT_LOG_EVERY seconds. */
+static void
+store_fault(void)
+{
+	int64_t	 now = store_clock();
+
+	store_fault_count++;
+	if (store_fault_since == 0) {
+		store_fault_since = now;
+		store_fault_logged = now;
+		store_fault_unlogged = 0;
+		log_error("store: %s: cannot write: %s; %s. Changes are kept "
+		    "in memory and written when a commit succeeds again; "
+		    "until then REGISTERs are answered 500 and publishing "
+		    "fails", store_path, store_err, store_hint(store_errcode));
+		return;
+	}
+	store_fault_unlogged++;
+	if (now - store_fault_logged >= STORE_FAULT_LOG_EVERY) {
+		log_error("store: %s: still cannot write after %llds (%u "
+		    "failed writes since the last report): %s; %s",
+		    store_path, (long long)(now - store_fault_since),
+		    store_fault_unlogged, store_err,
+		    store_hint(store_errcode));
+		store_fault_logged = now;
+		store_fault_unlogged = 0;
+	}
+}
+
+/* A commit succeeded: end the fault, if any, with one line. */
+static void
+store_recovered(void)
+{
+	if (store_fault_since == 0)
+		return;
+	log_notice("store: %s: writes succeed again after %llds of failure "
+	    "(%u failed writes); the changes kept in memory are written",
+	    store_path, (long long)(store_clock() - store_fault_since),
+	    store_fault_count);
+	store_fault_since = 0;
+	store_fault_count = 0;
+}
+
+/* Since when (unix seconds) writes fail, 0 if they do not; and how many
+ * failed in this fault. */
+int64_t
+store_failing(unsigned *count)
+{
+	int64_t	 since;
+
+	if (count)
+		*count = store_fault_count;
+	if (store_fault_since == 0)
+		return 0;
+	since = sippushd_now() - (store_clock() - store_fault_since);
+	return since > 0 ? since : 1;
+}
+
+/* Run a statement that returns no rows; 0, or -1 (logged: a store fault
+ * through store_fault, anything else at once). */
 static int
 store_exec(int which)
 {
@@ -125,13 +327,19 @@ store_exec(int which)
 	int		 rc;
 
 	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && which != ST_ROLLBACK)
+		store_note_error();
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE) {
-		log_error("store: %s: %s", store_sql[which], store_errmsg());
-		return -1;
-	}
-	return 0;
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (which == ST_ROLLBACK)
+		log_debug("store: ROLLBACK: %s", sqlite3_errmsg(store_db));
+	else if (store_is_fault(store_errcode))
+		store_fault();
+	else
+		log_error("store: %s: %s", store_sql[which], store_err);
+	return -1;
 }
 
 static int
@@ -172,14 +380,17 @@ store_migrate(char *err, size_t errlen)
 	int	 version, newest;
 
 	if (store_schema_version(&version) == -1) {
-		snprintf(err, errlen, "cannot read schema version: %s",
-		    store_errmsg());
+		store_note_error();
+		snprintf(err, errlen, "cannot read the schema version: %s",
+		    store_err);
 		return -1;
 	}
 	newest = schema_nsteps ? schema_steps[schema_nsteps - 1].version : 0;
 	if (version > newest) {
 		snprintf(err, errlen, "database schema version %d is newer "
-		    "than this sippushd knows (%d)", version, newest);
+		    "than this sippushd knows (%d): run the sippushd that "
+		    "wrote it (or a newer one), or restore a backup made "
+		    "before the upgrade", version, newest);
 		return -1;
 	}
 	for (i = 0; i < schema_nsteps; i++) {
@@ -196,6 +407,7 @@ store_migrate(char *err, size_t errlen)
 		}
 		if (sqlite3_exec(store_db, sql, NULL, NULL, &msg) !=
 		    SQLITE_OK) {
+			store_note_error();
 			snprintf(err, errlen, "schema step %s: %s",
 			    schema_steps[i].name, msg ? msg : "failed");
 			sqlite3_free(msg);
@@ -210,48 +422,196 @@ store_migrate(char *err, size_t errlen)
 	return 0;
 }
 
-/* Create the database's folder if it is missing (one level, 0750). */
+/*
+ * Create the database's folder if it is missing (one level, 0750), and
+ * check that we may create files in it (the database, its -wal and -shm)
+ * and write the database if it exists. 0, or -1 with err.
+ */
 static int
-store_mkdir(const char *path, char *err, size_t errlen)
+store_check_path(const char *path, char *err, size_t errlen)
 {
 	char		*copy, *dir;
 	struct stat	 sb;
-	int		 rv = 0;
+	int		 rv = -1;
 
-	if ((copy = strdup(path)) == NULL)
+	if ((copy = strdup(path)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
+	}
 	dir = dirname(copy);
 	if (stat(dir, &sb) == -1) {
 		if (errno != ENOENT || mkdir(dir, 0750) == -1) {
-			snprintf(err, errlen, "%s: cannot create folder %s: %s",
-			    path, dir, strerror(errno));
-			rv = -1;
+			snprintf(err, errlen, "%s: cannot create folder %s: "
+			    "%s: create it (with its parents) writable by "
+			    "uid %u, or set database.path", path, dir,
+			    strerror(errno), (unsigned)geteuid());
+			goto out;
 		}
+		log_notice("store: created folder %s", dir);
 	} else if (!S_ISDIR(sb.st_mode)) {
-		snprintf(err, errlen, "%s: %s is not a folder", path, dir);
-		rv = -1;
+		snprintf(err, errlen, "%s: %s is not a folder: set "
+		    "database.path to a file in a folder", path, dir);
+		goto out;
 	}
+	if (access(dir, W_OK | X_OK) == -1) {
+		snprintf(err, errlen, "%s: cannot create files in folder %s: "
+		    "%s: sippushd (uid %u) needs to create the database and "
+		    "its -wal and -shm files there; fix the folder's owner or "
+		    "mode, or set database.path", path, dir, strerror(errno),
+		    (unsigned)geteuid());
+		goto out;
+	}
+	if (stat(path, &sb) == 0) {
+		if (!S_ISREG(sb.st_mode)) {
+			snprintf(err, errlen, "%s: is not a regular file: set "
+			    "database.path to a file", path);
+			goto out;
+		}
+		if (access(path, R_OK | W_OK) == -1) {
+			snprintf(err, errlen, "%s: cannot read and write the "
+			    "database: %s: make it readable and writable by "
+			    "uid %u (owner or mode)", path, strerror(errno),
+			    (unsigned)geteuid());
+			goto out;
+		}
+	}
+	rv = 0;
+out:
 	free(copy);
 	return rv;
 }
 
+/* err = "path: what is wrong (SQLite's words): what to do", from the
+ * failure last noted by store_note_error. */
+static void
+store_open_error(const char *path, char *err, size_t errlen)
+{
+	const char	*what, *todo;
+
+	switch (store_errcode & 0xff) {
+	case SQLITE_NOTADB:
+		what = "not an SQLite database";
+		todo = "if the file is not sippushd's, set database.path to "
+		    "another file; if it is, restore it from a backup, or "
+		    "move it away to start with an empty table";
+		break;
+	case SQLITE_CORRUPT:
+		what = "the database is damaged";
+		todo = "restore it from a backup (or try `sqlite3 FILE "
+		    ".recover` on a copy), or move it away to start with an "
+		    "empty table";
+		break;
+	case SQLITE_FULL:
+		what = "the disk is full";
+		todo = "free space on its file system";
+		break;
+	case SQLITE_IOERR:
+		what = "I/O error";
+		todo = store_io_hint();
+		break;
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PERM:
+		what = "cannot write the database";
+		todo = "make it, its -wal and -shm files and its folder "
+		    "writable by sippushd's user, on a file system mounted "
+		    "read-write";
+		break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		what = "the database is locked";
+		todo = "is another sippushd using it? stop it, or set "
+		    "database.path";
+		break;
+	default:
+		snprintf(err, errlen, "%s: %s", path, store_err);
+		return;
+	}
+	snprintf(err, errlen, "%s: %s (%s): %s", path, what, store_err, todo);
+}
+
+/* PRAGMA quick_check: 0 if the database is sound, else -1 with the
+ * first problem noted as SQLITE_CORRUPT. */
+static int
+store_quick_check(void)
+{
+	sqlite3_stmt	*st;
+	struct timespec	 t0, t1;
+	const char	*r;
+	char		*p;
+	int		 rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (sqlite3_prepare_v2(store_db, "PRAGMA quick_check(1)", -1, &st,
+	    NULL) != SQLITE_OK) {
+		store_note_error();
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		store_note_error();
+		sqlite3_finalize(st);
+		return -1;
+	}
+	r = (const char *)sqlite3_column_text(st, 0);
+	if (r == NULL || strcmp(r, "ok") != 0) {
+		store_errcode = SQLITE_CORRUPT;
+		if (r && strncmp(r, "*** in database main ***\n", 25) == 0)
+			r += 25;
+		snprintf(store_err, sizeof(store_err), "quick_check: %.200s",
+		    r ? r : "no answer");
+		for (p = store_err; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_info("store: quick_check passed in %lld ms",
+	    (long long)(t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000);
+	return 0;
+}
+
 /*
- * Open (creating if needed) the database at path, upgrade its schema and
- * prepare the statements. 0, or -1 with a reason in err.
+ * Open (creating if needed) the database at path, check it, upgrade its
+ * schema and prepare the statements. 0, or -1 with "path: what is wrong:
+ * what to do" in err.
  */
 int
 store_open(const char *path, int sync_full, char *err, size_t errlen)
 {
-	char	*msg = NULL, why[384];
+	char	 why[384];
 	int	 i, rc;
 
-	if (store_mkdir(path, err, errlen) == -1)
+	store_err[0] = '\0';
+	store_errcode = 0;
+	store_fault_since = 0;
+	store_fault_count = 0;
+	if (store_check_path(path, err, errlen) == -1)
 		return -1;
+	free(store_path);
+	if ((store_path = strdup(path)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
 	rc = sqlite3_open_v2(path, &store_db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, store_db ?
-		    sqlite3_errmsg(store_db) : sqlite3_errstr(rc));
+		if (store_db)
+			store_note_error();
+		else {
+			store_errcode = rc;
+			snprintf(store_err, sizeof(store_err), "%s",
+			    sqlite3_errstr(rc));
+		}
+		goto fail;
+	}
+	sqlite3_extended_result_codes(store_db, 1);
+	if (sqlite3_db_readonly(store_db, "main") == 1) {
+		store_errcode = SQLITE_READONLY;
+		snprintf(store_err, sizeof(store_err), "opened read-only");
 		goto fail;
 	}
 	sqlite3_busy_timeout(store_db, 5000);
@@ -260,25 +620,32 @@ store_open(const char *path, int sync_full, char *err, size_t errlen)
 	    " PRAGMA foreign_keys = ON;" :
 	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
 	    " PRAGMA foreign_keys = ON;",
-	    NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, msg ? msg : "cannot "
-		    "set WAL mode");
-		sqlite3_free(msg);
+	    NULL, NULL, NULL) != SQLITE_OK) {
+		store_note_error();
 		goto fail;
 	}
-	if (store_migrate(why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, why);
+	if (store_quick_check() == -1)
 		goto fail;
+	why[0] = '\0';
+	if (store_migrate(why, sizeof(why)) == -1) {
+		if (store_errcode && store_is_fault(store_errcode))
+			store_open_error(path, err, errlen);
+		else
+			snprintf(err, errlen, "%s: %s", path, why);
+		store_close();
+		return -1;
 	}
 	for (i = 0; i < ST_COUNT; i++)
 		if (sqlite3_prepare_v3(store_db, store_sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &store_st[i], NULL) !=
 		    SQLITE_OK) {
-			snprintf(err, errlen, "%s: %s", path, store_errmsg());
+			store_note_error();
 			goto fail;
 		}
+	store_err[0] = '\0';
 	return 0;
 fail:
+	store_open_error(path, err, errlen);
 	store_close();
 	return -1;
 }
@@ -295,6 +662,8 @@ store_close(void)
 	if (store_db)
 		sqlite3_close(store_db);
 	store_db = NULL;
+	free(store_path);
+	store_path = NULL;
 }
 
 int
@@ -351,7 +720,8 @@ store_load_clients(int (*fn)(const struct client *, void *), void *arg)
 	if (rc == SQLITE_ABORT)
 		return -1;
 	if (rc != SQLITE_DONE) {
-		log_error("store: loading clients: %s", store_errmsg());
+		store_note_error();
+		log_error("store: loading clients: %s", store_err);
 		return -1;
 	}
 	return n;
@@ -360,10 +730,14 @@ store_load_clients(int (*fn)(const struct client *, void *), void *arg)
 int
 store_begin(void)
 {
-	return store_exec(ST_BEGIN);
+	if (store_exec(ST_BEGIN) == -1)
+		return -1;
+	store_err[0] = '\0';
+	return 0;
 }
 
-/* Commit the open transaction; on failure it is rolled back. */
+/* Commit the open transaction; on failure it is rolled back. A success
+ * ends a store fault. */
 int
 store_commit(void)
 {
@@ -371,6 +745,7 @@ store_commit(void)
 		store_rollback();
 		return -1;
 	}
+	store_recovered();
 	return 0;
 }
 
@@ -539,7 +914,8 @@ store_load_messages(const char *id, int active_only, int limit,
 	if (rc == SQLITE_ABORT)
 		return -1;
 	if (rc != SQLITE_DONE) {
-		log_error("store: loading messages: %s", store_errmsg());
+		store_note_error();
+		log_error("store: loading messages: %s", store_err);
 		return -1;
 	}
 	return n;
@@ -576,7 +952,8 @@ store_load_targets(const char *message_id,
 	if (rc == SQLITE_ABORT)
 		return -1;
 	if (rc != SQLITE_DONE) {
-		log_error("store: loading targets: %s", store_errmsg());
+		store_note_error();
+		log_error("store: loading targets: %s", store_err);
 		return -1;
 	}
 	return n;

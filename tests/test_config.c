@@ -107,6 +107,7 @@ assert_same_config(const struct config *a, const struct config *b)
 	CU_ASSERT_EQUAL(a->hb_timeout, b->hb_timeout);
 	CU_ASSERT_EQUAL(a->hb_sweep_interval, b->hb_sweep_interval);
 	CU_ASSERT_STRING_EQUAL(a->ctl_socket, b->ctl_socket);
+	CU_ASSERT_EQUAL(a->ctl_gid, b->ctl_gid);
 	CU_ASSERT_EQUAL(a->dp_max_in_flight, b->dp_max_in_flight);
 	CU_ASSERT_EQUAL(a->dp_timeout, b->dp_timeout);
 	CU_ASSERT_EQUAL(a->dp_retry_initial, b->dp_retry_initial);
@@ -397,6 +398,45 @@ test_error_enum(void)
 	    "log.level|\"INFO\"");
 	EXPECT_ERROR("\ndatabase = {\n  synchronous = \"off\";\n};\n", 3,
 	    "database.synchronous|\"off\"");
+}
+
+/* control.group: a name (resolved now), a gid, or "" for none. */
+static void
+test_control_group(void)
+{
+	struct config	 c;
+	char		 err[512];
+
+	EXPECT_ERROR("control = {\n  group = \"no-such-group-sippush\";\n};\n",
+	    2, "control.group|no group named \"no-such-group-sippush\"");
+	EXPECT_ERROR("control = {\n  group = \"12x\";\n};\n", 2,
+	    "control.group|not a group name or gid");
+	EXPECT_ERROR("control = {\n  group = true;\n};\n", 2,
+	    "control.group|expected a group name or number");
+
+	config_defaults(&c);
+	CU_ASSERT_EQUAL(c.ctl_gid, -1);
+	CU_ASSERT_PTR_NULL(c.ctl_group);
+	config_free(&c);
+	CU_ASSERT_EQUAL_FATAL(load_text(&c, "control = { group = \"root\"; };\n",
+	    err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c.ctl_gid, 0);
+	CU_ASSERT_STRING_EQUAL(c.ctl_group, "root");
+	config_free(&c);
+	CU_ASSERT_EQUAL_FATAL(load_text(&c, "control = { group = 4242; };\n",
+	    err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c.ctl_gid, 4242);
+	CU_ASSERT_STRING_EQUAL(c.ctl_group, "4242");
+	config_free(&c);
+	CU_ASSERT_EQUAL_FATAL(load_text(&c, "control = { group = \"77\"; };\n",
+	    err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c.ctl_gid, 77);
+	config_free(&c);
+	CU_ASSERT_EQUAL_FATAL(load_text(&c, "control = { group = \"\"; };\n",
+	    err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c.ctl_gid, -1);
+	CU_ASSERT_PTR_NULL(c.ctl_group);
+	config_free(&c);
 }
 
 static void
@@ -844,6 +884,7 @@ test_config_register(void)
 	    CU_add_test(s, "error: wrong type", test_error_type) == NULL ||
 	    CU_add_test(s, "error: out of range", test_error_range) == NULL ||
 	    CU_add_test(s, "error: bad enum value", test_error_enum) == NULL ||
+	    CU_add_test(s, "control.group", test_control_group) == NULL ||
 	    CU_add_test(s, "error: unreadable file", test_error_file) ==
 	    NULL ||
 	    CU_add_test(s, "error: cross-checks", test_error_crosscheck) ==

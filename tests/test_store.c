@@ -2,10 +2,13 @@
  * test_store.c: SQLite persistence (store.c), on databases in a folder
  * made for the suite. Every test closes the store it opened.
  */
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -439,6 +442,7 @@ test_schema_too_new(void)
 	CU_ASSERT(test_contains(err, "9999"));
 	snprintf(want, sizeof(want), "(%d)", newest_version());
 	CU_ASSERT(test_contains(err, want));
+	CU_ASSERT(test_contains(err, "run the sippushd that wrote it"));
 	CU_ASSERT_STRING_EQUAL(store_errmsg(), "database not open");
 
 	/* and it was left alone */
@@ -485,20 +489,167 @@ test_open_errors(void)
 	CU_ASSERT_EQUAL_FATAL(test_write_file(path,
 	    "this is not an SQLite database, not at all, no, not even close,"
 	    " whatever the file name says about it\n"), 0);
-	expect_open_error(path, "not a database");
+	expect_open_error(path, "not an SQLite database");
+	expect_open_error(path, "move it away");
 
-	/* a folder we may not write to (root may write anywhere) */
+	/* a folder we may not write to, a file we may not write (root may
+	 * write anywhere) */
 	if (geteuid() != 0) {
 		db_path(path, sizeof(path), "readonly");
 		CU_ASSERT_EQUAL_FATAL(mkdir(path, 0500), 0);
 		db_path(path, sizeof(path), "readonly/push.db");
-		expect_open_error(path, NULL);
+		expect_open_error(path, "cannot create files in folder");
+		db_path(path, sizeof(path), "readonly.db");
+		CU_ASSERT_EQUAL(store_open(path, 1, err, sizeof(err)), 0);
+		store_close();
+		CU_ASSERT_EQUAL_FATAL(chmod(path, 0400), 0);
+		expect_open_error(path, "cannot read and write");
 	}
 
 	/* after all those, a good path opens */
 	db_path(path, sizeof(path), "after-errors.db");
 	CU_ASSERT_EQUAL(store_open(path, 1, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(store_version(), newest_version());
+	store_close();
+}
+
+/* A database of n clients with long contacts (a few dozen pages). */
+static void
+make_db(const char *path, int n)
+{
+	char		 err[512], id[32], contact[256];
+	struct client	 c;
+	int		 i;
+
+	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(store_begin(), 0);
+	for (i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "client-%05d", i);
+		snprintf(contact, sizeof(contact), "<sip:%s@192.0.2.%d:5060;"
+		    "padding=%0180d>", id, i % 250, i);
+		client_fill(&c, id, "k", contact, "ua", CLIENT_ONLINE,
+		    TRANSPORT_UDP, i);
+		CU_ASSERT_EQUAL(store_put_client(&c), 0);
+	}
+	CU_ASSERT_EQUAL(store_commit(), 0);
+	store_close();
+}
+
+/* Overwrite page `page` (1-based, 4096 bytes) of path with byte b. */
+static void
+scribble(const char *path, int page, int b)
+{
+	char	 junk[4096];
+	int	 fd;
+
+	memset(junk, b, sizeof(junk));
+	CU_ASSERT_FATAL((fd = open(path, O_WRONLY)) != -1);
+	CU_ASSERT_EQUAL(pwrite(fd, junk, sizeof(junk),
+	    (off_t)(page - 1) * 4096), (ssize_t)sizeof(junk));
+	close(fd);
+}
+
+/* A damaged database is refused at open (PRAGMA quick_check), with what
+ * to do, not found later by a query that happens to read the page. */
+static void
+test_open_corrupt(void)
+{
+	char		 path[PATH_MAX];
+	struct stat	 sb;
+
+	db_path(path, sizeof(path), "scribbled.db");
+	make_db(path, 400);
+	CU_ASSERT_EQUAL_FATAL(stat(path, &sb), 0);
+	CU_ASSERT_FATAL(sb.st_size > 20 * 4096);
+	scribble(path, (int)(sb.st_size / 4096) - 2, 0xa5);
+	expect_open_error(path, "the database is damaged");
+	expect_open_error(path, "quick_check");
+	expect_open_error(path, "restore it from a backup");
+
+	db_path(path, sizeof(path), "truncated.db");
+	make_db(path, 400);
+	CU_ASSERT_EQUAL_FATAL(stat(path, &sb), 0);
+	CU_ASSERT_EQUAL_FATAL(truncate(path, sb.st_size / 2), 0);
+	expect_open_error(path, "the database is damaged");
+
+	/* the header scribbled: not a database any more */
+	db_path(path, sizeof(path), "header.db");
+	make_db(path, 10);
+	scribble(path, 1, 'x');
+	expect_open_error(path, "not an SQLite database");
+}
+
+/*
+ * Writes that fail for want of room (here: RLIMIT_FSIZE, which SQLite
+ * sees as a failed write) fail the commit, roll it back, and leave the
+ * store usable; the next commit after room is back succeeds and ends the
+ * fault.
+ */
+static void
+test_write_fault(void)
+{
+	char			 path[PATH_MAX], wal[PATH_MAX + 8], err[512];
+	struct client		 c;
+	struct sigaction	 ign, old;
+	struct rlimit		 rl, saved;
+	struct loaded		 l;
+	struct stat		 sb;
+	unsigned		 n;
+
+	db_path(path, sizeof(path), "fault.db");
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	client_fill(&c, "first", "k", "<sip:first@h>", NULL, CLIENT_ONLINE,
+	    TRANSPORT_UDP, 1);
+	CU_ASSERT_EQUAL(store_begin(), 0);
+	CU_ASSERT_EQUAL(store_put_client(&c), 0);
+	CU_ASSERT_EQUAL(store_commit(), 0);
+	CU_ASSERT_EQUAL(store_failing(NULL), 0);
+
+	/* no room beyond what the files hold now */
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigaction(SIGXFSZ, &ign, &old);
+	CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	CU_ASSERT_EQUAL_FATAL(stat(wal, &sb), 0);
+	rl = saved;
+	rl.rlim_cur = (rlim_t)sb.st_size;
+	CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_FSIZE, &rl), 0);
+
+	client_fill(&c, "second", "k", "<sip:second@h>", NULL,
+	    CLIENT_ONLINE, TRANSPORT_UDP, 2);
+	CU_ASSERT_EQUAL(store_begin(), 0);
+	CU_ASSERT_EQUAL(store_put_client(&c), 0);
+	CU_ASSERT_EQUAL(store_commit(), -1);
+	CU_ASSERT(test_contains(store_errmsg(), "disk I/O error") ||
+	    test_contains(store_errmsg(), "full"));
+	CU_ASSERT(test_contains(store_errhint(), "ulimit -f"));
+	CU_ASSERT(store_failing(&n) > 0);
+	CU_ASSERT_EQUAL(n, 1);
+	/* rolled back: the store still reads, without "second" */
+	CU_ASSERT_EQUAL(load(&l), 1);
+	CU_ASSERT_PTR_NOT_NULL(loaded_find(&l, "first"));
+	loaded_free(&l);
+	/* and fails again while there is no room */
+	CU_ASSERT_EQUAL(store_begin(), 0);
+	CU_ASSERT_EQUAL(store_put_client(&c), 0);
+	CU_ASSERT_EQUAL(store_commit(), -1);
+	CU_ASSERT(store_failing(&n) > 0);
+	CU_ASSERT_EQUAL(n, 2);
+
+	/* room again: the same write succeeds and ends the fault */
+	CU_ASSERT_EQUAL(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	sigaction(SIGXFSZ, &old, NULL);
+	CU_ASSERT_EQUAL(store_begin(), 0);
+	CU_ASSERT_EQUAL(store_put_client(&c), 0);
+	CU_ASSERT_EQUAL(store_commit(), 0);
+	CU_ASSERT_EQUAL(store_failing(&n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	store_close();
+	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(load(&l), 2);
+	CU_ASSERT_PTR_NOT_NULL(loaded_find(&l, "second"));
+	loaded_free(&l);
 	store_close();
 }
 
@@ -522,7 +673,11 @@ test_store_register(void)
 	    CU_add_test(s, "schema newer than known is refused",
 	    test_schema_too_new) == NULL ||
 	    CU_add_test(s, "unusable paths give errors", test_open_errors) ==
-	    NULL)
+	    NULL ||
+	    CU_add_test(s, "a damaged database is refused at open",
+	    test_open_corrupt) == NULL ||
+	    CU_add_test(s, "a failed write rolls back, then recovers",
+	    test_write_fault) == NULL)
 		return -1;
 	return 0;
 }

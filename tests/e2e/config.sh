@@ -226,7 +226,7 @@ write_config "$T/baddb.conf" "database.path = \"$T/no/such/folder/x.db\"" \
 rc=0
 out=$(timeout 10 "$SIPPUSHD" -f "$T/baddb.conf" 2>&1) || rc=$?
 assert_eq 1 "$rc" "exit status of sippushd (daemon mode, bad database path); output: $out"
-assert_contains "$out" "sippushd: store: $T/no/such/folder/x.db: cannot create folder $T/no/such/folder" \
+assert_contains "$out" "sippushd: $T/no/such/folder/x.db: cannot create folder $T/no/such/folder" \
     "the parent's message"
 [ ! -e "$SOCKDIR/baddb.sock" ] || fail "a daemon that could not start left its socket behind"
 for p in /proc/[0-9]*; do
@@ -239,6 +239,6 @@ write_config "$T/dirdb.conf" "database.path = \"$T\"" "control.socket = \"$SOCKD
 rc=0
 out=$(timeout 10 "$SIPPUSHD" -f "$T/dirdb.conf" 2>&1) || rc=$?
 assert_eq 1 "$rc" "exit status of sippushd (daemon mode, database is a folder); output: $out"
-assert_contains "$out" "sippushd: store: $T:" "the parent's message"
+assert_contains "$out" "sippushd: $T: is not a regular file" "the parent's message"
 
 pass

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ctl.sh -- sippushctl: exit statuses (0 done, 1 refused, 2 usage or no
-# daemon), the clients table (header, aligned columns), --json output,
-# stats against the table, and a socket the user may not use.
+# daemon, 4 permission denied), the clients table (header, aligned
+# columns), --json output, stats against the table, a socket the user may
+# not use, and control.group (a group whose members may use it).
 . "$(dirname "$0")/lib.sh"
 
 # ---------------------------------------------------------------------
@@ -23,6 +24,21 @@ assert_status 0 timeout 10 "$SIPPUSHCTL" -h
 assert_contains "$OUT" "usage: sippushctl" "sippushctl -h"
 assert_status 0 timeout 10 "$SIPPUSHCTL" --version
 assert_match "$OUT" '^sippushctl [0-9]+\.[0-9]+\.[0-9]+' "sippushctl --version"
+
+step "control.group: an unknown group is a configuration error with file:line"
+PORT=5060       # (not started: start_daemon picks a free port)
+write_config "$T/badgroup.conf" 'control.group = "no-such-group-sippush"'
+assert_status 1 timeout 10 "$SIPPUSHD" -n -f "$T/badgroup.conf"
+assert_match "$OUT" "^sippushd: $T/badgroup.conf:[0-9]+: control.group: no group named \"no-such-group-sippush\"" \
+    "sippushd -n with an unknown control.group"
+
+step "a socket folder anybody may write (no sticky bit) is refused at start"
+mkdir "$T/open"
+chmod 777 "$T/open"
+write_config "$T/open.conf" "control.socket = \"$T/open/s.sock\"" "database.path = \"$T/open.db\""
+assert_status 1 timeout 10 "$SIPPUSHD" -F -f "$T/open.conf"
+assert_contains "$OUT" "sippushd: $T/open/s.sock: folder $T/open is writable by anybody" "sippushd with a folder of mode 0777"
+[ ! -e "$T/open/s.sock" ] || fail "a socket was made in the open folder"
 
 # Dedicated folder for the socket, searchable by others (for the
 # permission test below); the socket itself is the daemon's, mode 0600.
@@ -147,7 +163,7 @@ assert_match "$empty" '^ID +CLASS +STATE +TRANSPORT +SOURCE +LAST-SEEN +EXPIRES$
 assert_eq 1 "$(wc -l <<<"$empty")" "lines of a table with no rows"
 
 # ---------------------------------------------------------------------
-step "a socket the user may not use: exit 2, 'permission denied'"
+step "a socket the user may not use: exit 4, 'permission denied'"
 if [ "$(id -u)" -ne 0 ]; then
     echo "SKIP (this part only): needs root to run sippushctl as nobody"
 else
@@ -161,18 +177,57 @@ else
     fi
     as_nobody stat "$pub/sippushctl" >/dev/null 2>&1 ||
         fail "nobody cannot reach $pub (a parent folder is not searchable by others?)"
-    assert_status 2 as_nobody env HOME=/ SIPPUSH_SOCKET="$SOCK" timeout 10 "$pub/sippushctl" stats
-    assert_contains "$OUT" "permission denied" "sippushctl stats as nobody"
-    assert_contains "$OUT" "$SOCK" "sippushctl stats as nobody"
+    assert_status 4 as_nobody env HOME=/ SIPPUSH_SOCKET="$SOCK" timeout 10 "$pub/sippushctl" stats
+    assert_contains "$OUT" "sippushctl: permission denied on $SOCK: run as root or as the user sippushd runs as" \
+        "sippushctl stats as nobody"
 
     step "... and if the socket's mode lets nobody in, the daemon refuses the peer"
     chmod 666 "$SOCK"
-    assert_status 2 as_nobody env HOME=/ SIPPUSH_SOCKET="$SOCK" timeout 10 "$pub/sippushctl" --json clients
+    assert_status 4 as_nobody env HOME=/ SIPPUSH_SOCKET="$SOCK" timeout 10 "$pub/sippushctl" --json clients
     assert_contains "$OUT" "run as root or as the user sippushd runs as" "sippushctl as nobody, socket 0666"
     assert_not_contains "$OUT" "longclientname" "sippushctl as nobody, socket 0666"
     chmod 600 "$SOCK"
-    wait_until 3 grep -q "connection refused: peer is not root" "$DAEMON_LOG"
+    wait_until 3 grep -q "connection refused: peer uid $(id -u nobody) is not root" "$DAEMON_LOG"
     assert_eq 10 "$(ctl --json stats | jq .clients)" "root still served"
+
+    # control.group: a group nobody is not in (no /etc/group change)
+    grp=
+    for g in adm staff users daemon; do
+        getent group "$g" >/dev/null 2>&1 || continue
+        id -G nobody | tr ' ' '\n' | grep -qx "$(getent group "$g" | cut -d: -f3)" && continue
+        grp=$g
+        break
+    done
+    if [ -z "$grp" ]; then
+        echo "SKIP (this part only): no group found that nobody is not in"
+    else
+        gid=$(getent group "$grp" | cut -d: -f3)
+        ngid=$(id -g nobody)
+        step "control.group = \"$grp\": the socket is the group's, mode 0660"
+        stop_daemon
+        start_daemon "control.group = \"$grp\""
+        assert_eq "660 0 $gid" "$(stat -c '%a %u %g' "$SOCK")" "mode, owner, group of the socket"
+        assert_contains "$(cat "$DAEMON_LOG")" "control: listening on $SOCK (mode 0660, group $grp)" "daemon log"
+
+        step "a member of $grp (supplementary group) is admitted"
+        as_member() { setpriv --reuid=nobody --regid="$ngid" --groups="$gid" -- "$@"; }
+        assert_status 0 as_member env HOME=/ SIPPUSH_SOCKET="$SOCK" timeout 10 "$pub/sippushctl" --json stats
+        jq -e '.clients | type == "number"' <<<"$OUT" >/dev/null || fail "stats as a member of $grp: $OUT"
+        step "... and one whose primary group is $grp"
+        assert_status 0 setpriv --reuid=nobody --regid="$gid" --clear-groups -- \
+            env HOME=/ SIPPUSH_SOCKET="$SOCK" timeout 10 "$pub/sippushctl" stats
+
+        step "a user outside $grp is refused, and told which group lets one in"
+        assert_status 4 as_nobody env HOME=/ SIPPUSH_SOCKET="$SOCK" timeout 10 "$pub/sippushctl" stats
+        assert_contains "$OUT" "sippushctl: permission denied on $SOCK: run as root or as a member of group $grp (control.group)" \
+            "sippushctl stats as nobody, control.group = $grp"
+        step "... also when the socket's mode would let it in (the daemon checks the peer)"
+        chmod 666 "$SOCK"
+        assert_status 4 as_nobody env HOME=/ SIPPUSH_SOCKET="$SOCK" timeout 10 "$pub/sippushctl" stats
+        assert_contains "$OUT" "member of group $grp (control.group)" "sippushctl as nobody, socket 0666"
+        chmod 660 "$SOCK"
+        wait_until 3 grep -q "connection refused: peer uid $(id -u nobody) is not root, the daemon's user or a member of group $grp" "$DAEMON_LOG"
+    fi
 fi
 
 step "the daemon gone (kill -9, stale socket file): exit 2, 'not running'"
