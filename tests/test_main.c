@@ -96,6 +96,7 @@ static int (*const suites[])(void) = {
 	test_heartbeat_register,
 	test_dispatch_register,
 	test_client_register,
+	test_tls_register,
 };
 
 int

@@ -32,5 +32,6 @@ int	 test_clients_register(void);
 int	 test_registrar_register(void);
 int	 test_heartbeat_register(void);
 int	 test_client_register(void);
+int	 test_tls_register(void);
 
 #endif /* TESTS_H */
