@@ -66,6 +66,9 @@ struct config {
 	int	 hook_max;		/* hooks running at once */
 
 	int	 log_level;		/* enum sippush_log_level */
+
+	char	*tls_ca_file;		/* NULL: the system's CA bundle */
+	int	 tls_insecure;		/* tests only */
 };
 
 /* A command-line setting, applied over the file (config_apply). */

@@ -42,7 +42,7 @@ struct setting {
 	int			 opt;		/* its getopt value */
 };
 
-static const char *const transport_names[] = { "udp", "tcp", NULL };
+static const char *const transport_names[] = { "udp", "tcp", "tls", NULL };
 static const char *const level_names[] = {
 	"error", "warning", "notice", "info", "debug", NULL
 };
@@ -90,12 +90,17 @@ static const struct setting settings[] = {
 	{ "hook.max_running", SET_INT, F(hook_max), 1, 1000, NULL, NULL, 0 },
 	{ "log.level", SET_ENUM, F(log_level), 0, 0, level_names,
 	    "log-level", 'l' },
+	/* server.transport "tls" */
+	{ "tls.ca_file", SET_STRING, F(tls_ca_file), 0, 0, NULL, NULL, 0 },
+	{ "tls.insecure", SET_BOOL, F(tls_insecure), 0, 1, NULL, NULL, 0 },
 };
 
 #define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
 
 static const char *const groups[] = {
-	"server", "client", "sip", "auth", "messages", "hook", "log", NULL
+	"server", "client", "sip", "auth", "messages", "hook", "log",
+	"tls",
+	NULL
 };
 
 /* The flags that are no setting; the setting flags are added to these. */
@@ -569,7 +574,8 @@ config_check(struct config *c, char *err, size_t errlen)
 		return config_fail(err, errlen, file, 0,
 		    "server.retry_initial (%d) is above retry_max (%d)",
 		    c->retry_initial, c->retry_max);
-	if (config_abspath(&c->state_file) == -1)
+	if (config_abspath(&c->state_file) == -1 ||
+	    config_abspath(&c->tls_ca_file) == -1)
 		return config_fail(err, errlen, file, 0,
 		    "cannot make paths absolute: %s", strerror(errno));
 	return 0;

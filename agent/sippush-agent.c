@@ -37,7 +37,7 @@ usage(FILE *fp)
 	    "settings (override the file):\n"
 	    "  -s, --server host[:port] a server; repeat for a list, in order "
 	    "of preference\n"
-	    "  -t, --transport udp|tcp  server.transport\n"
+	    "  -t, --transport proto    server.transport (udp, tcp, tls)\n"
 	    "  -i, --id ID              client.id\n"
 	    "  -c, --class NAME         client.class\n"
 	    "  -b, --bind address       sip.address\n"
@@ -172,6 +172,8 @@ agent_settings(const struct config *cfg, struct sippush_settings *s)
 	s->client_id = cfg->client_id;
 	s->client_class = cfg->client_class;
 	s->transport = (enum sippush_transport)cfg->transport;
+	s->ca_file = cfg->tls_ca_file;
+	s->tls_insecure = cfg->tls_insecure;
 	s->bind_address = strcmp(cfg->sip_address, "0.0.0.0") == 0 ? NULL :
 	    cfg->sip_address;
 	s->bind_port = cfg->sip_port;

@@ -24,6 +24,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -54,6 +55,7 @@
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/su_tag.h>
 #include <sofia-sip/su_wait.h>
+#include <sofia-sip/tport_tag.h>
 
 #include "digest.h"
 #include "sippush_int.h"
@@ -67,6 +69,8 @@
 #define MESSAGE_ID_HEADER	"Sippush-Message-Id"
 #define CLIENT_STOP_MAX		4000	/* ms an unregistration may take */
 #define CLIENT_FOREVER		3600000	/* ms, sippush_step(c, -1) */
+#define CLIENT_SYSTEM_CA	"/etc/ssl/certs/ca-certificates.crt"
+#define CLIENT_CA_MAX		(16 * 1024 * 1024)	/* bytes of ca_file */
 
 extern su_log_t nua_log[];
 extern su_log_t nta_log[];
@@ -153,6 +157,12 @@ struct sippush {
 	int			 sofia_logs;	/* logs redirected to us */
 	char			 sofia_line[1024];
 	size_t			 sofia_len;
+
+	/* TLS: Sofia's transport log, watched for why a server's
+	 * certificate was refused (it tells nobody else) */
+	char			 tport_line[1024];
+	size_t			 tport_len;
+	char			 tls_error[256];	/* "" none */
 };
 
 static void client_register(struct sippush *);
@@ -233,6 +243,53 @@ client_sofia_log(void *arg, char const *fmt, va_list ap)
 	client_log(c, SIPPUSH_LOG_INFO, "sofia: %s", c->sofia_line);
 }
 
+/*
+ * Over TLS the transport log runs at level 3 at least: Sofia says there
+ * (only) why it refused a server's certificate, in the lines of its
+ * verify callback ("err 20:unable to get local issuer certificate") or
+ * of its name check ("Peer Subject Mismatch (host)"). The reason is kept
+ * for client_server_failed; below sip_log_level 3 the other lines of
+ * that level are dropped.
+ */
+static void
+client_tport_log(void *arg, char const *fmt, va_list ap)
+{
+	struct sippush	*c = arg;
+	const char	*p;
+	int		 n, tls;
+
+	n = vsnprintf(c->tport_line + c->tport_len,
+	    sizeof(c->tport_line) - c->tport_len, fmt, ap);
+	if (n < 0)
+		return;
+	c->tport_len += (size_t)n;
+	if (c->tport_len >= sizeof(c->tport_line) - 1)
+		c->tport_len = sizeof(c->tport_line) - 1;
+	if (c->tport_len == 0 || c->tport_line[c->tport_len - 1] != '\n')
+		return;
+	c->tport_line[c->tport_len - 1] = '\0';
+	c->tport_len = 0;
+	tls = 0;
+	if ((p = strstr(c->tport_line, "  err ")) != NULL &&
+	    (p = strchr(p, ':')) != NULL) {
+		snprintf(c->tls_error, sizeof(c->tls_error), "%s", p + 1);
+		tls = 1;
+	} else if ((p = strstr(c->tport_line, "Peer Subject Mismatch (")) !=
+	    NULL) {
+		snprintf(c->tls_error, sizeof(c->tls_error), "the certificate "
+		    "is not for %.*s", (int)strcspn(p + 23, ")"), p + 23);
+		tls = 1;
+	} else if (strstr(c->tport_line, "certificate at depth") ||
+	    strstr(c->tport_line, "  issuer ") ||
+	    strstr(c->tport_line, "  subject ") ||
+	    strstr(c->tport_line, "Peer ") ||
+	    strstr(c->tport_line, "TLS setup failed"))
+		tls = 1;
+	if (c->s.sip_log_level >= 3 || (tls && c->s.on_log))
+		client_log(c, c->s.sip_log_level >= 3 ? SIPPUSH_LOG_INFO :
+		    SIPPUSH_LOG_DEBUG, "sofia: %s", c->tport_line);
+}
+
 /* Sofia's logging is process-wide: route it to this client's logger
  * (or, with none, keep it quiet unless sip_log_level asks). */
 static void
@@ -240,15 +297,25 @@ client_sofia_logs(struct sippush *c, int on)
 {
 	su_log_t	*logs[] = { su_log_default, nua_log, nta_log, tport_log };
 	size_t		 i;
+	int		 tls = c->s.transport == SIPPUSH_TRANSPORT_TLS;
 
 	for (i = 0; i < sizeof(logs) / sizeof(logs[0]); i++) {
+		if (tls && logs[i] == tport_log) {
+			su_log_redirect(logs[i], on ? client_tport_log : NULL,
+			    on ? c : NULL);
+			if (on)
+				su_log_set_level(logs[i],
+				    c->s.sip_log_level > 3 ?
+				    (unsigned)c->s.sip_log_level : 3);
+			continue;
+		}
 		if (c->s.on_log)
 			su_log_redirect(logs[i], on ? client_sofia_log : NULL,
 			    on ? c : NULL);
 		if (on)
 			su_log_set_level(logs[i], (unsigned)c->s.sip_log_level);
 	}
-	c->sofia_logs = on && c->s.on_log;
+	c->sofia_logs = on && (c->s.on_log || tls);
 }
 
 /* ---- states and small helpers ---- */
@@ -355,6 +422,12 @@ client_server_failed(struct sippush *c, const char *what, int status,
 	struct server	*sv = client_current(c);
 	int64_t		 delay;
 
+	if (c->tls_error[0]) {
+		client_log(c, SIPPUSH_LOG_ERROR, "client: %s: TLS: the "
+		    "server's certificate was refused: %s", sv->name,
+		    c->tls_error);
+		c->tls_error[0] = '\0';
+	}
 	client_log(c, SIPPUSH_LOG_WARNING, "client: %s: %s failed: %d %s",
 	    sv->name, what, status, phrase ? phrase : "");
 	client_stop_timers(c);
@@ -1313,8 +1386,14 @@ client_check(const struct sippush_settings *s, char *err, size_t errlen)
 		    "1-%d of A-Z a-z 0-9 . _ -", s->client_class,
 		    SIPPUSH_CLASS_MAX);
 	if (s->transport != SIPPUSH_TRANSPORT_UDP &&
-	    s->transport != SIPPUSH_TRANSPORT_TCP)
+	    s->transport != SIPPUSH_TRANSPORT_TCP &&
+	    s->transport != SIPPUSH_TRANSPORT_TLS)
 		return client_fail(err, errlen, EINVAL, "unknown transport");
+	if (s->transport == SIPPUSH_TRANSPORT_TLS &&
+	    access(s->ca_file ? s->ca_file : CLIENT_SYSTEM_CA, R_OK) == -1)
+		return client_fail(err, errlen, EINVAL, "ca_file %s: cannot "
+		    "read: %s", s->ca_file ? s->ca_file : CLIENT_SYSTEM_CA,
+		    strerror(errno));
 	if (s->on_message == NULL)
 		return client_fail(err, errlen, EINVAL,
 		    "no message callback");
@@ -1350,6 +1429,88 @@ client_numeric(const char *host, char *buf, size_t len)
 		inet_ntop(AF_INET6, &a6, buf, (socklen_t)len);
 }
 
+static const char *
+client_transport_name(enum sippush_transport tr)
+{
+	return tr == SIPPUSH_TRANSPORT_TLS ? "tls" :
+	    tr == SIPPUSH_TRANSPORT_TCP ? "tcp" : "udp";
+}
+
+/* Remove what client_tls_dir made. */
+static void
+client_tls_dir_remove(const char *dir)
+{
+	char	 file[4096];
+
+	snprintf(file, sizeof(file), "%s/cafile.pem", dir);
+	unlink(file);
+	rmdir(dir);
+}
+
+/*
+ * TLS: Sofia-SIP 1.12.11 reads the CA certificates from a directory
+ * (TPTAG_CERTIFICATE) as cafile.pem, and creates no TLS transport if it
+ * cannot load them. Make such a directory, private, with a copy of
+ * ca_file; the caller removes it (client_tls_dir_remove) once nua has
+ * started (Sofia loads the file then). 0, or an errno value with err.
+ */
+static int
+client_tls_dir(struct sippush *c, char *dir, size_t dirlen, char *err,
+    size_t errlen)
+{
+	const char	*tmp = getenv("TMPDIR");
+	char		 file[4096], buf[8192];
+	size_t		 n, total = 0;
+	FILE		*in, *out = NULL;
+	int		 fd, rv = 0, pem = 0;
+
+	if (tmp == NULL || *tmp != '/')
+		tmp = "/tmp";
+	if ((size_t)snprintf(dir, dirlen, "%s/sippush-tls.XXXXXX", tmp) >=
+	    dirlen || mkdtemp(dir) == NULL)
+		return client_fail(err, errlen, errno ? errno : EIO,
+		    "cannot make a directory for TLS in %s: %s", tmp,
+		    strerror(errno));
+	if ((in = fopen(c->s.ca_file, "r")) == NULL) {
+		rv = client_fail(err, errlen, EINVAL, "ca_file %s: cannot "
+		    "read: %s", c->s.ca_file, strerror(errno));
+		goto out;
+	}
+	snprintf(file, sizeof(file), "%s/cafile.pem", dir);
+	if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) == -1 || (out = fdopen(fd, "w")) == NULL) {
+		if (fd != -1)
+			close(fd);
+		rv = client_fail(err, errlen, EIO, "%s: cannot create: %s",
+		    file, strerror(errno));
+		goto out;
+	}
+	while ((n = fread(buf, 1, sizeof(buf) - 1, in)) > 0) {
+		buf[n] = '\0';
+		pem |= strstr(buf, "-----BEGIN CERTIFICATE-----") != NULL;
+		if ((total += n) > CLIENT_CA_MAX ||
+		    fwrite(buf, 1, n, out) != n)
+			break;
+	}
+	fd = fclose(out);
+	out = NULL;
+	if (ferror(in) || total > CLIENT_CA_MAX || fd != 0)
+		rv = client_fail(err, errlen, EIO, "ca_file %s: cannot copy "
+		    "it: %s", c->s.ca_file, total > CLIENT_CA_MAX ?
+		    "too large" : strerror(errno));
+	else if (!pem)
+		rv = client_fail(err, errlen, EINVAL, "ca_file %s: no PEM "
+		    "certificate in it", c->s.ca_file);
+out:
+	if (in)
+		fclose(in);
+	if (out)
+		fclose(out);
+	if (rv != 0)
+		client_tls_dir_remove(dir);
+	return rv;
+}
+
 /* Copy the settings' strings onto c's home. */
 static int
 client_copy(struct sippush *c, const struct sippush_settings *s)
@@ -1368,22 +1529,27 @@ client_copy(struct sippush *c, const struct sippush_settings *s)
 	    su_strdup(c->home, s->bind_address) : NULL;
 	c->s.username = s->username ? su_strdup(c->home, s->username) : NULL;
 	c->s.password = s->password ? su_strdup(c->home, s->password) : NULL;
+	c->s.ca_file = su_strdup(c->home, s->ca_file ? s->ca_file :
+	    CLIENT_SYSTEM_CA);
 	c->s.user_agent = s->user_agent ?
 	    su_strdup(c->home, s->user_agent) :
 	    su_strdup(c->home, "libsippush/" SIPPUSH_LIB_VERSION);
-	if (c->s.client_id == NULL || c->s.user_agent == NULL)
+	if (c->s.client_id == NULL || c->s.user_agent == NULL ||
+	    c->s.ca_file == NULL)
 		return -1;
 	if (s->client_class && (c->features = su_sprintf(c->home,
 	    "class=%s", s->client_class)) == NULL)
 		return -1;
 	snprintf(c->expires, sizeof(c->expires), "%d", s->expires);
-	tr = s->transport == SIPPUSH_TRANSPORT_TCP ? "tcp" : "udp";
+	tr = client_transport_name(s->transport);
 	if ((c->servers = su_zalloc(c->home,
 	    s->nservers * sizeof(*c->servers))) == NULL)
 		return -1;
 	for (i = 0; i < s->nservers; i++) {
 		sv = &c->servers[i];
 		sippush_parse_server(s->servers[i], &hp);
+		if (!hp.has_port && s->transport == SIPPUSH_TRANSPORT_TLS)
+			hp.port = 5061;
 		sv->name = su_strdup(c->home, s->servers[i]);
 		sv->url = su_sprintf(c->home, hp.ipv6 ?
 		    "sip:[%s]:%d;transport=%s" : "sip:%s:%d;transport=%s",
@@ -1403,7 +1569,7 @@ sippush_create(struct sippush **cp, const struct sippush_settings *s,
     char *err, size_t errlen)
 {
 	struct sippush	*c;
-	char		 bind[300];
+	char		 bind[300], tlsdir[4096] = "";
 	const char	*host, *tr, *bindp = bind;
 	int		 rv;
 
@@ -1469,15 +1635,25 @@ sippush_create(struct sippush **cp, const struct sippush_settings *s,
 		goto fail;
 	}
 	host = c->s.bind_address ? c->s.bind_address : "*";
-	tr = s->transport == SIPPUSH_TRANSPORT_TCP ? "tcp" : "udp";
+	tr = client_transport_name(s->transport);
+	if (s->transport == SIPPUSH_TRANSPORT_TLS) {
+		if ((rv = client_tls_dir(c, tlsdir, sizeof(tlsdir), err,
+		    errlen)) != 0)
+			goto fail;
+		if (s->tls_insecure)
+			client_log(c, SIPPUSH_LOG_WARNING, "client: TLS: "
+			    "tls_insecure is set: servers' certificates are "
+			    "NOT verified (for tests only)");
+	}
+	/* nta binds TLS for a sips: URL only (not for transport=tls) */
 	if (s->bind_port)
 		snprintf(bind, sizeof(bind), strchr(host, ':') ?
-		    "sip:[%s]:%d;transport=%s" : "sip:%s:%d;transport=%s",
-		    host, s->bind_port, tr);
+		    "%s:[%s]:%d;transport=%s" : "%s:%s:%d;transport=%s",
+		    tlsdir[0] ? "sips" : "sip", host, s->bind_port, tr);
 	else
 		snprintf(bind, sizeof(bind), strchr(host, ':') ?
-		    "sip:[%s]:*;transport=%s" : "sip:%s:*;transport=%s",
-		    host, tr);
+		    "%s:[%s]:*;transport=%s" : "%s:%s:*;transport=%s",
+		    tlsdir[0] ? "sips" : "sip", host, tr);
 	c->nua = nua_create(c->root, client_event, c,
 	    NUTAG_URL(URL_STRING_MAKE(bindp)),
 	    NUTAG_USER_AGENT(c->s.user_agent),
@@ -1489,7 +1665,18 @@ sippush_create(struct sippush **cp, const struct sippush_settings *s,
 	    NUTAG_APPL_METHOD("MESSAGE"),
 	    NUTAG_ALLOW("MESSAGE, OPTIONS"),
 	    NTATAG_SIP_T1X64((unsigned)s->request_timeout),
+	    TAG_IF(tlsdir[0], TPTAG_CERTIFICATE(tlsdir)),
+	    /* 0: any version OpenSSL allows (upstream 1.12.11's default
+	     * means TLS 1.0 only; Debian's build ignores it) */
+	    TAG_IF(tlsdir[0], TPTAG_TLS_VERSION(0)),
+	    /* the server's certificate must chain to ca_file, be valid
+	     * now and name the host we connect to (SAN DNS or IP, or CN) */
+	    TAG_IF(tlsdir[0], TPTAG_TLS_VERIFY_POLICY(s->tls_insecure ?
+	    TPTLS_VERIFY_NONE : TPTLS_VERIFY_SUBJECTS_OUT)),
+	    TAG_IF(tlsdir[0], TPTAG_TLS_VERIFY_DATE(1)),
 	    TAG_END());
+	if (tlsdir[0])
+		client_tls_dir_remove(tlsdir);
 	if (c->nua == NULL) {
 		rv = client_fail(err, errlen, EIO, "cannot start SIP on %s",
 		    bind);

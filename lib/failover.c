@@ -138,6 +138,7 @@ sippush_parse_server(const char *s, struct sippush_hostport *hp)
 		len = (size_t)(end - s - 1);
 		if (end[1] == ':' && parse_port(end + 2, &hp->port) == -1)
 			return -1;
+		hp->has_port = end[1] == ':';
 		if (end[1] != '\0' && end[1] != ':')
 			return -1;
 		s++;
@@ -147,6 +148,7 @@ sippush_parse_server(const char *s, struct sippush_hostport *hp)
 		len = (size_t)(colon - s);
 		if (parse_port(colon + 1, &hp->port) == -1)
 			return -1;
+		hp->has_port = 1;
 	} else {
 		len = strlen(s);
 		hp->ipv6 = colon != NULL;

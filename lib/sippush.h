@@ -40,6 +40,7 @@ struct sippush;
 enum sippush_transport {
 	SIPPUSH_TRANSPORT_UDP,
 	SIPPUSH_TRANSPORT_TCP,
+	SIPPUSH_TRANSPORT_TLS,		/* servers' default port 5061 */
 };
 
 enum sippush_state {
@@ -100,6 +101,11 @@ struct sippush_settings {
 	const char	*client_id;	/* required */
 	const char	*client_class;	/* NULL: the server's default class */
 	enum sippush_transport transport;	/* UDP */
+	const char	*ca_file;	/* TLS: PEM certificates of the CAs
+					   the server's must be signed by;
+					   NULL: the system's bundle */
+	int		 tls_insecure;	/* TLS: accept any server certificate
+					   (tests only; logs a warning): 0 */
 	const char	*bind_address;	/* local address, NULL: all (IPv4) */
 	int		 bind_port;	/* 0: any */
 	int		 expires;	/* s, registration asked for: 600 */

@@ -50,8 +50,9 @@ int64_t	 sippush_backoff(unsigned rounds, int initial, int max,
 /* A server of the list, split (failover.c). */
 struct sippush_hostport {
 	char	 host[256];	/* without brackets */
-	int	 port;
+	int	 port;		/* 5060 when not given */
 	int	 ipv6;		/* host is an IPv6 literal */
+	int	 has_port;	/* the port was given */
 };
 
 int	 sippush_parse_server(const char *, struct sippush_hostport *);

@@ -51,7 +51,7 @@ b=$FUZZ_BUILD
 
 # ---- build -----------------------------------------------------------
 
-pkgs="sofia-sip-ua sqlite3 libconfig"
+pkgs="sofia-sip-ua sqlite3 libconfig libcrypto"
 cflags=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
     -Wall -Wextra
     -DSIPPUSH_VERSION='"fuzz"'
@@ -65,7 +65,7 @@ sh scripts/sql2c.sh -d "$top" sql/[0-9][0-9][0-9]_*.sql >"$b/schema.c.tmp"
 mv -f "$b/schema.c.tmp" "$b/schema.c"
 
 core=(common_log common_sha256 common_digest config log store clients commit
-      dispatch registrar heartbeat sip control proto auth)
+      dispatch registrar heartbeat sip control proto auth tls)
 objs=()
 for f in "${core[@]}" schema fuzz_common; do
     case $f in

@@ -16,6 +16,9 @@ PACKAGES=(
     sqlite3
     libconfig-dev
     libcunit1-dev
+    # sippushd's TLS checks (libcrypto); certificates in tests/e2e/tls.sh
+    libssl-dev
+    openssl
     sofia-sip-bin
     baresip-core
     procps

@@ -103,13 +103,19 @@ static const struct option options[] = {
 	    NULL },
 	{ "log.level", OPT_ENUM, F(log_level), 0, 0, level_names },
 	{ "log.sip_level", OPT_INT, F(log_sip_level), 0, 9, NULL },
+	/* the TLS transport; the strings may stay unset (NULL) */
+	{ "tls.enable", OPT_BOOL, F(tls_enable), 0, 1, NULL },
+	{ "tls.port", OPT_INT, F(tls_port), 1, 65535, NULL },
+	{ "tls.certificate", OPT_STRING, F(tls_cert), 0, 0, NULL },
+	{ "tls.key", OPT_STRING, F(tls_key), 0, 0, NULL },
+	{ "tls.ca_file", OPT_STRING, F(tls_ca), 0, 0, NULL },
 };
 
 #define NOPTIONS	(sizeof(options) / sizeof(options[0]))
 
 static const char *const groups[] = {
 	"sip", "database", "registration", "heartbeat", "control", "dispatch",
-	"auth", "log", NULL
+	"auth", "log", "tls", NULL
 };
 
 static int
@@ -192,6 +198,8 @@ config_defaults(struct config *c)
 
 	c->ctl_group = NULL;		/* control.group: none */
 	c->ctl_gid = -1;
+	c->tls_enable = 0;
+	c->tls_port = 5061;
 }
 
 void
@@ -344,7 +352,7 @@ config_abspath(char **path)
 {
 	char	 cwd[4096], *p;
 
-	if (**path == '/')
+	if (*path == NULL || **path == '/')
 		return 0;
 	if (getcwd(cwd, sizeof(cwd)) == NULL ||
 	    asprintf(&p, "%s/%s", cwd, *path) == -1)
@@ -358,9 +366,10 @@ config_abspath(char **path)
 static int
 config_check(struct config *c, const char *file, char *err, size_t errlen)
 {
-	if (!c->sip_udp && !c->sip_tcp)
+	if (!c->sip_udp && !c->sip_tcp && !c->tls_enable)
 		return config_fail(err, errlen, file, 0,
-		    "sip: at least one of udp and tcp must be true");
+		    "sip: at least one of udp, tcp and tls.enable must be "
+		    "true");
 	if (c->reg_min_expires > c->reg_max_expires)
 		return config_fail(err, errlen, file, 0,
 		    "registration.min_expires (%d) is above max_expires (%d)",
@@ -406,6 +415,19 @@ config_check(struct config *c, const char *file, char *err, size_t errlen)
 	if (strlen(c->ctl_socket) >= 108)
 		return config_fail(err, errlen, file, 0,
 		    "control.socket: path is longer than 107 bytes");
+	if (c->tls_enable && (c->tls_cert == NULL || c->tls_key == NULL))
+		return config_fail(err, errlen, file, 0,
+		    "tls: enable is true, but %s is not set",
+		    c->tls_cert == NULL ? "certificate" : "key");
+	if (c->tls_enable && c->sip_tcp && c->tls_port == c->sip_port)
+		return config_fail(err, errlen, file, 0,
+		    "tls.port (%d) is sip.port: TCP and TLS need a port each",
+		    c->tls_port);
+	if (config_abspath(&c->tls_cert) == -1 ||
+	    config_abspath(&c->tls_key) == -1 ||
+	    config_abspath(&c->tls_ca) == -1)
+		return config_fail(err, errlen, file, 0,
+		    "cannot make paths absolute: %s", strerror(errno));
 	return 0;
 }
 
@@ -534,6 +556,11 @@ config_print(const struct config *c, FILE *fp)
 			    v ? "true" : "false");
 			break;
 		case OPT_STRING:
+			if (*config_str((struct config *)c, &options[i]) ==
+			    NULL) {
+				fprintf(fp, "  # %s is not set\n", dot + 1);
+				break;
+			}
 			fprintf(fp, "  %s = ", dot + 1);
 			config_print_string(fp,
 			    *config_str((struct config *)c, &options[i]));

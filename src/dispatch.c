@@ -455,7 +455,7 @@ dispatch_send(struct target *t, const struct client *c, int64_t now)
 	snprintf(route, sizeof(route), strchr(c->address, ':') ?
 	    "sip:[%s]:%u;transport=%s" : "sip:%s:%u;transport=%s",
 	    c->address, c->port, c->transport == TRANSPORT_UDP ? "udp" :
-	    "tcp");
+	    c->transport == TRANSPORT_TLS ? "tls" : "tcp");
 	snprintf(idhdr, sizeof(idhdr), MESSAGE_ID_HEADER ": %s", m->id);
 	if ((msg = nta_msg_create(dp_agent, 0)) == NULL)
 		goto fail;

@@ -19,6 +19,7 @@
  * sip.tcp_idle_timeout.
  */
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <linux/tcp.h>
 #include <netdb.h>
@@ -53,6 +54,21 @@ static DIR			*sip_fd_dir;	/* /proc/self/fd, kept open:
 						   no descriptor is needed
 						   to sweep when none is left */
 static int			 sip_pressure;	/* descriptors ran short */
+
+#define SIP_SWEEP_TCP	1		/* a connection on sip.port */
+#define SIP_SWEEP_TLS	2		/* on tls.port */
+#define SIP_SILENT_MAX	1024		/* candidates of one sweep pass */
+
+/* A silent TLS connection: closed unless a registration holds it. */
+struct sip_silent {
+	int		 fd;
+	uint16_t	 port;		/* the peer's */
+	char		 addr[46];
+	int		 held;
+};
+static struct sip_silent	 sip_silent[SIP_SILENT_MAX];
+static size_t			 sip_nsilent;
+static int			 sip_tls_closed;	/* by the last sweep */
 static su_duration_t		 sip_sweep_every;	/* ms */
 
 static int
@@ -90,7 +106,8 @@ sip_incoming(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *msg,
 /* Bind a socket of this type where the agent will listen, to learn the
  * reason (port in use, no such address) that nta would not report. */
 static int
-sip_probe(const struct config *cfg, int type, char *err, size_t errlen)
+sip_probe(const struct config *cfg, int type, int portnum,
+    const char *what, char *err, size_t errlen)
 {
 	struct addrinfo	 hints, *ai;
 	char		 port[8];
@@ -99,7 +116,7 @@ sip_probe(const struct config *cfg, int type, char *err, size_t errlen)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = type;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%d", cfg->sip_port);
+	snprintf(port, sizeof(port), "%d", portnum);
 	if ((rc = getaddrinfo(cfg->sip_address, port, &hints, &ai)) != 0) {
 		snprintf(err, errlen, "sip.address \"%s\": %s",
 		    cfg->sip_address, gai_strerror(rc));
@@ -113,8 +130,7 @@ sip_probe(const struct config *cfg, int type, char *err, size_t errlen)
 	rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
 	if (rc == -1)
 		snprintf(err, errlen, "cannot listen on %s %s port %d: %s",
-		    type == SOCK_DGRAM ? "UDP" : "TCP", cfg->sip_address,
-		    cfg->sip_port, strerror(errno));
+		    what, cfg->sip_address, portnum, strerror(errno));
 	close(fd);
 	freeaddrinfo(ai);
 	return rc;
@@ -144,7 +160,8 @@ sip_raise_nofile(void)
 		    "files)", (unsigned long long)rl.rlim_cur);
 }
 
-/* Is fd a TCP connection accepted on our SIP port (not the listener)? */
+/* Is fd a connection accepted on our SIP port (SIP_SWEEP_TCP) or TLS
+ * port (SIP_SWEEP_TLS), not a listener? 0 if neither. */
 static int
 sip_sweep_is_ours(int fd)
 {
@@ -160,7 +177,8 @@ sip_sweep_is_ours(int fd)
 		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	else
 		return 0;
-	if (port != sip_cfg->sip_port)
+	if ((port != sip_cfg->sip_port || !sip_cfg->sip_tcp) &&
+	    (port != sip_cfg->tls_port || !sip_cfg->tls_enable))
 		return 0;
 	len = sizeof(v);
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == -1 ||
@@ -169,14 +187,90 @@ sip_sweep_is_ours(int fd)
 	len = sizeof(v);
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == -1 || v)
 		return 0;
-	return 1;
+	return sip_cfg->tls_enable && port == sip_cfg->tls_port ?
+	    SIP_SWEEP_TLS : SIP_SWEEP_TCP;
+}
+
+static int
+sip_silent_cmp(const void *a, const void *b)
+{
+	const struct sip_silent	*x = a, *y = b;
+
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return strcmp(x->addr, y->addr);
+}
+
+/* A registration over TLS holds the silent connection it came on. */
+static int
+sip_silent_held(struct client *c, void *arg)
+{
+	struct sip_silent	 key, *s;
+
+	(void)arg;
+	if (c->transport != TRANSPORT_TLS || c->tport == NULL)
+		return 0;
+	key.port = c->port;
+	memcpy(key.addr, c->address, sizeof(key.addr));
+	if ((s = bsearch(&key, sip_silent, sip_nsilent, sizeof(*s),
+	    sip_silent_cmp)) != NULL)
+		s->held = 1;
+	return 0;
+}
+
+/* Note a TLS connection silent for the idle time, whose handshake may
+ * never have ended: closed after the pass unless a registration holds
+ * it. */
+static void
+sip_silent_add(int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	struct sip_silent	*s;
+	char			 serv[8];
+
+	if (sip_nsilent == SIP_SILENT_MAX)
+		return;		/* the next pass will see it */
+	s = &sip_silent[sip_nsilent];
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    getnameinfo((struct sockaddr *)&ss, len, s->addr,
+	    sizeof(s->addr), serv, sizeof(serv),
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		return;
+	s->fd = fd;
+	s->port = (uint16_t)atoi(serv);
+	s->held = 0;
+	sip_nsilent++;
+}
+
+/* Shut down the silent TLS connections no registration holds; how
+ * many. */
+static int
+sip_silent_close(void)
+{
+	size_t	 i;
+	int	 closed = 0;
+
+	if (sip_nsilent == 0)
+		return 0;
+	qsort(sip_silent, sip_nsilent, sizeof(sip_silent[0]),
+	    sip_silent_cmp);
+	clients_foreach(sip_silent_held, NULL);
+	for (i = 0; i < sip_nsilent; i++)
+		if (!sip_silent[i].held &&
+		    shutdown(sip_silent[i].fd, SHUT_RDWR) == 0)
+			closed++;
+	sip_nsilent = 0;
+	return closed;
 }
 
 /*
- * One pass over the daemon's descriptors: shut down every TCP connection
- * on the SIP port that has never received a byte and has neither
- * received nor sent anything for idle_ms. Returns the number of
- * descriptors seen; *closed gets the connections shut down.
+ * One pass over the daemon's descriptors: shut down every TCP or TLS
+ * connection on the SIP or TLS port that has never received a byte and
+ * has neither received nor sent anything for idle_ms; and those on the
+ * TLS port silent as long that no registration holds (a TLS handshake
+ * that stopped half-way: Sofia never times it out). Returns the number
+ * of descriptors seen; *closed gets the connections shut down.
  */
 static int
 sip_sweep_pass(unsigned idle_ms, int *closed)
@@ -186,7 +280,7 @@ sip_sweep_pass(unsigned idle_ms, int *closed)
 	socklen_t	 len;
 	char		*end;
 	long		 fd;
-	int		 n = 0;
+	int		 n = 0, kind;
 
 	*closed = 0;
 	rewinddir(sip_fd_dir);
@@ -196,7 +290,7 @@ sip_sweep_pass(unsigned idle_ms, int *closed)
 		    fd == dirfd(sip_fd_dir))
 			continue;
 		n++;
-		if (!sip_sweep_is_ours((int)fd))
+		if ((kind = sip_sweep_is_ours((int)fd)) == 0)
 			continue;
 		memset(&ti, 0, sizeof(ti));
 		len = sizeof(ti);
@@ -204,13 +298,18 @@ sip_sweep_pass(unsigned idle_ms, int *closed)
 		    len < offsetof(struct tcp_info, tcpi_bytes_received) +
 		    sizeof(ti.tcpi_bytes_received))
 			continue;	/* a kernel before 4.1: no way to tell */
-		if (ti.tcpi_bytes_received != 0 ||
-		    ti.tcpi_last_data_recv < idle_ms ||
+		if (ti.tcpi_last_data_recv < idle_ms ||
 		    ti.tcpi_last_data_sent < idle_ms)
 			continue;
+		if (ti.tcpi_bytes_received != 0) {
+			if (kind == SIP_SWEEP_TLS)
+				sip_silent_add((int)fd);
+			continue;
+		}
 		if (shutdown((int)fd, SHUT_RDWR) == 0)
 			(*closed)++;
 	}
+	sip_tls_closed += sip_silent_close();
 	return n;
 }
 
@@ -243,8 +342,70 @@ sip_sweep(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 		log_info("sip: closed %d TCP connection%s that sent nothing "
 		    "for %ds", closed, closed > 1 ? "s" : "",
 		    sip_pressure || was ? 1 : sip_cfg->sip_tcp_idle);
+	if (sip_tls_closed)
+		log_info("sip: closed %d TLS connection%s silent for %ds "
+		    "that no registration holds", sip_tls_closed,
+		    sip_tls_closed > 1 ? "s" : "",
+		    sip_pressure || was ? 1 : sip_cfg->sip_tcp_idle);
+	sip_tls_closed = 0;
 	su_timer_set_interval(t, sip_sweep, NULL,
 	    sip_pressure ? 1000 : sip_sweep_every);
+}
+
+/* Is there a TLS transport among the agent's? */
+static int
+sip_has_tls(void)
+{
+	tport_t	*tp;
+
+	for (tp = tport_primaries(nta_agent_tports(sip_nta)); tp;
+	    tp = tport_next(tp))
+		if (tport_has_tls(tp))
+			return 1;
+	return 0;
+}
+
+/*
+ * Add the TLS transport (the tls section) to the agent, from the files
+ * that tls_check approved, and check that Sofia created it: it says
+ * nothing when it does not. 0, or -1 with err set.
+ */
+static int
+sip_tls_init(const struct config *cfg, char *err, size_t errlen)
+{
+	char		 url[128], dir[PATH_MAX];
+	const char	*host = cfg->sip_address, *urlp = url;
+	int		 rv;
+
+	if (strcmp(host, "0.0.0.0") == 0)
+		host = "*";
+	snprintf(url, sizeof(url), strchr(host, ':') ? "sips:[%s]:%d" :
+	    "sips:%s:%d", host, cfg->tls_port);
+	if (tls_dir_create(cfg, dir, sizeof(dir), err, errlen) == -1)
+		return -1;
+	errno = 0;
+	rv = nta_agent_add_tport(sip_nta, URL_STRING_MAKE(urlp),
+	    TPTAG_CERTIFICATE(dir),
+	    /* 0: any version OpenSSL allows. Upstream 1.12.11's default
+	     * (1) means TLS 1.0 only; Debian's build negotiates 1.3 with
+	     * either, so this only guards against another build */
+	    TPTAG_TLS_VERSION(0),
+	    /* client certificates are not asked for */
+	    TPTAG_TLS_VERIFY_POLICY(TPTLS_VERIFY_NONE),
+	    TPTAG_IDLE((unsigned)cfg->sip_tcp_idle * 1000),
+	    TPTAG_TIMEOUT((unsigned)cfg->sip_tcp_msg_timeout * 1000),
+	    TAG_END());
+	/* Sofia has read the files into memory: they are not needed now */
+	tls_dir_remove(dir);
+	if (rv == -1 || !sip_has_tls()) {
+		snprintf(err, errlen, "cannot listen on %s: %s", url,
+		    rv == -1 && errno ? strerror(errno) :
+		    "Sofia-SIP created no TLS transport (its log, with "
+		    "log.sip_level = 3, may say why)");
+		return -1;
+	}
+	log_notice("sip: listening on %s", url);
+	return 0;
 }
 
 /* Create the agent listening where cfg says. 0, or -1 with err set. */
@@ -257,8 +418,12 @@ sip_init(const struct config *cfg, su_root_t *root, char *err,
 	su_duration_t	 every;
 
 	sip_cfg = cfg;
-	if ((cfg->sip_udp && sip_probe(cfg, SOCK_DGRAM, err, errlen) == -1) ||
-	    (cfg->sip_tcp && sip_probe(cfg, SOCK_STREAM, err, errlen) == -1))
+	if ((cfg->sip_udp && sip_probe(cfg, SOCK_DGRAM, cfg->sip_port, "UDP",
+	    err, errlen) == -1) ||
+	    (cfg->sip_tcp && sip_probe(cfg, SOCK_STREAM, cfg->sip_port, "TCP",
+	    err, errlen) == -1) ||
+	    (cfg->tls_enable && sip_probe(cfg, SOCK_STREAM, cfg->tls_port,
+	    "TLS", err, errlen) == -1))
 		return -1;
 	if (strcmp(host, "0.0.0.0") == 0)
 		host = "*";
@@ -266,9 +431,11 @@ sip_init(const struct config *cfg, su_root_t *root, char *err,
 	    "sip:%s:%d%s", host, cfg->sip_port,
 	    cfg->sip_udp && cfg->sip_tcp ? "" :
 	    cfg->sip_udp ? ";transport=udp" : ";transport=tcp");
+	if (!cfg->sip_udp && !cfg->sip_tcp)
+		urlp = (const char *)-1;	/* nta: bind nothing (TLS only) */
 	errno = 0;
-	sip_nta = nta_agent_create(root, URL_STRING_MAKE(urlp), sip_incoming,
-	    NULL,
+	sip_nta = nta_agent_create(root, (url_string_t const *)urlp,
+	    sip_incoming, NULL,
 	    NTATAG_UA(0),
 	    NTATAG_SERVER_RPORT(1),
 	    NTATAG_MAXSIZE((usize_t)cfg->sip_max_size),
@@ -295,9 +462,12 @@ sip_init(const struct config *cfg, su_root_t *root, char *err,
 		    errno ? strerror(errno) : "failed");
 		return -1;
 	}
-	log_notice("sip: listening on %s", url);
+	if (cfg->sip_udp || cfg->sip_tcp)
+		log_notice("sip: listening on %s", url);
+	if (cfg->tls_enable && sip_tls_init(cfg, err, errlen) == -1)
+		return -1;
 	sip_raise_nofile();
-	if (cfg->sip_tcp) {
+	if (cfg->sip_tcp || cfg->tls_enable) {
 		if ((sip_fd_dir = opendir("/proc/self/fd")) == NULL)
 			log_warn("sip: /proc/self/fd: %s: TCP connections that "
 			    "send nothing will not be closed",

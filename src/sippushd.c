@@ -199,6 +199,11 @@ main(int argc, char *argv[])
 		config_free(&cfg);
 		return 1;
 	}
+	if (tls_check(&cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sippushd: %s\n", err);
+		config_free(&cfg);
+		return 1;
+	}
 	if (check) {
 		config_print(&cfg, stdout);
 		config_free(&cfg);

@@ -96,6 +96,12 @@ struct config {
 
 	enum log_level log_level;
 	int	 log_sip_level;		/* Sofia-SIP's own level, 0..9 */
+
+	int	 tls_enable;		/* the TLS transport (sips:) */
+	int	 tls_port;
+	char	*tls_cert;		/* PEM files; NULL: not set */
+	char	*tls_key;
+	char	*tls_ca;
 };
 
 void	 config_defaults(struct config *);
@@ -422,6 +428,13 @@ struct nta_agent_s *sip_agent(void);
 int	 sip_source(struct msg_s *, char *addr, size_t addrlen,
 	    uint16_t *port, enum transport *);
 struct tport_s *sip_connection(struct msg_s *);
+
+/* ---- tls.c: the files of the TLS transport ---- */
+
+int	 tls_check(const struct config *, char *err, size_t errlen);
+int	 tls_dir_create(const struct config *, char *dir, size_t dirlen,
+	    char *err, size_t errlen);
+void	 tls_dir_remove(const char *dir);
 
 /* ---- control.c: the local control socket ---- */
 

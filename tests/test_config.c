@@ -83,6 +83,17 @@ expect_error(const char *text, int line, const char *want, int srcline)
 	expect_error((text), (line), (want), __LINE__)
 
 /* Every effective value of a equals b's (paths aside). */
+/* Two strings that may be NULL (unset). */
+static void
+assert_same_string(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL) {
+		CU_ASSERT_PTR_EQUAL(a, b);
+	} else {
+		CU_ASSERT_STRING_EQUAL(a, b);
+	}
+}
+
 static void
 assert_same_config(const struct config *a, const struct config *b)
 {
@@ -122,6 +133,11 @@ assert_same_config(const struct config *a, const struct config *b)
 	CU_ASSERT_EQUAL(a->dp_retain, b->dp_retain);
 	CU_ASSERT_EQUAL(a->log_level, b->log_level);
 	CU_ASSERT_EQUAL(a->log_sip_level, b->log_sip_level);
+	CU_ASSERT_EQUAL(a->tls_enable, b->tls_enable);
+	CU_ASSERT_EQUAL(a->tls_port, b->tls_port);
+	assert_same_string(a->tls_cert, b->tls_cert);
+	assert_same_string(a->tls_key, b->tls_key);
+	assert_same_string(a->tls_ca, b->tls_ca);
 }
 
 /* The built-in defaults, as man/sippushd.conf.5 states them. */
@@ -607,6 +623,58 @@ test_print_roundtrip_escapes(void)
 	config_free(&c);
 }
 
+/* The tls section: unset paths, its cross-checks, paths made absolute,
+ * unset strings printed as comments that reload as unset. */
+static void
+test_tls_section(void)
+{
+	struct config	 c;
+	char		 err[512], cwd[PATH_MAX], want[PATH_MAX + 32];
+
+	config_defaults(&c);
+	CU_ASSERT_EQUAL(c.tls_enable, 0);
+	CU_ASSERT_EQUAL(c.tls_port, 5061);
+	CU_ASSERT_PTR_NULL(c.tls_cert);
+	CU_ASSERT_PTR_NULL(c.tls_key);
+	CU_ASSERT_PTR_NULL(c.tls_ca);
+	print_reload(&c, "  # certificate is not set\n");
+	config_free(&c);
+
+	EXPECT_ERROR("tls = {\n  enable = true;\n};\n", 0,
+	    "tls|enable|certificate is not set");
+	EXPECT_ERROR("tls = {\n  enable = true;\n  certificate = \"c\";\n"
+	    "};\n", 0, "tls|key is not set");
+	EXPECT_ERROR("sip = {\n  port = 5070;\n};\ntls = {\n  enable = true;\n"
+	    "  port = 5070;\n  certificate = \"c\";\n  key = \"k\";\n};\n", 0,
+	    "tls.port (5070)|sip.port");
+	EXPECT_ERROR("tls = {\n  certificate = \"\";\n};\n", 2,
+	    "tls.certificate|must not be empty");
+	EXPECT_ERROR("tls = {\n  port = 0;\n};\n", 2,
+	    "tls.port|0|1..65535");
+	EXPECT_ERROR("sip = {\n  udp = false;\n  tcp = false;\n};\n", 0,
+	    "udp|tcp|tls.enable");
+
+	/* TLS alone; the same port as UDP is fine */
+	CU_ASSERT_EQUAL_FATAL(load_text(&c, "sip = {\n  port = 5070;\n"
+	    "  udp = true;\n  tcp = false;\n};\ntls = {\n  enable = true;\n"
+	    "  port = 5070;\n  certificate = \"certs/server.pem\";\n"
+	    "  key = \"/k.pem\";\n  ca_file = \"ca.pem\";\n};\n", err,
+	    sizeof(err)), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(cwd, sizeof(cwd)));
+	snprintf(want, sizeof(want), "%s/certs/server.pem", cwd);
+	CU_ASSERT_STRING_EQUAL(c.tls_cert, want);
+	CU_ASSERT_STRING_EQUAL(c.tls_key, "/k.pem");
+	snprintf(want, sizeof(want), "%s/ca.pem", cwd);
+	CU_ASSERT_STRING_EQUAL(c.tls_ca, want);
+	print_reload(&c, "  enable = true;\n");
+	config_free(&c);
+	CU_ASSERT_EQUAL(load_text(&c, "sip = {\n  udp = false;\n"
+	    "  tcp = false;\n};\ntls = {\n  enable = true;\n"
+	    "  certificate = \"/c\";\n  key = \"/k\";\n};\n", err,
+	    sizeof(err)), 0);
+	config_free(&c);
+}
+
 /* ---- the documentation: man/sippushd.conf.5 and etc/sippushd.conf ---- */
 
 /* A file of the source tree: $top_srcdir/rel (set by make check), else
@@ -902,6 +970,8 @@ test_config_register(void)
 	    test_man_ranges) == NULL ||
 	    CU_add_test(s, "etc/sippushd.conf sets the defaults",
 	    test_etc_file) == NULL)
+		return -1;
+	if (CU_add_test(s, "the tls section", test_tls_section) == NULL)
 		return -1;
 	return 0;
 }

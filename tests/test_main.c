@@ -97,6 +97,7 @@ static int (*const suites[])(void) = {
 	test_dispatch_register,
 	test_client_register,
 	test_auth_register,
+	test_tls_register,
 };
 
 int

@@ -33,5 +33,6 @@ int	 test_registrar_register(void);
 int	 test_heartbeat_register(void);
 int	 test_client_register(void);
 int	 test_auth_register(void);
+int	 test_tls_register(void);
 
 #endif /* TESTS_H */
