@@ -230,6 +230,25 @@ soft assert_status 1 ctl client n1
 stop_agent n1
 stop_agent i1
 stop_daemon
+
+# ---- TLS and Digest authentication together -------------------------------------
+
+step "with auth.enabled: a1 authenticates over TLS and gets a message"
+TLS_PORT=$(free_port)
+tls_opts "$C/server.pem" "$C/server.key"
+start_daemon "${TLS_OPTS[@]}" 'auth.enabled = true' 'heartbeat.timeout = 30'
+SERVER=127.0.0.1:$TLS_PORT
+assert_status 0 ctl user add a1 <<<"tls-and-digest"
+agent_conf a1 "$SERVER" "ca_file = \"$C/ca.pem\""
+printf 'auth = { password = "tls-and-digest"; };\n' >>"$T/a1.conf"
+chmod 600 "$T/a1.conf"
+start_agent a1
+wait_until 10 state_is a1 online
+assert_eq tls "$(client_field a1 transport)" "transport of a1"
+assert_contains "$(cat "$T/a1.log")" "asks for credentials (SHA-256"
+assert_status 0 ctl --json publish --client a1 --wait 'secured'
+stop_agent a1
+stop_daemon
 assert_eq "" "$(leftovers)" "files left in TMPDIR (Sofia-SIP's TLS folders)"
 
 pass
