@@ -483,7 +483,8 @@ client_auth_take(struct sippush *c, int status, sip_t const *sip)
 	au = status == 407 ? (msg_auth_t const *)sip->sip_proxy_authenticate :
 	    (msg_auth_t const *)sip->sip_www_authenticate;
 	for (; au; au = au->au_next) {
-		if (au->au_scheme == NULL ||
+		/* no parameters: Sofia's parser would assert */
+		if (au->au_scheme == NULL || au->au_params == NULL ||
 		    strcasecmp(au->au_scheme, "Digest") != 0)
 			continue;
 		memset(&ac, 0, sizeof(ac));

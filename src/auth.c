@@ -331,7 +331,9 @@ auth_find(su_home_t *home, sip_t const *sip, auth_response_t *ar)
 	sip_authorization_t const	*au;
 
 	for (au = sip->sip_authorization; au; au = au->au_next) {
-		if (au->au_scheme == NULL ||
+		/* no parameters: Sofia's parser would assert (found by
+		 * tests/fuzz/fuzz_registrar) */
+		if (au->au_scheme == NULL || au->au_params == NULL ||
 		    strcasecmp(au->au_scheme, "Digest") != 0)
 			continue;
 		memset(ar, 0, sizeof(*ar));

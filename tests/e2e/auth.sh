@@ -82,6 +82,26 @@ assert_eq "401 200 401 200" "$(lines "$(dc -i dev3 -p "$pw3" -r)")" "dev3 replay
 assert_eq "401 200 401 200" "$(lines "$(dc -i dev3 -p "$pw3" -a md5 -r)")" "dev3 replay (MD5)"
 assert_contains "$(cat "$DAEMON_LOG")" "nonce used again" "daemon log"
 
+step "credentials with no parameters: 401, and the daemon lives on"
+# Sofia-SIP asserts on a Digest header without parameters (found by the
+# fuzzer): one such OPTIONS used to take the daemon down
+for h in 'Authorization: Digest' 'Authorization: Digest  ,'; do
+    # perl: one datagram (bash's /dev/udp may split a printf in several)
+    perl -MIO::Socket::INET -e '
+        my ($port, $h) = @ARGV;
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+            Proto => "udp") or die "$!\n";
+        my $n = int(rand(1e9));
+        $s->send("OPTIONS sip:127.0.0.1 SIP/2.0\r\n" .
+            "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK$n\r\n" .
+            "From: <sip:dev1\@127.0.0.1>;tag=1\r\nTo: <sip:dev1\@127.0.0.1>\r\n" .
+            "Call-ID: np$n\r\nCSeq: 1 OPTIONS\r\n$h\r\n" .
+            "Content-Length: 0\r\n\r\n") or die "$!\n";' "$PORT" "$h"
+done
+sleep 0.3
+assert_status 0 ctl stats
+assert_eq "401 200" "$(lines "$(dc -i dev1 -p dev1-password)")" "dev1 after it"
+
 step "heartbeats must authenticate too"
 assert_eq "401" "$(dc -i dev1 -m OPTIONS -n)" "OPTIONS without credentials"
 assert_eq "401 200" "$(lines "$(dc -i dev1 -m OPTIONS -p dev1-password)")" "OPTIONS with them"
@@ -142,6 +162,46 @@ assert_not_contains "$(cat "$T/ag1.log")" "other users may read it" "ag1 log (06
 assert_status 1 ctl client ag2
 kill -TERM "$ag2_pid"
 wait_pid "$ag2_pid" 10 || true
+
+# ---------------------------------------------------------------------
+step "a server that challenges with no parameters: the agent lives on"
+# a fake server (perl) that answers every REGISTER 401 with a bare
+# "WWW-Authenticate: Digest", which Sofia-SIP's parser asserts on
+fport=$(free_port)
+bg perl -MIO::Socket::INET -e '
+    my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$ARGV[0]",
+        Proto => "udp") or die "$!\n";
+    my $end = time + 20;
+    while (time < $end) {
+        my $m;
+        defined($s->recv($m, 65535)) or next;
+        next unless $m =~ /^REGISTER /;
+        my $r = "SIP/2.0 401 Unauthorized\r\n";
+        for my $h (qw(Via From To Call-ID CSeq)) {
+            $r .= "$1\r\n" while $m =~ /^($h:.*?)\r?$/mgi;
+        }
+        $r .= "WWW-Authenticate: Digest\r\nContent-Length: 0\r\n\r\n";
+        $s->send($r);
+    }' "$fport"
+fake_pid=$BG_PID
+{
+    echo "server = { list = [ \"127.0.0.1:$fport\" ]; timeout = 1000;"
+    echo "           retry_initial = 200; retry_max = 500; };"
+    echo 'client = { id = "ag3"; };'
+    echo 'sip = { address = "127.0.0.1"; };'
+    echo 'auth = { password = "whatever-pw"; };'
+    echo "messages = { state_file = \"$T/ag3.seen\"; };"
+    echo 'log = { level = "debug"; };'
+} >"$T/ag3.conf"
+chmod 600 "$T/ag3.conf"
+bg_log "$T/ag3.log" "$AGENT" -F -f "$T/ag3.conf"
+ag3_pid=$BG_PID
+wait_until 10 grep -q "credentials we cannot give" "$T/ag3.log"
+sleep 1
+_alive "$ag3_pid" || fail "the agent died on a bare Digest challenge"
+kill -TERM "$ag3_pid"
+wait_pid "$ag3_pid" 10 || fail "the agent did not stop on SIGTERM"
+_stop_pid "$fake_pid" TERM 5
 
 # ---------------------------------------------------------------------
 # baresip 1.0 (libre) gives up on a 401 whose first challenge is
