@@ -455,7 +455,8 @@ _launch()
 {
     local i
     echo "---- $(date +%T) sippushd -F -f $CONF (port $PORT)" >>"$DAEMON_LOG"
-    "$SIPPUSHD" -F -f "$CONF" </dev/null >>"$DAEMON_LOG" 2>&1 &
+    # SIPPUSHD_WRAPPER: a command to run the daemon under (scripts/valgrind.sh)
+    ${SIPPUSHD_WRAPPER:-} "$SIPPUSHD" -F -f "$CONF" </dev/null >>"$DAEMON_LOG" 2>&1 &
     DAEMON_PID=$!
     _pids+=("$DAEMON_PID")
     for ((i = 0; i < 200; i++)); do   # 10 s
@@ -507,7 +508,7 @@ stop_daemon()
     local rc=0
     [ -n "$DAEMON_PID" ] || fail "stop_daemon: no daemon running"
     kill -TERM "$DAEMON_PID"
-    wait_pid "$DAEMON_PID" 10 || rc=$?
+    wait_pid "$DAEMON_PID" "${SIPPUSHD_STOP_WAIT:-10}" || rc=$?
     DAEMON_PID=
     [ "$rc" -eq 0 ] && return 0
     soft fail "exit status of sippushd after SIGTERM: expected [0], got [$rc]$(
