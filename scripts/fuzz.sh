@@ -92,6 +92,9 @@ summary=()
 for t in "${targets[@]}"; do
     corpus=$b/corpus/$t
     crashes=$b/crashes/$t
+    # this run's findings only (copy an old one into tests/fuzz/corpus/
+    # to keep it as a regression seed)
+    rm -rf "$crashes"
     mkdir -p "$corpus" "$crashes"
     log=$b/fuzz_$t.log
     echo "fuzz: $t for ${FUZZ_TIME}s (log $log)"
