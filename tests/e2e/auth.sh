@@ -215,31 +215,10 @@ if command -v baresip >/dev/null 2>&1; then
     assert_contains "$(dc -i bsip1 -a sha256 2>&1 || true)" \
         "no SHA-256 challenge" "digestclient asking for SHA-256"
     assert_status 0 ctl user add bsip1 <<<"baresip-password"
-    B=$T/baresip
-    mkdir -p "$B"
-    bport=$(free_port)
-    cat >"$B/config" <<EOF2
-poll_method		epoll
-sip_listen		127.0.0.1:$bport
-module_path		/usr/lib/baresip/modules
-audio_player		none
-audio_source		none
-audio_alert		none
-module			menu.so
-module_tmp		uuid.so
-module_tmp		account.so
-EOF2
-    cat >"$B/accounts" <<EOF2
-<sip:bsip1@127.0.0.1:$PORT;transport=udp>;auth_pass=baresip-password;regint=60;mwi=no;pubint=0;answermode=manual
-EOF2
-    : >"$B/contacts"
-    bg_log "$T/baresip.log" timeout -s KILL 30 baresip -f "$B" -t 25
-    baresip_pid=$BG_PID
+    start_baresip 25 \
+        "<sip:bsip1@127.0.0.1:$PORT;transport=udp>;auth_pass=baresip-password;regint=60;mwi=no;pubint=0;answermode=manual"
     wait_until 15 state_is bsip1 online
-    kill -TERM "$baresip_pid"
-    for ((i = 0; i < 100; i++)); do _pid_done "$baresip_pid" && break; sleep 0.1; done
-    _pid_done "$baresip_pid" || _stop_pid "$baresip_pid" KILL 5
-    wait_pid "$baresip_pid" 5 || true
+    stop_baresip
 fi
 
 stop_daemon

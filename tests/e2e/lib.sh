@@ -557,3 +557,50 @@ all_in_state()
     shift 2
     [ "$(count_state "$st" "$@")" = "$n" ]
 }
+
+# ---- baresip (a third-party SIP user agent) --------------------------------
+
+# start_baresip SECONDS ACCOUNT...: baresip (baresip-core), headless, on a
+# free port of 127.0.0.1, with one account per ACCOUNT line (an address
+# and its parameters, baresip's accounts syntax), stopping by itself after
+# SECONDS; its log in $T/baresip.log; sets BARESIP_PID and BARESIP_PORT
+# (its SIP port). Only what
+# registration and MESSAGE need: the menu module listens for messages
+# (with no module listening, baresip answers MESSAGE 501); no audio or
+# video, no module reading stdin, no control ports.
+start_baresip()
+{
+    local secs=$1 b=$T/baresip
+    shift
+    BARESIP_PORT=$(free_port)
+    command -v baresip >/dev/null 2>&1 ||
+        fail "baresip is not installed (scripts/install-deps.sh installs baresip-core)"
+    mkdir -p "$b"
+    cat >"$b/config" <<EOF2
+poll_method		epoll
+sip_listen		127.0.0.1:$BARESIP_PORT
+module_path		/usr/lib/baresip/modules
+audio_player		none
+audio_source		none
+audio_alert		none
+module			menu.so
+module_tmp		uuid.so
+module_tmp		account.so
+EOF2
+    printf '%s\n' "$@" >"$b/accounts"
+    : >"$b/contacts"
+    # -t: a bound of its own, in case everything else fails to stop it
+    # (not under timeout(1): a SIGKILL must reach baresip itself)
+    bg_log "$T/baresip.log" baresip -f "$b" -t "$secs"
+    BARESIP_PID=$BG_PID
+}
+
+# stop_baresip: SIGTERM, then SIGKILL after 10 s.
+stop_baresip()
+{
+    local i
+    kill -TERM "$BARESIP_PID"
+    for ((i = 0; i < 100; i++)); do _pid_done "$BARESIP_PID" && break; sleep 0.1; done
+    _pid_done "$BARESIP_PID" || _stop_pid "$BARESIP_PID" KILL 5
+    wait_pid "$BARESIP_PID" 5 || true
+}

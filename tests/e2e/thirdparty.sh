@@ -32,30 +32,11 @@ assert_eq 0 "$(ctl --json stats | jq .clients)" "stats: clients after sip-option
 
 # ---------------------------------------------------------------------
 step "baresip registers over UDP and TCP (headless, no audio)"
-B=$T/baresip
-mkdir -p "$B"
-bport=$(free_port)
-# Only what registration needs: no audio or video drivers or codecs, no
-# UI module reading stdin, no HTTP/TCP control ports.
-cat >"$B/config" <<EOF
-poll_method		epoll
-sip_listen		127.0.0.1:$bport
-module_path		/usr/lib/baresip/modules
-audio_player		none
-audio_source		none
-audio_alert		none
-module_tmp		uuid.so
-module_tmp		account.so
-EOF
-cat >"$B/accounts" <<EOF
-<sip:baresip1@127.0.0.1:$PORT;transport=udp>;regint=60;mwi=no;pubint=0;answermode=manual
-<sip:baresip2@127.0.0.1:$PORT;transport=tcp>;regint=60;mwi=no;pubint=0;answermode=manual
-EOF
-: >"$B/contacts"
-# -t: baresip quits by itself after 45 s, should everything else fail
-# (not under timeout(1): a SIGKILL must reach baresip itself)
-bg_log "$T/baresip.log" baresip -f "$B" -t 45
-baresip_pid=$BG_PID
+start_baresip 45 \
+    "<sip:baresip1@127.0.0.1:$PORT;transport=udp>;regint=60;mwi=no;pubint=0;answermode=manual" \
+    "<sip:baresip2@127.0.0.1:$PORT;transport=tcp>;regint=60;mwi=no;pubint=0;answermode=manual"
+baresip_pid=$BARESIP_PID
+bport=$BARESIP_PORT
 wait_until 15 eval '[ "$(ctl --json clients | jq "[.[] | select(.state == \"online\")] | length")" = 2 ]'
 # and baresip got its 200s (its Contact over TCP is ~125 bytes long)
 wait_until 5 grep -q "baresip1@127.0.0.1: {0/UDP/v4} 200 OK" "$T/baresip.log"

@@ -5,38 +5,13 @@
 # each MESSAGE with 200, which sippushd takes as the acknowledgement.
 . "$(dirname "$0")/lib.sh"
 
-command -v baresip >/dev/null 2>&1 ||
-    fail "baresip is not installed (scripts/install-deps.sh installs baresip-core)"
-
 # baresip sends no OPTIONS heartbeats: a long timeout keeps it online.
 start_daemon 'heartbeat.timeout = 120' 'registration.default_class = "thirdparty"'
 
 step "baresip registers over UDP and TCP (headless, no audio)"
-B=$T/baresip
-mkdir -p "$B"
-bport=$(free_port)
-# Only what registration and MESSAGE need: the menu module listens for
-# messages (with no module listening, baresip answers MESSAGE 501); no
-# audio or video, no module reading stdin, no control ports.
-cat >"$B/config" <<EOF2
-poll_method		epoll
-sip_listen		127.0.0.1:$bport
-module_path		/usr/lib/baresip/modules
-audio_player		none
-audio_source		none
-audio_alert		none
-module			menu.so
-module_tmp		uuid.so
-module_tmp		account.so
-EOF2
-cat >"$B/accounts" <<EOF2
-<sip:bsip1@127.0.0.1:$PORT;transport=udp>;regint=60;mwi=no;pubint=0;answermode=manual
-<sip:bsip2@127.0.0.1:$PORT;transport=tcp>;regint=60;mwi=no;pubint=0;answermode=manual
-EOF2
-: >"$B/contacts"
-# -t: a bound of its own, in case everything else fails to stop it
-bg_log "$T/baresip.log" timeout -s KILL 60 baresip -f "$B" -t 45
-baresip_pid=$BG_PID
+start_baresip 45 \
+    "<sip:bsip1@127.0.0.1:$PORT;transport=udp>;regint=60;mwi=no;pubint=0;answermode=manual" \
+    "<sip:bsip2@127.0.0.1:$PORT;transport=tcp>;regint=60;mwi=no;pubint=0;answermode=manual"
 wait_until 15 all_in_state 2 online --class thirdparty
 assert_eq udp "$(client_field bsip1 transport)" "transport of bsip1"
 assert_eq tcp "$(client_field bsip2 transport)" "transport of bsip2"
@@ -51,10 +26,7 @@ assert_eq 2 "$(jq '[.targets[] | select(.state == "acked" and .last_status == 20
 assert_eq 1,1 "$(jq -r '[.targets[].attempts] | map(tostring) | join(",")' <<<"$st")" "attempts"
 
 step "baresip stops on SIGTERM"
-kill -TERM "$baresip_pid"
-for ((i = 0; i < 100; i++)); do _pid_done "$baresip_pid" && break; sleep 0.1; done
-_pid_done "$baresip_pid" || _stop_pid "$baresip_pid" KILL 5
-wait_pid "$baresip_pid" 5 || true
+stop_baresip
 
 stop_daemon
 pass
