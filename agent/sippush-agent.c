@@ -6,7 +6,6 @@
  * unregisters first.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,13 +15,13 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "daemon.h"
 
 #define AGENT_STEP_MAX		1000	/* ms between checks of the hooks */
 #define AGENT_HOOK_GRACE	2000	/* ms for hooks to end at a stop */
 
 static struct sippush		*agent_client;
 static volatile sig_atomic_t	 agent_quit;
-static int			 agent_ready_fd = -1;
 
 static void
 usage(FILE *fp)
@@ -76,68 +75,6 @@ agent_state(struct sippush *c, enum sippush_state st, const char *server,
 	(void)arg;
 	log_debug("agent: %s%s%s", sippush_state_name(st),
 	    server ? " " : "", server ? server : "");
-}
-
-/*
- * Become a daemon. The parent waits until the child says "OK" (it runs)
- * or reports why it could not start, and exits 0 or 1 with it.
- */
-static void
-agent_daemonize(void)
-{
-	char	 msg[1024];
-	ssize_t	 n;
-	size_t	 len = 0;
-	int	 fds[2];
-
-	if (pipe(fds) == -1)
-		fatalx("agent: pipe: %s", strerror(errno));
-	switch (fork()) {
-	case -1:
-		fatalx("agent: fork: %s", strerror(errno));
-	case 0:
-		close(fds[0]);
-		setsid();
-		agent_ready_fd = fds[1];
-		log_startup(fds[1]);
-		return;
-	}
-	close(fds[1]);
-	while (len < sizeof(msg) - 1 &&
-	    (n = read(fds[0], msg + len, sizeof(msg) - 1 - len)) != 0) {
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			break;
-		len += (size_t)n;
-	}
-	msg[len] = '\0';
-	if (strcmp(msg, "OK") == 0)
-		_exit(0);
-	fprintf(stderr, "sippush-agent: %s", len ? msg :
-	    "the agent exited while starting\n");
-	_exit(1);
-}
-
-/* Tell the waiting parent that start-up succeeded; detach from it. */
-static void
-agent_ready(void)
-{
-	int	 fd;
-
-	if (write(agent_ready_fd, "OK", 2) != 2)
-		log_warn("agent: parent went away during start-up");
-	log_startup(-1);
-	close(agent_ready_fd);
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		dup2(fd, STDIN_FILENO);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		if (fd > STDERR_FILENO)
-			close(fd);
-	}
-	if (chdir("/") == -1)
-		log_warn("agent: chdir /: %s", strerror(errno));
 }
 
 static void
@@ -272,7 +209,7 @@ main(int argc, char *argv[])
 	}
 	log_init(foreground, cfg.log_level);
 	if (!foreground)
-		agent_daemonize();
+		daemon_start("sippush-agent");
 	if (path == NULL)
 		log_notice("agent: no %s, running with built-in defaults and "
 		    "flags", AGENT_CONFFILE);
@@ -295,7 +232,7 @@ main(int argc, char *argv[])
 	    cfg.client_class : "(server's default)", cfg.nservers,
 	    cfg.nservers == 1 ? "" : "s", cfg.hook ? "hook" : "JSON lines");
 	if (!foreground)
-		agent_ready();
+		daemon_ready("sippush-agent");
 
 	for (;;) {
 		wait = hook_wait_ms();

@@ -4,7 +4,6 @@
  * socket), the event loop, and a clean shutdown on SIGTERM or SIGINT.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -17,11 +16,11 @@
 #include <sofia-sip/su.h>
 #include <sofia-sip/su_wait.h>
 
+#include "daemon.h"
 #include "sippushd.h"
 
 struct config			*sippushd_config;
 static volatile sig_atomic_t	 sippushd_quit;
-static int			 sippushd_ready_fd = -1;
 
 static void
 usage(FILE *fp)
@@ -47,69 +46,6 @@ sippushd_signal(int sig)
 {
 	(void)sig;
 	sippushd_quit = 1;
-}
-
-/*
- * Become a daemon. The parent waits until the child says "OK" (it is
- * serving) or reports why it could not start, and exits 0 or 1 with it.
- */
-static void
-sippushd_daemonize(void)
-{
-	char	 msg[1024];
-	ssize_t	 n;
-	size_t	 len = 0;
-	int	 fds[2];
-
-	if (pipe(fds) == -1)
-		fatalx("sippushd: pipe: %s", strerror(errno));
-	switch (fork()) {
-	case -1:
-		fatalx("sippushd: fork: %s", strerror(errno));
-	case 0:
-		close(fds[0]);
-		setsid();
-		sippushd_ready_fd = fds[1];
-		log_startup(fds[1]);
-		return;
-	}
-	close(fds[1]);
-	while (len < sizeof(msg) - 1 &&
-	    (n = read(fds[0], msg + len, sizeof(msg) - 1 - len)) != 0) {
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			break;
-		len += (size_t)n;
-	}
-	msg[len] = '\0';
-	if (strcmp(msg, "OK") == 0)
-		_exit(0);
-	fprintf(stderr, "sippushd: %s", len ? msg :
-	    "the daemon exited while starting\n");
-	_exit(1);
-}
-
-/* Tell the waiting parent that start-up succeeded; detach from it. */
-static void
-sippushd_ready(void)
-{
-	int	 fd;
-
-	if (write(sippushd_ready_fd, "OK", 2) != 2)
-		log_warn("sippushd: parent went away during start-up");
-	log_startup(-1);
-	close(sippushd_ready_fd);
-
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		dup2(fd, STDIN_FILENO);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		if (fd > STDERR_FILENO)
-			close(fd);
-	}
-	if (chdir("/") == -1)
-		log_warn("sippushd: chdir /: %s", strerror(errno));
 }
 
 /*
@@ -212,7 +148,7 @@ main(int argc, char *argv[])
 	sippushd_config = &cfg;
 	log_init(foreground, cfg.log_level, "sippushd");
 	if (!foreground)
-		sippushd_daemonize();
+		daemon_start("sippushd");
 	if (path == NULL)
 		log_notice("sippushd: no %s, running with built-in defaults",
 		    SIPPUSH_CONFFILE);
@@ -264,7 +200,7 @@ main(int argc, char *argv[])
 
 	log_notice("sippushd %s started", SIPPUSH_VERSION);
 	if (!foreground)
-		sippushd_ready();
+		daemon_ready("sippushd");
 
 	while (!sippushd_quit)
 		su_root_step(root, 1000);

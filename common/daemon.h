@@ -1,0 +1,11 @@
+/*
+ * daemon.h: becoming a daemon whose start-up errors still reach the
+ * person who started it; shared by sippushd and sippush-agent.
+ */
+#ifndef SIPPUSH_DAEMON_H
+#define SIPPUSH_DAEMON_H
+
+void	 daemon_start(const char *name);
+void	 daemon_ready(const char *name);
+
+#endif /* SIPPUSH_DAEMON_H */
