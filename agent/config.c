@@ -1,17 +1,17 @@
 /*
- * config.c: sippush-agent's settings. The only file that calls libconfig.
+ * config.c: sippush-agent's settings.
  *
  * Every setting is a row of `settings`: its path in the file, its type,
  * where it lands in struct config, its range, and the command-line flag
- * that overrides it. config_load walks the file, refusing anything
- * unknown, out of range or of the wrong type with "file:line: option:
- * reason"; config_apply takes the flags over it ("--flag: reason");
- * config_check then checks the settings against each other.
+ * that overrides it. config_load has the file read by common/conffile.c,
+ * which refuses anything unknown, out of range or of the wrong type with
+ * "file:line: option: reason"; config_apply takes the flags over it
+ * ("--flag: reason"); config_check then checks the settings against each
+ * other.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,22 +22,14 @@
 #include <libconfig.h>
 
 #include "agent.h"
+#include "conffile.h"
 #include "sippush_int.h"
 
-enum set_type {
-	SET_INT,
-	SET_BOOL,
-	SET_STRING,	/* may be unset (NULL) where the default is NULL */
-	SET_ENUM,
-	SET_LIST,	/* of strings: server.list */
-};
+#define SET_LIST	CONF_OTHER	/* of strings: server.list */
 
+/* A setting of the file (common/conffile.h), and its flag. */
 struct setting {
-	const char		*path;
-	enum set_type		 type;
-	size_t			 off;
-	long			 min, max;	/* SET_INT range */
-	const char *const	*names;		/* SET_ENUM values */
+	struct conf_opt		 o;
 	const char		*flag;		/* long option, or NULL */
 	int			 opt;		/* its getopt value */
 };
@@ -50,49 +42,58 @@ static const char *const level_names[] = {
 #define F(field)	offsetof(struct config, field)
 
 static const struct setting settings[] = {
-	{ "server.list", SET_LIST, F(servers), 0, 0, NULL, "server", 's' },
-	{ "server.transport", SET_ENUM, F(transport), 0, 0, transport_names,
-	    "transport", 't' },
-	{ "server.expires", SET_INT, F(expires), 1, 604800, NULL, "expires",
-	    1001 },
-	{ "server.heartbeat_interval", SET_INT, F(heartbeat), 0, 86400, NULL,
+	{ { "server.list", SET_LIST, F(servers), 0, 0, NULL }, "server", 's' },
+	{ { "server.transport", CONF_ENUM, F(transport), 0, 0,
+	    transport_names }, "transport", 't' },
+	{ { "server.expires", CONF_INT, F(expires), 1, 604800, NULL },
+	    "expires", 1001 },
+	{ { "server.heartbeat_interval", CONF_INT, F(heartbeat), 0,
+	    86400, NULL },
 	    "heartbeat", 1002 },
-	{ "server.timeout", SET_INT, F(timeout), 500, 64000, NULL, "timeout",
-	    1003 },
-	{ "server.retry_initial", SET_INT, F(retry_initial), 100, 3600000,
-	    NULL, NULL, 0 },
-	{ "server.retry_max", SET_INT, F(retry_max), 100, 86400000, NULL,
+	{ { "server.timeout", CONF_INT, F(timeout), 500, 64000, NULL },
+	    "timeout", 1003 },
+	{ { "server.retry_initial", CONF_INT, F(retry_initial), 100,
+	    3600000, NULL },
 	    NULL, 0 },
-	{ "server.failback_interval", SET_INT, F(failback), 0, 86400, NULL,
+	{ { "server.retry_max", CONF_INT, F(retry_max), 100, 86400000, NULL },
+	    NULL, 0 },
+	{ { "server.failback_interval", CONF_INT, F(failback), 0,
+	    86400, NULL },
 	    "failback", 1004 },
-	{ "client.id", SET_STRING, F(client_id), 0, 0, NULL, "id", 'i' },
-	{ "client.class", SET_STRING, F(client_class), 0, 0, NULL, "class",
-	    'c' },
-	{ "sip.address", SET_STRING, F(sip_address), 0, 0, NULL, "bind",
-	    'b' },
-	{ "sip.port", SET_INT, F(sip_port), 0, 65535, NULL, "port", 'p' },
-	{ "sip.log_level", SET_INT, F(sip_log_level), 0, 9, NULL, NULL, 0 },
-	{ "auth.username", SET_STRING, F(username), 0, 0, NULL, NULL, 0 },
-	{ "auth.password", SET_STRING, F(password), 0, 0, NULL, NULL, 0 },
-	{ "messages.answer_timeout", SET_INT, F(answer_timeout), 100, 600000,
-	    NULL, "answer-timeout", 1005 },
-	{ "messages.remember", SET_INT, F(remember), 1, 1000000, NULL, NULL,
-	    0 },
-	{ "messages.max_pending", SET_INT, F(max_pending), 1, 100000, NULL,
+	{ { "client.id", CONF_STRING, F(client_id), 0, 0, NULL }, "id", 'i' },
+	{ { "client.class", CONF_STRING, F(client_class), 0, 0, NULL },
+	    "class", 'c' },
+	{ { "sip.address", CONF_STRING, F(sip_address), 0, 0, NULL },
+	    "bind", 'b' },
+	{ { "sip.port", CONF_INT, F(sip_port), 0, 65535, NULL }, "port", 'p' },
+	{ { "sip.log_level", CONF_INT, F(sip_log_level), 0, 9, NULL },
 	    NULL, 0 },
-	{ "messages.any_source", SET_BOOL, F(any_source), 0, 1, NULL, NULL,
-	    0 },
-	{ "messages.state_file", SET_STRING, F(state_file), 0, 0, NULL,
+	{ { "auth.username", CONF_STRING, F(username), 0, 0, NULL }, NULL, 0 },
+	{ { "auth.password", CONF_STRING, F(password), 0, 0, NULL }, NULL, 0 },
+	{ { "messages.answer_timeout", CONF_INT, F(answer_timeout), 100,
+	    600000, NULL },
+	    "answer-timeout", 1005 },
+	{ { "messages.remember", CONF_INT, F(remember), 1, 1000000, NULL },
+	    NULL, 0 },
+	{ { "messages.max_pending", CONF_INT, F(max_pending), 1,
+	    100000, NULL },
+	    NULL, 0 },
+	{ { "messages.any_source", CONF_BOOL, F(any_source), 0, 1, NULL },
+	    NULL, 0 },
+	{ { "messages.state_file", CONF_STRING, F(state_file), 0, 0, NULL },
 	    "state-file", 'S' },
-	{ "hook.command", SET_STRING, F(hook), 0, 0, NULL, "hook", 'H' },
-	{ "hook.timeout", SET_INT, F(hook_timeout), 1, 86400, NULL,
+	{ { "hook.command", CONF_STRING, F(hook), 0, 0, NULL }, "hook", 'H' },
+	{ { "hook.timeout", CONF_INT, F(hook_timeout), 1, 86400, NULL },
 	    "hook-timeout", 1006 },
-	{ "hook.max_running", SET_INT, F(hook_max), 1, 1000, NULL, NULL, 0 },
-	{ "log.level", SET_ENUM, F(log_level), 0, 0, level_names,
+	{ { "hook.max_running", CONF_INT, F(hook_max), 1, 1000, NULL },
+	    NULL, 0 },
+	{ { "log.level", CONF_ENUM, F(log_level), 0, 0, level_names },
 	    "log-level", 'l' },
 	/* server.transport "tls" */
-	{ "tls.ca_file", SET_STRING, F(tls_ca_file), 0, 0, NULL, NULL, 0 },
-	{ "tls.insecure", SET_BOOL, F(tls_insecure), 0, 1, NULL, NULL, 0 },
+	{ { "tls.ca_file", CONF_STRING, F(tls_ca_file), 0, 0, NULL },
+	    NULL, 0 },
+	{ { "tls.insecure", CONF_BOOL, F(tls_insecure), 0, 1, NULL },
+	    NULL, 0 },
 };
 
 #define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
@@ -159,37 +160,6 @@ int
 config_is_setting(int opt)
 {
 	return config_by_opt(opt) != NULL;
-}
-
-static int
-config_fail(char *err, size_t errlen, const char *file, int line,
-    const char *fmt, ...)
-{
-	va_list	 ap;
-	int	 n;
-
-	if (line > 0)
-		n = snprintf(err, errlen, "%s:%d: ", file, line);
-	else
-		n = snprintf(err, errlen, "%s: ", file ? file : "settings");
-	if (n < 0 || (size_t)n >= errlen)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static char **
-config_str(struct config *c, const struct setting *o)
-{
-	return (char **)((char *)c + o->off);
-}
-
-static int *
-config_int(struct config *c, const struct setting *o)
-{
-	return (int *)((char *)c + o->off);
 }
 
 static void
@@ -288,101 +258,54 @@ config_free(struct config *c)
 	size_t	 i;
 
 	for (i = 0; i < NSETTINGS; i++)
-		if (settings[i].type == SET_STRING) {
-			free(*config_str(c, &settings[i]));
-			*config_str(c, &settings[i]) = NULL;
+		if (settings[i].o.type == CONF_STRING) {
+			free(*conf_str(c, &settings[i].o));
+			*conf_str(c, &settings[i].o) = NULL;
 		}
 	config_clear_list(c);
 	free(c->path);
 	c->path = NULL;
 }
 
-static const struct setting *
+static const struct conf_opt *
 config_setting(const char *group, const char *name)
 {
 	size_t	 i, glen = strlen(group);
 
 	for (i = 0; i < NSETTINGS; i++)
-		if (strncmp(settings[i].path, group, glen) == 0 &&
-		    settings[i].path[glen] == '.' &&
-		    strcmp(settings[i].path + glen + 1, name) == 0)
-			return &settings[i];
+		if (strncmp(settings[i].o.path, group, glen) == 0 &&
+		    settings[i].o.path[glen] == '.' &&
+		    strcmp(settings[i].o.path + glen + 1, name) == 0)
+			return &settings[i].o;
 	return NULL;
 }
 
-/* Take one value of the file into c; 0, or -1 with err filled. */
+/* server.list: a list of strings; 0, or -1 with err filled. */
 static int
-config_take(struct config *c, const struct setting *o, config_setting_t *s,
+config_take_list(void *base, const struct conf_opt *o, config_setting_t *s,
     const char *file, char *err, size_t errlen)
 {
+	struct config		*c = base;
 	config_setting_t	*e;
 	int			 line = config_setting_source_line(s);
 	int			 type = config_setting_type(s), i;
-	long long		 v;
-	const char		*str;
 
-	switch (o->type) {
-	case SET_INT:
-		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
-			return config_fail(err, errlen, file, line,
-			    "%s: expected an integer", o->path);
-		v = config_setting_get_int64(s);
-		if (v < o->min || v > o->max)
-			return config_fail(err, errlen, file, line,
-			    "%s: %lld is out of range %ld..%ld", o->path, v,
-			    o->min, o->max);
-		*config_int(c, o) = (int)v;
-		return 0;
-	case SET_BOOL:
-		if (type != CONFIG_TYPE_BOOL)
-			return config_fail(err, errlen, file, line,
-			    "%s: expected true or false", o->path);
-		*config_int(c, o) = config_setting_get_bool(s);
-		return 0;
-	case SET_STRING:
-		if (type != CONFIG_TYPE_STRING)
-			return config_fail(err, errlen, file, line,
-			    "%s: expected a string", o->path);
-		str = config_setting_get_string(s);
-		if (*str == '\0')
-			return config_fail(err, errlen, file, line,
-			    "%s: must not be empty", o->path);
-		free(*config_str(c, o));
-		*config_str(c, o) = config_strdup(str);
-		return 0;
-	case SET_ENUM:
-		if (type != CONFIG_TYPE_STRING)
-			return config_fail(err, errlen, file, line,
-			    "%s: expected a string", o->path);
-		str = config_setting_get_string(s);
-		for (i = 0; o->names[i]; i++)
-			if (strcmp(o->names[i], str) == 0) {
-				*config_int(c, o) = i;
-				return 0;
-			}
-		return config_fail(err, errlen, file, line,
-		    "%s: \"%s\" is not one of the accepted values", o->path,
-		    str);
-	case SET_LIST:
-		if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
-			return config_fail(err, errlen, file, line,
-			    "%s: expected a list of strings [ \"...\", ... ]",
-			    o->path);
-		if (config_setting_length(s) == 0)
-			return config_fail(err, errlen, file, line,
-			    "%s: must not be empty", o->path);
-		config_clear_list(c);
-		for (i = 0; i < config_setting_length(s); i++) {
-			e = config_setting_get_elem(s, (unsigned)i);
-			if (config_setting_type(e) != CONFIG_TYPE_STRING)
-				return config_fail(err, errlen, file, line,
-				    "%s: expected a list of strings",
-				    o->path);
-			config_add_server(c, config_setting_get_string(e));
-		}
-		return 0;
+	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+		return conf_fail(err, errlen, file, line,
+		    "%s: expected a list of strings [ \"...\", ... ]",
+		    o->path);
+	if (config_setting_length(s) == 0)
+		return conf_fail(err, errlen, file, line,
+		    "%s: must not be empty", o->path);
+	config_clear_list(c);
+	for (i = 0; i < config_setting_length(s); i++) {
+		e = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return conf_fail(err, errlen, file, line,
+			    "%s: expected a list of strings", o->path);
+		config_add_server(c, config_setting_get_string(e));
 	}
-	return -1;
+	return 0;
 }
 
 /*
@@ -393,62 +316,15 @@ config_take(struct config *c, const struct setting *o, config_setting_t *s,
 int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
-	config_t		 cf;
-	config_setting_t	*root, *group, *s;
-	const struct setting	*o;
-	const char		*gname;
-	int			 i, j, ok, rv = -1;
+	static const struct conf_spec	 spec = {
+		groups, config_setting, config_take_list
+	};
 
-	config_init(&cf);
-	if (config_read_file(&cf, path) != CONFIG_TRUE) {
-		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
-			snprintf(err, errlen, "%s: cannot read: %s", path,
-			    strerror(errno));
-		else
-			config_fail(err, errlen, config_error_file(&cf) ?
-			    config_error_file(&cf) : path,
-			    config_error_line(&cf), "%s",
-			    config_error_text(&cf));
-		goto out;
-	}
-	root = config_root_setting(&cf);
-	for (i = 0; i < config_setting_length(root); i++) {
-		group = config_setting_get_elem(root, (unsigned)i);
-		gname = config_setting_name(group);
-		for (ok = 0, j = 0; groups[j]; j++)
-			ok |= strcmp(groups[j], gname) == 0;
-		if (!ok) {
-			config_fail(err, errlen, path,
-			    config_setting_source_line(group),
-			    "%s: unknown section", gname);
-			goto out;
-		}
-		if (!config_setting_is_group(group)) {
-			config_fail(err, errlen, path,
-			    config_setting_source_line(group),
-			    "%s: expected a group { ... }", gname);
-			goto out;
-		}
-		for (j = 0; j < config_setting_length(group); j++) {
-			s = config_setting_get_elem(group, (unsigned)j);
-			o = config_setting(gname, config_setting_name(s));
-			if (o == NULL) {
-				config_fail(err, errlen, path,
-				    config_setting_source_line(s),
-				    "%s.%s: unknown option", gname,
-				    config_setting_name(s));
-				goto out;
-			}
-			if (config_take(c, o, s, path, err, errlen) == -1)
-				goto out;
-		}
-	}
+	if (conf_read(c, &spec, path, err, errlen) == -1)
+		return -1;
 	free(c->path);
 	c->path = config_strdup(path);
-	rv = 0;
-out:
-	config_destroy(&cf);
-	return rv;
+	return 0;
 }
 
 /* Take one flag's value into c; 0, or -1 with "--flag: reason". */
@@ -460,47 +336,47 @@ config_take_flag(struct config *c, const struct setting *o, const char *v,
 	long	 n;
 	int	 i;
 
-	switch (o->type) {
-	case SET_INT:
+	switch (o->o.type) {
+	case CONF_INT:
 		errno = 0;
 		n = strtol(v, &end, 10);
 		if (*v == '\0' || *end != '\0' || errno)
-			return config_fail(err, errlen, NULL, 0,
+			return conf_fail(err, errlen, NULL, 0,
 			    "--%s: \"%s\" is not an integer", o->flag, v);
-		if (n < o->min || n > o->max)
-			return config_fail(err, errlen, NULL, 0,
+		if (n < o->o.min || n > o->o.max)
+			return conf_fail(err, errlen, NULL, 0,
 			    "--%s: %ld is out of range %ld..%ld", o->flag, n,
-			    o->min, o->max);
-		*config_int(c, o) = (int)n;
+			    o->o.min, o->o.max);
+		*conf_int(c, &o->o) = (int)n;
 		return 0;
-	case SET_BOOL:
+	case CONF_BOOL:
 		if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0)
-			*config_int(c, o) = 1;
+			*conf_int(c, &o->o) = 1;
 		else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0)
-			*config_int(c, o) = 0;
+			*conf_int(c, &o->o) = 0;
 		else
-			return config_fail(err, errlen, NULL, 0,
+			return conf_fail(err, errlen, NULL, 0,
 			    "--%s: expected true or false", o->flag);
 		return 0;
-	case SET_STRING:
+	case CONF_STRING:
 		if (*v == '\0')
-			return config_fail(err, errlen, NULL, 0,
+			return conf_fail(err, errlen, NULL, 0,
 			    "--%s: must not be empty", o->flag);
-		free(*config_str(c, o));
-		*config_str(c, o) = config_strdup(v);
+		free(*conf_str(c, &o->o));
+		*conf_str(c, &o->o) = config_strdup(v);
 		return 0;
-	case SET_ENUM:
-		for (i = 0; o->names[i]; i++)
-			if (strcmp(o->names[i], v) == 0) {
-				*config_int(c, o) = i;
+	case CONF_ENUM:
+		for (i = 0; o->o.names[i]; i++)
+			if (strcmp(o->o.names[i], v) == 0) {
+				*conf_int(c, &o->o) = i;
 				return 0;
 			}
-		return config_fail(err, errlen, NULL, 0,
+		return conf_fail(err, errlen, NULL, 0,
 		    "--%s: \"%s\" is not one of the accepted values", o->flag,
 		    v);
 	case SET_LIST:
 		if (*v == '\0')
-			return config_fail(err, errlen, NULL, 0,
+			return conf_fail(err, errlen, NULL, 0,
 			    "--%s: must not be empty", o->flag);
 		if ((*lists)++ == 0)
 			config_clear_list(c);
@@ -558,25 +434,25 @@ config_check(struct config *c, char *err, size_t errlen)
 
 	for (i = 0; i < c->nservers; i++)
 		if (sippush_parse_server(c->servers[i], &hp) == -1)
-			return config_fail(err, errlen, file, 0,
+			return conf_fail(err, errlen, file, 0,
 			    "server.list: \"%s\" is not host, host:port or "
 			    "[IPv6]:port", c->servers[i]);
 	if (!sippush_valid_token(c->client_id, SIPPUSH_ID_MAX))
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "client.id: \"%s\" is not a valid client ID (1-%d of "
 		    "A-Z a-z 0-9 . _ -)", c->client_id, SIPPUSH_ID_MAX);
 	if (c->client_class &&
 	    !sippush_valid_token(c->client_class, SIPPUSH_CLASS_MAX))
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "client.class: \"%s\" is not a valid class (1-%d of "
 		    "A-Z a-z 0-9 . _ -)", c->client_class, SIPPUSH_CLASS_MAX);
 	if (c->retry_initial > c->retry_max)
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "server.retry_initial (%d) is above retry_max (%d)",
 		    c->retry_initial, c->retry_max);
 	if (config_abspath(&c->state_file) == -1 ||
 	    config_abspath(&c->tls_ca_file) == -1)
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "cannot make paths absolute: %s", strerror(errno));
 	return 0;
 }
@@ -611,38 +487,38 @@ config_print(const struct config *c, FILE *fp)
 	fprintf(fp, "# effective settings, from %s\n",
 	    c->path ? c->path : "built-in defaults");
 	for (i = 0; i < NSETTINGS; i++) {
-		dot = strchr(settings[i].path, '.');
-		glen = (size_t)(dot - settings[i].path);
-		if (strncmp(group, settings[i].path, glen) != 0 ||
+		dot = strchr(settings[i].o.path, '.');
+		glen = (size_t)(dot - settings[i].o.path);
+		if (strncmp(group, settings[i].o.path, glen) != 0 ||
 		    group[glen] != '.') {
 			if (*group)
 				fprintf(fp, "};\n");
-			group = settings[i].path;
+			group = settings[i].o.path;
 			fprintf(fp, "%.*s = {\n", (int)glen, group);
 		}
-		v = settings[i].type == SET_INT || settings[i].type ==
-		    SET_BOOL || settings[i].type == SET_ENUM ?
-		    *config_int((struct config *)c, &settings[i]) : 0;
-		switch (settings[i].type) {
-		case SET_INT:
+		v = settings[i].o.type == CONF_INT || settings[i].o.type ==
+		    CONF_BOOL || settings[i].o.type == CONF_ENUM ?
+		    *conf_int((struct config *)c, &settings[i].o) : 0;
+		switch (settings[i].o.type) {
+		case CONF_INT:
 			fprintf(fp, "  %s = %d;\n", dot + 1, v);
 			break;
-		case SET_BOOL:
+		case CONF_BOOL:
 			fprintf(fp, "  %s = %s;\n", dot + 1,
 			    v ? "true" : "false");
 			break;
-		case SET_STRING:
-			if (settings[i].off == F(password) && c->password)
+		case CONF_STRING:
+			if (settings[i].o.off == F(password) && c->password)
 				fprintf(fp, "  %s = \"(not shown)\";\n",
 				    dot + 1);
 			else
 				config_print_string(fp, dot + 1,
-				    *config_str((struct config *)c,
-				    &settings[i]));
+				    *conf_str((struct config *)c,
+				    &settings[i].o));
 			break;
-		case SET_ENUM:
+		case CONF_ENUM:
 			fprintf(fp, "  %s = \"%s\";\n", dot + 1,
-			    settings[i].names[v]);
+			    settings[i].o.names[v]);
 			break;
 		case SET_LIST:
 			fprintf(fp, "  %s = [ ", dot + 1);

@@ -1,38 +1,24 @@
 /*
- * config.c: the daemon's settings. The only file that calls libconfig.
+ * config.c: the daemon's settings.
  *
  * Every option is a row of `options`: its path in the file, its type, where
- * it lands in struct config and its range. config_load walks the file,
- * refuses anything unknown, out of range or of the wrong type with
- * "file:line: option: reason", then checks the options against each other.
+ * it lands in struct config and its range. config_load has the file read
+ * by common/conffile.c, which refuses anything unknown, out of range or of
+ * the wrong type with "file:line: option: reason", then checks the options
+ * against each other.
  */
 #include <errno.h>
 #include <grp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <libconfig.h>
-
+#include "conffile.h"
 #include "sippushd.h"
 
-enum opt_type {
-	OPT_INT,
-	OPT_BOOL,
-	OPT_STRING,
-	OPT_ENUM,
-	OPT_GROUP,	/* a group name or gid; "" none (c->ctl_gid) */
-};
-
-struct option {
-	const char		*path;
-	enum opt_type		 type;
-	size_t			 off;
-	long			 min, max;	/* OPT_INT range */
-	const char *const	*names;		/* OPT_ENUM values */
-};
+/* control.group: a group name or gid, "" for none (c->ctl_gid) */
+#define OPT_GROUP	CONF_OTHER
 
 static const char *const sync_names[] = { "normal", "full", NULL };
 static const char *const level_names[] = {
@@ -41,74 +27,74 @@ static const char *const level_names[] = {
 
 #define F(field)	offsetof(struct config, field)
 
-static const struct option options[] = {
-	{ "sip.address", OPT_STRING, F(sip_address), 0, 0, NULL },
-	{ "sip.port", OPT_INT, F(sip_port), 1, 65535, NULL },
-	{ "sip.udp", OPT_BOOL, F(sip_udp), 0, 1, NULL },
-	{ "sip.tcp", OPT_BOOL, F(sip_tcp), 0, 1, NULL },
-	{ "sip.max_message_size", OPT_INT, F(sip_max_size), 1024, 1048576,
+static const struct conf_opt options[] = {
+	{ "sip.address", CONF_STRING, F(sip_address), 0, 0, NULL },
+	{ "sip.port", CONF_INT, F(sip_port), 1, 65535, NULL },
+	{ "sip.udp", CONF_BOOL, F(sip_udp), 0, 1, NULL },
+	{ "sip.tcp", CONF_BOOL, F(sip_tcp), 0, 1, NULL },
+	{ "sip.max_message_size", CONF_INT, F(sip_max_size), 1024, 1048576,
 	    NULL },
-	{ "sip.udp_buffer", OPT_INT, F(sip_udp_buffer), 65536, 268435456,
+	{ "sip.udp_buffer", CONF_INT, F(sip_udp_buffer), 65536, 268435456,
 	    NULL },
-	{ "sip.tcp_idle_timeout", OPT_INT, F(sip_tcp_idle), 1, 86400, NULL },
-	{ "sip.tcp_message_timeout", OPT_INT, F(sip_tcp_msg_timeout), 1, 3600,
+	{ "sip.tcp_idle_timeout", CONF_INT, F(sip_tcp_idle), 1, 86400, NULL },
+	{ "sip.tcp_message_timeout", CONF_INT, F(sip_tcp_msg_timeout), 1, 3600,
 	    NULL },
-	{ "database.path", OPT_STRING, F(db_path), 0, 0, NULL },
-	{ "database.synchronous", OPT_ENUM, F(db_sync_full), 0, 0,
+	{ "database.path", CONF_STRING, F(db_path), 0, 0, NULL },
+	{ "database.synchronous", CONF_ENUM, F(db_sync_full), 0, 0,
 	    sync_names },
-	{ "database.commit_delay", OPT_INT, F(db_commit_delay), 0, 1000,
+	{ "database.commit_delay", CONF_INT, F(db_commit_delay), 0, 1000,
 	    NULL },
-	{ "registration.min_expires", OPT_INT, F(reg_min_expires), 1, 86400,
+	{ "registration.min_expires", CONF_INT, F(reg_min_expires), 1, 86400,
 	    NULL },
-	{ "registration.max_expires", OPT_INT, F(reg_max_expires), 1,
+	{ "registration.max_expires", CONF_INT, F(reg_max_expires), 1,
 	    604800, NULL },
-	{ "registration.default_expires", OPT_INT, F(reg_default_expires), 1,
+	{ "registration.default_expires", CONF_INT, F(reg_default_expires), 1,
 	    604800, NULL },
-	{ "registration.default_class", OPT_STRING, F(reg_default_class), 0,
+	{ "registration.default_class", CONF_STRING, F(reg_default_class), 0,
 	    0, NULL },
-	{ "registration.retain", OPT_INT, F(reg_retain), 0, 31536000, NULL },
-	{ "registration.max_clients", OPT_INT, F(reg_max_clients), 1,
+	{ "registration.retain", CONF_INT, F(reg_retain), 0, 31536000, NULL },
+	{ "registration.max_clients", CONF_INT, F(reg_max_clients), 1,
 	    100000000, NULL },
-	{ "registration.rate_per_source", OPT_INT, F(reg_rate), 0, 1000000,
+	{ "registration.rate_per_source", CONF_INT, F(reg_rate), 0, 1000000,
 	    NULL },
-	{ "heartbeat.timeout", OPT_INT, F(hb_timeout), 0, 86400, NULL },
-	{ "heartbeat.sweep_interval", OPT_INT, F(hb_sweep_interval), 1, 3600,
+	{ "heartbeat.timeout", CONF_INT, F(hb_timeout), 0, 86400, NULL },
+	{ "heartbeat.sweep_interval", CONF_INT, F(hb_sweep_interval), 1, 3600,
 	    NULL },
-	{ "control.socket", OPT_STRING, F(ctl_socket), 0, 0, NULL },
+	{ "control.socket", CONF_STRING, F(ctl_socket), 0, 0, NULL },
 	{ "control.group", OPT_GROUP, F(ctl_group), 0, 0, NULL },
-	{ "dispatch.max_in_flight", OPT_INT, F(dp_max_in_flight), 1, 100000,
+	{ "dispatch.max_in_flight", CONF_INT, F(dp_max_in_flight), 1, 100000,
 	    NULL },
-	{ "dispatch.timeout", OPT_INT, F(dp_timeout), 1000, 32000, NULL },
-	{ "dispatch.retry_initial", OPT_INT, F(dp_retry_initial), 100,
+	{ "dispatch.timeout", CONF_INT, F(dp_timeout), 1000, 32000, NULL },
+	{ "dispatch.retry_initial", CONF_INT, F(dp_retry_initial), 100,
 	    3600000, NULL },
-	{ "dispatch.retry_multiplier", OPT_INT, F(dp_retry_multiplier), 1, 10,
+	{ "dispatch.retry_multiplier", CONF_INT, F(dp_retry_multiplier), 1, 10,
 	    NULL },
-	{ "dispatch.retry_max", OPT_INT, F(dp_retry_max), 100, 86400000,
+	{ "dispatch.retry_max", CONF_INT, F(dp_retry_max), 100, 86400000,
 	    NULL },
-	{ "dispatch.retry_jitter", OPT_INT, F(dp_retry_jitter), 0, 100, NULL },
-	{ "dispatch.max_attempts", OPT_INT, F(dp_max_attempts), 0, 1000000,
+	{ "dispatch.retry_jitter", CONF_INT, F(dp_retry_jitter), 0, 100, NULL },
+	{ "dispatch.max_attempts", CONF_INT, F(dp_max_attempts), 0, 1000000,
 	    NULL },
-	{ "dispatch.default_ttl", OPT_INT, F(dp_default_ttl), 1, 31536000,
+	{ "dispatch.default_ttl", CONF_INT, F(dp_default_ttl), 1, 31536000,
 	    NULL },
-	{ "dispatch.max_ttl", OPT_INT, F(dp_max_ttl), 1, 31536000, NULL },
-	{ "dispatch.max_body", OPT_INT, F(dp_max_body), 1, 60000, NULL },
-	{ "dispatch.max_pending_per_client", OPT_INT, F(dp_max_pending), 1,
+	{ "dispatch.max_ttl", CONF_INT, F(dp_max_ttl), 1, 31536000, NULL },
+	{ "dispatch.max_body", CONF_INT, F(dp_max_body), 1, 60000, NULL },
+	{ "dispatch.max_pending_per_client", CONF_INT, F(dp_max_pending), 1,
 	    1000000, NULL },
-	{ "dispatch.retain", OPT_INT, F(dp_retain), 0, 31536000, NULL },
-	{ "auth.enabled", OPT_BOOL, F(auth_enabled), 0, 1, NULL },
-	{ "auth.realm", OPT_STRING, F(auth_realm), 0, 0, NULL },
-	{ "auth.sha256", OPT_BOOL, F(auth_sha256), 0, 1, NULL },
-	{ "auth.md5", OPT_BOOL, F(auth_md5), 0, 1, NULL },
-	{ "auth.nonce_lifetime", OPT_INT, F(auth_nonce_lifetime), 10, 86400,
+	{ "dispatch.retain", CONF_INT, F(dp_retain), 0, 31536000, NULL },
+	{ "auth.enabled", CONF_BOOL, F(auth_enabled), 0, 1, NULL },
+	{ "auth.realm", CONF_STRING, F(auth_realm), 0, 0, NULL },
+	{ "auth.sha256", CONF_BOOL, F(auth_sha256), 0, 1, NULL },
+	{ "auth.md5", CONF_BOOL, F(auth_md5), 0, 1, NULL },
+	{ "auth.nonce_lifetime", CONF_INT, F(auth_nonce_lifetime), 10, 86400,
 	    NULL },
-	{ "log.level", OPT_ENUM, F(log_level), 0, 0, level_names },
-	{ "log.sip_level", OPT_INT, F(log_sip_level), 0, 9, NULL },
+	{ "log.level", CONF_ENUM, F(log_level), 0, 0, level_names },
+	{ "log.sip_level", CONF_INT, F(log_sip_level), 0, 9, NULL },
 	/* the TLS transport; the strings may stay unset (NULL) */
-	{ "tls.enable", OPT_BOOL, F(tls_enable), 0, 1, NULL },
-	{ "tls.port", OPT_INT, F(tls_port), 1, 65535, NULL },
-	{ "tls.certificate", OPT_STRING, F(tls_cert), 0, 0, NULL },
-	{ "tls.key", OPT_STRING, F(tls_key), 0, 0, NULL },
-	{ "tls.ca_file", OPT_STRING, F(tls_ca), 0, 0, NULL },
+	{ "tls.enable", CONF_BOOL, F(tls_enable), 0, 1, NULL },
+	{ "tls.port", CONF_INT, F(tls_port), 1, 65535, NULL },
+	{ "tls.certificate", CONF_STRING, F(tls_cert), 0, 0, NULL },
+	{ "tls.key", CONF_STRING, F(tls_key), 0, 0, NULL },
+	{ "tls.ca_file", CONF_STRING, F(tls_ca), 0, 0, NULL },
 };
 
 #define NOPTIONS	(sizeof(options) / sizeof(options[0]))
@@ -117,37 +103,6 @@ static const char *const groups[] = {
 	"sip", "database", "registration", "heartbeat", "control", "dispatch",
 	"auth", "log", "tls", NULL
 };
-
-static int
-config_fail(char *err, size_t errlen, const char *file, int line,
-    const char *fmt, ...)
-{
-	va_list	 ap;
-	int	 n;
-
-	if (line > 0)
-		n = snprintf(err, errlen, "%s:%d: ", file, line);
-	else
-		n = snprintf(err, errlen, "%s: ", file ? file : "settings");
-	if (n < 0 || (size_t)n >= errlen)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static char **
-config_str(struct config *c, const struct option *o)
-{
-	return (char **)((char *)c + o->off);
-}
-
-static int *
-config_int(struct config *c, const struct option *o)
-{
-	return (int *)((char *)c + o->off);
-}
 
 /* Fill c with the built-in defaults. Aborts on ENOMEM. */
 void
@@ -208,16 +163,16 @@ config_free(struct config *c)
 	size_t	 i;
 
 	for (i = 0; i < NOPTIONS; i++)
-		if (options[i].type == OPT_STRING ||
+		if (options[i].type == CONF_STRING ||
 		    options[i].type == OPT_GROUP) {
-			free(*config_str(c, &options[i]));
-			*config_str(c, &options[i]) = NULL;
+			free(*conf_str(c, &options[i]));
+			*conf_str(c, &options[i]) = NULL;
 		}
 	free(c->path);
 	c->path = NULL;
 }
 
-static const struct option *
+static const struct conf_opt *
 config_option(const char *group, const char *name)
 {
 	size_t	 i, glen = strlen(group);
@@ -236,9 +191,10 @@ config_option(const char *group, const char *name)
  * socket is given to that group at start. 0, or -1 with err.
  */
 static int
-config_take_group(struct config *c, const struct option *o,
+config_take_group(void *base, const struct conf_opt *o,
     config_setting_t *s, const char *file, char *err, size_t errlen)
 {
+	struct config	*c = base;
 	int		 line = config_setting_source_line(s);
 	int		 type = config_setting_type(s);
 	struct group	*gr;
@@ -253,10 +209,10 @@ config_take_group(struct config *c, const struct option *o,
 	} else if (type == CONFIG_TYPE_STRING)
 		str = config_setting_get_string(s);
 	else
-		return config_fail(err, errlen, file, line,
+		return conf_fail(err, errlen, file, line,
 		    "%s: expected a group name or number", o->path);
-	free(*config_str(c, o));
-	*config_str(c, o) = NULL;
+	free(*conf_str(c, o));
+	*conf_str(c, o) = NULL;
 	c->ctl_gid = -1;
 	if (*str == '\0')
 		return 0;
@@ -264,85 +220,23 @@ config_take_group(struct config *c, const struct option *o,
 		errno = 0;
 		v = strtoll(str, &end, 10);
 		if (errno || *end != '\0' || v < 0 || v > 2147483646)
-			return config_fail(err, errlen, file, line,
+			return conf_fail(err, errlen, file, line,
 			    "%s: \"%s\" is not a group name or gid", o->path,
 			    str);
 		c->ctl_gid = (int)v;
 	} else {
 		errno = 0;
 		if ((gr = getgrnam(str)) == NULL)
-			return config_fail(err, errlen, file, line,
+			return conf_fail(err, errlen, file, line,
 			    "%s: no group named \"%s\"%s%s (see getent group)",
 			    o->path, str, errno ? ": " : "",
 			    errno ? strerror(errno) : "");
 		c->ctl_gid = (int)gr->gr_gid;
 	}
 	if ((dup = strdup(str)) == NULL)
-		return config_fail(err, errlen, file, line, "out of memory");
-	*config_str(c, o) = dup;
+		return conf_fail(err, errlen, file, line, "out of memory");
+	*conf_str(c, o) = dup;
 	return 0;
-}
-
-/* Take one setting's value into c; 0, or -1 with err filled. */
-static int
-config_take(struct config *c, const struct option *o, config_setting_t *s,
-    const char *file, char *err, size_t errlen)
-{
-	int		 line = config_setting_source_line(s);
-	int		 type = config_setting_type(s), i;
-	long long	 v;
-	const char	*str;
-	char		*dup;
-
-	switch (o->type) {
-	case OPT_INT:
-		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
-			return config_fail(err, errlen, file, line,
-			    "%s: expected an integer", o->path);
-		v = config_setting_get_int64(s);
-		if (v < o->min || v > o->max)
-			return config_fail(err, errlen, file, line,
-			    "%s: %lld is out of range %ld..%ld", o->path, v,
-			    o->min, o->max);
-		*config_int(c, o) = (int)v;
-		return 0;
-	case OPT_BOOL:
-		if (type != CONFIG_TYPE_BOOL)
-			return config_fail(err, errlen, file, line,
-			    "%s: expected true or false", o->path);
-		*config_int(c, o) = config_setting_get_bool(s);
-		return 0;
-	case OPT_STRING:
-		if (type != CONFIG_TYPE_STRING)
-			return config_fail(err, errlen, file, line,
-			    "%s: expected a string", o->path);
-		str = config_setting_get_string(s);
-		if (*str == '\0')
-			return config_fail(err, errlen, file, line,
-			    "%s: must not be empty", o->path);
-		if ((dup = strdup(str)) == NULL)
-			return config_fail(err, errlen, file, line,
-			    "out of memory");
-		free(*config_str(c, o));
-		*config_str(c, o) = dup;
-		return 0;
-	case OPT_ENUM:
-		if (type != CONFIG_TYPE_STRING)
-			return config_fail(err, errlen, file, line,
-			    "%s: expected a string", o->path);
-		str = config_setting_get_string(s);
-		for (i = 0; o->names[i]; i++)
-			if (strcmp(o->names[i], str) == 0) {
-				*config_int(c, o) = i;
-				return 0;
-			}
-		return config_fail(err, errlen, file, line,
-		    "%s: \"%s\" is not one of the accepted values", o->path,
-		    str);
-	case OPT_GROUP:
-		return config_take_group(c, o, s, file, err, errlen);
-	}
-	return -1;
 }
 
 /* Make a relative path absolute against the current folder, so that the
@@ -367,66 +261,66 @@ static int
 config_check(struct config *c, const char *file, char *err, size_t errlen)
 {
 	if (!c->sip_udp && !c->sip_tcp && !c->tls_enable)
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "sip: at least one of udp, tcp and tls.enable must be "
 		    "true");
 	if (c->reg_min_expires > c->reg_max_expires)
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "registration.min_expires (%d) is above max_expires (%d)",
 		    c->reg_min_expires, c->reg_max_expires);
 	if (c->reg_default_expires < c->reg_min_expires ||
 	    c->reg_default_expires > c->reg_max_expires)
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "registration.default_expires (%d) is outside "
 		    "min_expires..max_expires (%d..%d)",
 		    c->reg_default_expires, c->reg_min_expires,
 		    c->reg_max_expires);
 	if (!clients_valid_class(c->reg_default_class))
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "registration.default_class: \"%s\" is not a valid class "
 		    "(1-%d of A-Z a-z 0-9 . _ -)", c->reg_default_class,
 		    CLIENT_CLASS_MAX);
 	if (c->dp_retry_initial > c->dp_retry_max)
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "dispatch.retry_initial (%d) is above retry_max (%d)",
 		    c->dp_retry_initial, c->dp_retry_max);
 	if (c->dp_default_ttl > c->dp_max_ttl)
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "dispatch.default_ttl (%d) is above max_ttl (%d)",
 		    c->dp_default_ttl, c->dp_max_ttl);
 	if (c->dp_max_body + 1024 > c->sip_max_size)
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "dispatch.max_body (%d) needs sip.max_message_size of at "
 		    "least %d", c->dp_max_body, c->dp_max_body + 1024);
 	if (config_abspath(&c->db_path) == -1 ||
 	    config_abspath(&c->ctl_socket) == -1)
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "cannot make paths absolute: %s", strerror(errno));
 	if (*c->auth_realm == '\0' || strlen(c->auth_realm) > AUTH_REALM_MAX ||
 	    strpbrk(c->auth_realm, "\"\\\r\n") != NULL)
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "auth.realm: \"%s\" is not a valid realm (1-%d bytes, no "
 		    "quote, backslash or line break)", c->auth_realm,
 		    AUTH_REALM_MAX);
 	if (!c->auth_sha256 && !c->auth_md5)
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "auth.sha256 and auth.md5 are both off: no client could "
 		    "authenticate");
 	if (strlen(c->ctl_socket) >= 108)
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "control.socket: path is longer than 107 bytes");
 	if (c->tls_enable && (c->tls_cert == NULL || c->tls_key == NULL))
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "tls: enable is true, but %s is not set",
 		    c->tls_cert == NULL ? "certificate" : "key");
 	if (c->tls_enable && c->sip_tcp && c->tls_port == c->sip_port)
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "tls.port (%d) is sip.port: TCP and TLS need a port each",
 		    c->tls_port);
 	if (config_abspath(&c->tls_cert) == -1 ||
 	    config_abspath(&c->tls_key) == -1 ||
 	    config_abspath(&c->tls_ca) == -1)
-		return config_fail(err, errlen, file, 0,
+		return conf_fail(err, errlen, file, 0,
 		    "cannot make paths absolute: %s", strerror(errno));
 	return 0;
 }
@@ -439,67 +333,19 @@ config_check(struct config *c, const char *file, char *err, size_t errlen)
 int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
-	config_t		 cf;
-	config_setting_t	*root, *group, *s;
-	const struct option	*o;
-	const char		*gname;
-	int			 i, j, ok, rv = -1;
+	static const struct conf_spec	 spec = {
+		groups, config_option, config_take_group
+	};
 
-	config_init(&cf);
-	if (config_read_file(&cf, path) != CONFIG_TRUE) {
-		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
-			snprintf(err, errlen, "%s: cannot read: %s", path,
-			    strerror(errno));
-		else
-			config_fail(err, errlen, config_error_file(&cf) ?
-			    config_error_file(&cf) : path,
-			    config_error_line(&cf), "%s",
-			    config_error_text(&cf));
-		goto out;
-	}
-	root = config_root_setting(&cf);
-	for (i = 0; i < config_setting_length(root); i++) {
-		group = config_setting_get_elem(root, i);
-		gname = config_setting_name(group);
-		for (ok = 0, j = 0; groups[j]; j++)
-			ok |= strcmp(groups[j], gname) == 0;
-		if (!ok) {
-			config_fail(err, errlen, path,
-			    config_setting_source_line(group),
-			    "%s: unknown section", gname);
-			goto out;
-		}
-		if (!config_setting_is_group(group)) {
-			config_fail(err, errlen, path,
-			    config_setting_source_line(group),
-			    "%s: expected a group { ... }", gname);
-			goto out;
-		}
-		for (j = 0; j < config_setting_length(group); j++) {
-			s = config_setting_get_elem(group, j);
-			o = config_option(gname, config_setting_name(s));
-			if (o == NULL) {
-				config_fail(err, errlen, path,
-				    config_setting_source_line(s),
-				    "%s.%s: unknown option", gname,
-				    config_setting_name(s));
-				goto out;
-			}
-			if (config_take(c, o, s, path, err, errlen) == -1)
-				goto out;
-		}
-	}
-	if (config_check(c, path, err, errlen) == -1)
-		goto out;
+	if (conf_read(c, &spec, path, err, errlen) == -1 ||
+	    config_check(c, path, err, errlen) == -1)
+		return -1;
 	free(c->path);
 	if ((c->path = strdup(path)) == NULL) {
 		snprintf(err, errlen, "%s: out of memory", path);
-		goto out;
+		return -1;
 	}
-	rv = 0;
-out:
-	config_destroy(&cf);
-	return rv;
+	return 0;
 }
 
 const char *
@@ -542,31 +388,31 @@ config_print(const struct config *c, FILE *fp)
 			group = options[i].path;
 			fprintf(fp, "%.*s = {\n", (int)glen, group);
 		}
-		if (options[i].type != OPT_STRING &&
+		if (options[i].type != CONF_STRING &&
 		    options[i].type != OPT_GROUP)
-			v = *config_int((struct config *)c, &options[i]);
+			v = *conf_int((struct config *)c, &options[i]);
 		else
 			v = 0;
 		switch (options[i].type) {
-		case OPT_INT:
+		case CONF_INT:
 			fprintf(fp, "  %s = %d;\n", dot + 1, v);
 			break;
-		case OPT_BOOL:
+		case CONF_BOOL:
 			fprintf(fp, "  %s = %s;\n", dot + 1,
 			    v ? "true" : "false");
 			break;
-		case OPT_STRING:
-			if (*config_str((struct config *)c, &options[i]) ==
+		case CONF_STRING:
+			if (*conf_str((struct config *)c, &options[i]) ==
 			    NULL) {
 				fprintf(fp, "  # %s is not set\n", dot + 1);
 				break;
 			}
 			fprintf(fp, "  %s = ", dot + 1);
 			config_print_string(fp,
-			    *config_str((struct config *)c, &options[i]));
+			    *conf_str((struct config *)c, &options[i]));
 			fprintf(fp, ";\n");
 			break;
-		case OPT_ENUM:
+		case CONF_ENUM:
 			fprintf(fp, "  %s = \"%s\";\n", dot + 1,
 			    options[i].names[v]);
 			break;
