@@ -15,7 +15,7 @@ AGENT=$top_builddir/sippush-agent
 [ -x "$AGENT" ] || fail "$AGENT is not built"
 
 start_daemon 'auth.enabled = true' 'auth.realm = "fleet.example"' \
-    'heartbeat.timeout = 30'
+    'heartbeat.timeout = 30' 'auth.nonce_lifetime = 10'
 dc() { timeout 20 "$DC" -s "127.0.0.1:$PORT" "$@"; }
 lines() { tr '\n' ' ' <<<"$1" | sed 's/ $//'; }
 
@@ -145,6 +145,13 @@ sleep 3
 state_is ag1 online || fail "ag1 is $(client_field ag1 state) after 3 s of heartbeats"
 assert_eq 0 "$(grep -c 'OPTIONS for ag1' "$DAEMON_LOG" || true)" \
     "heartbeats of ag1 refused or challenged again"
+step "past auth.nonce_lifetime (10 s): challenged as stale, it answers at once"
+wait_until 15 grep -q "OPTIONS for ag1: a stale nonce, answered 401" "$DAEMON_LOG"
+sleep 1.5
+state_is ag1 online || fail "ag1 is $(client_field ag1 state) after its nonce expired"
+seen=$(client_field ag1 last_seen)
+[ $(( $(date +%s) - seen )) -le 2 ] ||
+    fail "ag1's last heartbeat counted $(( $(date +%s) - seen )) s ago: not answered after the stale challenge"
 step "it unregisters on SIGTERM, authenticated"
 kill -TERM "$ag1_pid"
 wait_pid "$ag1_pid" 10 || fail "the agent did not stop on SIGTERM"
