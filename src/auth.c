@@ -512,7 +512,66 @@ auth_valid_password(const char *p)
 	return 1;
 }
 
-/* user add id=ID password=PW | user del id=ID | user list [id=ID] */
+/*
+ * user import id=ID password=PW [id=ID password=PW ...]: many users in
+ * one transaction, all or none; each pair is checked before any is
+ * written.
+ */
+static void
+auth_cmd_import(struct buf *out, int argc, char **argv)
+{
+	char	 sha[65], md5[33];
+	int	 i, n = 0;
+
+	for (i = 2; i < argc; i += 2) {
+		if (i + 1 >= argc || strncmp(argv[i], "id=", 3) != 0 ||
+		    strncmp(argv[i + 1], "password=", 9) != 0) {
+			proto_err(out, "user import: entry %d: expected id=ID "
+			    "password=PW", (i - 2) / 2 + 1);
+			return;
+		}
+		if (!clients_valid_id(argv[i] + 3)) {
+			proto_err(out, "user import: entry %d: \"%.64s\" is "
+			    "not a valid client ID (1-%d of A-Z a-z 0-9 . _ -)",
+			    (i - 2) / 2 + 1, argv[i] + 3, CLIENT_ID_MAX);
+			return;
+		}
+		if (!auth_valid_password(argv[i + 1] + 9)) {
+			proto_err(out, "user import: entry %d (%s): the "
+			    "password must have %d to %d characters and no "
+			    "line break", (i - 2) / 2 + 1, argv[i] + 3,
+			    AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
+			return;
+		}
+	}
+	if (store_begin() == -1) {
+		proto_err(out, "store: %s", store_errmsg());
+		return;
+	}
+	for (i = 2; i + 1 < argc; i += 2, n++) {
+		digest_ha1(argv[i] + 3, auth_cfg->auth_realm, argv[i + 1] + 9,
+		    sha, md5);
+		if (store_put_user(argv[i] + 3, auth_cfg->auth_realm, sha, md5,
+		    sippushd_now()) == -1) {
+			store_rollback();
+			proto_err(out, "store: %s", store_errmsg());
+			return;
+		}
+	}
+	if (store_commit() == -1) {
+		proto_err(out, "store: %s", store_errmsg());
+		return;
+	}
+	log_notice("auth: %d users imported (realm \"%s\")", n,
+	    auth_cfg->auth_realm);
+	buf_puts(out, "OK\n");
+	proto_put_kvi(out, "imported", n);
+	proto_end_record(out);
+	buf_puts(out, ".\n");
+}
+
+/* user add id=ID password=PW | user del id=ID | user list [id=ID] |
+ * user import ... */
 void
 auth_cmd_user(struct buf *out, int argc, char **argv)
 {
@@ -535,8 +594,12 @@ auth_cmd_user(struct buf *out, int argc, char **argv)
 		buf_free(&list);
 		return;
 	}
+	if (strcmp(sub, "import") == 0) {
+		auth_cmd_import(out, argc, argv);
+		return;
+	}
 	if (strcmp(sub, "add") != 0 && strcmp(sub, "del") != 0) {
-		proto_err(out, "user: expected add, del or list");
+		proto_err(out, "user: expected add, del, list or import");
 		return;
 	}
 	if (id == NULL || !clients_valid_id(id)) {

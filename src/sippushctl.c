@@ -53,6 +53,7 @@ struct reply {
 };
 
 static const char	*ctl_socket;
+static char		 ctl_context[256];	/* before a refusal's text */
 static int		 ctl_json;
 
 static void
@@ -81,6 +82,7 @@ usage(FILE *fp)
 	    "\n"
 	    "  user del ID          remove a client's credentials\n"
 	    "  user list [ID]       list the users\n"
+	    "  user import [FILE]   add many: lines \"ID PASSWORD\" from FILE or -\n"
 	    "short forms: clients -c; publish -c -i -a -t -T -f -w; messages -l;\n"
 	    "  user add -p -g\n"
 	    "\n"
@@ -263,7 +265,8 @@ ctl_request(const char *req, struct reply *rp, int err_status)
 		die(EXIT_USAGE, "sippushd closed the connection");
 	*nl = '\0';
 	if (strncmp(b.data, "ERR", 3) == 0)
-		die(err_status, "%s", b.data[3] ? b.data + 4 : "refused");
+		die(err_status, "%s%s", ctl_context, b.data[3] ? b.data + 4 :
+		    "refused");
 	if (strcmp(b.data, "OK") != 0)
 		die(EXIT_USAGE, "malformed reply from sippushd");
 	start = (size_t)(nl - b.data) + 1;
@@ -1043,6 +1046,92 @@ ctl_print_users(const struct reply *rp)
 	table_print(&t);
 }
 
+#define IMPORT_BATCH	100	/* users per request (one transaction; two
+				   words each, under PROTO_ARGS_MAX) */
+
+/* Send one batch of user import; adds its count to *done. */
+static void
+ctl_import_batch(struct buf *req, int n, int *done, const char *name,
+    int first_line)
+{
+	struct reply	 rp;
+
+	if (n == 0)
+		return;
+	snprintf(ctl_context, sizeof(ctl_context), "%s: the entries from "
+	    "line %d on were refused (%d imported before): ", name,
+	    first_line, *done);
+	ctl_request(req->data, &rp, EXIT_REFUSED);
+	ctl_context[0] = '\0';
+	*done += n;
+	ctl_reply_free(&rp);
+	req->len = 0;
+	buf_puts(req, "user import");
+}
+
+/* user import [FILE|-]: lines of "ID PASSWORD"; # comments, blank lines */
+static int
+cmd_user_import(int argc, char **argv)
+{
+	struct buf	 req = { 0 };
+	FILE		*fp = stdin;
+	const char	*name = "standard input";
+	char		 line[PASSWORD_MAX + 256], *id, *pw, *end;
+	int		 lineno = 0, n = 0, done = 0, first = 0;
+
+	if (argc > 3)
+		die(EXIT_USAGE, "user import: usage: user import [FILE | -]");
+	if (argc == 3 && strcmp(argv[2], "-") != 0) {
+		name = argv[2];
+		if ((fp = fopen(name, "r")) == NULL)
+			die(EXIT_USAGE, "user import: %s: %s", name,
+			    strerror(errno));
+	}
+	buf_puts(&req, "user import");
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(fp))
+			die(EXIT_USAGE, "%s:%d: line too long", name, lineno);
+		line[strcspn(line, "\r\n")] = '\0';
+		id = line + strspn(line, " \t");
+		if (*id == '\0' || *id == '#')
+			continue;
+		pw = id + strcspn(id, " \t");
+		if (*pw == '\0')
+			die(EXIT_USAGE, "%s:%d: expected \"ID PASSWORD\"", name,
+			    lineno);
+		*pw++ = '\0';
+		pw += strspn(pw, " \t");
+		end = pw + strlen(pw);
+		while (end > pw && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (*pw == '\0')
+			die(EXIT_USAGE, "%s:%d: expected \"ID PASSWORD\"", name,
+			    lineno);
+		if (n == 0)
+			first = lineno;
+		proto_put_kv(&req, "id", id);
+		proto_put_kv(&req, "password", pw);
+		if (++n == IMPORT_BATCH) {
+			ctl_import_batch(&req, n, &done, name, first);
+			n = 0;
+		}
+	}
+	if (ferror(fp))
+		die(EXIT_USAGE, "user import: %s: %s", name, strerror(errno));
+	ctl_import_batch(&req, n, &done, name, first);
+	if (fp != stdin)
+		fclose(fp);
+	explicit_bzero(line, sizeof(line));
+	explicit_bzero(req.data, req.len);
+	buf_free(&req);
+	if (ctl_json)
+		printf("{\"imported\":%d}\n", done);
+	else
+		printf("%d users imported\n", done);
+	return 0;
+}
+
 static int
 cmd_user(int argc, char **argv)
 {
@@ -1070,6 +1159,8 @@ cmd_user(int argc, char **argv)
 		buf_free(&req);
 		return 0;
 	}
+	if (strcmp(sub, "import") == 0)
+		return cmd_user_import(argc, argv);
 	if (strcmp(sub, "del") == 0) {
 		if (argc != 3)
 			die(EXIT_USAGE, "user del: usage: user del ID");
@@ -1084,7 +1175,8 @@ cmd_user(int argc, char **argv)
 	}
 	if (strcmp(sub, "add") != 0)
 		die(EXIT_USAGE, "user: usage: user add ID [--password-file F |"
-		    " --generate] | user del ID | user list [ID]");
+		    " --generate] | user del ID | user list [ID] | user import "
+		    "[FILE]");
 	/* parse from "add": it stands where a program name would; optind 0
 	 * makes glibc start afresh, so options may follow the ID */
 	argc--;

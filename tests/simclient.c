@@ -33,6 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "digest.h"
+#include "sha256.h"
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
@@ -67,6 +70,7 @@ static struct {
     double interval;
     bool quiet, verbose;
     unsigned long src_addrs;       /* 0 = auto */
+    const char *password;          /* Digest (SHA-256) for every client */
 } cfg = {
     .n = 1, .prefix = "sim", .expires = 600, .expect = 200, .answer = 200,
     .fail_share = 100, .silent_share = 100, .timeout_ms = 5000,
@@ -108,6 +112,9 @@ struct client {
     uint32_t wlen, wcap;
     char branch[32];
     char reg_callid[20];
+    char *nonce;                   /* --password: the server's, or NULL */
+    uint32_t nc;                   /* requests made with it */
+    uint8_t auth_tries;            /* 401s answered in this transaction */
 };
 
 static struct client *clients;
@@ -128,6 +135,7 @@ static struct {
     size_t nlat, clat;
     unsigned long messages, ans_ok, ans_err, silent, dups;
     unsigned long conn_err;
+    unsigned long challenged;          /* 401s answered (--password) */
 } S;
 
 /* ------------------------------------------------------------------ */
@@ -371,6 +379,7 @@ struct sipmsg {
     struct sl via[MAXVIA];
     int nvia;
     struct sl from, to, callid, cseq, msgid;
+    struct sl challenge;               /* WWW-Authenticate, SHA-256 */
     long clen;
     const char *body;
     size_t blen;
@@ -490,6 +499,9 @@ static long parse_sip(const char *b, size_t len, bool stream, struct sipmsg *m)
             if (!m->callid.p) { m->callid = val; last = &m->callid; }
         } else if (name_is(nm, "CSeq", NULL)) {
             if (!m->cseq.p) { m->cseq = val; last = &m->cseq; }
+        } else if (name_is(nm, "WWW-Authenticate", NULL)) {
+            if (!m->challenge.p && memmem(val.p, val.n, "SHA-256", 7))
+                m->challenge = val;
         } else if (name_is(nm, "Sippush-Message-Id", NULL)) {
             if (!m->msgid.p) { m->msgid = val; last = &m->msgid; }
         } else if (name_is(nm, "Content-Length", "l")) {
@@ -731,11 +743,65 @@ static void lat_push(int64_t us)
     S.lat[S.nlat++] = us < 0 ? 0 : us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 }
 
+static char auth_realm[128];      /* from the first challenge */
+
+/* The Authorization header for the next request of client idx (with
+ * --password, once challenged), or "". */
+static const char *auth_header(uint32_t idx, const char *id, const char *method)
+{
+    static char h[1024];
+    struct client *c = &clients[idx];
+    char a1[512], ha1[65], uri[300], nc[9], cnonce[17], resp[DIGEST_HEX_MAX];
+    uint8_t d[SHA256_LEN];
+
+    if (!cfg.password || !c->nonce)
+        return "";
+    snprintf(a1, sizeof a1, "%s:%s:%s", id, auth_realm, cfg.password);
+    sha256(a1, strlen(a1), d);
+    sha256_hex(d, SHA256_LEN, ha1);
+    snprintf(uri, sizeof uri, "sip:%s", cfg.server);
+    snprintf(nc, sizeof nc, "%08x", ++c->nc);
+    snprintf(cnonce, sizeof cnonce, "%08x%08x", run_id, idx);
+    if (digest_response(1, ha1, c->nonce, nc, cnonce, method, uri, resp) == -1)
+        return "";
+    snprintf(h, sizeof h, "Authorization: Digest username=\"%s\", realm=\"%s\", "
+             "nonce=\"%s\", uri=\"%s\", response=\"%s\", algorithm=SHA-256, "
+             "cnonce=\"%s\", qop=auth, nc=%s\r\n",
+             id, auth_realm, c->nonce, uri, resp, cnonce, nc);
+    return h;
+}
+
+/* Keep the nonce (and realm) of a SHA-256 challenge. */
+static bool auth_take(uint32_t idx, struct sl ch)
+{
+    struct client *c = &clients[idx];
+    char buf[1024], *p, *q;
+
+    if (!ch.p || ch.n >= sizeof buf)
+        return false;
+    memcpy(buf, ch.p, ch.n);
+    buf[ch.n] = '\0';
+    if ((p = strstr(buf, "nonce=\"")) == NULL || (q = strchr(p + 7, '"')) == NULL)
+        return false;
+    *q = '\0';
+    free(c->nonce);
+    if ((c->nonce = strdup(p + 7)) == NULL) { fprintf(stderr, "simclient: out of memory\n"); exit(2); }
+    c->nc = 0;
+    *q = '"';
+    if ((p = strstr(buf, "realm=\"")) != NULL && (q = strchr(p + 7, '"')) != NULL &&
+        (size_t)(q - p - 7) < sizeof auth_realm) {
+        memcpy(auth_realm, p + 7, (size_t)(q - p - 7));
+        auth_realm[q - p - 7] = '\0';
+    }
+    return true;
+}
+
 static int build_request(uint32_t idx, int method, char *buf, size_t sz)
 {
     struct client *c = &clients[idx];
     char id[160], ip[INET_ADDRSTRLEN], tag[17], cid[17];
     client_id(idx, id, sizeof id);
+    const char *auth = auth_header(idx, id, method == M_OPTIONS ? "OPTIONS" : "REGISTER");
     ip_str(c->addr, ip);
     snprintf(c->branch, sizeof c->branch, "z9hG4bK%08x%08x", run_id, ++branch_ctr);
     rand_hex(tag, 16);
@@ -752,9 +818,10 @@ static int build_request(uint32_t idx, int method, char *buf, size_t sz)
                      "Call-ID: %s@%s\r\n"
                      "CSeq: 1 OPTIONS\r\n"
                      "User-Agent: sippush-simclient\r\n"
+                     "%s"
                      "Content-Length: 0\r\n\r\n",
                      cfg.server, tr, ip, c->lport, c->branch, id, cfg.host, tag,
-                     id, cfg.host, cid, ip);
+                     id, cfg.host, cid, ip, auth);
     } else {
         bool cp = cfg.cls && !cfg.class_header, ch = cfg.cls && cfg.class_header;
         n = snprintf(buf, sz,
@@ -769,38 +836,27 @@ static int build_request(uint32_t idx, int method, char *buf, size_t sz)
                      "%s%s%s"
                      "Expires: %ld\r\n"
                      "User-Agent: sippush-simclient\r\n"
+                     "%s"
                      "Content-Length: 0\r\n\r\n",
                      cfg.server, tr, ip, c->lport, c->branch, id, cfg.host, tag,
                      id, cfg.host, c->reg_callid, ip, ++c->reg_cseq,
                      id, ip, c->lport, cfg.tcp ? ";transport=tcp" : "",
                      cp ? ";class=" : "", cp ? cfg.cls : "",
                      ch ? "Sippush-Class: " : "", ch ? cfg.cls : "", ch ? "\r\n" : "",
-                     method == M_UNREGISTER ? 0L : cfg.expires);
+                     method == M_UNREGISTER ? 0L : cfg.expires, auth);
     }
     if (n < 0 || (size_t)n >= sz)
         return -1;
     return n;
 }
 
-static void start_txn(uint32_t idx, int method)
+/* Build the request of the transaction in progress and send it. */
+static void send_txn(uint32_t idx)
 {
     static char buf[4096];
     struct client *c = &clients[idx];
     int64_t t = now_us();
-    c->busy = 1;
-    c->due = 0;
-    c->method = (uint8_t)method;
-    c->t_start = t;
-    c->t_deadline = t + cfg.timeout_ms * 1000;
-    c->txn_gen++;
-    outstanding++;
-    S.sent++;
-    if (cfg.tcp && c->fd < 0 && tcp_connect(idx) < 0) {
-        conn_warn(idx, strerror(errno));
-        finish_txn(idx, R_ERROR, 0);
-        return;
-    }
-    int n = build_request(idx, method, buf, sizeof buf);
+    int n = build_request(idx, c->method, buf, sizeof buf);
     if (n < 0) {
         fprintf(stderr, "simclient: request too long\n");
         exit(2);
@@ -813,6 +869,7 @@ static void start_txn(uint32_t idx, int method)
         heap_push(c->t_deadline, idx, c->txn_gen, TK_TXN);
         return;
     }
+    free(c->req);
     c->req = malloc((size_t)n);
     if (!c->req) { fprintf(stderr, "simclient: out of memory\n"); exit(2); }
     memcpy(c->req, buf, (size_t)n);
@@ -821,6 +878,27 @@ static void start_txn(uint32_t idx, int method)
     c->rtx_iv = T1_US;
     c->t_rtx = t + T1_US;
     heap_push(c->t_rtx < c->t_deadline ? c->t_rtx : c->t_deadline, idx, c->txn_gen, TK_TXN);
+}
+
+static void start_txn(uint32_t idx, int method)
+{
+    struct client *c = &clients[idx];
+    int64_t t = now_us();
+    c->busy = 1;
+    c->due = 0;
+    c->method = (uint8_t)method;
+    c->t_start = t;
+    c->t_deadline = t + cfg.timeout_ms * 1000;
+    c->txn_gen++;
+    c->auth_tries = 0;
+    outstanding++;
+    S.sent++;
+    if (cfg.tcp && c->fd < 0 && tcp_connect(idx) < 0) {
+        conn_warn(idx, strerror(errno));
+        finish_txn(idx, R_ERROR, 0);
+        return;
+    }
+    send_txn(idx);
 }
 
 static void finish_txn(uint32_t idx, int res, int status)
@@ -1094,6 +1172,16 @@ static void handle_response(uint32_t idx, const struct sipmsg *m)
         c->rtx_iv = T2_US;            /* proceeding: retransmit at T2 */
         return;
     }
+    /* --password: answer a challenge (first contact, stale nonce) in the
+     * same transaction, as a user agent would; the latency includes it */
+    if (m->status == 401 && cfg.password && c->auth_tries < 2 &&
+        auth_take(idx, m->challenge)) {
+        c->auth_tries++;
+        S.challenged++;
+        c->txn_gen++;                 /* the old timers are void */
+        send_txn(idx);
+        return;
+    }
     finish_txn(idx, R_RESP, m->status);
 }
 
@@ -1338,6 +1426,8 @@ static void print_summary(int64_t t_end)
     case ST_REGISTER: case ST_UNREGISTER: case ST_OPTIONS:
         printf("%s: n=%lu ok=%lu fail=%lu timeout=%lu elapsed=%.3fs rate=%.0f/s p50=%s p99=%s",
                name, cfg.n, S.ok, S.fail, S.timeout, el, rate, p50, p99);
+        if (S.challenged)
+            printf(" challenged=%lu", S.challenged);
         msgs = S.messages > 0;
         break;
     case ST_HEARTBEAT:
@@ -1463,6 +1553,9 @@ static void usage(FILE *f)
 "      --interval S         heartbeat interval in seconds (default 1)\n"
 "      --src-addrs K        spread clients over 127.0.0.1..127.0.0.K (default:\n"
 "                           1, or more when N exceeds the ephemeral port range)\n"
+"      --password PW        answer 401 challenges with Digest (SHA-256, qop=auth),\n"
+"                           user = client ID, the same password for all; later\n"
+"                           requests carry credentials with the next nonce count\n"
 "  -q, --quiet              no step summaries or warnings\n"
 "  -v, --verbose            print 'ID STATUS' for each final response\n"
 "                           ('ID timeout' / 'ID error' when there is none)\n"
@@ -1594,7 +1687,8 @@ static unsigned long auto_src_addrs(void)
 int main(int argc, char **argv)
 {
     enum { O_FIRST = 256, O_CLASS_HEADER, O_EXPECT, O_ANSWER, O_FAIL_FIRST, O_SILENT_FIRST,
-           O_FAIL_SHARE, O_SILENT_SHARE, O_MSGLOG, O_TCP, O_WINDOW, O_INTERVAL, O_SRC_ADDRS };
+           O_FAIL_SHARE, O_SILENT_SHARE, O_MSGLOG, O_TCP, O_WINDOW, O_INTERVAL, O_SRC_ADDRS,
+           O_PASSWORD };
     static const struct option lopts[] = {
         { "server", required_argument, NULL, 's' },
         { "clients", required_argument, NULL, 'n' },
@@ -1618,6 +1712,7 @@ int main(int argc, char **argv)
         { "window", required_argument, NULL, O_WINDOW },
         { "interval", required_argument, NULL, O_INTERVAL },
         { "src-addrs", required_argument, NULL, O_SRC_ADDRS },
+        { "password", required_argument, NULL, O_PASSWORD },
         { NULL, 0, NULL, 0 },
     };
     int opt;
@@ -1656,6 +1751,7 @@ int main(int argc, char **argv)
                 die2("invalid value for --interval: '%s'%s", optarg, "");
             break;
         case O_SRC_ADDRS: cfg.src_addrs = (unsigned long)parse_num(optarg, "--src-addrs", 1, 65534); break;
+        case O_PASSWORD: cfg.password = optarg; break;
         default:
             usage(stderr);
             return 2;

@@ -106,6 +106,30 @@ step "heartbeats must authenticate too"
 assert_eq "401" "$(dc -i dev1 -m OPTIONS -n)" "OPTIONS without credentials"
 assert_eq "401 200" "$(lines "$(dc -i dev1 -m OPTIONS -p dev1-password)")" "OPTIONS with them"
 
+step "user import: a fleet's users at once; simclient registers and heartbeats them"
+for i in $(seq 0 49); do echo "fleet$i fleet-password-$i"; done >"$T/fleet.txt"
+printf '# comments and blank lines are skipped\n\n' >>"$T/fleet.txt"
+assert_status 0 ctl user import "$T/fleet.txt"
+assert_eq "50 users imported" "$OUT" "user import"
+assert_eq 50 "$(ctl --json user list | jq '[.[] | select(.id | startswith("fleet"))] | length')" \
+    "fleet users listed"
+# one password for all in simclient: give fleet0..19 the same one
+for i in $(seq 0 19); do echo "fleet$i same-for-all"; done | ctl user import - >/dev/null
+assert_status 0 sim -n 20 -p fleet --password same-for-all register options heartbeat:2
+assert_contains "$OUT" "register: n=20 ok=20 fail=0"
+assert_contains "$OUT" "challenged=20"
+assert_contains "$OUT" "options: n=20 ok=20 fail=0"
+assert_match "$OUT" "heartbeat: n=20 sent=[0-9]+ ok=[0-9]+ fail=0 timeout=0"
+# all or none: one bad entry stores nothing of its batch
+printf 'fleetX long-enough-pw\nfleetY short\n' >"$T/bad.txt"
+assert_status 1 ctl user import "$T/bad.txt"
+assert_contains "$OUT" "entry 2 (fleetY): the password must have 8 to 256"
+assert_status 0 ctl --json user list fleetX
+assert_eq "[]" "$OUT" "fleetX after a refused import"
+printf 'fleetZ\n' >"$T/bad.txt"
+assert_status 2 ctl user import "$T/bad.txt"
+assert_contains "$OUT" "bad.txt:1: expected \"ID PASSWORD\""
+
 step "user del: the client's next REGISTER is refused"
 assert_status 0 ctl user del dev2
 assert_eq "401 403" "$(lines "$(dc -i dev2 -p dev2-password)")" "dev2 after user del"
