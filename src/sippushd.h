@@ -322,6 +322,7 @@ extern const size_t schema_nsteps;
 
 int	 store_open(const char *path, int sync_full, char *err, size_t errlen);
 void	 store_close(void);
+void	 store_use_writer(void);
 int	 store_version(void);
 int	 store_load_clients(int (*)(const struct client *, void *), void *);
 int	 store_begin(void);
