@@ -177,6 +177,6 @@ heartbeat_sweep(int64_t now)
 	if (sw.deleted)
 		log_info("heartbeat: %d lapsed registrations deleted",
 		    sw.deleted);
-	commit_flush();
+	commit_start();
 	return sw.offline + sw.expired + sw.deleted;
 }
