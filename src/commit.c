@@ -85,6 +85,7 @@ struct commit_batch {
 	size_t			 ntargets;
 	char			*pool;		/* the rows' strings */
 	struct commit_waiter	*waiters;	/* told by commit_finish */
+	size_t			 nwaiters;
 	int			 rv;		/* the writer's outcome */
 	int			 done;		/* under cm_lock */
 	char			 err[256];	/* why it failed */
@@ -240,6 +241,7 @@ commit_snapshot(void)
 	}
 
 	b->waiters = commit_queue;
+	b->nwaiters = commit_nwaiting;
 	commit_queue = NULL;
 	commit_tail = &commit_queue;
 	commit_nwaiting = 0;
@@ -476,10 +478,12 @@ commit_wait(struct commit_waiter *w)
 		commit_schedule();
 }
 
+/* How many waiters have not heard yet, in flight or queued. */
 size_t
 commit_waiting(void)
 {
-	return commit_nwaiting;
+	return commit_nwaiting +
+	    (commit_inflight ? commit_inflight->nwaiters : 0);
 }
 
 /* ---- starting and finishing ---- */

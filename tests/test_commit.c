@@ -158,16 +158,19 @@ test_batch_is_a_copy(void)
 	CU_ASSERT_FATAL((a = reg("a", "<sip:one@h>")) != NULL);
 	commit_wait(&w1.w);
 	commit_start();			/* in flight on the writer */
+	CU_ASSERT_EQUAL(commit_waiting(), 1);	/* until reaped, here */
 	CU_ASSERT_EQUAL(a->dirty, 0);	/* copied: the marks are cleared */
 	CU_ASSERT_PTR_NULL(clients_take_dirty());
 	CU_ASSERT_FATAL(reg("a", "<sip:two@h>") == a);
 	commit_wait(&w2.w);
+	CU_ASSERT_EQUAL(commit_waiting(), 2);
 	CU_ASSERT_EQUAL(w2.calls, 0);
 	CU_ASSERT_EQUAL(commit_flush(), 0);
 	CU_ASSERT_EQUAL(w1.calls, 1);
 	CU_ASSERT_EQUAL(w1.ok, 1);
 	CU_ASSERT_EQUAL(w2.calls, 1);
 	CU_ASSERT_EQUAL(w2.ok, 1);
+	CU_ASSERT_EQUAL(commit_waiting(), 0);
 	CU_ASSERT_EQUAL(a->dirty, 0);
 	CU_ASSERT_EQUAL(stored_contact("a", contact, sizeof(contact)), 0);
 	CU_ASSERT_STRING_EQUAL(contact, "<sip:two@h>");
