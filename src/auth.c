@@ -608,6 +608,7 @@ auth_cmd_user(struct buf *out, int argc, char **argv)
 		    CLIENT_ID_MAX);
 		return;
 	}
+	commit_drain();		/* writes below: no batch in flight */
 	if (strcmp(sub, "del") == 0) {
 		if ((rc = store_delete_user(id)) == -1)
 			proto_err(out, "store: %s", store_errmsg());

@@ -3,9 +3,11 @@
  *
  * A chained hash table keyed by client ID owns every struct client. The
  * store holds the durable copy: a change marks the client dirty and puts
- * it on the dirty list, which the registrar's group commit takes, writes
- * in one transaction and hands back with clients_release (or, when the
- * commit failed, with clients_requeue_dirty).
+ * it on the dirty list, which the group commit (commit.c) takes, copies
+ * and clears; once the copy is written it reports with clients_written,
+ * or, when the commit failed, marks the client again with
+ * clients_requeue. A client whose row is being deleted stays in the
+ * table until the delete is committed.
  */
 #include <stdlib.h>
 #include <sys/random.h>
@@ -307,22 +309,29 @@ clients_requeue_dirty(struct client *list)
 }
 
 /*
- * A dirty list was committed: clear the marks, and free the clients whose
- * row was deleted. The take, the write and the release run with no event
- * in between, so no client is marked again meanwhile.
+ * The group commit copied c's row, written with these marks, and cleared
+ * c->dirty; the write failed: mark c again. A delete is not redone if c
+ * registered again meanwhile (it is marked for its whole row).
  */
 void
-clients_release(struct client *list)
+clients_requeue(struct client *c, int marks)
 {
-	struct client	*c, *next;
+	if ((marks & CLIENT_DIRTY_DELETE) && (c->dirty & CLIENT_DIRTY_ROW))
+		marks &= ~CLIENT_DIRTY_DELETE;
+	clients_mark(c, marks);
+}
 
-	for (c = list; c; c = next) {
-		next = c->dnext;
-		if (c->dirty & CLIENT_DIRTY_DELETE) {
-			clients_unlink(c);
-			clients_destroy(c);
-		} else
-			c->dirty = 0;
+/*
+ * The write of c's row with these marks is committed. A client whose row
+ * was deleted is freed, unless it changed meanwhile (marked again: its
+ * next write decides).
+ */
+void
+clients_written(struct client *c, int marks)
+{
+	if ((marks & CLIENT_DIRTY_DELETE) && c->dirty == 0) {
+		clients_unlink(c);
+		clients_destroy(c);
 	}
 }
 

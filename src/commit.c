@@ -4,11 +4,32 @@
  * Subsystems change their in-memory state and mark it dirty (clients in
  * clients.c, targets and messages in dispatch.c); a caller whose reply
  * promises durability queues a commit_waiter. A one-shot timer
- * (database.commit_delay ms) or a long queue runs commit_flush: one
+ * (database.commit_delay ms) or a long queue runs commit_start: one
  * transaction writes everything dirty, and only after COMMIT are the
  * waiters told (ok = 1). When the commit fails the waiters hear ok = 0
- * and the marks stay, so the next flush writes the same changes again.
- * Nothing is ever written once per packet.
+ * and the rows are marked dirty again, so the next commit writes them
+ * (with their newest values). Nothing is ever written once per packet.
+ *
+ * Threads. The SQLite work (the row writes, COMMIT and its fsync) runs on
+ * a writer thread with its own connection (store_use_writer), so that the
+ * event loop keeps sending and receiving SIP meanwhile. The event loop
+ * owns every struct client, message and target: commit_start copies the
+ * dirty rows into a self-contained batch (plain values and strings, in
+ * memory of the batch's own), clears the marks and hands the batch over;
+ * the writer runs BEGIN, the writes and COMMIT and signals an eventfd,
+ * and back on the event loop commit_finish reports the outcome to
+ * clients.c and dispatch.c and to the batch's waiters. One batch is in
+ * flight at a time: changes made meanwhile are marked dirty as usual and
+ * go into the next batch, started as soon as this one is done. The
+ * pointers a batch keeps to the live objects are used only by
+ * commit_finish, on the event loop; the objects outlive the batch
+ * (clients and finished messages are freed only by the outcome of the
+ * batch that holds their last rows). commit_flush and commit_drain wait
+ * for the writer: for reads that must see a commit (status of an old
+ * message), for the few writes the event loop makes on its own
+ * connection (publish, users, purges: no batch in flight, so they never
+ * meet the writer's lock) and at shutdown. Without commit_init (some unit
+ * tests) a batch is written at once on the calling thread.
  *
  * While commits fail (a store fault: disk full, I/O error, read-only),
  * a retry is armed COMMIT_RETRY_MS after each failure, and flushes asked
@@ -17,8 +38,15 @@
  * the disk has room again the retry writes everything kept. store.c logs
  * the fault and its end.
  */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sofia-sip/su_wait.h>
 
@@ -28,6 +56,41 @@
 #define COMMIT_LAZY_MS		100	/* for writes nobody waits on */
 #define COMMIT_RETRY_MS		1000	/* after a failed commit */
 
+/* A client's row as it was when the batch was made. */
+struct batch_client {
+	struct client	*c;		/* the live one: commit_finish only */
+	struct client	 row;		/* strings in the batch's pool;
+					   row.dirty: what to write */
+};
+
+/* A message with rows in the batch: its own (if row) and targets'. */
+struct batch_message {
+	struct message	*m;		/* the live one: commit_finish only */
+	struct message	 row;		/* id, state, finished_at */
+	int		 write_row;
+};
+
+struct batch_target {
+	struct target	*t;		/* the live one: commit_finish only */
+	struct target	 row;		/* row.client in the batch's pool */
+	size_t		 msg;		/* its message, in msgs[] */
+};
+
+struct commit_batch {
+	struct batch_client	*clients;
+	size_t			 nclients;
+	struct batch_message	*msgs;
+	size_t			 nmsgs;
+	struct batch_target	*targets;
+	size_t			 ntargets;
+	char			*pool;		/* the rows' strings */
+	struct commit_waiter	*waiters;	/* told by commit_finish */
+	size_t			 nwaiters;
+	int			 rv;		/* the writer's outcome */
+	int			 done;		/* under cm_lock */
+	char			 err[256];	/* why it failed */
+};
+
 static const struct config	*commit_cfg;
 static su_timer_t		*commit_timer;
 static int64_t			 commit_due;	/* ms, monotonic; 0: not armed */
@@ -35,24 +98,312 @@ static struct commit_waiter	*commit_queue;
 static struct commit_waiter	**commit_tail = &commit_queue;
 static size_t			 commit_nwaiting;
 static int64_t			 commit_retry_at;	/* ms; 0: last ok */
+static struct commit_batch	*commit_inflight;	/* event loop's view */
+static int			 commit_again;	/* flush when it is done */
+
+/* The writer thread and what it shares with the event loop. */
+static pthread_mutex_t		 cm_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t		 cm_cond = PTHREAD_COND_INITIALIZER;
+static struct commit_batch	*cm_handed;	/* for the writer to take */
+static int			 cm_quit;
+static int			 cm_running;	/* a writer thread exists */
+static pthread_t		 cm_thread;
+static int			 cm_efd = -1;	/* writer -> event loop */
+static su_root_t		*cm_root;
+static su_wait_t		 cm_wait[1];
+static int			 cm_index = -1;
+
+static void commit_finish(struct commit_batch *);
+static void commit_reap(void);
+
+/* ---- the batch ---- */
+
+static void
+commit_batch_free(struct commit_batch *b)
+{
+	if (b == NULL)
+		return;
+	free(b->clients);
+	free(b->msgs);
+	free(b->targets);
+	free(b->pool);
+	free(b);
+}
+
+static size_t
+commit_strsize(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+/* Copy s into the pool at *pp; NULL stays NULL. */
+static char *
+commit_strcopy(char **pp, const char *s)
+{
+	char	*d = *pp;
+	size_t	 n;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	memcpy(d, s, n);
+	*pp += n;
+	return d;
+}
+
+/*
+ * Take every dirty row into a new batch with the waiters queued now, and
+ * clear the marks. NULL when memory is short: then nothing is taken.
+ */
+static struct commit_batch *
+commit_snapshot(void)
+{
+	struct commit_batch	*b;
+	struct client		*clist, *c, *cnext;
+	struct message		*mlist, *m, *mnext;
+	struct target		*t;
+	struct batch_client	*bc;
+	struct batch_message	*bm;
+	struct batch_target	*bt;
+	size_t			 nc = 0, nm = 0, nt = 0, pool = 1;
+	char			*p;
+
+	clist = clients_take_dirty();
+	mlist = dispatch_take_dirty();
+	for (c = clist; c; c = c->dnext) {
+		nc++;
+		pool += commit_strsize(c->id) + commit_strsize(c->class) +
+		    commit_strsize(c->contact) +
+		    commit_strsize(c->user_agent);
+	}
+	for (m = mlist; m; m = m->dnext) {
+		nm++;
+		for (t = m->dirty_targets; t; t = t->dnext) {
+			nt++;
+			pool += commit_strsize(t->client);
+		}
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL ||
+	    (nc && (b->clients = calloc(nc, sizeof(*b->clients))) == NULL) ||
+	    (nm && (b->msgs = calloc(nm, sizeof(*b->msgs))) == NULL) ||
+	    (nt && (b->targets = calloc(nt, sizeof(*b->targets))) == NULL) ||
+	    (b->pool = malloc(pool)) == NULL) {
+		commit_batch_free(b);
+		clients_requeue_dirty(clist);
+		dispatch_requeue_dirty(mlist);
+		return NULL;
+	}
+
+	p = b->pool;
+	for (c = clist; c; c = cnext) {
+		cnext = c->dnext;
+		bc = &b->clients[b->nclients++];
+		bc->c = c;
+		bc->row.id = commit_strcopy(&p, c->id);
+		bc->row.class = commit_strcopy(&p, c->class);
+		bc->row.contact = commit_strcopy(&p, c->contact);
+		bc->row.user_agent = commit_strcopy(&p, c->user_agent);
+		memcpy(bc->row.address, c->address, sizeof(c->address));
+		bc->row.port = c->port;
+		bc->row.transport = c->transport;
+		bc->row.state = c->state;
+		bc->row.dirty = c->dirty;
+		bc->row.registered_at = c->registered_at;
+		bc->row.expires_at = c->expires_at;
+		bc->row.last_seen = c->last_seen;
+		c->dirty = 0;
+	}
+	for (m = mlist; m; m = mnext) {
+		mnext = m->dnext;
+		bm = &b->msgs[b->nmsgs];
+		bm->m = m;
+		memcpy(bm->row.id, m->id, sizeof(m->id));
+		bm->row.state = m->state;
+		bm->row.finished_at = m->finished_at;
+		bm->write_row = m->dirty;
+		for (t = m->dirty_targets; t; t = t->dnext) {
+			bt = &b->targets[b->ntargets++];
+			bt->t = t;
+			bt->msg = b->nmsgs;
+			bt->row.client = commit_strcopy(&p, t->client);
+			bt->row.state = t->state;
+			bt->row.attempts = t->attempts;
+			bt->row.next_attempt = t->next_attempt;
+			bt->row.last_status = t->last_status;
+			bt->row.last_attempt = t->last_attempt;
+			bt->row.acked_at = t->acked_at;
+			t->dirty = 0;
+		}
+		m->dirty_targets = NULL;
+		m->dirty = 0;
+		m->listed = 0;
+		b->nmsgs++;
+	}
+
+	b->waiters = commit_queue;
+	b->nwaiters = commit_nwaiting;
+	commit_queue = NULL;
+	commit_tail = &commit_queue;
+	commit_nwaiting = 0;
+	return b;
+}
+
+static int
+commit_write_client(const struct client *c)
+{
+	if (c->dirty & CLIENT_DIRTY_DELETE)
+		return store_delete_client(c->id);
+	if (c->dirty & CLIENT_DIRTY_ROW)
+		return store_put_client(c);
+	return store_touch_client(c);
+}
+
+/* Write a batch in one transaction, on the calling thread's connection.
+ * 0, or -1 (rolled back, the reason in b->err). */
+static int
+commit_write(struct commit_batch *b)
+{
+	size_t	 i;
+	int	 rv = 0;
+
+	if (store_begin() == -1)
+		rv = -1;
+	for (i = 0; rv == 0 && i < b->nclients; i++)
+		if (commit_write_client(&b->clients[i].row) == -1)
+			rv = -1;
+	for (i = 0; rv == 0 && i < b->nmsgs; i++)
+		if (b->msgs[i].write_row &&
+		    store_set_message_state(&b->msgs[i].row) == -1)
+			rv = -1;
+	for (i = 0; rv == 0 && i < b->ntargets; i++)
+		if (store_put_target(&b->msgs[b->targets[i].msg].row,
+		    &b->targets[i].row) == -1)
+			rv = -1;
+	if (rv == 0 && store_commit() == -1)
+		rv = -1;
+	if (rv == -1) {
+		snprintf(b->err, sizeof(b->err), "%s", store_errmsg());
+		store_rollback();
+	}
+	return rv;
+}
+
+/* ---- the writer thread ---- */
+
+static void *
+commit_writer(void *arg)
+{
+	struct commit_batch	*b;
+	uint64_t		 one = 1;
+
+	(void)arg;
+	store_use_writer();
+	pthread_mutex_lock(&cm_lock);
+	for (;;) {
+		while (cm_handed == NULL && !cm_quit)
+			pthread_cond_wait(&cm_cond, &cm_lock);
+		if ((b = cm_handed) == NULL)
+			break;
+		cm_handed = NULL;
+		pthread_mutex_unlock(&cm_lock);
+		b->rv = commit_write(b);
+		pthread_mutex_lock(&cm_lock);
+		b->done = 1;
+		pthread_cond_broadcast(&cm_cond);
+		if (write(cm_efd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+			log_error("commit: eventfd: %s", strerror(errno));
+	}
+	pthread_mutex_unlock(&cm_lock);
+	return NULL;
+}
+
+/* The writer is done with the batch in flight (eventfd readable). */
+static int
+commit_event(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
+{
+	uint64_t	 n;
+	int		 done;
+
+	(void)magic;
+	(void)w;
+	(void)arg;
+	if (read(cm_efd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_error("commit: eventfd: %s", strerror(errno));
+	if (commit_inflight == NULL)
+		return 0;	/* commit_drain took it already */
+	pthread_mutex_lock(&cm_lock);
+	done = commit_inflight->done;
+	pthread_mutex_unlock(&cm_lock);
+	if (!done)
+		return 0;
+	commit_reap();
+	if (commit_again) {
+		commit_again = 0;
+		if (commit_retry_at == 0)	/* else the retry is armed */
+			commit_start();
+	}
+	return 0;
+}
 
 int
 commit_init(const struct config *cfg, su_root_t *root)
 {
+	sigset_t	 all, old;
+	int		 rc;
+
 	commit_cfg = cfg;
+	cm_root = root;
 	if ((commit_timer = su_timer_create(su_root_task(root), 0)) == NULL)
 		return -1;
+	if ((cm_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    su_wait_create(cm_wait, cm_efd, SU_WAIT_IN) == -1 ||
+	    (cm_index = su_root_register(root, cm_wait, commit_event, NULL,
+	    0)) == -1) {
+		log_error("commit: cannot create the writer's eventfd: %s",
+		    strerror(errno));
+		return -1;
+	}
+	/* signals are for the event loop's thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&cm_thread, NULL, commit_writer, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		log_error("commit: cannot start the writer thread: %s",
+		    strerror(rc));
+		return -1;
+	}
+	pthread_setname_np(cm_thread, "sippushd-writer");
+	cm_running = 1;
 	return 0;
 }
 
-/* Write what is pending, tell the waiters, release the timer. */
+/* Write what is pending, tell the waiters, stop the writer, release the
+ * timer. */
 void
 commit_shutdown(void)
 {
 	commit_flush();
+	if (cm_running) {
+		pthread_mutex_lock(&cm_lock);
+		cm_quit = 1;
+		pthread_cond_broadcast(&cm_cond);
+		pthread_mutex_unlock(&cm_lock);
+		pthread_join(cm_thread, NULL);
+		cm_running = 0;
+		cm_quit = 0;
+	}
+	if (cm_index != -1)
+		su_root_deregister(cm_root, cm_index);
+	cm_index = -1;
+	if (cm_efd != -1)
+		close(cm_efd);
+	cm_efd = -1;
 	su_timer_destroy(commit_timer);
 	commit_timer = NULL;
 }
+
+/* ---- scheduling ---- */
 
 static void
 commit_fire(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
@@ -61,7 +412,7 @@ commit_fire(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 	(void)t;
 	(void)arg;
 	commit_due = 0;
-	commit_flush();
+	commit_start();
 }
 
 static int64_t
@@ -92,7 +443,7 @@ commit_arm(int delay)
 	if (su_timer_set_interval(commit_timer, commit_fire, NULL, delay) == 0)
 		commit_due = due;
 	else
-		commit_flush();
+		commit_start();
 }
 
 /* A flush within database.commit_delay ms: somebody waits on it. */
@@ -122,74 +473,160 @@ commit_wait(struct commit_waiter *w)
 	*commit_tail = w;
 	commit_tail = &w->next;
 	if (++commit_nwaiting >= COMMIT_QUEUE_MAX && commit_retry_at == 0)
-		commit_flush();
+		commit_start();
 	else
 		commit_schedule();
 }
 
+/* How many waiters have not heard yet, in flight or queued. */
 size_t
 commit_waiting(void)
 {
-	return commit_nwaiting;
+	return commit_nwaiting +
+	    (commit_inflight ? commit_inflight->nwaiters : 0);
 }
 
-static int
-commit_write_client(const struct client *c)
+/* ---- starting and finishing ---- */
+
+/*
+ * Start writing everything dirty and return at once: hand a batch to
+ * the writer, or, while one is in flight, start the next as soon as it
+ * is done. Without a writer thread the batch is written now.
+ */
+void
+commit_start(void)
 {
-	if (c->dirty & CLIENT_DIRTY_DELETE)
-		return store_delete_client(c->id);
-	if (c->dirty & CLIENT_DIRTY_ROW)
-		return store_put_client(c);
-	return store_touch_client(c);
+	struct commit_batch	*b;
+
+	if (commit_inflight) {
+		commit_again = 1;
+		return;
+	}
+	commit_again = 0;
+	if ((b = commit_snapshot()) == NULL) {
+		struct commit_batch	 nomem;
+
+		memset(&nomem, 0, sizeof(nomem));
+		nomem.waiters = commit_queue;
+		commit_queue = NULL;
+		commit_tail = &commit_queue;
+		commit_nwaiting = 0;
+		nomem.rv = -1;
+		snprintf(nomem.err, sizeof(nomem.err), "out of memory");
+		commit_finish(&nomem);
+		return;
+	}
+	if (b->nclients == 0 && b->nmsgs == 0) {
+		b->rv = 0;		/* nothing to write */
+		commit_finish(b);
+		commit_batch_free(b);
+		return;
+	}
+	if (!cm_running) {
+		b->rv = commit_write(b);
+		commit_finish(b);
+		commit_batch_free(b);
+		return;
+	}
+	commit_inflight = b;
+	pthread_mutex_lock(&cm_lock);
+	cm_handed = b;
+	pthread_cond_signal(&cm_cond);
+	pthread_mutex_unlock(&cm_lock);
+}
+
+/* Wait for the batch in flight, if any, and report its outcome. */
+static void
+commit_reap(void)
+{
+	struct commit_batch	*b = commit_inflight;
+
+	if (b == NULL)
+		return;
+	pthread_mutex_lock(&cm_lock);
+	while (!b->done)
+		pthread_cond_wait(&cm_cond, &cm_lock);
+	pthread_mutex_unlock(&cm_lock);
+	commit_inflight = NULL;
+	commit_finish(b);
+	commit_batch_free(b);
 }
 
 /*
- * Write every dirty client, message and target in one transaction, then
- * tell the waiters. Returns 0, or -1 if the commit failed.
+ * Wait until no batch is in flight, for a write on the event loop's own
+ * connection. A flush asked for meanwhile comes at the next turn of the
+ * loop, after that write.
+ */
+void
+commit_drain(void)
+{
+	int	 again = commit_again;
+
+	commit_reap();
+	if (again) {
+		commit_again = 0;
+		commit_arm(0);
+	}
+}
+
+/*
+ * Write everything dirty now and wait for the outcome (for the waiters
+ * too). Returns 0, or -1 if the commit failed.
  */
 int
 commit_flush(void)
 {
-	struct client		*list, *c;
-	struct commit_waiter	*w, *next;
-	int			 rv = 0, dirty_dispatch;
+	struct commit_batch	*b;
+	int			 rv;
 
-	list = clients_take_dirty();
-	dirty_dispatch = dispatch_dirty();
-	if (list || dirty_dispatch) {
-		if (store_begin() == -1)
-			rv = -1;
-		for (c = list; rv == 0 && c; c = c->dnext)
-			if (commit_write_client(c) == -1)
-				rv = -1;
-		if (rv == 0 && dirty_dispatch && dispatch_write() == -1)
-			rv = -1;
-		if (rv == 0 && store_commit() == -1)
-			rv = -1;
-		if (rv == -1) {
-			store_rollback();
-			clients_requeue_dirty(list);
-			log_debug("commit: transaction failed, retry in %dms: "
-			    "%s", COMMIT_RETRY_MS, store_errmsg());
-		} else {
-			clients_release(list);
-			if (dirty_dispatch)
-				dispatch_written();
-		}
+	commit_reap();
+	commit_start();
+	if ((b = commit_inflight) == NULL)
+		return commit_retry_at ? -1 : 0;
+	pthread_mutex_lock(&cm_lock);
+	while (!b->done)
+		pthread_cond_wait(&cm_cond, &cm_lock);
+	pthread_mutex_unlock(&cm_lock);
+	rv = b->rv;
+	commit_reap();
+	return rv;
+}
+
+/*
+ * On the event loop, once b is written or failed: report to the owners
+ * of its rows, tell its waiters, set the retry state.
+ */
+static void
+commit_finish(struct commit_batch *b)
+{
+	struct commit_waiter	*w, *next;
+	size_t			 i;
+
+	if (b->rv == 0) {
+		for (i = 0; i < b->nclients; i++)
+			clients_written(b->clients[i].c,
+			    b->clients[i].row.dirty);
+		for (i = 0; i < b->nmsgs; i++)
+			dispatch_written(b->msgs[i].m);
+	} else {
+		log_debug("commit: transaction failed, retry in %dms: %s",
+		    COMMIT_RETRY_MS, b->err);
+		for (i = 0; i < b->nclients; i++)
+			clients_requeue(b->clients[i].c,
+			    b->clients[i].row.dirty);
+		for (i = 0; i < b->nmsgs; i++)
+			dispatch_requeue(b->msgs[i].m, b->msgs[i].write_row);
+		for (i = 0; i < b->ntargets; i++)
+			dispatch_requeue_target(b->targets[i].t);
 	}
-	w = commit_queue;
-	commit_queue = NULL;
-	commit_tail = &commit_queue;
-	commit_nwaiting = 0;
-	for (; w; w = next) {
+	for (w = b->waiters; w; w = next) {
 		next = w->next;
-		w->done(w, rv == 0);
+		w->done(w, b->rv == 0);
 	}
-	if (rv == -1) {
+	if (b->rv == -1) {
 		commit_retry_at = 0;
 		commit_arm(COMMIT_RETRY_MS);
 		commit_retry_at = commit_clock() + COMMIT_RETRY_MS;
 	} else
 		commit_retry_at = 0;
-	return rv;
 }

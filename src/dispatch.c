@@ -261,15 +261,34 @@ dispatch_count(const char *id, int delta)
 		c->pending--;
 }
 
+/* Put m on the dirty list, if it is not there. */
 static void
-dispatch_mark_message(struct message *m)
+dispatch_list(struct message *m)
 {
 	if (!m->listed) {
 		m->listed = 1;
 		m->dnext = dp_dirty;
 		dp_dirty = m;
 	}
+}
+
+static void
+dispatch_mark_message(struct message *m)
+{
+	dispatch_list(m);
 	commit_schedule_lazy();
+}
+
+static void
+dispatch_mark_target(struct target *t)
+{
+	struct message	*m = t->msg;
+
+	if (!t->dirty) {
+		t->dirty = 1;
+		t->dnext = m->dirty_targets;
+		m->dirty_targets = t;
+	}
 }
 
 static void
@@ -284,11 +303,7 @@ dispatch_set(struct target *t, int state)
 	t->state = (uint8_t)state;
 	if (state == TARGET_SENT)
 		return;		/* in flight is never written */
-	if (!t->dirty) {
-		t->dirty = 1;
-		t->dnext = m->dirty_targets;
-		m->dirty_targets = t;
-	}
+	dispatch_mark_target(t);
 	dispatch_mark_message(m);
 }
 
@@ -358,49 +373,63 @@ dispatch_end_pending(struct message *m, int state)
 	dispatch_check_done(m);
 }
 
-int
-dispatch_dirty(void)
+/*
+ * The dirty messages, linked by dnext, each with its dirty targets. The
+ * group commit (commit.c) takes the list, copies the rows and clears the
+ * marks (listed, dirty, dirty_targets, every target's dirty); then it
+ * reports with dispatch_written, or after a failure marks the rows again
+ * with dispatch_requeue and dispatch_requeue_target. A finished message
+ * is off the active list and gets no new changes: the commit that holds
+ * its last rows frees it.
+ */
+struct message *
+dispatch_take_dirty(void)
 {
-	return dp_dirty != NULL;
+	struct message	*list = dp_dirty;
+
+	dp_dirty = NULL;
+	return list;
 }
 
-/* Write the dirty messages and targets (inside the commit's
- * transaction). 0 or -1; on -1 the marks stay for the next commit. */
-int
-dispatch_write(void)
-{
-	struct message	*m;
-	struct target	*t;
-
-	for (m = dp_dirty; m; m = m->dnext) {
-		if (m->dirty && store_set_message_state(m) == -1)
-			return -1;
-		for (t = m->dirty_targets; t; t = t->dnext)
-			if (store_put_target(m, t) == -1)
-				return -1;
-	}
-	return 0;
-}
-
-/* The commit holding dispatch_write's rows is done: clear the marks and
- * free the finished messages. */
+/* Put back a list taken by dispatch_take_dirty, marks intact. */
 void
-dispatch_written(void)
+dispatch_requeue_dirty(struct message *list)
 {
 	struct message	*m, *next;
-	struct target	*t;
 
-	for (m = dp_dirty; m; m = next) {
+	for (m = list; m; m = next) {
 		next = m->dnext;
-		for (t = m->dirty_targets; t; t = t->dnext)
-			t->dirty = 0;
-		m->dirty_targets = NULL;
-		m->dirty = 0;
 		m->listed = 0;
-		if (m->finished_at)
-			dispatch_free(m);
+		dispatch_list(m);
 	}
-	dp_dirty = NULL;
+}
+
+/* The write of m's rows failed: mark its own row again if row, and keep
+ * m on the dirty list (a finished one until a commit holds it). */
+void
+dispatch_requeue(struct message *m, int row)
+{
+	if (row)
+		m->dirty = 1;
+	dispatch_list(m);
+}
+
+/* The write of t's row failed: mark it again (newer values, if it changed
+ * meanwhile, are what the next commit writes). */
+void
+dispatch_requeue_target(struct target *t)
+{
+	dispatch_mark_target(t);
+	dispatch_list(t->msg);
+}
+
+/* A commit holding m's rows is done: free m if it is finished and has
+ * nothing more to write. */
+void
+dispatch_written(struct message *m)
+{
+	if (m->finished_at && !m->listed)
+		dispatch_free(m);
 }
 
 /* ---- sending ---- */
@@ -655,6 +684,7 @@ dispatch_tick(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *a)
 	if (dp_cfg->dp_retain && now / 1000 - dp_last_purge >=
 	    DISPATCH_PURGE_EVERY) {
 		dp_last_purge = now / 1000;
+		commit_drain();
 		if ((n = store_purge_messages(now / 1000 -
 		    dp_cfg->dp_retain)) > 0)
 			log_info("dispatch: purged %d finished messages", n);
@@ -1103,7 +1133,9 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 	}
 	m->ntargets = p.n;
 
-	/* durable before the ID is handed out */
+	/* durable before the ID is handed out; on our own connection, so
+	 * with no batch of the writer's in flight */
+	commit_drain();
 	if (store_begin() == -1 || store_put_message(m) == -1)
 		goto storefail;
 	for (i = 0; i < m->ntargets; i++)
@@ -1363,7 +1395,7 @@ dispatch_cancel(struct buf *out, int argc, char **argv)
 	proto_put_kvi(out, "in_flight", (long long)m->count[TARGET_SENT]);
 	proto_end_record(out);
 	buf_puts(out, ".\n");
-	commit_flush();
+	commit_flush();		/* the answer says it is done */
 }
 
 /* The dispatcher's part of the stats record. */

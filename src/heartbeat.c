@@ -162,8 +162,9 @@ heartbeat_check(struct client *c, void *arg)
 }
 
 /*
- * One pass over the table at time now, then a commit of every change
- * (including the lazy heartbeat writes). Returns the number of clients
+ * One pass over the table at time now, then start a commit of every
+ * change (including the lazy heartbeat writes), without waiting for the
+ * writer thread (commit.c). Returns the number of clients
  * whose state changed or that were deleted.
  */
 int
@@ -177,6 +178,6 @@ heartbeat_sweep(int64_t now)
 	if (sw.deleted)
 		log_info("heartbeat: %d lapsed registrations deleted",
 		    sw.deleted);
-	commit_flush();
+	commit_start();
 	return sw.offline + sw.expired + sw.deleted;
 }

@@ -188,7 +188,8 @@ int	 clients_restore(const struct client *);
 void	 clients_mark(struct client *, int dirty);
 struct client *clients_take_dirty(void);
 void	 clients_requeue_dirty(struct client *list);
-void	 clients_release(struct client *);
+void	 clients_requeue(struct client *, int marks);
+void	 clients_written(struct client *, int marks);
 size_t	 clients_count(void);
 void	 clients_stats(struct clients_stats *);
 void	 clients_foreach(int (*)(struct client *, void *), void *);
@@ -296,9 +297,11 @@ int	 dispatch_init(const struct config *, struct su_root_s *,
 void	 dispatch_shutdown(void);
 int	 dispatch_restore(void);
 void	 dispatch_client_online(struct client *);
-int	 dispatch_dirty(void);
-int	 dispatch_write(void);
-void	 dispatch_written(void);
+struct message *dispatch_take_dirty(void);
+void	 dispatch_requeue_dirty(struct message *list);
+void	 dispatch_requeue(struct message *, int row);
+void	 dispatch_requeue_target(struct target *);
+void	 dispatch_written(struct message *);
 void	 dispatch_publish(struct buf *out, int argc, char **argv);
 void	 dispatch_status(struct buf *out, int argc, char **argv);
 void	 dispatch_messages(struct buf *out, int argc, char **argv);
@@ -322,6 +325,7 @@ extern const size_t schema_nsteps;
 
 int	 store_open(const char *path, int sync_full, char *err, size_t errlen);
 void	 store_close(void);
+void	 store_use_writer(void);
 int	 store_version(void);
 int	 store_load_clients(int (*)(const struct client *, void *), void *);
 int	 store_begin(void);
@@ -363,7 +367,9 @@ void	 commit_shutdown(void);
 void	 commit_schedule(void);
 void	 commit_schedule_lazy(void);
 void	 commit_wait(struct commit_waiter *);
+void	 commit_start(void);
 int	 commit_flush(void);
+void	 commit_drain(void);
 size_t	 commit_waiting(void);
 
 /* ---- registrar.c: REGISTER ---- */

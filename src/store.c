@@ -1,10 +1,15 @@
 /*
  * store.c: SQLite persistence of the application-information table.
  *
- * One connection, WAL mode, every statement prepared once at open. Writes
- * happen between store_begin and store_commit, which the registrar calls
- * once per group of changes (group commit), never once per packet. The
- * schema comes from sql/NNN_*.sql, compiled in as schema_steps (schema.c).
+ * Two connections to one database in WAL mode, every statement prepared
+ * once at open: the event loop's, for reads and the few writes made
+ * outside the group commit (publish, users, purges), and the one the
+ * group commit's writer thread uses (commit.c, store_use_writer). Every
+ * function works on the calling thread's connection, so the same
+ * store_put_* serve both; WAL lets one read while the other writes.
+ * Writes happen between store_begin and store_commit, once per group of
+ * changes (group commit), never once per packet. The schema comes from
+ * sql/NNN_*.sql, compiled in as schema_steps (schema.c).
  *
  * Faults. store_open refuses, with one line that says what is wrong and
  * what to do, a database it cannot use: a folder it cannot write, a file
@@ -17,6 +22,7 @@
  */
 #include <errno.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,13 +128,22 @@ static const char *const store_sql[ST_COUNT] = {
 
 #define STORE_FAULT_LOG_EVERY	60	/* seconds between "still failing" */
 
-static sqlite3		*store_db;
-static sqlite3_stmt	*store_st[ST_COUNT];
-static char		*store_path;
-static char		 store_err[256];	/* the last failure's reason */
-static int		 store_errcode;		/* its extended SQLite code */
+/* A connection, its statements and its last failure. */
+struct store_conn {
+	sqlite3		*db;
+	sqlite3_stmt	*st[ST_COUNT];
+	char		 err[256];	/* the last failure's reason */
+	int		 errcode;	/* its extended SQLite code */
+};
 
-/* Write faults: since when (0: none), how many, when last logged. */
+static struct store_conn	 store_main;	/* the event loop's */
+static struct store_conn	 store_wr;	/* the commit writer's */
+static _Thread_local struct store_conn *sc = &store_main;
+static char			*store_path;
+
+/* Write faults: since when (0: none), how many, when last logged; both
+ * connections write, so under store_fault_lock. */
+static pthread_mutex_t	 store_fault_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t		 store_fault_since;
 static int64_t		 store_fault_logged;
 static unsigned		 store_fault_count;
@@ -139,9 +154,9 @@ static unsigned		 store_fault_unlogged;
 const char *
 store_errmsg(void)
 {
-	if (store_db == NULL)
+	if (sc->db == NULL)
 		return "database not open";
-	return store_err[0] ? store_err : sqlite3_errmsg(store_db);
+	return sc->err[0] ? sc->err : sqlite3_errmsg(sc->db);
 }
 
 /* Note the connection's current error as the last failure's reason, with
@@ -150,10 +165,10 @@ static void
 store_note_error(void)
 {
 	const char	*op = NULL;
-	int		 sys = sqlite3_system_errno(store_db);
+	int		 sys = sqlite3_system_errno(sc->db);
 
-	store_errcode = sqlite3_extended_errcode(store_db);
-	switch (store_errcode) {
+	sc->errcode = sqlite3_extended_errcode(sc->db);
+	switch (sc->errcode) {
 	case SQLITE_IOERR_WRITE:
 		op = "write";
 		break;
@@ -168,16 +183,16 @@ store_note_error(void)
 		op = "truncate";
 		break;
 	}
-	if ((store_errcode & 0xff) != SQLITE_IOERR)
-		snprintf(store_err, sizeof(store_err), "%s",
-		    sqlite3_errmsg(store_db));
+	if ((sc->errcode & 0xff) != SQLITE_IOERR)
+		snprintf(sc->err, sizeof(sc->err), "%s",
+		    sqlite3_errmsg(sc->db));
 	else if (sys)
-		snprintf(store_err, sizeof(store_err), "%s (%s: %s)",
-		    sqlite3_errmsg(store_db), op ? op : "I/O",
+		snprintf(sc->err, sizeof(sc->err), "%s (%s: %s)",
+		    sqlite3_errmsg(sc->db), op ? op : "I/O",
 		    strerror(sys));
 	else
-		snprintf(store_err, sizeof(store_err), "%s (%s failed)",
-		    sqlite3_errmsg(store_db), op ? op : "I/O");
+		snprintf(sc->err, sizeof(sc->err), "%s (%s failed)",
+		    sqlite3_errmsg(sc->db), op ? op : "I/O");
 }
 
 /* On a failed write: the file size limit, if there is one (SQLite
@@ -247,7 +262,7 @@ store_hint(int code)
 const char *
 store_errhint(void)
 {
-	return store_is_fault(store_errcode) ? store_hint(store_errcode) : "";
+	return store_is_fault(sc->errcode) ? store_hint(sc->errcode) : "";
 }
 
 static int64_t
@@ -266,6 +281,7 @@ store_fault(void)
 {
 	int64_t	 now = store_clock();
 
+	pthread_mutex_lock(&store_fault_lock);
 	store_fault_count++;
 	if (store_fault_since == 0) {
 		store_fault_since = now;
@@ -274,7 +290,8 @@ store_fault(void)
 		log_error("store: %s: cannot write: %s; %s. Changes are kept "
 		    "in memory and written when a commit succeeds again; "
 		    "until then REGISTERs are answered 500 and publishing "
-		    "fails", store_path, store_err, store_hint(store_errcode));
+		    "fails", store_path, sc->err, store_hint(sc->errcode));
+		pthread_mutex_unlock(&store_fault_lock);
 		return;
 	}
 	store_fault_unlogged++;
@@ -282,25 +299,30 @@ store_fault(void)
 		log_error("store: %s: still cannot write after %llds (%u "
 		    "failed writes since the last report): %s; %s",
 		    store_path, (long long)(now - store_fault_since),
-		    store_fault_unlogged, store_err,
-		    store_hint(store_errcode));
+		    store_fault_unlogged, sc->err,
+		    store_hint(sc->errcode));
 		store_fault_logged = now;
 		store_fault_unlogged = 0;
 	}
+	pthread_mutex_unlock(&store_fault_lock);
 }
 
 /* A commit succeeded: end the fault, if any, with one line. */
 static void
 store_recovered(void)
 {
-	if (store_fault_since == 0)
+	pthread_mutex_lock(&store_fault_lock);
+	if (store_fault_since == 0) {
+		pthread_mutex_unlock(&store_fault_lock);
 		return;
+	}
 	log_notice("store: %s: writes succeed again after %llds of failure "
 	    "(%u failed writes); the changes kept in memory are written",
 	    store_path, (long long)(store_clock() - store_fault_since),
 	    store_fault_count);
 	store_fault_since = 0;
 	store_fault_count = 0;
+	pthread_mutex_unlock(&store_fault_lock);
 }
 
 /* Since when (unix seconds) writes fail, 0 if they do not; and how many
@@ -308,14 +330,18 @@ store_recovered(void)
 int64_t
 store_failing(unsigned *count)
 {
-	int64_t	 since;
+	int64_t	 since = 0;
 
+	pthread_mutex_lock(&store_fault_lock);
 	if (count)
 		*count = store_fault_count;
-	if (store_fault_since == 0)
-		return 0;
-	since = sippushd_now() - (store_clock() - store_fault_since);
-	return since > 0 ? since : 1;
+	if (store_fault_since) {
+		since = sippushd_now() - (store_clock() - store_fault_since);
+		if (since <= 0)
+			since = 1;
+	}
+	pthread_mutex_unlock(&store_fault_lock);
+	return since;
 }
 
 /* Run a statement that returns no rows; 0, or -1 (logged: a store fault
@@ -323,7 +349,7 @@ store_failing(unsigned *count)
 static int
 store_exec(int which)
 {
-	sqlite3_stmt	*st = store_st[which];
+	sqlite3_stmt	*st = sc->st[which];
 	int		 rc;
 
 	rc = sqlite3_step(st);
@@ -334,11 +360,11 @@ store_exec(int which)
 	if (rc == SQLITE_DONE)
 		return 0;
 	if (which == ST_ROLLBACK)
-		log_debug("store: ROLLBACK: %s", sqlite3_errmsg(store_db));
-	else if (store_is_fault(store_errcode))
+		log_debug("store: ROLLBACK: %s", sqlite3_errmsg(sc->db));
+	else if (store_is_fault(sc->errcode))
 		store_fault();
 	else
-		log_error("store: %s: %s", store_sql[which], store_err);
+		log_error("store: %s: %s", store_sql[which], sc->err);
 	return -1;
 }
 
@@ -349,7 +375,7 @@ store_schema_version(int *version)
 	int		 rc;
 
 	*version = 0;
-	rc = sqlite3_prepare_v2(store_db, "SELECT count(*) FROM sqlite_master"
+	rc = sqlite3_prepare_v2(sc->db, "SELECT count(*) FROM sqlite_master"
 	    " WHERE type = 'table' AND name = 'schema_version'", -1, &st,
 	    NULL);
 	if (rc != SQLITE_OK)
@@ -360,7 +386,7 @@ store_schema_version(int *version)
 		return rc == SQLITE_ROW ? 0 : -1;
 	}
 	sqlite3_finalize(st);
-	rc = sqlite3_prepare_v2(store_db,
+	rc = sqlite3_prepare_v2(sc->db,
 	    "SELECT coalesce(max(version), 0) FROM schema_version", -1, &st,
 	    NULL);
 	if (rc != SQLITE_OK)
@@ -382,7 +408,7 @@ store_migrate(char *err, size_t errlen)
 	if (store_schema_version(&version) == -1) {
 		store_note_error();
 		snprintf(err, errlen, "cannot read the schema version: %s",
-		    store_err);
+		    sc->err);
 		return -1;
 	}
 	newest = schema_nsteps ? schema_steps[schema_nsteps - 1].version : 0;
@@ -405,14 +431,14 @@ store_migrate(char *err, size_t errlen)
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		if (sqlite3_exec(store_db, sql, NULL, NULL, &msg) !=
+		if (sqlite3_exec(sc->db, sql, NULL, NULL, &msg) !=
 		    SQLITE_OK) {
 			store_note_error();
 			snprintf(err, errlen, "schema step %s: %s",
 			    schema_steps[i].name, msg ? msg : "failed");
 			sqlite3_free(msg);
 			sqlite3_free(sql);
-			sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
+			sqlite3_exec(sc->db, "ROLLBACK", NULL, NULL, NULL);
 			return -1;
 		}
 		sqlite3_free(sql);
@@ -488,7 +514,7 @@ store_open_error(const char *path, char *err, size_t errlen)
 {
 	const char	*what, *todo;
 
-	switch (store_errcode & 0xff) {
+	switch (sc->errcode & 0xff) {
 	case SQLITE_NOTADB:
 		what = "not an SQLite database";
 		todo = "if the file is not sippushd's, set database.path to "
@@ -524,10 +550,10 @@ store_open_error(const char *path, char *err, size_t errlen)
 		    "database.path";
 		break;
 	default:
-		snprintf(err, errlen, "%s: %s", path, store_err);
+		snprintf(err, errlen, "%s: %s", path, sc->err);
 		return;
 	}
-	snprintf(err, errlen, "%s: %s (%s): %s", path, what, store_err, todo);
+	snprintf(err, errlen, "%s: %s (%s): %s", path, what, sc->err, todo);
 }
 
 /* PRAGMA quick_check: 0 if the database is sound, else -1 with the
@@ -542,7 +568,7 @@ store_quick_check(void)
 	int		 rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (sqlite3_prepare_v2(store_db, "PRAGMA quick_check(1)", -1, &st,
+	if (sqlite3_prepare_v2(sc->db, "PRAGMA quick_check(1)", -1, &st,
 	    NULL) != SQLITE_OK) {
 		store_note_error();
 		return -1;
@@ -555,12 +581,12 @@ store_quick_check(void)
 	}
 	r = (const char *)sqlite3_column_text(st, 0);
 	if (r == NULL || strcmp(r, "ok") != 0) {
-		store_errcode = SQLITE_CORRUPT;
+		sc->errcode = SQLITE_CORRUPT;
 		if (r && strncmp(r, "*** in database main ***\n", 25) == 0)
 			r += 25;
-		snprintf(store_err, sizeof(store_err), "quick_check: %.200s",
+		snprintf(sc->err, sizeof(sc->err), "quick_check: %.200s",
 		    r ? r : "no answer");
-		for (p = store_err; *p; p++)
+		for (p = sc->err; *p; p++)
 			if (*p == '\n')
 				*p = ' ';
 		sqlite3_finalize(st);
@@ -574,19 +600,88 @@ store_quick_check(void)
 	return 0;
 }
 
+/* Open a connection to path as sc, in WAL mode, with the pragmas the
+ * daemon runs with. 0, or -1 with the failure noted. */
+static int
+store_conn_open(const char *path, int sync_full)
+{
+	int	 rc;
+
+	rc = sqlite3_open_v2(path, &sc->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		if (sc->db)
+			store_note_error();
+		else {
+			sc->errcode = rc;
+			snprintf(sc->err, sizeof(sc->err), "%s",
+			    sqlite3_errstr(rc));
+		}
+		return -1;
+	}
+	sqlite3_extended_result_codes(sc->db, 1);
+	if (sqlite3_db_readonly(sc->db, "main") == 1) {
+		sc->errcode = SQLITE_READONLY;
+		snprintf(sc->err, sizeof(sc->err), "opened read-only");
+		return -1;
+	}
+	sqlite3_busy_timeout(sc->db, 5000);
+	if (sqlite3_exec(sc->db, sync_full ?
+	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+	    " PRAGMA foreign_keys = ON;" :
+	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+	    " PRAGMA foreign_keys = ON;",
+	    NULL, NULL, NULL) != SQLITE_OK) {
+		store_note_error();
+		return -1;
+	}
+	return 0;
+}
+
+static int
+store_conn_prepare(void)
+{
+	int	 i;
+
+	for (i = 0; i < ST_COUNT; i++)
+		if (sqlite3_prepare_v3(sc->db, store_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &sc->st[i], NULL) !=
+		    SQLITE_OK) {
+			store_note_error();
+			return -1;
+		}
+	sc->err[0] = '\0';
+	return 0;
+}
+
+static void
+store_conn_close(struct store_conn *conn)
+{
+	int	 i;
+
+	for (i = 0; i < ST_COUNT; i++) {
+		sqlite3_finalize(conn->st[i]);
+		conn->st[i] = NULL;
+	}
+	if (conn->db)
+		sqlite3_close(conn->db);
+	conn->db = NULL;
+}
+
 /*
  * Open (creating if needed) the database at path, check it, upgrade its
- * schema and prepare the statements. 0, or -1 with "path: what is wrong:
- * what to do" in err.
+ * schema and prepare the statements, on both connections. Call it on
+ * the event loop's thread. 0, or -1 with "path: what is wrong: what to
+ * do" in err.
  */
 int
 store_open(const char *path, int sync_full, char *err, size_t errlen)
 {
 	char	 why[384];
-	int	 i, rc;
 
-	store_err[0] = '\0';
-	store_errcode = 0;
+	sc = &store_main;
+	store_main.err[0] = store_wr.err[0] = '\0';
+	store_main.errcode = store_wr.errcode = 0;
 	store_fault_since = 0;
 	store_fault_count = 0;
 	if (store_check_path(path, err, errlen) == -1)
@@ -596,72 +691,47 @@ store_open(const char *path, int sync_full, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
-	rc = sqlite3_open_v2(path, &store_db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		if (store_db)
-			store_note_error();
-		else {
-			store_errcode = rc;
-			snprintf(store_err, sizeof(store_err), "%s",
-			    sqlite3_errstr(rc));
-		}
-		goto fail;
-	}
-	sqlite3_extended_result_codes(store_db, 1);
-	if (sqlite3_db_readonly(store_db, "main") == 1) {
-		store_errcode = SQLITE_READONLY;
-		snprintf(store_err, sizeof(store_err), "opened read-only");
-		goto fail;
-	}
-	sqlite3_busy_timeout(store_db, 5000);
-	if (sqlite3_exec(store_db, sync_full ?
-	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-	    " PRAGMA foreign_keys = ON;" :
-	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-	    " PRAGMA foreign_keys = ON;",
-	    NULL, NULL, NULL) != SQLITE_OK) {
-		store_note_error();
-		goto fail;
-	}
-	if (store_quick_check() == -1)
+	if (store_conn_open(path, sync_full) == -1 ||
+	    store_quick_check() == -1)
 		goto fail;
 	why[0] = '\0';
 	if (store_migrate(why, sizeof(why)) == -1) {
-		if (store_errcode && store_is_fault(store_errcode))
+		if (sc->errcode && store_is_fault(sc->errcode))
 			store_open_error(path, err, errlen);
 		else
 			snprintf(err, errlen, "%s: %s", path, why);
 		store_close();
 		return -1;
 	}
-	for (i = 0; i < ST_COUNT; i++)
-		if (sqlite3_prepare_v3(store_db, store_sql[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &store_st[i], NULL) !=
-		    SQLITE_OK) {
-			store_note_error();
-			goto fail;
-		}
-	store_err[0] = '\0';
+	if (store_conn_prepare() == -1)
+		goto fail;
+	sc = &store_wr;		/* the schema is there: the writer's */
+	if (store_conn_open(path, sync_full) == -1 ||
+	    store_conn_prepare() == -1)
+		goto fail;
+	sc = &store_main;
 	return 0;
 fail:
 	store_open_error(path, err, errlen);
+	sc = &store_main;
 	store_close();
 	return -1;
 }
 
+/* The calling thread (commit.c's writer) uses the writer's connection
+ * from now on. */
+void
+store_use_writer(void)
+{
+	sc = &store_wr;
+}
+
+/* Close both connections; the writer must be idle. */
 void
 store_close(void)
 {
-	int	 i;
-
-	for (i = 0; i < ST_COUNT; i++) {
-		sqlite3_finalize(store_st[i]);
-		store_st[i] = NULL;
-	}
-	if (store_db)
-		sqlite3_close(store_db);
-	store_db = NULL;
+	store_conn_close(&store_main);
+	store_conn_close(&store_wr);
 	free(store_path);
 	store_path = NULL;
 }
@@ -689,7 +759,7 @@ store_text(sqlite3_stmt *st, int col)
 int
 store_load_clients(int (*fn)(const struct client *, void *), void *arg)
 {
-	sqlite3_stmt	*st = store_st[ST_LOAD_CLIENTS];
+	sqlite3_stmt	*st = sc->st[ST_LOAD_CLIENTS];
 	struct client	 c;
 	int		 rc, n = 0, v;
 
@@ -721,7 +791,7 @@ store_load_clients(int (*fn)(const struct client *, void *), void *arg)
 		return -1;
 	if (rc != SQLITE_DONE) {
 		store_note_error();
-		log_error("store: loading clients: %s", store_err);
+		log_error("store: loading clients: %s", sc->err);
 		return -1;
 	}
 	return n;
@@ -732,7 +802,7 @@ store_begin(void)
 {
 	if (store_exec(ST_BEGIN) == -1)
 		return -1;
-	store_err[0] = '\0';
+	sc->err[0] = '\0';
 	return 0;
 }
 
@@ -752,7 +822,7 @@ store_commit(void)
 void
 store_rollback(void)
 {
-	if (!sqlite3_get_autocommit(store_db))
+	if (!sqlite3_get_autocommit(sc->db))
 		store_exec(ST_ROLLBACK);
 }
 
@@ -760,7 +830,7 @@ store_rollback(void)
 int
 store_put_client(const struct client *c)
 {
-	sqlite3_stmt	*st = store_st[ST_PUT_CLIENT];
+	sqlite3_stmt	*st = sc->st[ST_PUT_CLIENT];
 
 	sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, c->class, -1, SQLITE_STATIC);
@@ -785,7 +855,7 @@ store_put_client(const struct client *c)
 int
 store_touch_client(const struct client *c)
 {
-	sqlite3_stmt	*st = store_st[ST_TOUCH_CLIENT];
+	sqlite3_stmt	*st = sc->st[ST_TOUCH_CLIENT];
 
 	sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, clients_state_name(c->state), -1,
@@ -797,7 +867,7 @@ store_touch_client(const struct client *c)
 int
 store_delete_client(const char *id)
 {
-	sqlite3_bind_text(store_st[ST_DELETE_CLIENT], 1, id, -1,
+	sqlite3_bind_text(sc->st[ST_DELETE_CLIENT], 1, id, -1,
 	    SQLITE_STATIC);
 	return store_exec(ST_DELETE_CLIENT);
 }
@@ -815,7 +885,7 @@ store_bind_opt64(sqlite3_stmt *st, int col, int64_t v)
 int
 store_put_message(const struct message *m)
 {
-	sqlite3_stmt	*st = store_st[ST_PUT_MESSAGE];
+	sqlite3_stmt	*st = sc->st[ST_PUT_MESSAGE];
 
 	sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, dispatch_message_state_name(m->state), -1,
@@ -834,7 +904,7 @@ store_put_message(const struct message *m)
 int
 store_put_target(const struct message *m, const struct target *t)
 {
-	sqlite3_stmt	*st = store_st[ST_PUT_TARGET];
+	sqlite3_stmt	*st = sc->st[ST_PUT_TARGET];
 	int		 state = t->state == TARGET_SENT ? TARGET_PENDING :
 			    t->state;
 
@@ -856,7 +926,7 @@ store_put_target(const struct message *m, const struct target *t)
 int
 store_set_message_state(const struct message *m)
 {
-	sqlite3_stmt	*st = store_st[ST_SET_MESSAGE_STATE];
+	sqlite3_stmt	*st = sc->st[ST_SET_MESSAGE_STATE];
 
 	sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, dispatch_message_state_name(m->state), -1,
@@ -875,7 +945,7 @@ int
 store_load_messages(const char *id, int active_only, int limit,
     int (*fn)(const struct message_row *, void *), void *arg)
 {
-	sqlite3_stmt		*st = store_st[ST_LOAD_MESSAGES];
+	sqlite3_stmt		*st = sc->st[ST_LOAD_MESSAGES];
 	struct message_row	 r;
 	int			 rc, n = 0;
 
@@ -915,7 +985,7 @@ store_load_messages(const char *id, int active_only, int limit,
 		return -1;
 	if (rc != SQLITE_DONE) {
 		store_note_error();
-		log_error("store: loading messages: %s", store_err);
+		log_error("store: loading messages: %s", sc->err);
 		return -1;
 	}
 	return n;
@@ -926,7 +996,7 @@ int
 store_load_targets(const char *message_id,
     int (*fn)(const struct target_row *, void *), void *arg)
 {
-	sqlite3_stmt		*st = store_st[ST_LOAD_TARGETS];
+	sqlite3_stmt		*st = sc->st[ST_LOAD_TARGETS];
 	struct target_row	 r;
 	int			 rc, n = 0, v;
 
@@ -953,7 +1023,7 @@ store_load_targets(const char *message_id,
 		return -1;
 	if (rc != SQLITE_DONE) {
 		store_note_error();
-		log_error("store: loading targets: %s", store_err);
+		log_error("store: loading targets: %s", sc->err);
 		return -1;
 	}
 	return n;
@@ -963,10 +1033,10 @@ store_load_targets(const char *message_id,
 int
 store_purge_messages(int64_t finished_before)
 {
-	sqlite3_bind_int64(store_st[ST_PURGE_MESSAGES], 1, finished_before);
+	sqlite3_bind_int64(sc->st[ST_PURGE_MESSAGES], 1, finished_before);
 	if (store_exec(ST_PURGE_MESSAGES) == -1)
 		return -1;
-	return sqlite3_changes(store_db);
+	return sqlite3_changes(sc->db);
 }
 
 /*
@@ -977,7 +1047,7 @@ int
 store_get_user(const char *id, char *realm, size_t realmlen,
     char sha256[65], char md5[33])
 {
-	sqlite3_stmt	*st = store_st[ST_GET_USER];
+	sqlite3_stmt	*st = sc->st[ST_GET_USER];
 	int		 rc;
 
 	if (st == NULL)
@@ -1003,7 +1073,7 @@ int
 store_put_user(const char *id, const char *realm, const char *sha256,
     const char *md5, int64_t now)
 {
-	sqlite3_stmt	*st = store_st[ST_PUT_USER];
+	sqlite3_stmt	*st = sc->st[ST_PUT_USER];
 
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, realm, -1, SQLITE_STATIC);
@@ -1017,11 +1087,11 @@ store_put_user(const char *id, const char *realm, const char *sha256,
 int
 store_delete_user(const char *id)
 {
-	sqlite3_bind_text(store_st[ST_DELETE_USER], 1, id, -1,
+	sqlite3_bind_text(sc->st[ST_DELETE_USER], 1, id, -1,
 	    SQLITE_STATIC);
 	if (store_exec(ST_DELETE_USER) == -1)
 		return -1;
-	return sqlite3_changes(store_db) > 0;
+	return sqlite3_changes(sc->db) > 0;
 }
 
 /* Call fn for every user (or only id, if not NULL), sorted by ID.
@@ -1030,7 +1100,7 @@ int
 store_list_users(const char *id, int (*fn)(const char *id,
     const char *realm, int64_t created_at, void *), void *arg)
 {
-	sqlite3_stmt	*st = store_st[ST_LIST_USERS];
+	sqlite3_stmt	*st = sc->st[ST_LIST_USERS];
 	int		 rc, n = 0;
 
 	if (id)

@@ -55,6 +55,22 @@ reg(const char *id, int64_t now)
 	return c;
 }
 
+/* What the group commit does with a list it wrote: copy the marks,
+ * clear them, report each client written (commit.c). */
+static void
+release(struct client *list)
+{
+	struct client	*c, *next;
+	int		 marks;
+
+	for (c = list; c; c = next) {
+		next = c->dnext;
+		marks = c->dirty;
+		c->dirty = 0;
+		clients_written(c, marks);
+	}
+}
+
 /* Length of a dirty list, or -1 if it loops (Floyd: no hang on a
  * corrupt list). */
 static int
@@ -195,7 +211,7 @@ test_dirty_list(void)
 	CU_ASSERT_EQUAL(b->dirty, CLIENT_DIRTY_ROW | CLIENT_DIRTY_SEEN);
 	CU_ASSERT_EQUAL(c->dirty, CLIENT_DIRTY_ROW);
 	CU_ASSERT_PTR_NULL(clients_take_dirty());
-	clients_release(l);
+	release(l);
 	CU_ASSERT_EQUAL(a->dirty, 0);
 	CU_ASSERT_EQUAL(b->dirty, 0);
 	CU_ASSERT_EQUAL(c->dirty, 0);
@@ -213,14 +229,14 @@ test_dirty_list(void)
 	CU_ASSERT_EQUAL(c->dirty, CLIENT_DIRTY_SEEN | CLIENT_DIRTY_ROW);
 	CU_ASSERT_EQUAL(a->dirty, CLIENT_DIRTY_SEEN);
 	CU_ASSERT_EQUAL(b->dirty, 0);
-	clients_release(l);
+	release(l);
 
 	/* a released list starts over: b alone now */
 	clients_mark(b, CLIENT_DIRTY_SEEN);
 	l = clients_take_dirty();
 	CU_ASSERT_PTR_EQUAL(l, b);
 	CU_ASSERT_PTR_NULL(b->dnext);
-	clients_release(l);
+	release(l);
 
 	/*
 	 * A registration cancels a pending delete (as after a failed
@@ -239,7 +255,7 @@ test_dirty_list(void)
 		CU_FAIL("clients_register after a delete mark corrupts the "
 		    "dirty list");
 	}
-	clients_release(l);
+	release(l);
 	CU_ASSERT_PTR_EQUAL(clients_find("a"), a);
 
 	/* the same with other clients queued behind it: none is lost */
@@ -255,7 +271,7 @@ test_dirty_list(void)
 		a->dnext = NULL;
 		l = a;
 	}
-	clients_release(l);
+	release(l);
 	/* a client dropped from the list would keep its mark for ever */
 	CU_ASSERT_EQUAL(b->dirty, 0);
 	CU_ASSERT_EQUAL(c->dirty, 0);
@@ -273,14 +289,14 @@ test_release_deleted(void)
 	b = reg("b", 1);
 	c = reg("c", 1);
 	CU_ASSERT_FATAL(a && b && c);
-	clients_release(clients_take_dirty());
+	release(clients_take_dirty());
 
 	clients_mark(b, CLIENT_DIRTY_DELETE);
 	clients_mark(a, CLIENT_DIRTY_SEEN);
 	clients_mark(c, CLIENT_DIRTY_ROW | CLIENT_DIRTY_DELETE);
 	l = clients_take_dirty();
 	CU_ASSERT_EQUAL(list_len(l), 3);
-	clients_release(l);
+	release(l);
 	CU_ASSERT_EQUAL(clients_count(), 1);
 	CU_ASSERT_PTR_NULL(clients_find("b"));
 	CU_ASSERT_PTR_NULL(clients_find("c"));
@@ -293,19 +309,19 @@ test_release_deleted(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
 	CU_ASSERT_EQUAL(clients_count(), 2);
 	CU_ASSERT_EQUAL(b->registered_at, 10);
-	clients_release(clients_take_dirty());
+	release(clients_take_dirty());
 
 	/* deleting many clients that share buckets keeps the chains whole */
 	for (i = 0; i < 200; i++) {
 		snprintf(id, sizeof(id), "d%d", i);
 		CU_ASSERT_PTR_NOT_NULL(reg(id, 1));
 	}
-	clients_release(clients_take_dirty());
+	release(clients_take_dirty());
 	for (i = 0; i < 200; i += 2) {
 		snprintf(id, sizeof(id), "d%d", i);
 		clients_mark(clients_find(id), CLIENT_DIRTY_DELETE);
 	}
-	clients_release(clients_take_dirty());
+	release(clients_take_dirty());
 	CU_ASSERT_EQUAL(clients_count(), 102);
 	for (i = 0; i < 200; i++) {
 		snprintf(id, sizeof(id), "d%d", i);
@@ -324,7 +340,7 @@ test_requeue(void)
 	b = reg("b", 1);
 	c = reg("c", 1);
 	CU_ASSERT_FATAL(a && b && c);
-	clients_release(clients_take_dirty());
+	release(clients_take_dirty());
 
 	clients_mark(b, CLIENT_DIRTY_SEEN);
 	clients_mark(a, CLIENT_DIRTY_DELETE);
@@ -350,7 +366,7 @@ test_requeue(void)
 	clients_requeue_dirty(l);
 	l = clients_take_dirty();
 	CU_ASSERT_EQUAL(list_len(l), 3);
-	clients_release(l);
+	release(l);
 	CU_ASSERT_PTR_NULL(clients_find("a"));
 	CU_ASSERT_EQUAL(clients_count(), 2);
 	CU_ASSERT_EQUAL(b->dirty, 0);
@@ -427,7 +443,7 @@ test_growth(void)
 			wrong++;
 	CU_ASSERT_EQUAL(i, MANY);
 	CU_ASSERT_EQUAL(wrong, 0);
-	clients_release(l);
+	release(l);
 }
 
 static void

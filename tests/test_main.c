@@ -94,6 +94,7 @@ static int (*const suites[])(void) = {
 	test_clients_register,
 	test_registrar_register,
 	test_heartbeat_register,
+	test_commit_register,
 	test_dispatch_register,
 	test_client_register,
 	test_auth_register,
