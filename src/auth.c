@@ -544,6 +544,7 @@ auth_cmd_import(struct buf *out, int argc, char **argv)
 			return;
 		}
 	}
+	commit_drain();		/* writes below: no batch in flight */
 	if (store_begin() == -1) {
 		proto_err(out, "store: %s", store_errmsg());
 		return;
