@@ -54,27 +54,6 @@ log = { level = "debug"; };
 EOF
 }
 
-# start_agent NAME [FLAGS...]: sippush-agent -F -f $T/NAME.conf FLAGS, its
-# stdout in $T/NAME.out, its log in $T/NAME.log; sets PID_NAME.
-start_agent()
-{
-    local name=$1
-    shift
-    echo "---- $(date +%T) start" >>"$T/$name.log"
-    bg bash -c 'out=$1 log=$2; shift 2; exec "$@" >>"$out" 2>>"$log"' _ \
-        "$T/$name.out" "$T/$name.log" "$AGENT" -F -f "$T/$name.conf" "$@"
-    printf -v "PID_$name" '%s' "$BG_PID"
-}
-
-# stop_agent NAME: SIGTERM, it must exit 0 within 10 s.
-stop_agent()
-{
-    local pidvar=PID_$1 rc=0
-    kill -TERM "${!pidvar}"
-    wait_pid "${!pidvar}" 10 || rc=$?
-    assert_eq 0 "$rc" "exit status of agent $1 after SIGTERM"
-}
-
 # runs CLIENT ID: how many times CLIENT's hook completed for message ID.
 runs() { grep -c "^$1|$2|" "$T/runs" 2>/dev/null || true; }
 

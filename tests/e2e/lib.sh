@@ -604,3 +604,26 @@ stop_baresip()
     _pid_done "$BARESIP_PID" || _stop_pid "$BARESIP_PID" KILL 5
     wait_pid "$BARESIP_PID" 5 || true
 }
+
+# ---- sippush-agent ($AGENT, set by the test) ---------------------------
+
+# start_agent NAME [FLAGS...]: sippush-agent -F -f $T/NAME.conf FLAGS, its
+# stdout in $T/NAME.out, its log in $T/NAME.log; sets PID_NAME.
+start_agent()
+{
+    local name=$1
+    shift
+    echo "---- $(date +%T) start" >>"$T/$name.log"
+    bg bash -c 'out=$1 log=$2; shift 2; exec "$@" >>"$out" 2>>"$log"' _ \
+        "$T/$name.out" "$T/$name.log" "$AGENT" -F -f "$T/$name.conf" "$@"
+    printf -v "PID_$name" '%s' "$BG_PID"
+}
+
+# stop_agent NAME: SIGTERM, it must exit 0 within 10 s.
+stop_agent()
+{
+    local pidvar=PID_$1 rc=0
+    kill -TERM "${!pidvar}"
+    wait_pid "${!pidvar}" 10 || rc=$?
+    assert_eq 0 "$rc" "exit status of agent $1 after SIGTERM"
+}

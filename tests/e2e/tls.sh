@@ -90,24 +90,6 @@ EOF
     } >"$T/$name.conf"
 }
 
-# start_agent NAME: sippush-agent -F, output in $T/NAME.out, log in
-# $T/NAME.log; sets PID_NAME.
-start_agent()
-{
-    local name=$1
-    bg bash -c 'out=$1 log=$2; shift 2; exec "$@" >>"$out" 2>>"$log"' _ \
-        "$T/$name.out" "$T/$name.log" "$AGENT" -F -f "$T/$name.conf"
-    printf -v "PID_$name" '%s' "$BG_PID"
-}
-
-stop_agent()
-{
-    local pidvar=PID_$1 rc=0
-    kill -TERM "${!pidvar}"
-    wait_pid "${!pidvar}" 10 || rc=$?
-    assert_eq 0 "$rc" "exit status of agent $1 after SIGTERM"
-}
-
 log_has() { grep -q -- "$2" "$T/$1.log"; }
 acked() { [ "$(ctl --json status "$1" | jq -r '.targets[0].state')" = acked ]; }
 # established TCP connections to 127.0.0.1:PORT
