@@ -17,6 +17,12 @@ test_buf_append(void)
 	char		 big[1000];
 	size_t		 i;
 
+	/* nothing from an empty buffer (its data is NULL): a buffer all the
+	 * same, empty and terminated (found by tests/fuzz/fuzz_control) */
+	CU_ASSERT_EQUAL(buf_append(&b, NULL, 0), 0);
+	CU_ASSERT_EQUAL(b.len, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b.data);
+	CU_ASSERT_EQUAL(b.data[0], '\0');
 	CU_ASSERT_EQUAL(buf_append(&b, "abc", 3), 0);
 	CU_ASSERT_EQUAL(b.len, 3);
 	CU_ASSERT_STRING_EQUAL(b.data, "abc");
