@@ -8,15 +8,11 @@
  * SOFIA.md, memory trap).
  *
  * Admission comes first. With registration.rate_per_source set, each
- * source address (an IPv6 one by its /64) has a token bucket, kept as the
- * "theoretical arrival time" of GCRA: one REGISTER costs 1/rate seconds,
- * and up to 2 x rate may come at once. The buckets live in a fixed table
- * of REGISTRAR_RATE_SETS sets of REGISTRAR_RATE_WAYS entries, indexed by
- * a keyed hash: a full set forgets its idlest entry (one whose bucket is
- * full again holds nothing worth keeping), so memory stays bounded
- * whatever the number of addresses. A REGISTER over the rate, and one
- * that would add a client to a table holding registration.max_clients
- * rows, is answered 503 with Retry-After.
+ * source address (an IPv6 one by its /64) has a token bucket (rate.c):
+ * one REGISTER costs 1/rate seconds, and up to 2 x rate may come at once.
+ * A REGISTER over the rate, and one that would add a client to a table
+ * holding registration.max_clients rows, is answered 503 with
+ * Retry-After.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -24,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -39,8 +34,6 @@
 
 #define REGISTRAR_FAIL_RETRY	5	/* Retry-After on a store failure */
 #define REGISTRAR_FULL_RETRY	60	/* ... when the table is full */
-#define REGISTRAR_RATE_SETS	512
-#define REGISTRAR_RATE_WAYS	8
 #define REGISTRAR_LOG_EVERY	10	/* seconds between reports of a limit */
 #define REGISTRAR_LOG_MAX	10	/* such reports per second, at most */
 
@@ -49,15 +42,6 @@ struct log_cap {
 	int64_t		 second;
 	int		 count;
 	unsigned	 dropped;	/* lines not logged that second */
-};
-
-/* One source address's bucket. */
-struct rate_entry {
-	uint8_t		 key[17];	/* family, then the address */
-	uint8_t		 used;
-	int64_t		 tat;		/* us, monotonic: bucket full from then */
-	int64_t		 logged;	/* us, when it was last reported */
-	uint32_t	 refused;	/* since then */
 };
 
 /* A REGISTER waiting for its commit; lives on the request's home. */
@@ -69,8 +53,7 @@ struct pending {
 
 static const struct config	*reg_cfg;
 static nta_agent_t		*reg_agent;
-static struct rate_entry	 reg_rate[REGISTRAR_RATE_SETS][REGISTRAR_RATE_WAYS];
-static uint64_t			 reg_seed;
+static struct rate_table	 reg_rate;
 static struct log_cap		 reg_rate_cap, reg_refusal_cap;
 static int64_t			 reg_full_logged;	/* table full */
 static uint32_t			 reg_full_refused;
@@ -80,23 +63,11 @@ registrar_init(const struct config *cfg, nta_agent_t *agent)
 {
 	reg_cfg = cfg;
 	reg_agent = agent;
-	memset(reg_rate, 0, sizeof(reg_rate));
-	if (getrandom(&reg_seed, sizeof(reg_seed), GRND_NONBLOCK) !=
-	    sizeof(reg_seed))
-		reg_seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL;
+	rate_init(&reg_rate);
 	reg_full_logged = 0;
 	reg_full_refused = 0;
 	memset(&reg_rate_cap, 0, sizeof(reg_rate_cap));
 	memset(&reg_refusal_cap, 0, sizeof(reg_refusal_cap));
-}
-
-static int64_t
-registrar_clock_us(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* May one more line of this kind be logged at now (us)? When a new
@@ -117,75 +88,6 @@ registrar_may_log(struct log_cap *cap, int64_t now, unsigned *dropped)
 	return 0;
 }
 
-/* The bucket key of a source address: IPv4 (also v4-mapped IPv6) whole,
- * IPv6 by its /64, since one host may hold a whole /64. 0, or -1 when the
- * address is of no known family. */
-static int
-registrar_rate_key(const struct sockaddr *sa, uint8_t key[17])
-{
-	const struct sockaddr_in	*sin;
-	const struct sockaddr_in6	*sin6;
-	const uint8_t			*a;
-
-	memset(key, 0, 17);
-	if (sa->sa_family == AF_INET) {
-		sin = (const struct sockaddr_in *)(const void *)sa;
-		key[0] = 4;
-		memcpy(key + 1, &sin->sin_addr, 4);
-		return 0;
-	}
-	if (sa->sa_family != AF_INET6)
-		return -1;
-	sin6 = (const struct sockaddr_in6 *)(const void *)sa;
-	a = sin6->sin6_addr.s6_addr;
-	if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-		key[0] = 4;
-		memcpy(key + 1, a + 12, 4);
-	} else {
-		key[0] = 6;
-		memcpy(key + 1, a, 8);
-	}
-	return 0;
-}
-
-static size_t
-registrar_rate_set(const uint8_t key[17])
-{
-	uint64_t	 h = reg_seed;
-	size_t		 i;
-
-	for (i = 0; i < 17; i++) {
-		h ^= key[i];
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 31;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 29;
-	return (size_t)(h % REGISTRAR_RATE_SETS);
-}
-
-/* The bucket of key, found or made (forgetting the idlest of its set). */
-static struct rate_entry *
-registrar_rate_entry(const uint8_t key[17])
-{
-	struct rate_entry	*set = reg_rate[registrar_rate_set(key)];
-	struct rate_entry	*victim = &set[0];
-	int			 i;
-
-	for (i = 0; i < REGISTRAR_RATE_WAYS; i++) {
-		if (set[i].used && memcmp(set[i].key, key, 17) == 0)
-			return &set[i];
-		if (!victim->used)
-			continue;
-		if (!set[i].used || set[i].tat < victim->tat)
-			victim = &set[i];
-	}
-	memset(victim, 0, sizeof(*victim));
-	memcpy(victim->key, key, 17);
-	victim->used = 1;
-	return victim;
-}
-
 /*
  * Charge one REGISTER from msg's source to its bucket. Returns 0 if it
  * may be served, or the number of seconds (at least 1) to put in the
@@ -196,28 +98,27 @@ registrar_rate_check(msg_t *msg)
 {
 	su_addrinfo_t		*ai = msg_addrinfo(msg);
 	struct rate_entry	*e;
-	uint8_t			 key[17];
-	int64_t			 now, tat, interval, tolerance, wait;
+	uint8_t			 key[RATE_KEY_LEN];
+	int64_t			 now, interval, tolerance, wait;
 	char			 addr[46];
 	int			 rate = reg_cfg->reg_rate;
 	unsigned		 dropped;
 
 	if (rate <= 0 || ai == NULL || ai->ai_addr == NULL ||
-	    registrar_rate_key(ai->ai_addr, key) == -1)
+	    rate_key(ai->ai_addr, key) == -1)
 		return 0;
-	now = registrar_clock_us();
+	now = rate_clock_us();
 	interval = 1000000 / rate;
 	if (interval < 1)
 		interval = 1;
 	tolerance = (2 * (int64_t)rate - 1) * interval;
-	e = registrar_rate_entry(key);
-	tat = e->tat > now ? e->tat : now;
-	if (tat - now <= tolerance) {
-		e->tat = tat + interval;
+	e = rate_entry(&reg_rate, key);
+	if ((wait = rate_over(e, now, tolerance)) == 0) {
+		rate_charge(e, now, interval);
 		return 0;
 	}
 	e->refused++;
-	wait = (tat - now - tolerance + 999999) / 1000000;
+	wait = (wait + 999999) / 1000000;
 	if ((e->logged == 0 || now - e->logged >=
 	    (int64_t)REGISTRAR_LOG_EVERY * 1000000) &&
 	    registrar_may_log(&reg_rate_cap, now, &dropped)) {
@@ -432,7 +333,7 @@ registrar_room(const char *id)
 	if (clients_count() < (size_t)reg_cfg->reg_max_clients)
 		return 1;
 	reg_full_refused++;
-	now = registrar_clock_us();
+	now = rate_clock_us();
 	if (reg_full_logged == 0 || now - reg_full_logged >=
 	    (int64_t)REGISTRAR_LOG_EVERY * 1000000) {
 		log_warn("registrar: the table holds registration.max_clients "
@@ -483,7 +384,7 @@ registrar_log_refusal(sip_t const *sip, const struct reg_error *e)
 	unsigned	 dropped;
 	int		 ok;
 
-	ok = registrar_may_log(&reg_refusal_cap, registrar_clock_us(),
+	ok = registrar_may_log(&reg_refusal_cap, rate_clock_us(),
 	    &dropped);
 	if (dropped)
 		log_info("registrar: %u more REGISTERs refused in a second, "

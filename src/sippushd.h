@@ -386,6 +386,36 @@ void	 registrar_request(struct msg_s *, struct sip_s *);
 int	 registrar_parse(const struct config *, struct su_home_s *,
 	    struct sip_s const *, struct registration *, struct reg_error *);
 
+/* ---- rate.c: token buckets per source address ---- */
+
+#define RATE_SETS	512
+#define RATE_WAYS	8
+#define RATE_KEY_LEN	17	/* family, then the address (/64 for IPv6) */
+
+struct rate_entry {
+	uint8_t		 key[RATE_KEY_LEN];
+	uint8_t		 used;
+	int64_t		 tat;		/* us, monotonic: bucket full from then */
+	int64_t		 logged;	/* us, when it was last reported */
+	uint32_t	 refused;	/* since then */
+};
+
+struct rate_table {
+	struct rate_entry	 set[RATE_SETS][RATE_WAYS];
+	uint64_t		 seed;
+};
+
+struct sockaddr;
+void	 rate_init(struct rate_table *);
+int	 rate_key(const struct sockaddr *, uint8_t key[RATE_KEY_LEN]);
+struct rate_entry *rate_find(struct rate_table *,
+	    const uint8_t key[RATE_KEY_LEN]);
+struct rate_entry *rate_entry(struct rate_table *,
+	    const uint8_t key[RATE_KEY_LEN]);
+int64_t	 rate_over(const struct rate_entry *, int64_t now, int64_t tolerance);
+void	 rate_charge(struct rate_entry *, int64_t now, int64_t interval);
+int64_t	 rate_clock_us(void);
+
 /* ---- auth.c: Digest authentication of clients ---- */
 
 /* What an authenticated request used, to be recorded against replays. */
