@@ -22,6 +22,12 @@
  * age says when it expires (auth.nonce_lifetime). A restart draws a new
  * key, so clients get a stale challenge and answer it at once.
  *
+ * Guessing. A source address may fail authentication (wrong password,
+ * unknown user, another client's ID) auth.max_failures times a minute,
+ * in bursts of as many (a token bucket per address, rate.c); beyond that
+ * its authenticated requests are answered 503 with Retry-After before
+ * any credential is looked at, while other addresses are served.
+ *
  * Replays. Only qop=auth is accepted, so every request carries a nonce
  * count (nc) that the client increases. Each client keeps the nonces it
  * used last (AUTH_SLOTS of them, with the highest nc seen and a hash of
@@ -75,6 +81,7 @@ static uint8_t			 auth_key[32];
 static uint64_t			 auth_last_nonce;
 static int64_t			 auth_log_second;
 static int			 auth_log_count;
+static struct rate_table	 auth_failures;
 
 int
 auth_init(const struct config *cfg, nta_agent_t *agent)
@@ -82,6 +89,7 @@ auth_init(const struct config *cfg, nta_agent_t *agent)
 	auth_cfg = cfg;
 	auth_agent = agent;
 	auth_last_nonce = 0;
+	rate_init(&auth_failures);
 	if (getrandom(auth_key, sizeof(auth_key), 0) != sizeof(auth_key)) {
 		log_error("auth: cannot draw the nonce key: %s",
 		    strerror(errno));
@@ -466,9 +474,43 @@ auth_request(msg_t *msg, sip_t const *sip, const char *id,
     struct auth_grant *g)
 {
 	struct auth_verdict	 v;
+	struct rate_entry	*e = NULL;
+	uint8_t			 key[RATE_KEY_LEN];
+	int64_t			 now = 0, interval = 0, wait;
+	char			 after[16];
+	int			 limit = auth_enabled() ?
+				    auth_cfg->auth_max_failures : 0;
 
+	if (limit > 0 && rate_key(auth_source(msg), key) == 0) {
+		now = rate_clock_us();
+		interval = 60000000 / limit;
+		if ((e = rate_find(&auth_failures, key)) != NULL &&
+		    (wait = rate_over(e, now, (limit - 1) * interval)) > 0) {
+			if (e->refused++ == 0 && auth_may_log())
+				log_warn("auth: %s for %.64s: too many failed "
+				    "authentications from its address "
+				    "(auth.max_failures %d a minute): 503 "
+				    "until it slows down",
+				    sip->sip_request->rq_method_name,
+				    id ? id : "(no ID)", limit);
+			snprintf(after, sizeof(after), "%lld",
+			    (long long)(wait + 999999) / 1000000);
+			nta_msg_treply(auth_agent, msg, 503,
+			    "Too Many Failed Authentications",
+			    SIPTAG_RETRY_AFTER_STR(after),
+			    SIPTAG_SERVER_STR("sippushd/" SIPPUSH_VERSION),
+			    TAG_END());
+			return 0;
+		}
+	}
 	if (auth_check(msg, sip, id, g, &v) == 0)
 		return 1;
+	if (v.status == 403 && limit > 0 && interval > 0) {
+		if (e == NULL)
+			e = rate_entry(&auth_failures, key);
+		rate_charge(e, now, interval);
+		e->refused = 0;
+	}
 	/* a first challenge is routine; the rest is worth a line */
 	if (strcmp(v.why, "no credentials") != 0 && auth_may_log())
 		log_info("auth: %s for %.64s: %s, answered %d",

@@ -87,6 +87,8 @@ static const struct conf_opt options[] = {
 	{ "auth.md5", CONF_BOOL, F(auth_md5), 0, 1, NULL },
 	{ "auth.nonce_lifetime", CONF_INT, F(auth_nonce_lifetime), 10, 86400,
 	    NULL },
+	{ "auth.max_failures", CONF_INT, F(auth_max_failures), 0, 1000000,
+	    NULL },
 	{ "log.level", CONF_ENUM, F(log_level), 0, 0, level_names },
 	{ "log.sip_level", CONF_INT, F(log_sip_level), 0, 9, NULL },
 	/* the TLS transport; the strings may stay unset (NULL) */
@@ -148,6 +150,7 @@ config_defaults(struct config *c)
 	c->auth_sha256 = 1;
 	c->auth_md5 = 1;
 	c->auth_nonce_lifetime = 300;
+	c->auth_max_failures = 60;
 	c->log_level = LOG_LEVEL_INFO;
 	c->log_sip_level = 0;
 

@@ -93,6 +93,8 @@ struct config {
 	int	 auth_sha256;		/* offer SHA-256 (RFC 8760) */
 	int	 auth_md5;		/* offer MD5 */
 	int	 auth_nonce_lifetime;	/* seconds a nonce is accepted */
+	int	 auth_max_failures;	/* failed authentications per minute
+					   per source address, 0 off */
 
 	enum log_level log_level;
 	int	 log_sip_level;		/* Sofia-SIP's own level, 0..9 */

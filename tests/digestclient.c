@@ -3,7 +3,7 @@
  * authentication cases of tests/e2e/auth.sh against sippushd.
  *
  *   digestclient -s HOST:PORT -i ID [-u USER] [-p PASSWORD] [-a sha256|md5]
- *       [-m REGISTER|OPTIONS] [-e EXPIRES] [-n] [-r]
+ *       [-m REGISTER|OPTIONS] [-e EXPIRES] [-b LOCAL-ADDRESS] [-n] [-r]
  *
  * Sends the request without credentials, answers a 401 with the
  * challenge of the chosen algorithm (the credentials of USER, default
@@ -51,7 +51,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: digestclient -s HOST:PORT -i ID [-u USER] "
 	    "[-p PASSWORD] [-a sha256|md5] [-m REGISTER|OPTIONS] "
-	    "[-e EXPIRES] [-n] [-r]\n");
+	    "[-e EXPIRES] [-b LOCAL-ADDRESS] [-n] [-r]\n");
 	exit(2);
 }
 
@@ -168,7 +168,7 @@ int
 main(int argc, char *argv[])
 {
 	const char	*server = NULL, *id = NULL, *user = NULL, *pw = "";
-	const char	*alg = "SHA-256", *method = "REGISTER";
+	const char	*alg = "SHA-256", *method = "REGISTER", *bind_to = NULL;
 	char		 req[BUFSZ], resp[BUFSZ], callid[64], realm[128];
 	char		 nonce[128], uri[160], ha1s[65], ha1m[33], cnonce[17];
 	char		 response[65], auth[1024], host[64], *colon;
@@ -178,7 +178,7 @@ main(int argc, char *argv[])
 	unsigned	 cseq = 1, r;
 	int		 ch, once = 0, replay = 0, status;
 
-	while ((ch = getopt(argc, argv, "s:i:u:p:a:m:e:nr")) != -1) {
+	while ((ch = getopt(argc, argv, "s:i:u:p:a:m:e:b:nr")) != -1) {
 		switch (ch) {
 		case 's': server = optarg; break;
 		case 'i': id = optarg; break;
@@ -189,6 +189,7 @@ main(int argc, char *argv[])
 			break;
 		case 'm': method = optarg; break;
 		case 'e': expires = atol(optarg); break;
+		case 'b': bind_to = optarg; break;
 		case 'n': once = 1; break;
 		case 'r': replay = 1; break;
 		default: usage();
@@ -207,7 +208,12 @@ main(int argc, char *argv[])
 	srv.sin_port = htons((uint16_t)atoi(colon + 1));
 	if (inet_pton(AF_INET, host, &srv.sin_addr) != 1)
 		usage();
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	if (bind_to && inet_pton(AF_INET, bind_to, &sin.sin_addr) != 1)
+		usage();
 	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) == -1 ||
+	    (bind_to && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) ||
 	    connect(fd, (struct sockaddr *)&srv, sizeof(srv)) == -1 ||
 	    getsockname(fd, (struct sockaddr *)&sin, &sl) == -1) {
 		perror("digestclient: socket");

@@ -235,6 +235,21 @@ wait_pid "$ag3_pid" 10 || fail "the agent did not stop on SIGTERM"
 _stop_pid "$fake_pid" TERM 5
 
 # ---------------------------------------------------------------------
+step "auth.max_failures: an address that keeps failing gets 503, others are served"
+stop_daemon
+start_daemon 'auth.enabled = true' 'auth.max_failures = 3' \
+    'heartbeat.timeout = 30'
+assert_status 0 ctl user add lim1 <<<"limit-password"
+for i in 1 2 3; do
+    assert_eq "401 403" "$(lines "$(dc -i lim1 -p wrong-password)")" "wrong password, try $i"
+done
+assert_eq "503" "$(lines "$(dc -i lim1 -p limit-password)")" \
+    "the right password from the same address, after 3 failures"
+assert_contains "$(cat "$DAEMON_LOG")" "too many failed authentications"
+assert_eq "401 200" "$(lines "$(dc -b 127.0.0.2 -i lim1 -p limit-password)")" \
+    "the right password from 127.0.0.2"
+
+# ---------------------------------------------------------------------
 # baresip 1.0 (libre) gives up on a 401 whose first challenge is
 # SHA-256 ("Function not implemented"): such clients need auth.sha256 off.
 if command -v baresip >/dev/null 2>&1; then
