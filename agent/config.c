@@ -406,23 +406,6 @@ config_apply(struct config *c, const struct config_flag *flags, size_t n,
 	return 0;
 }
 
-/* Make a relative path absolute against the current folder, so that the
- * daemon may chdir("/") later. */
-static int
-config_abspath(char **path)
-{
-	char	 cwd[4096], *p;
-
-	if (*path == NULL || **path == '/')
-		return 0;
-	if (getcwd(cwd, sizeof(cwd)) == NULL ||
-	    asprintf(&p, "%s/%s", cwd, *path) == -1)
-		return -1;
-	free(*path);
-	*path = p;
-	return 0;
-}
-
 /* Checks across settings, once each has its value (file and flags).
  * 0, or -1 with err ("file: reason"). */
 int
@@ -450,29 +433,23 @@ config_check(struct config *c, char *err, size_t errlen)
 		return conf_fail(err, errlen, file, 0,
 		    "server.retry_initial (%d) is above retry_max (%d)",
 		    c->retry_initial, c->retry_max);
-	if (config_abspath(&c->state_file) == -1 ||
-	    config_abspath(&c->tls_ca_file) == -1)
+	if (conf_abspath(&c->state_file) == -1 ||
+	    conf_abspath(&c->tls_ca_file) == -1)
 		return conf_fail(err, errlen, file, 0,
 		    "cannot make paths absolute: %s", strerror(errno));
 	return 0;
 }
 
 static void
-config_print_string(FILE *fp, const char *name, const char *v)
+config_print_named(FILE *fp, const char *name, const char *v)
 {
-	const char	*p;
-
 	if (v == NULL) {
 		fprintf(fp, "  # %s is not set\n", name);
 		return;
 	}
-	fprintf(fp, "  %s = \"", name);
-	for (p = v; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fputc('\\', fp);
-		fputc(*p, fp);
-	}
-	fprintf(fp, "\";\n");
+	fprintf(fp, "  %s = ", name);
+	conf_print_string(fp, v);
+	fprintf(fp, ";\n");
 }
 
 /* Print the effective settings in the file's own syntax (-n). The
@@ -512,7 +489,7 @@ config_print(const struct config *c, FILE *fp)
 				fprintf(fp, "  %s = \"(not shown)\";\n",
 				    dot + 1);
 			else
-				config_print_string(fp, dot + 1,
+				config_print_named(fp, dot + 1,
 				    *conf_str((struct config *)c,
 				    &settings[i].o));
 			break;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conffile.h"
 
@@ -170,4 +171,34 @@ conf_read(void *base, const struct conf_spec *spec, const char *path,
 out:
 	config_destroy(&cf);
 	return rv;
+}
+
+/* Make a relative path absolute against the current folder, so that a
+ * daemon may chdir("/") later. NULL stays NULL. 0, or -1 (errno set). */
+int
+conf_abspath(char **path)
+{
+	char	 cwd[4096], *p;
+
+	if (*path == NULL || **path == '/')
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    asprintf(&p, "%s/%s", cwd, *path) == -1)
+		return -1;
+	free(*path);
+	*path = p;
+	return 0;
+}
+
+/* A string in libconfig's syntax: quoted, with \ and " escaped. */
+void
+conf_print_string(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', fp);
+		fputc(*s, fp);
+	}
+	fputc('"', fp);
 }

@@ -7,6 +7,7 @@
 #define SIPPUSH_CONFFILE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <libconfig.h>
 
@@ -42,5 +43,7 @@ char	**conf_str(void *base, const struct conf_opt *);
 int	*conf_int(void *base, const struct conf_opt *);
 int	 conf_read(void *base, const struct conf_spec *, const char *path,
 	    char *err, size_t errlen);
+int	 conf_abspath(char **path);
+void	 conf_print_string(FILE *, const char *);
 
 #endif /* SIPPUSH_CONFFILE_H */

@@ -242,23 +242,6 @@ config_take_group(void *base, const struct conf_opt *o,
 	return 0;
 }
 
-/* Make a relative path absolute against the current folder, so that the
- * daemon may chdir("/") later. */
-static int
-config_abspath(char **path)
-{
-	char	 cwd[4096], *p;
-
-	if (*path == NULL || **path == '/')
-		return 0;
-	if (getcwd(cwd, sizeof(cwd)) == NULL ||
-	    asprintf(&p, "%s/%s", cwd, *path) == -1)
-		return -1;
-	free(*path);
-	*path = p;
-	return 0;
-}
-
 /* Checks across options, once each has its value. */
 static int
 config_check(struct config *c, const char *file, char *err, size_t errlen)
@@ -295,8 +278,8 @@ config_check(struct config *c, const char *file, char *err, size_t errlen)
 		return conf_fail(err, errlen, file, 0,
 		    "dispatch.max_body (%d) needs sip.max_message_size of at "
 		    "least %d", c->dp_max_body, c->dp_max_body + 1024);
-	if (config_abspath(&c->db_path) == -1 ||
-	    config_abspath(&c->ctl_socket) == -1)
+	if (conf_abspath(&c->db_path) == -1 ||
+	    conf_abspath(&c->ctl_socket) == -1)
 		return conf_fail(err, errlen, file, 0,
 		    "cannot make paths absolute: %s", strerror(errno));
 	if (*c->auth_realm == '\0' || strlen(c->auth_realm) > AUTH_REALM_MAX ||
@@ -320,9 +303,9 @@ config_check(struct config *c, const char *file, char *err, size_t errlen)
 		return conf_fail(err, errlen, file, 0,
 		    "tls.port (%d) is sip.port: TCP and TLS need a port each",
 		    c->tls_port);
-	if (config_abspath(&c->tls_cert) == -1 ||
-	    config_abspath(&c->tls_key) == -1 ||
-	    config_abspath(&c->tls_ca) == -1)
+	if (conf_abspath(&c->tls_cert) == -1 ||
+	    conf_abspath(&c->tls_key) == -1 ||
+	    conf_abspath(&c->tls_ca) == -1)
 		return conf_fail(err, errlen, file, 0,
 		    "cannot make paths absolute: %s", strerror(errno));
 	return 0;
@@ -355,19 +338,6 @@ const char *
 config_log_level_name(enum log_level level)
 {
 	return level_names[level];
-}
-
-/* A string in libconfig's syntax: quoted, with \ and " escaped. */
-static void
-config_print_string(FILE *fp, const char *s)
-{
-	fputc('"', fp);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', fp);
-		fputc(*s, fp);
-	}
-	fputc('"', fp);
 }
 
 /* Print the effective settings in the file's own syntax (sippushd -n). */
@@ -411,7 +381,7 @@ config_print(const struct config *c, FILE *fp)
 				break;
 			}
 			fprintf(fp, "  %s = ", dot + 1);
-			config_print_string(fp,
+			conf_print_string(fp,
 			    *conf_str((struct config *)c, &options[i]));
 			fprintf(fp, ";\n");
 			break;
@@ -421,7 +391,7 @@ config_print(const struct config *c, FILE *fp)
 			break;
 		case OPT_GROUP:
 			fprintf(fp, "  %s = ", dot + 1);
-			config_print_string(fp, c->ctl_group ? c->ctl_group :
+			conf_print_string(fp, c->ctl_group ? c->ctl_group :
 			    "");
 			if (c->ctl_gid != -1)
 				fprintf(fp, ";\t# gid %d\n", c->ctl_gid);

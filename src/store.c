@@ -753,6 +753,26 @@ store_text(sqlite3_stmt *st, int col)
 }
 
 /*
+ * End a loop over a statement's rows: reset it and say how it went. rc
+ * is the last sqlite3_step's, or SQLITE_ABORT when the caller's function
+ * stopped the loop. Returns n, or -1 (a failed step is logged as what).
+ */
+static int
+store_rows_end(sqlite3_stmt *st, int rc, int n, const char *what)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_ABORT)
+		return -1;
+	if (rc != SQLITE_DONE) {
+		store_note_error();
+		log_error("store: %s: %s", what, sc->err);
+		return -1;
+	}
+	return n;
+}
+
+/*
  * Call fn for every stored client; the struct and its strings are valid
  * only during the call. Returns the number of clients, or -1.
  */
@@ -786,15 +806,7 @@ store_load_clients(int (*fn)(const struct client *, void *), void *arg)
 		}
 		n++;
 	}
-	sqlite3_reset(st);
-	if (rc == SQLITE_ABORT)
-		return -1;
-	if (rc != SQLITE_DONE) {
-		store_note_error();
-		log_error("store: loading clients: %s", sc->err);
-		return -1;
-	}
-	return n;
+	return store_rows_end(st, rc, n, "loading clients");
 }
 
 int
@@ -979,16 +991,7 @@ store_load_messages(const char *id, int active_only, int limit,
 		}
 		n++;
 	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc == SQLITE_ABORT)
-		return -1;
-	if (rc != SQLITE_DONE) {
-		store_note_error();
-		log_error("store: loading messages: %s", sc->err);
-		return -1;
-	}
-	return n;
+	return store_rows_end(st, rc, n, "loading messages");
 }
 
 /* Call fn for every target of a message, by client ID. Count or -1. */
@@ -1017,16 +1020,7 @@ store_load_targets(const char *message_id,
 		}
 		n++;
 	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc == SQLITE_ABORT)
-		return -1;
-	if (rc != SQLITE_DONE) {
-		store_note_error();
-		log_error("store: loading targets: %s", sc->err);
-		return -1;
-	}
-	return n;
+	return store_rows_end(st, rc, n, "loading targets");
 }
 
 /* Delete finished messages (and their targets) finished before t. */
@@ -1113,13 +1107,5 @@ store_list_users(const char *id, int (*fn)(const char *id,
 		}
 		n++;
 	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc == SQLITE_ABORT)
-		return -1;
-	if (rc != SQLITE_DONE) {
-		log_error("store: listing users: %s", store_errmsg());
-		return -1;
-	}
-	return n;
+	return store_rows_end(st, rc, n, "listing users");
 }
