@@ -73,7 +73,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	    (fz_agent = nta_agent_create(fz_root,
 	    URL_STRING_MAKE("sip:127.0.0.1:0;transport=udp"), NULL, NULL,
 	    NTATAG_UA(0), TAG_END())) == NULL ||
-	    clients_init() == -1 ||
+	    clients_init() == -1 || auth_init(&fz_cfg, fz_agent) == -1 ||
 	    store_open(path, 0, err, sizeof(err)) == -1 ||
 	    commit_init(&fz_cfg, fz_root) == -1 ||
 	    dispatch_init(&fz_cfg, fz_root, fz_agent) == -1) {
