@@ -613,6 +613,31 @@ auth_cmd_import(struct buf *out, int argc, char **argv)
 	buf_puts(out, ".\n");
 }
 
+/*
+ * A user's credentials are gone: with authentication on, its current
+ * registration ends too, so that a device whose password was withdrawn
+ * receives nothing more. Its pending messages stay queued for the day
+ * it registers again with new credentials.
+ */
+static void
+auth_revoke(struct buf *out, const char *id)
+{
+	struct client	*c = clients_find(id);
+	int		 ended = 0;
+
+	if (auth_enabled() && c != NULL && c->state != CLIENT_UNREGISTERED) {
+		clients_unregister(c, sippushd_now());
+		ended = 1;
+	}
+	log_notice("auth: user %s deleted%s", id,
+	    ended ? ", its registration ended" : "");
+	buf_puts(out, "OK\n");
+	proto_put_kv(out, "id", id);
+	proto_put_kvi(out, "unregistered", ended);
+	proto_end_record(out);
+	buf_puts(out, ".\n");
+}
+
 /* user add id=ID password=PW | user del id=ID | user list [id=ID] |
  * user import ... */
 void
@@ -657,10 +682,8 @@ auth_cmd_user(struct buf *out, int argc, char **argv)
 			proto_err(out, "store: %s", store_errmsg());
 		else if (rc == 0)
 			proto_err(out, "no user %s", id);
-		else {
-			log_notice("auth: user %s deleted", id);
-			buf_puts(out, "OK\n.\n");
-		}
+		else
+			auth_revoke(out, id);
 		return;
 	}
 	if (pw == NULL || !auth_valid_password(pw)) {

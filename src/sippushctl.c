@@ -1169,6 +1169,10 @@ cmd_user(int argc, char **argv)
 		ctl_request(req.data, &rp, EXIT_REFUSED);
 		if (ctl_json)
 			ctl_output(&rp, 0, NULL);
+		else if (rp.nrec > 0 &&
+		    strcmp(ctl_get(&rp.rec[0], "unregistered"), "1") == 0)
+			printf("%s: credentials removed, registration ended\n",
+			    argv[2]);
 		ctl_reply_free(&rp);
 		buf_free(&req);
 		return 0;

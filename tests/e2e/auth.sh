@@ -130,8 +130,13 @@ printf 'fleetZ\n' >"$T/bad.txt"
 assert_status 2 ctl user import "$T/bad.txt"
 assert_contains "$OUT" "bad.txt:1: expected \"ID PASSWORD\""
 
-step "user del: the client's next REGISTER is refused"
+step "user del: the registration ends and the next REGISTER is refused"
+assert_ne unregistered "$(client_field dev2 state)" "dev2 before user del"
 assert_status 0 ctl user del dev2
+assert_contains "$OUT" "dev2: credentials removed, registration ended"
+assert_eq unregistered "$(client_field dev2 state)" "dev2 after user del"
+assert_status 0 ctl --json user del dev3
+assert_eq 1 "$(jq -r '.unregistered' <<<"$OUT")" "dev3 unregistered"
 assert_eq "401 403" "$(lines "$(dc -i dev2 -p dev2-password)")" "dev2 after user del"
 
 # ---------------------------------------------------------------------
