@@ -27,12 +27,13 @@ usage(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: sippushd [-FhnV] [-f file]\n"
-	    "  -f file  configuration file (default %s)\n"
-	    "  -F       stay in the foreground and log to stderr\n"
-	    "  -n       check the configuration, print the effective "
-	    "settings, exit\n"
-	    "  -h       show this help\n"
-	    "  -V       show the version\n", SIPPUSH_CONFFILE);
+	    "  -f, --config file  configuration file (default %s)\n"
+	    "  -F, --foreground   stay in the foreground and log to stderr\n"
+	    "  -n, --check        check the configuration, print the "
+	    "effective\n"
+	    "                     settings, exit\n"
+	    "  -h, --help         show this help\n"
+	    "  -V, --version      show the version\n", SIPPUSH_CONFFILE);
 }
 
 int64_t
@@ -90,6 +91,14 @@ sippushd_count_user(const char *id, const char *realm, int64_t created_at,
 int
 main(int argc, char *argv[])
 {
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'f' },
+		{ "foreground", no_argument, NULL, 'F' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
 	static struct config	 cfg;
 	struct sigaction	 sa;
 	su_root_t		*root;
@@ -97,7 +106,8 @@ main(int argc, char *argv[])
 	char			 err[512];
 	int			 ch, foreground = 0, check = 0, n;
 
-	while ((ch = getopt(argc, argv, "f:FhnV")) != -1) {
+	while ((ch = getopt_long(argc, argv, "f:FhnV", longopts, NULL)) !=
+	    -1) {
 		switch (ch) {
 		case 'f':
 			path = optarg;

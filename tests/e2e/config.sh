@@ -241,4 +241,29 @@ out=$(timeout 10 "$SIPPUSHD" -f "$T/dirdb.conf" 2>&1) || rc=$?
 assert_eq 1 "$rc" "exit status of sippushd (daemon mode, database is a folder); output: $out"
 assert_contains "$out" "sippushd: $T: is not a regular file" "the parent's message"
 
+step "--help and the man pages name the same options"
+AGENT_BIN=$top_builddir/sippush-agent
+for pair in "$SIPPUSHD:sippushd.8" "$SIPPUSHCTL:sippushctl.1" \
+    "$AGENT_BIN:sippush-agent.1"; do
+    prog=${pair%%:*}
+    page=$top_srcdir/man/${pair#*:}
+    assert_status 0 "$prog" --help
+    help=$OUT
+    opts=$(grep -o -- '--[a-z][a-z-]*' <<<"$help" | sort -u)
+    [ -n "$opts" ] || fail "$prog --help names no long option"
+    for o in $opts; do
+        grep -qF -- "$(sed 's/-/\\-/g' <<<"$o")" "$page" ||
+            fail "$prog --help has $o, ${page##*/} does not"
+    done
+    # and every option the page's OPTIONS section describes is in --help
+    for o in $(sed -n '/^\.SH OPTIONS/,/^\.SH [^O]/p' "$page" |
+        grep -o -- '\\-\\-[a-z][a-z\\-]*[a-z]' | sed 's/\\-/-/g' | sort -u); do
+        grep -qF -- "$o" <<<"$help" ||
+            fail "${page##*/} has $o, $prog --help does not"
+    done
+done
+rc=0
+"$SIPPUSHD" --no-such-option >/dev/null 2>&1 || rc=$?
+assert_eq 2 "$rc" "sippushd with an unknown option"
+
 pass
