@@ -233,6 +233,7 @@ main(int argc, char *argv[])
 	    cfg.nservers == 1 ? "" : "s", cfg.hook ? "hook" : "JSON lines");
 	if (!foreground)
 		daemon_ready("sippush-agent");
+	daemon_notify("sippush-agent", "READY=1");
 
 	for (;;) {
 		wait = hook_wait_ms();
@@ -243,6 +244,7 @@ main(int argc, char *argv[])
 		hook_reap();
 	}
 
+	daemon_notify("sippush-agent", "STOPPING=1");
 	hook_stop_all(AGENT_HOOK_GRACE);
 	sippush_destroy(agent_client);
 	agent_client = NULL;

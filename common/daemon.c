@@ -4,7 +4,11 @@
  * log_startup sends it), and exit 0 or 1 with it, so that an init script
  * or a person sees a failed start at once.
  */
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,4 +82,40 @@ daemon_ready(const char *name)
 	}
 	if (chdir("/") == -1)
 		log_warn("%s: chdir /: %s", name, strerror(errno));
+}
+
+/*
+ * Tell systemd (Type=notify) how the service is: "READY=1",
+ * "STOPPING=1", ... (sd_notify(3)'s protocol: one datagram to the unix
+ * socket named in NOTIFY_SOCKET, "@" for the abstract namespace). Does
+ * nothing outside systemd; a failure is logged, never fatal.
+ */
+void
+daemon_notify(const char *name, const char *state)
+{
+	const char		*path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un	 sun;
+	socklen_t		 len;
+	size_t			 plen;
+	int			 fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+		return;
+	if ((plen = strlen(path)) >= sizeof(sun.sun_path)) {
+		log_warn("%s: NOTIFY_SOCKET is too long", name);
+		return;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, plen);
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen);
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	    (struct sockaddr *)&sun, len) == -1)
+		log_warn("%s: cannot notify systemd (%s): %s", name, path,
+		    strerror(errno));
+	if (fd != -1)
+		close(fd);
 }

@@ -7,5 +7,6 @@
 
 void	 daemon_start(const char *name);
 void	 daemon_ready(const char *name);
+void	 daemon_notify(const char *name, const char *state);
 
 #endif /* SIPPUSH_DAEMON_H */

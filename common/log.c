@@ -3,6 +3,8 @@
  * Each program adds its own sources of lines: Sofia-SIP's logs for the
  * daemon (src/log.c), the library's for the agent (agent/log.c).
  */
+#include <sys/stat.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "log.h"
 
 static int	 log_foreground = 1;
+static int	 log_journal;		/* stderr is systemd's journal */
 static int	 log_startup_fd = -1;
 static int	 log_level = LOG_LEVEL_INFO;
 
@@ -23,12 +26,33 @@ static const char *const log_tag[] = {
 	"error", "warning", "notice", "info", "debug"
 };
 
-/* Log to stderr (foreground) or to syslog as ident, up to level. */
+/*
+ * Is stderr the journal? systemd says so in JOURNAL_STREAM ("DEV:INODE"
+ * of the stream it gave us); a stderr redirected since does not match.
+ */
+static int
+log_stderr_is_journal(void)
+{
+	const char		*env = getenv("JOURNAL_STREAM");
+	struct stat		 st;
+	unsigned long long	 dev, ino;
+
+	if (env == NULL || sscanf(env, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+/* Log to stderr (foreground) or to syslog as ident, up to level. On a
+ * stderr that is the journal, lines carry their priority as "<N>" (see
+ * sd-daemon(3)) instead of the time, which the journal keeps itself. */
 void
 log_open(int foreground, int level, const char *ident)
 {
 	log_foreground = foreground;
 	log_level = level;
+	log_journal = foreground && log_stderr_is_journal();
 	if (!foreground)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
@@ -50,6 +74,12 @@ log_vlog(int level, const char *fmt, va_list ap)
 		return;
 	if (!log_foreground) {
 		vsyslog(log_prio[level], fmt, ap);
+		return;
+	}
+	if (log_journal) {
+		fprintf(stderr, "<%d>", log_prio[level]);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);

@@ -25,6 +25,9 @@ PACKAGES=(
     iproute2
     valgrind
     jq
+    # systemd-analyze, -sysusers, -tmpfiles: tests/e2e/systemd.sh checks
+    # the units and files made for systemd
+    systemd
     # scripts/fuzz.sh (libFuzzer), which .ci/run runs after the tests
     clang
     libclang-rt-14-dev

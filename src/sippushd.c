@@ -211,11 +211,13 @@ main(int argc, char *argv[])
 	log_notice("sippushd %s started", SIPPUSH_VERSION);
 	if (!foreground)
 		daemon_ready("sippushd");
+	daemon_notify("sippushd", "READY=1\nSTATUS=serving");
 
 	while (!sippushd_quit)
 		su_root_step(root, 1000);
 
 	log_notice("sippushd: shutting down");
+	daemon_notify("sippushd", "STOPPING=1");
 	control_shutdown();
 	heartbeat_shutdown();
 	dispatch_shutdown();
