@@ -67,6 +67,11 @@
 #endif
 
 #define MESSAGE_ID_HEADER	"Sippush-Message-Id"
+/* on a 200 to a heartbeat the server did not count: "none" (it holds no
+ * registration of ours: restored from a backup, ended by an admin) or
+ * "elsewhere" (registered from another address, port or transport) */
+#define REGISTRATION_HEADER	"Sippush-Registration"
+#define REREG_STREAK_MAX	3
 #define CLIENT_STOP_MAX		4000	/* ms an unregistration may take */
 #define CLIENT_FOREVER		3600000	/* ms, sippush_step(c, -1) */
 #define CLIENT_SYSTEM_CA	"/etc/ssl/certs/ca-certificates.crt"
@@ -121,6 +126,8 @@ struct sippush {
 	nua_handle_t		*old_nh;	/* unregistering a server left */
 	size_t			 probe_index;
 	int			 hb_outstanding;
+	int			 rereg_streak;	/* re-registrations for an
+						   uncounted heartbeat in a row */
 	int			 auth_rounds;	/* 401s answered in a row */
 	struct {			/* the server's Digest challenge */
 		char		*realm;	/* on home; NULL: none yet */
@@ -167,6 +174,7 @@ struct sippush {
 
 static void client_register(struct sippush *);
 static void client_stop_begin(struct sippush *);
+static const char *client_header(sip_t const *, const char *);
 
 static const char *const state_names[] = {
 	"registering", "registered", "waiting", "stopping", "stopped"
@@ -706,7 +714,8 @@ static void
 client_heartbeat_result(struct sippush *c, int status, const char *phrase,
     sip_t const *sip)
 {
-	char	 src[sizeof(c->source)];
+	char		 src[sizeof(c->source)];
+	const char	*why;
 
 	c->hb_outstanding = 0;
 	if (c->stopping || !c->registered)
@@ -715,6 +724,22 @@ client_heartbeat_result(struct sippush *c, int status, const char *phrase,
 		client_server_failed(c, "heartbeat", status, phrase);
 		return;
 	}
+	if ((why = client_header(sip, REGISTRATION_HEADER)) != NULL) {
+		/* a peer that keeps saying so after new registrations (a NAT
+		 * that maps heartbeats elsewhere) is left to nua's refresh */
+		if (c->rereg_streak++ < REREG_STREAK_MAX) {
+			client_log(c, SIPPUSH_LOG_NOTICE, "client: %s did not "
+			    "count our heartbeat (%s: %s): registering again",
+			    client_current(c)->name, REGISTRATION_HEADER, why);
+			client_register(c);
+		} else if (c->rereg_streak == REREG_STREAK_MAX + 1)
+			client_log(c, SIPPUSH_LOG_WARNING, "client: %s still "
+			    "does not count our heartbeats after %d new "
+			    "registrations (%s: %s)", client_current(c)->name,
+			    REREG_STREAK_MAX, REGISTRATION_HEADER, why);
+		return;
+	}
+	c->rereg_streak = 0;
 	client_via_source(sip, src, sizeof(src));
 	if (src[0] && c->source[0] && strcmp(src, c->source) != 0) {
 		client_log(c, SIPPUSH_LOG_NOTICE, "client: %s now sees us as "

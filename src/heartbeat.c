@@ -24,6 +24,10 @@
 #include "sippushd.h"
 
 #define HEARTBEAT_ALLOW	"REGISTER, OPTIONS"
+/* On the 200 to an OPTIONS that names a client but is not counted as its
+ * heartbeat: why, so that the client registers again at once instead of
+ * at its next refresh (sippushd(8), OPTIONS). */
+#define REGISTRATION_HEADER	"Sippush-Registration"
 
 static const struct config	*hb_cfg;
 static nta_agent_t		*hb_agent;
@@ -92,15 +96,18 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 {
 	struct client	*c = NULL;
 	struct auth_grant g;
-	const char	*id = NULL;
+	const char	*id = NULL, *why = NULL;
 
 	if (sip->sip_from && sip->sip_from->a_url->url_user)
 		id = sip->sip_from->a_url->url_user;
 	if (!auth_request(msg, sip, id, &g))
 		return;
-	if (id && (c = clients_find(id)) != NULL &&
-	    (c->state == CLIENT_ONLINE || c->state == CLIENT_OFFLINE) &&
-	    heartbeat_from_client(msg, c)) {
+	if (id != NULL && ((c = clients_find(id)) == NULL ||
+	    (c->state != CLIENT_ONLINE && c->state != CLIENT_OFFLINE)))
+		why = REGISTRATION_HEADER ": none";
+	else if (id != NULL && !heartbeat_from_client(msg, c))
+		why = REGISTRATION_HEADER ": elsewhere";
+	if (id != NULL && why == NULL) {
 		c->last_seen = sippushd_now();
 		if (c->state == CLIENT_OFFLINE ||
 		    c->last_seen - c->seen_marked >= heartbeat_write_every()) {
@@ -114,10 +121,12 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 		}
 	} else
 		log_debug("heartbeat: OPTIONS from %s is no heartbeat of a "
-		    "registered client", id ? id : "(no user)");
+		    "registered client%s%s", id ? id : "(no user)",
+		    why ? ": " : "", why ? why : "");
 	nta_msg_treply(hb_agent, msg, SIP_200_OK,
 	    SIPTAG_ALLOW_STR(HEARTBEAT_ALLOW),
 	    SIPTAG_SERVER_STR("sippushd/" SIPPUSH_VERSION),
+	    TAG_IF(why, SIPTAG_HEADER_STR(why)),
 	    TAG_END());
 }
 

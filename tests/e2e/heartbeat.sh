@@ -46,6 +46,31 @@ sleep 1.2                                  # let a sweep (and a flush) pass
 assert_eq '["offline"]' "$(states quiet)" "states of quiet* after OPTIONS from other ports"
 assert_contains "$(cat "$DAEMON_LOG")" "OPTIONS from quiet0 is no heartbeat" "daemon log"
 
+# options_reply ID: an OPTIONS From ID, from a new UDP socket; prints the
+# status and the Sippush-Registration header of the answer (or "-")
+options_reply()
+{
+    timeout 10 perl -MIO::Socket::INET -e '
+        my ($port, $id) = @ARGV;
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+            Proto => "udp") or die "$!\n";
+        my $n = int(rand(1e9));
+        my $me = $s->sockport;
+        $s->send("OPTIONS sip:127.0.0.1 SIP/2.0\r\n" .
+            "Via: SIP/2.0/UDP 127.0.0.1:$me;rport;branch=z9hG4bK$n\r\n" .
+            "From: <sip:$id\@127.0.0.1>;tag=1\r\nTo: <sip:$id\@127.0.0.1>\r\n" .
+            "Call-ID: or$n\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+            or die "$!\n";
+        defined $s->recv(my $r, 65535) or die "$!\n";
+        my ($st) = $r =~ m{^SIP/2.0 (\d+)};
+        my ($h) = $r =~ m{^Sippush-Registration:\s*(\S+)}mi;
+        print "$st ", $h // "-", "\n";' "$PORT" "$1"
+}
+
+step "the 200 to an OPTIONS that is no heartbeat says why (Sippush-Registration)"
+assert_eq "200 elsewhere" "$(options_reply quiet1)" "OPTIONS from quiet1's ID, another port"
+assert_eq "200 none" "$(options_reply ghost9)" "OPTIONS from an unknown ID"
+
 step "an OPTIONS from an unregistered ID is answered 200 and lists nobody"
 n_before=$(ctl --json stats | jq .clients)
 sim -n 3 -p ghost options
