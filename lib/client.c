@@ -720,7 +720,9 @@ client_heartbeat_result(struct sippush *c, int status, const char *phrase,
 	c->hb_outstanding = 0;
 	if (c->stopping || !c->registered)
 		return;
-	if (status == 408 || status >= 500) {
+	/* 403: our credentials are refused (withdrawn by the admin), so
+	 * the server no longer counts us: as good as no answer */
+	if (status == 408 || status == 403 || status >= 500) {
 		client_server_failed(c, "heartbeat", status, phrase);
 		return;
 	}

@@ -181,6 +181,15 @@ state_is ag1 online || fail "ag1 is $(client_field ag1 state) after its nonce ex
 seen=$(client_field ag1 last_seen)
 [ $(( $(date +%s) - seen )) -le 2 ] ||
     fail "ag1's last heartbeat counted $(( $(date +%s) - seen )) s ago: not answered after the stale challenge"
+step "user del ag1: its registration ends, its heartbeat gets 403, it retries"
+assert_status 0 ctl user del ag1
+assert_eq unregistered "$(client_field ag1 state)" "ag1 after user del"
+wait_until 5 grep -q "heartbeat failed: 403" "$T/ag1.log"
+sleep 1.5   # retries (REGISTER, 403) at most every retry_max
+assert_eq unregistered "$(client_field ag1 state)" "ag1 while its user is gone"
+step "user add ag1 again: the agent registers by itself"
+assert_status 0 ctl user add ag1 <<<"agent-password-1"
+wait_until 5 state_is ag1 online
 step "it unregisters on SIGTERM, authenticated"
 kill -TERM "$ag1_pid"
 wait_pid "$ag1_pid" 10 || fail "the agent did not stop on SIGTERM"
