@@ -44,12 +44,15 @@ struct record {
 	int	 n;
 	char	*key[RECORD_FIELDS];
 	char	*val[RECORD_FIELDS];
+	char	*line;		/* what key and val point into (collected) */
 };
 
+/* A reply collected whole (ctl_request); the long ones are read record
+ * by record instead (ctl_request_each), so that listing a million
+ * clients does not take a gigabyte. */
 struct reply {
-	struct buf	 raw;		/* the reply, split in place */
 	struct record	*rec;
-	size_t		 nrec;
+	size_t		 nrec, cap;
 };
 
 static const char	*ctl_socket;
@@ -238,13 +241,16 @@ ctl_parse_record(char *line, struct record *r)
 
 /*
  * Send one request (words already encoded in req, no newline) and read
- * the reply. On "ERR" print it and exit with err_status.
+ * the reply, handing each record's line to each() as it comes (the line
+ * is each()'s to split: ctl_parse_record). On "ERR" print it and exit
+ * with err_status.
  */
 static void
-ctl_request(const char *req, struct reply *rp, int err_status)
+ctl_request_each(const char *req, int err_status,
+    void (*each)(char *line, void *arg), void *arg)
 {
 	struct buf	 b = { 0 };
-	char		*nl, *line, *p;
+	char		*nl, *line;
 	size_t		 start;
 	int		 fd;
 
@@ -271,33 +277,59 @@ ctl_request(const char *req, struct reply *rp, int err_status)
 		die(EXIT_USAGE, "malformed reply from sippushd");
 	start = (size_t)(nl - b.data) + 1;
 	for (;;) {
+		/* the lines read are dropped before each read: the buffer
+		 * holds at most what one read brings, and moves once */
+		if (memchr(b.data + start, '\n', b.len - start) == NULL) {
+			buf_consume(&b, start);
+			start = 0;
+		}
 		if ((nl = ctl_readline(fd, &b, start)) == NULL)
 			die(EXIT_USAGE, "reply from sippushd cut short");
 		*nl = '\0';
-		if (strcmp(b.data + start, ".") == 0)
-			break;
+		line = b.data + start;
 		start = (size_t)(nl - b.data) + 1;
+		if (strcmp(line, ".") == 0)
+			break;
+		each(line, arg);
 	}
 	close(fd);
+	buf_free(&b);
+}
 
-	/* split the records in place, now that the buffer stops moving */
-	memset(rp, 0, sizeof(*rp));
-	rp->raw = b;
-	line = b.data + 3;
-	while (strcmp(line, ".") != 0) {
-		p = line + strlen(line) + 1;
-		rp->rec = realloc(rp->rec, (rp->nrec + 1) * sizeof(*rp->rec));
-		if (rp->rec == NULL)
+static void
+ctl_collect(char *line, void *arg)
+{
+	struct reply	*rp = arg;
+	struct record	*r;
+	char		*copy;
+
+	if (rp->nrec == rp->cap) {
+		rp->cap = rp->cap ? rp->cap * 2 : 8;
+		if ((r = realloc(rp->rec, rp->cap * sizeof(*r))) == NULL)
 			die(EXIT_USAGE, "out of memory");
-		ctl_parse_record(line, &rp->rec[rp->nrec++]);
-		line = p;
+		rp->rec = r;
 	}
+	if ((copy = strdup(line)) == NULL)
+		die(EXIT_USAGE, "out of memory");
+	ctl_parse_record(copy, &rp->rec[rp->nrec]);
+	rp->rec[rp->nrec++].line = copy;
+}
+
+/* The same, the whole reply collected in rp. */
+static void
+ctl_request(const char *req, struct reply *rp, int err_status)
+{
+	memset(rp, 0, sizeof(*rp));
+	ctl_request_each(req, err_status, ctl_collect, rp);
 }
 
 static void
 ctl_reply_free(struct reply *rp)
 {
-	buf_free(&rp->raw);
+	size_t	 i;
+
+	for (i = 0; i < rp->nrec; i++)
+		free(rp->rec[i].line);
 	free(rp->rec);
 }
 
@@ -404,47 +436,40 @@ ctl_when(const char *v, char *out, size_t len)
 	return out;
 }
 
-/* An aligned text table: add rows of ncols cells, then print. */
+/*
+ * An aligned text table: add rows of ncols cells, then print. The widths
+ * come from the first TABLE_SAMPLE rows; the rows after those are
+ * printed as they come, with those widths (a longer cell pushes the rest
+ * of its line), so that a table of a million rows is not held in memory.
+ */
+#define TABLE_SAMPLE	1000
+#define TABLE_COLS	16
+
 struct table {
 	int	 ncols;
 	size_t	 nrows;
 	char	**cell;
+	int	 streaming;		/* widths fixed, rows printed */
+	size_t	 w[TABLE_COLS];
 };
 
 static void
-table_row(struct table *t, ...)
+table_print_rows(struct table *t)
 {
-	va_list	 ap;
+	size_t	 i, len;
 	int	 j;
 
-	t->cell = realloc(t->cell, (t->nrows + 1) * (size_t)t->ncols *
-	    sizeof(*t->cell));
-	if (t->cell == NULL)
-		die(EXIT_USAGE, "out of memory");
-	va_start(ap, t);
-	for (j = 0; j < t->ncols; j++)
-		if ((t->cell[t->nrows * (size_t)t->ncols + (size_t)j] =
-		    strdup(va_arg(ap, const char *))) == NULL)
-			die(EXIT_USAGE, "out of memory");
-	va_end(ap);
-	t->nrows++;
-}
-
-static void
-table_print(struct table *t)
-{
-	size_t	 i, w[16] = { 0 }, len;
-	int	 j;
-
-	for (i = 0; i < t->nrows; i++)
-		for (j = 0; j < t->ncols; j++) {
-			len = strlen(t->cell[i * (size_t)t->ncols + (size_t)j]);
-			if (len > w[j])
-				w[j] = len;
-		}
+	if (!t->streaming)
+		for (i = 0; i < t->nrows; i++)
+			for (j = 0; j < t->ncols; j++) {
+				len = strlen(t->cell[i * (size_t)t->ncols +
+				    (size_t)j]);
+				if (len > t->w[j])
+					t->w[j] = len;
+			}
 	for (i = 0; i < t->nrows; i++) {
 		for (j = 0; j < t->ncols - 1; j++)
-			printf("%-*s  ", (int)w[j],
+			printf("%-*s  ", (int)t->w[j],
 			    t->cell[i * (size_t)t->ncols + (size_t)j]);
 		printf("%s\n", t->cell[i * (size_t)t->ncols +
 		    (size_t)t->ncols - 1]);
@@ -457,31 +482,112 @@ table_print(struct table *t)
 }
 
 static void
-ctl_print_clients(const struct reply *rp)
+table_row_v(struct table *t, const char *const *cells)
 {
-	struct table	 t = { 7, 0, NULL };
-	char		 src[96], seen[48], exp[48];
-	size_t		 i;
+	int	 j;
 
-	table_row(&t, "ID", "CLASS", "STATE", "TRANSPORT", "SOURCE",
-	    "LAST-SEEN", "EXPIRES");
-	for (i = 0; i < rp->nrec; i++) {
-		const struct record *r = &rp->rec[i];
-		const char *state = ctl_get(r, "state");
-
-		snprintf(src, sizeof(src), strchr(ctl_get(r, "address"), ':') ?
-		    "[%s]:%s" : "%s:%s", ctl_get(r, "address"),
-		    ctl_get(r, "port"));
-		ctl_when(ctl_get(r, "last_seen"), seen, sizeof(seen));
-		if (strcmp(state, "online") == 0 ||
-		    strcmp(state, "offline") == 0)
-			ctl_when(ctl_get(r, "expires_at"), exp, sizeof(exp));
-		else
-			snprintf(exp, sizeof(exp), "-");
-		table_row(&t, ctl_get(r, "id"), ctl_get(r, "class"), state,
-		    ctl_get(r, "transport"), src, seen, exp);
+	t->cell = realloc(t->cell, (t->nrows + 1) * (size_t)t->ncols *
+	    sizeof(*t->cell));
+	if (t->cell == NULL)
+		die(EXIT_USAGE, "out of memory");
+	for (j = 0; j < t->ncols; j++)
+		if ((t->cell[t->nrows * (size_t)t->ncols + (size_t)j] =
+		    strdup(cells[j])) == NULL)
+			die(EXIT_USAGE, "out of memory");
+	t->nrows++;
+	if (t->streaming || t->nrows == TABLE_SAMPLE) {
+		table_print_rows(t);
+		t->streaming = 1;
 	}
-	table_print(&t);
+}
+
+static void
+table_row(struct table *t, ...)
+{
+	const char	*cells[TABLE_COLS];
+	va_list		 ap;
+	int		 j;
+
+	va_start(ap, t);
+	for (j = 0; j < t->ncols && j < TABLE_COLS; j++)
+		cells[j] = va_arg(ap, const char *);
+	va_end(ap);
+	table_row_v(t, cells);
+}
+
+static void
+table_print(struct table *t)
+{
+	table_print_rows(t);
+	t->streaming = 0;
+	memset(t->w, 0, sizeof(t->w));
+}
+
+/*
+ * A listing read record by record: printed as a JSON array, or as a
+ * table whose row() turns a record into cells.
+ */
+struct listing {
+	struct table	 t;
+	size_t		 n;
+	void		(*row)(struct table *, const struct record *);
+};
+
+static void
+ctl_listing_record(char *line, void *arg)
+{
+	struct listing	*l = arg;
+	struct record	 r;
+
+	ctl_parse_record(line, &r);
+	if (ctl_json) {
+		putchar(l->n ? ',' : '[');
+		ctl_json_record(&r);
+	} else
+		l->row(&l->t, &r);
+	l->n++;
+}
+
+/* Send req and print its records as they come: a JSON array, or a table
+ * of ncols columns headed by the cells of head. */
+static void
+ctl_listing(const char *req, int err_status, int ncols,
+    void (*row)(struct table *, const struct record *),
+    const char *const *head)
+{
+	struct listing	 l;
+
+	memset(&l, 0, sizeof(l));
+	l.t.ncols = ncols;
+	l.row = row;
+	if (!ctl_json)
+		table_row_v(&l.t, head);	/* the header row */
+	ctl_request_each(req, err_status, ctl_listing_record, &l);
+	if (ctl_json)
+		puts(l.n ? "]" : "[]");
+	else
+		table_print(&l.t);
+}
+
+static const char *const client_head[] = {
+	"ID", "CLASS", "STATE", "TRANSPORT", "SOURCE", "LAST-SEEN", "EXPIRES"
+};
+
+static void
+ctl_client_row(struct table *t, const struct record *r)
+{
+	char		 src[96], seen[48], exp[48];
+	const char	*state = ctl_get(r, "state");
+
+	snprintf(src, sizeof(src), strchr(ctl_get(r, "address"), ':') ?
+	    "[%s]:%s" : "%s:%s", ctl_get(r, "address"), ctl_get(r, "port"));
+	ctl_when(ctl_get(r, "last_seen"), seen, sizeof(seen));
+	if (strcmp(state, "online") == 0 || strcmp(state, "offline") == 0)
+		ctl_when(ctl_get(r, "expires_at"), exp, sizeof(exp));
+	else
+		snprintf(exp, sizeof(exp), "-");
+	table_row(t, ctl_get(r, "id"), ctl_get(r, "class"), state,
+	    ctl_get(r, "transport"), src, seen, exp);
 }
 
 /* "key: value" lines, keys padded to one width. */
@@ -552,7 +658,6 @@ cmd_clients(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct buf	 req = { 0 };
-	struct reply	 rp;
 	int		 ch, online = -1;
 
 	buf_puts(&req, "clients");
@@ -579,9 +684,7 @@ cmd_clients(int argc, char **argv)
 		    argv[optind]);
 	if (online != -1)
 		proto_put_kv(&req, "online", online ? "yes" : "no");
-	ctl_request(req.data, &rp, EXIT_REFUSED);
-	ctl_output(&rp, 1, ctl_print_clients);
-	ctl_reply_free(&rp);
+	ctl_listing(req.data, EXIT_REFUSED, 7, ctl_client_row, client_head);
 	buf_free(&req);
 	return 0;
 }
@@ -835,53 +938,66 @@ ctl_when_ms(const char *v, char *out, size_t len)
 	return ctl_when(s, out, len);
 }
 
+static const char *const target_head[] = {
+	"CLIENT", "STATE", "ATTEMPTS", "LAST-STATUS", "LAST-ATTEMPT", "ACKED"
+};
+
+static void
+ctl_target_row(struct table *t, const struct record *r)
+{
+	char	 last[48], acked[48];
+
+	ctl_when_ms(ctl_get(r, "last_attempt"), last, sizeof(last));
+	if (ctl_num(r, "acked_at"))
+		ctl_when(ctl_get(r, "acked_at"), acked, sizeof(acked));
+	else
+		snprintf(acked, sizeof(acked), "-");
+	table_row(t, ctl_get(r, "client"), ctl_get(r, "state"),
+	    ctl_get(r, "attempts"), ctl_num(r, "last_status") ?
+	    ctl_get(r, "last_status") : "-", last, acked);
+}
+
+/* status: the message's record first, then its targets as a listing */
+static void
+ctl_status_record(char *line, void *arg)
+{
+	struct listing	*l = arg;
+	struct record	 r;
+
+	if (l->row != NULL) {
+		ctl_listing_record(line, l);
+		return;
+	}
+	ctl_parse_record(line, &r);
+	if (ctl_json) {
+		printf("{\"message\":");
+		ctl_json_record(&r);
+		printf(",\"targets\":");
+	} else {
+		ctl_print_fields(&r);
+		putchar('\n');
+		table_row_v(&l->t, target_head);
+	}
+	l->row = ctl_target_row;
+}
+
 static int
 cmd_status(int argc, char **argv)
 {
 	struct buf	 req = { 0 };
-	struct reply	 rp;
-	struct table	 t = { 6, 0, NULL };
-	char		 last[48], acked[48];
-	size_t		 i;
+	struct listing	 l;
 
 	if (argc != 2)
 		die(EXIT_USAGE, "status: usage: status ID");
 	buf_puts(&req, "status");
 	proto_put_kv(&req, "id", argv[1]);
-	ctl_request(req.data, &rp, EXIT_REFUSED);
-	if (ctl_json) {
-		printf("{\"message\":");
-		ctl_json_record(&rp.rec[0]);
-		printf(",\"targets\":[");
-		for (i = 1; i < rp.nrec; i++) {
-			if (i > 1)
-				putchar(',');
-			ctl_json_record(&rp.rec[i]);
-		}
-		printf("]}\n");
-	} else {
-		ctl_print_fields(&rp.rec[0]);
-		putchar('\n');
-		table_row(&t, "CLIENT", "STATE", "ATTEMPTS", "LAST-STATUS",
-		    "LAST-ATTEMPT", "ACKED");
-		for (i = 1; i < rp.nrec; i++) {
-			const struct record *r = &rp.rec[i];
-
-			ctl_when_ms(ctl_get(r, "last_attempt"), last,
-			    sizeof(last));
-			if (ctl_num(r, "acked_at"))
-				ctl_when(ctl_get(r, "acked_at"), acked,
-				    sizeof(acked));
-			else
-				snprintf(acked, sizeof(acked), "-");
-			table_row(&t, ctl_get(r, "client"),
-			    ctl_get(r, "state"), ctl_get(r, "attempts"),
-			    ctl_num(r, "last_status") ?
-			    ctl_get(r, "last_status") : "-", last, acked);
-		}
-		table_print(&t);
-	}
-	ctl_reply_free(&rp);
+	memset(&l, 0, sizeof(l));
+	l.t.ncols = 6;
+	ctl_request_each(req.data, EXIT_REFUSED, ctl_status_record, &l);
+	if (ctl_json)
+		printf("%s}\n", l.n ? "]" : "[]");
+	else
+		table_print(&l.t);
 	buf_free(&req);
 	return 0;
 }
@@ -889,7 +1005,7 @@ cmd_status(int argc, char **argv)
 static void
 ctl_print_messages(const struct reply *rp)
 {
-	struct table	 t = { 10, 0, NULL };
+	struct table	 t = { .ncols = 10 };
 	char		 created[48];
 	size_t		 i;
 
@@ -1029,21 +1145,15 @@ ctl_generate_password(char *pw)
 	pw[PASSWORD_GEN] = '\0';
 }
 
-static void
-ctl_print_users(const struct reply *rp)
-{
-	struct table	 t = { 3, 0, NULL };
-	char		 when[48];
-	size_t		 i;
+static const char *const user_head[] = { "ID", "REALM", "ADDED" };
 
-	table_row(&t, "ID", "REALM", "ADDED");
-	for (i = 0; i < rp->nrec; i++) {
-		ctl_when(ctl_get(&rp->rec[i], "created_at"), when,
-		    sizeof(when));
-		table_row(&t, ctl_get(&rp->rec[i], "id"),
-		    ctl_get(&rp->rec[i], "realm"), when);
-	}
-	table_print(&t);
+static void
+ctl_user_row(struct table *t, const struct record *r)
+{
+	char	 when[48];
+
+	ctl_when(ctl_get(r, "created_at"), when, sizeof(when));
+	table_row(t, ctl_get(r, "id"), ctl_get(r, "realm"), when);
 }
 
 #define IMPORT_BATCH	100	/* users per request (one transaction; two
@@ -1153,9 +1263,8 @@ cmd_user(int argc, char **argv)
 		buf_puts(&req, "user list");
 		if (argc == 3)
 			proto_put_kv(&req, "id", argv[2]);
-		ctl_request(req.data, &rp, EXIT_REFUSED);
-		ctl_output(&rp, 1, ctl_print_users);
-		ctl_reply_free(&rp);
+		ctl_listing(req.data, EXIT_REFUSED, 3, ctl_user_row,
+		    user_head);
 		buf_free(&req);
 		return 0;
 	}
