@@ -325,6 +325,7 @@ dispatch_unlink(struct message *m)
 static void
 dispatch_free(struct message *m)
 {
+	msg_destroy(m->tmpl);
 	free(m->selector);
 	free(m->content_type);
 	free(m->body);
@@ -469,53 +470,143 @@ dispatch_result(struct target *t, int status, int64_t now)
 	dispatch_check_done(m);
 }
 
-/* Send t's MESSAGE to where client c registered from. */
+/*
+ * The headers that every MESSAGE of m carries whatever its target: CSeq,
+ * Max-Forwards, Content-Type, Content-Length, the message ID header, the
+ * separator and the body. Built and parsed once, at m's first send, in a
+ * msg_t of its own (m->tmpl); each MESSAGE holds a reference to it
+ * (msg_set_parent) and shallow copies of its headers, which share its
+ * strings and body. m's reference goes in dispatch_free, a transaction's
+ * when nta destroys the request. NULL if out of memory.
+ */
+static msg_t *
+dispatch_template(struct message *m)
+{
+	msg_t		*msg;
+	su_home_t	*home;
+	sip_t		*sip;
+	char		 idhdr[64];
+
+	if (m->tmpl != NULL)
+		return m->tmpl;
+	if ((msg = nta_msg_create(dp_agent, 0)) == NULL)
+		return NULL;
+	home = msg_home(msg);
+	sip = sip_object(msg);
+	snprintf(idhdr, sizeof(idhdr), MESSAGE_ID_HEADER ": %s", m->id);
+	if (sip_add_tl(msg, sip,
+	    SIPTAG_CSEQ(sip_cseq_create(home, 1, SIP_METHOD_MESSAGE)),
+	    SIPTAG_MAX_FORWARDS_STR("70"),
+	    SIPTAG_HEADER_STR(idhdr),
+	    SIPTAG_CONTENT_TYPE_STR(m->content_type),
+	    SIPTAG_CONTENT_LENGTH(sip_content_length_create(home,
+	    (uint32_t)m->body_len)),
+	    SIPTAG_PAYLOAD(sip_payload_create(home, m->body,
+	    (isize_t)m->body_len)),
+	    TAG_END()) < 0 ||
+	    msg_header_insert(msg, (msg_pub_t *)sip,
+	    (msg_header_t *)sip_separator_create(home)) < 0 ||
+	    sip->sip_cseq == NULL || sip->sip_max_forwards == NULL ||
+	    sip->sip_unknown == NULL || sip->sip_content_type == NULL ||
+	    sip->sip_content_length == NULL || sip->sip_payload == NULL ||
+	    sip->sip_separator == NULL) {
+		msg_destroy(msg);
+		return NULL;
+	}
+	return m->tmpl = msg;
+}
+
+/*
+ * The URL of a stored Contact (as registrar_parse encoded it), parsed on
+ * home into url. Sofia writes it as "<url>;params", or as a bare URL
+ * followed by ";params" when there is no display name and the URL has no
+ * parameters: both are cut here the way sip_name_addr_d cuts them, and
+ * anything else goes through the full Contact parser. 0, or -1.
+ */
+static int
+dispatch_contact_url(su_home_t *home, const char *contact, url_t *url)
+{
+	sip_contact_t	*m;
+	const char	*s = contact;
+	char		*addr;
+	size_t		 n;
+
+	if (*s == '<') {
+		s++;
+		n = strcspn(s, ">");
+		if (s[n] != '>')
+			return -1;
+	} else if (*s != '"' && strchr(s, '<') == NULL)
+		n = strcspn(s, " \t,;?");
+	else {
+		if ((m = sip_contact_make(home, contact)) == NULL)
+			return -1;
+		*url = *m->m_url;
+		return 0;
+	}
+	if (n == 0 || (addr = su_strndup(home, s, (isize_t)n)) == NULL)
+		return -1;
+	return url_d(url, addr) < 0 ? -1 : 0;
+}
+
+/* Send t's MESSAGE to where client c registered from: m's template, and
+ * for this target the request line and To (the client's Contact), a new
+ * From tag and a new Call-ID. */
 static void
 dispatch_send(struct target *t, const struct client *c, int64_t now)
 {
 	struct message	*m = t->msg;
-	msg_t		*msg;
+	msg_t		*tmpl, *msg = NULL;
 	su_home_t	*home;
-	sip_contact_t	*contact;
+	sip_t		*sip, *ts;
 	sip_from_t	*from;
+	url_t		 url[1];
+	msg_header_t	*h[11];
 	nta_outgoing_t	*orq = NULL;
-	char		 route[96], idhdr[64];
+	char		 route[96];
+	size_t		 i, n = 0;
 
 	snprintf(route, sizeof(route), strchr(c->address, ':') ?
 	    "sip:[%s]:%u;transport=%s" : "sip:%s:%u;transport=%s",
 	    c->address, c->port, c->transport == TRANSPORT_UDP ? "udp" :
 	    c->transport == TRANSPORT_TLS ? "tls" : "tcp");
-	snprintf(idhdr, sizeof(idhdr), MESSAGE_ID_HEADER ": %s", m->id);
-	if ((msg = nta_msg_create(dp_agent, 0)) == NULL)
+	if ((tmpl = dispatch_template(m)) == NULL ||
+	    (msg = nta_msg_create(dp_agent, 0)) == NULL)
 		goto fail;
+	msg_set_parent(msg, tmpl);
 	home = msg_home(msg);
-	contact = sip_contact_make(home, c->contact);
-	from = sip_from_create(home, (url_string_t *)dp_from);
-	if (contact == NULL || from == NULL ||
-	    sip_from_tag(home, from, nta_agent_newtag(home, "tag=%s",
-	    dp_agent)) < 0) {
-		msg_destroy(msg);
+	sip = sip_object(msg);
+	ts = sip_object(tmpl);
+	memset(url, 0, sizeof(url));
+	if (dispatch_contact_url(home, c->contact, url) == -1)
 		goto fail;
-	}
+	from = sip_from_create(home, (url_string_t *)dp_from);
+	if (from == NULL || sip_from_tag(home, from,
+	    nta_agent_newtag(home, "tag=%s", dp_agent)) < 0)
+		goto fail;
+	h[n++] = (msg_header_t *)sip_request_create(home, SIP_METHOD_MESSAGE,
+	    (url_string_t *)url, NULL);
+	h[n++] = (msg_header_t *)from;
+	h[n++] = (msg_header_t *)sip_to_create(home, (url_string_t *)url);
+	h[n++] = (msg_header_t *)sip_call_id_create(home, NULL);
+	h[n++] = msg_header_copy(home, (msg_header_t *)ts->sip_cseq);
+	h[n++] = msg_header_copy(home, (msg_header_t *)ts->sip_max_forwards);
+	h[n++] = msg_header_copy(home, (msg_header_t *)ts->sip_content_type);
+	h[n++] = msg_header_copy(home,
+	    (msg_header_t *)ts->sip_content_length);
+	h[n++] = msg_header_copy(home, (msg_header_t *)ts->sip_unknown);
+	h[n++] = msg_header_copy(home, (msg_header_t *)ts->sip_separator);
+	h[n++] = msg_header_copy(home, (msg_header_t *)ts->sip_payload);
+	for (i = 0; i < n; i++)
+		if (h[i] == NULL ||
+		    msg_header_insert(msg, (msg_pub_t *)sip, h[i]) < 0)
+			goto fail;
 	orq = nta_outgoing_mcreate(dp_agent, dispatch_response,
 	    (nta_outgoing_magic_t *)t, (url_string_t const *)route, msg,
-	    SIPTAG_REQUEST(sip_request_create(home, SIP_METHOD_MESSAGE,
-	    (url_string_t *)contact->m_url, NULL)),
-	    SIPTAG_FROM(from),
-	    SIPTAG_TO(sip_to_create(home, (url_string_t *)contact->m_url)),
-	    SIPTAG_CALL_ID(sip_call_id_create(home, NULL)),
-	    SIPTAG_CSEQ(sip_cseq_create(home, 1, SIP_METHOD_MESSAGE)),
-	    SIPTAG_MAX_FORWARDS_STR("70"),
-	    SIPTAG_HEADER_STR(idhdr),
-	    SIPTAG_CONTENT_TYPE_STR(m->content_type),
-	    SIPTAG_PAYLOAD(sip_payload_create(home, m->body,
-	    (isize_t)m->body_len)),
 	    TAG_IF(c->tport, NTATAG_TPORT(c->tport)),
 	    TAG_END());
-	if (orq == NULL) {
-		msg_destroy(msg);
+	if (orq == NULL)
 		goto fail;
-	}
 	t->orq = orq;
 	t->attempts++;
 	t->last_attempt = now;
@@ -524,6 +615,7 @@ dispatch_send(struct target *t, const struct client *c, int64_t now)
 	dp_sent++;
 	return;
 fail:
+	msg_destroy(msg);
 	log_warn("dispatch: %s to %s: cannot create the MESSAGE", m->id,
 	    t->client);
 	t->attempts++;

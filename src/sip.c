@@ -44,6 +44,7 @@
 
 #define SIP_ALLOW	"REGISTER, OPTIONS"
 #define SIP_TIMER_K_MS	250
+#define SIP_PRELOAD	1500	/* bytes preallocated per message (nta) */
 #define SIP_NOFILE_MAX	1048576	/* the soft limit is raised up to this */
 #define SIP_SWEEP_MAX_MS 10000	/* the longest pause between sweeps */
 
@@ -440,6 +441,10 @@ sip_init(const struct config *cfg, su_root_t *root, char *err,
 	    NTATAG_SERVER_RPORT(1),
 	    NTATAG_MAXSIZE((usize_t)cfg->sip_max_size),
 	    NTATAG_UDP_MTU(65535),
+	    /* every message nta makes (received, or ours to send) gets one
+	     * block that its headers are carved from, instead of a malloc
+	     * and a free per header and parameter list */
+	    NTATAG_PRELOAD(SIP_PRELOAD),
 	    TPTAG_UDP_RMEM((unsigned)cfg->sip_udp_buffer),
 	    TPTAG_UDP_WMEM((unsigned)cfg->sip_udp_buffer),
 	    NTATAG_SIP_T1X64((unsigned)cfg->dp_timeout),

@@ -268,6 +268,9 @@ struct message {
 	struct target		*dirty_targets;
 	size_t			 offline;	/* pending, client offline: */
 	int64_t			 offline_at;	/* counted then (unix ms) */
+	struct msg_s		*tmpl;		/* headers common to its MESSAGEs
+					   (dispatch.c), built at the first
+					   send; NULL until then */
 };
 
 /* A message as read back from the store (status of old messages). */

@@ -451,6 +451,78 @@ test_schema_too_new(void)
 	CU_ASSERT_STRING_EQUAL(out, "9999");
 }
 
+/* A database written by schema version 3 (the last with IN lists in its
+ * CHECKs) keeps its rows, index and constraints through version 4. */
+static void
+test_schema_upgrade(void)
+{
+	char		 path[PATH_MAX], err[512], out[128], *sql;
+	sqlite3		*db;
+	size_t		 i;
+
+	db_path(path, sizeof(path), "v3.db");
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &db), SQLITE_OK);
+	for (i = 0; i < schema_nsteps && schema_steps[i].version <= 3; i++)
+		CU_ASSERT_EQUAL(sqlite3_exec(db, schema_steps[i].sql, NULL,
+		    NULL, NULL), SQLITE_OK);
+	CU_ASSERT_EQUAL(i, 3);
+	sql = "PRAGMA foreign_keys = ON;"
+	    " INSERT INTO schema_version VALUES (3);"
+	    " INSERT INTO clients VALUES ('c1', 'k', 'offline', '<sip:c1@h>',"
+	    " 'tcp', '10.0.0.1', 5060, 'ua', 1, 2, 3);"
+	    " INSERT INTO messages VALUES ('m1', 'active', 'all', 'text/plain',"
+	    " 'hi', 10, 20, NULL);"
+	    " INSERT INTO targets VALUES ('m1', 'c1', 'acked', 2, 0, 200, 7, 8);"
+	    " INSERT INTO targets VALUES ('m1', 'c2', 'pending', 0, 5, NULL,"
+	    " NULL, NULL);";
+	CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	store_close();
+	CU_ASSERT_EQUAL(sql_query(path, "SELECT group_concat(version) FROM"
+	    " schema_version", out, sizeof(out)), 0);
+	snprintf(err, sizeof(err), "%d", newest_version());
+	CU_ASSERT_STRING_EQUAL(out, err);
+	CU_ASSERT_EQUAL(sql_query(path, "SELECT id || class || state ||"
+	    " contact || transport || address || port || user_agent ||"
+	    " registered_at || expires_at || last_seen FROM clients", out,
+	    sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "c1koffline<sip:c1@h>tcp10.0.0.15060ua123");
+	CU_ASSERT_EQUAL(sql_query(path, "SELECT group_concat(client_id || state"
+	    " || attempts || next_attempt || coalesce(last_status, '-') ||"
+	    " coalesce(last_attempt, '-') || coalesce(acked_at, '-'), ' ')"
+	    " FROM targets", out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "c1acked2020078 c2pending05---");
+	CU_ASSERT_EQUAL(sql_query(path, "SELECT count(*) FROM sqlite_master"
+	    " WHERE type = 'index' AND name = 'clients_class'", out,
+	    sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "1");
+	CU_ASSERT_EQUAL(sql_query(path, "SELECT count(*) FROM sqlite_master"
+	    " WHERE name LIKE '%_v4'", out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "0");
+
+	/* the constraints still hold, the foreign key too */
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &db), SQLITE_OK);
+	CU_ASSERT_EQUAL(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL,
+	    NULL, NULL), SQLITE_OK);
+	CU_ASSERT_EQUAL(sqlite3_exec(db, "UPDATE clients SET state = 'gone'",
+	    NULL, NULL, NULL), SQLITE_CONSTRAINT);
+	CU_ASSERT_EQUAL(sqlite3_exec(db, "UPDATE clients SET transport = 'sctp'",
+	    NULL, NULL, NULL), SQLITE_CONSTRAINT);
+	CU_ASSERT_EQUAL(sqlite3_exec(db, "UPDATE targets SET state = 'lost'",
+	    NULL, NULL, NULL), SQLITE_CONSTRAINT);
+	CU_ASSERT_EQUAL(sqlite3_exec(db, "INSERT INTO targets (message_id,"
+	    " client_id, state) VALUES ('m9', 'c1', 'pending')", NULL, NULL,
+	    NULL), SQLITE_CONSTRAINT);
+	CU_ASSERT_EQUAL(sqlite3_exec(db, "DELETE FROM messages", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	CU_ASSERT_EQUAL(sql_query(path, "SELECT count(*) FROM targets", out,
+	    sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "0");
+}
+
 static void
 expect_open_error(const char *path, const char *want)
 {
@@ -672,6 +744,8 @@ test_store_register(void)
 	    NULL ||
 	    CU_add_test(s, "schema newer than known is refused",
 	    test_schema_too_new) == NULL ||
+	    CU_add_test(s, "version 3 upgrades with its rows",
+	    test_schema_upgrade) == NULL ||
 	    CU_add_test(s, "unusable paths give errors", test_open_errors) ==
 	    NULL ||
 	    CU_add_test(s, "a damaged database is refused at open",
