@@ -374,20 +374,21 @@ control_pending(const struct conn *c)
  * Write what we can, continuing a streamed reply and answering the
  * requests that wait in the input while the output drains; watch for
  * writability while output remains (or a stream goes on), and for input
- * while it is under CONTROL_OUT_HIGH. A stream makes at most
- * CONTROL_CHUNKS_PER_EVENT steps per call, so that a fast reader of a
- * long listing does not keep the event loop from SIP. -1 when the
- * connection is to be closed.
+ * while it is under CONTROL_OUT_HIGH. At most CONTROL_CHUNKS_PER_EVENT
+ * chunks are written, or made by a stream, per call, so that a fast
+ * reader of a long reply does not keep the event loop from SIP. -1 when
+ * the connection is to be closed.
  */
 static int
 control_flush(struct conn *c)
 {
 	ssize_t	 n;
-	size_t	 before;
+	size_t	 before, written = 0;
 	int	 mask = 0, steps = 0;
 
 	for (;;) {
-		while (control_pending(c) > 0) {
+		while (control_pending(c) > 0 &&
+		    written < CONTROL_CHUNKS_PER_EVENT * CONTROL_CHUNK) {
 			n = write(c->fd, c->out.data + c->out_off,
 			    control_pending(c));
 			if (n == -1 && errno == EINTR)
@@ -397,6 +398,7 @@ control_flush(struct conn *c)
 			if (n <= 0)
 				return -1;
 			c->out_off += (size_t)n;
+			written += (size_t)n;
 		}
 		/* written bytes go at once when all is written, else when
 		 * they are the larger half: each byte moves once at most */
