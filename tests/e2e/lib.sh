@@ -125,7 +125,10 @@ $1" ;; esac
 # assert_match STRING ERE [WHAT]
 assert_match()
 {
-    printf '%s\n' "$1" | grep -Eq -- "$2" && return 0
+    # a here-string, not a pipe: with pipefail, grep -q leaving at the
+    # first match could kill printf (SIGPIPE) and fail a match on a long
+    # STRING (seen once in systemd.sh)
+    grep -Eq -- "$2" <<<"$1" && return 0
     fail "${3:-output}: expected to match /$2/, got:
 $1"
 }

@@ -48,7 +48,9 @@ assert_eq "$N" "$(jq length <<<"$OUT")" "JSON records"
 assert_eq "$(cat "$T/ids.txt")" "$(jq -r '.[].id' <<<"$OUT")" "JSON IDs, in order"
 grow=$((after - before))
 echo "daemon VmHWM: $before kB before the listing, $after kB after (+$grow kB for ~11 MB listed)"
-[ "$grow" -lt 4096 ] ||
+# (under AddressSanitizer, whose quarantine keeps freed memory a while,
+# it grows by about 4 MB; built whole, by 10 MB and more)
+[ "$grow" -lt 6144 ] ||
     fail "the daemon's peak memory grew by $grow kB for a listing: is it built whole?"
 
 step "a slow reader: SIP and other requests are served meanwhile, the listing ends whole"

@@ -112,9 +112,8 @@ assert_eq "READY=1|STATUS=serving check=0 STOPPING=1" "$(tr '\n' ' ' <"$T/notify
 step "on the journal, lines are <priority>text; elsewhere, time level: text"
 log=$(sed -n '/^---- /h; //!p' "$DAEMON_LOG")
 assert_match "$log" '^<[0-7]>' "first line"
-if grep -vE '^(<[0-7]>|---- )' "$DAEMON_LOG" | grep -q .; then
-    fail "lines without a priority on the journal: $(grep -vE '^(<[0-7]>|---- )' "$DAEMON_LOG" | head -3)"
-fi
+bad=$(grep -vE '^(<[0-7]>|---- )' "$DAEMON_LOG" || true)
+[ -z "$bad" ] || fail "lines without a priority on the journal: ${bad:0:300}"
 assert_contains "$log" "<6>store: $T/sippush.db: 0 clients loaded"
 # a stderr that is not the stream JOURNAL_STREAM names: the usual format
 JOURNAL_STREAM=1:1
