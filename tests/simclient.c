@@ -1842,6 +1842,7 @@ int main(int argc, char **argv)
         free(c->req);
         free(c->rbuf);
         free(c->wbuf);
+        free(c->nonce);
     }
     free(clients);
     free(rq);
