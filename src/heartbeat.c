@@ -32,6 +32,10 @@
 static const struct config	*hb_cfg;
 static nta_agent_t		*hb_agent;
 static su_timer_t		*hb_timer;
+/* the constant headers of every 200, parsed once; each reply gets a copy */
+static su_home_t		 hb_home[1];
+static sip_allow_t		*hb_allow;
+static sip_server_t		*hb_server;
 
 static void
 heartbeat_timer(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
@@ -47,6 +51,11 @@ heartbeat_init(const struct config *cfg, su_root_t *root, nta_agent_t *agent)
 {
 	hb_cfg = cfg;
 	hb_agent = agent;
+	su_home_init(hb_home);
+	if ((hb_allow = sip_allow_make(hb_home, HEARTBEAT_ALLOW)) == NULL ||
+	    (hb_server = sip_server_make(hb_home,
+	    "sippushd/" SIPPUSH_VERSION)) == NULL)
+		return -1;
 	if ((hb_timer = su_timer_create(su_root_task(root),
 	    (su_duration_t)cfg->hb_sweep_interval * 1000)) == NULL)
 		return -1;
@@ -60,6 +69,9 @@ heartbeat_shutdown(void)
 {
 	su_timer_destroy(hb_timer);
 	hb_timer = NULL;
+	su_home_deinit(hb_home);
+	hb_allow = NULL;
+	hb_server = NULL;
 }
 
 /*
@@ -73,20 +85,6 @@ heartbeat_write_every(void)
 	int	 every = hb_cfg->hb_timeout ? hb_cfg->hb_timeout / 4 : 60;
 
 	return every < 1 ? 1 : every;
-}
-
-/* Is this request from where the client registered? */
-static int
-heartbeat_from_client(msg_t *msg, const struct client *c)
-{
-	char		 addr[46];
-	uint16_t	 port;
-	enum transport	 tr;
-
-	if (sip_source(msg, addr, sizeof(addr), &port, &tr) == -1)
-		return 0;
-	return port == c->port && tr == c->transport &&
-	    strcmp(addr, c->address) == 0;
 }
 
 /* Answer an OPTIONS, counting it as a heartbeat if it is one. Takes
@@ -105,7 +103,8 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 	if (id != NULL && ((c = clients_find(id)) == NULL ||
 	    (c->state != CLIENT_ONLINE && c->state != CLIENT_OFFLINE)))
 		why = REGISTRATION_HEADER ": none";
-	else if (id != NULL && !heartbeat_from_client(msg, c))
+	else if (id != NULL &&
+	    !sip_source_is(msg, c->address, c->port, c->transport))
 		why = REGISTRATION_HEADER ": elsewhere";
 	if (id != NULL && why == NULL) {
 		c->last_seen = sippushd_now();
@@ -124,8 +123,8 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 		    "registered client%s%s", id ? id : "(no user)",
 		    why ? ": " : "", why ? why : "");
 	nta_msg_treply(hb_agent, msg, SIP_200_OK,
-	    SIPTAG_ALLOW_STR(HEARTBEAT_ALLOW),
-	    SIPTAG_SERVER_STR("sippushd/" SIPPUSH_VERSION),
+	    SIPTAG_ALLOW(hb_allow),
+	    SIPTAG_SERVER(hb_server),
 	    TAG_IF(why, SIPTAG_HEADER_STR(why)),
 	    TAG_END());
 }

@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <errno.h>
 #include <linux/tcp.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -552,4 +553,45 @@ sip_source(msg_t *msg, char *addr, size_t addrlen, uint16_t *port,
 		*tr = tp && tport_has_tls(tp) ? TRANSPORT_TLS : TRANSPORT_TCP;
 	}
 	return 0;
+}
+
+/*
+ * Did a request come from addr (numeric, as sip_source writes it), port
+ * and transport? 1 or 0. For UDP the same test as comparing sip_source's
+ * result, without getnameinfo: heartbeats ask it of every OPTIONS.
+ */
+int
+sip_source_is(msg_t *msg, const char *addr, uint16_t port,
+    enum transport tr)
+{
+	su_addrinfo_t		*ai = msg_addrinfo(msg);
+	struct sockaddr		*sa;
+	const void		*ip = NULL;
+	char			 buf[46];
+	uint16_t		 p;
+	enum transport		 t;
+
+	if (ai == NULL || (sa = ai->ai_addr) == NULL)
+		return 0;
+	if (ai->ai_protocol != IPPROTO_UDP && ai->ai_protocol != 0)
+		;	/* TCP or TLS: sip_source asks the transport */
+	else if (sa->sa_family == AF_INET &&
+	    ai->ai_addrlen >= sizeof(struct sockaddr_in)) {
+		p = ntohs(((struct sockaddr_in *)sa)->sin_port);
+		ip = &((struct sockaddr_in *)sa)->sin_addr;
+	} else if (sa->sa_family == AF_INET6 &&
+	    ai->ai_addrlen >= sizeof(struct sockaddr_in6) &&
+	    /* getnameinfo would add a scope that inet_ntop leaves out */
+	    ((struct sockaddr_in6 *)sa)->sin6_scope_id == 0) {
+		p = ntohs(((struct sockaddr_in6 *)sa)->sin6_port);
+		ip = &((struct sockaddr_in6 *)sa)->sin6_addr;
+	}
+	if (ip == NULL) {
+		if (sip_source(msg, buf, sizeof(buf), &p, &t) == -1)
+			return 0;
+		return p == port && t == tr && strcmp(buf, addr) == 0;
+	}
+	return tr == TRANSPORT_UDP && p == port &&
+	    inet_ntop(sa->sa_family, ip, buf, sizeof(buf)) != NULL &&
+	    strcmp(buf, addr) == 0;
 }

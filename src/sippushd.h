@@ -468,6 +468,8 @@ void	 sip_shutdown(void);
 struct nta_agent_s *sip_agent(void);
 int	 sip_source(struct msg_s *, char *addr, size_t addrlen,
 	    uint16_t *port, enum transport *);
+int	 sip_source_is(struct msg_s *, const char *addr, uint16_t port,
+	    enum transport);
 struct tport_s *sip_connection(struct msg_s *);
 
 /* ---- tls.c: the files of the TLS transport ---- */
