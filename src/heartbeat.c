@@ -28,6 +28,14 @@
  * heartbeat: why, so that the client registers again at once instead of
  * at its next refresh (sippushd(8), OPTIONS). */
 #define REGISTRATION_HEADER	"Sippush-Registration"
+/* The rest of the 200 after CSeq, as nta_msg_treply orders it; the UDP
+ * replies are written with it (sip_reply_udp) */
+#define HEARTBEAT_TAIL \
+	"Server: sippushd/" SIPPUSH_VERSION "\r\n" \
+	"Allow: " HEARTBEAT_ALLOW "\r\n" \
+	"Content-Length: 0\r\n"
+#define REGISTRATION_NONE	REGISTRATION_HEADER ": none"
+#define REGISTRATION_ELSEWHERE	REGISTRATION_HEADER ": elsewhere"
 
 static const struct config	*hb_cfg;
 static nta_agent_t		*hb_agent;
@@ -92,20 +100,30 @@ heartbeat_write_every(void)
 void
 heartbeat_request(msg_t *msg, sip_t *sip)
 {
+	static const char tail_counted[] = HEARTBEAT_TAIL,
+			  tail_none[] = HEARTBEAT_TAIL REGISTRATION_NONE "\r\n",
+			  tail_elsewhere[] = HEARTBEAT_TAIL
+			      REGISTRATION_ELSEWHERE "\r\n";
 	struct client	*c = NULL;
 	struct auth_grant g;
-	const char	*id = NULL, *why = NULL;
+	const char	*id = NULL, *why = NULL, *tail = tail_counted;
+	size_t		 tlen = sizeof(tail_counted) - 1;
 
 	if (sip->sip_from && sip->sip_from->a_url->url_user)
 		id = sip->sip_from->a_url->url_user;
 	if (!auth_request(msg, sip, id, &g))
 		return;
 	if (id != NULL && ((c = clients_find(id)) == NULL ||
-	    (c->state != CLIENT_ONLINE && c->state != CLIENT_OFFLINE)))
-		why = REGISTRATION_HEADER ": none";
-	else if (id != NULL &&
-	    !sip_source_is(msg, c->address, c->port, c->transport))
-		why = REGISTRATION_HEADER ": elsewhere";
+	    (c->state != CLIENT_ONLINE && c->state != CLIENT_OFFLINE))) {
+		why = REGISTRATION_NONE;
+		tail = tail_none;
+		tlen = sizeof(tail_none) - 1;
+	} else if (id != NULL &&
+	    !sip_source_is(msg, c->address, c->port, c->transport)) {
+		why = REGISTRATION_ELSEWHERE;
+		tail = tail_elsewhere;
+		tlen = sizeof(tail_elsewhere) - 1;
+	}
 	if (id != NULL && why == NULL) {
 		c->last_seen = sippushd_now();
 		if (c->state == CLIENT_OFFLINE ||
@@ -122,6 +140,8 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 		log_debug("heartbeat: OPTIONS from %s is no heartbeat of a "
 		    "registered client%s%s", id ? id : "(no user)",
 		    why ? ": " : "", why ? why : "");
+	if (sip_reply_udp(msg, sip, tail, tlen) == 0)
+		return;
 	nta_msg_treply(hb_agent, msg, SIP_200_OK,
 	    SIPTAG_ALLOW(hb_allow),
 	    SIPTAG_SERVER(hb_server),
