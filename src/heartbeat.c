@@ -28,10 +28,22 @@
  * heartbeat: why, so that the client registers again at once instead of
  * at its next refresh (sippushd(8), OPTIONS). */
 #define REGISTRATION_HEADER	"Sippush-Registration"
+/* The rest of the 200 after CSeq, as nta_msg_treply orders it; the UDP
+ * replies are written with it (sip_reply_udp) */
+#define HEARTBEAT_TAIL \
+	"Server: sippushd/" SIPPUSH_VERSION "\r\n" \
+	"Allow: " HEARTBEAT_ALLOW "\r\n" \
+	"Content-Length: 0\r\n"
+#define REGISTRATION_NONE	REGISTRATION_HEADER ": none"
+#define REGISTRATION_ELSEWHERE	REGISTRATION_HEADER ": elsewhere"
 
 static const struct config	*hb_cfg;
 static nta_agent_t		*hb_agent;
 static su_timer_t		*hb_timer;
+/* the constant headers of every 200, parsed once; each reply gets a copy */
+static su_home_t		 hb_home[1];
+static sip_allow_t		*hb_allow;
+static sip_server_t		*hb_server;
 
 static void
 heartbeat_timer(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
@@ -47,6 +59,11 @@ heartbeat_init(const struct config *cfg, su_root_t *root, nta_agent_t *agent)
 {
 	hb_cfg = cfg;
 	hb_agent = agent;
+	su_home_init(hb_home);
+	if ((hb_allow = sip_allow_make(hb_home, HEARTBEAT_ALLOW)) == NULL ||
+	    (hb_server = sip_server_make(hb_home,
+	    "sippushd/" SIPPUSH_VERSION)) == NULL)
+		return -1;
 	if ((hb_timer = su_timer_create(su_root_task(root),
 	    (su_duration_t)cfg->hb_sweep_interval * 1000)) == NULL)
 		return -1;
@@ -60,6 +77,9 @@ heartbeat_shutdown(void)
 {
 	su_timer_destroy(hb_timer);
 	hb_timer = NULL;
+	su_home_deinit(hb_home);
+	hb_allow = NULL;
+	hb_server = NULL;
 }
 
 /*
@@ -75,38 +95,35 @@ heartbeat_write_every(void)
 	return every < 1 ? 1 : every;
 }
 
-/* Is this request from where the client registered? */
-static int
-heartbeat_from_client(msg_t *msg, const struct client *c)
-{
-	char		 addr[46];
-	uint16_t	 port;
-	enum transport	 tr;
-
-	if (sip_source(msg, addr, sizeof(addr), &port, &tr) == -1)
-		return 0;
-	return port == c->port && tr == c->transport &&
-	    strcmp(addr, c->address) == 0;
-}
-
 /* Answer an OPTIONS, counting it as a heartbeat if it is one. Takes
  * ownership of msg. */
 void
 heartbeat_request(msg_t *msg, sip_t *sip)
 {
+	static const char tail_counted[] = HEARTBEAT_TAIL,
+			  tail_none[] = HEARTBEAT_TAIL REGISTRATION_NONE "\r\n",
+			  tail_elsewhere[] = HEARTBEAT_TAIL
+			      REGISTRATION_ELSEWHERE "\r\n";
 	struct client	*c = NULL;
 	struct auth_grant g;
-	const char	*id = NULL, *why = NULL;
+	const char	*id = NULL, *why = NULL, *tail = tail_counted;
+	size_t		 tlen = sizeof(tail_counted) - 1;
 
 	if (sip->sip_from && sip->sip_from->a_url->url_user)
 		id = sip->sip_from->a_url->url_user;
 	if (!auth_request(msg, sip, id, &g))
 		return;
 	if (id != NULL && ((c = clients_find(id)) == NULL ||
-	    (c->state != CLIENT_ONLINE && c->state != CLIENT_OFFLINE)))
-		why = REGISTRATION_HEADER ": none";
-	else if (id != NULL && !heartbeat_from_client(msg, c))
-		why = REGISTRATION_HEADER ": elsewhere";
+	    (c->state != CLIENT_ONLINE && c->state != CLIENT_OFFLINE))) {
+		why = REGISTRATION_NONE;
+		tail = tail_none;
+		tlen = sizeof(tail_none) - 1;
+	} else if (id != NULL &&
+	    !sip_source_is(msg, c->address, c->port, c->transport)) {
+		why = REGISTRATION_ELSEWHERE;
+		tail = tail_elsewhere;
+		tlen = sizeof(tail_elsewhere) - 1;
+	}
 	if (id != NULL && why == NULL) {
 		c->last_seen = sippushd_now();
 		if (c->state == CLIENT_OFFLINE ||
@@ -123,9 +140,11 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 		log_debug("heartbeat: OPTIONS from %s is no heartbeat of a "
 		    "registered client%s%s", id ? id : "(no user)",
 		    why ? ": " : "", why ? why : "");
+	if (sip_reply_udp(msg, sip, tail, tlen) == 0)
+		return;
 	nta_msg_treply(hb_agent, msg, SIP_200_OK,
-	    SIPTAG_ALLOW_STR(HEARTBEAT_ALLOW),
-	    SIPTAG_SERVER_STR("sippushd/" SIPPUSH_VERSION),
+	    SIPTAG_ALLOW(hb_allow),
+	    SIPTAG_SERVER(hb_server),
 	    TAG_IF(why, SIPTAG_HEADER_STR(why)),
 	    TAG_END());
 }

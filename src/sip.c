@@ -6,6 +6,13 @@
  * and is answered statelessly, so a request costs no memory once
  * answered (SOFIA.md, memory trap).
  *
+ * The 200 to an OPTIONS over UDP, the most frequent request by far, is
+ * written by sip_reply_udp and sent on the transport's own socket,
+ * found once among the daemon's descriptors: the same bytes as
+ * nta_msg_treply's, without building a message and encoding it again.
+ * It is not in Sofia's TPORT_LOG dump nor in nta's counters. Anything
+ * unusual about the request leaves the reply to nta.
+ *
  * TCP connections. Sofia closes a connection that no registration holds
  * once it has been idle for sip.tcp_idle_timeout (TPTAG_IDLE), and drops
  * a partial message that stopped growing for sip.tcp_message_timeout
@@ -22,6 +29,7 @@
 #include <limits.h>
 #include <errno.h>
 #include <linux/tcp.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -32,11 +40,13 @@
 #include <unistd.h>
 
 #include <sofia-sip/msg_addr.h>
+#include <sofia-sip/msg_header.h>
 #include <sofia-sip/nta.h>
 #include <sofia-sip/nta_stateless.h>
 #include <sofia-sip/nta_tport.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
+#include <sofia-sip/su_string.h>
 #include <sofia-sip/tport.h>
 #include <sofia-sip/tport_tag.h>
 
@@ -70,6 +80,15 @@ struct sip_silent {
 static struct sip_silent	 sip_silent[SIP_SILENT_MAX];
 static size_t			 sip_nsilent;
 static int			 sip_tls_closed;	/* by the last sweep */
+/* The sockets of the agent's UDP transports (Sofia does not tell them):
+ * sip_reply_udp sends on them directly. */
+#define SIP_UDP_MAX	4
+#define SIP_REPLY_MAX	4096		/* the longest reply sip_reply_udp writes */
+static struct {
+	tport_t		*tp;
+	int		 fd;
+}				 sip_udp[SIP_UDP_MAX];
+static size_t			 sip_nudp;
 static su_duration_t		 sip_sweep_every;	/* ms */
 
 static int
@@ -409,6 +428,176 @@ sip_tls_init(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* Is sa the address a is bound to? */
+static int
+sip_same_addr(const struct sockaddr *sa, socklen_t len, const su_addrinfo_t *a)
+{
+	if (a == NULL || a->ai_addr == NULL ||
+	    sa->sa_family != a->ai_addr->sa_family)
+		return 0;
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		return memcmp(&((struct sockaddr_in *)sa)->sin_port,
+		    &((struct sockaddr_in *)a->ai_addr)->sin_port, 2) == 0 &&
+		    memcmp(&((struct sockaddr_in *)sa)->sin_addr,
+		    &((struct sockaddr_in *)a->ai_addr)->sin_addr, 4) == 0;
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+		return memcmp(&((struct sockaddr_in6 *)sa)->sin6_port,
+		    &((struct sockaddr_in6 *)a->ai_addr)->sin6_port, 2) == 0 &&
+		    memcmp(&((struct sockaddr_in6 *)sa)->sin6_addr,
+		    &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr, 16) == 0;
+	return 0;
+}
+
+/*
+ * Find the socket of each UDP transport of the agent among the daemon's
+ * descriptors: the datagram socket bound to the transport's address.
+ * A transport whose socket is not found is left to nta.
+ */
+static void
+sip_udp_find(void)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	struct dirent		*de;
+	DIR			*d;
+	tport_t			*tp;
+	char			*end;
+	long			 fd;
+	int			 type;
+
+	sip_nudp = 0;
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		fd = strtol(de->d_name, &end, 10);
+		if (*de->d_name == '\0' || *end != '\0' || fd == dirfd(d))
+			continue;
+		len = sizeof(type);
+		if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &len) ==
+		    -1 || type != SOCK_DGRAM)
+			continue;
+		len = sizeof(ss);
+		if (getsockname((int)fd, (struct sockaddr *)&ss, &len) == -1)
+			continue;
+		for (tp = tport_primaries(nta_agent_tports(sip_nta)); tp;
+		    tp = tport_next(tp))
+			if (tport_is_udp(tp) && sip_nudp < SIP_UDP_MAX &&
+			    sip_same_addr((struct sockaddr *)&ss, len,
+			    tport_get_address(tp))) {
+				sip_udp[sip_nudp].tp = tp;
+				sip_udp[sip_nudp++].fd = (int)fd;
+				break;
+			}
+	}
+	closedir(d);
+	if (sip_nudp == 0)
+		log_warn("sip: the UDP socket was not found: every reply is "
+		    "built by Sofia");
+}
+
+/* Append the encoding of header h to b (*n bytes used of SIP_REPLY_MAX);
+ * -1 when it does not fit. */
+static int
+sip_reply_header(char *b, size_t *n, const void *h)
+{
+	issize_t	 r;
+
+	r = msg_header_e(b + *n, SIP_REPLY_MAX - *n, (msg_header_t const *)h,
+	    0);
+	if (r < 0 || (size_t)r >= SIP_REPLY_MAX - *n)
+		return -1;
+	*n += (size_t)r;
+	return 0;
+}
+
+/*
+ * Answer a request that came over UDP with "200 OK", written here and
+ * sent on the transport's socket: the response nta_msg_treply would send
+ * (the request's Via, From, To with a new tag, Call-ID and CSeq, encoded
+ * by Sofia, in nta's order), followed by tail: the other header lines,
+ * Content-Length among them, each ending in CRLF. It skips building the
+ * response as a message, its encoding pass and a getsockopt per send.
+ * Returns 0 once sent, or dropped like any UDP datagram that cannot be
+ * sent, which consumes msg; -1, msg untouched, when the response needs
+ * nta: not UDP, a Record-Route to echo, a Via with maddr, a response
+ * addressed anywhere but where the datagram came from, too long.
+ */
+int
+sip_reply_udp(msg_t *msg, sip_t const *sip, const char *tail, size_t tlen)
+{
+	static const char	 status[] = "SIP/2.0 200 OK\r\n";
+	su_addrinfo_t		*ai = msg_addrinfo(msg);
+	sip_via_t const		*v = sip->sip_via;
+	const char		*host, *port, *tag = NULL;
+	char			 b[SIP_REPLY_MAX], src[46];
+	tport_t			*tp;
+	uint16_t		 p;
+	size_t			 i, n;
+	int			 fd = -1;
+
+	if (sip_nudp == 0 || ai == NULL || ai->ai_addr == NULL ||
+	    (ai->ai_protocol != IPPROTO_UDP && ai->ai_protocol != 0) ||
+	    v == NULL || v->v_maddr || !su_casematch(v->v_protocol,
+	    sip_transport_udp) || sip->sip_record_route ||
+	    sip->sip_from == NULL || sip->sip_to == NULL ||
+	    sip->sip_call_id == NULL || sip->sip_cseq == NULL)
+		return -1;
+	tp = tport_delivered_by(nta_agent_tports(sip_nta), msg);
+	for (i = 0; i < sip_nudp; i++)
+		if (sip_udp[i].tp == tp)
+			fd = sip_udp[i].fd;
+	if (fd == -1)
+		return -1;
+	/* where nta would send it (nta_tpn_by_via, sip_via_port): the
+	 * source of the datagram, or leave it to nta */
+	host = v->v_received ? v->v_received : v->v_host;
+	port = v->v_rport && v->v_rport[0] ? v->v_rport :
+	    v->v_port ? v->v_port : SIP_DEFAULT_SERV;
+	if (ai->ai_addr->sa_family == AF_INET)
+		p = ntohs(((struct sockaddr_in *)ai->ai_addr)->sin_port);
+	else if (ai->ai_addr->sa_family == AF_INET6)
+		p = ntohs(((struct sockaddr_in6 *)ai->ai_addr)->sin6_port);
+	else
+		return -1;
+	if (host == NULL || strtol(port, NULL, 10) != p ||
+	    inet_ntop(ai->ai_addr->sa_family, ai->ai_addr->sa_family ==
+	    AF_INET ? (void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr :
+	    (void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, src,
+	    sizeof(src)) == NULL || strcmp(src, host) != 0)
+		return -1;
+	if (sip->sip_to->a_tag == NULL &&
+	    (tag = nta_agent_newtag(msg_home(msg), "", sip_nta)) == NULL)
+		return -1;
+	memcpy(b, status, n = sizeof(status) - 1);
+	for (; v; v = v->v_next)
+		if (sip_reply_header(b, &n, v) == -1)
+			return -1;
+	if (sip_reply_header(b, &n, sip->sip_from) == -1 ||
+	    sip_reply_header(b, &n, sip->sip_to) == -1)
+		return -1;
+	if (tag) {
+		n -= 2;		/* the To's CRLF: the tag goes last */
+		if (n + 5 + strlen(tag) + 2 >= SIP_REPLY_MAX)
+			return -1;
+		n += (size_t)snprintf(b + n, SIP_REPLY_MAX - n, ";tag=%s\r\n",
+		    tag);
+	}
+	if (sip_reply_header(b, &n, sip->sip_call_id) == -1 ||
+	    sip_reply_header(b, &n, sip->sip_cseq) == -1 ||
+	    n + tlen + 2 > SIP_REPLY_MAX)
+		return -1;
+	memcpy(b + n, tail, tlen);
+	n += tlen;
+	memcpy(b + n, "\r\n", 2);
+	n += 2;
+	if (sendto(fd, b, n, MSG_NOSIGNAL, ai->ai_addr,
+	    (socklen_t)ai->ai_addrlen) == -1)
+		log_debug("sip: 200 to %s:%u not sent: %s", src, p,
+		    strerror(errno));
+	msg_destroy(msg);
+	return 0;
+}
+
 /* Create the agent listening where cfg says. 0, or -1 with err set. */
 int
 sip_init(const struct config *cfg, su_root_t *root, char *err,
@@ -469,6 +658,8 @@ sip_init(const struct config *cfg, su_root_t *root, char *err,
 	}
 	if (cfg->sip_udp || cfg->sip_tcp)
 		log_notice("sip: listening on %s", url);
+	if (cfg->sip_udp)
+		sip_udp_find();
 	if (cfg->tls_enable && sip_tls_init(cfg, err, errlen) == -1)
 		return -1;
 	sip_raise_nofile();
@@ -505,6 +696,7 @@ sip_shutdown(void)
 		closedir(sip_fd_dir);
 	sip_fd_dir = NULL;
 	sip_pressure = 0;
+	sip_nudp = 0;
 	if (sip_nta)
 		nta_agent_destroy(sip_nta);
 	sip_nta = NULL;
@@ -552,4 +744,45 @@ sip_source(msg_t *msg, char *addr, size_t addrlen, uint16_t *port,
 		*tr = tp && tport_has_tls(tp) ? TRANSPORT_TLS : TRANSPORT_TCP;
 	}
 	return 0;
+}
+
+/*
+ * Did a request come from addr (numeric, as sip_source writes it), port
+ * and transport? 1 or 0. For UDP the same test as comparing sip_source's
+ * result, without getnameinfo: heartbeats ask it of every OPTIONS.
+ */
+int
+sip_source_is(msg_t *msg, const char *addr, uint16_t port,
+    enum transport tr)
+{
+	su_addrinfo_t		*ai = msg_addrinfo(msg);
+	struct sockaddr		*sa;
+	const void		*ip = NULL;
+	char			 buf[46];
+	uint16_t		 p;
+	enum transport		 t;
+
+	if (ai == NULL || (sa = ai->ai_addr) == NULL)
+		return 0;
+	if (ai->ai_protocol != IPPROTO_UDP && ai->ai_protocol != 0)
+		;	/* TCP or TLS: sip_source asks the transport */
+	else if (sa->sa_family == AF_INET &&
+	    ai->ai_addrlen >= sizeof(struct sockaddr_in)) {
+		p = ntohs(((struct sockaddr_in *)sa)->sin_port);
+		ip = &((struct sockaddr_in *)sa)->sin_addr;
+	} else if (sa->sa_family == AF_INET6 &&
+	    ai->ai_addrlen >= sizeof(struct sockaddr_in6) &&
+	    /* getnameinfo would add a scope that inet_ntop leaves out */
+	    ((struct sockaddr_in6 *)sa)->sin6_scope_id == 0) {
+		p = ntohs(((struct sockaddr_in6 *)sa)->sin6_port);
+		ip = &((struct sockaddr_in6 *)sa)->sin6_addr;
+	}
+	if (ip == NULL) {
+		if (sip_source(msg, buf, sizeof(buf), &p, &t) == -1)
+			return 0;
+		return p == port && t == tr && strcmp(buf, addr) == 0;
+	}
+	return tr == TRANSPORT_UDP && p == port &&
+	    inet_ntop(sa->sa_family, ip, buf, sizeof(buf)) != NULL &&
+	    strcmp(buf, addr) == 0;
 }

@@ -468,6 +468,10 @@ void	 sip_shutdown(void);
 struct nta_agent_s *sip_agent(void);
 int	 sip_source(struct msg_s *, char *addr, size_t addrlen,
 	    uint16_t *port, enum transport *);
+int	 sip_source_is(struct msg_s *, const char *addr, uint16_t port,
+	    enum transport);
+int	 sip_reply_udp(struct msg_s *, struct sip_s const *, const char *tail,
+	    size_t tlen);
 struct tport_s *sip_connection(struct msg_s *);
 
 /* ---- tls.c: the files of the TLS transport ---- */

@@ -9,6 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <sofia-sip/msg.h>
+#include <sofia-sip/msg_addr.h>
+#include <sofia-sip/sip_parser.h>
 #include <sofia-sip/su.h>
 #include <sofia-sip/su_wait.h>
 #include <CUnit/CUnit.h>
@@ -392,6 +398,77 @@ test_sweep_uses_clock(void)
 	test_now = 1700000000;
 }
 
+/* A message received from ip (v4 or v6), port, over UDP or TCP. */
+static msg_t *
+from(const char *ip, uint16_t port, int udp, uint32_t scope)
+{
+	msg_t			*msg = msg_create(sip_default_mclass(), 0);
+	su_addrinfo_t		*ai;
+	struct sockaddr_in	*sin;
+	struct sockaddr_in6	*sin6;
+
+	if (msg == NULL)
+		return NULL;
+	ai = msg_addrinfo(msg);
+	ai->ai_protocol = udp ? IPPROTO_UDP : IPPROTO_TCP;
+	memset(ai->ai_addr, 0, sizeof(struct sockaddr_in6));
+	if (strchr(ip, ':') == NULL) {
+		sin = (struct sockaddr_in *)ai->ai_addr;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		inet_pton(AF_INET, ip, &sin->sin_addr);
+		ai->ai_family = AF_INET;
+		ai->ai_addrlen = sizeof(*sin);
+	} else {
+		sin6 = (struct sockaddr_in6 *)ai->ai_addr;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		sin6->sin6_scope_id = scope;
+		inet_pton(AF_INET6, ip, &sin6->sin6_addr);
+		ai->ai_family = AF_INET6;
+		ai->ai_addrlen = sizeof(*sin6);
+	}
+	return msg;
+}
+
+/* The heartbeat's source check (sip_source_is) agrees with sip_source,
+ * which the registrar records. */
+static void
+test_source_is(void)
+{
+	static const struct {
+		const char	*ip;
+		uint32_t	 scope;
+	} src[] = {
+		{ "127.0.0.1", 0 }, { "10.1.2.3", 0 }, { "::1", 0 },
+		{ "2001:db8::7", 0 }, { "::ffff:192.0.2.1", 0 },
+		{ "fe80::1", 1 },
+	};
+	static const char *other[] = { "127.0.0.2", "::2", "fe80::1" };
+	char		 addr[46];
+	uint16_t	 port;
+	enum transport	 tr;
+	msg_t		*msg;
+	size_t		 i, j;
+	int		 udp;
+
+	for (i = 0; i < sizeof(src) / sizeof(src[0]); i++)
+		for (udp = 0; udp < 2; udp++) {
+			msg = from(src[i].ip, 5060, udp, src[i].scope);
+			CU_ASSERT_PTR_NOT_NULL_FATAL(msg);
+			CU_ASSERT_EQUAL_FATAL(sip_source(msg, addr,
+			    sizeof(addr), &port, &tr), 0);
+			CU_ASSERT_TRUE(sip_source_is(msg, addr, port, tr));
+			CU_ASSERT_FALSE(sip_source_is(msg, addr, 5061, tr));
+			CU_ASSERT_FALSE(sip_source_is(msg, addr, port,
+			    udp ? TRANSPORT_TCP : TRANSPORT_UDP));
+			for (j = 0; j < sizeof(other) / sizeof(other[0]); j++)
+				CU_ASSERT_FALSE(sip_source_is(msg, other[j],
+				    port, tr));
+			msg_destroy(msg);
+		}
+}
+
 int
 test_heartbeat_register(void)
 {
@@ -412,7 +489,9 @@ test_heartbeat_register(void)
 	    CU_add_test(s, "retain 0", test_retain_zero) == NULL ||
 	    CU_add_test(s, "registering again cancels a delete",
 	    test_reregister_before_delete) == NULL ||
-	    CU_add_test(s, "fake clock", test_sweep_uses_clock) == NULL)
+	    CU_add_test(s, "fake clock", test_sweep_uses_clock) == NULL ||
+	    CU_add_test(s, "source check agrees with sip_source",
+	    test_source_is) == NULL)
 		return -1;
 	return 0;
 }

@@ -71,6 +71,40 @@ step "the 200 to an OPTIONS that is no heartbeat says why (Sippush-Registration)
 assert_eq "200 elsewhere" "$(options_reply quiet1)" "OPTIONS from quiet1's ID, another port"
 assert_eq "200 none" "$(options_reply ghost9)" "OPTIONS from an unknown ID"
 
+# options_full VIA_RPORT: an OPTIONS from socket A whose Via names
+# socket B's port (with ";rport" when VIA_RPORT is 1: then the answer
+# comes back to A); prints which socket got the answer and its header
+# names in order, with the To tag's presence
+options_full()
+{
+    timeout 10 perl -MIO::Socket::INET -MIO::Select -e '
+        my ($port, $rport) = @ARGV;
+        my $a = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+            Proto => "udp") or die "$!\n";
+        my $b = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+            Proto => "udp") or die "$!\n";
+        my $n = int(rand(1e9));
+        my $via = $b->sockport . ($rport ? ";rport" : "");
+        $a->send("OPTIONS sip:127.0.0.1 SIP/2.0\r\n" .
+            "Via: SIP/2.0/UDP 127.0.0.1:$via;branch=z9hG4bK$n\r\n" .
+            "From: <sip:nobody\@127.0.0.1>;tag=1\r\n" .
+            "To: <sip:nobody\@127.0.0.1>\r\n" .
+            "Call-ID: of$n\r\nCSeq: 3 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+            or die "$!\n";
+        my @r = IO::Select->new($a, $b)->can_read(5) or die "no answer\n";
+        defined $r[0]->recv(my $r, 65535) or die "$!\n";
+        my @h = map { /^([^:]+):/ ? $1 : () } split /\r\n/, $r;
+        print $r[0] == $a ? "A" : "B", " ",
+            ($r =~ m{^To: [^\r]*;tag=\w+\r$}m ? "tag" : "notag"), " ",
+            ($r =~ m{^Call-ID: of$n\r$}m ? "cid" : "nocid"), " @h\n";' \
+        "$PORT" "$1"
+}
+
+step "the 200 to a UDP OPTIONS: the request's headers, a To tag, to where nta would send it"
+hdrs="Via From To Call-ID CSeq Server Allow Content-Length Sippush-Registration"
+assert_eq "A tag cid $hdrs" "$(options_full 1)" "answer to an OPTIONS with rport"
+assert_eq "B tag cid $hdrs" "$(options_full 0)" "answer to an OPTIONS whose Via names another port"
+
 step "an OPTIONS from an unregistered ID is answered 200 and lists nobody"
 n_before=$(ctl --json stats | jq .clients)
 sim -n 3 -p ghost options
