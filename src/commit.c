@@ -552,6 +552,14 @@ commit_reap(void)
 	commit_batch_free(b);
 }
 
+/* Is a batch being written? (Work that would have to wait for it with
+ * commit_drain, and can as well come later, checks first.) */
+int
+commit_busy(void)
+{
+	return commit_inflight != NULL;
+}
+
 /*
  * Wait until no batch is in flight, for a write on the event loop's own
  * connection. A flush asked for meanwhile comes at the next turn of the

@@ -789,8 +789,11 @@ dispatch_tick(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *a)
 		malloc_trim(0);
 		dp_trim = 0;
 	}
+	/* the purge writes on the loop's own connection: not while the
+	 * writer has a batch (a sweep that took a million clients offline
+	 * is seconds of writing), but at a later tick */
 	if (dp_cfg->dp_retain && now / 1000 - dp_last_purge >=
-	    DISPATCH_PURGE_EVERY) {
+	    DISPATCH_PURGE_EVERY && !commit_busy()) {
 		dp_last_purge = now / 1000;
 		commit_drain();
 		if ((n = store_purge_messages(now / 1000 -

@@ -375,6 +375,7 @@ void	 commit_wait(struct commit_waiter *);
 void	 commit_start(void);
 int	 commit_flush(void);
 void	 commit_drain(void);
+int	 commit_busy(void);
 size_t	 commit_waiting(void);
 
 /* ---- registrar.c: REGISTER ---- */

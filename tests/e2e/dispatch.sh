@@ -367,4 +367,16 @@ soft jcheck "$T/st.small.json" "small one acked before the big one finished" \
     soft fail "fairness: the 1-target message was sent after $((300 - later)) of the 300 targets of the big one (expected before at least half of them)"
 msglog_check "$T/g.log" 'g0' "$SMALL" 'small one' "G" 'nn == 1 && okk == 1' 1
 
+step "dispatch.retain = 1: finished messages are purged (5 s after the start)"
+n_msgs=$(ctl --json messages --limit 1000 | jq length)
+[ "$n_msgs" -ge 3 ] || fail "expected finished messages before the purge, got $n_msgs"
+stop_daemon
+write_config "$CONF" 'heartbeat.timeout = 0' 'dispatch.retain = 1' 'log.level = "info"'
+restart_daemon
+assert_status 0 ctl status "$SMALL"
+wait_until 10 grep -q "dispatch: purged $n_msgs finished messages" "$DAEMON_LOG"
+assert_status 1 ctl status "$SMALL"
+assert_contains "$OUT" "no message $SMALL"
+assert_eq 0 "$(ctl --json messages --limit 1000 | jq length)" "messages after the purge"
+
 pass
