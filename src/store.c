@@ -512,48 +512,48 @@ out:
 static void
 store_open_error(const char *path, char *err, size_t errlen)
 {
-	const char	*what, *todo;
+	const char	*what, *remedy;
 
 	switch (sc->errcode & 0xff) {
 	case SQLITE_NOTADB:
 		what = "not an SQLite database";
-		todo = "if the file is not sippushd's, set database.path to "
+		remedy = "if the file is not sippushd's, set database.path to "
 		    "another file; if it is, restore it from a backup, or "
 		    "move it away to start with an empty table";
 		break;
 	case SQLITE_CORRUPT:
 		what = "the database is damaged";
-		todo = "restore it from a backup (or try `sqlite3 FILE "
+		remedy = "restore it from a backup (or try `sqlite3 FILE "
 		    ".recover` on a copy), or move it away to start with an "
 		    "empty table";
 		break;
 	case SQLITE_FULL:
 		what = "the disk is full";
-		todo = "free space on its file system";
+		remedy = "free space on its file system";
 		break;
 	case SQLITE_IOERR:
 		what = "I/O error";
-		todo = store_io_hint();
+		remedy = store_io_hint();
 		break;
 	case SQLITE_READONLY:
 	case SQLITE_CANTOPEN:
 	case SQLITE_PERM:
 		what = "cannot write the database";
-		todo = "make it, its -wal and -shm files and its folder "
+		remedy = "make it, its -wal and -shm files and its folder "
 		    "writable by sippushd's user, on a file system mounted "
 		    "read-write";
 		break;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 		what = "the database is locked";
-		todo = "is another sippushd using it? stop it, or set "
+		remedy = "is another sippushd using it? stop it, or set "
 		    "database.path";
 		break;
 	default:
 		snprintf(err, errlen, "%s: %s", path, sc->err);
 		return;
 	}
-	snprintf(err, errlen, "%s: %s (%s): %s", path, what, sc->err, todo);
+	snprintf(err, errlen, "%s: %s (%s): %s", path, what, sc->err, remedy);
 }
 
 /* PRAGMA quick_check: 0 if the database is sound, else -1 with the
