@@ -733,27 +733,11 @@ control_cmd_stats(struct buf *out)
 static struct ctl_stream *
 control_answer(struct buf *out, int argc, char **argv)
 {
-	if (strcmp(argv[0], "clients") == 0)
-		return control_cmd_clients(out, argc, argv);
-	control_request(out, argc, argv);
-	return NULL;
-}
-
-/* Answer one request (argv[0] is the command) into out, whole. */
-void
-control_request(struct buf *out, int argc, char **argv)
-{
-	struct ctl_stream	*st;
-
 	if (strcmp(argv[0], "ping") == 0)
 		buf_printf(out, "OK\nversion=%s\n.\n", SIPPUSH_VERSION);
-	else if (strcmp(argv[0], "clients") == 0) {
-		if ((st = control_cmd_clients(out, argc, argv)) != NULL) {
-			while (st->next(st, out))
-				;
-			st->free(st);
-		}
-	} else if (strcmp(argv[0], "client") == 0)
+	else if (strcmp(argv[0], "clients") == 0)
+		return control_cmd_clients(out, argc, argv);
+	else if (strcmp(argv[0], "client") == 0)
 		control_cmd_client(out, argc, argv);
 	else if (strcmp(argv[0], "stats") == 0)
 		control_cmd_stats(out);
@@ -769,4 +753,19 @@ control_request(struct buf *out, int argc, char **argv)
 		auth_cmd_user(out, argc, argv);
 	else
 		proto_err(out, "unknown command \"%.64s\"", argv[0]);
+	return NULL;
+}
+
+/* Answer one request (argv[0] is the command) into out, whole (a
+ * stream run to its end). */
+void
+control_request(struct buf *out, int argc, char **argv)
+{
+	struct ctl_stream	*st;
+
+	if ((st = control_answer(out, argc, argv)) != NULL) {
+		while (st->next(st, out))
+			;
+		st->free(st);
+	}
 }
