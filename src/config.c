@@ -135,7 +135,7 @@ config_defaults(struct config *c)
 	c->reg_default_expires = 600;
 	c->reg_retain = 86400;
 	c->reg_max_clients = 1000000;
-	c->reg_rate = 0;
+	c->reg_rate = CONFIG_REG_RATE;
 	c->hb_timeout = 90;
 	c->hb_sweep_interval = 5;
 	c->dp_max_in_flight = 1000;
@@ -363,11 +363,28 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Is sa 0.0.0.0 or ::? */
+static int
+config_wildcard(const struct sockaddr *sa)
+{
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+
+	if (sa->sa_family == AF_INET) {
+		sin = (const struct sockaddr_in *)(const void *)sa;
+		return sin->sin_addr.s_addr == htonl(INADDR_ANY);
+	}
+	sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+	return sa->sa_family == AF_INET6 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+}
+
 /*
  * Can sippushd listen on sip.address? Binds a socket of the first
  * transport on it, port 0 (the configured port may be held by the
- * sippushd that runs now), as the start will with the real port. For
- * sippushd -n: the start itself reports a port in use. 0, or -1 with
+ * sippushd that runs now), as the start will with the real port; a
+ * wildcard address (0.0.0.0, ::) is not bound, only its family tried.
+ * For sippushd -n: the start itself reports a port in use. 0, or -1 with
  * "file: sip.address ...: reason" in err.
  */
 int
@@ -381,7 +398,8 @@ config_check_address(const struct config *c, char *err, size_t errlen)
 		    "sip.address: \"%s\" is not a numeric IPv4 or IPv6 "
 		    "address (a host name is not taken)", c->sip_address);
 	if ((fd = socket(ai->ai_family, type, 0)) == -1 ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) == -1)
+	    (!config_wildcard(ai->ai_addr) &&
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) == -1))
 		rc = conf_fail(err, errlen, c->path, 0,
 		    "sip.address: cannot listen on %s: %s%s", c->sip_address,
 		    strerror(errno), errno == EADDRNOTAVAIL ?

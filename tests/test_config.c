@@ -165,7 +165,7 @@ test_defaults(void)
 	CU_ASSERT_EQUAL(c.reg_default_expires, 600);
 	CU_ASSERT_EQUAL(c.reg_retain, 86400);
 	CU_ASSERT_EQUAL(c.reg_max_clients, 1000000);
-	CU_ASSERT_EQUAL(c.reg_rate, 0);
+	CU_ASSERT_EQUAL(c.reg_rate, CONFIG_REG_RATE);
 	CU_ASSERT_STRING_EQUAL(c.reg_default_class, "default");
 	CU_ASSERT_EQUAL(c.hb_timeout, 90);
 	CU_ASSERT_EQUAL(c.hb_sweep_interval, 5);
