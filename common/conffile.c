@@ -58,7 +58,6 @@ conf_int(void *base, const struct conf_opt *o)
 /* ---- the text of the numbers in a file ---- */
 
 #define CONF_PATH_MAX		256	/* "group.name" */
-#define CONF_NUM_MAX		64	/* the text of a number */
 #define CONF_INCLUDE_MAX	10	/* nested @include, as libconfig */
 
 struct conf_lit {
@@ -106,8 +105,8 @@ conf_scan_number(struct conf_scan *sc, const char *text, size_t n)
 	struct conf_lit	*v;
 	char		*path, *dup;
 
-	if (!sc->named || sc->skip > 0 || n >= CONF_NUM_MAX)
-		return 0;	/* a list member; or too long: libconfig's */
+	if (!sc->named || sc->skip > 0)
+		return 0;	/* a list member */
 	if (asprintf(&path, "%s%s%s", sc->path, sc->depth ? "." : "",
 	    sc->name) == -1)
 		return -1;
@@ -270,34 +269,31 @@ conf_scan_file(struct conf_scan *sc, const char *path, int incl)
 static int
 conf_parse_int(const char *text, long long *v)
 {
-	char			 buf[CONF_NUM_MAX], *end;
 	unsigned long long	 u;
-	size_t			 n;
+	const char		*p = text;
+	char			*end;
+	int			 neg = 0;
 
-	snprintf(buf, sizeof(buf), "%s", text);
-	n = strlen(buf);
-	while (n > 0 && buf[n - 1] == 'L')
-		buf[--n] = '\0';
-	if (n == 0)
-		return -1;
+	if (*p == '-' || *p == '+')
+		neg = *p++ == '-';
 	errno = 0;
-	if (buf[0] == '0' && (buf[1] == 'x' || buf[1] == 'X')) {
-		if (!isxdigit((unsigned char)buf[2]))
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && !neg &&
+	    p == text) {
+		if (!isxdigit((unsigned char)p[2]))
 			return -1;
-		u = strtoull(buf + 2, &end, 16);
-		if (*end != '\0')
+		u = strtoull(p + 2, &end, 16);
+	} else {
+		if (!isdigit((unsigned char)*p))
 			return -1;
-		if (errno == ERANGE || u > LLONG_MAX)
-			return 1;
-		*v = (long long)u;
-		return 0;
+		u = strtoull(p, &end, 10);
 	}
-	if (!isdigit((unsigned char)buf[buf[0] == '-' || buf[0] == '+']))
+	if (strcmp(end, "") != 0 && strcmp(end, "L") != 0 &&
+	    strcmp(end, "LL") != 0)
 		return -1;
-	*v = strtoll(buf, &end, 10);
-	if (*end != '\0')
-		return -1;
-	return errno == ERANGE ? 1 : 0;
+	if (errno == ERANGE || u > (unsigned long long)LLONG_MAX + neg)
+		return 1;
+	*v = neg ? (long long)(0 - u) : (long long)u;
+	return 0;
 }
 
 /*

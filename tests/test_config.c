@@ -428,6 +428,12 @@ test_error_wrap(void)
 	    "sip.port: 99999999999999999999L is out of range");
 	EXPECT_ERROR("dispatch = {\n  max_in_flight = -4294967295;\n};\n", 2,
 	    "dispatch.max_in_flight: -4294967295 is out of range");
+	/* longer than any buffer: 4294972356 after 70 zeros */
+	EXPECT_ERROR("sip = {\n  port = 000000000000000000000000000000000000"
+	    "00000000000000000000000000000000004294972356;\n};\n", 2,
+	    "sip.port: 0000|4294972356 is out of range");
+	EXPECT_ERROR("sip = {\n  port = -9223372036854775809;\n};\n", 2,
+	    "sip.port: -9223372036854775809 is out of range");
 	EXPECT_ERROR("sip = {\n  port = 0xffffffff;\n};\n", 2,
 	    "sip.port: 0xffffffff is out of range");
 	EXPECT_ERROR("sip = {\n  port = 0x100001014;\n};\n", 2,
@@ -444,10 +450,11 @@ test_error_wrap(void)
 
 	/* hexadecimal and 64-bit literals within range are taken */
 	CU_ASSERT_EQUAL_FATAL(load_text(&c, "sip = { port = 0x13c4; };\n"
-	    "registration = { max_clients = 4242L; };\n", err, sizeof(err)),
-	    0);
+	    "registration = { max_clients = 4242L; retain = +7LL; };\n",
+	    err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(c.sip_port, 5060);
 	CU_ASSERT_EQUAL(c.reg_max_clients, 4242);
+	CU_ASSERT_EQUAL(c.reg_retain, 7);
 	config_free(&c);
 }
 
