@@ -441,7 +441,8 @@ config_warning(const struct config *c)
 	    "register any client ID (and receive its messages) and fill "
 	    "the table; set auth.enabled = true and add users with "
 	    "\"sippushctl user add\", or listen on a loopback address "
-	    "only", c->sip_address, c->sip_port);
+	    "only", c->sip_address, c->sip_udp || c->sip_tcp ? c->sip_port :
+	    c->tls_port);
 	return msg;
 }
 
