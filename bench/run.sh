@@ -281,6 +281,9 @@ database = { path = "$SP_DIR/sippush.db"; synchronous = "full"; };
 # fan-out clients register once and stay silent: never mark them offline
 heartbeat = { timeout = 0; };
 control = { socket = "$SP_SOCK"; };
+# REGISTER storms of ~12,000 clients per 127.0.0.x address at ~25k/s:
+# no per-source limit (the default, 20/s, is for addresses on the Internet)
+registration = { rate_per_source = 0; };
 # retries (scenario 4) come back after ~${RETRY_INITIAL} ms, not the default 1 s
 dispatch = { retry_initial = $RETRY_INITIAL; };
 log = { level = "notice"; };

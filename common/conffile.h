@@ -41,6 +41,9 @@ int	 conf_fail(char *err, size_t errlen, const char *file, int line,
 	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 char	**conf_str(void *base, const struct conf_opt *);
 int	*conf_int(void *base, const struct conf_opt *);
+int	 conf_get_int(config_setting_t *, const char *file, const char *name,
+	    long long min, long long max, long long *, char *err,
+	    size_t errlen);
 int	 conf_read(void *base, const struct conf_spec *, const char *path,
 	    char *err, size_t errlen);
 int	 conf_abspath(char **path);

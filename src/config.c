@@ -7,11 +7,15 @@
  * the wrong type with "file:line: option: reason", then checks the options
  * against each other.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conffile.h"
@@ -131,7 +135,7 @@ config_defaults(struct config *c)
 	c->reg_default_expires = 600;
 	c->reg_retain = 86400;
 	c->reg_max_clients = 1000000;
-	c->reg_rate = 0;
+	c->reg_rate = CONFIG_REG_RATE;
 	c->hb_timeout = 90;
 	c->hb_sweep_interval = 5;
 	c->dp_max_in_flight = 1000;
@@ -205,9 +209,12 @@ config_take_group(void *base, const struct conf_opt *o,
 	const char	*str;
 	long long	 v;
 
-	if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
-		snprintf(num, sizeof(num), "%lld",
-		    (long long)config_setting_get_int64(s));
+	if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64 ||
+	    type == CONFIG_TYPE_FLOAT) {
+		if (conf_get_int(s, file, o->path, 0, 2147483646, &v, err,
+		    errlen) == -1)
+			return -1;
+		snprintf(num, sizeof(num), "%lld", v);
 		str = num;
 	} else if (type == CONFIG_TYPE_STRING)
 		str = config_setting_get_string(s);
@@ -242,10 +249,32 @@ config_take_group(void *base, const struct conf_opt *o,
 	return 0;
 }
 
+/* sip.address as getaddrinfo takes it at start (sip.c): numeric only.
+ * The result is freed by the caller; NULL when it is not an address. */
+static struct addrinfo *
+config_address(const struct config *c, int socktype)
+{
+	struct addrinfo	 hints, *ai;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = socktype;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+	if (getaddrinfo(c->sip_address, "0", &hints, &ai) != 0)
+		return NULL;
+	return ai;
+}
+
 /* Checks across options, once each has its value. */
 static int
 config_check(struct config *c, const char *file, char *err, size_t errlen)
 {
+	struct addrinfo	*ai;
+
+	if ((ai = config_address(c, SOCK_DGRAM)) == NULL)
+		return conf_fail(err, errlen, file, 0,
+		    "sip.address: \"%s\" is not a numeric IPv4 or IPv6 "
+		    "address (a host name is not taken)", c->sip_address);
+	freeaddrinfo(ai);
 	if (!c->sip_udp && !c->sip_tcp && !c->tls_enable)
 		return conf_fail(err, errlen, file, 0,
 		    "sip: at least one of udp, tcp and tls.enable must be "
@@ -332,6 +361,89 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+/* Is sa 0.0.0.0 or ::? */
+static int
+config_wildcard(const struct sockaddr *sa)
+{
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+
+	if (sa->sa_family == AF_INET) {
+		sin = (const struct sockaddr_in *)(const void *)sa;
+		return sin->sin_addr.s_addr == htonl(INADDR_ANY);
+	}
+	sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+	return sa->sa_family == AF_INET6 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+}
+
+/*
+ * Can sippushd listen on sip.address? Binds a socket of the first
+ * transport on it, port 0 (the configured port may be held by the
+ * sippushd that runs now), as the start will with the real port; a
+ * wildcard address (0.0.0.0, ::) is not bound, only its family tried.
+ * For sippushd -n: the start itself reports a port in use. 0, or -1 with
+ * "file: sip.address ...: reason" in err.
+ */
+int
+config_check_address(const struct config *c, char *err, size_t errlen)
+{
+	struct addrinfo	*ai;
+	int		 fd, rc = 0, type = c->sip_udp ? SOCK_DGRAM : SOCK_STREAM;
+
+	if ((ai = config_address(c, type)) == NULL)
+		return conf_fail(err, errlen, c->path, 0,
+		    "sip.address: \"%s\" is not a numeric IPv4 or IPv6 "
+		    "address (a host name is not taken)", c->sip_address);
+	if ((fd = socket(ai->ai_family, type, 0)) == -1 ||
+	    (!config_wildcard(ai->ai_addr) &&
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) == -1))
+		rc = conf_fail(err, errlen, c->path, 0,
+		    "sip.address: cannot listen on %s: %s%s", c->sip_address,
+		    strerror(errno), errno == EADDRNOTAVAIL ?
+		    " (not an address of this host)" : "");
+	if (fd != -1)
+		close(fd);
+	freeaddrinfo(ai);
+	return rc;
+}
+
+/* Is sip.address reachable from other hosts (not 127/8 or ::1)? */
+static int
+config_public_address(const struct config *c)
+{
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
+
+	if (inet_pton(AF_INET, c->sip_address, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) != 127;
+	if (inet_pton(AF_INET6, c->sip_address, &a6) == 1)
+		return !IN6_IS_ADDR_LOOPBACK(&a6) &&
+		    !(IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return 1;
+}
+
+/*
+ * The warning a risky but valid configuration deserves at start (and in
+ * sippushd -n), or NULL: auth off on an address other hosts can reach.
+ */
+const char *
+config_warning(const struct config *c)
+{
+	static char	 msg[512];
+
+	if (c->auth_enabled || !config_public_address(c))
+		return NULL;
+	snprintf(msg, sizeof(msg), "auth.enabled is false and sip.address "
+	    "%s is not a loopback address: anyone who reaches port %d may "
+	    "register any client ID (and receive its messages) and fill "
+	    "the table; set auth.enabled = true and add users with "
+	    "\"sippushctl user add\", or listen on a loopback address "
+	    "only", c->sip_address, c->sip_udp || c->sip_tcp ? c->sip_port :
+	    c->tls_port);
+	return msg;
 }
 
 const char *

@@ -151,6 +151,14 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (check) {
+		if (config_check_address(&cfg, err, sizeof(err)) == -1) {
+			fprintf(stderr, "sippushd: %s\n", err);
+			config_free(&cfg);
+			return 1;
+		}
+		if (config_warning(&cfg) != NULL)
+			fprintf(stderr, "sippushd: warning: %s\n",
+			    config_warning(&cfg));
 		config_print(&cfg, stdout);
 		config_free(&cfg);
 		return 0;
@@ -162,6 +170,8 @@ main(int argc, char *argv[])
 	if (path == NULL)
 		log_notice("sippushd: no %s, running with built-in defaults",
 		    SIPPUSH_CONFFILE);
+	if (config_warning(&cfg) != NULL)
+		log_warn("sippushd: %s", config_warning(&cfg));
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = sippushd_signal;

@@ -106,8 +106,14 @@ struct config {
 	char	*tls_ca;
 };
 
+/* registration.rate_per_source by default: REGISTERs a second from one
+ * address, 2 x as a burst (registrar.c); see man/sippushd.conf.5 */
+#define CONFIG_REG_RATE	20
+
 void	 config_defaults(struct config *);
 int	 config_load(struct config *, const char *path, char *err, size_t errlen);
+int	 config_check_address(const struct config *, char *err, size_t errlen);
+const char *config_warning(const struct config *);
 void	 config_free(struct config *);
 void	 config_print(const struct config *, FILE *);
 const char *config_log_level_name(enum log_level);

@@ -165,7 +165,7 @@ test_defaults(void)
 	CU_ASSERT_EQUAL(c.reg_default_expires, 600);
 	CU_ASSERT_EQUAL(c.reg_retain, 86400);
 	CU_ASSERT_EQUAL(c.reg_max_clients, 1000000);
-	CU_ASSERT_EQUAL(c.reg_rate, 0);
+	CU_ASSERT_EQUAL(c.reg_rate, CONFIG_REG_RATE);
 	CU_ASSERT_STRING_EQUAL(c.reg_default_class, "default");
 	CU_ASSERT_EQUAL(c.hb_timeout, 90);
 	CU_ASSERT_EQUAL(c.hb_sweep_interval, 5);
@@ -403,6 +403,178 @@ test_error_range(void)
 	    "dispatch.timeout|999|1000..32000");
 	EXPECT_ERROR("dispatch = {\n  max_body = 60001;\n};\n", 2,
 	    "dispatch.max_body|60001|1..60000");
+}
+
+/*
+ * Integers beyond the range of int, which libconfig 1.5 narrows without a
+ * word (4294972356 read as 5060), floats, and numbers beyond 64 bits: each
+ * refused with the value as written, never taken as its remainder.
+ */
+static void
+test_error_wrap(void)
+{
+	struct config	 c;
+	char		 err[512];
+
+	EXPECT_ERROR("sip = {\n  port = 4294972356;\n};\n", 2,
+	    "sip.port: 4294972356 is out of range 1..65535");
+	EXPECT_ERROR("registration = {\n  max_clients = 4294967297;\n};\n",
+	    2, "registration.max_clients: 4294967297 is out of range");
+	EXPECT_ERROR("sip = {\n  port = 99999999999999999999;\n};\n", 2,
+	    "sip.port: 99999999999999999999 is out of range 1..65535");
+	EXPECT_ERROR("sip = {\n  port = -99999999999999999999;\n};\n", 2,
+	    "sip.port: -99999999999999999999 is out of range");
+	EXPECT_ERROR("sip = {\n  port = 99999999999999999999L;\n};\n", 2,
+	    "sip.port: 99999999999999999999L is out of range");
+	EXPECT_ERROR("dispatch = {\n  max_in_flight = -4294967295;\n};\n", 2,
+	    "dispatch.max_in_flight: -4294967295 is out of range");
+	/* longer than any buffer: 4294972356 after 70 zeros */
+	EXPECT_ERROR("sip = {\n  port = 000000000000000000000000000000000000"
+	    "00000000000000000000000000000000004294972356;\n};\n", 2,
+	    "sip.port: 0000|4294972356 is out of range");
+	EXPECT_ERROR("sip = {\n  port = -9223372036854775809;\n};\n", 2,
+	    "sip.port: -9223372036854775809 is out of range");
+	EXPECT_ERROR("sip = {\n  port = 0xffffffff;\n};\n", 2,
+	    "sip.port: 0xffffffff is out of range");
+	EXPECT_ERROR("sip = {\n  port = 0x100001014;\n};\n", 2,
+	    "sip.port: 0x100001014 is out of range");
+	EXPECT_ERROR("sip = {\n  port = 1e3;\n};\n", 2,
+	    "sip.port: 1e3 is not an integer");
+	EXPECT_ERROR("log = {\n  sip_level = 2.0;\n};\n", 2,
+	    "log.sip_level: 2.0 is not an integer");
+	/* control.group: 4294967296 was gid 0, root */
+	EXPECT_ERROR("control = {\n  group = 4294967296;\n};\n", 2,
+	    "control.group: 4294967296 is out of range");
+	EXPECT_ERROR("control = {\n  group = 1.5;\n};\n", 2,
+	    "control.group: 1.5 is not an integer");
+
+	/* hexadecimal and 64-bit literals within range are taken */
+	CU_ASSERT_EQUAL_FATAL(load_text(&c, "sip = { port = 0x13c4; };\n"
+	    "registration = { max_clients = 4242L; retain = +7LL; };\n",
+	    err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c.sip_port, 5060);
+	CU_ASSERT_EQUAL(c.reg_max_clients, 4242);
+	CU_ASSERT_EQUAL(c.reg_retain, 7);
+	config_free(&c);
+}
+
+/* The text of each number is found whatever surrounds it: comments,
+ * strings, lists, two options of one name, no ';', an @include. */
+static void
+test_number_text(void)
+{
+	struct config	 c;
+	char		 err[512], inc[PATH_MAX + 16], text[PATH_MAX + 256];
+
+	CU_ASSERT_EQUAL_FATAL(load_text(&c,
+	    "# port = 4294972356;\n"
+	    "/* sip = { port = 99999999999999999999; }; */\n"
+	    "sip = { address = \"127.0.0.1\"; port = 5070 // 4294967297\n"
+	    "  max_message_size : 4096\n"
+	    "};\n"
+	    "database = { path = \"/x/a{b}\\\"c = 1;\" \"y.db\"; };\n"
+	    "registration = { max_clients = 77; };\n"
+	    "tls = { port = 5071; };\n", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c.sip_port, 5070);
+	CU_ASSERT_EQUAL(c.sip_max_size, 4096);
+	CU_ASSERT_EQUAL(c.reg_max_clients, 77);
+	CU_ASSERT_EQUAL(c.tls_port, 5071);
+	CU_ASSERT_STRING_EQUAL(c.db_path, "/x/a{b}\"c = 1;y.db");
+	config_free(&c);
+
+	/* the same name in two sections, on one line: each its own */
+	EXPECT_ERROR("sip = { port = 5060; }; tls = { port = 4294972357; };\n",
+	    1, "tls.port: 4294972357 is out of range");
+	EXPECT_ERROR("tls = { port = 5061; }; sip = { port = 4294972356; };\n",
+	    1, "sip.port: 4294972356 is out of range");
+
+	/* in an included file: that file and its line */
+	snprintf(inc, sizeof(inc), "%s/inc.conf", cfg_dir);
+	CU_ASSERT_EQUAL_FATAL(test_write_file(inc,
+	    "\nmax_clients = 4294967297;\n"), 0);
+	snprintf(text, sizeof(text), "registration = {\n  @include \"%s\"\n"
+	    "};\n", inc);
+	CU_ASSERT_EQUAL(load_text(&c, text, err, sizeof(err)), -1);
+	config_free(&c);
+	snprintf(text, sizeof(text), "%s:2: registration.max_clients: "
+	    "4294967297 is out of range", inc);
+	if (!test_contains(err, text))
+		fprintf(stderr, "\nconfig: \"%s\", expected \"%s\"\n", err,
+		    text);
+	CU_ASSERT(test_contains(err, text));
+}
+
+/* sip.address: numeric only (as the start takes it); one that is not of
+ * this host is refused by config_check_address (sippushd -n). */
+static void
+test_address(void)
+{
+	struct config	 c;
+	char		 err[512];
+
+	EXPECT_ERROR("sip = {\n  address = \"not-an-ip\";\n};\n", 0,
+	    "sip.address: \"not-an-ip\" is not a numeric IPv4 or IPv6");
+	EXPECT_ERROR("sip = {\n  address = \"localhost\";\n};\n", 0,
+	    "sip.address: \"localhost\"|numeric");
+	EXPECT_ERROR("sip = {\n  address = \"[::1]\";\n};\n", 0,
+	    "sip.address: \"[::1]\"|numeric");
+
+	CU_ASSERT_EQUAL_FATAL(load_text(&c, "sip = { address = \"127.0.0.2\";"
+	    " };\n", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(config_check_address(&c, err, sizeof(err)), 0);
+	config_free(&c);
+	/* TEST-NET-1: no host has it */
+	CU_ASSERT_EQUAL_FATAL(load_text(&c, "sip = { address = \"192.0.2.1\";"
+	    " };\n", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(config_check_address(&c, err, sizeof(err)), -1);
+	CU_ASSERT(test_contains(err, cfg_file));
+	CU_ASSERT(test_contains(err, "sip.address: cannot listen on "
+	    "192.0.2.1"));
+	CU_ASSERT(test_contains(err, "not an address of this host"));
+	config_free(&c);
+}
+
+/* The start-up warning: auth off on an address other hosts reach. */
+static void
+test_warning(void)
+{
+	static const struct {
+		const char	*address;
+		int		 auth, warn;
+	} cases[] = {
+		{ "0.0.0.0", 0, 1 },
+		{ "::", 0, 1 },
+		{ "10.1.2.3", 0, 1 },
+		{ "0.0.0.0", 1, 0 },
+		{ "127.0.0.1", 0, 0 },
+		{ "127.9.8.7", 0, 0 },
+		{ "::1", 0, 0 },
+		{ "::ffff:127.0.0.1", 0, 0 },
+		{ "::ffff:10.0.0.1", 0, 1 },
+		{ "128.0.0.1", 0, 1 },
+	};
+	struct config	 c;
+	const char	*w;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		config_defaults(&c);
+		free(c.sip_address);
+		c.sip_address = strdup(cases[i].address);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(c.sip_address);
+		c.auth_enabled = cases[i].auth;
+		w = config_warning(&c);
+		if ((w != NULL) != cases[i].warn)
+			fprintf(stderr, "\nconfig: %s, auth %d: warning %s\n",
+			    cases[i].address, cases[i].auth, w ? w : "none");
+		CU_ASSERT_EQUAL(w != NULL, cases[i].warn);
+		if (w) {
+			CU_ASSERT(test_contains(w, "auth.enabled is false"));
+			CU_ASSERT(test_contains(w, cases[i].address));
+			CU_ASSERT(test_contains(w, "auth.enabled = true"));
+		}
+		config_free(&c);
+	}
 }
 
 static void
@@ -952,6 +1124,14 @@ test_config_register(void)
 	    CU_add_test(s, "error: wrong type", test_error_type) == NULL ||
 	    CU_add_test(s, "error: out of range", test_error_range) == NULL ||
 	    CU_add_test(s, "error: bad enum value", test_error_enum) == NULL ||
+	    CU_add_test(s, "error: integers that libconfig narrows",
+	    test_error_wrap) == NULL ||
+	    CU_add_test(s, "the text of numbers, found around comments, "
+	    "strings, includes", test_number_text) == NULL ||
+	    CU_add_test(s, "sip.address: numeric, of this host",
+	    test_address) == NULL ||
+	    CU_add_test(s, "start-up warning: auth off, not loopback",
+	    test_warning) == NULL ||
 	    CU_add_test(s, "control.group", test_control_group) == NULL ||
 	    CU_add_test(s, "error: unreadable file", test_error_file) ==
 	    NULL ||

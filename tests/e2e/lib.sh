@@ -410,7 +410,7 @@ write_config()
         sip.address sip.port
         database.path
         registration.min_expires registration.max_expires
-        registration.default_expires
+        registration.default_expires registration.rate_per_source
         heartbeat.timeout heartbeat.sweep_interval
         control.socket
         log.level
@@ -426,6 +426,9 @@ write_config()
         [heartbeat.sweep_interval]=1
         [control.socket]="\"$SOCK\""
         [log.level]='"debug"'
+        # the tests register hundreds of clients from 127.0.0.1 at once:
+        # no per-source limit (its default: hostile_conf.sh)
+        [registration.rate_per_source]=0
     )
     local re='^[[:space:]]*([a-z_]+\.[a-z0-9_]+)[[:space:]]*=[[:space:]]*(.*[^[:space:];])[[:space:];]*$'
     for arg in "$@"; do
