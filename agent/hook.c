@@ -304,12 +304,12 @@ hook_interrupted(struct sippush_message *m)
 {
 	if (hk_cfg->hook_rerun) {
 		log_warn("hook: message %s: its hook was interrupted (the "
-		    "agent stopped while it ran): running it again "
+		    "agent died while it ran): running it again "
 		    "(hook.rerun_interrupted)", m->id);
 		return SIPPUSH_DEFER;
 	}
 	log_warn("hook: message %s: its hook was interrupted (the agent "
-	    "stopped while it ran): not run again, answered %d",
+	    "died while it ran): not run again, answered %d",
 	    m->id, HOOK_INTERRUPTED);
 	state_taken(m->id);
 	return HOOK_INTERRUPTED;
@@ -387,7 +387,8 @@ hook_message(struct sippush *c, struct sippush_message *m, void *arg)
 	h->next = hk_running;
 	hk_running = h;
 	hk_count++;
-	log_info("hook: message %s: started, pid %d", m->id, (int)pid);
+	log_info("hook: message %s: started, process group %d", m->id,
+	    (int)pid);
 	return SIPPUSH_DEFER;
 }
 

@@ -155,7 +155,7 @@ state_load(struct sippush *c, const char *path, int max, char *err,
 	}
 	for (s = st_started; s; s = s->next)
 		log_warn("state: message %s: its hook was interrupted (the "
-		    "agent stopped while it ran)", s->id);
+		    "agent died while it ran)", s->id);
 	return n;
 }
 
