@@ -55,12 +55,25 @@ state_find(const char *id)
 	return pp;
 }
 
+/* Is id a message ID as the library takes them (printable ASCII, no
+ * space, 1..SIPPUSH_ID_MAX bytes)? */
+static int
+state_valid_id(const char *id)
+{
+	size_t	 n;
+
+	for (n = 0; id[n]; n++)
+		if (n >= SIPPUSH_ID_MAX || id[n] <= ' ' || id[n] > '~')
+			return 0;
+	return n > 0;
+}
+
 static int
 state_add_started(const char *id, int interrupted)
 {
 	struct started	*s, **pp;
 
-	if (strlen(id) > SIPPUSH_ID_MAX)
+	if (!state_valid_id(id))
 		return -1;
 	if (*(pp = state_find(id)) != NULL) {
 		(*pp)->interrupted = interrupted;
