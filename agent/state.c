@@ -215,17 +215,20 @@ state_mkdir(const char *path)
 	free(copy);
 }
 
-/* Flush path's folder to disk; 0 or -1. */
+/* Flush path's folder to disk (the rename). Returns -1 only on an I/O
+ * error: a folder that cannot be opened or flushed (not supported by its
+ * file system) is not one. */
 static int
 state_sync_dir(const char *path)
 {
 	char	*copy;
-	int	 fd, rv = -1;
+	int	 fd, rv = 0;
 
 	if ((copy = strdup(path)) == NULL)
-		return -1;
+		return 0;
 	if ((fd = open(dirname(copy), O_RDONLY | O_DIRECTORY)) != -1) {
-		rv = fsync(fd);
+		if (fsync(fd) == -1 && errno == EIO)
+			rv = -1;
 		close(fd);
 	}
 	free(copy);
@@ -234,7 +237,8 @@ state_sync_dir(const char *path)
 
 /*
  * Write the state (see above) to the file, atomically. Returns 0, or -1
- * (logged, errno set); the file is then unchanged.
+ * (logged, errno set): the file is then unchanged, or (an I/O error
+ * flushing its folder) replaced but perhaps not on disk.
  */
 int
 state_save(void)
