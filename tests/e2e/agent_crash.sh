@@ -15,6 +15,9 @@
 #   c3     default, stopped by SIGTERM    the hook gets SIGTERM and fails:
 #                                         not interrupted, the retry runs it
 #                                         again after the restart (200)
+#   c4     its state file's folder is     the hook does not start: 500, the
+#          missing (cannot be written)    server retries; once the folder is
+#                                         there, it runs once: 200
 # The first run of each hook sleeps 30 s in a child process (and would
 # then record a completed run); later runs complete at once.
 . "$(dirname "$0")/lib.sh"
@@ -153,7 +156,27 @@ wait_until 30 acked "$M3" || fail "c3 never acked $M3"
 assert_eq 200 "$(target_field "$M3" last_status)" "last_status of $M3"
 assert_eq 1 "$(runs c3 "$M3")" "completed hook runs of c3 for $M3"
 
+step "c4: the state file cannot be written: the hook does not start (500)"
+agent_conf c4
+sed -i "s|state_file = \"$T/c4.seen\"|state_file = \"$T/c4/sub/c4.seen\"|" "$T/c4.conf"
+grep -q "$T/c4/sub/c4.seen" "$T/c4.conf" || fail "c4.conf: state_file not set"
+echo quick >"$T/c4.first"   # its hook completes at once
+start_agent c4
+wait_until 15 online c4
+ctl --json publish --client c4 'no state' >"$T/pub.c4" || fail "publish to c4"
+M4=$(jq -r .id "$T/pub.c4")
+refused_twice() { [ "$(target_field "$M4" last_status)" = 500 ] && [ "$(target_field "$M4" attempts)" -ge 2 ]; }
+wait_until 20 refused_twice || fail "c4 did not answer $M4 500 twice"
+[ ! -e "$T/c4.instate" ] || fail "c4's hook ran without its start on disk"
+assert_contains "$(cat "$T/c4.log")" "message $M4: not run: it cannot be recorded as started"
+mkdir -p "$T/c4/sub"
+wait_until 30 acked "$M4" || fail "c4 never acked $M4"
+assert_eq 200 "$(target_field "$M4" last_status)" "last_status of $M4"
+assert_eq 1 "$(wc -l <"$T/c4.instate")" "hook starts of c4"
+assert_eq 1 "$(runs c4 "$M4")" "completed hook runs of c4 for $M4"
+grep -qx "$M4" "$T/c4/sub/c4.seen" || fail "$M4 is not taken in c4's state file"
+
 step "SIGTERM: the agents exit 0"
-for n in c1 c2 c3; do stop_agent $n; done
+for n in c1 c2 c3 c4; do stop_agent $n; done
 
 pass
