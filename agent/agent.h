@@ -4,8 +4,8 @@
  * One banner per source file; each file's functions carry its name.
  * The agent is built on libsippush (lib/sippush.h) and adds what a
  * program needs around it: settings, a hook per message, a state file
- * that makes the hook run once per message ID across restarts, logging
- * and daemon mode.
+ * that keeps a hook from running twice for a message ID across restarts,
+ * logging and daemon mode.
  */
 #ifndef AGENT_H
 #define AGENT_H
@@ -64,6 +64,7 @@ struct config {
 	char	*hook;			/* NULL: print JSON lines */
 	int	 hook_timeout;		/* s */
 	int	 hook_max;		/* hooks running at once */
+	int	 hook_rerun;		/* run an interrupted hook again */
 
 	int	 log_level;		/* enum sippush_log_level */
 
@@ -94,11 +95,17 @@ int	 config_is_setting(int opt);
 void	 log_init(int foreground, int level);
 void	 log_lib(enum sippush_log_level, const char *line, void *arg);
 
-/* ---- state.c: the state file of message IDs whose hook ran ---- */
+/* ---- state.c: the state file of message IDs taken, and of hooks started
+ * and not finished ---- */
 
-int	 state_load(struct sippush *, const char *path, char *err,
+int	 state_load(struct sippush *, const char *path, int max, char *err,
 	    size_t errlen);
-int	 state_save(struct sippush *, const char *path);
+void	 state_close(void);
+int	 state_save(void);
+int	 state_interrupted(const char *id);
+int	 state_start(const char *id);
+int	 state_taken(const char *id);
+void	 state_failed(const char *id);
 
 /* ---- hook.c: a hook per message, or a JSON line ---- */
 

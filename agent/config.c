@@ -87,6 +87,8 @@ static const struct setting settings[] = {
 	    "hook-timeout", 1006 },
 	{ { "hook.max_running", CONF_INT, F(hook_max), 1, 1000, NULL },
 	    NULL, 0 },
+	{ { "hook.rerun_interrupted", CONF_BOOL, F(hook_rerun), 0, 1, NULL },
+	    NULL, 0 },
 	{ { "log.level", CONF_ENUM, F(log_level), 0, 0, level_names },
 	    "log-level", 'l' },
 	/* server.transport "tls" */
@@ -249,6 +251,7 @@ config_defaults(struct config *c)
 	c->state_file = config_strdup(AGENT_STATEFILE);
 	c->hook_timeout = 30;
 	c->hook_max = 4;
+	c->hook_rerun = 0;
 	c->log_level = SIPPUSH_LOG_INFO;
 }
 

@@ -1,21 +1,32 @@
 /*
  * hook.c: what the agent does with a control message.
  *
- * With hook.command set, each message runs `/bin/sh -c COMMAND` in a
- * process group of its own, with the body on standard input (a memfd,
- * so a hook that does not read it never blocks us) and the message in
- * the environment (SIPPUSH_MESSAGE_ID, SIPPUSH_CLASS,
- * SIPPUSH_CONTENT_TYPE, SIPPUSH_SERVER, SIPPUSH_CLIENT_ID). The message
- * is deferred; when the hook exits 0 its ID goes to the state file and
- * the message is accepted, otherwise rejected (the server sends it
- * again). A hook still running after hook.timeout seconds is killed with
- * its group. A hook may outlive the library's answer_timeout: the server
- * then retries, the retry waits with the first copy, and a hook that
- * succeeds late still records its ID, so the next retry is answered 200
- * without running it again.
+ * With hook.command set, each message runs `/bin/sh -c COMMAND` with the
+ * body on standard input (a memfd, so a hook that does not read it never
+ * blocks us) and the message in the environment (SIPPUSH_MESSAGE_ID,
+ * SIPPUSH_CLASS, SIPPUSH_CONTENT_TYPE, SIPPUSH_SERVER,
+ * SIPPUSH_CLIENT_ID). The message is deferred; when the hook exits 0 its
+ * ID is recorded as taken in the state file and the message is accepted,
+ * otherwise rejected (the server sends it again). A hook still running
+ * after hook.timeout seconds is killed with its group. A hook may outlive
+ * the library's answer_timeout: the server then retries, the retry waits
+ * with the first copy, and a hook that succeeds late still records its
+ * ID, so the next retry is answered 200 without running it again.
+ *
+ * Once at most. The ID is recorded as started in the state file (on
+ * disk) before the hook starts, and the hook dies with the agent: we
+ * fork a keeper, which makes a process group of its own, asks the kernel
+ * for a signal when the agent dies (PR_SET_PDEATHSIG; the agent has one
+ * thread, the one that forks) and forks the shell in its group. The
+ * keeper waits for the shell and exits with its status; told that the
+ * agent died, it kills its whole group (SIGKILL). A message whose hook
+ * was started by an agent that died is not run again when the server
+ * sends it once more: it is answered 202 (HOOK_INTERRUPTED), unless
+ * hook.rerun_interrupted is set.
  *
  * Without a hook each message is printed as one JSON line on standard
- * output, and accepted once written.
+ * output, and accepted once written; it is recorded as started before,
+ * like a hook.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,16 +35,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
 
+#define HOOK_INTERRUPTED	202	/* the answer for an interrupted hook */
+#define HOOK_DEATHSIG		SIGUSR1	/* to the keeper: the agent died */
+
 struct hook {
 	struct hook		*next;
 	struct sippush_message	*m;
-	pid_t			 pid;	/* also its process group */
+	pid_t			 pid;	/* the keeper; also the group */
 	int64_t			 started;	/* monotonic ms */
 	int64_t			 deadline;
 	int			 killed;
@@ -71,8 +87,7 @@ hook_running(void)
 static int
 hook_taken(struct sippush_message *m)
 {
-	if (sippush_seen_add(hk_client, m->id) == 0)
-		state_save(hk_client, hk_cfg->state_file);
+	state_taken(m->id);
 	return SIPPUSH_ACCEPT;
 }
 
@@ -156,21 +171,17 @@ hook_json(FILE *fp, const struct sippush_message *m)
 
 /* ---- hooks ---- */
 
-/* In the child: become the hook. Never returns. */
+/* In the keeper's child: become the hook. Never returns. */
 static void
-hook_exec(const struct sippush_message *m, int body)
+hook_exec(const struct sippush_message *m)
 {
 	sigset_t	 none;
 	int		 sig;
 
-	setpgid(0, 0);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
-	if (dup2(body, STDIN_FILENO) == -1)
-		_exit(126);
-	closefrom(STDERR_FILENO + 1);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (setenv("SIPPUSH_MESSAGE_ID", m->id, 1) == -1 ||
 	    setenv("SIPPUSH_CLASS", hk_cfg->client_class ?
 	    hk_cfg->client_class : "", 1) == -1 ||
@@ -180,6 +191,80 @@ hook_exec(const struct sippush_message *m, int body)
 		_exit(126);
 	execl("/bin/sh", "sh", "-c", hk_cfg->hook, (char *)NULL);
 	_exit(127);
+}
+
+/* The keeper ends as the hook did: the same exit status or signal. */
+static void
+hook_keeper_exit(int st)
+{
+	struct rlimit	 nocore = { 0, 0 };
+	sigset_t	 set;
+	int		 sig;
+
+	if (WIFEXITED(st))
+		_exit(WEXITSTATUS(st));
+	sig = WIFSIGNALED(st) ? WTERMSIG(st) : SIGKILL;
+	setrlimit(RLIMIT_CORE, &nocore);
+	signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	kill(getpid(), sig);
+	_exit(128 + sig);
+}
+
+/*
+ * In the child: the hook's keeper (see above), the leader of the hook's
+ * process group. agent is the agent's PID. Never returns.
+ */
+static void
+hook_keeper(const struct sippush_message *m, int body, pid_t agent)
+{
+	siginfo_t	 si;
+	sigset_t	 wait;
+	pid_t		 pid, w;
+	int		 sig, st;
+
+	if (setpgid(0, 0) == -1 && getpgrp() != getpid())
+		_exit(126);		/* the group to kill must be ours */
+	sigemptyset(&wait);
+	sigaddset(&wait, SIGCHLD);
+	sigaddset(&wait, HOOK_DEATHSIG);
+	sigprocmask(SIG_SETMASK, &wait, NULL);
+	for (sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	/* what stops the hook must not stop its keeper first */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	if (prctl(PR_SET_PDEATHSIG, HOOK_DEATHSIG) == -1)
+		_exit(126);
+	if (getppid() != agent)		/* died before the prctl */
+		_exit(126);
+	if (dup2(body, STDIN_FILENO) == -1)
+		_exit(126);
+	closefrom(STDERR_FILENO + 1);
+	if ((pid = fork()) == -1)
+		_exit(126);
+	if (pid == 0)
+		hook_exec(m);
+	for (;;) {
+		if (sigwaitinfo(&wait, &si) == -1)
+			continue;
+		if (si.si_signo == HOOK_DEATHSIG && getppid() != agent) {
+			kill(-getpid(), SIGKILL);
+			_exit(128 + SIGKILL);
+		}
+		do
+			w = waitpid(pid, &st, WNOHANG);
+		while (w == -1 && errno == EINTR);
+		if (w == pid)
+			hook_keeper_exit(st);
+		if (w == -1)
+			_exit(127);
+	}
 }
 
 /* A file holding the body, at offset 0; -1 on error. */
@@ -209,25 +294,58 @@ hook_body(const struct sippush_message *m)
 	return fd;
 }
 
+/*
+ * A message whose hook was interrupted (started by an agent that died):
+ * SIPPUSH_DEFER to run it again (hook.rerun_interrupted), else the
+ * answer, HOOK_INTERRUPTED, with its ID recorded as taken.
+ */
+static int
+hook_interrupted(struct sippush_message *m)
+{
+	if (hk_cfg->hook_rerun) {
+		log_warn("hook: message %s: its hook was interrupted (the "
+		    "agent died while it ran): running it again "
+		    "(hook.rerun_interrupted)", m->id);
+		return SIPPUSH_DEFER;
+	}
+	log_warn("hook: message %s: its hook was interrupted (the agent "
+	    "died while it ran): not run again, answered %d",
+	    m->id, HOOK_INTERRUPTED);
+	state_taken(m->id);
+	return HOOK_INTERRUPTED;
+}
+
+/* Print m as a JSON line (no hook): the message callback's verdict. */
+static int
+hook_print(struct sippush_message *m)
+{
+	if (state_start(m->id) == -1)
+		return SIPPUSH_REJECT;
+	if (hook_json(stdout, m) == -1) {
+		log_warn("hook: message %s: cannot write to standard "
+		    "output: %s", m->id, strerror(errno));
+		clearerr(stdout);
+		state_failed(m->id);
+		return SIPPUSH_REJECT;
+	}
+	return hook_taken(m);
+}
+
 /* The library's message callback: start a hook (or print). */
 int
 hook_message(struct sippush *c, struct sippush_message *m, void *arg)
 {
 	struct hook	*h;
-	int		 body;
-	pid_t		 pid;
+	int		 body, v;
+	pid_t		 pid, agent = getpid();
 
 	(void)c;
 	(void)arg;
-	if (hk_cfg->hook == NULL) {
-		if (hook_json(stdout, m) == -1) {
-			log_warn("hook: message %s: cannot write to standard "
-			    "output: %s", m->id, strerror(errno));
-			clearerr(stdout);
-			return SIPPUSH_REJECT;
-		}
-		return hook_taken(m);
-	}
+	if (state_interrupted(m->id) &&
+	    (v = hook_interrupted(m)) != SIPPUSH_DEFER)
+		return v;
+	if (hk_cfg->hook == NULL)
+		return hook_print(m);
 	if (hk_count >= hk_cfg->hook_max) {
 		log_warn("hook: message %s: %d hooks running already, "
 		    "refused for now", m->id, hk_count);
@@ -241,17 +359,25 @@ hook_message(struct sippush *c, struct sippush_message *m, void *arg)
 		free(h);
 		return SIPPUSH_REJECT;
 	}
+	if (state_start(m->id) == -1) {
+		log_error("hook: message %s: not run: it cannot be recorded "
+		    "as started", m->id);
+		close(body);
+		free(h);
+		return SIPPUSH_REJECT;
+	}
 	fflush(stdout);
 	fflush(stderr);
 	if ((pid = fork()) == -1) {
 		log_error("hook: message %s: fork: %s", m->id,
 		    strerror(errno));
+		state_failed(m->id);
 		close(body);
 		free(h);
 		return SIPPUSH_REJECT;
 	}
 	if (pid == 0)
-		hook_exec(m, body);
+		hook_keeper(m, body, agent);
 	setpgid(pid, pid);
 	close(body);
 	h->m = m;
@@ -261,7 +387,8 @@ hook_message(struct sippush *c, struct sippush_message *m, void *arg)
 	h->next = hk_running;
 	hk_running = h;
 	hk_count++;
-	log_info("hook: message %s: started, pid %d", m->id, (int)pid);
+	log_info("hook: message %s: started, process group %d", m->id,
+	    (int)pid);
 	return SIPPUSH_DEFER;
 }
 
@@ -291,6 +418,8 @@ hook_done(struct hook *h, int st)
 	else
 		log_warn("hook: message %s: killed by signal %d", h->m->id,
 		    WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	if (!ok)
+		state_failed(h->m->id);
 	sippush_answer(hk_client, h->m, ok ? hook_taken(h->m) :
 	    SIPPUSH_REJECT);
 	free(h);

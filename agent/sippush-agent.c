@@ -222,7 +222,7 @@ main(int argc, char *argv[])
 	if (sippush_create(&agent_client, &s, err, sizeof(err)) != 0)
 		fatalx("agent: %s", err);
 	hook_init(&cfg, agent_client);
-	if ((n = state_load(agent_client, cfg.state_file, err,
+	if ((n = state_load(agent_client, cfg.state_file, cfg.remember, err,
 	    sizeof(err))) == -1)
 		fatalx("state: %s", err);
 	log_info("state: %s: %d message IDs loaded", cfg.state_file, n);
@@ -248,6 +248,7 @@ main(int argc, char *argv[])
 	hook_stop_all(AGENT_HOOK_GRACE);
 	sippush_destroy(agent_client);
 	agent_client = NULL;
+	state_close();
 	config_free(&cfg);
 	log_notice("agent: stopped");
 	return 0;
