@@ -26,7 +26,11 @@
  * unknown user, another client's ID) auth.max_failures times a minute,
  * in bursts of as many (a token bucket per address, rate.c); beyond that
  * its authenticated requests are answered 503 with Retry-After before
- * any credential is looked at, while other addresses are served.
+ * any credential is looked at, while other addresses are served. The
+ * nonce is checked first: only a failure made with a live nonce we sent
+ * to that address counts, so a stranger who forges packets from the
+ * address without seeing our challenges gets 401s, cheap and stateless,
+ * and cannot lock out the clients there.
  *
  * Replays. Only qop=auth is accepted, so every request carries a nonce
  * count (nc) that the client increases. Each client keeps the nonces it
@@ -426,12 +430,15 @@ auth_check(msg_t *msg, sip_t const *sip, const char *id,
 	    -1 || strlen(ar.ar_response) != (use_sha ? 64u : 32u))
 		return auth_verdict(v, 400, "Bad Authorization Header",
 		    "credentials lack a field, or not qop=auth", 0);
-	if (id == NULL || strcmp(ar.ar_username, id) != 0)
-		return auth_verdict(v, 403, "Credentials Not For This Client "
-		    "ID", "the credentials are another user's", 0);
+	/* the nonce first: a failure after it was made by someone who saw
+	 * our challenge to that address, and counts toward
+	 * auth.max_failures; one before it could be forged by anybody */
 	if (auth_nonce_check(ar.ar_nonce, auth_source(msg), sippushd_now(),
 	    &g->nonce) == -1)
 		return auth_verdict(v, 401, NULL, "a stale nonce", 1);
+	if (id == NULL || strcmp(ar.ar_username, id) != 0)
+		return auth_verdict(v, 403, "Credentials Not For This Client "
+		    "ID", "the credentials are another user's", 0);
 	if ((u = url_make(home, ar.ar_uri)) == NULL ||
 	    url_cmp(u, sip->sip_request->rq_url) != 0)
 		return auth_verdict(v, 400, "Digest URI Does Not Match",
