@@ -176,12 +176,13 @@ static void
 test_replay(void)
 {
 	struct client		 c;
-	struct auth_grant	 g = { 100, 1, 7 };
+	struct auth_grant	 g = { .nonce = 100, .nc = 1, .req = 7 };
 	int			 i;
 
 	memset(&c, 0, sizeof(c));
-	CU_ASSERT_EQUAL(auth_seen_use(&c, &g), 1);
-	CU_ASSERT_EQUAL(auth_seen_use(&c, &g), 1);	/* retransmission */
+	CU_ASSERT_EQUAL(auth_seen_use(&c, &g), AUTH_SEEN_NEW);
+	/* retransmission: told apart from a new use */
+	CU_ASSERT_EQUAL(auth_seen_use(&c, &g), AUTH_SEEN_AGAIN);
 	g.req = 8;
 	CU_ASSERT_EQUAL(auth_seen_use(&c, &g), 0);	/* replay */
 	g.nc = 2;
@@ -306,6 +307,26 @@ au_check(const char *text, const char *addr, unsigned port, int tcp,
 	return rc;
 }
 
+/* A client registered from addr:port over UDP, as the registrar makes
+ * it. */
+static struct client *
+au_client(const char *id, const char *addr, unsigned port)
+{
+	struct registration	 r;
+	struct client		*c;
+
+	memset(&r, 0, sizeof(r));
+	r.id = id;
+	r.class = "k";
+	r.contact = "<sip:x@127.0.0.9>";
+	r.address = addr;
+	r.port = (uint16_t)port;
+	r.transport = TRANSPORT_UDP;
+	r.now = sippushd_now();
+	r.expires = 600;
+	return clients_register(&r, &c) == -1 ? NULL : c;
+}
+
 /*
  * Item 4 of the hardening issue: a failure that anybody could forge
  * (another user's credentials, a wrong password) with a nonce we never
@@ -366,10 +387,13 @@ au_request(const char *text, const char *addr, const char *id)
 {
 	msg_t			*msg = au_msg(text, addr, 5062, 0);
 	struct auth_grant	 g;
+	int			 rc;
 
 	if (msg == NULL)
 		return -2;
-	return auth_request(msg, sip_object(msg), id, &g);
+	if ((rc = auth_request(msg, sip_object(msg), id, &g)) == 1)
+		msg_destroy(msg);	/* not answered: still ours */
+	return rc;
 }
 
 /*
@@ -410,6 +434,91 @@ test_forged_not_counted(void)
 	CU_ASSERT_EQUAL(au_request(t, "127.0.0.7", "dev1"), 0);
 	free(t);
 	auth_conf.auth_max_failures = saved;
+}
+
+/*
+ * Item 3 of the hardening issue: the very same request again is a
+ * retransmission (accepted, marked again) only on the flow that sent it;
+ * from another port, over TCP or from another address it is a replay.
+ */
+static void
+test_retransmission_flow(void)
+{
+	struct auth_grant	 g;
+	struct auth_verdict	 v;
+	struct client		*c;
+	char			 nonce[64], *t, *t2;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c = au_client("dev1", "127.0.0.5",
+	    5062));
+	au_nonce("127.0.0.5", nonce);
+	t = au_text("REGISTER", "dev1", "dev1", AU_PASSWORD, nonce, "00000001",
+	    "flow-1", 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.5", 5062, 0, "dev1", &g, &v), 0);
+	CU_ASSERT_EQUAL(g.again, 0);
+	/* a retransmission on the same flow */
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.5", 5062, 0, "dev1", &g, &v), 0);
+	CU_ASSERT_EQUAL(g.again, 1);
+	/* the same bytes from another port, over TCP, from elsewhere */
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.5", 5999, 0, "dev1", &g, &v),
+	    401);
+	CU_ASSERT_EQUAL(v.stale, 1);
+	CU_ASSERT_STRING_EQUAL(v.why ? v.why : "", "nonce used again");
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.5", 5062, 1, "dev1", &g, &v),
+	    401);
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.8", 5062, 0, "dev1", &g, &v),
+	    401);
+	/* the flow that sent it may still retransmit it */
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.5", 5062, 0, "dev1", &g, &v), 0);
+	CU_ASSERT_EQUAL(g.again, 1);
+	/* an OPTIONS likewise */
+	t2 = au_text("OPTIONS", "dev1", "dev1", AU_PASSWORD, nonce, "00000002",
+	    "flow-2", 1);
+	CU_ASSERT_EQUAL(au_check(t2, "127.0.0.5", 5062, 0, "dev1", &g, &v),
+	    0);
+	CU_ASSERT_EQUAL(g.again, 0);
+	CU_ASSERT_EQUAL(au_check(t2, "127.0.0.5", 5063, 0, "dev1", &g, &v),
+	    401);
+	CU_ASSERT_EQUAL(au_check(t2, "127.0.0.5", 5062, 0, "dev1", &g, &v),
+	    0);
+	CU_ASSERT_EQUAL(g.again, 1);
+	free(t2);
+	/* a new request (a higher nc) may come from a new flow: the client
+	 * moved */
+	t2 = au_text("REGISTER", "dev1", "dev1", AU_PASSWORD, nonce,
+	    "00000003", "flow-1", 3);
+	CU_ASSERT_EQUAL(au_check(t2, "127.0.0.5", 5999, 0, "dev1", &g, &v),
+	    0);
+	CU_ASSERT_EQUAL(g.again, 0);
+	free(t2);
+	free(t);
+}
+
+/* A client's row outlives the nonces it used (auth_quiet). */
+static void
+test_quiet(void)
+{
+	struct client		 c;
+	struct auth_grant	 g;
+	struct sockaddr_in	 a;
+	char			 nonce[64];
+
+	memset(&c, 0, sizeof(c));
+	memset(&g, 0, sizeof(g));
+	CU_ASSERT_EQUAL(auth_quiet(&c, sippushd_now()), 1);
+	addr4(&a, "127.0.0.5");
+	auth_nonce_make((struct sockaddr *)&a, sippushd_now(), nonce);
+	CU_ASSERT_EQUAL_FATAL(auth_nonce_check(nonce, (struct sockaddr *)&a,
+	    sippushd_now(), &g.nonce), 0);
+	g.nc = 1;
+	CU_ASSERT_EQUAL(auth_seen_use(&c, &g), AUTH_SEEN_NEW);
+	CU_ASSERT_EQUAL(auth_quiet(&c, sippushd_now()), 0);
+	CU_ASSERT_EQUAL(auth_quiet(&c, sippushd_now() +
+	    auth_conf.auth_nonce_lifetime), 0);
+	CU_ASSERT_EQUAL(auth_quiet(&c, sippushd_now() +
+	    auth_conf.auth_nonce_lifetime + 1), 1);
+	auth_forget(&c);
 }
 
 static int
@@ -493,7 +602,11 @@ test_auth_register(void)
 	    CU_add_test(s, "forged failures: challenged, not judged",
 	    test_forged_challenged) == NULL ||
 	    CU_add_test(s, "forged failures do not count toward "
-	    "max_failures", test_forged_not_counted) == NULL)
+	    "max_failures", test_forged_not_counted) == NULL ||
+	    CU_add_test(s, "a retransmission only on its own flow",
+	    test_retransmission_flow) == NULL ||
+	    CU_add_test(s, "a row outlives the nonces it used", test_quiet) ==
+	    NULL)
 		return -1;
 	return 0;
 }
