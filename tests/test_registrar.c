@@ -696,6 +696,60 @@ test_live_replay(void)
 	test_now = saved;
 }
 
+/*
+ * With registration.retain 0 the row of a client that unregistered goes
+ * at the next sweep, but not while a nonce it used lives: its record
+ * must refuse a replay of its last REGISTER, which would otherwise be
+ * taken for a first one and register the replayer.
+ */
+static void
+test_live_retain(void)
+{
+	struct client		*c;
+	struct sockaddr_in	 a;
+	char			 nonce[64], reply[4096], *reg, *unreg;
+	int			 saved = lv_cfg.reg_retain;
+	int64_t			 saved_now = test_now;
+
+	test_now += 60;		/* past the nonces of the last test */
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	auth_nonce_make((struct sockaddr *)&a, sippushd_now(), nonce);
+	reg = lv_text("REGISTER", nonce, "00000001", "retain-reg", 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(reg);
+	CU_ASSERT_EQUAL(lv_send(reg, 0, reply, sizeof(reply)), 200);
+	/* unregister: the same request with Expires 0 and the next nc */
+	unreg = lv_text("REGISTER", nonce, "00000002", "retain-reg", 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(unreg);
+	{
+		char	*e = strstr(unreg, ";expires=600");
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+		memcpy(e, ";expires=0  ", 12);
+	}
+	CU_ASSERT_EQUAL(lv_send(unreg, 0, reply, sizeof(reply)), 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c = clients_find("live1"));
+	CU_ASSERT_EQUAL(c->state, CLIENT_UNREGISTERED);
+
+	lv_cfg.reg_retain = 0;
+	heartbeat_sweep(sippushd_now() + 1);
+	commit_flush();
+	CU_ASSERT_PTR_NOT_NULL(clients_find("live1"));
+	/* the first REGISTER replayed from elsewhere: refused */
+	CU_ASSERT_EQUAL(lv_send(reg, 1, reply, sizeof(reply)), 401);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c = clients_find("live1"));
+	CU_ASSERT_EQUAL(c->state, CLIENT_UNREGISTERED);
+	/* once the nonce has expired, the row goes */
+	heartbeat_sweep(sippushd_now() + lv_cfg.auth_nonce_lifetime + 1);
+	commit_flush();
+	CU_ASSERT_PTR_NULL(clients_find("live1"));
+	lv_cfg.reg_retain = saved;
+	test_now = saved_now;
+	free(reg);
+	free(unreg);
+}
+
 int
 test_registrar_register(void)
 {
@@ -727,7 +781,9 @@ test_registrar_register(void)
 		return -1;
 	if (CU_add_test(s, "a replayed REGISTER or OPTIONS: answered on its "
 	    "flow, not applied again, refused elsewhere", test_live_replay) ==
-	    NULL)
+	    NULL ||
+	    CU_add_test(s, "retain 0: a row outlives the nonces it used",
+	    test_live_retain) == NULL)
 		return -1;
 	return 0;
 }
