@@ -10,10 +10,11 @@
  * one per algorithm (SHA-256 and MD5), never the password.
  *
  * Answers: no credentials of our realm, or a nonce that is stale, not
- * ours, or used again, get 401 with fresh challenges (SHA-256 first, then
- * MD5, as auth.sha256 and auth.md5 allow), which a client with the right
- * password answers by itself; wrong credentials, an unknown user or
- * another client's ID get 403. Malformed credentials get 400.
+ * ours, or used again (a replay), get 401 with fresh challenges (SHA-256
+ * first, then MD5, as auth.sha256 and auth.md5 allow), which a client
+ * with the right password answers by itself; wrong credentials, an
+ * unknown user or another client's ID, with a live nonce of ours, get
+ * 403. Malformed credentials get 400.
  *
  * Nonces need no table. A nonce is its 64-bit ID (issue second << 20,
  * plus a counter: unique and increasing) and an HMAC-SHA-256, under a
