@@ -10,10 +10,11 @@
  * one per algorithm (SHA-256 and MD5), never the password.
  *
  * Answers: no credentials of our realm, or a nonce that is stale, not
- * ours, or used again, get 401 with fresh challenges (SHA-256 first, then
- * MD5, as auth.sha256 and auth.md5 allow), which a client with the right
- * password answers by itself; wrong credentials, an unknown user or
- * another client's ID get 403. Malformed credentials get 400.
+ * ours, or used again (a replay), get 401 with fresh challenges (SHA-256
+ * first, then MD5, as auth.sha256 and auth.md5 allow), which a client
+ * with the right password answers by itself; wrong credentials, an
+ * unknown user or another client's ID, with a live nonce of ours, get
+ * 403. Malformed credentials get 400.
  *
  * Nonces need no table. A nonce is its 64-bit ID (issue second << 20,
  * plus a counter: unique and increasing) and an HMAC-SHA-256, under a
@@ -26,17 +27,26 @@
  * unknown user, another client's ID) auth.max_failures times a minute,
  * in bursts of as many (a token bucket per address, rate.c); beyond that
  * its authenticated requests are answered 503 with Retry-After before
- * any credential is looked at, while other addresses are served.
+ * any credential is looked at, while other addresses are served. The
+ * nonce is checked first: only a failure made with a live nonce we sent
+ * to that address counts, so a stranger who forges packets from the
+ * address without seeing our challenges gets 401s, cheap and stateless,
+ * and cannot lock out the clients there.
  *
  * Replays. Only qop=auth is accepted, so every request carries a nonce
  * count (nc) that the client increases. Each client keeps the nonces it
- * used last (AUTH_SLOTS of them, with the highest nc seen and a hash of
- * the request that carried it) and a floor: a nonce at or below the floor
- * that is not in the slots is refused as stale. A request with an nc not
- * above the one recorded is refused, unless it is a retransmission of the
- * very request that carried it (same Call-ID and CSeq), which a stateless
- * server must answer again. A client that has no row yet (its first
- * REGISTER) is recorded once the registrar has made it.
+ * used last (AUTH_SLOTS of them, with the highest nc seen and a keyed
+ * hash of the request that carried it and of its flow) and a floor: a
+ * nonce at or below the floor that is not in the slots is refused as
+ * stale. A request with an nc not above the one recorded is refused,
+ * unless it is a retransmission: the very request that carried it (same
+ * Call-ID, CSeq and method) on the very same flow (transport, source
+ * address and port, and TCP/TLS connection), which a stateless server
+ * must answer again. It is marked so (auth_grant.again): the registrar
+ * and the heartbeat answer it as before without applying it again. The
+ * same bytes from any other flow are a replay. A client that has no row
+ * yet (its first REGISTER) is recorded once the registrar has made it;
+ * a row is not deleted while a nonce it used is alive (auth_quiet).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -70,8 +80,8 @@ struct auth_seen {
 	uint64_t	 floor;
 	struct {
 		uint64_t	 nonce;
+		uint64_t	 req;
 		uint32_t	 nc;
-		uint32_t	 req;
 	}		 slot[AUTH_SLOTS];
 };
 
@@ -231,37 +241,63 @@ auth_nonce_check(const char *nonce, const struct sockaddr *sa, int64_t now,
 	return 0;
 }
 
-/* A hash of what makes a request itself: Call-ID, CSeq and method. */
-static uint32_t
-auth_request_hash(sip_t const *sip)
+/*
+ * A keyed hash of what makes a request itself (Call-ID, CSeq, method)
+ * and of the flow it came on: transport, source address and port, and
+ * the TCP/TLS connection. Keyed, so that nobody can pick a flow whose
+ * hash matches another's.
+ */
+static uint64_t
+auth_request_hash(msg_t *msg, sip_t const *sip)
 {
-	uint32_t	 h = 2166136261u;
-	const char	*s;
-	char		 num[16];
-	int		 part;
+	struct sha256		 s;
+	su_addrinfo_t		*ai = msg_addrinfo(msg);
+	const struct sockaddr	*sa = auth_source(msg);
+	struct tport_s		*tp = sip_connection(msg);
+	uint8_t			 data[3 + SHA256_LEN + 4 + 16 + sizeof(tp)];
+	uint8_t			 mac[SHA256_LEN];
+	uint64_t		 h = 0;
+	char			 num[16];
+	const char		*callid = sip->sip_call_id ?
+				    sip->sip_call_id->i_id : "";
+	int			 i;
 
-	for (part = 0; part < 3; part++) {
-		if (part == 0)
-			s = sip->sip_call_id ? sip->sip_call_id->i_id : "";
-		else if (part == 1) {
-			snprintf(num, sizeof(num), "%u", sip->sip_cseq ?
-			    (unsigned)sip->sip_cseq->cs_seq : 0);
-			s = num;
-		} else
-			s = sip->sip_request->rq_method_name;
-		for (; *s; s++) {
-			h ^= (uint8_t)*s;
-			h *= 16777619u;
-		}
-		h ^= 0xff;
-		h *= 16777619u;
+	sha256_init(&s);
+	sha256_update(&s, callid, strlen(callid) + 1);
+	snprintf(num, sizeof(num), "%u", sip->sip_cseq ?
+	    (unsigned)sip->sip_cseq->cs_seq : 0);
+	sha256_update(&s, num, strlen(num) + 1);
+	sha256_update(&s, sip->sip_request->rq_method_name,
+	    strlen(sip->sip_request->rq_method_name) + 1);
+	memset(data, 0, sizeof(data));
+	memcpy(data, "req", 3);
+	sha256_final(&s, data + 3);
+	data[3 + SHA256_LEN] = ai ? (uint8_t)ai->ai_protocol : 0;
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)sa;
+
+		data[3 + SHA256_LEN + 1] = 4;
+		memcpy(data + 3 + SHA256_LEN + 2, &sin->sin_port, 2);
+		memcpy(data + 3 + SHA256_LEN + 4, &sin->sin_addr, 4);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
+
+		data[3 + SHA256_LEN + 1] = 6;
+		memcpy(data + 3 + SHA256_LEN + 2, &sin6->sin6_port, 2);
+		memcpy(data + 3 + SHA256_LEN + 4, &sin6->sin6_addr, 16);
 	}
+	memcpy(data + 3 + SHA256_LEN + 4 + 16, &tp, sizeof(tp));
+	hmac_sha256(auth_key, sizeof(auth_key), data, sizeof(data), mac);
+	for (i = 0; i < 8; i++)
+		h = h << 8 | mac[i];
 	return h;
 }
 
 /*
- * May a client use nonce nc for the request hashed req? Returns 1 and
- * records the use, or 0 for a replay or a nonce it has left behind.
+ * May a client use nonce nc for the request hashed req? Returns
+ * AUTH_SEEN_NEW and records the use, AUTH_SEEN_AGAIN for a
+ * retransmission of the request recorded last with that nonce (same
+ * request, same flow), or 0 for a replay or a nonce it has left behind.
  */
 int
 auth_seen_use(struct client *c, const struct auth_grant *g)
@@ -270,7 +306,7 @@ auth_seen_use(struct client *c, const struct auth_grant *g)
 	int			 i, victim = 0;
 
 	if (g->nonce == 0)
-		return 1;	/* auth off when the request came */
+		return AUTH_SEEN_NEW;	/* auth off when the request came */
 	if (s == NULL) {
 		if ((s = calloc(1, sizeof(*s))) == NULL)
 			return 0;
@@ -282,9 +318,10 @@ auth_seen_use(struct client *c, const struct auth_grant *g)
 		if (g->nc > s->slot[i].nc) {
 			s->slot[i].nc = g->nc;
 			s->slot[i].req = g->req;
-			return 1;
+			return AUTH_SEEN_NEW;
 		}
-		return g->nc == s->slot[i].nc && g->req == s->slot[i].req;
+		return g->nc == s->slot[i].nc && g->req == s->slot[i].req ?
+		    AUTH_SEEN_AGAIN : 0;
 	}
 	if (g->nonce <= s->floor)
 		return 0;
@@ -296,7 +333,27 @@ auth_seen_use(struct client *c, const struct auth_grant *g)
 	s->slot[victim].nonce = g->nonce;
 	s->slot[victim].nc = g->nc;
 	s->slot[victim].req = g->req;
-	return 1;
+	return AUTH_SEEN_NEW;
+}
+
+/*
+ * Have all the nonces c used expired at now? Then a replay of its
+ * requests would be refused without its record, and its row may go.
+ */
+int
+auth_quiet(const struct client *c, int64_t now)
+{
+	const struct auth_seen	*s = c->auth;
+	uint64_t		 last = 0;
+	int			 i;
+
+	if (s == NULL || auth_cfg == NULL)
+		return 1;
+	for (i = 0; i < AUTH_SLOTS; i++)
+		if (s->slot[i].nonce > last)
+			last = s->slot[i].nonce;
+	return last == 0 ||
+	    now - (int64_t)(last >> 20) > auth_cfg->auth_nonce_lifetime;
 }
 
 static int
@@ -386,7 +443,8 @@ auth_verdict(struct auth_verdict *v, int status, const char *phrase,
 /*
  * Check the credentials of a request that speaks for client id (NULL if
  * it names none), without answering it. Returns 0 if it may go on, with
- * what to record in g (all zero when auth is off); or the status to
+ * what to record in g (all zero when auth is off; g->again set for a
+ * retransmission, to be answered but not applied); or the status to
  * answer, with the rest in v: 401 (a challenge, stale or not), 403, 400,
  * or 500 when the store cannot be read.
  */
@@ -426,12 +484,15 @@ auth_check(msg_t *msg, sip_t const *sip, const char *id,
 	    -1 || strlen(ar.ar_response) != (use_sha ? 64u : 32u))
 		return auth_verdict(v, 400, "Bad Authorization Header",
 		    "credentials lack a field, or not qop=auth", 0);
-	if (id == NULL || strcmp(ar.ar_username, id) != 0)
-		return auth_verdict(v, 403, "Credentials Not For This Client "
-		    "ID", "the credentials are another user's", 0);
+	/* the nonce first: a failure after it was made by someone who saw
+	 * our challenge to that address, and counts toward
+	 * auth.max_failures; one before it could be forged by anybody */
 	if (auth_nonce_check(ar.ar_nonce, auth_source(msg), sippushd_now(),
 	    &g->nonce) == -1)
 		return auth_verdict(v, 401, NULL, "a stale nonce", 1);
+	if (id == NULL || strcmp(ar.ar_username, id) != 0)
+		return auth_verdict(v, 403, "Credentials Not For This Client "
+		    "ID", "the credentials are another user's", 0);
 	if ((u = url_make(home, ar.ar_uri)) == NULL ||
 	    url_cmp(u, sip->sip_request->rq_url) != 0)
 		return auth_verdict(v, 400, "Digest URI Does Not Match",
@@ -458,9 +519,13 @@ auth_check(msg_t *msg, sip_t const *sip, const char *id,
 	if (!auth_equal(want, got, n))
 		return auth_verdict(v, 403, "Bad Credentials", "wrong password",
 		    0);
-	g->req = auth_request_hash(sip);
-	if ((c = clients_find(id)) != NULL && !auth_seen_use(c, g))
-		return auth_verdict(v, 401, NULL, "nonce used again", 1);
+	g->req = auth_request_hash(msg, sip);
+	if ((c = clients_find(id)) != NULL) {
+		if ((rc = auth_seen_use(c, g)) == 0)
+			return auth_verdict(v, 401, NULL, "nonce used again",
+			    1);
+		g->again = rc == AUTH_SEEN_AGAIN;
+	}
 	return 0;
 }
 

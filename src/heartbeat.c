@@ -11,7 +11,9 @@
  * offline, ends lapsed registrations and deletes rows
  * retained past registration.retain.
  * With auth.enabled on, an OPTIONS must first pass Digest authentication
- * as the client its From names (auth.c); others get 401 or 403.
+ * as the client its From names (auth.c); others get 401 or 403. A
+ * retransmission (the same request on the same flow) is answered again
+ * but not counted again.
  */
 #include <string.h>
 
@@ -124,7 +126,10 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 		tail = tail_elsewhere;
 		tlen = sizeof(tail_elsewhere) - 1;
 	}
-	if (id != NULL && why == NULL) {
+	if (id != NULL && why == NULL && g.again)
+		log_debug("heartbeat: OPTIONS of %s retransmitted, answered "
+		    "again", id);
+	else if (id != NULL && why == NULL) {
 		c->last_seen = sippushd_now();
 		if (c->state == CLIENT_OFFLINE ||
 		    c->last_seen - c->seen_marked >= heartbeat_write_every()) {
@@ -179,8 +184,11 @@ heartbeat_check(struct client *c, void *arg)
 		break;
 	case CLIENT_EXPIRED:
 	case CLIENT_UNREGISTERED:
+		/* kept while a nonce it used lives: its record refuses
+		 * replays of its requests (auth.c) */
 		if (sw->now >= c->expires_at + hb_cfg->reg_retain &&
-		    !(c->dirty & CLIENT_DIRTY_DELETE)) {
+		    !(c->dirty & CLIENT_DIRTY_DELETE) &&
+		    auth_quiet(c, sw->now)) {
 			clients_mark(c, CLIENT_DIRTY_DELETE);
 			sw->deleted++;
 		}

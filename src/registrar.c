@@ -426,6 +426,17 @@ registrar_request(msg_t *msg, sip_t *sip)
 	if (!auth_request(msg, sip, r.id, &g))
 		return;
 	c = clients_find(r.id);
+	if (g.again && r.expires != -1) {
+		/* a retransmission on the same flow: the same 200 again
+		 * (once what the first one changed is durable), nothing
+		 * applied again */
+		log_debug("registrar: REGISTER of %s retransmitted, answered "
+		    "again", r.id);
+		registrar_queue(msg, r.expires == 0 ? NULL :
+		    registrar_reply_contact(home, sip->sip_contact,
+		    r.expires));
+		return;
+	}
 	if (r.expires == -1) {
 		/* a query: the current binding, if any */
 		if (c && (c->state == CLIENT_ONLINE ||

@@ -433,9 +433,16 @@ int64_t	 rate_clock_us(void);
 /* What an authenticated request used, to be recorded against replays. */
 struct auth_grant {
 	uint64_t	 nonce;		/* its nonce's ID; 0: auth is off */
+	uint64_t	 req;		/* keyed hash of Call-ID, CSeq, method
+					   and flow */
 	uint32_t	 nc;		/* nonce count */
-	uint32_t	 req;		/* hash of Call-ID, CSeq, method */
+	int		 again;		/* a retransmission: answer it, do
+					   not apply it again */
 };
+
+/* auth_seen_use: a new use (recorded), or the recorded request again */
+#define AUTH_SEEN_NEW		1
+#define AUTH_SEEN_AGAIN		2
 
 /* Why a request may not go on; filled by auth_check. */
 struct auth_verdict {
@@ -452,6 +459,7 @@ int	 auth_enabled(void);
 int	 auth_request(struct msg_s *, struct sip_s const *, const char *id,
 	    struct auth_grant *);
 int	 auth_seen_use(struct client *, const struct auth_grant *);
+int	 auth_quiet(const struct client *, int64_t now);
 void	 auth_forget(struct client *);
 struct sockaddr;
 void	 auth_nonce_make(const struct sockaddr *, int64_t now, char *out);

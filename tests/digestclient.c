@@ -3,7 +3,8 @@
  * authentication cases of tests/e2e/auth.sh against sippushd.
  *
  *   digestclient -s HOST:PORT -i ID [-u USER] [-p PASSWORD] [-a sha256|md5]
- *       [-m REGISTER|OPTIONS] [-e EXPIRES] [-b LOCAL-ADDRESS] [-n] [-r]
+ *       [-m REGISTER|OPTIONS] [-e EXPIRES] [-b LOCAL-ADDRESS] [-w FILE]
+ *       [-n] [-r]
  *
  * Sends the request without credentials, answers a 401 with the
  * challenge of the chosen algorithm (the credentials of USER, default
@@ -11,8 +12,10 @@
  * -n it stops after the first answer. With -r it then replays: the same
  * credentials (same nonce and nonce count) in a new request, which a
  * server must refuse, and then the same request again byte for byte (a
- * retransmission, which it must answer as before). Exit 0 when it got
- * its answers, 1 on a timeout or a bad reply, 2 on bad usage.
+ * retransmission, which it must answer as before). With -w it writes the
+ * authenticated request, byte for byte, into FILE (for replays from
+ * elsewhere, tests/e2e/hostile_auth.sh). Exit 0 when it got its answers,
+ * 1 on a timeout or a bad reply, 2 on bad usage.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,7 +54,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: digestclient -s HOST:PORT -i ID [-u USER] "
 	    "[-p PASSWORD] [-a sha256|md5] [-m REGISTER|OPTIONS] "
-	    "[-e EXPIRES] [-b LOCAL-ADDRESS] [-n] [-r]\n");
+	    "[-e EXPIRES] [-b LOCAL-ADDRESS] [-w FILE] [-n] [-r]\n");
 	exit(2);
 }
 
@@ -169,6 +172,8 @@ main(int argc, char *argv[])
 {
 	const char	*server = NULL, *id = NULL, *user = NULL, *pw = "";
 	const char	*alg = "SHA-256", *method = "REGISTER", *bind_to = NULL;
+	const char	*save = NULL;
+	FILE		*f;
 	char		 req[BUFSZ], resp[BUFSZ], callid[64], realm[128];
 	char		 nonce[128], uri[160], ha1s[65], ha1m[33], cnonce[17];
 	char		 response[65], auth[1024], host[64], *colon;
@@ -178,7 +183,7 @@ main(int argc, char *argv[])
 	unsigned	 cseq = 1, r;
 	int		 ch, once = 0, replay = 0, status;
 
-	while ((ch = getopt(argc, argv, "s:i:u:p:a:m:e:b:nr")) != -1) {
+	while ((ch = getopt(argc, argv, "s:i:u:p:a:m:e:b:w:nr")) != -1) {
 		switch (ch) {
 		case 's': server = optarg; break;
 		case 'i': id = optarg; break;
@@ -190,6 +195,7 @@ main(int argc, char *argv[])
 		case 'm': method = optarg; break;
 		case 'e': expires = atol(optarg); break;
 		case 'b': bind_to = optarg; break;
+		case 'w': save = optarg; break;
 		case 'n': once = 1; break;
 		case 'r': replay = 1; break;
 		default: usage();
@@ -248,6 +254,11 @@ main(int argc, char *argv[])
 	    "algorithm=%s, qop=auth, nc=00000001, cnonce=\"%s\"\r\n",
 	    user, realm, nonce, uri, response, alg, cnonce);
 	build(req, sizeof(req), method, id, callid, cseq++, expires, auth);
+	if (save && ((f = fopen(save, "w")) == NULL ||
+	    fputs(req, f) == EOF || fclose(f) == EOF)) {
+		perror(save);
+		return 1;
+	}
 	if ((status = transact(req, resp, sizeof(resp))) == -1)
 		goto timeout;
 	printf("%d\n", status);

@@ -1,14 +1,26 @@
 /*
  * test_auth.c: SHA-256 and HMAC against published vectors, the Digest
  * response against RFC 7616's example, nonces (ours, bound to the
- * source, expiring) and the replay record of a client (auth.c).
+ * source, expiring), the replay record of a client, and auth_check and
+ * auth_request on real requests parsed by Sofia-SIP, with the users in a
+ * store made for the suite and an nta agent on 127.0.0.1 for the
+ * replies (auth.c).
  */
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include <sofia-sip/msg.h>
+#include <sofia-sip/msg_addr.h>
+#include <sofia-sip/nta.h>
+#include <sofia-sip/sip.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/su.h>
+#include <sofia-sip/su_wait.h>
 #include <CUnit/CUnit.h>
 
 #include "sha256.h"
@@ -17,6 +29,10 @@
 #include "tests.h"
 
 static struct config	 auth_conf;
+static char		 auth_dir[TEST_DIR_MAX];
+static su_root_t	*auth_root;
+static nta_agent_t	*auth_agent;
+static int		 auth_su, auth_store, auth_clients;
 
 static void
 hex_of(const void *data, size_t len, char *out)
@@ -160,12 +176,13 @@ static void
 test_replay(void)
 {
 	struct client		 c;
-	struct auth_grant	 g = { 100, 1, 7 };
+	struct auth_grant	 g = { .nonce = 100, .nc = 1, .req = 7 };
 	int			 i;
 
 	memset(&c, 0, sizeof(c));
-	CU_ASSERT_EQUAL(auth_seen_use(&c, &g), 1);
-	CU_ASSERT_EQUAL(auth_seen_use(&c, &g), 1);	/* retransmission */
+	CU_ASSERT_EQUAL(auth_seen_use(&c, &g), AUTH_SEEN_NEW);
+	/* retransmission: told apart from a new use */
+	CU_ASSERT_EQUAL(auth_seen_use(&c, &g), AUTH_SEEN_AGAIN);
 	g.req = 8;
 	CU_ASSERT_EQUAL(auth_seen_use(&c, &g), 0);	/* replay */
 	g.nc = 2;
@@ -197,19 +214,370 @@ test_replay(void)
 	CU_ASSERT_PTR_NULL(c.auth);
 }
 
+/* ---- auth_check and auth_request on parsed requests ---- */
+
+#define AU_PASSWORD	"dev1-password"
+#define AU_URI		"sip:push.example.com"
+
+/*
+ * The text of a request (REGISTER or OPTIONS) for client id carrying
+ * the SHA-256 credentials of user with password pw, nonce and nc, in
+ * call callid at cseq. Freed by the caller.
+ */
+static char *
+au_text(const char *method, const char *id, const char *user,
+    const char *pw, const char *nonce, const char *nc, const char *callid,
+    unsigned cseq)
+{
+	char	 sha[65], md5[33], resp[65], *text = NULL;
+
+	digest_ha1(user, auth_conf.auth_realm, pw, sha, md5);
+	if (digest_response(1, sha, nonce, nc, "c0ffee", method, AU_URI,
+	    resp) == -1)
+		return NULL;
+	if (asprintf(&text,
+	    "%s " AU_URI " SIP/2.0\r\n"
+	    "Via: SIP/2.0/UDP 127.0.0.9:9;branch=z9hG4bK-%s-%u\r\n"
+	    "Max-Forwards: 70\r\n"
+	    "From: <sip:%s@push.example.com>;tag=au1\r\n"
+	    "To: <sip:%s@push.example.com>\r\n"
+	    "Call-ID: %s\r\n"
+	    "CSeq: %u %s\r\n"
+	    "%s%s%s"
+	    "Authorization: Digest username=\"%s\", realm=\"%s\", "
+	    "nonce=\"%s\", uri=\"" AU_URI "\", response=\"%s\", "
+	    "algorithm=SHA-256, qop=auth, nc=%s, cnonce=\"c0ffee\"\r\n"
+	    "Content-Length: 0\r\n\r\n",
+	    method, callid, cseq, id, id, callid, cseq, method,
+	    strcmp(method, "REGISTER") == 0 ? "Contact: <sip:" : "",
+	    strcmp(method, "REGISTER") == 0 ? id : "",
+	    strcmp(method, "REGISTER") == 0 ? "@127.0.0.9>\r\n" : "",
+	    user, auth_conf.auth_realm, nonce, resp, nc) < 0)
+		return NULL;
+	return text;
+}
+
+/* The message of text as if it came from addr:port over UDP (or TCP
+ * when tcp is set). NULL if Sofia cannot parse it. */
+static msg_t *
+au_msg(const char *text, const char *addr, unsigned port, int tcp)
+{
+	msg_t			*msg;
+	su_sockaddr_t		 su;
+	su_addrinfo_t		*ai;
+
+	msg = msg_make(sip_default_mclass(), 0, text, (isize_t)strlen(text));
+	if (msg == NULL || sip_object(msg) == NULL) {
+		msg_destroy(msg);
+		return NULL;
+	}
+	memset(&su, 0, sizeof(su));
+	su.su_sin.sin_family = AF_INET;
+	su.su_sin.sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, addr, &su.su_sin.sin_addr);
+	msg_set_address(msg, &su, sizeof(struct sockaddr_in));
+	ai = msg_addrinfo(msg);
+	ai->ai_family = AF_INET;
+	ai->ai_protocol = tcp ? IPPROTO_TCP : IPPROTO_UDP;
+	return msg;
+}
+
+/* A nonce of ours for addr, now. */
+static void
+au_nonce(const char *addr, char *nonce)
+{
+	struct sockaddr_in	 a;
+
+	addr4(&a, addr);
+	auth_nonce_make((struct sockaddr *)&a, sippushd_now(), nonce);
+}
+
+/* auth_check of text from addr:port; the status, g and v filled. */
+static int
+au_check(const char *text, const char *addr, unsigned port, int tcp,
+    const char *id, struct auth_grant *g, struct auth_verdict *v)
+{
+	msg_t	*msg = au_msg(text, addr, port, tcp);
+	int	 rc;
+
+	if (msg == NULL)
+		return -2;
+	rc = auth_check(msg, sip_object(msg), id, g, v);
+	msg_destroy(msg);
+	return rc;
+}
+
+/* A client registered from addr:port over UDP, as the registrar makes
+ * it. */
+static struct client *
+au_client(const char *id, const char *addr, unsigned port)
+{
+	struct registration	 r;
+	struct client		*c;
+
+	memset(&r, 0, sizeof(r));
+	r.id = id;
+	r.class = "k";
+	r.contact = "<sip:x@127.0.0.9>";
+	r.address = addr;
+	r.port = (uint16_t)port;
+	r.transport = TRANSPORT_UDP;
+	r.now = sippushd_now();
+	r.expires = 600;
+	return clients_register(&r, &c) == -1 ? NULL : c;
+}
+
+/*
+ * Item 4 of the hardening issue: a failure that anybody could forge
+ * (another user's credentials, a wrong password) with a nonce we never
+ * sent to that address is challenged (401) before it is judged; only
+ * with a live nonce of ours for the address is it a 403.
+ */
+static void
+test_forged_challenged(void)
+{
+	struct auth_grant	 g;
+	struct auth_verdict	 v;
+	char			 nonce[64], *t;
+	const char		*forged = "00000000deadbeef0123456789abcdef"
+				    "01234567";
+
+	/* another user's credentials for dev1, a nonce never issued */
+	t = au_text("REGISTER", "dev1", "dev2", "x", forged, "00000001",
+	    "forged-1", 1);
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.5", 5062, 0, "dev1", &g, &v),
+	    401);
+	CU_ASSERT_EQUAL(v.stale, 1);
+	free(t);
+	/* the same with a nonce of ours for another address */
+	au_nonce("127.0.0.6", nonce);
+	t = au_text("REGISTER", "dev1", "dev2", "x", nonce, "00000001",
+	    "forged-2", 1);
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.5", 5062, 0, "dev1", &g, &v),
+	    401);
+	/* with a live nonce for its address: 403, a real failure */
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.6", 5062, 0, "dev1", &g, &v),
+	    403);
+	CU_ASSERT_STRING_EQUAL(v.phrase ? v.phrase : "",
+	    "Credentials Not For This Client ID");
+	free(t);
+	/* a wrong password: 401 with a forged nonce, 403 with ours */
+	t = au_text("REGISTER", "dev1", "dev1", "wrong-password", forged,
+	    "00000001", "forged-3", 1);
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.5", 5062, 0, "dev1", &g, &v),
+	    401);
+	free(t);
+	au_nonce("127.0.0.5", nonce);
+	t = au_text("REGISTER", "dev1", "dev1", "wrong-password", nonce,
+	    "00000001", "forged-4", 1);
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.5", 5062, 0, "dev1", &g, &v),
+	    403);
+	CU_ASSERT_STRING_EQUAL(v.phrase ? v.phrase : "", "Bad Credentials");
+	free(t);
+	/* the right password: through */
+	t = au_text("REGISTER", "dev1", "dev1", AU_PASSWORD, nonce,
+	    "00000001", "forged-5", 1);
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.5", 5062, 0, "dev1", &g, &v), 0);
+	free(t);
+}
+
+/* auth_request of text from addr:port: 1 if it may go on, 0 answered. */
+static int
+au_request(const char *text, const char *addr, const char *id)
+{
+	msg_t			*msg = au_msg(text, addr, 5062, 0);
+	struct auth_grant	 g;
+	int			 rc;
+
+	if (msg == NULL)
+		return -2;
+	if ((rc = auth_request(msg, sip_object(msg), id, &g)) == 1)
+		msg_destroy(msg);	/* not answered: still ours */
+	return rc;
+}
+
+/*
+ * auth.max_failures: a hundred forged failures from an address do not
+ * lock out the client there; real failures (with a nonce we sent there)
+ * still do.
+ */
+static void
+test_forged_not_counted(void)
+{
+	char		 nonce[64], *t;
+	const char	*forged = "00000000deadbeef0123456789abcdef01234567";
+	int		 i, saved = auth_conf.auth_max_failures;
+
+	auth_conf.auth_max_failures = 3;
+	for (i = 0; i < 100; i++) {
+		t = au_text("REGISTER", "dev1", i % 2 ? "dev2" : "dev1",
+		    "wrong-password", forged, "00000001", "lock-1", 1);
+		CU_ASSERT_EQUAL(au_request(t, "127.0.0.7", "dev1"), 0);
+		free(t);
+	}
+	au_nonce("127.0.0.7", nonce);
+	t = au_text("REGISTER", "dev1", "dev1", AU_PASSWORD, nonce, "00000001",
+	    "lock-2", 1);
+	CU_ASSERT_EQUAL(au_request(t, "127.0.0.7", "dev1"), 1);
+	free(t);
+	/* three failures with our nonce: the fourth request gets 503 */
+	for (i = 0; i < 3; i++) {
+		au_nonce("127.0.0.7", nonce);
+		t = au_text("REGISTER", "dev1", "dev1", "wrong-password",
+		    nonce, "00000001", "lock-3", 1);
+		CU_ASSERT_EQUAL(au_request(t, "127.0.0.7", "dev1"), 0);
+		free(t);
+	}
+	au_nonce("127.0.0.7", nonce);
+	t = au_text("REGISTER", "dev1", "dev1", AU_PASSWORD, nonce, "00000001",
+	    "lock-4", 1);
+	CU_ASSERT_EQUAL(au_request(t, "127.0.0.7", "dev1"), 0);
+	free(t);
+	auth_conf.auth_max_failures = saved;
+}
+
+/*
+ * Item 3 of the hardening issue: the very same request again is a
+ * retransmission (accepted, marked again) only on the flow that sent it;
+ * from another port, over TCP or from another address it is a replay.
+ */
+static void
+test_retransmission_flow(void)
+{
+	struct auth_grant	 g;
+	struct auth_verdict	 v;
+	struct client		*c;
+	char			 nonce[64], *t, *t2;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c = au_client("dev1", "127.0.0.5",
+	    5062));
+	au_nonce("127.0.0.5", nonce);
+	t = au_text("REGISTER", "dev1", "dev1", AU_PASSWORD, nonce, "00000001",
+	    "flow-1", 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.5", 5062, 0, "dev1", &g, &v), 0);
+	CU_ASSERT_EQUAL(g.again, 0);
+	/* a retransmission on the same flow */
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.5", 5062, 0, "dev1", &g, &v), 0);
+	CU_ASSERT_EQUAL(g.again, 1);
+	/* the same bytes from another port, over TCP, from elsewhere */
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.5", 5999, 0, "dev1", &g, &v),
+	    401);
+	CU_ASSERT_EQUAL(v.stale, 1);
+	CU_ASSERT_STRING_EQUAL(v.why ? v.why : "", "nonce used again");
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.5", 5062, 1, "dev1", &g, &v),
+	    401);
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.8", 5062, 0, "dev1", &g, &v),
+	    401);
+	/* the flow that sent it may still retransmit it */
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.5", 5062, 0, "dev1", &g, &v), 0);
+	CU_ASSERT_EQUAL(g.again, 1);
+	/* an OPTIONS likewise */
+	t2 = au_text("OPTIONS", "dev1", "dev1", AU_PASSWORD, nonce, "00000002",
+	    "flow-2", 1);
+	CU_ASSERT_EQUAL(au_check(t2, "127.0.0.5", 5062, 0, "dev1", &g, &v),
+	    0);
+	CU_ASSERT_EQUAL(g.again, 0);
+	CU_ASSERT_EQUAL(au_check(t2, "127.0.0.5", 5063, 0, "dev1", &g, &v),
+	    401);
+	CU_ASSERT_EQUAL(au_check(t2, "127.0.0.5", 5062, 0, "dev1", &g, &v),
+	    0);
+	CU_ASSERT_EQUAL(g.again, 1);
+	free(t2);
+	/* a new request (a higher nc) may come from a new flow: the client
+	 * moved */
+	t2 = au_text("REGISTER", "dev1", "dev1", AU_PASSWORD, nonce,
+	    "00000003", "flow-1", 3);
+	CU_ASSERT_EQUAL(au_check(t2, "127.0.0.5", 5999, 0, "dev1", &g, &v),
+	    0);
+	CU_ASSERT_EQUAL(g.again, 0);
+	free(t2);
+	free(t);
+}
+
+/* A client's row outlives the nonces it used (auth_quiet). */
+static void
+test_quiet(void)
+{
+	struct client		 c;
+	struct auth_grant	 g;
+	struct sockaddr_in	 a;
+	char			 nonce[64];
+
+	memset(&c, 0, sizeof(c));
+	memset(&g, 0, sizeof(g));
+	CU_ASSERT_EQUAL(auth_quiet(&c, sippushd_now()), 1);
+	addr4(&a, "127.0.0.5");
+	auth_nonce_make((struct sockaddr *)&a, sippushd_now(), nonce);
+	CU_ASSERT_EQUAL_FATAL(auth_nonce_check(nonce, (struct sockaddr *)&a,
+	    sippushd_now(), &g.nonce), 0);
+	g.nc = 1;
+	CU_ASSERT_EQUAL(auth_seen_use(&c, &g), AUTH_SEEN_NEW);
+	CU_ASSERT_EQUAL(auth_quiet(&c, sippushd_now()), 0);
+	CU_ASSERT_EQUAL(auth_quiet(&c, sippushd_now() +
+	    auth_conf.auth_nonce_lifetime), 0);
+	CU_ASSERT_EQUAL(auth_quiet(&c, sippushd_now() +
+	    auth_conf.auth_nonce_lifetime + 1), 1);
+	auth_forget(&c);
+}
+
 static int
 auth_suite_init(void)
 {
+	char	 db[PATH_MAX], err[512], sha[65], md5[33];
+
 	config_defaults(&auth_conf);
 	auth_conf.auth_enabled = 1;
 	auth_conf.auth_nonce_lifetime = 300;
-	return auth_init(&auth_conf, NULL) == 0 ? 0 : -1;
+	if (test_mkdtemp(auth_dir, sizeof(auth_dir)) == -1)
+		return -1;
+	if (su_init() != 0)
+		return -1;
+	auth_su = 1;
+	if ((auth_root = su_root_create(NULL)) == NULL ||
+	    (auth_agent = nta_agent_create(auth_root,
+	    URL_STRING_MAKE("sip:127.0.0.1:0"), NULL, NULL, NTATAG_UA(0),
+	    TAG_END())) == NULL)
+		return -1;
+	snprintf(db, sizeof(db), "%s/auth.db", auth_dir);
+	if (store_open(db, 0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "\nauth: %s\n", err);
+		return -1;
+	}
+	auth_store = 1;
+	if (clients_init() == -1)
+		return -1;
+	auth_clients = 1;
+	digest_ha1("dev1", auth_conf.auth_realm, AU_PASSWORD, sha, md5);
+	if (store_put_user("dev1", auth_conf.auth_realm, sha, md5,
+	    sippushd_now()) == -1)
+		return -1;
+	digest_ha1("dev2", auth_conf.auth_realm, "dev2-password", sha, md5);
+	if (store_put_user("dev2", auth_conf.auth_realm, sha, md5,
+	    sippushd_now()) == -1)
+		return -1;
+	return auth_init(&auth_conf, auth_agent) == 0 ? 0 : -1;
 }
 
 static int
 auth_suite_clean(void)
 {
+	if (auth_clients)
+		clients_free();
+	if (auth_store)
+		store_close();
+	auth_clients = auth_store = 0;
+	if (auth_agent)
+		nta_agent_destroy(auth_agent);
+	auth_agent = NULL;
+	if (auth_root)
+		su_root_destroy(auth_root);
+	auth_root = NULL;
+	if (auth_su)
+		su_deinit();
+	auth_su = 0;
 	config_free(&auth_conf);
+	test_rmtree(auth_dir);
 	return 0;
 }
 
@@ -230,6 +598,14 @@ test_auth_register(void)
 	    CU_add_test(s, "nonce: ours, from its address, until it expires",
 	    test_nonce) == NULL ||
 	    CU_add_test(s, "replayed nonce counts refused", test_replay) ==
+	    NULL ||
+	    CU_add_test(s, "forged failures: challenged, not judged",
+	    test_forged_challenged) == NULL ||
+	    CU_add_test(s, "forged failures do not count toward "
+	    "max_failures", test_forged_not_counted) == NULL ||
+	    CU_add_test(s, "a retransmission only on its own flow",
+	    test_retransmission_flow) == NULL ||
+	    CU_add_test(s, "a row outlives the nonces it used", test_quiet) ==
 	    NULL)
 		return -1;
 	return 0;

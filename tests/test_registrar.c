@@ -1,16 +1,31 @@
 /*
  * test_registrar.c: reading a REGISTER (registrar_parse), on real SIP
- * messages parsed by Sofia-SIP from text.
+ * messages parsed by Sofia-SIP from text; and, in a second suite,
+ * REGISTER and OPTIONS answered by registrar_request and
+ * heartbeat_request with auth.enabled on: an nta agent on 127.0.0.1, the
+ * group commit, a store made for the suite, and UDP sockets of the test
+ * that the replies go to.
  */
+#include <arpa/inet.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <sofia-sip/msg.h>
+#include <sofia-sip/msg_addr.h>
+#include <sofia-sip/nta.h>
+#include <sofia-sip/su.h>
+#include <sofia-sip/su_wait.h>
 #include <sofia-sip/sip.h>
 #include <sofia-sip/sip_header.h>
 #include <CUnit/CUnit.h>
 
+#include "digest.h"
 #include "sippushd.h"
 #include "tests.h"
 
@@ -446,6 +461,295 @@ test_user_agent(void)
 	parsed_free(&p);
 }
 
+/* ---- the live suite: registrar_request and heartbeat_request ---- */
+
+#define LV_PASSWORD	"live-password"
+#define LV_URI		"sip:127.0.0.1"
+
+static struct config	 lv_cfg;
+static char		 lv_dir[TEST_DIR_MAX];
+static su_root_t	*lv_root;
+static nta_agent_t	*lv_agent;
+static int		 lv_su, lv_store, lv_clients, lv_commit, lv_hb;
+static int		 lv_fd[2] = { -1, -1 };	/* two flows of one host */
+static unsigned		 lv_port[2];
+
+static int
+live_suite_init(void)
+{
+	struct sockaddr_in	 a;
+	socklen_t		 len;
+	char			 db[PATH_MAX], err[512], sha[65], md5[33];
+	int			 i;
+
+	config_defaults(&lv_cfg);
+	lv_cfg.auth_enabled = 1;
+	lv_cfg.hb_sweep_interval = 3600;	/* never during the test */
+	if (test_mkdtemp(lv_dir, sizeof(lv_dir)) == -1 || su_init() != 0)
+		return -1;
+	lv_su = 1;
+	if ((lv_root = su_root_create(NULL)) == NULL ||
+	    (lv_agent = nta_agent_create(lv_root,
+	    URL_STRING_MAKE("sip:127.0.0.1:0"), NULL, NULL, NTATAG_UA(0),
+	    TAG_END())) == NULL)
+		return -1;
+	snprintf(db, sizeof(db), "%s/live.db", lv_dir);
+	if (store_open(db, 0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "\nregistrar: %s\n", err);
+		return -1;
+	}
+	lv_store = 1;
+	if (clients_init() == -1)
+		return -1;
+	lv_clients = 1;
+	if (commit_init(&lv_cfg, lv_root) == -1)
+		return -1;
+	lv_commit = 1;
+	if (heartbeat_init(&lv_cfg, lv_root, lv_agent) == -1)
+		return -1;
+	lv_hb = 1;
+	if (auth_init(&lv_cfg, lv_agent) == -1)
+		return -1;
+	registrar_init(&lv_cfg, lv_agent);
+	digest_ha1("live1", lv_cfg.auth_realm, LV_PASSWORD, sha, md5);
+	if (store_put_user("live1", lv_cfg.auth_realm, sha, md5,
+	    sippushd_now()) == -1)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		memset(&a, 0, sizeof(a));
+		a.sin_family = AF_INET;
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(a);
+		if ((lv_fd[i] = socket(AF_INET, SOCK_DGRAM, 0)) == -1 ||
+		    bind(lv_fd[i], (struct sockaddr *)&a, sizeof(a)) == -1 ||
+		    getsockname(lv_fd[i], (struct sockaddr *)&a, &len) == -1)
+			return -1;
+		lv_port[i] = ntohs(a.sin_port);
+	}
+	return 0;
+}
+
+static int
+live_suite_clean(void)
+{
+	int	 i;
+
+	for (i = 0; i < 2; i++)
+		if (lv_fd[i] != -1)
+			close(lv_fd[i]);
+	lv_fd[0] = lv_fd[1] = -1;
+	if (lv_hb)
+		heartbeat_shutdown();
+	if (lv_commit)
+		commit_shutdown();
+	if (lv_clients)
+		clients_free();
+	if (lv_store)
+		store_close();
+	lv_hb = lv_commit = lv_clients = lv_store = 0;
+	if (lv_agent)
+		nta_agent_destroy(lv_agent);
+	lv_agent = NULL;
+	if (lv_root)
+		su_root_destroy(lv_root);
+	lv_root = NULL;
+	if (lv_su)
+		su_deinit();
+	lv_su = 0;
+	config_free(&lv_cfg);
+	test_rmtree(lv_dir);
+	return 0;
+}
+
+/*
+ * The text of a request of live1 with its credentials (nonce, nc), in
+ * call callid at cseq, whose Via names flow 0 (where the replies go).
+ */
+static char *
+lv_text(const char *method, const char *nonce, const char *nc,
+    const char *callid, unsigned cseq)
+{
+	char	 sha[65], md5[33], resp[65], *text = NULL;
+	int	 reg = strcmp(method, "REGISTER") == 0;
+
+	digest_ha1("live1", lv_cfg.auth_realm, LV_PASSWORD, sha, md5);
+	if (digest_response(1, sha, nonce, nc, "feed", method, LV_URI,
+	    resp) == -1)
+		return NULL;
+	if (asprintf(&text,
+	    "%s " LV_URI " SIP/2.0\r\n"
+	    "Via: SIP/2.0/UDP 127.0.0.1:%u;branch=z9hG4bK-%s-%u\r\n"
+	    "Max-Forwards: 70\r\n"
+	    "From: <sip:live1@127.0.0.1>;tag=lv1\r\n"
+	    "To: <sip:live1@127.0.0.1>\r\n"
+	    "Call-ID: %s\r\n"
+	    "CSeq: %u %s\r\n"
+	    "%s"
+	    "Authorization: Digest username=\"live1\", realm=\"%s\", "
+	    "nonce=\"%s\", uri=\"" LV_URI "\", response=\"%s\", "
+	    "algorithm=SHA-256, qop=auth, nc=%s, cnonce=\"feed\"\r\n"
+	    "Content-Length: 0\r\n\r\n",
+	    method, lv_port[0], callid, cseq, callid, cseq, method,
+	    reg ? "Contact: <sip:live1@127.0.0.1>;expires=600\r\n" : "",
+	    lv_cfg.auth_realm, nonce, resp, nc) < 0)
+		return NULL;
+	return text;
+}
+
+/*
+ * Hand text to the registrar (or the heartbeat for an OPTIONS) as if it
+ * came from flow i, and wait for the reply on flow 0 (the Via's). The
+ * reply's status, its text in reply; -1 if none came within 5 s.
+ */
+static int
+lv_send(const char *text, int i, char *reply, size_t len)
+{
+	struct pollfd	 p = { .fd = lv_fd[0], .events = POLLIN };
+	msg_t		*msg;
+	sip_t		*sip;
+	su_sockaddr_t	 su;
+	ssize_t		 n;
+	int		 status, waited;
+
+	msg = msg_make(sip_default_mclass(), 0, text, (isize_t)strlen(text));
+	if (msg == NULL || (sip = sip_object(msg)) == NULL) {
+		msg_destroy(msg);
+		return -1;
+	}
+	memset(&su, 0, sizeof(su));
+	su.su_sin.sin_family = AF_INET;
+	su.su_sin.sin_port = htons((uint16_t)lv_port[i]);
+	su.su_sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	msg_set_address(msg, &su, sizeof(struct sockaddr_in));
+	msg_addrinfo(msg)->ai_family = AF_INET;
+	msg_addrinfo(msg)->ai_protocol = IPPROTO_UDP;
+	if (sip->sip_request->rq_method == sip_method_register)
+		registrar_request(msg, sip);
+	else
+		heartbeat_request(msg, sip);
+	for (waited = 0; waited < 5000; waited += 10) {
+		su_root_step(lv_root, 0);
+		if (poll(&p, 1, 10) != 1)
+			continue;
+		if ((n = recv(lv_fd[0], reply, len - 1, 0)) <= 0)
+			return -1;
+		reply[n] = '\0';
+		if (sscanf(reply, "SIP/2.0 %d", &status) == 1)
+			return status;
+	}
+	return -1;
+}
+
+/*
+ * Item 3 of the hardening issue: an authenticated REGISTER sent again
+ * byte for byte is answered 200 again on its own flow without being
+ * applied again, and refused (401) from another port, which moves
+ * nothing; an OPTIONS likewise, without counting as a heartbeat again.
+ */
+static void
+test_live_replay(void)
+{
+	struct client		*c;
+	struct sockaddr_in	 a;
+	char			 nonce[64], reply[4096], *reg, *opt;
+	int64_t			 registered_at, expires_at, last_seen;
+	int64_t			 saved = test_now;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	auth_nonce_make((struct sockaddr *)&a, sippushd_now(), nonce);
+	reg = lv_text("REGISTER", nonce, "00000001", "live-reg", 1);
+	opt = lv_text("OPTIONS", nonce, "00000002", "live-opt", 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(reg);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(opt);
+	CU_ASSERT_EQUAL(lv_send(reg, 0, reply, sizeof(reply)), 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c = clients_find("live1"));
+	CU_ASSERT_EQUAL(c->port, lv_port[0]);
+	registered_at = c->registered_at;
+	expires_at = c->expires_at;
+
+	/* later, the same bytes on the same flow: 200, nothing applied */
+	test_now += 10;
+	CU_ASSERT_EQUAL(lv_send(reg, 0, reply, sizeof(reply)), 200);
+	CU_ASSERT(test_contains(reply, "expires=600"));
+	CU_ASSERT_EQUAL(c->registered_at, registered_at);
+	CU_ASSERT_EQUAL(c->expires_at, expires_at);
+	/* from another port: 401, the binding stays */
+	CU_ASSERT_EQUAL(lv_send(reg, 1, reply, sizeof(reply)), 401);
+	CU_ASSERT(test_contains(reply, "stale=true"));
+	CU_ASSERT_EQUAL(c->port, lv_port[0]);
+	CU_ASSERT_EQUAL(c->expires_at, expires_at);
+
+	/* a heartbeat counts once */
+	CU_ASSERT_EQUAL(lv_send(opt, 0, reply, sizeof(reply)), 200);
+	CU_ASSERT_EQUAL(c->last_seen, test_now);
+	last_seen = c->last_seen;
+	test_now += 10;
+	CU_ASSERT_EQUAL(lv_send(opt, 0, reply, sizeof(reply)), 200);
+	CU_ASSERT_EQUAL(c->last_seen, last_seen);
+	CU_ASSERT_EQUAL(lv_send(opt, 1, reply, sizeof(reply)), 401);
+	CU_ASSERT_EQUAL(c->last_seen, last_seen);
+	CU_ASSERT_EQUAL(c->port, lv_port[0]);
+	free(reg);
+	free(opt);
+	test_now = saved;
+}
+
+/*
+ * With registration.retain 0 the row of a client that unregistered goes
+ * at the next sweep, but not while a nonce it used lives: its record
+ * must refuse a replay of its last REGISTER, which would otherwise be
+ * taken for a first one and register the replayer.
+ */
+static void
+test_live_retain(void)
+{
+	struct client		*c;
+	struct sockaddr_in	 a;
+	char			 nonce[64], reply[4096], *reg, *unreg;
+	int			 saved = lv_cfg.reg_retain;
+	int64_t			 saved_now = test_now;
+
+	test_now += 60;		/* past the nonces of the last test */
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	auth_nonce_make((struct sockaddr *)&a, sippushd_now(), nonce);
+	reg = lv_text("REGISTER", nonce, "00000001", "retain-reg", 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(reg);
+	CU_ASSERT_EQUAL(lv_send(reg, 0, reply, sizeof(reply)), 200);
+	/* unregister: the same request with Expires 0 and the next nc */
+	unreg = lv_text("REGISTER", nonce, "00000002", "retain-reg", 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(unreg);
+	{
+		char	*e = strstr(unreg, ";expires=600");
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+		memcpy(e, ";expires=0  ", 12);
+	}
+	CU_ASSERT_EQUAL(lv_send(unreg, 0, reply, sizeof(reply)), 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c = clients_find("live1"));
+	CU_ASSERT_EQUAL(c->state, CLIENT_UNREGISTERED);
+
+	lv_cfg.reg_retain = 0;
+	heartbeat_sweep(sippushd_now() + 1);
+	commit_flush();
+	CU_ASSERT_PTR_NOT_NULL(clients_find("live1"));
+	/* the first REGISTER replayed from elsewhere: refused */
+	CU_ASSERT_EQUAL(lv_send(reg, 1, reply, sizeof(reply)), 401);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c = clients_find("live1"));
+	CU_ASSERT_EQUAL(c->state, CLIENT_UNREGISTERED);
+	/* once the nonce has expired, the row goes */
+	heartbeat_sweep(sippushd_now() + lv_cfg.auth_nonce_lifetime + 1);
+	commit_flush();
+	CU_ASSERT_PTR_NULL(clients_find("live1"));
+	lv_cfg.reg_retain = saved;
+	test_now = saved_now;
+	free(reg);
+	free(unreg);
+}
+
 int
 test_registrar_register(void)
 {
@@ -471,6 +775,15 @@ test_registrar_register(void)
 	    CU_add_test(s, "Contact too long", test_contact_too_long) ==
 	    NULL ||
 	    CU_add_test(s, "User-Agent truncated", test_user_agent) == NULL)
+		return -1;
+	if ((s = CU_add_suite("registrar, live", live_suite_init,
+	    live_suite_clean)) == NULL)
+		return -1;
+	if (CU_add_test(s, "a replayed REGISTER or OPTIONS: answered on its "
+	    "flow, not applied again, refused elsewhere", test_live_replay) ==
+	    NULL ||
+	    CU_add_test(s, "retain 0: a row outlives the nonces it used",
+	    test_live_retain) == NULL)
 		return -1;
 	return 0;
 }
