@@ -18,7 +18,11 @@
  * the retry heap, or to failed after dispatch.max_attempts. Changes are
  * written by the group commit (commit.c); a target in flight is stored as
  * pending, so after a crash it is sent again: at least once on the wire,
- * and the agent drops duplicates by message ID. A tick moves due retries
+ * and the agent drops duplicates by message ID. A send marks its target
+ * dirty like any change, so a commit made while it is in flight stores
+ * its attempt (attempts, last_attempt): a send answered within the
+ * commit's delay costs no extra row write, and after a crash the count
+ * misses only the sends younger than that. A tick moves due retries
  * to the ready queues, expires messages whose TTL ran out, and purges
  * finished messages older than dispatch.retain.
  */
@@ -306,8 +310,9 @@ dispatch_set(struct target *t, int state)
 	m->count[t->state]--;
 	m->count[state]++;
 	t->state = (uint8_t)state;
-	if (state == TARGET_SENT)
-		return;		/* in flight is never written */
+	/* a send too: the next commit stores the target as pending with
+	 * the attempt counted; answered before that commit (the usual
+	 * case), it is written once, with its outcome */
 	dispatch_mark_target(t);
 	dispatch_mark_message(m);
 }

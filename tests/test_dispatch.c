@@ -1929,6 +1929,8 @@ test_restart_in_flight(void)
 	CU_ASSERT_FATAL(live_restart() == 0);
 	CU_ASSERT_EQUAL_FATAL(load_tgts(&tl, id), 1);
 	CU_ASSERT_EQUAL(tl.r[0].state, TARGET_PENDING);
+	CU_ASSERT_EQUAL(tl.r[0].attempts, 1);	/* the send in flight */
+	CU_ASSERT(tl.r[0].last_attempt > 0);
 	tgts_free(&tl);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(clients_find("fly"));
 	CU_ASSERT_EQUAL(clients_find("fly")->state, CLIENT_ONLINE);
@@ -1938,6 +1940,7 @@ test_restart_in_flight(void)
 	run(dispatch_status, "status id=%s", id);
 	CU_ASSERT(req(0, "state", "active"));
 	CU_ASSERT(req(1, "state", "pending"));
+	CU_ASSERT_EQUAL(rnum(1, "attempts"), 1);
 	CU_ASSERT_EQUAL(rnum(0, "offline"), 0);
 
 	/* the next tick sends it; it fails and waits for a retry */
@@ -1951,8 +1954,82 @@ test_restart_in_flight(void)
 	status = rnum(1, "last_status");
 	CU_ASSERT(status == 503 || status == 408);
 	CU_ASSERT(rnum(1, "next_attempt") > real_ms() + 40000);
+	CU_ASSERT_EQUAL(rnum(1, "attempts"), 2);
 	stats();
 	CU_ASSERT_EQUAL(rnum(0, "sent_total"), sent0 + 1);
+}
+
+/* The target row of message id in the database file, read on a
+ * connection of its own, as a crash (kill -9) would leave it: state,
+ * attempts, last_attempt. 0, or -1. */
+static int
+disk_target(const char *id, char *state, size_t len, long long *attempts,
+    long long *last_attempt)
+{
+	sqlite3		*db;
+	sqlite3_stmt	*st = NULL;
+	int		 rv = -1;
+
+	if (sqlite3_open_v2(lv_db, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK)
+		goto out;
+	if (sqlite3_prepare_v2(db, "SELECT state, attempts, last_attempt "
+	    "FROM targets WHERE message_id = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	snprintf(state, len, "%s", (const char *)sqlite3_column_text(st, 0));
+	*attempts = sqlite3_column_int64(st, 1);
+	*last_attempt = sqlite3_column_int64(st, 2);
+	rv = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rv;
+}
+
+/* A crash with a MESSAGE in flight: what the database holds by then (a
+ * commit has run since the send) counts that attempt, so the restarted
+ * daemon's count includes it. The client holds its UDP port open and
+ * never answers: the MESSAGE stays in flight for T1x64 (2 s here). */
+static void
+test_crash_in_flight(void)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 slen = sizeof(sin);
+	char			 id[MESSAGE_ID_LEN + 1], state[16] = "";
+	long long		 attempts = -1, last = -1;
+	int64_t			 t0;
+	int			 fd;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	lv_conf.dp_retry_initial = 60000;
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	CU_ASSERT_FATAL(fd != -1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &slen) == 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(client_add("deaf", "k", TRANSPORT_UDP,
+	    CLIENT_ONLINE, ntohs(sin.sin_port)));
+	t0 = real_ms();
+	CU_ASSERT_EQUAL(publish(id, "class=k body=ping"), 1);
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT(req(1, "state", "sent"));
+
+	/* the lazy commit (100 ms) runs; the MESSAGE is still unanswered */
+	spin(600);
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT_FATAL(req(1, "state", "sent"));
+	CU_ASSERT_EQUAL_FATAL(disk_target(id, state, sizeof(state),
+	    &attempts, &last), 0);
+	CU_ASSERT_STRING_EQUAL(state, "pending");	/* sent again */
+	CU_ASSERT_EQUAL(attempts, 1);
+	CU_ASSERT(last >= t0 && last <= real_ms());
+	close(fd);
 }
 
 #define NBIG	100
@@ -2155,6 +2232,8 @@ test_dispatch_register(void)
 	    test_restart) == NULL ||
 	    CU_add_test(s, "restart: a MESSAGE in flight is sent again",
 	    test_restart_in_flight) == NULL ||
+	    CU_add_test(s, "crash: the database counts a MESSAGE in flight",
+	    test_crash_in_flight) == NULL ||
 	    CU_add_test(s, "restore: rows a crash leaves",
 	    test_restore_rows) == NULL ||
 	    CU_add_test(s, "publish: dispatch.max_pending_per_client",
