@@ -1093,7 +1093,7 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 	char		*classes[PROTO_ARGS_MAX], *end;
 	size_t		 i, k, idlen, nudp = 0, online = 0, body_len = 0;
 	long		 ttl = dp_cfg->dp_default_ttl;
-	int64_t		 now = sippushd_now();
+	int64_t		 now_ms = sippushd_now_ms(), now = now_ms / 1000;
 	uint8_t		 rnd[MESSAGE_ID_LEN / 2];
 	struct client	*c;
 
@@ -1242,7 +1242,9 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 	for (i = 0; i < sizeof(rnd); i++)
 		snprintf(m->id + 2 * i, 3, "%02x", rnd[i]);
 	m->created_at = now;
-	m->expires_at = now + ttl;
+	/* in whole seconds, rounded up: never before publish time + TTL
+	 * (the tick and dispatch_result expire at expires_at * 1000 ms) */
+	m->expires_at = (now_ms + (int64_t)ttl * 1000 + 999) / 1000;
 	m->state = MESSAGE_ACTIVE;
 	for (i = 0, k = 0; i < p.n; i++) {
 		size_t len = strlen(p.v[i]->id) + 1;

@@ -758,6 +758,7 @@ live_stop(void)
 	lv_dispatch = lv_clients = lv_store = 0;
 	buf_free(&lv_out);
 	test_now = 1700000000;
+	test_now_ms = 0;
 }
 
 static void
@@ -1554,6 +1555,51 @@ test_ttl(void)
 	CU_ASSERT(is_err("no active message"));
 }
 
+/* A message published late in a second does not expire before publish
+ * time + TTL: its expiry, kept in whole seconds, is rounded up (truncated,
+ * it came up to a second early). The fake clock is set to the real one
+ * (the tick reads the real one). */
+static void
+test_ttl_not_early(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1];
+	int64_t		 pub, end;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(client_add("r1", "r", TRANSPORT_UDP,
+	    CLIENT_OFFLINE, 5061));
+	while (real_ms() % 1000 < 600 || real_ms() % 1000 > 850)
+		usleep(5000);
+	pub = real_ms();
+	test_now = pub / 1000;
+	test_now_ms = (int)(pub % 1000);
+	CU_ASSERT_EQUAL_FATAL(publish(id, "class=r ttl=1 body=x"), 1);
+	run(dispatch_status, "status id=%s targets=no", id);
+	CU_ASSERT_EQUAL(rnum(0, "created_at"), test_now);
+	CU_ASSERT_EQUAL(rnum(0, "expires_at"), test_now + 2);
+
+	/* still pending at every look until a second after the publish
+	 * (less the time a look takes) */
+	end = pub + 1000 - 30;
+	while (real_ms() < end) {
+		su_root_step(lv_root, 10);
+		run(dispatch_status, "status id=%s targets=no", id);
+		if (real_ms() >= end)
+			break;
+		if (!req(0, "state", "active") || rnum(0, "expired") != 0) {
+			CU_FAIL("expired before publish time + TTL");
+			fprintf(stderr, "\nexpired %lld ms after the publish "
+			    "(TTL 1 s)\n", (long long)(real_ms() - pub));
+			break;
+		}
+	}
+	/* and it does expire, about when expires_at says */
+	CU_ASSERT_FATAL(spin_until_finished(id, 3000));
+	CU_ASSERT(real_ms() >= (test_now + 2) * 1000);
+	run(dispatch_status, "status id=%s targets=no", id);
+	assert_reply_counts(0, 0, 0, 0, 1, 0, 0);
+}
+
 /* An online client that does not answer: the MESSAGE fails (nta's 503 on
  * the ICMP error, or 408 after T1x64), the target waits in the retry heap
  * for the backoff, comes due when the client is back, and fails at
@@ -2220,6 +2266,8 @@ test_dispatch_register(void)
 	    CU_add_test(s, "offline targets stay pending (parked)",
 	    test_parked) == NULL ||
 	    CU_add_test(s, "cancel", test_cancel) == NULL ||
+	    CU_add_test(s, "TTL: not a moment early (rounded up)",
+	    test_ttl_not_early) == NULL ||
 	    CU_add_test(s, "TTL: the tick expires pending targets",
 	    test_ttl) == NULL ||
 	    CU_add_test(s, "send failure: retry heap, then failed",
