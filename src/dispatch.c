@@ -8,8 +8,9 @@
  * client ID; a pending target is in one of three places:
  *   - the ready queue: due now, and its client was online;
  *   - the retry heap: waiting for next_attempt (backoff with jitter);
- *   - parked: its client is offline. dispatch_client_online finds it by
- *     binary search when the client registers or comes back online.
+ *   - parked: its client is offline (or, over TCP/TLS, has no connection
+ *     to push on). dispatch_client_online finds it by binary search when
+ *     the client registers or comes back online.
  * dispatch_pump sends from the ready queues round-robin, one target per
  * message per turn, while fewer than dispatch.max_in_flight MESSAGE
  * transactions are open, so a huge fan-out cannot starve a small one.
@@ -228,12 +229,23 @@ ready_pop(struct message *m)
 	return t;
 }
 
+/*
+ * Can c be sent to now? Online, and over TCP/TLS with its own connection:
+ * sippushd never opens a connection to a client (behind NAT or a firewall
+ * nothing would answer), so a client restored after a restart, whose
+ * connection died with the old daemon, waits until it registers again.
+ */
+static int
+dispatch_reachable(const struct client *c)
+{
+	return c != NULL && c->state == CLIENT_ONLINE &&
+	    (c->transport == TRANSPORT_UDP || c->tport != NULL);
+}
+
 static int
 dispatch_online(const char *id)
 {
-	struct client	*c = clients_find(id);
-
-	return c != NULL && c->state == CLIENT_ONLINE;
+	return dispatch_reachable(clients_find(id));
 }
 
 /* Put a pending target where it belongs: heap, ready queue or parked. */
@@ -663,7 +675,7 @@ dispatch_send_one(struct message *m, int64_t now)
 		if (t->state != TARGET_PENDING)
 			continue;
 		c = clients_find(t->client);
-		if (c == NULL || c->state != CLIENT_ONLINE)
+		if (!dispatch_reachable(c))
 			continue;	/* parked */
 		dispatch_send(t, c, now);
 		return 1;

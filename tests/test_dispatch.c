@@ -2078,6 +2078,50 @@ test_crash_in_flight(void)
 	close(fd);
 }
 
+/*
+ * A TCP client online without a connection to push on (restored after a
+ * restart, its connection gone with the old daemon; brought back by a
+ * heartbeat): sippushd does not open a connection to it. Its target waits,
+ * counted offline, with no attempt, until it registers again (here: a
+ * connection is handed to it, as the registrar does).
+ */
+static void
+test_tcp_no_connection(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1];
+	struct client	*c;
+	long long	 sent0;
+	unsigned	 port;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	lv_conf.dp_retry_initial = 60000;
+	port = closed_udp_port();	/* nobody listens on TCP there either */
+	CU_ASSERT_FATAL(port != 0);
+	c = client_add("nat", "k", TRANSPORT_TCP, CLIENT_ONLINE, port);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_PTR_NULL(c->tport);
+	stats();
+	sent0 = rnum(0, "sent_total");
+	CU_ASSERT_EQUAL(publish(id, "class=k body=hello"), 1);
+	spin(300);
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT(req(1, "state", "pending"));
+	CU_ASSERT_EQUAL(rnum(1, "attempts"), 0);
+	CU_ASSERT_EQUAL(rnum(1, "last_status"), 0);	/* none */
+	CU_ASSERT_EQUAL(rnum(0, "offline"), 1);
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "sent_total"), sent0);
+
+	/* a UDP client in the same state is sent to: only TCP/TLS waits */
+	run(dispatch_cancel, "cancel id=%s", id);
+	CU_ASSERT(is_ok());
+	c->transport = TRANSPORT_UDP;
+	CU_ASSERT_EQUAL(publish(id, "class=k body=hello"), 1);
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "sent_total"), sent0 + 1);
+}
+
 #define NBIG	100
 
 /* dispatch_restore on rows as a crash may leave them. */
@@ -2282,6 +2326,8 @@ test_dispatch_register(void)
 	    test_restart_in_flight) == NULL ||
 	    CU_add_test(s, "crash: the database counts a MESSAGE in flight",
 	    test_crash_in_flight) == NULL ||
+	    CU_add_test(s, "TCP without a connection: no new one is opened",
+	    test_tcp_no_connection) == NULL ||
 	    CU_add_test(s, "restore: rows a crash leaves",
 	    test_restore_rows) == NULL ||
 	    CU_add_test(s, "publish: dispatch.max_pending_per_client",

@@ -12,9 +12,10 @@
 #
 # TCP: the same with 80 clients over TCP.  Their connections die with the
 # daemon; sippushd cannot reach them until they register again (new
-# connections): what happens in between is printed, then they re-register
-# and must get the message, again without re-sends to those acked before
-# the kill.
+# connections): in between they are offline and nothing is sent to them
+# (sippushd opens no connection to a client: sippushd(8)); then they
+# re-register and must get the message, again without re-sends to those
+# acked before the kill.
 . "$(dirname "$0")/lib.sh"
 
 command -v sqlite3 >/dev/null 2>&1 ||
@@ -142,6 +143,12 @@ assert_eq "$(awk -v id="$TID" '$2 == id' "$T/t.before.log" | wc -l)" "$n" \
     "tcp: receptions on the old connections after the restart"
 jq -e '.message.finished_at == 0' "$T/tcp.status.mid.json" >/dev/null ||
     fail "tcp: message finished without the clients: $(jq -c .message "$T/tcp.status.mid.json")"
+jq -e 'length == 80 and all(.[]; .state == "offline")' "$T/tcp.clients.json" >/dev/null ||
+    fail "tcp: restored TCP clients not all offline until they register again: $(jq -c 'group_by(.state) | map({(.[0].state): length}) | add' "$T/tcp.clients.json")"
+# and no attempt since the kill: the counts are the database's
+bad=$(jq -r '.targets[] | "\(.client)|\(.attempts)"' "$T/tcp.status.mid.json" | sort |
+    join -t '|' - <(awk -F '|' '{ print $1 "|" $3 }' "$T/tcp.db.txt" | sort) | awk -F '|' '$2 != $3')
+[ -z "$bad" ] || fail "tcp: attempts changed between the kill and the re-registration (client|now|at the kill): $bad"
 
 step "the TCP clients register again (new connections): store and forward"
 sim_bg -q -p t -n 80 -c T --tcp --msglog "$T/t2.log" register listen:30
