@@ -15,7 +15,8 @@
 # connections): in between they are offline and nothing is sent to them
 # (sippushd opens no connection to a client: sippushd(8)); then they
 # re-register and must get the message, again without re-sends to those
-# acked before the kill.
+# acked before the kill.  A sippush-agent over TCP registers again by
+# itself after the kill (new connection) and gets a message.
 . "$(dirname "$0")/lib.sh"
 
 command -v sqlite3 >/dev/null 2>&1 ||
@@ -158,6 +159,29 @@ jq -e '.message | .state == "done" and .targets == 80 and .acked == 80' "$T/tcp.
     fail "tcp: not every target acked: $(jq -c .message "$T/tcp.status.json")"
 sleep 0.5
 crash_check tcp "$TID" "$T/t.before.log" "$T/t.log" "$T/t2.log"
+
+step "sippush-agent over TCP: after kill -9 it registers again by itself"
+AGENT=$top_builddir/sippush-agent
+[ -x "$AGENT" ] || fail "$AGENT is not built (run: make sippush-agent)"
+cat >"$T/ag.conf" <<EOF
+server = { list = [ "127.0.0.1:$PORT" ]; heartbeat_interval = 1; timeout = 1000; };
+client = { id = "ag"; class = "A"; };
+sip = { address = "127.0.0.1"; };
+messages = { state_file = "$T/ag.seen"; };
+hook = { command = "/bin/cat"; timeout = 10; };
+EOF
+start_agent ag --transport tcp
+wait_until 10 eval '[ "$(client_field ag state)" = online ]'
+port0=$(client_field ag port)
+kill_daemon KILL
+restart_daemon
+# restored offline (its connection died); back online only by registering
+# again, from a new connection
+wait_until 10 eval '[ "$(client_field ag state)" = online ]'
+assert_ne "$port0" "$(client_field ag port)" "source port of agent ag after it registered again"
+AID=$(ctl publish --client ag --ttl 30 'after the crash')
+wait_until 10 eval '[ "$(ctl --json status "$AID" | jq -r .targets[0].state)" = acked ]'
+stop_agent ag
 
 step "SIGTERM with TCP clients registered: a clean exit"
 # (sippushd 0.1.0 dies of SIGSEGV here: at shutdown clients_free()
