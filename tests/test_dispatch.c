@@ -2036,10 +2036,11 @@ out:
 	return rv;
 }
 
-/* A crash with a MESSAGE in flight: what the database holds by then (a
- * commit has run since the send) counts that attempt, so the restarted
- * daemon's count includes it. The client holds its UDP port open and
- * never answers: the MESSAGE stays in flight for T1x64 (2 s here). */
+/* A crash with a MESSAGE in flight: what the database holds once it has
+ * been unanswered for a while (DISPATCH_FLIGHT_WRITE_MS, 500 ms, then the
+ * lazy commit) counts that attempt, so the restarted daemon's count
+ * includes it. The client holds its UDP port open and never answers: the
+ * MESSAGE stays in flight for T1x64 (2 s here). */
 static void
 test_crash_in_flight(void)
 {
@@ -2066,8 +2067,8 @@ test_crash_in_flight(void)
 	run(dispatch_status, "status id=%s", id);
 	CU_ASSERT(req(1, "state", "sent"));
 
-	/* the lazy commit (100 ms) runs; the MESSAGE is still unanswered */
-	spin(600);
+	/* aged (500 ms), then committed (100 ms); still unanswered */
+	spin(1000);
 	run(dispatch_status, "status id=%s", id);
 	CU_ASSERT_FATAL(req(1, "state", "sent"));
 	CU_ASSERT_EQUAL_FATAL(disk_target(id, state, sizeof(state),
