@@ -198,7 +198,7 @@ ctl_lost(int status, const char *what)
 static void __attribute__((noreturn))
 ctl_timed_out(void)
 {
-	char	 what[160];
+	char	 what[sizeof(((struct sockaddr_un *)0)->sun_path) + 80];
 
 	snprintf(what, sizeof(what), "sippushd did not answer within %lds "
 	    "(stopped or hung?) on %s", ctl_timeout, ctl_socket);
