@@ -8,8 +8,9 @@
  * client ID; a pending target is in one of three places:
  *   - the ready queue: due now, and its client was online;
  *   - the retry heap: waiting for next_attempt (backoff with jitter);
- *   - parked: its client is offline. dispatch_client_online finds it by
- *     binary search when the client registers or comes back online.
+ *   - parked: its client is offline (or, over TCP/TLS, has no connection
+ *     to push on). dispatch_client_online finds it by binary search when
+ *     the client registers or comes back online.
  * dispatch_pump sends from the ready queues round-robin, one target per
  * message per turn, while fewer than dispatch.max_in_flight MESSAGE
  * transactions are open, so a huge fan-out cannot starve a small one.
@@ -18,9 +19,14 @@
  * the retry heap, or to failed after dispatch.max_attempts. Changes are
  * written by the group commit (commit.c); a target in flight is stored as
  * pending, so after a crash it is sent again: at least once on the wire,
- * and the agent drops duplicates by message ID. A tick moves due retries
- * to the ready queues, expires messages whose TTL ran out, and purges
- * finished messages older than dispatch.retain.
+ * and the agent drops duplicates by message ID. A send is not written by
+ * itself: its outcome writes the row, attempt counted. Only a send still
+ * unanswered after DISPATCH_FLIGHT_WRITE_MS is marked for the next commit
+ * (the flights queue, in send order, aged by the tick), so that a crash
+ * while it goes on does not lose its attempt; a stop writes every send in
+ * flight; a fan-out answered at once writes each row once. A tick moves
+ * due retries to the ready queues, expires messages whose TTL ran out,
+ * and purges finished messages older than dispatch.retain.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -45,6 +51,9 @@
 #define DISPATCH_IDLE_TICK_MS	1000
 #define DISPATCH_PURGE_EVERY	60	/* seconds */
 #define DISPATCH_CTYPE_MAX	128
+/* a send unanswered this long (SIP's T1: a MESSAGE over UDP is sent again
+ * by then) is written, in flight, with its attempt counted */
+#define DISPATCH_FLIGHT_WRITE_MS 500
 #define DISPATCH_LIST_DEFAULT	20
 
 static const char *const target_state_names[TARGET_NSTATES] = {
@@ -68,6 +77,16 @@ static su_home_t		 dp_home[1] = { SU_HOME_INIT(dp_home) };
 static uint64_t			 dp_sent, dp_acked, dp_retries;
 static int			 dp_trim;	/* give memory back when idle */
 static int64_t			 dp_idle_since;
+
+/* The sends not yet aged, oldest first (a ring): each the target and its
+ * last_attempt at the send, which tells a later send of it apart. The
+ * entries of a freed message are cleared (t NULL). */
+struct flight {
+	struct target	*t;
+	int64_t		 sent;
+};
+static struct flight		*dp_flights;
+static size_t			 dp_fhead, dp_flen, dp_fcap;
 
 static void dispatch_pump(void);
 
@@ -224,12 +243,23 @@ ready_pop(struct message *m)
 	return t;
 }
 
+/*
+ * Can c be sent to now? Online, and over TCP/TLS with its own connection:
+ * sippushd never opens a connection to a client (behind NAT or a firewall
+ * nothing would answer), so a client restored after a restart, whose
+ * connection died with the old daemon, waits until it registers again.
+ */
+static int
+dispatch_reachable(const struct client *c)
+{
+	return c != NULL && c->state == CLIENT_ONLINE &&
+	    (c->transport == TRANSPORT_UDP || c->tport != NULL);
+}
+
 static int
 dispatch_online(const char *id)
 {
-	struct client	*c = clients_find(id);
-
-	return c != NULL && c->state == CLIENT_ONLINE;
+	return dispatch_reachable(clients_find(id));
 }
 
 /* Put a pending target where it belongs: heap, ready queue or parked. */
@@ -307,9 +337,57 @@ dispatch_set(struct target *t, int state)
 	m->count[state]++;
 	t->state = (uint8_t)state;
 	if (state == TARGET_SENT)
-		return;		/* in flight is never written */
+		return;		/* written by its outcome, or once aged */
 	dispatch_mark_target(t);
 	dispatch_mark_message(m);
+}
+
+/* Note t's send (just made) in the flights queue. Out of memory, it is
+ * marked for the next commit at once instead. */
+static void
+dispatch_flight_push(struct target *t)
+{
+	struct flight	*nf;
+	size_t		 i, cap;
+
+	if (dp_flen == dp_fcap) {
+		cap = dp_fcap ? dp_fcap * 2 : 256;
+		if ((nf = malloc(cap * sizeof(*nf))) == NULL) {
+			dispatch_mark_target(t);
+			dispatch_mark_message(t->msg);
+			return;
+		}
+		for (i = 0; i < dp_flen; i++)
+			nf[i] = dp_flights[(dp_fhead + i) % dp_fcap];
+		free(dp_flights);
+		dp_flights = nf;
+		dp_fcap = cap;
+		dp_fhead = 0;
+	}
+	dp_flights[(dp_fhead + dp_flen) % dp_fcap].t = t;
+	dp_flights[(dp_fhead + dp_flen) % dp_fcap].sent = t->last_attempt;
+	dp_flen++;
+}
+
+/* Take the sends made up to `before` (ms) off the queue, marking for the
+ * next commit those still in flight: stored as pending, attempt counted. */
+static void
+dispatch_flight_age(int64_t before)
+{
+	struct flight	*f;
+
+	while (dp_flen > 0) {
+		f = &dp_flights[dp_fhead];
+		if (f->t != NULL && f->sent > before)
+			break;
+		if (f->t != NULL && f->t->state == TARGET_SENT &&
+		    f->t->last_attempt == f->sent) {
+			dispatch_mark_target(f->t);
+			dispatch_mark_message(f->t->msg);
+		}
+		dp_fhead = (dp_fhead + 1) % dp_fcap;
+		dp_flen--;
+	}
 }
 
 static void
@@ -330,6 +408,16 @@ dispatch_unlink(struct message *m)
 static void
 dispatch_free(struct message *m)
 {
+	uintptr_t	 lo = (uintptr_t)m->targets,
+			 hi = (uintptr_t)(m->targets + m->ntargets), p;
+	size_t		 i;
+
+	/* its sends, all answered, leave the flights queue */
+	for (i = 0; i < dp_flen; i++) {
+		p = (uintptr_t)dp_flights[(dp_fhead + i) % dp_fcap].t;
+		if (p >= lo && p < hi)
+			dp_flights[(dp_fhead + i) % dp_fcap].t = NULL;
+	}
 	msg_destroy(m->tmpl);
 	free(m->selector);
 	free(m->content_type);
@@ -616,6 +704,7 @@ dispatch_send(struct target *t, const struct client *c, int64_t now)
 	t->attempts++;
 	t->last_attempt = now;
 	dispatch_set(t, TARGET_SENT);
+	dispatch_flight_push(t);
 	dp_inflight++;
 	dp_sent++;
 	return;
@@ -658,7 +747,7 @@ dispatch_send_one(struct message *m, int64_t now)
 		if (t->state != TARGET_PENDING)
 			continue;
 		c = clients_find(t->client);
-		if (c == NULL || c->state != CLIENT_ONLINE)
+		if (!dispatch_reachable(c))
 			continue;	/* parked */
 		dispatch_send(t, c, now);
 		return 1;
@@ -780,6 +869,7 @@ dispatch_tick(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *a)
 				ready_push(m, t);
 		}
 	}
+	dispatch_flight_age(now - DISPATCH_FLIGHT_WRITE_MS);
 	dispatch_pump();
 	/* a fan-out leaves its transactions' memory in malloc's free lists:
 	 * once nothing is in flight for a while, hand it back */
@@ -841,6 +931,7 @@ dispatch_shutdown(void)
 				nta_outgoing_destroy(m->targets[i].orq);
 				m->targets[i].orq = NULL;
 			}
+	dispatch_flight_age(INT64_MAX);	/* every send in flight */
 	commit_flush();
 	for (m = dp_dirty; m; m = next) {	/* left by a failed commit */
 		next = m->dnext;
@@ -853,6 +944,9 @@ dispatch_shutdown(void)
 	}
 	dp_active = dp_dirty = dp_turn = NULL;
 	dp_inflight = 0;
+	free(dp_flights);
+	dp_flights = NULL;
+	dp_fhead = dp_flen = dp_fcap = 0;
 	su_home_deinit(dp_home);
 }
 
@@ -1088,7 +1182,7 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 	char		*classes[PROTO_ARGS_MAX], *end;
 	size_t		 i, k, idlen, nudp = 0, online = 0, body_len = 0;
 	long		 ttl = dp_cfg->dp_default_ttl;
-	int64_t		 now = sippushd_now();
+	int64_t		 now_ms = sippushd_now_ms(), now = now_ms / 1000;
 	uint8_t		 rnd[MESSAGE_ID_LEN / 2];
 	struct client	*c;
 
@@ -1237,7 +1331,9 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 	for (i = 0; i < sizeof(rnd); i++)
 		snprintf(m->id + 2 * i, 3, "%02x", rnd[i]);
 	m->created_at = now;
-	m->expires_at = now + ttl;
+	/* in whole seconds, rounded up: never before publish time + TTL
+	 * (the tick and dispatch_result expire at expires_at * 1000 ms) */
+	m->expires_at = (now_ms + (int64_t)ttl * 1000 + 999) / 1000;
 	m->state = MESSAGE_ACTIVE;
 	for (i = 0, k = 0; i < p.n; i++) {
 		size_t len = strlen(p.v[i]->id) + 1;

@@ -7,7 +7,16 @@
  * no such client), 2 bad usage, bad input or the daemon cannot be reached
  * (for publish: nothing was published), 3 publish --wait ended with
  * targets expired, failed or cancelled, 4 permission denied on the
- * control socket (by its mode, or by the daemon's check of the peer).
+ * control socket (by its mode, or by the daemon's check of the peer),
+ * 5 no answer: the daemon said nothing for --timeout seconds (stopped,
+ * hung) or dropped the connection before its reply was complete, so a
+ * publish may or may not have been made, 6 publish --wait: the message
+ * was published (its ID printed) but the daemon went away or stopped
+ * answering before every target was settled.
+ *
+ * The timeout bounds each wait for the daemon (connect, every read and
+ * write), not the whole command: a long listing that keeps coming, or a
+ * --wait that keeps getting answers, runs as long as it needs.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +28,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <time.h>
@@ -37,6 +47,9 @@
 #define EXIT_USAGE	2
 #define EXIT_UNDELIVERED 3	/* publish --wait: not every target acked */
 #define EXIT_DENIED	4	/* permission denied on the control socket */
+#define EXIT_NOANSWER	5	/* timed out, or the reply was cut short */
+#define EXIT_FOLLOWING	6	/* publish --wait: published, then lost */
+#define TIMEOUT_DEFAULT	30	/* seconds of silence before EXIT_NOANSWER */
 #define BODY_MAX	(256 * 1024)	/* the daemon's limit is lower */
 #define RECORD_FIELDS	64
 
@@ -58,12 +71,15 @@ struct reply {
 static const char	*ctl_socket;
 static char		 ctl_context[256];	/* before a refusal's text */
 static int		 ctl_json;
+static long		 ctl_timeout = TIMEOUT_DEFAULT;	/* s, 0: none */
+static const char	*ctl_following;	/* the ID publish --wait follows */
 
 static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: sippushctl [-s socket] [--json] command [args]\n"
+	    "usage: sippushctl [-s socket] [--json] [--timeout DURATION] command "
+	    "[args]\n"
 	    "\n"
 	    "commands:\n"
 	    "  clients [--class C] [--online | --offline]\n"
@@ -95,6 +111,9 @@ usage(FILE *fp)
 	    "or\n"
 	    "                       %s)\n"
 	    "  -j, --json           print JSON instead of a table\n"
+	    "  --timeout DURATION   give up when sippushd says nothing for "
+	    "that long\n"
+	    "                       (default %ds; 0: wait for ever)\n"
 	    "  -h, --help           show this help\n"
 	    "  -V, --version        show the version\n"
 	    "\n"
@@ -104,8 +123,14 @@ usage(FILE *fp)
 	    "publish --wait:\n"
 	    "some targets expired, failed or were cancelled, 4 permission "
 	    "denied on the\n"
-	    "control socket\n",
-	    SIPPUSH_SOCKET);
+	    "control socket, 5 no answer from sippushd within the timeout or "
+	    "the\n"
+	    "connection lost mid-reply (publish: it may have been published), "
+	    "6 publish\n"
+	    "--wait: published (the ID was printed), then sippushd went away "
+	    "or stopped\n"
+	    "answering: do not publish again, follow it with status ID\n",
+	    SIPPUSH_SOCKET, TIMEOUT_DEFAULT);
 }
 
 static void __attribute__((format(printf, 2, 3), noreturn))
@@ -153,10 +178,39 @@ ctl_denied(void)
 	    "of group %s (control.group)", ctl_socket, name);
 }
 
+/*
+ * The daemon is gone or silent (what says how). Following a published
+ * message (publish --wait), that is EXIT_FOLLOWING with the way to go on
+ * following it; otherwise status (EXIT_USAGE: nothing was asked of it,
+ * EXIT_NOANSWER: a request may have been made).
+ */
+static void __attribute__((noreturn))
+ctl_lost(int status, const char *what)
+{
+	if (ctl_following)
+		die(EXIT_FOLLOWING, "%s while following %s: it is published "
+		    "(do not publish it again); follow it with: sippushctl "
+		    "status %s", what, ctl_following, ctl_following);
+	die(status, "%s", what);
+}
+
+/* No word from the daemon for ctl_timeout seconds. */
+static void __attribute__((noreturn))
+ctl_timed_out(void)
+{
+	char	 what[sizeof(((struct sockaddr_un *)0)->sun_path) + 80];
+
+	snprintf(what, sizeof(what), "sippushd did not answer within %lds "
+	    "(stopped or hung?) on %s", ctl_timeout, ctl_socket);
+	ctl_lost(EXIT_NOANSWER, what);
+}
+
 static int
 ctl_connect(void)
 {
 	struct sockaddr_un	 sun;
+	struct timeval		 tv;
+	char			 what[sizeof(sun.sun_path) + 80];
 	int			 fd;
 
 	memset(&sun, 0, sizeof(sun));
@@ -166,22 +220,41 @@ ctl_connect(void)
 	strcpy(sun.sun_path, ctl_socket);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		die(EXIT_USAGE, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
-		return fd;
-	switch (errno) {
-	case ENOENT:
-	case ECONNREFUSED:
-		die(EXIT_USAGE, "sippushd is not running (nothing answers "
-		    "on %s)", ctl_socket);
-	case EACCES:
-	case EPERM:
-		ctl_denied();
-	default:
-		die(EXIT_USAGE, "%s: %s", ctl_socket, strerror(errno));
+	/* each read, write and the connect itself (a full backlog) waits
+	 * at most this long: a stopped daemon's socket still accepts */
+	if (ctl_timeout > 0) {
+		memset(&tv, 0, sizeof(tv));
+		tv.tv_sec = ctl_timeout;
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+		    sizeof(tv)) == -1 || setsockopt(fd, SOL_SOCKET,
+		    SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
+			die(EXIT_USAGE, "setsockopt: %s", strerror(errno));
 	}
+	while (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		switch (errno) {
+		case EINTR:
+			continue;
+		case EAGAIN:
+			ctl_timed_out();
+		case ENOENT:
+		case ECONNREFUSED:
+			snprintf(what, sizeof(what), "sippushd is not running "
+			    "(nothing answers on %s)", ctl_socket);
+			ctl_lost(EXIT_USAGE, what);
+		case EACCES:
+		case EPERM:
+			ctl_denied();
+		default:
+			snprintf(what, sizeof(what), "%s: %s", ctl_socket,
+			    strerror(errno));
+			ctl_lost(EXIT_USAGE, what);
+		}
+	}
+	return fd;
 }
 
-/* Read until the buffer holds a complete line at or after `from`. */
+/* Read until the buffer holds a complete line at or after `from`; NULL
+ * if the daemon closed the connection first. */
 static char *
 ctl_readline(int fd, struct buf *b, size_t from)
 {
@@ -197,6 +270,8 @@ ctl_readline(int fd, struct buf *b, size_t from)
 		n = read(fd, b->data + b->len, 65536);
 		if (n == -1 && errno == EINTR)
 			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			ctl_timed_out();
 		if (n <= 0)
 			return NULL;
 		b->len += (size_t)n;
@@ -207,15 +282,21 @@ ctl_readline(int fd, struct buf *b, size_t from)
 static void
 ctl_write(int fd, const char *p, size_t n)
 {
+	char	 what[160];
 	ssize_t	 w;
 
 	while (n > 0) {
-		w = write(fd, p, n);
+		/* MSG_NOSIGNAL: a daemon gone is an error, not SIGPIPE */
+		w = send(fd, p, n, MSG_NOSIGNAL);
 		if (w == -1 && errno == EINTR)
 			continue;
-		if (w <= 0)
-			die(EXIT_USAGE, "lost the connection to sippushd: %s",
-			    strerror(errno));
+		if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			ctl_timed_out();
+		if (w <= 0) {
+			snprintf(what, sizeof(what), "lost the connection to "
+			    "sippushd: %s", strerror(errno));
+			ctl_lost(EXIT_NOANSWER, what);
+		}
 		p += w;
 		n -= (size_t)w;
 	}
@@ -257,8 +338,8 @@ ctl_request_each(const char *req, int err_status,
 
 	fd = ctl_connect();
 	if ((nl = ctl_readline(fd, &b, 0)) == NULL)
-		die(EXIT_USAGE, "sippushd closed the connection without a "
-		    "greeting (too many connections?)");
+		ctl_lost(EXIT_USAGE, "sippushd closed the connection without "
+		    "a greeting (too many connections?)");
 	if (strncmp(b.data, "ERR permission denied", 21) == 0)
 		ctl_denied();
 	if (strncmp(b.data, "SIPPUSH 1 ", 10) != 0)
@@ -269,7 +350,8 @@ ctl_request_each(const char *req, int err_status,
 	ctl_write(fd, "\n", 1);
 
 	if ((nl = ctl_readline(fd, &b, 0)) == NULL)
-		die(EXIT_USAGE, "sippushd closed the connection");
+		ctl_lost(EXIT_NOANSWER, "sippushd closed the connection "
+		    "before answering");
 	*nl = '\0';
 	if (strncmp(b.data, "ERR", 3) == 0)
 		die(err_status, "%s%s", ctl_context, b.data[3] ? b.data + 4 :
@@ -285,7 +367,8 @@ ctl_request_each(const char *req, int err_status,
 			start = 0;
 		}
 		if ((nl = ctl_readline(fd, &b, start)) == NULL)
-			die(EXIT_USAGE, "reply from sippushd cut short");
+			ctl_lost(EXIT_NOANSWER, "sippushd closed the "
+			    "connection before the end of its reply");
 		*nl = '\0';
 		line = b.data + start;
 		start = (size_t)(nl - b.data) + 1;
@@ -797,6 +880,7 @@ ctl_wait(const char *id)
 	buf_puts(&req, "status");
 	proto_put_kv(&req, "id", id);
 	proto_put_kv(&req, "targets", "no");
+	ctl_following = id;
 	while (!done) {
 		ctl_request(req.data, &rp, EXIT_REFUSED);
 		if (rp.nrec < 1)
@@ -820,6 +904,7 @@ ctl_wait(const char *id)
 		if (!done)
 			usleep(200 * 1000);
 	}
+	ctl_following = NULL;
 	buf_free(&req);
 	return acked == targets ? 0 : EXIT_UNDELIVERED;
 }
@@ -1295,6 +1380,7 @@ cmd_user(int argc, char **argv)
 	 * makes glibc start afresh, so options may follow the ID */
 	argc--;
 	argv++;
+	argv[0] = "sippushctl: user add";
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "p:g", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -1364,19 +1450,31 @@ main(int argc, char *argv[])
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "timeout", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 }
 	};
-	size_t	 i;
-	int	 ch, j, k;
+	static char	 prog[64];
+	size_t		 i;
+	int		 ch, j, k;
 
 	if ((ctl_socket = getenv("SIPPUSH_SOCKET")) == NULL ||
 	    *ctl_socket == '\0')
 		ctl_socket = SIPPUSH_SOCKET;
+	/* getopt's complaints start with argv[0]: ours, not a path */
+	argv[0] = "sippushctl";
 	/* global options before the command */
 	while ((ch = getopt_long(argc, argv, "+s:jhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			ctl_socket = optarg;
+			break;
+		case 't':
+			if (strcmp(optarg, "0") == 0)
+				ctl_timeout = 0;
+			else if ((ctl_timeout = ctl_duration(optarg)) == -1)
+				die(EXIT_USAGE, "bad --timeout \"%s\" (a number "
+				    "of seconds, or with s, m, h or d; 0: no "
+				    "timeout)", optarg);
 			break;
 		case 'j':
 			ctl_json = 1;
@@ -1407,8 +1505,13 @@ main(int argc, char *argv[])
 	argc = k;
 	argv[argc] = NULL;
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[0], commands[i].name) == 0)
+		if (strcmp(argv[0], commands[i].name) == 0) {
+			/* "sippushctl: clients: unrecognized option ..." */
+			snprintf(prog, sizeof(prog), "sippushctl: %s",
+			    commands[i].name);
+			argv[0] = prog;
 			return commands[i].fn(argc, argv);
+		}
 	fprintf(stderr, "sippushctl: unknown command \"%s\"\n", argv[0]);
 	usage(stderr);
 	return EXIT_USAGE;

@@ -42,6 +42,16 @@ sippushd_now(void)
 	return (int64_t)time(NULL);
 }
 
+/* The same clock in ms (CLOCK_REALTIME, not time()'s coarse second). */
+int64_t
+sippushd_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void
 sippushd_signal(int sig)
 {

@@ -506,6 +506,7 @@ void	 control_request(struct buf *out, int argc, char **argv);
 /* ---- sippushd.c ---- */
 
 int64_t	 sippushd_now(void);
+int64_t	 sippushd_now_ms(void);
 extern struct config *sippushd_config;
 
 #endif /* SIPPUSHD_H */

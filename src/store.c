@@ -912,7 +912,7 @@ store_put_message(const struct message *m)
 }
 
 /* Insert or update one target's row. A target in flight is stored as
- * pending: after a crash it is sent again. */
+ * pending, its attempt counted: after a crash it is sent again. */
 int
 store_put_target(const struct message *m, const struct target *t)
 {

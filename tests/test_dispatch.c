@@ -758,6 +758,7 @@ live_stop(void)
 	lv_dispatch = lv_clients = lv_store = 0;
 	buf_free(&lv_out);
 	test_now = 1700000000;
+	test_now_ms = 0;
 }
 
 static void
@@ -1554,6 +1555,51 @@ test_ttl(void)
 	CU_ASSERT(is_err("no active message"));
 }
 
+/* A message published late in a second does not expire before publish
+ * time + TTL: its expiry, kept in whole seconds, is rounded up (truncated,
+ * it came up to a second early). The fake clock is set to the real one
+ * (the tick reads the real one). */
+static void
+test_ttl_not_early(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1];
+	int64_t		 pub, end;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(client_add("r1", "r", TRANSPORT_UDP,
+	    CLIENT_OFFLINE, 5061));
+	while (real_ms() % 1000 < 600 || real_ms() % 1000 > 850)
+		usleep(5000);
+	pub = real_ms();
+	test_now = pub / 1000;
+	test_now_ms = (int)(pub % 1000);
+	CU_ASSERT_EQUAL_FATAL(publish(id, "class=r ttl=1 body=x"), 1);
+	run(dispatch_status, "status id=%s targets=no", id);
+	CU_ASSERT_EQUAL(rnum(0, "created_at"), test_now);
+	CU_ASSERT_EQUAL(rnum(0, "expires_at"), test_now + 2);
+
+	/* still pending at every look until a second after the publish
+	 * (less the time a look takes) */
+	end = pub + 1000 - 30;
+	while (real_ms() < end) {
+		su_root_step(lv_root, 10);
+		run(dispatch_status, "status id=%s targets=no", id);
+		if (real_ms() >= end)
+			break;
+		if (!req(0, "state", "active") || rnum(0, "expired") != 0) {
+			CU_FAIL("expired before publish time + TTL");
+			fprintf(stderr, "\nexpired %lld ms after the publish "
+			    "(TTL 1 s)\n", (long long)(real_ms() - pub));
+			break;
+		}
+	}
+	/* and it does expire, about when expires_at says */
+	CU_ASSERT_FATAL(spin_until_finished(id, 3000));
+	CU_ASSERT(real_ms() >= (test_now + 2) * 1000);
+	run(dispatch_status, "status id=%s targets=no", id);
+	assert_reply_counts(0, 0, 0, 0, 1, 0, 0);
+}
+
 /* An online client that does not answer: the MESSAGE fails (nta's 503 on
  * the ICMP error, or 408 after T1x64), the target waits in the retry heap
  * for the backoff, comes due when the client is back, and fails at
@@ -1929,6 +1975,8 @@ test_restart_in_flight(void)
 	CU_ASSERT_FATAL(live_restart() == 0);
 	CU_ASSERT_EQUAL_FATAL(load_tgts(&tl, id), 1);
 	CU_ASSERT_EQUAL(tl.r[0].state, TARGET_PENDING);
+	CU_ASSERT_EQUAL(tl.r[0].attempts, 1);	/* the send in flight */
+	CU_ASSERT(tl.r[0].last_attempt > 0);
 	tgts_free(&tl);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(clients_find("fly"));
 	CU_ASSERT_EQUAL(clients_find("fly")->state, CLIENT_ONLINE);
@@ -1938,6 +1986,7 @@ test_restart_in_flight(void)
 	run(dispatch_status, "status id=%s", id);
 	CU_ASSERT(req(0, "state", "active"));
 	CU_ASSERT(req(1, "state", "pending"));
+	CU_ASSERT_EQUAL(rnum(1, "attempts"), 1);
 	CU_ASSERT_EQUAL(rnum(0, "offline"), 0);
 
 	/* the next tick sends it; it fails and waits for a retry */
@@ -1951,6 +2000,125 @@ test_restart_in_flight(void)
 	status = rnum(1, "last_status");
 	CU_ASSERT(status == 503 || status == 408);
 	CU_ASSERT(rnum(1, "next_attempt") > real_ms() + 40000);
+	CU_ASSERT_EQUAL(rnum(1, "attempts"), 2);
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "sent_total"), sent0 + 1);
+}
+
+/* The target row of message id in the database file, read on a
+ * connection of its own, as a crash (kill -9) would leave it: state,
+ * attempts, last_attempt. 0, or -1. */
+static int
+disk_target(const char *id, char *state, size_t len, long long *attempts,
+    long long *last_attempt)
+{
+	sqlite3		*db;
+	sqlite3_stmt	*st = NULL;
+	int		 rv = -1;
+
+	if (sqlite3_open_v2(lv_db, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK)
+		goto out;
+	if (sqlite3_prepare_v2(db, "SELECT state, attempts, last_attempt "
+	    "FROM targets WHERE message_id = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	snprintf(state, len, "%s", (const char *)sqlite3_column_text(st, 0));
+	*attempts = sqlite3_column_int64(st, 1);
+	*last_attempt = sqlite3_column_int64(st, 2);
+	rv = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rv;
+}
+
+/* A crash with a MESSAGE in flight: what the database holds once it has
+ * been unanswered for a while (DISPATCH_FLIGHT_WRITE_MS, 500 ms, then the
+ * lazy commit) counts that attempt, so the restarted daemon's count
+ * includes it. The client holds its UDP port open and never answers: the
+ * MESSAGE stays in flight for T1x64 (2 s here). */
+static void
+test_crash_in_flight(void)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 slen = sizeof(sin);
+	char			 id[MESSAGE_ID_LEN + 1], state[16] = "";
+	long long		 attempts = -1, last = -1;
+	int64_t			 t0;
+	int			 fd;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	lv_conf.dp_retry_initial = 60000;
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	CU_ASSERT_FATAL(fd != -1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &slen) == 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(client_add("deaf", "k", TRANSPORT_UDP,
+	    CLIENT_ONLINE, ntohs(sin.sin_port)));
+	t0 = real_ms();
+	CU_ASSERT_EQUAL(publish(id, "class=k body=ping"), 1);
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT(req(1, "state", "sent"));
+
+	/* aged (500 ms), then committed (100 ms); still unanswered */
+	spin(1000);
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT_FATAL(req(1, "state", "sent"));
+	CU_ASSERT_EQUAL_FATAL(disk_target(id, state, sizeof(state),
+	    &attempts, &last), 0);
+	CU_ASSERT_STRING_EQUAL(state, "pending");	/* sent again */
+	CU_ASSERT_EQUAL(attempts, 1);
+	CU_ASSERT(last >= t0 && last <= real_ms());
+	close(fd);
+}
+
+/*
+ * A TCP client online without a connection to push on (restored after a
+ * restart, its connection gone with the old daemon; brought back by a
+ * heartbeat): sippushd does not open a connection to it. Its target waits,
+ * counted offline, with no attempt, until it registers again (here: a
+ * connection is handed to it, as the registrar does).
+ */
+static void
+test_tcp_no_connection(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1];
+	struct client	*c;
+	long long	 sent0;
+	unsigned	 port;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	lv_conf.dp_retry_initial = 60000;
+	port = closed_udp_port();	/* nobody listens on TCP there either */
+	CU_ASSERT_FATAL(port != 0);
+	c = client_add("nat", "k", TRANSPORT_TCP, CLIENT_ONLINE, port);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_PTR_NULL(c->tport);
+	stats();
+	sent0 = rnum(0, "sent_total");
+	CU_ASSERT_EQUAL(publish(id, "class=k body=hello"), 1);
+	spin(300);
+	run(dispatch_status, "status id=%s", id);
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT(req(1, "state", "pending"));
+	CU_ASSERT_EQUAL(rnum(1, "attempts"), 0);
+	CU_ASSERT_EQUAL(rnum(1, "last_status"), 0);	/* none */
+	CU_ASSERT_EQUAL(rnum(0, "offline"), 1);
+	stats();
+	CU_ASSERT_EQUAL(rnum(0, "sent_total"), sent0);
+
+	/* a UDP client in the same state is sent to: only TCP/TLS waits */
+	run(dispatch_cancel, "cancel id=%s", id);
+	CU_ASSERT(is_ok());
+	c->transport = TRANSPORT_UDP;
+	CU_ASSERT_EQUAL(publish(id, "class=k body=hello"), 1);
 	stats();
 	CU_ASSERT_EQUAL(rnum(0, "sent_total"), sent0 + 1);
 }
@@ -2143,6 +2311,8 @@ test_dispatch_register(void)
 	    CU_add_test(s, "offline targets stay pending (parked)",
 	    test_parked) == NULL ||
 	    CU_add_test(s, "cancel", test_cancel) == NULL ||
+	    CU_add_test(s, "TTL: not a moment early (rounded up)",
+	    test_ttl_not_early) == NULL ||
 	    CU_add_test(s, "TTL: the tick expires pending targets",
 	    test_ttl) == NULL ||
 	    CU_add_test(s, "send failure: retry heap, then failed",
@@ -2155,6 +2325,10 @@ test_dispatch_register(void)
 	    test_restart) == NULL ||
 	    CU_add_test(s, "restart: a MESSAGE in flight is sent again",
 	    test_restart_in_flight) == NULL ||
+	    CU_add_test(s, "crash: the database counts a MESSAGE in flight",
+	    test_crash_in_flight) == NULL ||
+	    CU_add_test(s, "TCP without a connection: no new one is opened",
+	    test_tcp_no_connection) == NULL ||
 	    CU_add_test(s, "restore: rows a crash leaves",
 	    test_restore_rows) == NULL ||
 	    CU_add_test(s, "publish: dispatch.max_pending_per_client",

@@ -21,11 +21,18 @@
 /* The daemon's globals, normally in sippushd.c. */
 struct config	*sippushd_config;
 int64_t		 test_now = 1700000000;
+int		 test_now_ms;
 
 int64_t
 sippushd_now(void)
 {
 	return test_now;
+}
+
+int64_t
+sippushd_now_ms(void)
+{
+	return test_now * 1000 + test_now_ms;
 }
 
 /* Make a fresh folder under $TMPDIR (or /tmp) into dir; 0 or -1. */

@@ -4,7 +4,7 @@
  * One tests/test_X.c per src/X.c, each with a test_X_register() that adds
  * its CUnit suite; test_main.c runs them all. test_main.c also stands in
  * for src/sippushd.c (not in libsippushd.a): it defines sippushd_config
- * and a sippushd_now() that reads a fake clock the tests set.
+ * and a sippushd_now() (and _ms) that reads a fake clock the tests set.
  */
 #ifndef TESTS_H
 #define TESTS_H
@@ -17,6 +17,8 @@
 #define TEST_DIR_MAX	256		/* a folder made by test_mkdtemp */
 
 extern int64_t	 test_now;		/* what sippushd_now() returns */
+extern int	 test_now_ms;		/* sippushd_now_ms(): test_now * 1000
+					   + this */
 
 int	 test_mkdtemp(char *dir, size_t len);
 void	 test_rmtree(const char *dir);

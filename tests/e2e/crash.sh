@@ -12,9 +12,11 @@
 #
 # TCP: the same with 80 clients over TCP.  Their connections die with the
 # daemon; sippushd cannot reach them until they register again (new
-# connections): what happens in between is printed, then they re-register
-# and must get the message, again without re-sends to those acked before
-# the kill.
+# connections): in between they are offline and nothing is sent to them
+# (sippushd opens no connection to a client: sippushd(8)); then they
+# re-register and must get the message, again without re-sends to those
+# acked before the kill.  A sippush-agent over TCP registers again by
+# itself after the kill (new connection) and gets a message.
 . "$(dirname "$0")/lib.sh"
 
 command -v sqlite3 >/dev/null 2>&1 ||
@@ -142,6 +144,12 @@ assert_eq "$(awk -v id="$TID" '$2 == id' "$T/t.before.log" | wc -l)" "$n" \
     "tcp: receptions on the old connections after the restart"
 jq -e '.message.finished_at == 0' "$T/tcp.status.mid.json" >/dev/null ||
     fail "tcp: message finished without the clients: $(jq -c .message "$T/tcp.status.mid.json")"
+jq -e 'length == 80 and all(.[]; .state == "offline")' "$T/tcp.clients.json" >/dev/null ||
+    fail "tcp: restored TCP clients not all offline until they register again: $(jq -c 'group_by(.state) | map({(.[0].state): length}) | add' "$T/tcp.clients.json")"
+# and no attempt since the kill: the counts are the database's
+bad=$(jq -r '.targets[] | "\(.client)|\(.attempts)"' "$T/tcp.status.mid.json" | sort |
+    join -t '|' - <(awk -F '|' '{ print $1 "|" $3 }' "$T/tcp.db.txt" | sort) | awk -F '|' '$2 != $3')
+[ -z "$bad" ] || fail "tcp: attempts changed between the kill and the re-registration (client|now|at the kill): $bad"
 
 step "the TCP clients register again (new connections): store and forward"
 sim_bg -q -p t -n 80 -c T --tcp --msglog "$T/t2.log" register listen:30
@@ -151,6 +159,29 @@ jq -e '.message | .state == "done" and .targets == 80 and .acked == 80' "$T/tcp.
     fail "tcp: not every target acked: $(jq -c .message "$T/tcp.status.json")"
 sleep 0.5
 crash_check tcp "$TID" "$T/t.before.log" "$T/t.log" "$T/t2.log"
+
+step "sippush-agent over TCP: after kill -9 it registers again by itself"
+AGENT=$top_builddir/sippush-agent
+[ -x "$AGENT" ] || fail "$AGENT is not built (run: make sippush-agent)"
+cat >"$T/ag.conf" <<EOF
+server = { list = [ "127.0.0.1:$PORT" ]; heartbeat_interval = 1; timeout = 1000; };
+client = { id = "ag"; class = "A"; };
+sip = { address = "127.0.0.1"; };
+messages = { state_file = "$T/ag.seen"; };
+hook = { command = "/bin/cat"; timeout = 10; };
+EOF
+start_agent ag --transport tcp
+wait_until 10 eval '[ "$(client_field ag state)" = online ]'
+port0=$(client_field ag port)
+kill_daemon KILL
+restart_daemon
+# restored offline (its connection died); back online only by registering
+# again, from a new connection
+wait_until 10 eval '[ "$(client_field ag state)" = online ]'
+assert_ne "$port0" "$(client_field ag port)" "source port of agent ag after it registered again"
+AID=$(ctl publish --client ag --ttl 30 'after the crash')
+wait_until 10 eval '[ "$(ctl --json status "$AID" | jq -r .targets[0].state)" = acked ]'
+stop_agent ag
 
 step "SIGTERM with TCP clients registered: a clean exit"
 # (sippushd 0.1.0 dies of SIGSEGV here: at shutdown clients_free()

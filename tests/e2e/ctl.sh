@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # ctl.sh -- sippushctl: exit statuses (0 done, 1 refused, 2 usage or no
-# daemon, 4 permission denied), the clients table (header, aligned
-# columns), --json output, stats against the table, a socket the user may
-# not use, and control.group (a group whose members may use it).
+# daemon, 4 permission denied, 5 no answer within --timeout, 6 publish
+# --wait lost the daemon after the ID was printed), the clients table
+# (header, aligned columns), --json output, stats against the table, a
+# socket the user may not use, and control.group (a group whose members
+# may use it).
 . "$(dirname "$0")/lib.sh"
 
 # ---------------------------------------------------------------------
@@ -20,6 +22,15 @@ assert_status 2 timeout 10 "$SIPPUSHCTL" -s "$T/nothing.sock" frobnicate
 assert_contains "$OUT" 'unknown command "frobnicate"'
 assert_status 2 timeout 10 "$SIPPUSHCTL" --frobnicate stats
 assert_contains "$OUT" "usage: sippushctl" "sippushctl --frobnicate stats"
+# getopt's complaint names the program, not the path it was run by
+assert_match "$OUT" "^sippushctl: unrecognized option '--frobnicate'" "sippushctl --frobnicate stats"
+assert_not_contains "$OUT" "$SIPPUSHCTL:" "sippushctl --frobnicate stats"
+assert_status 2 timeout 10 "$SIPPUSHCTL" -s "$T/nothing.sock" clients --bogus
+assert_match "$OUT" "^sippushctl: clients: unrecognized option '--bogus'" "sippushctl clients --bogus"
+assert_status 2 timeout 10 "$SIPPUSHCTL" -s "$T/nothing.sock" user add x --bogus
+assert_match "$OUT" "^sippushctl: user add: unrecognized option '--bogus'" "sippushctl user add x --bogus"
+assert_status 2 timeout 10 "$SIPPUSHCTL" --timeout soon stats
+assert_contains "$OUT" 'sippushctl: bad --timeout "soon"'
 assert_status 0 timeout 10 "$SIPPUSHCTL" -h
 assert_contains "$OUT" "usage: sippushctl" "sippushctl -h"
 assert_status 0 timeout 10 "$SIPPUSHCTL" --version
@@ -230,8 +241,55 @@ else
     fi
 fi
 
-step "the daemon gone (kill -9, stale socket file): exit 2, 'not running'"
+# ---------------------------------------------------------------------
+step "a stopped daemon (SIGSTOP): --timeout ends the wait, exit 5"
+assert_match "$("$SIPPUSHCTL" --help)" '--timeout DURATION .*' "--help"
+assert_contains "$("$SIPPUSHCTL" --help)" "(default 30s; 0: wait for ever)" "--help"
+kill -STOP "$DAEMON_PID"
+t0=$(date +%s)
+assert_status 5 env SIPPUSH_SOCKET="$SOCK" timeout 20 "$SIPPUSHCTL" --timeout 1 stats
+assert_contains "$OUT" "sippushctl: sippushd did not answer within 1s (stopped or hung?) on $SOCK" \
+    "sippushctl --timeout 1 stats, daemon stopped"
+assert_status 5 env SIPPUSH_SOCKET="$SOCK" timeout 20 "$SIPPUSHCTL" --timeout 2s --json clients
+assert_status 5 env SIPPUSH_SOCKET="$SOCK" timeout 20 "$SIPPUSHCTL" --timeout 1 publish --client a0 'never sent'
+elapsed=$(($(date +%s) - t0))
+[ "$elapsed" -le 12 ] || fail "three commands with --timeout 1, 2, 1 took ${elapsed}s"
+kill -CONT "$DAEMON_PID"
+assert_status 0 env SIPPUSH_SOCKET="$SOCK" timeout 20 "$SIPPUSHCTL" --timeout 1 --json stats
+# a listing that keeps coming is not cut by the timeout (it bounds each
+# wait for the daemon, not the whole command)
+assert_eq 10 "$(ctl --timeout 1 --json clients | jq length)" "clients with --timeout 1"
+
+step "publish --wait, then the daemon stops answering: exit 6, not 2"
+# (a0 is offline: its target stays pending, --wait follows it)
+bg sh -c 'SIPPUSH_SOCKET=$1 exec timeout 30 "$2" --timeout 1 publish --client a0 --ttl 600 --wait "follow me" \
+    >"$3/wait1.out" 2>"$3/wait1.err"' sh "$SOCK" "$SIPPUSHCTL" "$T"
+wpid=$BG_PID
+wait_until 10 grep -Eq '^[0-9a-f]{16}$' "$T/wait1.out"
+wid=$(cat "$T/wait1.out")
+kill -STOP "$DAEMON_PID"
+rc=0
+wait_pid "$wpid" 15 || rc=$?
+kill -CONT "$DAEMON_PID"
+assert_eq 6 "$rc" "exit status of publish --wait when sippushd stops answering (stderr: $(cat "$T/wait1.err"))"
+assert_contains "$(cat "$T/wait1.err")" "did not answer within 1s (stopped or hung?) on $SOCK while following $wid: it is published (do not publish it again); follow it with: sippushctl status $wid" \
+    "publish --wait, daemon stopped"
+assert_eq 1 "$(ctl --json status "$wid" | jq .message.pending)" "the message followed is still there"
+
+step "publish --wait, then the daemon dies (kill -9): exit 6"
+bg sh -c 'SIPPUSH_SOCKET=$1 exec timeout 30 "$2" publish --client a0 --ttl 600 --wait "follow me too" \
+    >"$3/wait2.out" 2>"$3/wait2.err"' sh "$SOCK" "$SIPPUSHCTL" "$T"
+wpid=$BG_PID
+wait_until 10 grep -Eq '^[0-9a-f]{16}$' "$T/wait2.out"
+wid=$(cat "$T/wait2.out")
 kill_daemon KILL
+rc=0
+wait_pid "$wpid" 10 || rc=$?
+assert_eq 6 "$rc" "exit status of publish --wait when sippushd dies (stderr: $(cat "$T/wait2.err"))"
+assert_contains "$(cat "$T/wait2.err")" "sippushd is not running (nothing answers on $SOCK) while following $wid: it is published" \
+    "publish --wait, daemon killed"
+
+step "the daemon gone (kill -9, stale socket file): exit 2, 'not running'"
 [ -S "$SOCK" ] || fail "expected the stale socket $SOCK"
 assert_status 2 ctl stats
 assert_contains "$OUT" "sippushd is not running" "sippushctl stats with a stale socket"
