@@ -127,8 +127,8 @@ config_defaults(struct config *c)
 	c->sip_udp_buffer = 8 * 1024 * 1024;
 	c->sip_tcp_idle = 120;
 	c->sip_tcp_msg_timeout = 10;
-	c->sip_max_headers = 0;
-	c->sip_max_via = 64;
+	c->sip_max_headers = 128;
+	c->sip_max_via = 70;
 	c->sip_source_rate = 100000;
 	c->db_sync_full = 1;
 	c->db_commit_delay = 2;

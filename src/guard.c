@@ -248,12 +248,16 @@ guard_too_large(msg_t *msg, const su_addrinfo_t *ai)
 
 /*
  * A stream message: parse what has arrived with sip.max_message_size as
- * its limit (Sofia refuses a larger Content-Length), then refuse it
- * ourselves if what it holds is already larger. Between calls the limit
+ * its limit, so that Sofia refuses a larger Content-Length (nta answers
+ * 413 and Sofia stops reading the connection). Between parses the limit
  * is lifted (GUARD_READ_ANY): Sofia would otherwise refuse a read that
  * brings more than the limit into a partial message, and so close a
- * connection whose client merely sent many small messages at once; the
- * check here bounds a message to the limit plus one read.
+ * connection whose client merely sent many small messages at once.
+ * Instead, a message found holding more than the limit here is refused:
+ * complete, it is answered 413 like the above; partial, it keeps the
+ * limit, so that Sofia refuses the next read and closes the connection,
+ * as it does for the first message of a connection. A message thus
+ * never holds more than the limit and one read.
  */
 static int
 guard_stream(guard_extract_fn real, msg_t *msg, const su_addrinfo_t *ai)
@@ -261,27 +265,31 @@ guard_stream(guard_extract_fn real, msg_t *msg, const su_addrinfo_t *ai)
 	usize_t	 max = guard_cfg ? (usize_t)guard_cfg->sip_max_size :
 		    GUARD_DEFAULT_MAX;
 	usize_t	 held;
-	unsigned was;
+	msg_pub_t *mo = msg_object(msg);
 	int	 rv;
 
+	/* Sofia marks a fresh message too large when the first read finds
+	 * more bytes waiting than the limit, then reads 4 KB of them into it
+	 * all the same: a flag with nothing too large behind it (a reply to
+	 * a peer's refusal never gets here: its read failed) would close a
+	 * connection whose client sent many small messages at once */
+	if (mo && (mo->msg_flags & MSG_FLG_TOOLARGE) &&
+	    msg_size(msg) + msg_buf_committed(msg) <= max)
+		mo->msg_flags &= ~(unsigned)MSG_FLG_TOOLARGE;
 	msg_maxsize(msg, max);
-	was = msg_get_flags(msg, MSG_FLG_TOOLARGE);
 	rv = real(msg);
-	if (!msg_get_flags(msg, MSG_FLG_TOOLARGE)) {
-		held = msg_size(msg);
-		if (rv == 0)
-			held += msg_buf_committed(msg);
-		if (held > max) {
-			msg_mark_as_complete(msg, MSG_FLG_TOOLARGE |
-			    (rv == 0 ? MSG_FLG_ERROR : 0));
-			if (rv == 0)
-				rv = -1;
-		}
-	}
-	if (!was && msg_get_flags(msg, MSG_FLG_TOOLARGE))
+	if (msg_get_flags(msg, MSG_FLG_TOOLARGE)) {
 		guard_too_large(msg, ai);
-	else
+		return rv;
+	}
+	held = msg_size(msg) + (rv == 0 ? msg_buf_committed(msg) : 0);
+	if (held <= max) {
 		msg_maxsize(msg, GUARD_READ_ANY);
+		return rv;
+	}
+	guard_too_large(msg, ai);
+	if (rv == 1)
+		msg_set_flags(msg, MSG_FLG_TOOLARGE);
 	return rv;
 }
 
