@@ -255,9 +255,10 @@ guard_too_large(msg_t *msg, const su_addrinfo_t *ai)
  * connection whose client merely sent many small messages at once.
  * Instead, a message found holding more than the limit here is refused:
  * complete, it is answered 413 like the above; partial, it keeps the
- * limit, so that Sofia refuses the next read and closes the connection,
- * as it does for the first message of a connection. A message thus
- * never holds more than the limit and one read.
+ * limit, so that Sofia refuses the next read that does not fit in its
+ * buffer and closes the connection, as it does for the first message of
+ * a connection. A message thus never holds more than the limit, one read
+ * and the slack of its buffer (under 1 KB).
  */
 static int
 guard_stream(guard_extract_fn real, msg_t *msg, const su_addrinfo_t *ai)
@@ -268,6 +269,10 @@ guard_stream(guard_extract_fn real, msg_t *msg, const su_addrinfo_t *ai)
 	msg_pub_t *mo = msg_object(msg);
 	int	 rv;
 
+	/* refused while partial (the limit + 1 marks it): what still fits
+	 * in its buffer's slack may arrive, nothing more */
+	if (msg_maxsize(msg, 0) == max + 1)
+		return 0;
 	/* Sofia marks a fresh message too large when the first read finds
 	 * more bytes waiting than the limit, then reads 4 KB of them into it
 	 * all the same: a flag with nothing too large behind it (a reply to
@@ -290,6 +295,8 @@ guard_stream(guard_extract_fn real, msg_t *msg, const su_addrinfo_t *ai)
 	guard_too_large(msg, ai);
 	if (rv == 1)
 		msg_set_flags(msg, MSG_FLG_TOOLARGE);
+	else
+		msg_maxsize(msg, max + 1);
 	return rv;
 }
 
