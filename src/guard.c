@@ -316,8 +316,11 @@ msg_extract(msg_t *msg)
 	if (msg == NULL || (ai = msg_addrinfo(msg)) == NULL)
 		return real(msg);
 	if (ai->ai_protocol == IPPROTO_UDP || ai->ai_protocol == 0) {
-		if (guard_cfg && !msg_get_flags(msg, MSG_FLG_COMPLETE |
-		    MSG_FLG_HEADERS) && guard_datagram(msg, ai) == -1)
+		/* a message with no source (msg_make) is none of a peer's */
+		if (guard_cfg && ai->ai_addr != NULL &&
+		    ai->ai_addr->sa_family != AF_UNSPEC &&
+		    !msg_get_flags(msg, MSG_FLG_COMPLETE | MSG_FLG_HEADERS) &&
+		    guard_datagram(msg, ai) == -1)
 			return guard_refuse(msg);
 		return real(msg);
 	}
