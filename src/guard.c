@@ -56,7 +56,7 @@
 #include "sippushd.h"
 
 #define GUARD_DEFAULT_MAX	65536	/* stream limit before guard_init */
-#define GUARD_LOG_EVERY_US	10000000 /* a source's drops, reported */
+#define GUARD_LOG_EVERY_NS	10000000000LL /* a source's drops, reported */
 #define GUARD_TOOLARGE_LOGS	10	/* too-large logs a second, at most */
 #define GUARD_READ_ANY	((usize_t)1 << 30) /* a stream message's limit
 					   between parses: none in practice */
@@ -70,8 +70,8 @@ int	 tport_recv_stun_dgram(tport_t const *, msg_t **, su_sockaddr_t *,
 static guard_extract_fn		 guard_real_extract;
 static const struct config	*guard_cfg;
 static struct rate_table	 guard_rates;
-static int64_t			 guard_interval;	/* us per unit */
-static int64_t			 guard_tolerance;	/* us of burst */
+static int64_t			 guard_interval;	/* ns per unit */
+static int64_t			 guard_tolerance;	/* ns of burst */
 static struct {
 	uint64_t	 too_large;	/* stream messages over the limit */
 	uint64_t	 headers;	/* datagrams over max_headers/max_via */
@@ -173,7 +173,7 @@ guard_budget(const struct sockaddr *sa, size_t n)
 
 	if (guard_cfg->sip_source_rate == 0 || rate_key(sa, key) == -1)
 		return 0;
-	now = rate_clock_us();
+	now = rate_clock_us() * 1000;	/* the buckets count in ns */
 	cost = guard_interval * (int64_t)(1 + n / 1024);
 	e = rate_entry(&guard_rates, key);
 	if (rate_over(e, now, guard_tolerance) == 0) {
@@ -182,7 +182,7 @@ guard_budget(const struct sockaddr *sa, size_t n)
 	}
 	guard_count.rate++;
 	e->refused++;
-	if (now - e->logged >= GUARD_LOG_EVERY_US) {
+	if (now - e->logged >= GUARD_LOG_EVERY_NS) {
 		addr[0] = '\0';
 		if (sa->sa_family == AF_INET)
 			inet_ntop(AF_INET, &((const struct sockaddr_in *)
@@ -224,12 +224,11 @@ guard_datagram(msg_t *msg, const su_addrinfo_t *ai)
 
 /* Note a stream message Sofia found too large (its connection ends). */
 static void
-guard_too_large(msg_t *msg, const su_addrinfo_t *ai)
+guard_too_large(const su_addrinfo_t *ai)
 {
 	char	 host[46], serv[8];
 	int64_t	 sec = rate_clock_us() / 1000000;
 
-	(void)msg;
 	guard_count.too_large++;
 	if (sec != guard_log_second) {
 		guard_log_second = sec;
@@ -284,7 +283,7 @@ guard_stream(guard_extract_fn real, msg_t *msg, const su_addrinfo_t *ai)
 	msg_maxsize(msg, max);
 	rv = real(msg);
 	if (msg_get_flags(msg, MSG_FLG_TOOLARGE)) {
-		guard_too_large(msg, ai);
+		guard_too_large(ai);
 		return rv;
 	}
 	held = msg_size(msg) + (rv == 0 ? msg_buf_committed(msg) : 0);
@@ -292,7 +291,7 @@ guard_stream(guard_extract_fn real, msg_t *msg, const su_addrinfo_t *ai)
 		msg_maxsize(msg, GUARD_READ_ANY);
 		return rv;
 	}
-	guard_too_large(msg, ai);
+	guard_too_large(ai);
 	if (rv == 1)
 		msg_set_flags(msg, MSG_FLG_TOOLARGE);
 	else
@@ -368,11 +367,9 @@ guard_init(const struct config *cfg, char *err, size_t errlen)
 	rate_init(&guard_rates);
 	memset(&guard_count, 0, sizeof(guard_count));
 	if (cfg->sip_source_rate > 0) {
-		guard_interval = 1000000 / cfg->sip_source_rate;
-		if (guard_interval == 0)
-			guard_interval = 1;
+		guard_interval = 1000000000 / cfg->sip_source_rate;
 		/* a burst of one second's budget */
-		guard_tolerance = 1000000;
+		guard_tolerance = 1000000000;
 	}
 	return 0;
 }
