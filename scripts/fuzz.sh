@@ -2,7 +2,7 @@
 # fuzz.sh -- build the libFuzzer targets of tests/fuzz/ and run a short,
 # bounded pass of each.
 #
-#   scripts/fuzz.sh [TARGET...]       (default: registrar control config)
+#   scripts/fuzz.sh [TARGET...]  (default: registrar control config stream)
 #
 # Targets (tests/fuzz/fuzz_TARGET.c):
 #   registrar  a SIP message parsed by Sofia (msg_make) from the input,
@@ -10,6 +10,9 @@
 #   control    control-socket request lines: proto_split/proto_decode and
 #              control_request on a live table, store and dispatcher
 #   config     config_load on a file holding the input, config_print of it
+#   stream     a TCP stream cut into reads as the input says, several
+#              messages to a read, parsed as Sofia's transport does with
+#              src/guard.c's msg_extract in place (lengths at the edges)
 #
 # Environment:
 #   FUZZ_TIME   seconds per target (default 20)
@@ -35,7 +38,7 @@ top=$(pwd)
 : "${FUZZ_BUILD:=/tmp/sippush-fuzz}"
 : "${CC:=clang}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(registrar control config)
+[ ${#targets[@]} -gt 0 ] || targets=(registrar control config stream)
 
 die() { echo "fuzz: $*" >&2; exit 2; }
 
@@ -65,7 +68,8 @@ sh scripts/sql2c.sh -d "$top" sql/[0-9][0-9][0-9]_*.sql >"$b/schema.c.tmp"
 mv -f "$b/schema.c.tmp" "$b/schema.c"
 
 core=(common_log common_sha256 common_digest common_conffile config log store
-      clients commit dispatch registrar heartbeat sip control proto auth tls rate)
+      clients commit dispatch registrar heartbeat sip guard control proto auth
+      tls rate)
 objs=()
 for f in "${core[@]}" schema fuzz_common; do
     case $f in
@@ -79,10 +83,13 @@ for f in "${core[@]}" schema fuzz_common; do
     "$CC" "${cflags[@]}" "${san[@]}" -fsanitize=fuzzer-no-link \
         -c "$src" -o "$o"
 done
+# guard.c replaces two of Sofia's functions: exported, as for sippushd
+export_guard=(-Wl,--export-dynamic-symbol=msg_extract
+    -Wl,--export-dynamic-symbol=tport_recv_stun_dgram)
 for t in "${targets[@]}"; do
     "$CC" "${cflags[@]}" "${san[@]}" -fsanitize=fuzzer \
         "$top/tests/fuzz/fuzz_$t.c" "${objs[@]}" "${libs[@]}" \
-        -o "$b/fuzz_$t"
+        "${export_guard[@]}" -ldl -o "$b/fuzz_$t"
 done
 
 # ---- run -------------------------------------------------------------

@@ -43,6 +43,9 @@ static const struct conf_opt options[] = {
 	{ "sip.tcp_idle_timeout", CONF_INT, F(sip_tcp_idle), 1, 86400, NULL },
 	{ "sip.tcp_message_timeout", CONF_INT, F(sip_tcp_msg_timeout), 1, 3600,
 	    NULL },
+	{ "sip.max_headers", CONF_INT, F(sip_max_headers), 0, 100000, NULL },
+	{ "sip.max_via", CONF_INT, F(sip_max_via), 0, 100000, NULL },
+	{ "sip.source_rate", CONF_INT, F(sip_source_rate), 0, 1000000, NULL },
 	{ "database.path", CONF_STRING, F(db_path), 0, 0, NULL },
 	{ "database.synchronous", CONF_ENUM, F(db_sync_full), 0, 0,
 	    sync_names },
@@ -128,6 +131,9 @@ config_defaults(struct config *c)
 	c->sip_udp_buffer = 8 * 1024 * 1024;
 	c->sip_tcp_idle = 120;
 	c->sip_tcp_msg_timeout = 10;
+	c->sip_max_headers = 128;
+	c->sip_max_via = 70;
+	c->sip_source_rate = 100000;
 	c->db_sync_full = 1;
 	c->db_commit_delay = 2;
 	c->reg_min_expires = 60;

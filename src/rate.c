@@ -1,6 +1,7 @@
 /*
  * rate.c: token buckets per source address, for the registrar's
- * registration.rate_per_source and auth's auth.max_failures.
+ * registration.rate_per_source, auth's auth.max_failures and guard's
+ * sip.source_rate (each with its own table).
  *
  * Each address (an IPv6 one by its /64: one host may hold a whole /64)
  * has a bucket kept as the "theoretical arrival time" of GCRA: a charge

@@ -608,6 +608,9 @@ sip_init(const struct config *cfg, su_root_t *root, char *err,
 	su_duration_t	 every;
 
 	sip_cfg = cfg;
+	/* the bounds on what a peer's bytes may cost Sofia (guard.c) */
+	if (guard_init(cfg, err, errlen) == -1)
+		return -1;
 	if ((cfg->sip_udp && sip_probe(cfg, SOCK_DGRAM, cfg->sip_port, "UDP",
 	    err, errlen) == -1) ||
 	    (cfg->sip_tcp && sip_probe(cfg, SOCK_STREAM, cfg->sip_port, "TCP",
@@ -700,6 +703,7 @@ sip_shutdown(void)
 	if (sip_nta)
 		nta_agent_destroy(sip_nta);
 	sip_nta = NULL;
+	guard_shutdown();
 }
 
 nta_agent_t *

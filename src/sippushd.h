@@ -55,6 +55,9 @@ struct config {
 	int	 sip_udp_buffer;	/* UDP socket buffers, bytes */
 	int	 sip_tcp_idle;		/* s an unused TCP connection lives */
 	int	 sip_tcp_msg_timeout;	/* s a partial message may stall */
+	int	 sip_max_headers;	/* header lines of a datagram, 0 off */
+	int	 sip_max_via;		/* Via values of a datagram, 0 off */
+	int	 sip_source_rate;	/* datagram units/s per source, 0 off */
 
 	char	*db_path;
 	int	 db_sync_full;		/* synchronous=FULL (else NORMAL) */
@@ -488,6 +491,16 @@ int	 sip_source_is(struct msg_s *, const char *addr, uint16_t port,
 int	 sip_reply_udp(struct msg_s *, struct sip_s const *, const char *tail,
 	    size_t tlen);
 struct tport_s *sip_connection(struct msg_s *);
+
+/* ---- guard.c: bounds on a peer's SIP bytes, before Sofia parses them ---- */
+
+#define GUARD_HEADERS	1		/* guard_scan: too many header lines */
+#define GUARD_VIA	2		/* too many Via values */
+
+int	 guard_init(const struct config *, char *err, size_t errlen);
+void	 guard_shutdown(void);
+int	 guard_scan(const char *, size_t, int max_headers, int max_via);
+void	 guard_stats(struct buf *out);
 
 /* ---- tls.c: the files of the TLS transport ---- */
 

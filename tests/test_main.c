@@ -106,6 +106,7 @@ static int (*const suites[])(void) = {
 	test_client_register,
 	test_auth_register,
 	test_tls_register,
+	test_guard_register,
 };
 
 int

@@ -33,6 +33,7 @@ int	 test_store_register(void);
 int	 test_clients_register(void);
 int	 test_registrar_register(void);
 int	 test_heartbeat_register(void);
+int	 test_guard_register(void);
 int	 test_commit_register(void);
 int	 test_client_register(void);
 int	 test_auth_register(void);
