@@ -134,6 +134,23 @@ clients_grow(void)
 	clients_nbuckets = n;
 }
 
+/*
+ * A binding number for a client that is new or registers from another
+ * address, port or transport: never 0, and not the one it had (one
+ * counter for all, so a client deleted and created again gets another
+ * one too; it wraps after 65,535 changes, far more than a MESSAGE's
+ * lifetime sees).
+ */
+static uint16_t
+clients_new_binding(void)
+{
+	static uint16_t	 next;
+
+	if (++next == 0)
+		next = 1;
+	return next;
+}
+
 static struct client *
 clients_insert(const char *id)
 {
@@ -142,6 +159,7 @@ clients_insert(const char *id)
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
+	c->binding = clients_new_binding();
 	if ((c->id = strdup(id)) == NULL) {
 		free(c);
 		return NULL;
@@ -227,6 +245,9 @@ clients_register(const struct registration *r, struct client **cp)
 	c->class = tmp.class;
 	c->contact = tmp.contact;
 	c->user_agent = tmp.user_agent;
+	if (!created && (strcmp(c->address, r->address) != 0 ||
+	    c->port != r->port || c->transport != (uint8_t)r->transport))
+		c->binding = clients_new_binding();
 	snprintf(c->address, sizeof(c->address), "%s", r->address);
 	c->port = r->port;
 	c->transport = (uint8_t)r->transport;

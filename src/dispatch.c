@@ -531,6 +531,34 @@ dispatch_written(struct message *m)
 static int dispatch_response(nta_outgoing_magic_t *, nta_outgoing_t *,
     sip_t const *);
 
+/* t's send did not deliver (status: what it got, for the log): ended
+ * if its message is cancelled, expired or t out of attempts, else sent
+ * again delay ms from now. */
+static void
+dispatch_retry(struct target *t, int status, int64_t now, int64_t delay)
+{
+	struct message	*m = t->msg;
+
+	if (m->state == MESSAGE_CANCELLED)
+		dispatch_set(t, TARGET_CANCELLED);
+	else if (now / 1000 >= m->expires_at)
+		dispatch_set(t, TARGET_EXPIRED);
+	else if (dp_cfg->dp_max_attempts &&
+	    t->attempts >= (uint32_t)dp_cfg->dp_max_attempts) {
+		dispatch_set(t, TARGET_FAILED);
+		log_info("dispatch: %s to %s failed after %u attempts "
+		    "(last %d)", m->id, t->client, t->attempts, status);
+	} else {
+		t->next_attempt = now + delay;
+		dispatch_set(t, TARGET_PENDING);
+		dispatch_place(m, t, now);
+		dp_retries++;
+		log_debug("dispatch: %s to %s: %d, retry in %lldms", m->id,
+		    t->client, status, (long long)delay);
+	}
+	dispatch_check_done(m);
+}
+
 /* A final answer (or a failure to send) for t at time now. */
 static void
 dispatch_result(struct target *t, int status, int64_t now)
@@ -542,25 +570,11 @@ dispatch_result(struct target *t, int status, int64_t now)
 		t->acked_at = now / 1000;
 		dispatch_set(t, TARGET_ACKED);
 		dp_acked++;
-	} else if (m->state == MESSAGE_CANCELLED)
-		dispatch_set(t, TARGET_CANCELLED);
-	else if (now / 1000 >= m->expires_at)
-		dispatch_set(t, TARGET_EXPIRED);
-	else if (dp_cfg->dp_max_attempts &&
-	    t->attempts >= (uint32_t)dp_cfg->dp_max_attempts) {
-		dispatch_set(t, TARGET_FAILED);
-		log_info("dispatch: %s to %s failed after %u attempts "
-		    "(last %d)", m->id, t->client, t->attempts, status);
-	} else {
-		t->next_attempt = now + dispatch_backoff(dp_cfg, t->attempts,
-		    dispatch_random());
-		dispatch_set(t, TARGET_PENDING);
-		heap_push(m, t);
-		dp_retries++;
-		log_debug("dispatch: %s to %s: %d, retry in %lldms", m->id,
-		    t->client, status, (long long)(t->next_attempt - now));
+		dispatch_check_done(m);
+		return;
 	}
-	dispatch_check_done(m);
+	dispatch_retry(t, status, now, dispatch_backoff(dp_cfg, t->attempts,
+	    dispatch_random()));
 }
 
 /*
@@ -701,6 +715,7 @@ dispatch_send(struct target *t, const struct client *c, int64_t now)
 	if (orq == NULL)
 		goto fail;
 	t->orq = orq;
+	t->binding = c->transport == TRANSPORT_UDP ? c->binding : 0;
 	t->attempts++;
 	t->last_attempt = now;
 	dispatch_set(t, TARGET_SENT);
@@ -717,12 +732,32 @@ fail:
 	dispatch_result(t, 503, now);
 }
 
+/*
+ * Did t's UDP send go to a binding its client has left? Over UDP the port
+ * a client registered from is only its own while it holds it: once the
+ * client is gone from it (it registered again from another address or
+ * port, e.g. restarted after a crash), any process may bind that port,
+ * get the retransmissions of the MESSAGE and answer them. Over TCP/TLS the
+ * answer comes on the connection the MESSAGE went on: it is the client's.
+ */
+static int
+dispatch_stale(const struct target *t)
+{
+	const struct client	*c;
+
+	if (t->binding == 0)
+		return 0;
+	c = clients_find(t->client);
+	return c == NULL || c->binding != t->binding;
+}
+
 static int
 dispatch_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq,
     sip_t const *sip)
 {
 	struct target	*t = (struct target *)magic;
 	int		 status = nta_outgoing_status(orq);
+	int64_t		 now;
 
 	(void)sip;
 	if (status < 200)
@@ -730,7 +765,17 @@ dispatch_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq,
 	nta_outgoing_destroy(orq);
 	t->orq = NULL;
 	dp_inflight--;
-	dispatch_result(t, status, dispatch_now_ms());
+	now = dispatch_now_ms();
+	if (status < 300 && dispatch_stale(t)) {
+		/* not the client's answer: not recorded, sent again now to
+		 * where it registered from (it drops a copy it had taken) */
+		log_notice("dispatch: %s to %s: %d from the address it was "
+		    "sent to, which the client has left since (it registered "
+		    "from another one): not taken as delivered, sent again",
+		    t->msg->id, t->client, status);
+		dispatch_retry(t, status, now, 0);
+	} else
+		dispatch_result(t, status, now);
 	dispatch_pump();
 	return 0;
 }

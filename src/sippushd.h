@@ -158,6 +158,9 @@ struct client {
 	uint8_t		 transport;	/* enum transport */
 	uint8_t		 state;		/* enum client_state */
 	uint8_t		 dirty;		/* CLIENT_DIRTY_* */
+	uint16_t	 binding;	/* never 0; changes with the address,
+					   port or transport it registered
+					   from (a stale answer: dispatch.c) */
 	struct tport_s	*tport;		/* TCP/TLS connection it registered
 					   over (a reference), or NULL */
 	int64_t		 registered_at;	/* unix seconds */
@@ -249,6 +252,9 @@ struct target {
 	uint8_t			 state;		/* enum target_state */
 	uint8_t			 dirty;
 	uint8_t			 queued;	/* on the ready queue */
+	uint16_t		 binding;	/* the client's binding a UDP
+						   send went to; 0: over a
+						   connection */
 };
 
 /* A published control message and its target set. */
