@@ -3,10 +3,10 @@
  *
  * Subsystems change their in-memory state and mark it dirty (clients in
  * clients.c, targets and messages in dispatch.c); a caller whose reply
- * promises durability queues a commit_waiter. A one-shot timer
- * (database.commit_delay ms) or a long queue runs commit_start: one
- * transaction writes everything dirty, and only after COMMIT are the
- * waiters told (ok = 1). When the commit fails the waiters hear ok = 0
+ * promises durability queues a commit_waiter. A one-shot timer (an
+ * adaptive delay bounded by database.commit_delay ms, below) or a long
+ * queue runs commit_start: one transaction writes everything dirty,
+ * and only after COMMIT are the waiters told (ok = 1). When the commit fails the waiters hear ok = 0
  * and the rows are marked dirty again, so the next commit writes them
  * (with their newest values). Nothing is ever written once per packet.
  *
