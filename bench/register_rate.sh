@@ -25,7 +25,8 @@
 #
 # Settings (environment): RATES (default "500 2000 10000"), DUR (paced
 # seconds, 10), INTERVAL (1), REPS (3), SERVERS (default: "base new
-# kamailio", base only with BASE_REV/BASE_BIN), SP_DB_EXTRA (more
+# kamailio", base only with BASE_REV/BASE_BIN; base@D or new@D runs that
+# build with database.commit_delay = D ms), SP_DB_EXTRA (more
 # settings for sippushd's database group of both builds, e.g.
 # 'commit_delay = 5;'), BENCH_NO_INSTALL=1, BENCH_OUT
 # (default bench/out).
@@ -173,15 +174,17 @@ srv_start() {
 	mkdir -p "$dir"
 	SRV_PORT=$(free_port) || die "no free port"
 	case $kind in
-	base|new)
+	base|new|base@*|new@*)
+		local extra=$SP_DB_EXTRA
+		case $kind in *@*) extra="commit_delay = ${kind#*@}; $extra" ;; esac
 		cat >"$dir/sippushd.conf" <<EOF
 sip = { address = "127.0.0.1"; port = $SRV_PORT; udp = true; tcp = false; };
-database = { path = "$dir/sippush.db"; synchronous = "full"; $SP_DB_EXTRA };
+database = { path = "$dir/sippush.db"; synchronous = "full"; $extra };
 heartbeat = { timeout = 0; };
 control = { socket = "$dir/ctl.sock"; };
 log = { level = "notice"; };
 EOF
-		spawn "$dir/server.log" "$BIN/$kind/sippushd" -F -f "$dir/sippushd.conf"
+		spawn "$dir/server.log" "$BIN/${kind%@*}/sippushd" -F -f "$dir/sippushd.conf"
 		SRV_TPID=$LAST_PID
 		SRV_PIDS=$(child_of "$SRV_TPID") || die "$kind did not start: $(tail -3 "$dir/server.log")"
 		;;

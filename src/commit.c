@@ -56,7 +56,8 @@
 #define COMMIT_QUEUE_MAX	4096	/* waiters: flush at once */
 #define COMMIT_LAZY_MS		100	/* for writes nobody waits on */
 #define COMMIT_RETRY_MS		1000	/* after a failed commit */
-#define COMMIT_GROUP_ROWS	32	/* waiters worth holding a batch for */
+#define COMMIT_GROUP_ROWS	128	/* waiters worth holding a batch for */
+#define COMMIT_SLACK_US		250	/* not worth re-arming the timer for */
 
 /* A client's row as it was when the batch was made. */
 struct batch_client {
@@ -469,13 +470,16 @@ commit_timer_set(int64_t due)
 }
 
 /* Make sure a flush starts by due (us, monotonic): arm the timer, or
- * bring it forward if it is due later. */
+ * bring it forward if it is due more than COMMIT_SLACK_US later (the
+ * policy's due times move by a few us from one waiter to the next: a
+ * timerfd_settime for each would cost more than it saves). */
 static void
 commit_arm_at(int64_t due)
 {
 	if (commit_retry_at > due)	/* failing: not before the retry */
 		due = commit_retry_at;
-	if (commit_tfd == -1 || (commit_due && commit_due <= due))
+	if (commit_tfd == -1 || (commit_due && commit_due <= due +
+	    COMMIT_SLACK_US))
 		return;
 	if (commit_timer_set(due) == 0)
 		commit_due = due;

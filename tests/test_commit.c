@@ -334,9 +334,10 @@ policy_sim(int64_t gap, int n, int64_t bound, struct sim *s)
 	policy_run(gap, n, bound, &r, &clock, s);
 }
 
-/* Under a moderate load the policy holds batches open: at 2,000 and
- * 10,000 waiters a second with a 10 ms bound, a commit carries many
- * rows, and no waiter waits longer than the bound. */
+/* Under a moderate load the policy holds batches open: at 500 to
+ * 100,000 waiters a second with a 10 ms bound, a commit carries many
+ * rows, no waiter waits longer than the bound, and once a batch is
+ * full (COMMIT_GROUP_ROWS) it goes. */
 static void
 test_policy_groups(void)
 {
@@ -348,8 +349,13 @@ test_policy_groups(void)
 	CU_ASSERT(s.max_hold >= 5000);
 
 	policy_sim(100, 10000, 10000, &s);		/* 10,000/s, 1 s */
-	CU_ASSERT(s.rows / s.batches >= 25);		/* ~32 */
+	CU_ASSERT(s.rows / s.batches >= 80);		/* ~100 */
 	CU_ASSERT(s.max_hold <= 10000);
+
+	/* a storm fills a batch (128) well before the bound */
+	policy_sim(10, 100000, 10000, &s);		/* 100,000/s */
+	CU_ASSERT(s.rows / s.batches >= 100);
+	CU_ASSERT(s.max_hold <= 2000);
 
 	policy_sim(2000, 500, 10000, &s);		/* 500/s */
 	CU_ASSERT(s.rows / s.batches >= 4);		/* ~5 */
