@@ -229,7 +229,7 @@ measure() {
 	    --window 200 --interval "$INTERVAL" register sleep:1.5 "reregister:$DUR"
 	sim=$LAST_PID
 	for ((i = 0; i < 1200; i++)); do
-		grep -q '^register:' "$dir/sim.log" && break
+		grep -qs '^register:' "$dir/sim.log" && break
 		alive "$sim" || break
 		sleep 0.05
 	done

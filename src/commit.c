@@ -6,9 +6,10 @@
  * promises durability queues a commit_waiter. A one-shot timer (an
  * adaptive delay bounded by database.commit_delay ms, below) or a long
  * queue runs commit_start: one transaction writes everything dirty,
- * and only after COMMIT are the waiters told (ok = 1). When the commit fails the waiters hear ok = 0
- * and the rows are marked dirty again, so the next commit writes them
- * (with their newest values). Nothing is ever written once per packet.
+ * and only after COMMIT are the waiters told (ok = 1). When the commit
+ * fails the waiters hear ok = 0 and the rows are marked dirty again, so
+ * the next commit writes them (with their newest values). Nothing is
+ * ever written once per packet.
  *
  * Threads. The SQLite work (the row writes, COMMIT and its fsync) runs on
  * a writer thread with its own connection (store_use_writer), so that the
@@ -57,7 +58,7 @@
 #define COMMIT_LAZY_MS		100	/* for writes nobody waits on */
 #define COMMIT_RETRY_MS		1000	/* after a failed commit */
 #define COMMIT_GROUP_ROWS	128	/* waiters worth holding a batch for */
-#define COMMIT_SLACK_US		250	/* not worth re-arming the timer for */
+#define COMMIT_SLACK_US		100	/* not worth re-arming the timer for */
 
 /* A client's row as it was when the batch was made. */
 struct batch_client {
@@ -470,9 +471,7 @@ commit_timer_set(int64_t due)
 }
 
 /* Make sure a flush starts by due (us, monotonic): arm the timer, or
- * bring it forward if it is due more than COMMIT_SLACK_US later (the
- * policy's due times move by a few us from one waiter to the next: a
- * timerfd_settime for each would cost more than it saves). */
+ * bring it forward if it is due more than COMMIT_SLACK_US later. */
 static void
 commit_arm_at(int64_t due)
 {
@@ -569,7 +568,7 @@ commit_schedule_lazy(void)
 void
 commit_wait(struct commit_waiter *w)
 {
-	int64_t	 now = commit_clock(),
+	int64_t	 now = commit_clock(), due,
 		 bound = (int64_t)commit_cfg->db_commit_delay * 1000;
 
 	commit_rate_note(&commit_rate, now, bound);
@@ -578,11 +577,18 @@ commit_wait(struct commit_waiter *w)
 	w->next = NULL;
 	*commit_tail = w;
 	commit_tail = &w->next;
-	if (++commit_nwaiting >= COMMIT_QUEUE_MAX && commit_retry_at == 0)
+	if (++commit_nwaiting >= COMMIT_QUEUE_MAX && commit_retry_at == 0) {
 		commit_start();
-	else
-		commit_arm_at(commit_due_at(&commit_rate, now, commit_first,
-		    commit_nwaiting, bound));
+		return;
+	}
+	/* the first waiter of a batch sets its time; a later one can only
+	 * make it now (the batch is full, or the rate fell): re-arming the
+	 * timer for every small change of the estimate would cost more
+	 * than it saves */
+	due = commit_due_at(&commit_rate, now, commit_first, commit_nwaiting,
+	    bound);
+	if (commit_nwaiting == 1 || due <= now)
+		commit_arm_at(due);
 }
 
 /* How many waiters have not heard yet, in flight or queued. */

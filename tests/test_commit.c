@@ -275,8 +275,8 @@ struct sim {
 /*
  * Feed n arrivals every gap us (after an idle start) through the policy
  * the way commit_wait and the flush timer use it: a batch starts at the
- * earliest due time computed for any of its waiters (at once when that
- * is the arrival's own time); writing takes no time here.
+ * due time its first waiter got, or at once when a later waiter's due
+ * time is its own arrival; writing takes no time here.
  */
 static void
 policy_run(int64_t gap, int n, int64_t bound, struct commit_rate *r,
@@ -302,7 +302,7 @@ policy_run(int64_t gap, int n, int64_t bound, struct commit_rate *r,
 		d = commit_due_at(r, t, first, queued, bound);
 		CU_ASSERT(d >= t);
 		CU_ASSERT(d <= (first + bound > t ? first + bound : t));
-		if (queued == 1 || d < due)
+		if (queued == 1 || d <= t)	/* as commit_wait does */
 			due = d;
 		if (due <= t) {
 			if (queued == 1)
@@ -355,7 +355,7 @@ test_policy_groups(void)
 	/* a storm fills a batch (128) well before the bound */
 	policy_sim(10, 100000, 10000, &s);		/* 100,000/s */
 	CU_ASSERT(s.rows / s.batches >= 100);
-	CU_ASSERT(s.max_hold <= 2000);
+	CU_ASSERT(s.max_hold <= 5000);
 
 	policy_sim(2000, 500, 10000, &s);		/* 500/s */
 	CU_ASSERT(s.rows / s.batches >= 4);		/* ~5 */
