@@ -8,10 +8,10 @@
 #
 # For each rate, REPS rounds, each round running every server once in turn
 # (base, new, Kamailio: alternating, so that a busy spell of a shared
-# machine falls on all of them): a fresh server; N = rate x INTERVAL
-# clients register once (unpaced), then a second simclient refreshes them
-# (`simclient --interval INTERVAL reregister:DUR': every client sends a
-# REGISTER every INTERVAL seconds, evenly staggered, so the server sees
+# machine falls on all of them): a fresh server; one simclient plays N =
+# rate x INTERVAL clients, which register once (unpaced), pause, then
+# refresh (`reregister:DUR' with --interval INTERVAL: every client sends
+# a REGISTER every INTERVAL seconds, evenly staggered, so the server sees
 # a steady RATE per second). Over that paced phase:
 #   - CPU of the server (utime + stime of every thread from
 #     /proc/PID/stat; Kamailio: all its processes), divided by the
@@ -20,8 +20,9 @@
 #   - fdatasync calls (perf trace -s -e fdatasync, a tracepoint: no ptrace
 #     overhead on the other syscalls), per second: the commits.
 #   - p50 / p99 latency of the REGISTERs (simclient, send to 200).
-# Prints one table per rate (median of the rounds; every round is in
-# raw.tsv) and the ratios new/base and Kamailio/new.
+# Prints one table per rate (median of the rounds; a round where nothing
+# was answered, e.g. simclient could not bind its sockets, is left out;
+# every round is in raw.tsv) and the ratios new/base and Kamailio/new.
 #
 # Settings (environment): RATES (default "500 2000 10000"), DUR (paced
 # seconds, 10), INTERVAL (1), REPS (3), SERVERS (default: "base new
@@ -225,7 +226,10 @@ measure() {
 	# one simclient: the clients register (unpaced), wait a second, then
 	# refresh from the same sockets and Call-IDs (Kamailio's max_contacts
 	# = 1 refuses a second binding from another source)
+	# sockets spread over 127.0.0.1..K: the ephemeral ports of one
+	# address are shared with everything else on the machine
 	spawn "$dir/sim.log" "$BIN/simclient" -s "127.0.0.1:$SRV_PORT" -n "$n" -p r \
+	    --src-addrs $(((n + 3999) / 4000)) \
 	    --window 200 --interval "$INTERVAL" register sleep:1.5 "reregister:$DUR"
 	sim=$LAST_PID
 	for ((i = 0; i < 1200; i++)); do
@@ -280,7 +284,7 @@ function median(s, r, col,   k, m, a, i, j, t) {
 	for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 	return m ? (m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2) : 0
 }
-NR == 1 { next }
+NR == 1 || $5 + 0 == 0 { next }	# header; a round with nothing answered
 {
 	k = ++cnt[$1, $2]
 	for (c = 4; c <= 14; c++) val[$1, $2, k, c] = $c + 0
