@@ -21,7 +21,8 @@
 # HB_DUR, FAN_REPEAT, PROFILE (1/0), KEEP_DB=1 / KEEP_PERF=1 (keep the
 # databases / perf.data), SCENARIOS (default "1 2 3 4 6";
 # 5 comes with 3), BENCH_NO_INSTALL=1, BENCH_NO_WAIT=1 (do not wait for a
-# quiet machine), BENCH_OUT (default bench/out).
+# quiet machine), BENCH_OUT (default bench/out), SIPPUSHD_BIN (run that
+# sippushd instead of this tree's, e.g. a base build for an A/B).
 #
 # Everything started here runs under timeout(1) and is killed on exit.
 set -euo pipefail
@@ -365,6 +366,10 @@ grep -Eq '^SANITIZER_CFLAGS = *$' Makefile ||
     say "WARNING: the tree is configured with sanitizers; figures are not representative"
 mkdir -p "$BIN"
 cp sippushd sippushctl tests/simclient "$BIN/"
+if [ -n "${SIPPUSHD_BIN:-}" ]; then	# A/B: another build's daemon
+	cp "$SIPPUSHD_BIN" "$BIN/sippushd" || die "cannot copy $SIPPUSHD_BIN"
+	say "sippushd under test: $SIPPUSHD_BIN"
+fi
 
 {
 	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"

@@ -3,12 +3,13 @@
  *
  * Subsystems change their in-memory state and mark it dirty (clients in
  * clients.c, targets and messages in dispatch.c); a caller whose reply
- * promises durability queues a commit_waiter. A one-shot timer
- * (database.commit_delay ms) or a long queue runs commit_start: one
- * transaction writes everything dirty, and only after COMMIT are the
- * waiters told (ok = 1). When the commit fails the waiters hear ok = 0
- * and the rows are marked dirty again, so the next commit writes them
- * (with their newest values). Nothing is ever written once per packet.
+ * promises durability queues a commit_waiter. A one-shot timer (an
+ * adaptive delay bounded by database.commit_delay ms, below) or a long
+ * queue runs commit_start: one transaction writes everything dirty,
+ * and only after COMMIT are the waiters told (ok = 1). When the commit
+ * fails the waiters hear ok = 0 and the rows are marked dirty again, so
+ * the next commit writes them (with their newest values). Nothing is
+ * ever written once per packet.
  *
  * Threads. The SQLite work (the row writes, COMMIT and its fsync) runs on
  * a writer thread with its own connection (store_use_writer), so that the
@@ -45,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +57,8 @@
 #define COMMIT_QUEUE_MAX	4096	/* waiters: flush at once */
 #define COMMIT_LAZY_MS		100	/* for writes nobody waits on */
 #define COMMIT_RETRY_MS		1000	/* after a failed commit */
+#define COMMIT_GROUP_ROWS	128	/* waiters worth holding a batch for */
+#define COMMIT_SLACK_US		100	/* not worth re-arming the timer for */
 
 /* A client's row as it was when the batch was made. */
 struct batch_client {
@@ -92,12 +96,16 @@ struct commit_batch {
 };
 
 static const struct config	*commit_cfg;
-static su_timer_t		*commit_timer;
-static int64_t			 commit_due;	/* ms, monotonic; 0: not armed */
+static int			 commit_tfd = -1;	/* the flush timer */
+static su_wait_t		 commit_twait[1];
+static int			 commit_tindex = -1;
+static int64_t			 commit_due;	/* us, monotonic; 0: not armed */
 static struct commit_waiter	*commit_queue;
 static struct commit_waiter	**commit_tail = &commit_queue;
 static size_t			 commit_nwaiting;
-static int64_t			 commit_retry_at;	/* ms; 0: last ok */
+static int64_t			 commit_first;	/* us: the oldest waiter came */
+static struct commit_rate	 commit_rate;	/* of waiters */
+static int64_t			 commit_retry_at;	/* us; 0: last ok */
 static struct commit_batch	*commit_inflight;	/* event loop's view */
 static int			 commit_again;	/* flush when it is done */
 
@@ -115,6 +123,7 @@ static int			 cm_index = -1;
 
 static void commit_finish(struct commit_batch *);
 static void commit_reap(void);
+static int commit_fire(su_root_magic_t *, su_wait_t *, su_wakeup_arg_t *);
 
 /* ---- the batch ---- */
 
@@ -353,8 +362,15 @@ commit_init(const struct config *cfg, su_root_t *root)
 
 	commit_cfg = cfg;
 	cm_root = root;
-	if ((commit_timer = su_timer_create(su_root_task(root), 0)) == NULL)
+	if ((commit_tfd = timerfd_create(CLOCK_MONOTONIC,
+	    TFD_NONBLOCK | TFD_CLOEXEC)) == -1 ||
+	    su_wait_create(commit_twait, commit_tfd, SU_WAIT_IN) == -1 ||
+	    (commit_tindex = su_root_register(root, commit_twait, commit_fire,
+	    NULL, 0)) == -1) {
+		log_error("commit: cannot create the flush timer: %s",
+		    strerror(errno));
 		return -1;
+	}
 	if ((cm_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    su_wait_create(cm_wait, cm_efd, SU_WAIT_IN) == -1 ||
 	    (cm_index = su_root_register(root, cm_wait, commit_event, NULL,
@@ -399,51 +415,134 @@ commit_shutdown(void)
 	if (cm_efd != -1)
 		close(cm_efd);
 	cm_efd = -1;
-	su_timer_destroy(commit_timer);
-	commit_timer = NULL;
+	if (commit_tindex != -1)
+		su_root_deregister(cm_root, commit_tindex);
+	commit_tindex = -1;
+	if (commit_tfd != -1)
+		close(commit_tfd);
+	commit_tfd = -1;
+	commit_due = 0;
 }
 
 /* ---- scheduling ---- */
 
-static void
-commit_fire(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+/*
+ * The flush timer is a timerfd in the event loop's poll set rather than
+ * an su_timer: Sofia's loop rounds a timer's wait down to whole
+ * milliseconds and polls with a zero timeout until the timer is due, a
+ * busy spin of up to a millisecond before every flush, which at a few
+ * hundred commits a second cost more CPU than the commits themselves.
+ */
+static int
+commit_fire(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
 {
+	uint64_t	 n;
+
 	(void)magic;
-	(void)t;
+	(void)w;
 	(void)arg;
+	if (read(commit_tfd, &n, sizeof(n)) == -1)
+		return 0;	/* re-armed or disarmed meanwhile */
 	commit_due = 0;
 	commit_start();
+	return 0;
 }
 
+/* The monotonic clock in us. */
 static int64_t
 commit_clock(void)
 {
 	struct timespec	 ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Make sure a flush comes within delay ms: arm the timer, or bring it
- * forward if it is due later. */
-static void
-commit_arm(int delay)
+/* Set the timer to fire at due (us; 0: disarm). -1 on error. */
+static int
+commit_timer_set(int64_t due)
 {
-	int64_t	 now = commit_clock(), due = now + delay;
+	struct itimerspec	 its;
 
-	if (commit_retry_at > due) {	/* failing: not before the retry */
-		delay = (int)(commit_retry_at - now);
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = due / 1000000;
+	its.it_value.tv_nsec = (long)(due % 1000000) * 1000;
+	return timerfd_settime(commit_tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* Make sure a flush starts by due (us, monotonic): arm the timer, or
+ * bring it forward if it is due more than COMMIT_SLACK_US later. */
+static void
+commit_arm_at(int64_t due)
+{
+	if (commit_retry_at > due)	/* failing: not before the retry */
 		due = commit_retry_at;
-	}
-
-	if (commit_timer == NULL || (commit_due && commit_due <= due))
+	if (commit_tfd == -1 || (commit_due && commit_due <= due +
+	    COMMIT_SLACK_US))
 		return;
-	if (commit_due)
-		su_timer_reset(commit_timer);
-	if (su_timer_set_interval(commit_timer, commit_fire, NULL, delay) == 0)
+	if (commit_timer_set(due) == 0)
 		commit_due = due;
 	else
 		commit_start();
+}
+
+/* Make sure a flush comes within delay ms. */
+static void
+commit_arm(int delay)
+{
+	commit_arm_at(commit_clock() + (int64_t)delay * 1000);
+}
+
+/* ---- the adaptive delay ----
+ *
+ * A commit costs about the same for one row as for dozens (the
+ * transaction, the WAL write, the fsync, two thread wake-ups), so at a
+ * moderate rate it pays to hold a batch open for the rows about to come;
+ * for a lone REGISTER it does not, and latency matters. The policy
+ * watches the gaps between waiters and holds a batch only while more
+ * rows are expected soon: never longer than database.commit_delay
+ * after its first waiter (the bound), nor longer than it takes to
+ * collect COMMIT_GROUP_ROWS at the current rate; at once after an idle
+ * spell as long as the bound, or when the rate brings fewer than two
+ * waiters per bound. Pure functions of the clock, tested in
+ * test_commit.c.
+ */
+
+/* Note an arrival at now (us). bound: database.commit_delay in us. */
+void
+commit_rate_note(struct commit_rate *r, int64_t now, int64_t bound)
+{
+	int64_t	 g;
+
+	g = r->last ? now - r->last : INT64_MAX;
+	if (g < 0)
+		g = 0;
+	r->recent = g;
+	if (g > bound)		/* an idle spell counts as one bound */
+		g = bound;
+	r->gap = r->last ? r->gap + (g - r->gap) / 8 : g;
+	r->last = now;
+}
+
+/*
+ * When (us) to start the batch whose oldest of queued waiters came at
+ * first, now that one came at now (noted in r): now, or later but never
+ * after first + bound.
+ */
+int64_t
+commit_due_at(const struct commit_rate *r, int64_t now, int64_t first,
+    size_t queued, int64_t bound)
+{
+	int64_t	 end = first + bound, fill;
+
+	if (bound <= 0 || queued >= COMMIT_GROUP_ROWS || end <= now)
+		return now;
+	/* lone (nothing came for a whole bound), or a rate too low to
+	 * bring two more within a bound */
+	if (r->recent > bound || r->gap <= 0 || bound / r->gap < 2)
+		return now;
+	fill = now + (int64_t)(COMMIT_GROUP_ROWS - queued) * r->gap;
+	return fill < end ? fill : end;
 }
 
 /* A flush within database.commit_delay ms: somebody waits on it. */
@@ -469,13 +568,27 @@ commit_schedule_lazy(void)
 void
 commit_wait(struct commit_waiter *w)
 {
+	int64_t	 now = commit_clock(), due,
+		 bound = (int64_t)commit_cfg->db_commit_delay * 1000;
+
+	commit_rate_note(&commit_rate, now, bound);
+	if (commit_nwaiting == 0)
+		commit_first = now;
 	w->next = NULL;
 	*commit_tail = w;
 	commit_tail = &w->next;
-	if (++commit_nwaiting >= COMMIT_QUEUE_MAX && commit_retry_at == 0)
+	if (++commit_nwaiting >= COMMIT_QUEUE_MAX && commit_retry_at == 0) {
 		commit_start();
-	else
-		commit_schedule();
+		return;
+	}
+	/* the first waiter of a batch sets its time; a later one can only
+	 * make it now (the batch is full, or the rate fell): re-arming the
+	 * timer for every small change of the estimate would cost more
+	 * than it saves */
+	due = commit_due_at(&commit_rate, now, commit_first, commit_nwaiting,
+	    bound);
+	if (commit_nwaiting == 1 || due <= now)
+		commit_arm_at(due);
 }
 
 /* How many waiters have not heard yet, in flight or queued. */
@@ -503,6 +616,11 @@ commit_start(void)
 		return;
 	}
 	commit_again = 0;
+	if (commit_due && commit_retry_at == 0) {
+		/* the batch takes everything the timer was armed for */
+		commit_timer_set(0);
+		commit_due = 0;
+	}
 	if ((b = commit_snapshot()) == NULL) {
 		struct commit_batch	 nomem;
 
@@ -634,7 +752,7 @@ commit_finish(struct commit_batch *b)
 	if (b->rv == -1) {
 		commit_retry_at = 0;
 		commit_arm(COMMIT_RETRY_MS);
-		commit_retry_at = commit_clock() + COMMIT_RETRY_MS;
+		commit_retry_at = commit_clock() + COMMIT_RETRY_MS * 1000;
 	} else
 		commit_retry_at = 0;
 }

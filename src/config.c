@@ -135,7 +135,7 @@ config_defaults(struct config *c)
 	c->sip_max_via = 70;
 	c->sip_source_rate = 100000;
 	c->db_sync_full = 1;
-	c->db_commit_delay = 2;
+	c->db_commit_delay = 10;
 	c->reg_min_expires = 60;
 	c->reg_max_expires = 3600;
 	c->reg_default_expires = 600;

@@ -382,6 +382,13 @@ struct commit_waiter {
 	void			(*done)(struct commit_waiter *, int ok);
 };
 
+/* The arrival rate of waiters, for the adaptive delay (times in us). */
+struct commit_rate {
+	int64_t	 last;		/* the last arrival; 0: none yet */
+	int64_t	 recent;	/* the gap before it */
+	int64_t	 gap;		/* mean gap, idle spells counted as the bound */
+};
+
 int	 commit_init(const struct config *, struct su_root_s *);
 void	 commit_shutdown(void);
 void	 commit_schedule(void);
@@ -392,6 +399,9 @@ int	 commit_flush(void);
 void	 commit_drain(void);
 int	 commit_busy(void);
 size_t	 commit_waiting(void);
+void	 commit_rate_note(struct commit_rate *, int64_t now, int64_t bound);
+int64_t	 commit_due_at(const struct commit_rate *, int64_t now, int64_t first,
+	    size_t queued, int64_t bound);
 
 /* ---- registrar.c: REGISTER ---- */
 

@@ -3,8 +3,8 @@
  *
  * Plays N SIP clients over UDP (one socket per client) or TCP (one connection
  * per client) against a sippush server, runs a list of steps (register,
- * unregister, options, heartbeat:SECS, listen:SECS, listen:until-idle:SECS,
- * sleep:SECS) and answers incoming MESSAGE requests all the time.
+ * unregister, options, heartbeat:SECS, reregister:SECS, listen:SECS,
+ * listen:until-idle:SECS, sleep:SECS) and answers incoming MESSAGE requests all the time.
  * Single thread, epoll, non-blocking sockets.  Run with -h for usage.
  *
  * Build: gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -O2 -o simclient simclient.c
@@ -87,6 +87,7 @@ struct step {
     int type;
     double secs;       /* duration, or idle time for listen:until-idle */
     double max_secs;   /* listen:until-idle:SECS:MAX (0 = no cap) */
+    int method;        /* paced steps: M_REGISTER for reregister */
 };
 
 enum { M_REGISTER = 1, M_UNREGISTER, M_OPTIONS };
@@ -1349,7 +1350,7 @@ static void pump(void)
             if (clients[idx].busy)
                 clients[idx].due = 1;
             else
-                start_txn(idx, M_OPTIONS);
+                start_txn(idx, S.method);
         }
     }
 }
@@ -1413,7 +1414,8 @@ static void print_summary(int64_t t_end)
     if (cfg.quiet)
         return;
     double el = (double)(t_end - S.start) / 1e6;
-    const char *name = step_names[S.type];
+    const char *name = S.type == ST_HEARTBEAT && S.method == M_REGISTER ?
+        "reregister" : step_names[S.type];
     char p50[32], p99[32];
     if (S.nlat > 1)
         qsort(S.lat, S.nlat, sizeof *S.lat, cmp_u32);
@@ -1463,6 +1465,7 @@ static void run_step(const struct step *st)
     case ST_UNREGISTER: S.method = M_UNREGISTER; break;
     case ST_OPTIONS: S.method = M_OPTIONS; break;
     case ST_HEARTBEAT:
+        S.method = st->method ? st->method : M_OPTIONS;
         S.end = S.start + (int64_t)(st->secs * 1e6);
         S.interval_us = (int64_t)(cfg.interval * 1e6);
         if (S.interval_us < 1)
@@ -1523,6 +1526,8 @@ static void usage(FILE *f)
 "  unregister               REGISTER with Expires: 0 (same Contact)\n"
 "  options                  one OPTIONS heartbeat per client\n"
 "  heartbeat:SECS           OPTIONS from every client every --interval seconds\n"
+"  reregister:SECS          REGISTER from every client every --interval seconds\n"
+"                           (a paced REGISTER load: N / interval per second)\n"
 "  listen:SECS              only answer incoming MESSAGE requests for SECS\n"
 "  listen:until-idle:SECS[:MAX]  ... until no MESSAGE arrived for SECS (at most MAX)\n"
 "  sleep:SECS               wait (MESSAGE requests are still answered)\n"
@@ -1550,7 +1555,7 @@ static void usage(FILE *f)
 "      --tcp                use TCP (one connection per client)\n"
 "  -t, --timeout MS         transaction timeout (default 5000)\n"
 "      --window W           max outstanding transactions (default 1000)\n"
-"      --interval S         heartbeat interval in seconds (default 1)\n"
+"      --interval S         heartbeat / reregister interval in seconds (default 1)\n"
 "      --src-addrs K        spread clients over 127.0.0.1..127.0.0.K (default:\n"
 "                           1, or more when N exceeds the ephemeral port range)\n"
 "      --password PW        answer 401 challenges with Digest (SHA-256, qop=auth),\n"
@@ -1600,6 +1605,11 @@ static bool parse_step(const char *s, struct step *st)
     if (!strncmp(s, "heartbeat:", 10)) {
         st->type = ST_HEARTBEAT;
         return parse_secs(s + 10, &st->secs, 0);
+    }
+    if (!strncmp(s, "reregister:", 11)) {
+        st->type = ST_HEARTBEAT;
+        st->method = M_REGISTER;
+        return parse_secs(s + 11, &st->secs, 0);
     }
     if (!strncmp(s, "listen:until-idle:", 18)) {
         st->type = ST_LISTEN_IDLE;

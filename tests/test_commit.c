@@ -4,8 +4,11 @@
  * one), a failed batch leaves its rows marked so that the next commit
  * writes their newest values, a deleted client is freed only once its
  * delete is committed, waiters hear the outcome of their own batch.
- * A real su_root (never run: commit_flush waits for the writer itself),
- * a real writer thread and a store in a folder made for the suite.
+ * A real su_root (run only by the lone-waiter test; elsewhere
+ * commit_flush waits for the writer itself), a real writer thread and a
+ * store in a folder made for the suite. The adaptive delay
+ * (commit_rate_note, commit_due_at) is tested as the pure function it
+ * is, on a simulated clock.
  */
 #include <limits.h>
 #include <signal.h>
@@ -14,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <sqlite3.h>
 #include <sofia-sip/su.h>
@@ -259,6 +263,201 @@ test_failed_batch(void)
 	CU_ASSERT_STRING_EQUAL(contact, "");
 }
 
+/* ---- the adaptive delay ---- */
+
+struct sim {
+	int	 batches;
+	int	 rows;
+	int	 lone;		/* batches started on their first arrival */
+	int64_t	 max_hold;	/* us from a batch's first waiter to its start */
+};
+
+/*
+ * Feed n arrivals every gap us (after an idle start) through the policy
+ * the way commit_wait and the flush timer use it: a batch starts at the
+ * due time its first waiter got, or at once when a later waiter's due
+ * time is its own arrival; writing takes no time here.
+ */
+static void
+policy_run(int64_t gap, int n, int64_t bound, struct commit_rate *r,
+    int64_t *clock, struct sim *s)
+{
+	int64_t	 t = *clock, first = 0, due = 0, d, hold;
+	size_t	 queued = 0;
+	int	 i;
+
+	for (i = 0; i < n; i++, t += gap) {
+		if (queued && due <= t) {	/* the timer fired before t */
+			hold = due - first;
+			if (hold > s->max_hold)
+				s->max_hold = hold;
+			s->batches++;
+			queued = 0;
+		}
+		commit_rate_note(r, t, bound);
+		if (queued == 0)
+			first = t;
+		queued++;
+		s->rows++;
+		d = commit_due_at(r, t, first, queued, bound);
+		CU_ASSERT(d >= t);
+		CU_ASSERT(d <= (first + bound > t ? first + bound : t));
+		if (queued == 1 || d <= t)	/* as commit_wait does */
+			due = d;
+		if (due <= t) {
+			if (queued == 1)
+				s->lone++;
+			hold = t - first;
+			if (hold > s->max_hold)
+				s->max_hold = hold;
+			s->batches++;
+			queued = 0;
+		}
+	}
+	if (queued) {
+		hold = due - first;
+		if (hold > s->max_hold)
+			s->max_hold = hold;
+		s->batches++;
+	}
+	*clock = t;
+}
+
+static void
+policy_sim(int64_t gap, int n, int64_t bound, struct sim *s)
+{
+	struct commit_rate	 r;
+	int64_t			 clock = 1000000;
+
+	memset(&r, 0, sizeof(r));
+	memset(s, 0, sizeof(*s));
+	policy_run(gap, n, bound, &r, &clock, s);
+}
+
+/* Under a moderate load the policy holds batches open: at 500 to
+ * 100,000 waiters a second with a 10 ms bound, a commit carries many
+ * rows, no waiter waits longer than the bound, and once a batch is
+ * full (COMMIT_GROUP_ROWS) it goes. */
+static void
+test_policy_groups(void)
+{
+	struct sim	 s;
+
+	policy_sim(500, 2000, 10000, &s);		/* 2,000/s, 1 s */
+	CU_ASSERT(s.rows / s.batches >= 15);		/* ~20 */
+	CU_ASSERT(s.max_hold <= 10000);
+	CU_ASSERT(s.max_hold >= 5000);
+
+	policy_sim(100, 10000, 10000, &s);		/* 10,000/s, 1 s */
+	CU_ASSERT(s.rows / s.batches >= 80);		/* ~100 */
+	CU_ASSERT(s.max_hold <= 10000);
+
+	/* a storm fills a batch (128) well before the bound */
+	policy_sim(10, 100000, 10000, &s);		/* 100,000/s */
+	CU_ASSERT(s.rows / s.batches >= 100);
+	CU_ASSERT(s.max_hold <= 5000);
+
+	policy_sim(2000, 500, 10000, &s);		/* 500/s */
+	CU_ASSERT(s.rows / s.batches >= 4);		/* ~5 */
+	CU_ASSERT(s.max_hold <= 10000);
+
+	policy_sim(500, 2000, 2000, &s);		/* 2 ms bound */
+	CU_ASSERT(s.rows / s.batches >= 3);
+	CU_ASSERT(s.max_hold <= 2000);
+}
+
+/* A lone waiter, or one in a trickle, is committed at once: after an
+ * idle spell, at 20 a second, and whatever the rate with a bound of 0. */
+static void
+test_policy_lone(void)
+{
+	struct commit_rate	 r;
+	struct sim		 s;
+	int64_t			 clock = 1000000;
+
+	policy_sim(50000, 100, 10000, &s);		/* 20/s */
+	CU_ASSERT_EQUAL(s.batches, 100);
+	CU_ASSERT_EQUAL(s.lone, 100);
+	CU_ASSERT_EQUAL(s.max_hold, 0);
+
+	policy_sim(100, 1000, 0, &s);			/* bound 0 */
+	CU_ASSERT_EQUAL(s.lone, 1000);
+	CU_ASSERT_EQUAL(s.max_hold, 0);
+
+	/* busy at 2,000/s, then quiet for a second: the next one alone
+	 * goes at once, and so does the very first ever */
+	memset(&r, 0, sizeof(r));
+	memset(&s, 0, sizeof(s));
+	policy_run(500, 1, 10000, &r, &clock, &s);
+	CU_ASSERT_EQUAL(s.lone, 1);
+	policy_run(500, 2000, 10000, &r, &clock, &s);
+	CU_ASSERT(s.max_hold >= 5000);
+	clock += 1000000;
+	memset(&s, 0, sizeof(s));
+	policy_run(500, 1, 10000, &r, &clock, &s);
+	CU_ASSERT_EQUAL(s.lone, 1);
+	CU_ASSERT_EQUAL(s.max_hold, 0);
+}
+
+/* Whatever the rate and the bound, no waiter is held past the bound
+ * (policy_run also checks every due time against it). */
+static void
+test_policy_bound(void)
+{
+	static const int64_t	 gaps[] = { 1, 10, 100, 499, 1000, 4999,
+	    20000, 100000, 2000000 };
+	static const int64_t	 bounds[] = { 0, 1, 1000, 2000, 10000,
+	    1000000 };
+	struct sim		 s;
+	size_t			 i, j;
+
+	for (i = 0; i < sizeof(gaps) / sizeof(gaps[0]); i++)
+		for (j = 0; j < sizeof(bounds) / sizeof(bounds[0]); j++) {
+			policy_sim(gaps[i], 3000, bounds[j], &s);
+			CU_ASSERT(s.max_hold <= bounds[j]);
+			CU_ASSERT_EQUAL(s.rows, 3000);
+		}
+}
+
+static int64_t
+ms_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* In the daemon's loop: a lone waiter hears its commit at once, not
+ * database.commit_delay (here 1000 ms) later. */
+static void
+test_lone_waiter(void)
+{
+	struct waiter	 w;
+	int64_t		 t0, took;
+
+	CU_ASSERT_FATAL(cm_ready);
+	CU_ASSERT_EQUAL_FATAL(commit_flush(), 0);
+	/* idle for longer than the bound; timers armed by the tests
+	 * before fire meanwhile */
+	for (t0 = ms_now(); ms_now() - t0 < 1100; )
+		su_root_step(cm_root, 50);
+	memset(&w, 0, sizeof(w));
+	w.w.done = waiter_done;
+	CU_ASSERT_FATAL(reg("lone", "<sip:lone@h>") != NULL);
+	t0 = ms_now();
+	commit_wait(&w.w);
+	while (w.calls == 0 && ms_now() - t0 < 3000)
+		su_root_step(cm_root, 20);
+	took = ms_now() - t0;
+	CU_ASSERT_EQUAL(w.calls, 1);
+	CU_ASSERT_EQUAL(w.ok, 1);
+	CU_ASSERT(took < 500);
+	if (took >= 500)
+		fprintf(stderr, "\ncommit: a lone waiter heard after %lld ms\n",
+		    (long long)took);
+}
+
 int
 test_commit_register(void)
 {
@@ -273,7 +472,15 @@ test_commit_register(void)
 	    CU_add_test(s, "a delete frees the client once committed",
 	    test_delete) == NULL ||
 	    CU_add_test(s, "a failed batch is written again, newest values",
-	    test_failed_batch) == NULL)
+	    test_failed_batch) == NULL ||
+	    CU_add_test(s, "policy: moderate load is grouped, within the "
+	    "bound", test_policy_groups) == NULL ||
+	    CU_add_test(s, "policy: a lone or trickling waiter goes at once",
+	    test_policy_lone) == NULL ||
+	    CU_add_test(s, "policy: never past the bound", test_policy_bound) ==
+	    NULL ||
+	    CU_add_test(s, "a lone waiter is told at once, not after "
+	    "commit_delay", test_lone_waiter) == NULL)
 		return -1;
 	return 0;
 }

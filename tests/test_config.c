@@ -159,7 +159,7 @@ test_defaults(void)
 	CU_ASSERT_EQUAL(c.sip_tcp_msg_timeout, 10);
 	CU_ASSERT_STRING_EQUAL(c.db_path, SIPPUSH_DBPATH);
 	CU_ASSERT_EQUAL(c.db_sync_full, 1);
-	CU_ASSERT_EQUAL(c.db_commit_delay, 2);
+	CU_ASSERT_EQUAL(c.db_commit_delay, 10);
 	CU_ASSERT_EQUAL(c.reg_min_expires, 60);
 	CU_ASSERT_EQUAL(c.reg_max_expires, 3600);
 	CU_ASSERT_EQUAL(c.reg_default_expires, 600);
