@@ -7,12 +7,17 @@
  * Replies are stateless: no server transaction outlives the request (see
  * SOFIA.md, memory trap).
  *
- * Admission comes first. With registration.rate_per_source set, each
- * source address (an IPv6 one by its /64) has a token bucket (rate.c):
- * one REGISTER costs 1/rate seconds, and up to 2 x rate may come at once.
- * A REGISTER over the rate, and one that would add a client to a table
- * holding registration.max_clients rows, is answered 503 with
- * Retry-After.
+ * Admission. With registration.rate_per_source set, each source address
+ * (an IPv6 one by its /64) has a token bucket (rate.c) charged by the
+ * REGISTERs that would add a client to the table: one costs 1/rate
+ * seconds, and up to 2 x rate may come at once. Refreshes and moves of
+ * clients already in the table are not charged, so a flood of new IDs,
+ * forged or not, from a client's address cannot keep that client from
+ * refreshing; the cost of parsing is bounded before that, per source, by
+ * guard.c. A REGISTER over the rate, and one that would add a client to
+ * a table holding registration.max_clients rows, is answered 503 with
+ * Retry-After. With authentication on, both come after the credentials
+ * are checked.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -89,9 +94,9 @@ registrar_may_log(struct log_cap *cap, int64_t now, unsigned *dropped)
 }
 
 /*
- * Charge one REGISTER from msg's source to its bucket. Returns 0 if it
- * may be served, or the number of seconds (at least 1) to put in the
- * Retry-After of a 503.
+ * Charge a REGISTER that adds a client, from msg's source, to its
+ * bucket. Returns 0 if it may be served, or the number of seconds (at
+ * least 1) to put in the Retry-After of a 503.
  */
 static int
 registrar_rate_check(msg_t *msg)
@@ -409,11 +414,6 @@ registrar_request(msg_t *msg, sip_t *sip)
 	int64_t			 now = sippushd_now();
 	int			 wait;
 
-	if ((wait = registrar_rate_check(msg)) > 0) {
-		registrar_reply_retry(msg, 503, "Too Many Registrations From "
-		    "This Address", NULL, wait);
-		return;
-	}
 	memset(&r, 0, sizeof(r));
 	if (registrar_parse(reg_cfg, home, sip, &r, &e) == -1) {
 		registrar_log_refusal(sip, &e);
@@ -455,6 +455,11 @@ registrar_request(msg_t *msg, sip_t *sip)
 		clients_unregister(c, now);
 		log_info("registrar: %s unregistered", c->id);
 		registrar_queue(msg, NULL);
+		return;
+	}
+	if (c == NULL && (wait = registrar_rate_check(msg)) > 0) {
+		registrar_reply_retry(msg, 503, "Too Many Registrations From "
+		    "This Address", NULL, wait);
 		return;
 	}
 	if (c == NULL && !registrar_room(r.id)) {

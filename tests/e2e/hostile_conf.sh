@@ -5,7 +5,9 @@
 # (2 x 20) and then 20 a second, the rest 503; it cannot fill
 # registration.max_clients in seconds. Another address is served all the
 # while, and once the bucket has refilled, a NAT's burst of 40 devices
-# coming back at once gets in whole.
+# coming back at once gets in whole. REGISTERs of clients already in the
+# table are not charged: a flood of new IDs from a client's address does
+# not keep it from refreshing.
 . "$(dirname "$0")/lib.sh"
 
 # The test defaults with rate_per_source removed: the built-in default.
@@ -37,6 +39,19 @@ step "another address is served while 127.0.0.1 is held back"
 sim -q -n 2 --src-addrs 2 -p other register >/dev/null 2>&1 || true
 assert_eq online "$(client_field other1 state)" "the state of other1, from 127.0.0.2"
 assert_eq 127.0.0.2 "$(client_field other1 address)" "the address of other1"
+
+step "a flood of new IDs from 127.0.0.1 does not stop its clients' refreshes"
+# keep0 is in the table; only REGISTERs that add a client are charged
+sleep 2.5                # the bucket is full again after 2 s
+sim -q -n 1 --src-addrs 1 -p keep register || fail "keep0 could not register"
+for i in 1 2 3 4 5; do
+    # 200 new IDs empty the bucket (a burst of 40 passes); keep0 refreshes
+    # right after, when the address has no REGISTER left to add a client
+    sim -q -n 200 --src-addrs 1 -p "flood$i-" register >/dev/null 2>&1 || true
+    sim -q -n 1 --src-addrs 1 -p keep register ||
+        fail "keep0's refresh $i was refused after a flood of new IDs from its address"
+done
+assert_eq online "$(client_field keep0 state)" "the state of keep0"
 
 step "a NAT's devices come back at once: the burst of 40 passes whole"
 sleep 2.5                # the bucket is full again after 2 s
