@@ -545,13 +545,6 @@ commit_due_at(const struct commit_rate *r, int64_t now, int64_t first,
 	return fill < end ? fill : end;
 }
 
-/* A flush within database.commit_delay ms: somebody waits on it. */
-void
-commit_schedule(void)
-{
-	commit_arm(commit_cfg->db_commit_delay);
-}
-
 /* A flush within COMMIT_LAZY_MS: for writes whose loss in a crash costs
  * only a repeat (an acknowledgement lost means one more MESSAGE, which
  * the client drops as a duplicate), so that a fan-out's acks are written

@@ -391,7 +391,6 @@ struct commit_rate {
 
 int	 commit_init(const struct config *, struct su_root_s *);
 void	 commit_shutdown(void);
-void	 commit_schedule(void);
 void	 commit_schedule_lazy(void);
 void	 commit_wait(struct commit_waiter *);
 void	 commit_start(void);
