@@ -54,26 +54,11 @@ RAW=$RUN/raw.tsv
 BIN=$RUN/bin
 mkdir -p "$BIN/new" "$BIN/base"
 
-say() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$RUN/run.log" >&2; }
-die() { say "ERROR: $*"; exit 1; }
-calc() { awk "BEGIN { printf \"%s\", $1 }" </dev/null; }
+# shared helpers: say, die, calc, PIDS, alive, stop, spawn, child_of,
+# free_port, TICK, ticks, cpu_s, kam_spawn
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
 
-PIDS=()
-alive() {
-	local st
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	st=${st##*) }
-	set -- $st
-	[ "$1" != Z ] && [ "$1" != X ] && [ "$2" = "$$" ]
-}
-stop() {
-	local pid=$1 i
-	alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do alive "$pid" || break; sleep 0.1; done
-	alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 cleanup() {
 	local p
 	trap - EXIT INT TERM
@@ -84,41 +69,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'say "interrupted"; exit 130' INT TERM
-spawn() {
-	local log=$1
-	shift
-	timeout -k 5 "$LIMIT" "$@" >"$log" 2>&1 &
-	LAST_PID=$!
-	PIDS+=("$LAST_PID")
-}
-child_of() {
-	local i c
-	for ((i = 0; i < 50; i++)); do
-		c=$(pgrep -P "$1" | head -1) && [ -n "$c" ] && { echo "$c"; return 0; }
-		sleep 0.1
-	done
-	return 1
-}
-free_port() {
-	local p i
-	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 12000))
-		[ -z "$(ss -Hanu "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
-	done
-	return 1
-}
-TICK=$(getconf CLK_TCK)
-# clock ticks (user + system, all threads) of these processes
-ticks() {
-	local p t=0 st
-	for p in "$@"; do
-		st=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-		st=${st##*) }
-		set -- $st
-		t=$((t + ${12} + ${13}))
-	done
-	echo "$t"
-}
 
 # ---- the binaries ---------------------------------------------------------
 
@@ -190,15 +140,7 @@ EOF
 		SRV_PIDS=$(child_of "$SRV_TPID") || die "$kind did not start: $(tail -3 "$dir/server.log")"
 		;;
 	kamailio)
-		mkdir -p "$dir/run"
-		cat /usr/share/kamailio/db_sqlite/standard-create.sql \
-		    /usr/share/kamailio/db_sqlite/usrloc-create.sql | sqlite3 "$dir/location.db"
-		sqlite3 "$dir/location.db" 'PRAGMA journal_mode=WAL;' >/dev/null
-		spawn "$dir/server.log" kamailio -f "$BENCH/kamailio.cfg" -DD -E \
-		    -m 1024 -M 32 -Y "$dir/run" -P "$dir/run/kamailio.pid" \
-		    -A "KAM_LISTEN=udp:127.0.0.1:$SRV_PORT" \
-		    -A "KAM_DBURL=\"sqlite://$dir/location.db\"" \
-		    -A "KAM_DBWAL=\"$dir/location.db=WAL\"" -A "KAM_CHILDREN=1"
+		kam_spawn "$dir" "$dir/server.log" "$SRV_PORT" 1
 		SRV_TPID=$LAST_PID
 		SRV_PIDS=$(child_of "$SRV_TPID") || die "kamailio did not start: $(tail -3 "$dir/server.log")"
 		;;

@@ -70,21 +70,20 @@ BIN=$RUN/bin
 
 want() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
 
+# shared helpers: say, die, calc, PIDS, alive, stop, spawn, child_of,
+# free_port, TICK, ticks, cpu_s, kam_spawn
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
+
 # ---- reporting ---------------------------------------------------------
 
+# say stamps its lines with the seconds since the start
 T0=$EPOCHREALTIME
-say() {
-	local el
-	el=$(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%6.1f", b - a }')
-	printf '[%ss] %s\n' "$el" "$*" | tee -a "$RUN/run.log" >&2
-}
-die() { say "ERROR: $*"; exit 1; }
+say_stamp() { awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%6.1fs", b - a }'; }
 
 # row SCENARIO SIPPUSH KAMAILIO RATIO TARGET
 row() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 
-# arithmetic on decimals
-calc() { awk "BEGIN { printf \"%s\", $1 }" </dev/null; }
 fmt0() { awk -v v="$1" 'BEGIN { printf "%.0f", v }'; }
 # thousands separators: 12345.6 -> 12,346
 num() {
@@ -95,31 +94,7 @@ num() {
 
 # ---- processes ---------------------------------------------------------
 
-PIDS=()
 TMPDIRS=()
-
-# is PID our live child?
-alive() {
-	local st
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	st=${st##*) }
-	set -- $st
-	[ "$1" != Z ] && [ "$1" != X ] && [ "$2" = "$$" ]
-}
-
-# stop PID [SECS]: SIGTERM our child (a timeout(1) wrapper passes it on),
-# bounded wait, then SIGKILL.
-stop() {
-	local pid=$1 secs=${2:-10} i
-	alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < secs * 10; i++)); do
-		alive "$pid" || break
-		sleep 0.1
-	done
-	alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
 	local p d
@@ -133,49 +108,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'say "interrupted"; exit 130' INT TERM
 
-# spawn LOG CMD...: run CMD in the background under timeout(1); LAST_PID
-spawn() {
-	local log=$1
-	shift
-	timeout -k 5 "$LIMIT" "$@" >"$log" 2>&1 &
-	LAST_PID=$!
-	PIDS+=("$LAST_PID")
-}
-
-# the process timeout(1) runs for us
-child_of() {
-	local i c
-	for ((i = 0; i < 50; i++)); do
-		c=$(pgrep -P "$1" | head -1) && [ -n "$c" ] && { echo "$c"; return 0; }
-		sleep 0.1
-	done
-	return 1
-}
-
-free_port() {
-	local p i
-	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 12000))	# below the ephemeral range
-		[ -z "$(ss -Hanut "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
-	done
-	return 1
-}
-
 # /proc figures
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
-TICK=$(getconf CLK_TCK)
-# cpu_s PID...: user + system CPU seconds of these processes
-cpu_s() {
-	local p t=0 st
-	for p in "$@"; do
-		st=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-		st=${st##*) }
-		set -- $st
-		t=$((t + ${12} + ${13}))
-	done
-	calc "$t / $TICK"
-}
 # UDP receive-buffer drops, machine-wide (loopback: every lost datagram)
 udp_drops() { awk '/^Udp:/ { if (h) { print $6; exit } h = 1 }' /proc/net/snmp; }
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
@@ -312,20 +247,11 @@ stat_of() { ctl stats | awk -v k="$1" '$1 == k { print $2 }'; }
 
 # kam_start NAME CHILDREN: kamailio with bench/kamailio.cfg, a fresh SQLite
 # location database (WAL), its own runtime dir and port; sets KAM_DIR
-# KAM_PORT KAM_DB KAM_TPID KAM_PID
+# KAM_PORT KAM_TPID KAM_PID (the database: KAM_DIR/location.db)
 kam_start() {
 	KAM_DIR=$RUN/$1
-	mkdir -p "$KAM_DIR/run"
 	KAM_PORT=$(free_port) || die "no free port"
-	KAM_DB=$KAM_DIR/location.db
-	cat /usr/share/kamailio/db_sqlite/standard-create.sql \
-	    /usr/share/kamailio/db_sqlite/usrloc-create.sql | sqlite3 "$KAM_DB"
-	sqlite3 "$KAM_DB" 'PRAGMA journal_mode=WAL;' >/dev/null
-	spawn "$KAM_DIR/kamailio.log" kamailio -f "$BENCH/kamailio.cfg" -DD -E \
-	    -m 1024 -M 32 -Y "$KAM_DIR/run" -P "$KAM_DIR/run/kamailio.pid" \
-	    -A "KAM_LISTEN=udp:127.0.0.1:$KAM_PORT" \
-	    -A "KAM_DBURL=\"sqlite://$KAM_DB\"" -A "KAM_DBWAL=\"$KAM_DB=WAL\"" \
-	    -A "KAM_CHILDREN=$2"
+	kam_spawn "$KAM_DIR" "$KAM_DIR/kamailio.log" "$KAM_PORT" "$2"
 	KAM_TPID=$LAST_PID
 	KAM_PID=$(child_of "$KAM_TPID") || die "kamailio did not start: $(tail -3 "$KAM_DIR/kamailio.log")"
 	local i
