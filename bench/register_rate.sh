@@ -132,6 +132,8 @@ srv_start() {
 sip = { address = "127.0.0.1"; port = $SRV_PORT; udp = true; tcp = false; };
 database = { path = "$dir/sippush.db"; synchronous = "full"; $extra };
 heartbeat = { timeout = 0; };
+# every simulated client comes from 127.0.0.1: no per-address limit
+registration = { rate_per_source = 0; };
 control = { socket = "$dir/ctl.sock"; };
 log = { level = "notice"; };
 EOF
