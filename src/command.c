@@ -173,6 +173,71 @@ cmd_parse_cancel(int argc, char **argv, struct cancel_req *rq, char *error)
 	return 0;
 }
 
+/*
+ * user add id=ID password=PW | user del id=ID | user list [id=ID] |
+ * user import id=ID password=PW [id=ID password=PW ...]
+ * v has room for argc / 2 pairs.
+ */
+int
+cmd_parse_user(int argc, char **argv, struct user_req *rq,
+    struct user_cred *v, char *error)
+{
+	const char	*sub = argc > 1 ? argv[1] : "";
+	int		 i;
+
+	memset(rq, 0, sizeof(*rq));
+	rq->id = proto_get(argc, argv, "id");
+	rq->password = proto_get(argc, argv, "password");
+	if (strcmp(sub, "list") == 0) {
+		rq->op = USER_LIST;
+		return 0;
+	}
+	if (strcmp(sub, "import") == 0) {
+		rq->op = USER_IMPORT;
+		rq->id = rq->password = NULL;
+		rq->v = v;
+		for (i = 2; i < argc; i += 2) {
+			if (i + 1 >= argc || strncmp(argv[i], "id=", 3) != 0 ||
+			    strncmp(argv[i + 1], "password=", 9) != 0) {
+				cmd_error(error, "user import: entry %d: "
+				    "expected id=ID password=PW",
+				    (i - 2) / 2 + 1);
+				return -1;
+			}
+			if (!clients_valid_id(argv[i] + 3)) {
+				cmd_error(error, "user import: entry %d: "
+				    "\"%.64s\" is not a valid client ID (1-%d "
+				    "of A-Z a-z 0-9 . _ -)", (i - 2) / 2 + 1,
+				    argv[i] + 3, CLIENT_ID_MAX);
+				return -1;
+			}
+			if (!auth_valid_password(argv[i + 1] + 9)) {
+				cmd_error(error, "user import: entry %d (%s): "
+				    "the password must have %d to %d "
+				    "characters and no line break",
+				    (i - 2) / 2 + 1, argv[i] + 3,
+				    AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
+				return -1;
+			}
+			v[rq->n].id = argv[i] + 3;
+			v[rq->n++].password = argv[i + 1] + 9;
+		}
+		return 0;
+	}
+	if (strcmp(sub, "add") != 0 && strcmp(sub, "del") != 0) {
+		cmd_error(error, "user: expected add, del, list or import");
+		return -1;
+	}
+	rq->op = strcmp(sub, "add") == 0 ? USER_ADD : USER_DEL;
+	if (rq->id == NULL || !clients_valid_id(rq->id)) {
+		cmd_error(error, "user %s: \"%.64s\" is not a valid client ID "
+		    "(1-%d of A-Z a-z 0-9 . _ -)", sub, rq->id ? rq->id : "",
+		    CLIENT_ID_MAX);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- reply rendering: plain results into the control protocol ---- */
 
 void
@@ -270,6 +335,43 @@ cmd_render_cancel(struct buf *out, const struct cancel_result *r)
 	proto_put_kvi(out, "cancelled", (long long)r->cancelled);
 	proto_put_kvi(out, "in_flight", (long long)r->in_flight);
 	proto_end_record(out);
+	buf_puts(out, ".\n");
+}
+
+void
+cmd_render_user(struct buf *out, const struct user_result *r)
+{
+	size_t	 i;
+
+	if (!r->ok) {
+		proto_err(out, "%s", r->error);
+		return;
+	}
+	buf_puts(out, "OK\n");
+	switch (r->op) {
+	case USER_ADD:
+		proto_put_kv(out, "id", r->id);
+		proto_put_kv(out, "realm", r->realm);
+		proto_end_record(out);
+		break;
+	case USER_DEL:
+		proto_put_kv(out, "id", r->id);
+		proto_put_kvi(out, "unregistered", r->unregistered);
+		proto_end_record(out);
+		break;
+	case USER_IMPORT:
+		proto_put_kvi(out, "imported", (long long)r->imported);
+		proto_end_record(out);
+		break;
+	default:
+		for (i = 0; i < r->nusers; i++) {
+			proto_put_kv(out, "id", r->users[i].id);
+			proto_put_kv(out, "realm", r->users[i].realm);
+			proto_put_kvi(out, "created_at",
+			    (long long)r->users[i].created_at);
+			proto_end_record(out);
+		}
+	}
 	buf_puts(out, ".\n");
 }
 
@@ -372,10 +474,27 @@ cmd_cancel(struct cmd_call *call, int argc, char **argv)
 }
 
 static void
+cmd_user_done(void *arg, const struct user_result *r)
+{
+	struct cmd_call	*call = arg;
+
+	cmd_render_user(&call->out, r);
+	cmd_done(call);
+}
+
+static void
 cmd_user(struct cmd_call *call, int argc, char **argv)
 {
-	auth_cmd_user(&call->out, argc, argv);
-	cmd_done(call);
+	struct user_cred	 v[PROTO_ARGS_MAX / 2];
+	struct user_req		 rq;
+	char			 error[OP_ERROR_MAX];
+
+	if (cmd_parse_user(argc, argv, &rq, v, error) == -1) {
+		proto_err(&call->out, "%s", error);
+		cmd_done(call);
+		return;
+	}
+	auth_user(&rq, cmd_user_done, call);
 }
 
 /* One row per command, sorted by name. */

@@ -57,9 +57,12 @@ int	 cmd_parse_messages(int argc, char **argv, struct messages_req *,
 	    char *error);
 int	 cmd_parse_cancel(int argc, char **argv, struct cancel_req *,
 	    char *error);
+int	 cmd_parse_user(int argc, char **argv, struct user_req *,
+	    struct user_cred *v, char *error);
 void	 cmd_render_publish(struct buf *, const struct publish_result *);
 void	 cmd_render_status(struct buf *, const struct status_result *);
 void	 cmd_render_messages(struct buf *, const struct messages_result *);
 void	 cmd_render_cancel(struct buf *, const struct cancel_result *);
+void	 cmd_render_user(struct buf *, const struct user_result *);
 
 #endif

@@ -587,7 +587,47 @@ struct sockaddr;
 void	 auth_nonce_make(const struct sockaddr *, int64_t now, char *out);
 int	 auth_nonce_check(const char *nonce, const struct sockaddr *,
 	    int64_t now, uint64_t *id);
-void	 auth_cmd_user(struct buf *out, int argc, char **argv);
+#define AUTH_PASSWORD_MIN	8
+#define AUTH_PASSWORD_MAX	256
+int	 auth_valid_password(const char *);
+
+/* The users' credentials (sippushctl user), for any front end; done is
+ * called once, now or later, as for the dispatch operations. */
+enum user_op { USER_ADD, USER_DEL, USER_LIST, USER_IMPORT };
+
+struct user_cred {
+	const char	*id;
+	const char	*password;
+};
+
+struct user_req {
+	int			 op;		/* enum user_op */
+	const char		*id;		/* add, del; list: NULL all */
+	const char		*password;	/* add */
+	const struct user_cred	*v;		/* import: all or none */
+	size_t			 n;
+};
+
+struct user_info {
+	const char	*id;
+	const char	*realm;
+	int64_t		 created_at;
+};
+
+struct user_result {
+	int			 ok;
+	char			 error[OP_ERROR_MAX];
+	int			 op;
+	const char		*id;		/* add, del */
+	const char		*realm;		/* add */
+	int			 unregistered;	/* del: its registration ended */
+	size_t			 imported;	/* import */
+	const struct user_info	*users;		/* list */
+	size_t			 nusers;
+};
+
+void	 auth_user(const struct user_req *,
+	    void (*done)(void *, const struct user_result *), void *arg);
 
 /* ---- heartbeat.c: OPTIONS and the liveness sweep ---- */
 

@@ -337,6 +337,92 @@ test_render(void)
 	buf_free(&out);
 }
 
+static void
+test_user(void)
+{
+	static const struct {
+		const char	*line;
+		const char	*error;
+	} bad[] = {
+		{ "user", "user: expected add, del, list or import" },
+		{ "user rename id=a", "user: expected add, del, list or "
+		    "import" },
+		{ "user add password=longenough", "user add: \"\" is not a "
+		    "valid client ID (1-64 of A-Z a-z 0-9 . _ -)" },
+		{ "user del id=a%20b", "user del: \"a b\" is not a valid "
+		    "client ID (1-64 of A-Z a-z 0-9 . _ -)" },
+		{ "user import id=a", "user import: entry 1: expected id=ID "
+		    "password=PW" },
+		{ "user import id=a password=longenough password=x id=b",
+		    "user import: entry 2: expected id=ID password=PW" },
+		{ "user import id=a%2F password=longenough id=b",
+		    "user import: entry 1: \"a/\" is not a valid client ID "
+		    "(1-64 of A-Z a-z 0-9 . _ -)" },
+		{ "user import id=a password=short",
+		    "user import: entry 1 (a): the password must have 8 to "
+		    "256 characters and no line break" },
+	};
+	struct user_cred	 v[PROTO_ARGS_MAX / 2];
+	struct user_req		 rq;
+	struct user_result	 r;
+	struct user_info	 u[2];
+	struct buf		 out = { 0 };
+	char			 error[OP_ERROR_MAX], line[256];
+	char			*argv[PROTO_ARGS_MAX];
+	size_t			 i;
+	int			 argc;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		strcpy(line, bad[i].line);
+		argc = split(line, argv);
+		error[0] = '\0';
+		CU_ASSERT_EQUAL(cmd_parse_user(argc, argv, &rq, v, error), -1);
+		CU_ASSERT_STRING_EQUAL(error, bad[i].error);
+	}
+	strcpy(line, "user import id=a password=longenough id=b "
+	    "password=longerstill");
+	argc = split(line, argv);
+	CU_ASSERT_EQUAL_FATAL(cmd_parse_user(argc, argv, &rq, v, error), 0);
+	CU_ASSERT_EQUAL(rq.op, USER_IMPORT);
+	CU_ASSERT_EQUAL_FATAL(rq.n, 2);
+	CU_ASSERT_STRING_EQUAL(rq.v[1].id, "b");
+	CU_ASSERT_STRING_EQUAL(rq.v[1].password, "longerstill");
+	strcpy(line, "user add id=dev1 password=x");
+	argc = split(line, argv);
+	/* the password is auth_user's to check */
+	CU_ASSERT_EQUAL_FATAL(cmd_parse_user(argc, argv, &rq, v, error), 0);
+	CU_ASSERT_EQUAL(rq.op, USER_ADD);
+	CU_ASSERT_STRING_EQUAL(rq.id, "dev1");
+	CU_ASSERT_STRING_EQUAL(rq.password, "x");
+	strcpy(line, "user list");
+	argc = split(line, argv);
+	CU_ASSERT_EQUAL_FATAL(cmd_parse_user(argc, argv, &rq, v, error), 0);
+	CU_ASSERT_EQUAL(rq.op, USER_LIST);
+	CU_ASSERT_PTR_NULL(rq.id);
+
+	memset(&r, 0, sizeof(r));
+	r.ok = 1;
+	r.op = USER_LIST;
+	u[0].id = "a";
+	u[0].realm = "r 1";
+	u[0].created_at = 5;
+	u[1].id = "b";
+	u[1].realm = "r";
+	u[1].created_at = 6;
+	r.users = u;
+	r.nusers = 2;
+	cmd_render_user(&out, &r);
+	CU_ASSERT_STRING_EQUAL(out.data, "OK\nid=a realm=r%201 created_at=5\n"
+	    "id=b realm=r created_at=6\n.\n");
+	buf_free(&out);
+	r.op = USER_DEL;
+	r.id = "a";
+	r.unregistered = 1;
+	cmd_render_user(&out, &r);
+	CU_ASSERT_STRING_EQUAL(out.data, "OK\nid=a unregistered=1\n.\n");
+	buf_free(&out);
+}
+
 int
 test_command_register(void)
 {
@@ -352,7 +438,8 @@ test_command_register(void)
 	    CU_add_test(s, "publish arguments", test_parse_publish) == NULL ||
 	    CU_add_test(s, "status, messages, cancel arguments",
 	    test_parse_others) == NULL ||
-	    CU_add_test(s, "rendering of results", test_render) == NULL)
+	    CU_add_test(s, "rendering of results", test_render) == NULL ||
+	    CU_add_test(s, "user arguments and replies", test_user) == NULL)
 		return -1;
 	return 0;
 }
