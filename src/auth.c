@@ -50,6 +50,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -71,8 +73,6 @@
 #define AUTH_SLOTS		4	/* nonces remembered per client */
 #define AUTH_MAC_LEN		12	/* bytes of HMAC in a nonce */
 #define AUTH_NONCE_LEN		(16 + 2 * AUTH_MAC_LEN)	/* hex digits */
-#define AUTH_PASSWORD_MIN	8
-#define AUTH_PASSWORD_MAX	256
 #define AUTH_LOG_MAX		10	/* refusals logged per second */
 
 /* The nonces one client used last: see the note at the top. */
@@ -590,23 +590,9 @@ auth_request(msg_t *msg, sip_t const *sip, const char *id,
 	return 0;
 }
 
-/* ---- sippushctl user add|del|list ---- */
+/* ---- sippushctl user add|del|list|import (requests: sippushd.h) ---- */
 
-static int
-auth_user_record(const char *id, const char *realm, int64_t created_at,
-    void *arg)
-{
-	struct buf	*out = arg;
-
-	if (proto_put_kv(out, "id", id) == -1 ||
-	    proto_put_kv(out, "realm", realm) == -1 ||
-	    proto_put_kvi(out, "created_at", (long long)created_at) == -1 ||
-	    proto_end_record(out) == -1)
-		return -1;
-	return 0;
-}
-
-static int
+int
 auth_valid_password(const char *p)
 {
 	size_t	 n = strlen(p);
@@ -619,63 +605,124 @@ auth_valid_password(const char *p)
 	return 1;
 }
 
-/*
- * user import id=ID password=PW [id=ID password=PW ...]: many users in
- * one transaction, all or none; each pair is checked before any is
- * written.
- */
+struct user_load {
+	struct user_info	*v;
+	size_t			 n, cap;
+	int			 nomem;
+};
+
+static int
+auth_user_record(const char *id, const char *realm, int64_t created_at,
+    void *arg)
+{
+	struct user_load	*ul = arg;
+	struct user_info	*v;
+
+	if (ul->n == ul->cap) {
+		ul->cap = ul->cap ? ul->cap * 2 : 64;
+		if ((v = realloc(ul->v, ul->cap * sizeof(*v))) == NULL) {
+			ul->nomem = 1;
+			return -1;
+		}
+		ul->v = v;
+	}
+	v = &ul->v[ul->n];
+	if ((v->id = strdup(id)) == NULL ||
+	    (v->realm = strdup(realm)) == NULL) {
+		free((char *)v->id);
+		ul->nomem = 1;
+		return -1;
+	}
+	v->created_at = created_at;
+	ul->n++;
+	return 0;
+}
+
 static void
-auth_cmd_import(struct buf *out, int argc, char **argv)
+auth_error(char *error, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+auth_error(char *error, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(error, OP_ERROR_MAX, fmt, ap);
+	va_end(ap);
+}
+
+static void
+auth_list(const struct user_req *rq, struct user_result *res,
+    void (*done)(void *, const struct user_result *), void *arg)
+{
+	struct user_load	 ul;
+	size_t			 i;
+
+	memset(&ul, 0, sizeof(ul));
+	if (store_list_users(rq->id, auth_user_record, &ul) == -1)
+		auth_error(res->error, "store: %s", ul.nomem ?
+		    "out of memory" : store_errmsg());
+	else {
+		res->ok = 1;
+		res->users = ul.v;
+		res->nusers = ul.n;
+	}
+	done(arg, res);
+	for (i = 0; i < ul.n; i++) {
+		free((char *)ul.v[i].id);
+		free((char *)ul.v[i].realm);
+	}
+	free(ul.v);
+}
+
+/* Many users in one transaction, all or none; each pair is checked
+ * before any is written. */
+static void
+auth_import(const struct user_req *rq, struct user_result *res)
 {
 	char	 sha[65], md5[33];
-	int	 i, n = 0;
+	size_t	 i;
 
-	for (i = 2; i < argc; i += 2) {
-		if (i + 1 >= argc || strncmp(argv[i], "id=", 3) != 0 ||
-		    strncmp(argv[i + 1], "password=", 9) != 0) {
-			proto_err(out, "user import: entry %d: expected id=ID "
-			    "password=PW", (i - 2) / 2 + 1);
+	for (i = 0; i < rq->n; i++) {
+		if (!clients_valid_id(rq->v[i].id)) {
+			auth_error(res->error, "user import: entry %zu: "
+			    "\"%.64s\" is not a valid client ID (1-%d of A-Z "
+			    "a-z 0-9 . _ -)", i + 1, rq->v[i].id,
+			    CLIENT_ID_MAX);
 			return;
 		}
-		if (!clients_valid_id(argv[i] + 3)) {
-			proto_err(out, "user import: entry %d: \"%.64s\" is "
-			    "not a valid client ID (1-%d of A-Z a-z 0-9 . _ -)",
-			    (i - 2) / 2 + 1, argv[i] + 3, CLIENT_ID_MAX);
-			return;
-		}
-		if (!auth_valid_password(argv[i + 1] + 9)) {
-			proto_err(out, "user import: entry %d (%s): the "
-			    "password must have %d to %d characters and no "
-			    "line break", (i - 2) / 2 + 1, argv[i] + 3,
+		if (!auth_valid_password(rq->v[i].password)) {
+			auth_error(res->error, "user import: entry %zu (%s): "
+			    "the password must have %d to %d characters and "
+			    "no line break", i + 1, rq->v[i].id,
 			    AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
 			return;
 		}
 	}
 	commit_drain();		/* writes below: no batch in flight */
 	if (store_begin() == -1) {
-		proto_err(out, "store: %s", store_errmsg());
+		auth_error(res->error, "store: %s", store_errmsg());
 		return;
 	}
-	for (i = 2; i + 1 < argc; i += 2, n++) {
-		digest_ha1(argv[i] + 3, auth_cfg->auth_realm, argv[i + 1] + 9,
-		    sha, md5);
-		if (store_put_user(argv[i] + 3, auth_cfg->auth_realm, sha, md5,
+	for (i = 0; i < rq->n; i++) {
+		digest_ha1(rq->v[i].id, auth_cfg->auth_realm,
+		    rq->v[i].password, sha, md5);
+		if (store_put_user(rq->v[i].id, auth_cfg->auth_realm, sha, md5,
 		    sippushd_now()) == -1) {
 			store_rollback();
-			proto_err(out, "store: %s", store_errmsg());
+			auth_error(res->error, "store: %s", store_errmsg());
 			return;
 		}
 	}
 	if (store_commit() == -1) {
-		proto_err(out, "store: %s", store_errmsg());
+		auth_error(res->error, "store: %s", store_errmsg());
 		return;
 	}
-	log_notice("auth: %d users imported (realm \"%s\")", n,
+	log_notice("auth: %zu users imported (realm \"%s\")", rq->n,
 	    auth_cfg->auth_realm);
-	buf_puts(out, "OK\n");
-	proto_put_kvi(out, "imported", n);
-	proto_end_record(out);
-	buf_puts(out, ".\n");
+	res->ok = 1;
+	res->imported = rq->n;
 }
 
 /*
@@ -685,7 +732,7 @@ auth_cmd_import(struct buf *out, int argc, char **argv)
  * it registers again with new credentials.
  */
 static void
-auth_revoke(struct buf *out, const char *id)
+auth_revoke(struct user_result *res, const char *id)
 {
 	struct client	*c = clients_find(id);
 	int		 ended = 0;
@@ -696,78 +743,64 @@ auth_revoke(struct buf *out, const char *id)
 	}
 	log_notice("auth: user %s deleted%s", id,
 	    ended ? ", its registration ended" : "");
-	buf_puts(out, "OK\n");
-	proto_put_kv(out, "id", id);
-	proto_put_kvi(out, "unregistered", ended);
-	proto_end_record(out);
-	buf_puts(out, ".\n");
+	res->ok = 1;
+	res->id = id;
+	res->unregistered = ended;
 }
 
-/* user add id=ID password=PW | user del id=ID | user list [id=ID] |
- * user import ... */
+/* user add, del, list or import: rq->op says which. */
 void
-auth_cmd_user(struct buf *out, int argc, char **argv)
+auth_user(const struct user_req *rq,
+    void (*done)(void *, const struct user_result *), void *arg)
 {
-	const char	*sub = argc > 1 ? argv[1] : "";
-	const char	*id = proto_get(argc, argv, "id");
-	const char	*pw = proto_get(argc, argv, "password");
-	struct buf	 list;
-	char		 sha[65], md5[33];
-	int		 rc;
+	struct user_result	 res;
+	const char		*sub = rq->op == USER_ADD ? "add" : "del";
+	char			 sha[65], md5[33];
+	int			 rc;
 
-	if (strcmp(sub, "list") == 0) {
-		memset(&list, 0, sizeof(list));
-		if (store_list_users(id, auth_user_record, &list) == -1)
-			proto_err(out, "store: %s", store_errmsg());
-		else {
-			buf_puts(out, "OK\n");
-			buf_append(out, list.data, list.len);
-			buf_puts(out, ".\n");
-		}
-		buf_free(&list);
+	memset(&res, 0, sizeof(res));
+	res.op = rq->op;
+	if (rq->op == USER_LIST) {
+		auth_list(rq, &res, done, arg);
 		return;
 	}
-	if (strcmp(sub, "import") == 0) {
-		auth_cmd_import(out, argc, argv);
-		return;
+	if (rq->op == USER_IMPORT) {
+		auth_import(rq, &res);
+		goto out;
 	}
-	if (strcmp(sub, "add") != 0 && strcmp(sub, "del") != 0) {
-		proto_err(out, "user: expected add, del, list or import");
-		return;
-	}
-	if (id == NULL || !clients_valid_id(id)) {
-		proto_err(out, "user %s: \"%.64s\" is not a valid client ID "
-		    "(1-%d of A-Z a-z 0-9 . _ -)", sub, id ? id : "",
-		    CLIENT_ID_MAX);
-		return;
+	if (rq->id == NULL || !clients_valid_id(rq->id)) {
+		auth_error(res.error, "user %s: \"%.64s\" is not a valid "
+		    "client ID (1-%d of A-Z a-z 0-9 . _ -)", sub,
+		    rq->id ? rq->id : "", CLIENT_ID_MAX);
+		goto out;
 	}
 	commit_drain();		/* writes below: no batch in flight */
-	if (strcmp(sub, "del") == 0) {
-		if ((rc = store_delete_user(id)) == -1)
-			proto_err(out, "store: %s", store_errmsg());
+	if (rq->op == USER_DEL) {
+		if ((rc = store_delete_user(rq->id)) == -1)
+			auth_error(res.error, "store: %s", store_errmsg());
 		else if (rc == 0)
-			proto_err(out, "no user %s", id);
+			auth_error(res.error, "no user %s", rq->id);
 		else
-			auth_revoke(out, id);
-		return;
+			auth_revoke(&res, rq->id);
+		goto out;
 	}
-	if (pw == NULL || !auth_valid_password(pw)) {
-		proto_err(out, "user add: the password must have %d to %d "
-		    "characters and no line break", AUTH_PASSWORD_MIN,
+	if (rq->password == NULL || !auth_valid_password(rq->password)) {
+		auth_error(res.error, "user add: the password must have %d to "
+		    "%d characters and no line break", AUTH_PASSWORD_MIN,
 		    AUTH_PASSWORD_MAX);
-		return;
+		goto out;
 	}
-	digest_ha1(id, auth_cfg->auth_realm, pw, sha, md5);
-	if (store_put_user(id, auth_cfg->auth_realm, sha, md5,
+	digest_ha1(rq->id, auth_cfg->auth_realm, rq->password, sha, md5);
+	if (store_put_user(rq->id, auth_cfg->auth_realm, sha, md5,
 	    sippushd_now()) == -1) {
-		proto_err(out, "store: %s", store_errmsg());
-		return;
+		auth_error(res.error, "store: %s", store_errmsg());
+		goto out;
 	}
-	log_notice("auth: user %s added (realm \"%s\")", id,
+	log_notice("auth: user %s added (realm \"%s\")", rq->id,
 	    auth_cfg->auth_realm);
-	buf_printf(out, "OK\n");
-	proto_put_kv(out, "id", id);
-	proto_put_kv(out, "realm", auth_cfg->auth_realm);
-	proto_end_record(out);
-	buf_puts(out, ".\n");
+	res.ok = 1;
+	res.id = rq->id;
+	res.realm = auth_cfg->auth_realm;
+out:
+	done(arg, &res);
 }

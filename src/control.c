@@ -30,6 +30,7 @@
 #include <sofia-sip/su_wait.h>
 
 #include "sippushd.h"
+#include "command.h"
 
 #define CONTROL_CONN_MAX	32
 #define CONTROL_OUT_HIGH	(4 * 1024 * 1024)
@@ -54,6 +55,8 @@ struct conn {
 	struct buf		 out;
 	size_t			 out_off;	/* written of out */
 	struct ctl_stream	*more;		/* the reply goes on */
+	struct cmd_call		*call;		/* the command in progress */
+	int			 in_line;	/* in control_line */
 	int			 closing;	/* close once out is written */
 };
 
@@ -71,7 +74,6 @@ static int control_accept(su_root_magic_t *, su_wait_t *, su_wakeup_arg_t *);
 static int control_event(su_root_magic_t *, su_wait_t *, su_wakeup_arg_t *);
 static int control_flush(struct conn *);
 static void control_process(struct conn *);
-static struct ctl_stream *control_answer(struct buf *, int, char **);
 
 static void
 control_close(struct conn *c)
@@ -87,6 +89,8 @@ control_close(struct conn *c)
 	buf_free(&c->out);
 	if (c->more)
 		c->more->free(c->more);
+	if (c->call != NULL)
+		cmd_detach(c->call);
 	free(c);
 }
 
@@ -422,17 +426,36 @@ control_flush(struct conn *c)
 		}
 		before = c->in.len;
 		control_process(c);
-		if (c->in.len == before && !c->closing && c->more == NULL)
+		if (c->in.len == before && !c->closing && c->more == NULL &&
+		    c->call == NULL)
 			break;
 	}
 	if (control_pending(c) == 0 && c->closing)
 		return -1;
-	if (!c->closing && control_pending(c) < CONTROL_OUT_HIGH)
+	if (!c->closing && c->call == NULL &&
+	    control_pending(c) < CONTROL_OUT_HIGH)
 		mask |= SU_WAIT_IN;
 	if (control_pending(c) > 0 || c->more != NULL)
 		mask |= SU_WAIT_OUT;
 	su_root_eventmask(ctl_root, c->index, c->fd, mask);
 	return 0;
+}
+
+/* A command has finished: its reply goes out, and the requests that
+ * wait behind it are read again. */
+static void
+control_call_done(struct cmd_call *call, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (buf_append(&c->out, call->out.data, call->out.len) == -1)
+		c->closing = 1;
+	c->more = call->stream;
+	call->stream = NULL;
+	c->call = NULL;
+	cmd_call_free(call);
+	if (!c->in_line && control_flush(c) == -1)
+		control_close(c);
 }
 
 static void
@@ -446,8 +469,14 @@ control_line(struct conn *c, char *line)
 		buf_puts(&c->out, "ERR malformed request line\n");
 	else if (argc == 0)
 		buf_puts(&c->out, "ERR empty request\n");
-	else
-		c->more = control_answer(&c->out, argc, argv);
+	else if ((c->call = cmd_call_new(control_call_done, c)) == NULL) {
+		buf_puts(&c->out, "ERR out of memory\n");
+		c->closing = 1;
+	} else {
+		c->in_line = 1;
+		cmd_start(c->call, argc, argv);
+		c->in_line = 0;
+	}
 }
 
 /* Answer the complete request lines in c's input while the replies
@@ -458,7 +487,7 @@ control_process(struct conn *c)
 {
 	char	*nl;
 
-	while (!c->closing && c->more == NULL &&
+	while (!c->closing && c->more == NULL && c->call == NULL &&
 	    control_pending(c) < CONTROL_OUT_HIGH && c->in.len > 0 &&
 	    (nl = memchr(c->in.data, '\n', c->in.len)) != NULL) {
 		*nl = '\0';
@@ -628,7 +657,7 @@ control_clients_free(struct ctl_stream *st)
 }
 
 /* clients [class=C] [state=S] [online=yes|no] */
-static struct ctl_stream *
+struct ctl_stream *
 control_cmd_clients(struct buf *out, int argc, char **argv)
 {
 	struct clients_stream	*cs;
@@ -685,7 +714,7 @@ fail:
 }
 
 /* client id=ID */
-static void
+void
 control_cmd_client(struct buf *out, int argc, char **argv)
 {
 	const char	*id = proto_get(argc, argv, "id");
@@ -704,7 +733,7 @@ control_cmd_client(struct buf *out, int argc, char **argv)
 	buf_puts(out, ".\n");
 }
 
-static void
+void
 control_cmd_stats(struct buf *out)
 {
 	struct clients_stats	 st;
@@ -729,32 +758,25 @@ control_cmd_stats(struct buf *out)
 	buf_puts(out, ".\n");
 }
 
-/* Answer one request (argv[0] is the command) into out; a reply that
- * goes on is returned as a stream to continue (control_flush). */
-static struct ctl_stream *
-control_answer(struct buf *out, int argc, char **argv)
+struct control_req {
+	struct buf	*out;
+	int		 finished;
+};
+
+static void
+control_request_done(struct cmd_call *call, void *arg)
 {
-	if (strcmp(argv[0], "ping") == 0)
-		buf_printf(out, "OK\nversion=%s\n.\n", SIPPUSH_VERSION);
-	else if (strcmp(argv[0], "clients") == 0)
-		return control_cmd_clients(out, argc, argv);
-	else if (strcmp(argv[0], "client") == 0)
-		control_cmd_client(out, argc, argv);
-	else if (strcmp(argv[0], "stats") == 0)
-		control_cmd_stats(out);
-	else if (strcmp(argv[0], "publish") == 0)
-		dispatch_publish(out, argc, argv);
-	else if (strcmp(argv[0], "status") == 0)
-		dispatch_status(out, argc, argv);
-	else if (strcmp(argv[0], "messages") == 0)
-		dispatch_messages(out, argc, argv);
-	else if (strcmp(argv[0], "cancel") == 0)
-		dispatch_cancel(out, argc, argv);
-	else if (strcmp(argv[0], "user") == 0)
-		auth_cmd_user(out, argc, argv);
-	else
-		proto_err(out, "unknown command \"%.64s\"", argv[0]);
-	return NULL;
+	struct control_req	*r = arg;
+	struct ctl_stream	*st;
+
+	buf_append(r->out, call->out.data, call->out.len);
+	if ((st = call->stream) != NULL) {
+		while (st->next(st, r->out))
+			;
+		st->free(st);
+	}
+	r->finished = 1;
+	cmd_call_free(call);
 }
 
 /* Answer one request (argv[0] is the command) into out, whole (a
@@ -762,11 +784,14 @@ control_answer(struct buf *out, int argc, char **argv)
 void
 control_request(struct buf *out, int argc, char **argv)
 {
-	struct ctl_stream	*st;
+	struct control_req	 r = { out, 0 };
+	struct cmd_call		*call;
 
-	if ((st = control_answer(out, argc, argv)) != NULL) {
-		while (st->next(st, out))
-			;
-		st->free(st);
+	if ((call = cmd_call_new(control_request_done, &r)) == NULL) {
+		buf_puts(out, "ERR out of memory\n");
+		return;
 	}
+	cmd_start(call, argc, argv);
+	if (!r.finished)	/* later: its reply is dropped then */
+		cmd_detach(call);
 }

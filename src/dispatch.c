@@ -54,7 +54,6 @@
 /* a send unanswered this long (SIP's T1: a MESSAGE over UDP is sent again
  * by then) is written, in flight, with its attempt counted */
 #define DISPATCH_FLIGHT_WRITE_MS 500
-#define DISPATCH_LIST_DEFAULT	20
 
 static const char *const target_state_names[TARGET_NSTATES] = {
 	"pending", "sent", "acked", "expired", "failed", "cancelled"
@@ -1161,9 +1160,9 @@ dispatch_restore(void)
 	    NULL);
 }
 
-/* ---- control commands ---- */
+/* ---- control operations (requests and results: sippushd.h) ---- */
 
-static int
+int
 dispatch_valid_ctype(const char *s)
 {
 	size_t	 n;
@@ -1175,9 +1174,29 @@ dispatch_valid_ctype(const char *s)
 	    s[0] != '/';
 }
 
+int
+dispatch_max_ttl(void)
+{
+	return dp_cfg->dp_max_ttl;
+}
+
+static void
+dispatch_error(char *error, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+dispatch_error(char *error, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(error, OP_ERROR_MAX, fmt, ap);
+	va_end(ap);
+}
+
 struct pick {
 	int		  all;
-	char		**classes;
+	const char	**classes;
 	int		  nclasses;
 	struct client	**v;
 	size_t		  n, cap;
@@ -1213,87 +1232,72 @@ dispatch_cmp_client(const void *a, const void *b)
 }
 
 /*
- * publish [class=C]... [client=ID]... [all=yes] [ttl=SECONDS]
- *     [content_type=T] body=B
- * Expands the targets, commits message and targets, answers the ID.
+ * Publish: expands the targets, commits message and targets, answers
+ * the ID.
  */
 void
-dispatch_publish(struct buf *out, int argc, char **argv)
+dispatch_publish(const struct publish_req *rq,
+    void (*done)(void *, const struct publish_result *), void *arg)
 {
-	struct pick	 p;
-	struct message	*m = NULL;
-	struct buf	 sel = { 0 };
-	const char	*body = NULL, *ctype = "text/plain", *v;
-	char		*classes[PROTO_ARGS_MAX], *end;
-	size_t		 i, k, idlen, nudp = 0, online = 0, body_len = 0;
-	long		 ttl = dp_cfg->dp_default_ttl;
-	int64_t		 now_ms = sippushd_now_ms(), now = now_ms / 1000;
-	uint8_t		 rnd[MESSAGE_ID_LEN / 2];
-	struct client	*c;
+	struct publish_result	 res;
+	struct pick		 p;
+	struct message		*m = NULL;
+	struct buf		 sel = { 0 };
+	const char		*body = rq->body, *ctype;
+	char			 id[MESSAGE_ID_LEN + 1];
+	size_t			 i, k, idlen, nudp = 0, online = 0, body_len;
+	long			 ttl = rq->ttl ? rq->ttl : dp_cfg->dp_default_ttl;
+	int64_t			 now_ms = sippushd_now_ms(), now = now_ms / 1000;
+	uint8_t			 rnd[MESSAGE_ID_LEN / 2];
+	struct client		*c;
 
+	memset(&res, 0, sizeof(res));
 	memset(&p, 0, sizeof(p));
-	p.classes = classes;
-	for (i = 1; i < (size_t)argc; i++) {
-		if ((v = strchr(argv[i], '=')) == NULL) {
-			proto_err(out, "publish: unexpected word \"%.64s\"",
-			    argv[i]);
-			goto out;
-		}
-		v++;
-		if (strncmp(argv[i], "class=", 6) == 0) {
-			if (!clients_valid_class(v)) {
-				proto_err(out, "publish: \"%.64s\" is not a "
-				    "valid class", v);
+	ctype = rq->content_type ? rq->content_type : "text/plain";
+	body_len = body ? rq->body_len : 0;
+	p.all = rq->all;
+	if ((p.classes = calloc(rq->nsel + 1, sizeof(*p.classes))) == NULL) {
+		dispatch_error(res.error, "publish: out of memory");
+		goto out;
+	}
+	for (i = 0; i < rq->nsel; i++) {
+		if (rq->sel[i].kind == PUBLISH_CLASS) {
+			if (!clients_valid_class(rq->sel[i].name)) {
+				dispatch_error(res.error, "publish: \"%.64s\" "
+				    "is not a valid class", rq->sel[i].name);
 				goto out;
 			}
-			classes[p.nclasses++] = (char *)v;
-		} else if (strncmp(argv[i], "client=", 7) == 0) {
-			if ((c = clients_find(v)) == NULL) {
-				proto_err(out, "publish: no client \"%.64s\" "
-				    "in the table", v);
-				goto out;
-			}
-		} else if (strcmp(argv[i], "all=yes") == 0)
-			p.all = 1;
-		else if (strncmp(argv[i], "ttl=", 4) == 0) {
-			errno = 0;
-			ttl = strtol(v, &end, 10);
-			if (*v == '\0' || *end != '\0' || errno || ttl < 1 ||
-			    ttl > dp_cfg->dp_max_ttl) {
-				proto_err(out, "publish: ttl must be 1..%d "
-				    "seconds", dp_cfg->dp_max_ttl);
-				goto out;
-			}
-		} else if (strncmp(argv[i], "content_type=", 13) == 0) {
-			if (!dispatch_valid_ctype(v)) {
-				proto_err(out, "publish: bad content type "
-				    "\"%.64s\"", v);
-				goto out;
-			}
-			ctype = v;
-		} else if (strncmp(argv[i], "body=", 5) == 0) {
-			body = v;
-			body_len = strlen(v);
-		} else {
-			proto_err(out, "publish: unknown argument "
-			    "\"%.64s\"", argv[i]);
+			p.classes[p.nclasses++] = rq->sel[i].name;
+		} else if (clients_find(rq->sel[i].name) == NULL) {
+			dispatch_error(res.error, "publish: no client "
+			    "\"%.64s\" in the table", rq->sel[i].name);
 			goto out;
 		}
 	}
+	if (ttl < 1 || ttl > dp_cfg->dp_max_ttl) {
+		dispatch_error(res.error, "publish: ttl must be 1..%d seconds",
+		    dp_cfg->dp_max_ttl);
+		goto out;
+	}
+	if (!dispatch_valid_ctype(ctype)) {
+		dispatch_error(res.error, "publish: bad content type \"%.64s\"",
+		    ctype);
+		goto out;
+	}
 	if (body == NULL || body_len == 0) {
-		proto_err(out, "publish: no body");
+		dispatch_error(res.error, "publish: no body");
 		goto out;
 	}
 	if (body_len > (size_t)dp_cfg->dp_max_body) {
-		proto_err(out, "publish: body is %zu bytes, over "
+		dispatch_error(res.error, "publish: body is %zu bytes, over "
 		    "dispatch.max_body (%d)", body_len, dp_cfg->dp_max_body);
 		goto out;
 	}
 	if (p.all || p.nclasses)
 		clients_foreach(dispatch_pick, &p);
-	for (i = 1; i < (size_t)argc && !p.nomem; i++)
-		if (strncmp(argv[i], "client=", 7) == 0) {
-			c = clients_find(argv[i] + 7);
+	for (i = 0; i < rq->nsel && !p.nomem; i++)
+		if (rq->sel[i].kind == PUBLISH_CLIENT) {
+			c = clients_find(rq->sel[i].name);
 			if (p.n == p.cap) {
 				struct client **nv;
 
@@ -1308,16 +1312,16 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 			p.v[p.n++] = c;
 		}
 	if (p.nomem) {
-		proto_err(out, "publish: out of memory");
+		dispatch_error(res.error, "publish: out of memory");
 		goto out;
 	}
-	if (!p.all && p.nclasses == 0 && p.n == 0) {
-		proto_err(out, "publish: no target given (class=, client= "
-		    "or all=yes)");
+	if (!p.all && rq->nsel == 0) {
+		dispatch_error(res.error, "publish: no target given (class=, "
+		    "client= or all=yes)");
 		goto out;
 	}
 	if (p.n == 0) {
-		proto_err(out, "publish: no client matches");
+		dispatch_error(res.error, "publish: no client matches");
 		goto out;
 	}
 	qsort(p.v, p.n, sizeof(*p.v), dispatch_cmp_client);
@@ -1331,45 +1335,47 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 		nudp += p.v[i]->transport == TRANSPORT_UDP;
 		online += p.v[i]->state == CLIENT_ONLINE;
 	}
+	c = NULL;
 	for (i = k = 0; i < p.n; i++)
 		if (p.v[i]->pending >= (uint32_t)dp_cfg->dp_max_pending &&
 		    k++ == 0)
 			c = p.v[i];
 	if (k) {
-		proto_err(out, "publish: client %s has %u unfinished messages, "
-		    "the most dispatch.max_pending_per_client allows (%zu "
-		    "target%s at the limit); wait for deliveries to end or "
-		    "cancel some", c->id, c->pending, k, k > 1 ? "s" : "");
+		dispatch_error(res.error, "publish: client %s has %u "
+		    "unfinished messages, the most "
+		    "dispatch.max_pending_per_client allows (%zu target%s at "
+		    "the limit); wait for deliveries to end or cancel some",
+		    c->id, c->pending, k, k > 1 ? "s" : "");
 		goto out;
 	}
 	if (nudp && body_len > MESSAGE_UDP_BODY_MAX) {
-		proto_err(out, "publish: body is %zu bytes, over the %d "
-		    "that RFC 3428 allows over UDP, and %zu targets use UDP",
-		    body_len, MESSAGE_UDP_BODY_MAX, nudp);
+		dispatch_error(res.error, "publish: body is %zu bytes, over "
+		    "the %d that RFC 3428 allows over UDP, and %zu targets "
+		    "use UDP", body_len, MESSAGE_UDP_BODY_MAX, nudp);
 		goto out;
 	}
 
 	/* the selector, as people will read it back in status */
 	if (p.all)
 		buf_puts(&sel, "all");
-	for (i = 1; i < (size_t)argc; i++)
-		if (strncmp(argv[i], "class=", 6) == 0 ||
-		    strncmp(argv[i], "client=", 7) == 0) {
-			if (sel.len)
-				buf_puts(&sel, " ");
-			buf_puts(&sel, argv[i]);
-		}
+	for (i = 0; i < rq->nsel; i++) {
+		if (sel.len)
+			buf_puts(&sel, " ");
+		buf_printf(&sel, "%s=%s", rq->sel[i].kind == PUBLISH_CLASS ?
+		    "class" : "client", rq->sel[i].name);
+	}
 	if ((m = dispatch_alloc(p.n, idlen)) == NULL ||
 	    sel.data == NULL || (m->selector = strdup(sel.data)) == NULL ||
 	    (m->content_type = strdup(ctype)) == NULL ||
 	    (m->body = malloc(body_len + 1)) == NULL) {
-		proto_err(out, "publish: out of memory");
+		dispatch_error(res.error, "publish: out of memory");
 		goto out;
 	}
-	memcpy(m->body, body, body_len + 1);
+	memcpy(m->body, body, body_len);
+	m->body[body_len] = '\0';
 	m->body_len = body_len;
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-		proto_err(out, "publish: no randomness: %s",
+		dispatch_error(res.error, "publish: no randomness: %s",
 		    strerror(errno));
 		goto out;
 	}
@@ -1402,26 +1408,27 @@ dispatch_publish(struct buf *out, int argc, char **argv)
 		goto storefail;
 	log_info("dispatch: published %s to %zu targets (%zu online): %s",
 	    m->id, m->ntargets, online, m->selector);
-	buf_puts(out, "OK\n");
-	proto_put_kv(out, "id", m->id);
-	proto_put_kvi(out, "targets", (long long)m->ntargets);
-	proto_put_kvi(out, "online", (long long)online);
-	proto_end_record(out);
-	buf_puts(out, ".\n");
+	memcpy(id, m->id, sizeof(id));
+	res.ok = 1;
+	res.id = id;
+	res.targets = m->ntargets;
+	res.online = online;
 	dispatch_activate(m);
 	m = NULL;
 	dispatch_pump();
 	goto out;
 storefail:
 	store_rollback();
-	proto_err(out, "publish: not published: sippushd cannot write its "
-	    "database: %s%s%s", store_errmsg(), *store_errhint() ? "; " : "",
-	    store_errhint());
+	dispatch_error(res.error, "publish: not published: sippushd cannot "
+	    "write its database: %s%s%s", store_errmsg(),
+	    *store_errhint() ? "; " : "", store_errhint());
 out:
 	if (m)
 		dispatch_free(m);
 	free(p.v);
+	free(p.classes);
 	buf_free(&sel);
+	done(arg, &res);
 }
 
 static struct message *
@@ -1433,16 +1440,6 @@ dispatch_find(const char *id)
 		if (strcmp(m->id, id) == 0)
 			return m;
 	return NULL;
-}
-
-static void
-dispatch_put_counts(struct buf *out, const size_t *count)
-{
-	int	 i;
-
-	for (i = 0; i < TARGET_NSTATES; i++)
-		proto_put_kvi(out, target_state_names[i],
-		    (long long)count[i]);
 }
 
 /* Pending targets whose client is offline; a count over every target,
@@ -1464,195 +1461,288 @@ dispatch_offline(struct message *m)
 	return n;
 }
 
+/* A message's summary from memory (active messages): it points into m. */
 static void
-dispatch_put_target(struct buf *out, const char *client, int state,
-    uint32_t attempts, int last_status, int64_t last_attempt,
-    int64_t next_attempt, int64_t acked_at)
+dispatch_info_message(struct message_info *mi, struct message *m)
 {
-	proto_put_kv(out, "record", "target");
-	proto_put_kv(out, "client", client);
-	proto_put_kv(out, "state", dispatch_target_state_name(state));
-	proto_put_kvi(out, "attempts", attempts);
-	proto_put_kvi(out, "last_status", last_status);
-	proto_put_kvi(out, "last_attempt", last_attempt);
-	proto_put_kvi(out, "next_attempt", state == TARGET_PENDING ?
-	    next_attempt : 0);
-	proto_put_kvi(out, "acked_at", acked_at);
-	proto_end_record(out);
+	memset(mi, 0, sizeof(*mi));
+	mi->id = m->id;
+	mi->state = dispatch_message_state_name(m->state);
+	mi->selector = m->selector;
+	mi->content_type = m->content_type;
+	mi->body_size = m->body_len;
+	mi->created_at = m->created_at;
+	mi->expires_at = m->expires_at;
+	mi->finished_at = m->finished_at;
+	mi->targets = m->ntargets;
+	memcpy(mi->count, m->count, sizeof(mi->count));
+	mi->offline = dispatch_offline(m);
 }
+
+/* A message's summary from the store: its strings are copies, in one
+ * allocation (*mem) that the caller frees. */
+static int
+dispatch_info_row(struct message_info *mi, const struct message_row *r,
+    char **mem)
+{
+	size_t	 a = strlen(r->id) + 1, b = strlen(r->state) + 1;
+	size_t	 c = strlen(r->selector) + 1, d = strlen(r->content_type) + 1;
+	char	*s;
+	int	 i;
+
+	if ((s = *mem = malloc(a + b + c + d)) == NULL)
+		return -1;
+	memset(mi, 0, sizeof(*mi));
+	mi->id = memcpy(s, r->id, a);
+	mi->state = memcpy(s + a, r->state, b);
+	mi->selector = memcpy(s + a + b, r->selector, c);
+	mi->content_type = memcpy(s + a + b + c, r->content_type, d);
+	mi->body_size = r->body_len;
+	mi->created_at = r->created_at;
+	mi->expires_at = r->expires_at;
+	mi->finished_at = r->finished_at;
+	for (i = 0; i < TARGET_NSTATES; i++) {
+		mi->count[i] = r->count[i];
+		mi->targets += r->count[i];
+	}
+	mi->offline = 0;
+	return 0;
+}
+
+struct status_load {
+	struct status_result	*res;
+	char			*mem;		/* the message's strings */
+	struct target_info	*t;
+	size_t			 cap;
+	int			 nomem;
+};
 
 static int
 dispatch_status_row(const struct message_row *r, void *arg)
 {
-	struct buf	*out = arg;
+	struct status_load	*sl = arg;
 
-	proto_put_kv(out, "record", "message");
-	proto_put_kv(out, "id", r->id);
-	proto_put_kv(out, "state", r->state);
-	proto_put_kv(out, "selector", r->selector);
-	proto_put_kv(out, "content_type", r->content_type);
-	proto_put_kvi(out, "body_size", (long long)r->body_len);
-	proto_put_kvi(out, "created_at", r->created_at);
-	proto_put_kvi(out, "expires_at", r->expires_at);
-	proto_put_kvi(out, "finished_at", r->finished_at);
-	proto_put_kvi(out, "targets", (long long)(r->count[0] + r->count[1] +
-	    r->count[2] + r->count[3] + r->count[4] + r->count[5]));
-	dispatch_put_counts(out, r->count);
-	proto_put_kvi(out, "offline", 0);
-	proto_end_record(out);
+	if (dispatch_info_row(&sl->res->msg, r, &sl->mem) == -1)
+		sl->nomem = 1;
 	return 0;
 }
 
 static int
 dispatch_status_target(const struct target_row *r, void *arg)
 {
-	dispatch_put_target(arg, r->client, r->state, r->attempts,
-	    r->last_status, r->last_attempt, r->next_attempt, r->acked_at);
+	struct status_load	*sl = arg;
+	struct target_info	*t;
+
+	if (sl->nomem)
+		return 0;
+	if (sl->res->nt == sl->cap) {
+		sl->cap = sl->cap ? sl->cap * 2 : 64;
+		if ((t = realloc(sl->t, sl->cap * sizeof(*t))) == NULL) {
+			sl->nomem = 1;
+			return 0;
+		}
+		sl->t = t;
+	}
+	t = &sl->t[sl->res->nt];
+	if ((t->client = strdup(r->client)) == NULL) {
+		sl->nomem = 1;
+		return 0;
+	}
+	t->state = r->state;
+	t->attempts = r->attempts;
+	t->last_status = r->last_status;
+	t->last_attempt = r->last_attempt;
+	t->next_attempt = r->next_attempt;
+	t->acked_at = r->acked_at;
+	sl->res->nt++;
+	sl->res->t = sl->t;
 	return 0;
 }
 
-/* A message's summary record from memory (active messages). */
-static void
-dispatch_put_message(struct buf *out, struct message *m)
-{
-	proto_put_kv(out, "record", "message");
-	proto_put_kv(out, "id", m->id);
-	proto_put_kv(out, "state", dispatch_message_state_name(m->state));
-	proto_put_kv(out, "selector", m->selector);
-	proto_put_kv(out, "content_type", m->content_type);
-	proto_put_kvi(out, "body_size", (long long)m->body_len);
-	proto_put_kvi(out, "created_at", m->created_at);
-	proto_put_kvi(out, "expires_at", m->expires_at);
-	proto_put_kvi(out, "finished_at", m->finished_at);
-	proto_put_kvi(out, "targets", (long long)m->ntargets);
-	dispatch_put_counts(out, m->count);
-	proto_put_kvi(out, "offline", (long long)dispatch_offline(m));
-	proto_end_record(out);
-}
-
-/* status id=ID [targets=no] */
+/* A message's summary and (req->targets) its target set. */
 void
-dispatch_status(struct buf *out, int argc, char **argv)
+dispatch_status(const struct status_req *rq,
+    void (*done)(void *, const struct status_result *), void *arg)
 {
-	const char	*id = proto_get(argc, argv, "id");
-	const char	*tv = proto_get(argc, argv, "targets");
-	struct message	*m;
-	struct target	*t;
-	size_t		 i, start;
-	int		 with_targets = tv == NULL || strcmp(tv, "no") != 0;
+	struct status_result	 res;
+	struct status_load	 sl;
+	struct target_info	*tv = NULL;
+	struct message		*m;
+	struct target		*t;
+	size_t			 i;
 
-	if (id == NULL) {
-		proto_err(out, "status needs id=ID");
-		return;
+	memset(&res, 0, sizeof(res));
+	memset(&sl, 0, sizeof(sl));
+	sl.res = &res;
+	if (rq->id == NULL) {
+		dispatch_error(res.error, "status needs id=ID");
+		goto out;
 	}
-	if ((m = dispatch_find(id)) != NULL) {
-		buf_puts(out, "OK\n");
-		dispatch_put_message(out, m);
-		for (i = 0; with_targets && i < m->ntargets; i++) {
-			t = &m->targets[i];
-			dispatch_put_target(out, t->client, t->state,
-			    t->attempts, t->last_status, t->last_attempt,
-			    t->next_attempt, t->acked_at);
+	if ((m = dispatch_find(rq->id)) != NULL) {
+		dispatch_info_message(&res.msg, m);
+		if (rq->targets && m->ntargets &&
+		    (tv = calloc(m->ntargets, sizeof(*tv))) == NULL) {
+			dispatch_error(res.error, "status: out of memory");
+			goto out;
 		}
-		buf_puts(out, ".\n");
-		return;
+		for (i = 0; rq->targets && i < m->ntargets; i++) {
+			t = &m->targets[i];
+			tv[i].client = t->client;
+			tv[i].state = t->state;
+			tv[i].attempts = t->attempts;
+			tv[i].last_status = t->last_status;
+			tv[i].last_attempt = t->last_attempt;
+			tv[i].next_attempt = t->next_attempt;
+			tv[i].acked_at = t->acked_at;
+		}
+		res.t = tv;
+		res.nt = rq->targets ? m->ntargets : 0;
+		res.ok = 1;
+		goto out;
 	}
 	commit_flush();		/* a message that just finished */
-	start = out->len;
-	buf_puts(out, "OK\n");
-	switch (store_load_messages(id, 0, 1, dispatch_status_row, out)) {
+	switch (store_load_messages(rq->id, 0, 1, dispatch_status_row, &sl)) {
 	case 1:
 		break;
 	case 0:
-		out->len = start;
-		proto_err(out, "no message %.64s", id);
-		return;
+		dispatch_error(res.error, "no message %.64s", rq->id);
+		goto out;
 	default:
-		out->len = start;
-		proto_err(out, "store failure: %s", store_errmsg());
-		return;
+		dispatch_error(res.error, "store failure: %s",
+		    store_errmsg());
+		goto out;
 	}
-	if (with_targets && store_load_targets(id, dispatch_status_target,
-	    out) == -1) {
-		out->len = start;
-		proto_err(out, "store failure: %s", store_errmsg());
-		return;
+	if (rq->targets && store_load_targets(rq->id, dispatch_status_target,
+	    &sl) == -1) {
+		dispatch_error(res.error, "store failure: %s",
+		    store_errmsg());
+		goto out;
 	}
-	buf_puts(out, ".\n");
+	if (sl.nomem) {
+		dispatch_error(res.error, "status: out of memory");
+		goto out;
+	}
+	res.ok = 1;
+out:
+	done(arg, &res);
+	free(tv);
+	for (i = 0; sl.t && i < res.nt; i++)
+		free((char *)sl.t[i].client);
+	free(sl.t);
+	free(sl.mem);
 }
+
+struct list_load {
+	struct message_info	*v;
+	char			**mem;		/* per entry, or NULL */
+	size_t			 n, cap;
+	int			 nomem;
+};
 
 static int
 dispatch_list_row(const struct message_row *r, void *arg)
 {
-	struct message	*m = dispatch_find(r->id);
+	struct list_load	*ll = arg;
+	struct message		*m = dispatch_find(r->id);
+	struct message_info	*v;
+	char			**mem;
 
+	if (ll->nomem)
+		return 0;
+	if (ll->n == ll->cap) {
+		ll->cap = ll->cap ? ll->cap * 2 : 32;
+		if ((v = realloc(ll->v, ll->cap * sizeof(*v))) == NULL ||
+		    (ll->v = v, (mem = realloc(ll->mem, ll->cap *
+		    sizeof(*mem))) == NULL)) {
+			ll->nomem = 1;
+			return 0;
+		}
+		ll->mem = mem;
+	}
+	ll->mem[ll->n] = NULL;
 	if (m)
-		dispatch_put_message(arg, m);
-	else
-		dispatch_status_row(r, arg);
+		dispatch_info_message(&ll->v[ll->n], m);
+	else if (dispatch_info_row(&ll->v[ll->n], r, &ll->mem[ll->n]) == -1) {
+		ll->nomem = 1;
+		return 0;
+	}
+	ll->n++;
 	return 0;
 }
 
-/* messages [limit=N]: the newest messages with their counts. */
+/* The newest messages with their counts. */
 void
-dispatch_messages(struct buf *out, int argc, char **argv)
+dispatch_messages(const struct messages_req *rq,
+    void (*done)(void *, const struct messages_result *), void *arg)
 {
-	const char	*v = proto_get(argc, argv, "limit");
-	long		 limit = DISPATCH_LIST_DEFAULT;
-	char		*end;
-	size_t		 start;
+	struct messages_result	 res;
+	struct list_load	 ll;
+	size_t			 i;
 
-	if (v) {
-		limit = strtol(v, &end, 10);
-		if (*v == '\0' || *end != '\0' || limit < 1 ||
-		    limit > 100000) {
-			proto_err(out, "limit must be 1..100000");
-			return;
-		}
+	memset(&res, 0, sizeof(res));
+	memset(&ll, 0, sizeof(ll));
+	if (rq->limit < 1 || rq->limit > DISPATCH_LIST_MAX) {
+		dispatch_error(res.error, "limit must be 1..%d",
+		    DISPATCH_LIST_MAX);
+		goto out;
 	}
 	commit_flush();
-	start = out->len;
-	buf_puts(out, "OK\n");
-	if (store_load_messages(NULL, 0, (int)limit, dispatch_list_row, out)
-	    == -1) {
-		out->len = start;
-		proto_err(out, "store failure: %s", store_errmsg());
-		return;
+	if (store_load_messages(NULL, 0, (int)rq->limit, dispatch_list_row,
+	    &ll) == -1) {
+		dispatch_error(res.error, "store failure: %s",
+		    store_errmsg());
+		goto out;
 	}
-	buf_puts(out, ".\n");
+	if (ll.nomem) {
+		dispatch_error(res.error, "messages: out of memory");
+		goto out;
+	}
+	res.ok = 1;
+	res.v = ll.v;
+	res.n = ll.n;
+out:
+	done(arg, &res);
+	for (i = 0; i < ll.n; i++)
+		free(ll.mem[i]);
+	free(ll.mem);
+	free(ll.v);
 }
 
-/* cancel id=ID: every pending target becomes cancelled; those in flight
- * end as acked (2xx) or cancelled. */
+/* Cancel: every pending target becomes cancelled; those in flight end
+ * as acked (2xx) or cancelled. */
 void
-dispatch_cancel(struct buf *out, int argc, char **argv)
+dispatch_cancel(const struct cancel_req *rq,
+    void (*done)(void *, const struct cancel_result *), void *arg)
 {
-	const char	*id = proto_get(argc, argv, "id");
-	struct message	*m;
-	size_t		 before;
+	struct cancel_result	 res;
+	struct message		*m;
+	char			 id[MESSAGE_ID_LEN + 1];
+	size_t			 before;
 
-	if (id == NULL) {
-		proto_err(out, "cancel needs id=ID");
-		return;
+	memset(&res, 0, sizeof(res));
+	if (rq->id == NULL) {
+		dispatch_error(res.error, "cancel needs id=ID");
+		goto out;
 	}
-	if ((m = dispatch_find(id)) == NULL || m->state == MESSAGE_CANCELLED) {
-		proto_err(out, "no active message %.64s", id);
-		return;
+	if ((m = dispatch_find(rq->id)) == NULL ||
+	    m->state == MESSAGE_CANCELLED) {
+		dispatch_error(res.error, "no active message %.64s", rq->id);
+		goto out;
 	}
 	before = m->count[TARGET_CANCELLED];
 	m->state = MESSAGE_CANCELLED;
 	m->dirty = 1;
 	dispatch_mark_message(m);
 	log_info("dispatch: %s cancelled", m->id);
-	buf_puts(out, "OK\n");
-	proto_put_kv(out, "id", m->id);
 	dispatch_end_pending(m, TARGET_CANCELLED);
-	proto_put_kvi(out, "cancelled", (long long)(m->count[TARGET_CANCELLED]
-	    - before));
-	proto_put_kvi(out, "in_flight", (long long)m->count[TARGET_SENT]);
-	proto_end_record(out);
-	buf_puts(out, ".\n");
+	memcpy(id, m->id, sizeof(id));
+	res.ok = 1;
+	res.id = id;
+	res.cancelled = m->count[TARGET_CANCELLED] - before;
+	res.in_flight = m->count[TARGET_SENT];
 	commit_flush();		/* the answer says it is done */
+out:
+	done(arg, &res);
 }
 
 /* The dispatcher's part of the stats record. */

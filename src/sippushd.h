@@ -322,10 +322,114 @@ void	 dispatch_requeue_dirty(struct message *list);
 void	 dispatch_requeue(struct message *, int row);
 void	 dispatch_requeue_target(struct target *);
 void	 dispatch_written(struct message *);
-void	 dispatch_publish(struct buf *out, int argc, char **argv);
-void	 dispatch_status(struct buf *out, int argc, char **argv);
-void	 dispatch_messages(struct buf *out, int argc, char **argv);
-void	 dispatch_cancel(struct buf *out, int argc, char **argv);
+
+/*
+ * The control operations, for any front end (command.c parses the
+ * control protocol into these requests and renders the results): each
+ * calls done(arg, result) once, now or later; the result and what it
+ * points to live until done returns.  ok 0: error says why (one line).
+ */
+#define OP_ERROR_MAX	512
+
+enum publish_sel_kind { PUBLISH_CLASS, PUBLISH_CLIENT };
+
+struct publish_sel {
+	int		 kind;		/* enum publish_sel_kind */
+	const char	*name;		/* class name or client ID */
+};
+
+struct publish_req {
+	int			 all;		/* every client */
+	const struct publish_sel *sel;		/* in the order given */
+	size_t			 nsel;
+	const char		*body;
+	size_t			 body_len;
+	const char		*content_type;	/* NULL: text/plain */
+	long			 ttl;		/* s; 0: dispatch.default_ttl */
+};
+
+struct publish_result {
+	int		 ok;
+	char		 error[OP_ERROR_MAX];
+	const char	*id;
+	size_t		 targets;
+	size_t		 online;
+};
+
+/* A message's summary, from memory or from the store. */
+struct message_info {
+	const char	*id;
+	const char	*state;
+	const char	*selector;
+	const char	*content_type;
+	size_t		 body_size;
+	int64_t		 created_at;
+	int64_t		 expires_at;
+	int64_t		 finished_at;
+	size_t		 targets;
+	size_t		 count[TARGET_NSTATES];
+	size_t		 offline;
+};
+
+struct target_info {
+	const char	*client;
+	int		 state;		/* enum target_state */
+	uint32_t	 attempts;
+	int		 last_status;
+	int64_t		 last_attempt;
+	int64_t		 next_attempt;
+	int64_t		 acked_at;
+};
+
+struct status_req {
+	const char	*id;
+	int		 targets;	/* with the target records */
+};
+
+struct status_result {
+	int			 ok;
+	char			 error[OP_ERROR_MAX];
+	struct message_info	 msg;
+	const struct target_info *t;
+	size_t			 nt;
+};
+
+struct messages_req {
+	long		 limit;		/* 1..DISPATCH_LIST_MAX */
+};
+
+#define DISPATCH_LIST_DEFAULT	20
+#define DISPATCH_LIST_MAX	100000
+
+struct messages_result {
+	int			 ok;
+	char			 error[OP_ERROR_MAX];
+	const struct message_info *v;	/* newest first */
+	size_t			 n;
+};
+
+struct cancel_req {
+	const char	*id;
+};
+
+struct cancel_result {
+	int		 ok;
+	char		 error[OP_ERROR_MAX];
+	const char	*id;
+	size_t		 cancelled;
+	size_t		 in_flight;
+};
+
+void	 dispatch_publish(const struct publish_req *,
+	    void (*done)(void *, const struct publish_result *), void *arg);
+void	 dispatch_status(const struct status_req *,
+	    void (*done)(void *, const struct status_result *), void *arg);
+void	 dispatch_messages(const struct messages_req *,
+	    void (*done)(void *, const struct messages_result *), void *arg);
+void	 dispatch_cancel(const struct cancel_req *,
+	    void (*done)(void *, const struct cancel_result *), void *arg);
+int	 dispatch_max_ttl(void);
+int	 dispatch_valid_ctype(const char *);
 void	 dispatch_stats(struct buf *out);
 int64_t	 dispatch_backoff(const struct config *, uint32_t attempts,
 	    uint32_t random);
@@ -483,7 +587,47 @@ struct sockaddr;
 void	 auth_nonce_make(const struct sockaddr *, int64_t now, char *out);
 int	 auth_nonce_check(const char *nonce, const struct sockaddr *,
 	    int64_t now, uint64_t *id);
-void	 auth_cmd_user(struct buf *out, int argc, char **argv);
+#define AUTH_PASSWORD_MIN	8
+#define AUTH_PASSWORD_MAX	256
+int	 auth_valid_password(const char *);
+
+/* The users' credentials (sippushctl user), for any front end; done is
+ * called once, now or later, as for the dispatch operations. */
+enum user_op { USER_ADD, USER_DEL, USER_LIST, USER_IMPORT };
+
+struct user_cred {
+	const char	*id;
+	const char	*password;
+};
+
+struct user_req {
+	int			 op;		/* enum user_op */
+	const char		*id;		/* add, del; list: NULL all */
+	const char		*password;	/* add */
+	const struct user_cred	*v;		/* import: all or none */
+	size_t			 n;
+};
+
+struct user_info {
+	const char	*id;
+	const char	*realm;
+	int64_t		 created_at;
+};
+
+struct user_result {
+	int			 ok;
+	char			 error[OP_ERROR_MAX];
+	int			 op;
+	const char		*id;		/* add, del */
+	const char		*realm;		/* add */
+	int			 unregistered;	/* del: its registration ended */
+	size_t			 imported;	/* import */
+	const struct user_info	*users;		/* list */
+	size_t			 nusers;
+};
+
+void	 auth_user(const struct user_req *,
+	    void (*done)(void *, const struct user_result *), void *arg);
 
 /* ---- heartbeat.c: OPTIONS and the liveness sweep ---- */
 
@@ -530,6 +674,10 @@ int	 control_init(const struct config *, struct su_root_s *, char *err,
 	    size_t errlen);
 void	 control_shutdown(void);
 void	 control_request(struct buf *out, int argc, char **argv);
+struct ctl_stream;
+struct ctl_stream *control_cmd_clients(struct buf *, int argc, char **argv);
+void	 control_cmd_client(struct buf *, int argc, char **argv);
+void	 control_cmd_stats(struct buf *);
 
 /* ---- sippushd.c ---- */
 

@@ -971,7 +971,7 @@ publish(char *id, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line.data + line.len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
-	run(dispatch_publish, "%s", line.data);
+	run(control_request, "%s", line.data);
 	buf_free(&line);
 	if (!is_ok() || nrec() != 1 || rval(0, "id") == NULL)
 		return -1;
@@ -1074,7 +1074,7 @@ spin_until_finished(const char *id, int ms)
 	int64_t	 end = real_ms() + ms;
 
 	for (;;) {
-		run(dispatch_status, "status id=%s targets=no", id);
+		run(control_request, "status id=%s targets=no", id);
 		if (rnum(0, "finished_at") > 0)
 			return 1;
 		if (real_ms() >= end)
@@ -1091,7 +1091,7 @@ spin_until_target(const char *id, int rec, const char *state, int ms)
 	int64_t	 end = real_ms() + ms;
 
 	for (;;) {
-		run(dispatch_status, "status id=%s", id);
+		run(control_request, "status id=%s", id);
 		if (req(rec, "state", state))
 			return 1;
 		if (real_ms() >= end)
@@ -1168,7 +1168,7 @@ test_publish_targets(void)
 	tgts_free(&tl);
 
 	/* and in memory: status has the message and its targets */
-	run(dispatch_status, "status id=%s", id);
+	run(control_request, "status id=%s", id);
 	CU_ASSERT_FATAL(is_ok());
 	CU_ASSERT_EQUAL(nrec(), 5);
 	CU_ASSERT(req(0, "record", "message"));
@@ -1186,7 +1186,7 @@ test_publish_targets(void)
 		CU_ASSERT(req(i + 1, "state", "pending"));
 		CU_ASSERT_EQUAL(rnum(i + 1, "attempts"), 0);
 	}
-	run(dispatch_status, "status id=%s targets=no", id);
+	run(control_request, "status id=%s targets=no", id);
 	CU_ASSERT_EQUAL(nrec(), 1);
 
 	/* a client matched twice (by class and by name, and named twice)
@@ -1384,7 +1384,7 @@ test_parked(void)
 	CU_ASSERT_EQUAL(publish(id, "class=k body=wake"), 2);
 	CU_ASSERT_EQUAL(rnum(0, "online"), 0);
 	spin(300);	/* several ticks */
-	run(dispatch_status, "status id=%s", id);
+	run(control_request, "status id=%s", id);
 	CU_ASSERT_FATAL(is_ok());
 	CU_ASSERT(req(0, "state", "active"));
 	assert_reply_counts(0, 2, 0, 0, 0, 0, 0);
@@ -1424,7 +1424,7 @@ test_cancel(void)
 	CU_ASSERT_EQUAL(publish(other, "class=j body=go"), 1);
 	test_now += 5;		/* finished_at is the cancel's time */
 
-	run(dispatch_cancel, "cancel id=%s", id);
+	run(control_request, "cancel id=%s", id);
 	CU_ASSERT_FATAL(is_ok());
 	CU_ASSERT_EQUAL(nrec(), 1);
 	CU_ASSERT(req(0, "id", id));
@@ -1432,7 +1432,7 @@ test_cancel(void)
 	CU_ASSERT_EQUAL(rnum(0, "in_flight"), 0);
 
 	/* finished: status reads it back from the store */
-	run(dispatch_status, "status id=%s", id);
+	run(control_request, "status id=%s", id);
 	CU_ASSERT_FATAL(is_ok());
 	CU_ASSERT_EQUAL(nrec(), 4);
 	CU_ASSERT(req(0, "state", "cancelled"));
@@ -1459,19 +1459,19 @@ test_cancel(void)
 	msgs_free(&ml);
 
 	/* once only; bad requests */
-	run(dispatch_cancel, "cancel id=%s", id);
+	run(control_request, "cancel id=%s", id);
 	CU_ASSERT(is_err("no active message"));
-	run(dispatch_cancel, "cancel");
+	run(control_request, "cancel");
 	CU_ASSERT(is_err("cancel needs id=ID"));
-	run(dispatch_cancel, "cancel id=0123456789abcdef");
+	run(control_request, "cancel id=0123456789abcdef");
 	CU_ASSERT(is_err("no active message"));
-	run(dispatch_status, "status");
+	run(control_request, "status");
 	CU_ASSERT(is_err("status needs id=ID"));
-	run(dispatch_status, "status id=0123456789abcdef");
+	run(control_request, "status id=0123456789abcdef");
 	CU_ASSERT(is_err("no message 0123456789abcdef"));
 
 	/* the other message goes on */
-	run(dispatch_status, "status id=%s", other);
+	run(control_request, "status id=%s", other);
 	CU_ASSERT(req(0, "state", "active"));
 	assert_reply_counts(0, 1, 0, 0, 0, 0, 0);
 	CU_ASSERT_EQUAL(rnum(0, "offline"), 1);
@@ -1497,12 +1497,12 @@ test_ttl(void)
 	test_now = (int64_t)time(NULL) - 10;	/* past its TTL at once */
 	CU_ASSERT_EQUAL(publish(id, "class=k ttl=1 body=soon"), 2);
 	CU_ASSERT_EQUAL(publish(keep, "class=k ttl=3600 body=later"), 2);
-	run(dispatch_status, "status id=%s targets=no", id);
+	run(control_request, "status id=%s targets=no", id);
 	CU_ASSERT(req(0, "state", "active"));	/* until the tick */
 	CU_ASSERT_EQUAL(rnum(0, "expires_at"), test_now + 1);
 
 	CU_ASSERT_FATAL(spin_until_finished(id, 3000));
-	run(dispatch_status, "status id=%s", id);
+	run(control_request, "status id=%s", id);
 	CU_ASSERT_FATAL(is_ok());
 	CU_ASSERT(req(0, "state", "done"));
 	CU_ASSERT_EQUAL(rnum(0, "finished_at"), test_now);
@@ -1522,13 +1522,13 @@ test_ttl(void)
 	tgts_free(&tl);
 
 	/* the other one is untouched */
-	run(dispatch_status, "status id=%s targets=no", keep);
+	run(control_request, "status id=%s targets=no", keep);
 	CU_ASSERT(req(0, "state", "active"));
 	assert_reply_counts(0, 2, 0, 0, 0, 0, 0);
 	CU_ASSERT_EQUAL(rnum(0, "offline"), 2);
 
 	/* messages lists both, with their counts */
-	run(dispatch_messages, "messages");
+	run(control_request, "messages");
 	CU_ASSERT_FATAL(is_ok());
 	CU_ASSERT_EQUAL(nrec(), 2);
 	i = rfind("id", id);
@@ -1543,15 +1543,15 @@ test_ttl(void)
 	CU_ASSERT(req(i, "state", "active"));
 	assert_reply_counts(i, 2, 0, 0, 0, 0, 0);
 	CU_ASSERT_EQUAL(rnum(i, "offline"), 2);
-	run(dispatch_messages, "messages limit=1");
+	run(control_request, "messages limit=1");
 	CU_ASSERT_EQUAL(nrec(), 1);
-	run(dispatch_messages, "messages limit=0");
+	run(control_request, "messages limit=0");
 	CU_ASSERT(is_err("limit must be"));
-	run(dispatch_messages, "messages limit=ten");
+	run(control_request, "messages limit=ten");
 	CU_ASSERT(is_err("limit must be"));
 
 	/* expired is final */
-	run(dispatch_cancel, "cancel id=%s", id);
+	run(control_request, "cancel id=%s", id);
 	CU_ASSERT(is_err("no active message"));
 }
 
@@ -1574,7 +1574,7 @@ test_ttl_not_early(void)
 	test_now = pub / 1000;
 	test_now_ms = (int)(pub % 1000);
 	CU_ASSERT_EQUAL_FATAL(publish(id, "class=r ttl=1 body=x"), 1);
-	run(dispatch_status, "status id=%s targets=no", id);
+	run(control_request, "status id=%s targets=no", id);
 	CU_ASSERT_EQUAL(rnum(0, "created_at"), test_now);
 	CU_ASSERT_EQUAL(rnum(0, "expires_at"), test_now + 2);
 
@@ -1583,7 +1583,7 @@ test_ttl_not_early(void)
 	end = pub + 1000 - 30;
 	while (real_ms() < end) {
 		su_root_step(lv_root, 10);
-		run(dispatch_status, "status id=%s targets=no", id);
+		run(control_request, "status id=%s targets=no", id);
 		if (real_ms() >= end)
 			break;
 		if (!req(0, "state", "active") || rnum(0, "expired") != 0) {
@@ -1596,7 +1596,7 @@ test_ttl_not_early(void)
 	/* and it does expire, about when expires_at says */
 	CU_ASSERT_FATAL(spin_until_finished(id, 3000));
 	CU_ASSERT(real_ms() >= (test_now + 2) * 1000);
-	run(dispatch_status, "status id=%s targets=no", id);
+	run(control_request, "status id=%s targets=no", id);
 	assert_reply_counts(0, 0, 0, 0, 1, 0, 0);
 }
 
@@ -1631,7 +1631,7 @@ test_retry_then_failed(void)
 	CU_ASSERT_EQUAL(publish(id, "class=k body=ping"), 1);
 	CU_ASSERT_EQUAL(rnum(0, "online"), 1);
 	/* sent at once */
-	run(dispatch_status, "status id=%s", id);
+	run(control_request, "status id=%s", id);
 	CU_ASSERT(req(0, "state", "active"));
 	assert_reply_counts(0, 0, 1, 0, 0, 0, 0);
 	CU_ASSERT_EQUAL(rnum(0, "offline"), 0);
@@ -1671,13 +1671,13 @@ test_retry_then_failed(void)
 	CU_ASSERT_EQUAL(tl.r[0].next_attempt, next);
 	tgts_free(&tl);
 	spin(200);		/* the backoff holds it */
-	run(dispatch_status, "status id=%s", id);
+	run(control_request, "status id=%s", id);
 	CU_ASSERT(req(1, "state", "pending"));
 	CU_ASSERT_EQUAL(rnum(1, "attempts"), 1);
 
 	/* the client is back (re-registers): due now, sent again */
 	dispatch_client_online(c);
-	run(dispatch_status, "status id=%s", id);
+	run(control_request, "status id=%s", id);
 	CU_ASSERT(req(1, "state", "sent"));
 	CU_ASSERT_EQUAL(rnum(1, "attempts"), 2);
 	stats();
@@ -1685,7 +1685,7 @@ test_retry_then_failed(void)
 
 	/* the second failure is the last: failed, and the message done */
 	CU_ASSERT_FATAL(spin_until_finished(id, 10000));
-	run(dispatch_status, "status id=%s", id);
+	run(control_request, "status id=%s", id);
 	CU_ASSERT(req(0, "state", "done"));
 	assert_reply_counts(0, 0, 0, 0, 0, 1, 0);
 	CU_ASSERT(req(1, "state", "failed"));
@@ -1721,13 +1721,13 @@ test_cancel_in_flight(void)
 	retries0 = rnum(0, "retries_total");
 	CU_ASSERT_EQUAL(publish(id, "class=k body=ping"), 2);
 	CU_ASSERT_EQUAL(rnum(0, "online"), 1);
-	run(dispatch_cancel, "cancel id=%s", id);
+	run(control_request, "cancel id=%s", id);
 	CU_ASSERT_FATAL(is_ok());
 	CU_ASSERT_EQUAL(rnum(0, "cancelled"), 1);
 	CU_ASSERT_EQUAL(rnum(0, "in_flight"), 1);
 
 	/* still in memory, cancelled but not finished */
-	run(dispatch_status, "status id=%s", id);
+	run(control_request, "status id=%s", id);
 	CU_ASSERT(req(0, "state", "cancelled"));
 	CU_ASSERT_EQUAL(rnum(0, "finished_at"), 0);
 	assert_reply_counts(0, 0, 1, 0, 0, 0, 1);
@@ -1742,7 +1742,7 @@ test_cancel_in_flight(void)
 
 	/* the answer: cancelled, not retried; the message finishes */
 	CU_ASSERT_FATAL(spin_until_finished(id, 10000));
-	run(dispatch_status, "status id=%s", id);
+	run(control_request, "status id=%s", id);
 	CU_ASSERT(req(0, "state", "cancelled"));
 	CU_ASSERT_EQUAL(rnum(0, "finished_at"), test_now);
 	assert_reply_counts(0, 0, 0, 0, 0, 0, 2);
@@ -1775,16 +1775,16 @@ test_cancel_twice(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(client_add("fly", "k", TRANSPORT_UDP,
 	    CLIENT_ONLINE, port));
 	CU_ASSERT_EQUAL(publish(id, "class=k body=ping"), 1);
-	run(dispatch_cancel, "cancel id=%s", id);
+	run(control_request, "cancel id=%s", id);
 	CU_ASSERT(is_ok() && rnum(0, "cancelled") == 0 &&
 	    rnum(0, "in_flight") == 1);
-	run(dispatch_cancel, "cancel id=%s", id);
+	run(control_request, "cancel id=%s", id);
 	if (!is_err(NULL))
 		fprintf(stderr, "\ncancel of a cancelled message: %s",
 		    lv_out.data);
 	CU_ASSERT(is_err("no active message"));
 	CU_ASSERT_FATAL(spin_until_finished(id, 10000));
-	run(dispatch_cancel, "cancel id=%s", id);
+	run(control_request, "cancel id=%s", id);
 	CU_ASSERT(is_err("no active message"));
 }
 
@@ -1859,7 +1859,7 @@ test_pending_per_client(void)
 	expect_refused("(2 targets at the limit)", 3, "class=k body=four");
 
 	/* a cancel ends p1's target of id1 */
-	run(dispatch_cancel, "cancel id=%s", id1);
+	run(control_request, "cancel id=%s", id1);
 	CU_ASSERT_FATAL(is_ok());
 	CU_ASSERT(p1->pending == 1 && p2->pending == 2);
 	CU_ASSERT_EQUAL(publish(id, "client=p1 body=five"), 1);
@@ -1893,7 +1893,7 @@ test_restart(void)
 	CU_ASSERT_EQUAL(publish(keep, "class=k ttl=600 "
 	    "content_type=application/json body=%%7B%%22a%%22:1%%7D"), 3);
 	CU_ASSERT_EQUAL(publish(gone, "client=k1 client=k3 body=bye"), 2);
-	run(dispatch_cancel, "cancel id=%s", gone);
+	run(control_request, "cancel id=%s", gone);
 	CU_ASSERT_EQUAL(rnum(0, "cancelled"), 2);
 
 	CU_ASSERT_FATAL(live_restart() == 0);
@@ -1902,7 +1902,7 @@ test_restart(void)
 
 	/* the unfinished one is active again, in memory (offline is only
 	 * counted there) */
-	run(dispatch_status, "status id=%s", keep);
+	run(control_request, "status id=%s", keep);
 	CU_ASSERT_FATAL(is_ok());
 	CU_ASSERT(req(0, "state", "active"));
 	CU_ASSERT(req(0, "selector", "class=k"));
@@ -1928,23 +1928,23 @@ test_restart(void)
 	CU_ASSERT_EQUAL(rnum(0, "targets_pending"), 3);
 
 	/* the finished one from the store */
-	run(dispatch_status, "status id=%s", gone);
+	run(control_request, "status id=%s", gone);
 	CU_ASSERT_FATAL(is_ok());
 	CU_ASSERT(req(0, "state", "cancelled"));
 	CU_ASSERT_EQUAL(rnum(0, "finished_at"), test_now);
 	assert_reply_counts(0, 0, 0, 0, 0, 0, 2);
 	CU_ASSERT_EQUAL(nrec(), 3);
-	run(dispatch_messages, "messages");
+	run(control_request, "messages");
 	CU_ASSERT_EQUAL(nrec(), 2);
 	i = rfind("id", keep);
 	CU_ASSERT(i >= 0 && rnum(i, "offline") == 3);
 
 	/* it can be cancelled after the restart; then nothing comes back */
-	run(dispatch_cancel, "cancel id=%s", keep);
+	run(control_request, "cancel id=%s", keep);
 	CU_ASSERT(is_ok() && rnum(0, "cancelled") == 3);
 	CU_ASSERT_FATAL(live_restart() == 0);
 	CU_ASSERT_EQUAL(dispatch_restore(), 0);
-	run(dispatch_status, "status id=%s targets=no", keep);
+	run(control_request, "status id=%s targets=no", keep);
 	CU_ASSERT(req(0, "state", "cancelled"));
 	assert_reply_counts(0, 0, 0, 0, 0, 0, 3);
 	stats();
@@ -1969,7 +1969,7 @@ test_restart_in_flight(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(client_add("fly", "k", TRANSPORT_UDP,
 	    CLIENT_ONLINE, port));
 	CU_ASSERT_EQUAL(publish(id, "class=k body=ping"), 1);
-	run(dispatch_status, "status id=%s", id);
+	run(control_request, "status id=%s", id);
 	CU_ASSERT(req(1, "state", "sent"));
 
 	CU_ASSERT_FATAL(live_restart() == 0);
@@ -1983,7 +1983,7 @@ test_restart_in_flight(void)
 	stats();
 	sent0 = rnum(0, "sent_total");
 	CU_ASSERT_EQUAL(dispatch_restore(), 1);
-	run(dispatch_status, "status id=%s", id);
+	run(control_request, "status id=%s", id);
 	CU_ASSERT(req(0, "state", "active"));
 	CU_ASSERT(req(1, "state", "pending"));
 	CU_ASSERT_EQUAL(rnum(1, "attempts"), 1);
@@ -1993,7 +1993,7 @@ test_restart_in_flight(void)
 	end = real_ms() + 10000;
 	do {
 		su_root_step(lv_root, 50);
-		run(dispatch_status, "status id=%s", id);
+		run(control_request, "status id=%s", id);
 	} while (!(req(1, "state", "pending") && rnum(1, "last_status") > 0) &&
 	    real_ms() < end);
 	CU_ASSERT_FATAL(req(1, "state", "pending"));
@@ -2064,12 +2064,12 @@ test_crash_in_flight(void)
 	    CLIENT_ONLINE, ntohs(sin.sin_port)));
 	t0 = real_ms();
 	CU_ASSERT_EQUAL(publish(id, "class=k body=ping"), 1);
-	run(dispatch_status, "status id=%s", id);
+	run(control_request, "status id=%s", id);
 	CU_ASSERT(req(1, "state", "sent"));
 
 	/* aged (500 ms), then committed (100 ms); still unanswered */
 	spin(1000);
-	run(dispatch_status, "status id=%s", id);
+	run(control_request, "status id=%s", id);
 	CU_ASSERT_FATAL(req(1, "state", "sent"));
 	CU_ASSERT_EQUAL_FATAL(disk_target(id, state, sizeof(state),
 	    &attempts, &last), 0);
@@ -2105,7 +2105,7 @@ test_tcp_no_connection(void)
 	sent0 = rnum(0, "sent_total");
 	CU_ASSERT_EQUAL(publish(id, "class=k body=hello"), 1);
 	spin(300);
-	run(dispatch_status, "status id=%s", id);
+	run(control_request, "status id=%s", id);
 	CU_ASSERT_FATAL(is_ok());
 	CU_ASSERT(req(1, "state", "pending"));
 	CU_ASSERT_EQUAL(rnum(1, "attempts"), 0);
@@ -2115,7 +2115,7 @@ test_tcp_no_connection(void)
 	CU_ASSERT_EQUAL(rnum(0, "sent_total"), sent0);
 
 	/* a UDP client in the same state is sent to: only TCP/TLS waits */
-	run(dispatch_cancel, "cancel id=%s", id);
+	run(control_request, "cancel id=%s", id);
 	CU_ASSERT(is_ok());
 	c->transport = TRANSPORT_UDP;
 	CU_ASSERT_EQUAL(publish(id, "class=k body=hello"), 1);
@@ -2208,7 +2208,7 @@ test_restore_rows(void)
 	CU_ASSERT_EQUAL(dispatch_restore(), 4);
 
 	/* the big one, from memory, sorted by client ID */
-	run(dispatch_status, "status id=%s", mbig.id);
+	run(control_request, "status id=%s", mbig.id);
 	CU_ASSERT_FATAL(is_ok());
 	CU_ASSERT(req(0, "state", "active"));
 	CU_ASSERT(req(0, "selector", "all"));
@@ -2248,7 +2248,7 @@ test_restore_rows(void)
 	}
 
 	/* cancelled mid-flight: what was pending is cancelled now */
-	run(dispatch_status, "status id=%s", mb.id);
+	run(control_request, "status id=%s", mb.id);
 	CU_ASSERT_FATAL(is_ok());
 	CU_ASSERT(req(0, "state", "cancelled"));
 	CU_ASSERT_EQUAL(rnum(0, "finished_at"), test_now);
@@ -2260,19 +2260,19 @@ test_restore_rows(void)
 	tgts_free(&tl);
 
 	/* nothing left to do: done at once */
-	run(dispatch_status, "status id=%s", mc.id);
+	run(control_request, "status id=%s", mc.id);
 	CU_ASSERT(req(0, "state", "done"));
 	CU_ASSERT_EQUAL(rnum(0, "finished_at"), test_now);
 	assert_reply_counts(0, 0, 0, 1, 1, 0, 0);
 
 	/* untouched */
-	run(dispatch_status, "status id=%s", md.id);
+	run(control_request, "status id=%s", md.id);
 	CU_ASSERT(req(0, "state", "done"));
 	CU_ASSERT_EQUAL(rnum(0, "finished_at"), test_now - 7);
 
 	/* past its TTL: the first tick expires it */
 	CU_ASSERT(spin_until_finished(me.id, 3000));
-	run(dispatch_status, "status id=%s", me.id);
+	run(control_request, "status id=%s", me.id);
 	CU_ASSERT(req(0, "state", "done"));
 	assert_reply_counts(0, 0, 0, 0, 1, 0, 0);
 
@@ -2285,7 +2285,7 @@ test_restore_rows(void)
 	CU_ASSERT_PTR_NOT_NULL(client_add("restored-client-with-a-rather-"
 	    "long-id-000", "x", TRANSPORT_UDP, CLIENT_OFFLINE, 5061));
 	CU_ASSERT_EQUAL(publish(id, "class=x body=new"), 1);
-	run(dispatch_messages, "messages");
+	run(control_request, "messages");
 	CU_ASSERT_EQUAL(nrec(), 6);
 }
 

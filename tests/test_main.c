@@ -105,6 +105,7 @@ static int (*const suites[])(void) = {
 	test_dispatch_register,
 	test_client_register,
 	test_auth_register,
+	test_command_register,
 	test_tls_register,
 	test_guard_register,
 };

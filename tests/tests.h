@@ -37,6 +37,7 @@ int	 test_guard_register(void);
 int	 test_commit_register(void);
 int	 test_client_register(void);
 int	 test_auth_register(void);
+int	 test_command_register(void);
 int	 test_tls_register(void);
 
 #endif /* TESTS_H */
