@@ -64,7 +64,7 @@ san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 libs=($(pkg-config --libs $pkgs))
 
 echo "fuzz: building in $b with $CC"
-sh scripts/sql2c.sh -d "$top" sql/[0-9][0-9][0-9]_*.sql >"$b/schema.c.tmp"
+sh scripts/sql2c.sh -d "$top" sql/sqlite/[0-9][0-9][0-9]_*.sql >"$b/schema.c.tmp"
 mv -f "$b/schema.c.tmp" "$b/schema.c"
 
 core=(common_log common_sha256 common_digest common_conffile config log store

@@ -780,18 +780,23 @@ control_request_done(struct cmd_call *call, void *arg)
 }
 
 /* Answer one request (argv[0] is the command) into out, whole (a
- * stream run to its end). */
+ * stream run to its end), waiting for the writer's jobs it made: for
+ * unit tests and fuzzing, which have no event loop running; the daemon
+ * answers through cmd_start. */
 void
 control_request(struct buf *out, int argc, char **argv)
 {
 	struct control_req	 r = { out, 0 };
 	struct cmd_call		*call;
+	int			 i;
 
 	if ((call = cmd_call_new(control_request_done, &r)) == NULL) {
 		buf_puts(out, "ERR out of memory\n");
 		return;
 	}
 	cmd_start(call, argc, argv);
+	for (i = 0; !r.finished && i < 3; i++)
+		commit_flush();
 	if (!r.finished)	/* later: its reply is dropped then */
 		cmd_detach(call);
 }

@@ -540,7 +540,7 @@ auth_suite_init(void)
 	    TAG_END())) == NULL)
 		return -1;
 	snprintf(db, sizeof(db), "%s/auth.db", auth_dir);
-	if (store_open(db, 0, err, sizeof(err)) == -1) {
+	if (store_open(NULL, db, 0, err, sizeof(err)) == -1) {
 		fprintf(stderr, "\nauth: %s\n", err);
 		return -1;
 	}
@@ -549,12 +549,14 @@ auth_suite_init(void)
 		return -1;
 	auth_clients = 1;
 	digest_ha1("dev1", auth_conf.auth_realm, AU_PASSWORD, sha, md5);
-	if (store_put_user("dev1", auth_conf.auth_realm, sha, md5,
+	if (ts_put_user("dev1", auth_conf.auth_realm, sha, md5,
 	    sippushd_now()) == -1)
 		return -1;
 	digest_ha1("dev2", auth_conf.auth_realm, "dev2-password", sha, md5);
-	if (store_put_user("dev2", auth_conf.auth_realm, sha, md5,
+	if (ts_put_user("dev2", auth_conf.auth_realm, sha, md5,
 	    sippushd_now()) == -1)
+		return -1;
+	if (auth_users_load() != 2)
 		return -1;
 	return auth_init(&auth_conf, auth_agent) == 0 ? 0 : -1;
 }
@@ -564,6 +566,7 @@ auth_suite_clean(void)
 {
 	if (auth_clients)
 		clients_free();
+	auth_users_free();
 	if (auth_store)
 		store_close();
 	auth_clients = auth_store = 0;

@@ -86,7 +86,7 @@ commit_setup(void)
 
 	snprintf(cm_db, sizeof(cm_db), "%s/c%d.db", cm_dir, ++cm_ndb);
 	cm_ready = clients_init() == 0;
-	if (cm_ready && store_open(cm_db, 1, err, sizeof(err)) == -1) {
+	if (cm_ready && store_open(NULL, cm_db, 1, err, sizeof(err)) == -1) {
 		fprintf(stderr, "\ncommit: %s\n", err);
 		cm_ready = 0;
 	}

@@ -233,9 +233,20 @@ struct msgs {
 	struct message_row	 r[ROWS_MAX];
 };
 
+/* a target's row read back, its state parsed */
+struct tgt_rec {
+	const char	*client;
+	int		 state;
+	uint32_t	 attempts;
+	int64_t		 next_attempt;
+	int64_t		 last_attempt;
+	int64_t		 acked_at;
+	int		 last_status;
+};
+
 struct tgts {
 	int			 n;
-	struct target_row	 r[ROWS_MAX];
+	struct tgt_rec		 r[ROWS_MAX];
 };
 
 static char *
@@ -310,7 +321,12 @@ tgts_collect(const struct target_row *r, void *arg)
 
 	if (l->n == ROWS_MAX)
 		return -1;
-	l->r[l->n] = *r;
+	l->r[l->n].state = dispatch_target_state_parse(r->state);
+	l->r[l->n].attempts = r->attempts;
+	l->r[l->n].next_attempt = r->next_attempt;
+	l->r[l->n].last_attempt = r->last_attempt;
+	l->r[l->n].acked_at = r->acked_at;
+	l->r[l->n].last_status = r->last_status;
 	l->r[l->n].client = xdup(r->client, strlen(r->client));
 	l->n++;
 	return 0;
@@ -330,7 +346,7 @@ static int
 load_tgts(struct tgts *l, const char *id)
 {
 	memset(l, 0, sizeof(*l));
-	return store_load_targets(id, tgts_collect, l);
+	return store_load_targets(id, NULL, -1, tgts_collect, l);
 }
 
 /* A message as dispatch.c builds it, with n targets taken from spec. */
@@ -381,16 +397,16 @@ put_all(const struct message *m)
 {
 	size_t	 i;
 
-	if (store_begin() == -1)
+	if (ts_begin() == -1)
 		return -1;
-	if (store_put_message(m) == -1)
+	if (ts_put_message(m) == -1)
 		goto fail;
 	for (i = 0; i < m->ntargets; i++)
-		if (store_put_target(m, &m->targets[i]) == -1)
+		if (ts_put_target(m, &m->targets[i]) == -1)
 			goto fail;
-	return store_commit();
+	return ts_commit();
 fail:
-	store_rollback();
+	ts_rollback();
 	return -1;
 }
 
@@ -408,7 +424,7 @@ assert_counts(const struct message_row *r, size_t pending, size_t acked,
 }
 
 static void
-assert_target(const struct target_row *got, const struct tspec *want,
+assert_target(const struct tgt_rec *got, const struct tspec *want,
     int state)
 {
 	CU_ASSERT_STRING_EQUAL(got->client, want->client);
@@ -499,7 +515,7 @@ test_store_messages(void)
 	static const char body1[] = "reload config=v42\nline two: \"quoted\"";
 
 	snprintf(path, sizeof(path), "%s/messages.db", dp_dir);
-	if (store_open(path, 0, err, sizeof(err)) == -1) {
+	if (store_open(NULL, path, 0, err, sizeof(err)) == -1) {
 		fprintf(stderr, "\nstore: %s\n", err);
 		CU_FAIL_FATAL("store_open failed");
 	}
@@ -574,9 +590,9 @@ test_store_messages(void)
 	tgts_free(&tl);
 
 	/* the same message ID twice is refused */
-	CU_ASSERT_EQUAL(store_begin(), 0);
-	CU_ASSERT_EQUAL(store_put_message(&m1), -1);
-	store_rollback();
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_put_message(&m1), 0);
+	CU_ASSERT_EQUAL(ts_commit(), -1);
 
 	/* updates: a target acked (upsert), the message done */
 	t1[0].state = TARGET_ACKED;
@@ -587,10 +603,10 @@ test_store_messages(void)
 	t1[0].acked_at = T0 + 20;
 	m1.state = MESSAGE_DONE;
 	m1.finished_at = T0 + 200;
-	CU_ASSERT_EQUAL(store_begin(), 0);
-	CU_ASSERT_EQUAL(store_put_target(&m1, &t1[0]), 0);
-	CU_ASSERT_EQUAL(store_set_message_state(&m1), 0);
-	CU_ASSERT_EQUAL(store_commit(), 0);
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_put_target(&m1, &t1[0]), 0);
+	CU_ASSERT_EQUAL(ts_set_message_state(&m1), 0);
+	CU_ASSERT_EQUAL(ts_commit(), 0);
 	check_m1_targets(m1.id, 1);
 	CU_ASSERT_EQUAL(load_msgs(&ml, m1.id, 0, 1), 1);
 	r = msgs_find(&ml, m1.id);
@@ -604,15 +620,15 @@ test_store_messages(void)
 
 	/* a rolled back change leaves no trace */
 	t1[3].state = TARGET_ACKED;
-	CU_ASSERT_EQUAL(store_begin(), 0);
-	CU_ASSERT_EQUAL(store_put_target(&m1, &t1[3]), 0);
-	store_rollback();
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_put_target(&m1, &t1[3]), 0);
+	ts_rollback();
 	t1[3].state = TARGET_PENDING;
 	check_m1_targets(m1.id, 1);
 
 	/* reopen: everything is still there */
 	store_close();
-	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(load_msgs(&ml, NULL, 0, -1), 2);
 	assert_counts(msgs_find(&ml, m1.id), 2, 2, 1, 0, 0);
 	assert_counts(msgs_find(&ml, m2.id), 0, 1, 0, 1, 1);
@@ -647,7 +663,7 @@ test_store_messages(void)
 
 	/* and after one more reopen */
 	store_close();
-	CU_ASSERT_EQUAL_FATAL(store_open(path, 0, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 0, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(load_msgs(&ml, NULL, 1, -1), 1);
 	CU_ASSERT(ml.n == 1 && strcmp(ml.r[0].id, m3.id) == 0);
 	if (ml.n == 1)
@@ -733,7 +749,7 @@ live_start(void)
 	if (clients_init() == -1)
 		return -1;
 	lv_clients = 1;
-	if (store_open(lv_db, 0, err, sizeof(err)) == -1) {
+	if (store_open(NULL, lv_db, 0, err, sizeof(err)) == -1) {
 		fprintf(stderr, "\ndispatch: %s\n", err);
 		return -1;
 	}
@@ -1814,12 +1830,12 @@ live_restart(void)
 	if (clients_init() == -1)
 		return -1;
 	lv_clients = 1;
-	if (store_open(lv_db, 0, err, sizeof(err)) == -1) {
+	if (store_open(NULL, lv_db, 0, err, sizeof(err)) == -1) {
 		fprintf(stderr, "\ndispatch: %s\n", err);
 		return -1;
 	}
 	lv_store = 1;
-	if (store_load_clients(restore_client, NULL) == -1)
+	if (ts_load_clients(restore_client, NULL) == -1)
 		return -1;
 	if (dispatch_init(&lv_conf, lv_root, lv_agent) == -1)
 		return -1;

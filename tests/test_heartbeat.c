@@ -70,7 +70,7 @@ heartbeat_setup(void)
 	hb_conf.reg_retain = 86400;
 	snprintf(hb_db, sizeof(hb_db), "%s/hb%d.db", hb_dir, ++hb_ndb);
 	hb_ready = clients_init() == 0;
-	if (hb_ready && store_open(hb_db, 0, err, sizeof(err)) == -1) {
+	if (hb_ready && store_open(NULL, hb_db, 0, err, sizeof(err)) == -1) {
 		fprintf(stderr, "\nheartbeat: %s\n", err);
 		hb_ready = 0;
 	}
@@ -137,7 +137,7 @@ stored(const char *id)
 	memset(&r, 0, sizeof(r));
 	r.state = -1;
 	snprintf(r.id, sizeof(r.id), "%s", id);
-	if (store_load_clients(row_match, &r) == -1)
+	if (ts_load_clients(row_match, &r) == -1)
 		r.found = -1;
 	return r;
 }
@@ -148,7 +148,7 @@ stored_count(void)
 	struct row	 r;
 
 	memset(&r, 0, sizeof(r));
-	return store_load_clients(row_match, &r);
+	return ts_load_clients(row_match, &r);
 }
 
 /* Close and reopen the database, so reads come from the file. */
@@ -158,7 +158,7 @@ reopen(void)
 	char	 err[512];
 
 	store_close();
-	if (store_open(hb_db, 0, err, sizeof(err)) == -1) {
+	if (store_open(NULL, hb_db, 0, err, sizeof(err)) == -1) {
 		fprintf(stderr, "\nheartbeat: %s\n", err);
 		CU_FAIL_FATAL("cannot reopen the store");
 	}

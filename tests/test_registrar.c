@@ -494,7 +494,7 @@ live_suite_init(void)
 	    TAG_END())) == NULL)
 		return -1;
 	snprintf(db, sizeof(db), "%s/live.db", lv_dir);
-	if (store_open(db, 0, err, sizeof(err)) == -1) {
+	if (store_open(NULL, db, 0, err, sizeof(err)) == -1) {
 		fprintf(stderr, "\nregistrar: %s\n", err);
 		return -1;
 	}
@@ -512,8 +512,8 @@ live_suite_init(void)
 		return -1;
 	registrar_init(&lv_cfg, lv_agent);
 	digest_ha1("live1", lv_cfg.auth_realm, LV_PASSWORD, sha, md5);
-	if (store_put_user("live1", lv_cfg.auth_realm, sha, md5,
-	    sippushd_now()) == -1)
+	if (ts_put_user("live1", lv_cfg.auth_realm, sha, md5,
+	    sippushd_now()) == -1 || auth_users_load() != 1)
 		return -1;
 	for (i = 0; i < 2; i++) {
 		memset(&a, 0, sizeof(a));
@@ -544,6 +544,7 @@ live_suite_clean(void)
 		commit_shutdown();
 	if (lv_clients)
 		clients_free();
+	auth_users_free();
 	if (lv_store)
 		store_close();
 	lv_hb = lv_commit = lv_clients = lv_store = 0;

@@ -25,6 +25,28 @@ void	 test_rmtree(const char *dir);
 int	 test_write_file(const char *path, const char *text);
 int	 test_contains(const char *haystack, const char *needle);
 
+/* rows written as the owners write them (test_main.c): ts_put_* and the
+ * rest collect between ts_begin and ts_commit (one store_write), or
+ * write at once outside */
+struct client;
+struct client_row;
+struct message;
+struct target;
+int	 ts_begin(void);
+int	 ts_commit(void);
+void	 ts_rollback(void);
+void	 ts_client_row(const struct client *, int op, struct client_row *);
+int	 ts_put_client(const struct client *);
+int	 ts_touch_client(const struct client *);
+int	 ts_delete_client(const char *id);
+int	 ts_put_message(const struct message *);
+int	 ts_set_message_state(const struct message *);
+int	 ts_put_target(const struct message *, const struct target *);
+int	 ts_put_user(const char *id, const char *realm, const char *sha256,
+	    const char *md5, int64_t now);
+int	 ts_delete_user(const char *id);
+int	 ts_load_clients(int (*)(const struct client *, void *), void *);
+
 /* ---- one suite per source file; each returns 0, or -1 (CUnit error) ---- */
 
 int	 test_config_register(void);
