@@ -426,8 +426,10 @@ control_flush(struct conn *c)
 		}
 		before = c->in.len;
 		control_process(c);
-		if (c->in.len == before && !c->closing && c->more == NULL &&
-		    c->call == NULL)
+		/* a command that answers later (a job of the writer's):
+		 * nothing more until control_call_done */
+		if (c->call != NULL || (c->in.len == before && !c->closing &&
+		    c->more == NULL))
 			break;
 	}
 	if (control_pending(c) == 0 && c->closing)

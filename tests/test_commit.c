@@ -151,21 +151,43 @@ out:
 static void
 test_batch_is_a_copy(void)
 {
-	struct waiter	 w1, w2;
-	struct client	*a;
-	char		 contact[128];
+	struct waiter		 w1, w2;
+	struct store_batch	 b;
+	struct client		*a;
+	char			 contact[128];
 
 	CU_ASSERT_FATAL(cm_ready);
+	CU_ASSERT_EQUAL_FATAL(commit_flush(), 0);
 	memset(&w1, 0, sizeof(w1));
 	memset(&w2, 0, sizeof(w2));
 	w1.w.done = w2.w.done = waiter_done;
+
+	/* the owner's rows in a batch: values and strings of its own */
 	CU_ASSERT_FATAL((a = reg("a", "<sip:one@h>")) != NULL);
+	store_batch_init(&b);
+	CU_ASSERT_EQUAL_FATAL(clients_batch(&b), 0);
+	CU_ASSERT_EQUAL_FATAL(b.nclients, 1);
+	CU_ASSERT_EQUAL(a->dirty, 0);	/* copied: the marks are cleared */
+	CU_ASSERT(b.clients[0].id != a->id);
+	CU_ASSERT(b.clients[0].contact != a->contact);
+	CU_ASSERT_FATAL(reg("a", "<sip:two@h>") == a);
+	CU_ASSERT_STRING_EQUAL(b.clients[0].contact, "<sip:one@h>");
+	CU_ASSERT_STRING_EQUAL(b.clients[0].id, "a");
+	CU_ASSERT_EQUAL(store_write(&b), 0);
+	clients_batch_done(1);
+	store_batch_free(&b);
+	CU_ASSERT_EQUAL(stored_contact("a", contact, sizeof(contact)), 0);
+	CU_ASSERT_STRING_EQUAL(contact, "<sip:one@h>");
+	CU_ASSERT_EQUAL(a->dirty, CLIENT_DIRTY_ROW);	/* two: not yet */
+
+	/* and through the writer: a change made while a batch is in
+	 * flight goes into the next one */
 	commit_wait(&w1.w);
 	commit_start();			/* in flight on the writer */
 	CU_ASSERT_EQUAL(commit_waiting(), 1);	/* until reaped, here */
-	CU_ASSERT_EQUAL(a->dirty, 0);	/* copied: the marks are cleared */
+	CU_ASSERT_EQUAL(a->dirty, 0);
 	CU_ASSERT_PTR_NULL(clients_take_dirty());
-	CU_ASSERT_FATAL(reg("a", "<sip:two@h>") == a);
+	CU_ASSERT_FATAL(reg("a", "<sip:three@h>") == a);
 	commit_wait(&w2.w);
 	CU_ASSERT_EQUAL(commit_waiting(), 2);
 	CU_ASSERT_EQUAL(w2.calls, 0);
@@ -177,7 +199,7 @@ test_batch_is_a_copy(void)
 	CU_ASSERT_EQUAL(commit_waiting(), 0);
 	CU_ASSERT_EQUAL(a->dirty, 0);
 	CU_ASSERT_EQUAL(stored_contact("a", contact, sizeof(contact)), 0);
-	CU_ASSERT_STRING_EQUAL(contact, "<sip:two@h>");
+	CU_ASSERT_STRING_EQUAL(contact, "<sip:three@h>");
 }
 
 /* A deleted client leaves the table when its delete is committed, not
