@@ -359,7 +359,7 @@ auth_quiet(const struct client *c, int64_t now)
 static int
 auth_may_log(void)
 {
-	int64_t	 now = sippushd_now();
+	int64_t	 now = clock_now();
 
 	if (now != auth_log_second) {
 		auth_log_second = now;
@@ -374,7 +374,7 @@ auth_challenge(msg_t *msg, int stale)
 {
 	char	 nonce[AUTH_NONCE_LEN + 1], sha[256], md5[256];
 
-	auth_nonce_make(auth_source(msg), sippushd_now(), nonce);
+	auth_nonce_make(auth_source(msg), clock_now(), nonce);
 	snprintf(sha, sizeof(sha), "Digest realm=\"%s\", nonce=\"%s\", "
 	    "algorithm=SHA-256, qop=\"auth\"%s", auth_cfg->auth_realm, nonce,
 	    stale ? ", stale=true" : "");
@@ -487,7 +487,7 @@ auth_check(msg_t *msg, sip_t const *sip, const char *id,
 	/* the nonce first: a failure after it was made by someone who saw
 	 * our challenge to that address, and counts toward
 	 * auth.max_failures; one before it could be forged by anybody */
-	if (auth_nonce_check(ar.ar_nonce, auth_source(msg), sippushd_now(),
+	if (auth_nonce_check(ar.ar_nonce, auth_source(msg), clock_now(),
 	    &g->nonce) == -1)
 		return auth_verdict(v, 401, NULL, "a stale nonce", 1);
 	if (id == NULL || strcmp(ar.ar_username, id) != 0)
@@ -547,7 +547,7 @@ auth_request(msg_t *msg, sip_t const *sip, const char *id,
 				    auth_cfg->auth_max_failures : 0;
 
 	if (limit > 0 && rate_key(auth_source(msg), key) == 0) {
-		now = rate_clock_us();
+		now = clock_mono_us();
 		interval = 60000000 / limit;
 		if ((e = rate_find(&auth_failures, key)) != NULL &&
 		    (wait = rate_over(e, now, (limit - 1) * interval)) > 0) {
@@ -709,7 +709,7 @@ auth_import(const struct user_req *rq, struct user_result *res)
 		digest_ha1(rq->v[i].id, auth_cfg->auth_realm,
 		    rq->v[i].password, sha, md5);
 		if (store_put_user(rq->v[i].id, auth_cfg->auth_realm, sha, md5,
-		    sippushd_now()) == -1) {
+		    clock_now()) == -1) {
 			store_rollback();
 			auth_error(res->error, "store: %s", store_errmsg());
 			return;
@@ -738,7 +738,7 @@ auth_revoke(struct user_result *res, const char *id)
 	int		 ended = 0;
 
 	if (auth_enabled() && c != NULL && c->state != CLIENT_UNREGISTERED) {
-		clients_unregister(c, sippushd_now());
+		clients_unregister(c, clock_now());
 		ended = 1;
 	}
 	log_notice("auth: user %s deleted%s", id,
@@ -792,7 +792,7 @@ auth_user(const struct user_req *rq,
 	}
 	digest_ha1(rq->id, auth_cfg->auth_realm, rq->password, sha, md5);
 	if (store_put_user(rq->id, auth_cfg->auth_realm, sha, md5,
-	    sippushd_now()) == -1) {
+	    clock_now()) == -1) {
 		auth_error(res.error, "store: %s", store_errmsg());
 		goto out;
 	}

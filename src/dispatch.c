@@ -112,15 +112,6 @@ dispatch_message_state_name(int s)
 	return s >= 0 && s <= MESSAGE_CANCELLED ? message_state_names[s] : "?";
 }
 
-static int64_t
-dispatch_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint32_t
 dispatch_random(void)
 {
@@ -435,7 +426,7 @@ dispatch_check_done(struct message *m)
 	if (m->finished_at || m->count[TARGET_PENDING] ||
 	    m->count[TARGET_SENT])
 		return;
-	m->finished_at = sippushd_now();
+	m->finished_at = clock_now();
 	if (m->state == MESSAGE_ACTIVE)
 		m->state = MESSAGE_DONE;
 	m->dirty = 1;
@@ -764,7 +755,7 @@ dispatch_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq,
 	nta_outgoing_destroy(orq);
 	t->orq = NULL;
 	dp_inflight--;
-	now = dispatch_now_ms();
+	now = clock_now_ms();
 	if (status < 300 && dispatch_stale(t)) {
 		/* not the client's answer: not recorded, sent again now to
 		 * where it registered from (it drops a copy it had taken) */
@@ -808,7 +799,7 @@ static void
 dispatch_pump(void)
 {
 	struct message	*m, *next;
-	int64_t		 now = dispatch_now_ms();
+	int64_t		 now = clock_now_ms();
 	size_t		 n, i, cap = (size_t)dp_cfg->dp_max_in_flight;
 	int		 progress = 1;
 
@@ -841,7 +832,7 @@ dispatch_client_online(struct client *c)
 	struct target	*t;
 	size_t		 lo, hi, mid;
 	int		 cmp, any = 0;
-	int64_t		 now = dispatch_now_ms();
+	int64_t		 now = clock_now_ms();
 	uint32_t	 unfinished = 0;
 
 	for (m = dp_active; m; m = m->next) {
@@ -891,7 +882,7 @@ dispatch_tick(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *a)
 {
 	struct message	*m, *next;
 	struct target	*t;
-	int64_t		 now = dispatch_now_ms();
+	int64_t		 now = clock_now_ms();
 	int		 n;
 
 	(void)magic;
@@ -945,7 +936,7 @@ dispatch_init(const struct config *cfg, su_root_t *root, nta_agent_t *agent)
 
 	dp_cfg = cfg;
 	dp_agent = agent;
-	dp_last_purge = sippushd_now() - DISPATCH_PURGE_EVERY + 5;
+	dp_last_purge = clock_now() - DISPATCH_PURGE_EVERY + 5;
 	self = nta_agent_contact(agent);
 	snprintf(from, sizeof(from), "sip:sippushd@%s",
 	    self && self->m_url->url_host ? self->m_url->url_host :
@@ -1028,7 +1019,7 @@ static void
 dispatch_activate(struct message *m)
 {
 	struct message	**pp;
-	int64_t		 now = dispatch_now_ms();
+	int64_t		 now = clock_now_ms();
 	size_t		 i;
 
 	qsort(m->targets, m->ntargets, sizeof(*m->targets),
@@ -1247,7 +1238,7 @@ dispatch_publish(const struct publish_req *rq,
 	char			 id[MESSAGE_ID_LEN + 1];
 	size_t			 i, k, idlen, nudp = 0, online = 0, body_len;
 	long			 ttl = rq->ttl ? rq->ttl : dp_cfg->dp_default_ttl;
-	int64_t			 now_ms = sippushd_now_ms(), now = now_ms / 1000;
+	int64_t			 now_ms = clock_now_ms(), now = now_ms / 1000;
 	uint8_t			 rnd[MESSAGE_ID_LEN / 2];
 	struct client		*c;
 
@@ -1447,7 +1438,7 @@ dispatch_find(const char *id)
 static size_t
 dispatch_offline(struct message *m)
 {
-	int64_t	 now = dispatch_now_ms();
+	int64_t	 now = clock_now_ms();
 	size_t	 i, n = 0;
 
 	if (m->offline_at && now - m->offline_at < 1000)

@@ -53,7 +53,7 @@ heartbeat_timer(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 	(void)magic;
 	(void)t;
 	(void)arg;
-	heartbeat_sweep(sippushd_now());
+	heartbeat_sweep(clock_now());
 }
 
 int
@@ -130,7 +130,7 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 		log_debug("heartbeat: OPTIONS of %s retransmitted, answered "
 		    "again", id);
 	else if (id != NULL && why == NULL) {
-		c->last_seen = sippushd_now();
+		c->last_seen = clock_now();
 		if (c->state == CLIENT_OFFLINE ||
 		    c->last_seen - c->seen_marked >= heartbeat_write_every()) {
 			c->seen_marked = c->last_seen;

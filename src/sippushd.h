@@ -548,7 +548,6 @@ struct rate_entry *rate_entry(struct rate_table *,
 	    const uint8_t key[RATE_KEY_LEN]);
 int64_t	 rate_over(const struct rate_entry *, int64_t now, int64_t tolerance);
 void	 rate_charge(struct rate_entry *, int64_t now, int64_t interval);
-int64_t	 rate_clock_us(void);
 
 /* ---- auth.c: Digest authentication of clients ---- */
 
@@ -679,10 +678,11 @@ struct ctl_stream *control_cmd_clients(struct buf *, int argc, char **argv);
 void	 control_cmd_client(struct buf *, int argc, char **argv);
 void	 control_cmd_stats(struct buf *);
 
-/* ---- sippushd.c ---- */
+/* ---- clock.c: the one clock ---- */
 
-int64_t	 sippushd_now(void);
-int64_t	 sippushd_now_ms(void);
-extern struct config *sippushd_config;
+int64_t	 clock_now(void);
+int64_t	 clock_now_ms(void);
+int64_t	 clock_mono_us(void);
+void	 clock_fake(int64_t (*)(void));
 
 #endif /* SIPPUSHD_H */

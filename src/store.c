@@ -265,21 +265,12 @@ store_errhint(void)
 	return store_is_fault(sc->errcode) ? store_hint(sc->errcode) : "";
 }
 
-static int64_t
-store_clock(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
-}
-
 /* A write failed with a store fault: log it when the fault starts, then
  * at most every STORE_FAULT_LOG_EVERY seconds. */
 static void
 store_fault(void)
 {
-	int64_t	 now = store_clock();
+	int64_t	 now = clock_mono_us() / 1000000;
 
 	pthread_mutex_lock(&store_fault_lock);
 	store_fault_count++;
@@ -318,7 +309,8 @@ store_recovered(void)
 	}
 	log_notice("store: %s: writes succeed again after %llds of failure "
 	    "(%u failed writes); the changes kept in memory are written",
-	    store_path, (long long)(store_clock() - store_fault_since),
+	    store_path, (long long)(clock_mono_us() / 1000000 -
+	    store_fault_since),
 	    store_fault_count);
 	store_fault_since = 0;
 	store_fault_count = 0;
@@ -336,7 +328,8 @@ store_failing(unsigned *count)
 	if (count)
 		*count = store_fault_count;
 	if (store_fault_since) {
-		since = sippushd_now() - (store_clock() - store_fault_since);
+		since = clock_now() - (clock_mono_us() / 1000000 -
+		    store_fault_since);
 		if (since <= 0)
 			since = 1;
 	}

@@ -380,20 +380,20 @@ test_reregister_before_delete(void)
 	CU_ASSERT_EQUAL(r.expires_at, 1661);
 }
 
-/* The timer callback uses sippushd_now(): the fake clock. */
+/* The timer callback uses clock_now(): the fake clock. */
 static void
 test_sweep_uses_clock(void)
 {
 	struct client	*c;
 
 	CU_ASSERT_FATAL(hb_ready);
-	CU_ASSERT_EQUAL(sippushd_now(), test_now);
+	CU_ASSERT_EQUAL(clock_now(), test_now);
 	test_now = 5000;
-	CU_ASSERT_EQUAL(sippushd_now(), 5000);
-	c = add("clock", sippushd_now(), 600);
+	CU_ASSERT_EQUAL(clock_now(), 5000);
+	c = add("clock", clock_now(), 600);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	test_now += 91;
-	CU_ASSERT_EQUAL(heartbeat_sweep(sippushd_now()), 1);
+	CU_ASSERT_EQUAL(heartbeat_sweep(clock_now()), 1);
 	CU_ASSERT_EQUAL(c->state, CLIENT_OFFLINE);
 	test_now = 1700000000;
 }
