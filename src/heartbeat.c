@@ -26,16 +26,15 @@
 #include "sippushd.h"
 
 #define HEARTBEAT_ALLOW	"REGISTER, OPTIONS"
-/* On the 200 to an OPTIONS that names a client but is not counted as its
- * heartbeat: why, so that the client registers again at once instead of
- * at its next refresh (sippushd(8), OPTIONS). */
-#define REGISTRATION_HEADER	"Sippush-Registration"
 /* The rest of the 200 after CSeq, as nta_msg_treply orders it; the UDP
  * replies are written with it (sip_reply_udp) */
 #define HEARTBEAT_TAIL \
 	"Server: sippushd/" SIPPUSH_VERSION "\r\n" \
 	"Allow: " HEARTBEAT_ALLOW "\r\n" \
 	"Content-Length: 0\r\n"
+/* On the 200 to an OPTIONS that names a client but is not counted as its
+ * heartbeat: why, so that the client registers again at once instead of
+ * at its next refresh (sippushd(8), OPTIONS). */
 #define REGISTRATION_NONE	REGISTRATION_HEADER ": none"
 #define REGISTRATION_ELSEWHERE	REGISTRATION_HEADER ": elsewhere"
 

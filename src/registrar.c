@@ -173,7 +173,7 @@ registrar_class(sip_t const *sip, sip_contact_t const *m)
 	msg_unknown_t const	*u;
 	const char		*v;
 
-	if (m && (v = msg_params_find(m->m_params, "class=")) != NULL)
+	if (m && (v = msg_params_find(m->m_params, CLASS_PARAM "=")) != NULL)
 		return v;
 	for (u = sip->sip_unknown; u; u = u->un_next)
 		if (u->un_name && strcasecmp(u->un_name, "Sippush-Class") == 0)

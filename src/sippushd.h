@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "proto.h"
+#include "wire.h"
 
 #ifndef SIPPUSH_VERSION
 #define SIPPUSH_VERSION "0.0.0"
@@ -28,8 +29,6 @@
 #define SIPPUSH_SOCKET "/run/sippush/sippushd.sock"
 #endif
 
-#define CLIENT_ID_MAX		64	/* bytes in a client ID */
-#define CLIENT_CLASS_MAX	32	/* bytes in a class name */
 #define CLIENT_CONTACT_MAX	512	/* bytes of a stored Contact */
 #define CLIENT_UA_MAX		128	/* bytes of a stored User-Agent */
 #define AUTH_REALM_MAX		64	/* bytes in auth.realm */
@@ -217,7 +216,6 @@ int	 clients_valid_class(const char *);
 /* ---- dispatch.c: control messages, target sets, retries ---- */
 
 #define MESSAGE_ID_LEN		16	/* hex digits */
-#define MESSAGE_ID_HEADER	"Sippush-Message-Id"
 #define MESSAGE_UDP_BODY_MAX	1300	/* RFC 3428, section 8 */
 
 enum target_state {
