@@ -313,18 +313,11 @@ static struct client *
 au_client(const char *id, const char *addr, unsigned port)
 {
 	struct registration	 r;
-	struct client		*c;
 
-	memset(&r, 0, sizeof(r));
-	r.id = id;
-	r.class = "k";
-	r.contact = "<sip:x@127.0.0.9>";
+	test_reg_fill(&r, id, clock_now());
 	r.address = addr;
 	r.port = (uint16_t)port;
-	r.transport = TRANSPORT_UDP;
-	r.now = clock_now();
-	r.expires = 600;
-	return clients_register(&r, &c) == -1 ? NULL : c;
+	return test_reg_client(&r);
 }
 
 /*

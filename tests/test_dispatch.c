@@ -1001,17 +1001,14 @@ client_add(const char *id, const char *cls, enum transport tr, int state,
 	char			 contact[128];
 
 	snprintf(contact, sizeof(contact), "<sip:%s@127.0.0.1:%u>", id, port);
-	memset(&r, 0, sizeof(r));
-	r.id = id;
+	test_reg_fill(&r, id, test_now);
 	r.class = cls;
 	r.contact = contact;
-	r.user_agent = "unit";
 	r.address = "127.0.0.1";
 	r.port = (uint16_t)port;
 	r.transport = tr;
-	r.now = test_now;
 	r.expires = 3600;
-	if (clients_register(&r, &c) == -1)
+	if ((c = test_reg_client(&r)) == NULL)
 		return NULL;
 	if (state != CLIENT_ONLINE) {
 		c->state = (uint8_t)state;

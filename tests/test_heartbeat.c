@@ -89,21 +89,10 @@ static struct client *
 add(const char *id, int64_t now, int expires)
 {
 	struct registration	 r;
-	struct client		*c;
 
-	memset(&r, 0, sizeof(r));
-	r.id = id;
-	r.class = "k";
-	r.contact = "<sip:c@192.0.2.1>";
-	r.user_agent = "ua";
-	r.address = "192.0.2.1";
-	r.port = 5060;
-	r.transport = TRANSPORT_UDP;
-	r.now = now;
+	test_reg_fill(&r, id, now);
 	r.expires = expires;
-	if (clients_register(&r, &c) == -1)
-		return NULL;
-	return c;
+	return test_reg_client(&r);
 }
 
 /* The stored row of id. */

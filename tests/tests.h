@@ -24,6 +24,14 @@ void	 test_rmtree(const char *dir);
 int	 test_write_file(const char *path, const char *text);
 int	 test_contains(const char *haystack, const char *needle);
 
+/* ---- fixtures.c ---- */
+
+struct registration;
+struct client;
+void	 test_reg_fill(struct registration *, const char *id, int64_t now);
+struct client *test_reg_client(const struct registration *);
+struct client *test_reg(const char *id, int64_t now);
+
 /* ---- one suite per source file; each returns 0, or -1 (CUnit error) ---- */
 
 int	 test_config_register(void);
