@@ -3,6 +3,7 @@
  */
 #include <string.h>
 
+#include "sippush.h"
 #include "sippushd.h"
 #include "tests.h"
 
@@ -41,4 +42,14 @@ test_reg(const char *id, int64_t now)
 
 	test_reg_fill(&r, id, now);
 	return test_reg_client(&r);
+}
+
+/* A libsippush on_message callback that takes every message. */
+int
+test_on_message(struct sippush *c, struct sippush_message *m, void *arg)
+{
+	(void)c;
+	(void)m;
+	(void)arg;
+	return SIPPUSH_ACCEPT;
 }

@@ -356,15 +356,6 @@ test_valid_token(void)
 
 /* ---- sippush_create ---- */
 
-static int
-test_on_message(struct sippush *c, struct sippush_message *m, void *arg)
-{
-	(void)c;
-	(void)m;
-	(void)arg;
-	return SIPPUSH_ACCEPT;
-}
-
 static const char *const test_servers[] = { "127.0.0.1:9", "[::1]:9" };
 
 static void

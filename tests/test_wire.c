@@ -23,15 +23,6 @@
 #define WIRE_NAME_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
 			"0123456789._-"
 
-static int
-wire_on_message(struct sippush *c, struct sippush_message *m, void *arg)
-{
-	(void)c;
-	(void)m;
-	(void)arg;
-	return SIPPUSH_ACCEPT;
-}
-
 /* 1 if sippush_create takes id (and class) as a client's: the settings
  * are otherwise right but for the transport, checked after them, so it
  * creates nothing and says why. */
@@ -48,7 +39,7 @@ wire_lib_takes(const char *id, const char *class)
 	s.nservers = 1;
 	s.client_id = id;
 	s.client_class = class;
-	s.on_message = wire_on_message;
+	s.on_message = test_on_message;
 	s.transport = 99;
 	if (sippush_create(&c, &s, err, sizeof(err)) != EINVAL || c != NULL) {
 		CU_FAIL("sippush_create took an unknown transport");

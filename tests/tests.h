@@ -31,6 +31,9 @@ struct client;
 void	 test_reg_fill(struct registration *, const char *id, int64_t now);
 struct client *test_reg_client(const struct registration *);
 struct client *test_reg(const char *id, int64_t now);
+struct sippush;
+struct sippush_message;
+int	 test_on_message(struct sippush *, struct sippush_message *, void *);
 
 /* ---- one suite per source file; each returns 0, or -1 (CUnit error) ---- */
 
