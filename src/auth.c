@@ -639,20 +639,6 @@ auth_user_record(const char *id, const char *realm, int64_t created_at,
 }
 
 static void
-auth_error(char *error, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-auth_error(char *error, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(error, OP_ERROR_MAX, fmt, ap);
-	va_end(ap);
-}
-
-static void
 auth_list(const struct user_req *rq, struct user_result *res,
     void (*done)(void *, const struct user_result *), void *arg)
 {
@@ -661,7 +647,7 @@ auth_list(const struct user_req *rq, struct user_result *res,
 
 	memset(&ul, 0, sizeof(ul));
 	if (store_list_users(rq->id, auth_user_record, &ul) == -1)
-		auth_error(res->error, "store: %s", ul.nomem ?
+		op_error(res->error, "store: %s", ul.nomem ?
 		    "out of memory" : store_errmsg());
 	else {
 		res->ok = 1;
@@ -686,14 +672,14 @@ auth_import(const struct user_req *rq, struct user_result *res)
 
 	for (i = 0; i < rq->n; i++) {
 		if (!clients_valid_id(rq->v[i].id)) {
-			auth_error(res->error, "user import: entry %zu: "
+			op_error(res->error, "user import: entry %zu: "
 			    "\"%.64s\" is not a valid client ID (1-%d of A-Z "
 			    "a-z 0-9 . _ -)", i + 1, rq->v[i].id,
 			    CLIENT_ID_MAX);
 			return;
 		}
 		if (!auth_valid_password(rq->v[i].password)) {
-			auth_error(res->error, "user import: entry %zu (%s): "
+			op_error(res->error, "user import: entry %zu (%s): "
 			    "the password must have %d to %d characters and "
 			    "no line break", i + 1, rq->v[i].id,
 			    AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
@@ -702,7 +688,7 @@ auth_import(const struct user_req *rq, struct user_result *res)
 	}
 	commit_drain();		/* writes below: no batch in flight */
 	if (store_begin() == -1) {
-		auth_error(res->error, "store: %s", store_errmsg());
+		op_error(res->error, "store: %s", store_errmsg());
 		return;
 	}
 	for (i = 0; i < rq->n; i++) {
@@ -711,12 +697,12 @@ auth_import(const struct user_req *rq, struct user_result *res)
 		if (store_put_user(rq->v[i].id, auth_cfg->auth_realm, sha, md5,
 		    clock_now()) == -1) {
 			store_rollback();
-			auth_error(res->error, "store: %s", store_errmsg());
+			op_error(res->error, "store: %s", store_errmsg());
 			return;
 		}
 	}
 	if (store_commit() == -1) {
-		auth_error(res->error, "store: %s", store_errmsg());
+		op_error(res->error, "store: %s", store_errmsg());
 		return;
 	}
 	log_notice("auth: %zu users imported (realm \"%s\")", rq->n,
@@ -769,7 +755,7 @@ auth_user(const struct user_req *rq,
 		goto out;
 	}
 	if (rq->id == NULL || !clients_valid_id(rq->id)) {
-		auth_error(res.error, "user %s: \"%.64s\" is not a valid "
+		op_error(res.error, "user %s: \"%.64s\" is not a valid "
 		    "client ID (1-%d of A-Z a-z 0-9 . _ -)", sub,
 		    rq->id ? rq->id : "", CLIENT_ID_MAX);
 		goto out;
@@ -777,15 +763,15 @@ auth_user(const struct user_req *rq,
 	commit_drain();		/* writes below: no batch in flight */
 	if (rq->op == USER_DEL) {
 		if ((rc = store_delete_user(rq->id)) == -1)
-			auth_error(res.error, "store: %s", store_errmsg());
+			op_error(res.error, "store: %s", store_errmsg());
 		else if (rc == 0)
-			auth_error(res.error, "no user %s", rq->id);
+			op_error(res.error, "no user %s", rq->id);
 		else
 			auth_revoke(&res, rq->id);
 		goto out;
 	}
 	if (rq->password == NULL || !auth_valid_password(rq->password)) {
-		auth_error(res.error, "user add: the password must have %d to "
+		op_error(res.error, "user add: the password must have %d to "
 		    "%d characters and no line break", AUTH_PASSWORD_MIN,
 		    AUTH_PASSWORD_MAX);
 		goto out;
@@ -793,7 +779,7 @@ auth_user(const struct user_req *rq,
 	digest_ha1(rq->id, auth_cfg->auth_realm, rq->password, sha, md5);
 	if (store_put_user(rq->id, auth_cfg->auth_realm, sha, md5,
 	    clock_now()) == -1) {
-		auth_error(res.error, "store: %s", store_errmsg());
+		op_error(res.error, "store: %s", store_errmsg());
 		goto out;
 	}
 	log_notice("auth: user %s added (realm \"%s\")", rq->id,

@@ -1171,20 +1171,6 @@ dispatch_max_ttl(void)
 	return dp_cfg->dp_max_ttl;
 }
 
-static void
-dispatch_error(char *error, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-dispatch_error(char *error, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(error, OP_ERROR_MAX, fmt, ap);
-	va_end(ap);
-}
-
 struct pick {
 	int		  all;
 	const char	**classes;
@@ -1248,39 +1234,39 @@ dispatch_publish(const struct publish_req *rq,
 	body_len = body ? rq->body_len : 0;
 	p.all = rq->all;
 	if ((p.classes = calloc(rq->nsel + 1, sizeof(*p.classes))) == NULL) {
-		dispatch_error(res.error, "publish: out of memory");
+		op_error(res.error, "publish: out of memory");
 		goto out;
 	}
 	for (i = 0; i < rq->nsel; i++) {
 		if (rq->sel[i].kind == PUBLISH_CLASS) {
 			if (!clients_valid_class(rq->sel[i].name)) {
-				dispatch_error(res.error, "publish: \"%.64s\" "
+				op_error(res.error, "publish: \"%.64s\" "
 				    "is not a valid class", rq->sel[i].name);
 				goto out;
 			}
 			p.classes[p.nclasses++] = rq->sel[i].name;
 		} else if (clients_find(rq->sel[i].name) == NULL) {
-			dispatch_error(res.error, "publish: no client "
+			op_error(res.error, "publish: no client "
 			    "\"%.64s\" in the table", rq->sel[i].name);
 			goto out;
 		}
 	}
 	if (ttl < 1 || ttl > dp_cfg->dp_max_ttl) {
-		dispatch_error(res.error, "publish: ttl must be 1..%d seconds",
+		op_error(res.error, "publish: ttl must be 1..%d seconds",
 		    dp_cfg->dp_max_ttl);
 		goto out;
 	}
 	if (!dispatch_valid_ctype(ctype)) {
-		dispatch_error(res.error, "publish: bad content type \"%.64s\"",
+		op_error(res.error, "publish: bad content type \"%.64s\"",
 		    ctype);
 		goto out;
 	}
 	if (body == NULL || body_len == 0) {
-		dispatch_error(res.error, "publish: no body");
+		op_error(res.error, "publish: no body");
 		goto out;
 	}
 	if (body_len > (size_t)dp_cfg->dp_max_body) {
-		dispatch_error(res.error, "publish: body is %zu bytes, over "
+		op_error(res.error, "publish: body is %zu bytes, over "
 		    "dispatch.max_body (%d)", body_len, dp_cfg->dp_max_body);
 		goto out;
 	}
@@ -1303,16 +1289,16 @@ dispatch_publish(const struct publish_req *rq,
 			p.v[p.n++] = c;
 		}
 	if (p.nomem) {
-		dispatch_error(res.error, "publish: out of memory");
+		op_error(res.error, "publish: out of memory");
 		goto out;
 	}
 	if (!p.all && rq->nsel == 0) {
-		dispatch_error(res.error, "publish: no target given (class=, "
+		op_error(res.error, "publish: no target given (class=, "
 		    "client= or all=yes)");
 		goto out;
 	}
 	if (p.n == 0) {
-		dispatch_error(res.error, "publish: no client matches");
+		op_error(res.error, "publish: no client matches");
 		goto out;
 	}
 	qsort(p.v, p.n, sizeof(*p.v), dispatch_cmp_client);
@@ -1332,7 +1318,7 @@ dispatch_publish(const struct publish_req *rq,
 		    k++ == 0)
 			c = p.v[i];
 	if (k) {
-		dispatch_error(res.error, "publish: client %s has %u "
+		op_error(res.error, "publish: client %s has %u "
 		    "unfinished messages, the most "
 		    "dispatch.max_pending_per_client allows (%zu target%s at "
 		    "the limit); wait for deliveries to end or cancel some",
@@ -1340,7 +1326,7 @@ dispatch_publish(const struct publish_req *rq,
 		goto out;
 	}
 	if (nudp && body_len > MESSAGE_UDP_BODY_MAX) {
-		dispatch_error(res.error, "publish: body is %zu bytes, over "
+		op_error(res.error, "publish: body is %zu bytes, over "
 		    "the %d that RFC 3428 allows over UDP, and %zu targets "
 		    "use UDP", body_len, MESSAGE_UDP_BODY_MAX, nudp);
 		goto out;
@@ -1359,14 +1345,14 @@ dispatch_publish(const struct publish_req *rq,
 	    sel.data == NULL || (m->selector = strdup(sel.data)) == NULL ||
 	    (m->content_type = strdup(ctype)) == NULL ||
 	    (m->body = malloc(body_len + 1)) == NULL) {
-		dispatch_error(res.error, "publish: out of memory");
+		op_error(res.error, "publish: out of memory");
 		goto out;
 	}
 	memcpy(m->body, body, body_len);
 	m->body[body_len] = '\0';
 	m->body_len = body_len;
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-		dispatch_error(res.error, "publish: no randomness: %s",
+		op_error(res.error, "publish: no randomness: %s",
 		    strerror(errno));
 		goto out;
 	}
@@ -1410,7 +1396,7 @@ dispatch_publish(const struct publish_req *rq,
 	goto out;
 storefail:
 	store_rollback();
-	dispatch_error(res.error, "publish: not published: sippushd cannot "
+	op_error(res.error, "publish: not published: sippushd cannot "
 	    "write its database: %s%s%s", store_errmsg(),
 	    *store_errhint() ? "; " : "", store_errhint());
 out:
@@ -1566,14 +1552,14 @@ dispatch_status(const struct status_req *rq,
 	memset(&sl, 0, sizeof(sl));
 	sl.res = &res;
 	if (rq->id == NULL) {
-		dispatch_error(res.error, "status needs id=ID");
+		op_error(res.error, "status needs id=ID");
 		goto out;
 	}
 	if ((m = dispatch_find(rq->id)) != NULL) {
 		dispatch_info_message(&res.msg, m);
 		if (rq->targets && m->ntargets &&
 		    (tv = calloc(m->ntargets, sizeof(*tv))) == NULL) {
-			dispatch_error(res.error, "status: out of memory");
+			op_error(res.error, "status: out of memory");
 			goto out;
 		}
 		for (i = 0; rq->targets && i < m->ntargets; i++) {
@@ -1596,21 +1582,21 @@ dispatch_status(const struct status_req *rq,
 	case 1:
 		break;
 	case 0:
-		dispatch_error(res.error, "no message %.64s", rq->id);
+		op_error(res.error, "no message %.64s", rq->id);
 		goto out;
 	default:
-		dispatch_error(res.error, "store failure: %s",
+		op_error(res.error, "store failure: %s",
 		    store_errmsg());
 		goto out;
 	}
 	if (rq->targets && store_load_targets(rq->id, dispatch_status_target,
 	    &sl) == -1) {
-		dispatch_error(res.error, "store failure: %s",
+		op_error(res.error, "store failure: %s",
 		    store_errmsg());
 		goto out;
 	}
 	if (sl.nomem) {
-		dispatch_error(res.error, "status: out of memory");
+		op_error(res.error, "status: out of memory");
 		goto out;
 	}
 	res.ok = 1;
@@ -1673,19 +1659,19 @@ dispatch_messages(const struct messages_req *rq,
 	memset(&res, 0, sizeof(res));
 	memset(&ll, 0, sizeof(ll));
 	if (rq->limit < 1 || rq->limit > DISPATCH_LIST_MAX) {
-		dispatch_error(res.error, "limit must be 1..%d",
+		op_error(res.error, "limit must be 1..%d",
 		    DISPATCH_LIST_MAX);
 		goto out;
 	}
 	commit_flush();
 	if (store_load_messages(NULL, 0, (int)rq->limit, dispatch_list_row,
 	    &ll) == -1) {
-		dispatch_error(res.error, "store failure: %s",
+		op_error(res.error, "store failure: %s",
 		    store_errmsg());
 		goto out;
 	}
 	if (ll.nomem) {
-		dispatch_error(res.error, "messages: out of memory");
+		op_error(res.error, "messages: out of memory");
 		goto out;
 	}
 	res.ok = 1;
@@ -1712,12 +1698,12 @@ dispatch_cancel(const struct cancel_req *rq,
 
 	memset(&res, 0, sizeof(res));
 	if (rq->id == NULL) {
-		dispatch_error(res.error, "cancel needs id=ID");
+		op_error(res.error, "cancel needs id=ID");
 		goto out;
 	}
 	if ((m = dispatch_find(rq->id)) == NULL ||
 	    m->state == MESSAGE_CANCELLED) {
-		dispatch_error(res.error, "no active message %.64s", rq->id);
+		op_error(res.error, "no active message %.64s", rq->id);
 		goto out;
 	}
 	before = m->count[TARGET_CANCELLED];

@@ -328,6 +328,8 @@ void	 dispatch_written(struct message *);
  * points to live until done returns.  ok 0: error says why (one line).
  */
 #define OP_ERROR_MAX	512
+void	 op_error(char *error, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));	/* command.c */
 
 enum publish_sel_kind { PUBLISH_CLASS, PUBLISH_CLIENT };
 
