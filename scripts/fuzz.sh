@@ -67,9 +67,9 @@ echo "fuzz: building in $b with $CC"
 sh scripts/sql2c.sh -d "$top" sql/sqlite/[0-9][0-9][0-9]_*.sql >"$b/schema.c.tmp"
 mv -f "$b/schema.c.tmp" "$b/schema.c"
 
-core=(common_log common_sha256 common_digest common_conffile config log store
-      clients commit dispatch registrar heartbeat sip guard control command proto auth
-      tls rate)
+core=(common_log common_sha256 common_digest common_conffile common_wire config
+      log store clients commit dispatch registrar heartbeat sip guard control
+      command proto auth tls rate clock)
 objs=()
 for f in "${core[@]}" schema fuzz_common; do
     case $f in

@@ -380,7 +380,7 @@ auth_quiet(const struct client *c, int64_t now)
 static int
 auth_may_log(void)
 {
-	int64_t	 now = sippushd_now();
+	int64_t	 now = clock_now();
 
 	if (now != auth_log_second) {
 		auth_log_second = now;
@@ -395,7 +395,7 @@ auth_challenge(msg_t *msg, int stale)
 {
 	char	 nonce[AUTH_NONCE_LEN + 1], sha[256], md5[256];
 
-	auth_nonce_make(auth_source(msg), sippushd_now(), nonce);
+	auth_nonce_make(auth_source(msg), clock_now(), nonce);
 	snprintf(sha, sizeof(sha), "Digest realm=\"%s\", nonce=\"%s\", "
 	    "algorithm=SHA-256, qop=\"auth\"%s", auth_cfg->auth_realm, nonce,
 	    stale ? ", stale=true" : "");
@@ -508,7 +508,7 @@ auth_check(msg_t *msg, sip_t const *sip, const char *id,
 	/* the nonce first: a failure after it was made by someone who saw
 	 * our challenge to that address, and counts toward
 	 * auth.max_failures; one before it could be forged by anybody */
-	if (auth_nonce_check(ar.ar_nonce, auth_source(msg), sippushd_now(),
+	if (auth_nonce_check(ar.ar_nonce, auth_source(msg), clock_now(),
 	    &g->nonce) == -1)
 		return auth_verdict(v, 401, NULL, "a stale nonce", 1);
 	if (id == NULL || strcmp(ar.ar_username, id) != 0)
@@ -565,7 +565,7 @@ auth_request(msg_t *msg, sip_t const *sip, const char *id,
 				    auth_cfg->auth_max_failures : 0;
 
 	if (limit > 0 && rate_key(auth_source(msg), key) == 0) {
-		now = rate_clock_us();
+		now = clock_mono_us();
 		interval = 60000000 / limit;
 		if ((e = rate_find(&auth_failures, key)) != NULL &&
 		    (wait = rate_over(e, now, (limit - 1) * interval)) > 0) {
@@ -623,20 +623,6 @@ auth_valid_password(const char *p)
 	return 1;
 }
 
-static void
-auth_error(char *error, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-auth_error(char *error, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(error, OP_ERROR_MAX, fmt, ap);
-	va_end(ap);
-}
-
 /* "user list": from memory, sorted by ID. */
 static int
 auth_cmp_info(const void *a, const void *b)
@@ -679,7 +665,7 @@ auth_list(const struct user_req *rq, struct user_result *res,
 	free(v);
 	return;
 nomem:
-	auth_error(res->error, "user list: out of memory");
+	op_error(res->error, "user list: out of memory");
 	done(arg, res);
 }
 
@@ -717,7 +703,7 @@ auth_revoke(struct user_result *res, const char *id)
 	int		 ended = 0;
 
 	if (auth_enabled() && c != NULL && c->state != CLIENT_UNREGISTERED) {
-		clients_unregister(c, sippushd_now());
+		clients_unregister(c, clock_now());
 		ended = 1;
 	}
 	log_notice("auth: user %s deleted%s", id,
@@ -738,9 +724,9 @@ auth_change_done(struct commit_job *j)
 	memset(&res, 0, sizeof(res));
 	res.op = ch->op;
 	if (j->failed)
-		auth_error(res.error, "store: out of memory");
+		op_error(res.error, "store: out of memory");
 	else if (ch->rv == -1)
-		auth_error(res.error, "store: %s", ch->err);
+		op_error(res.error, "store: %s", ch->err);
 	else {
 		for (i = 0; i < ch->rows.nusers; i++)
 			if (auth_user_apply(&ch->rows.users[i]) == -1)
@@ -786,7 +772,7 @@ auth_change_add(struct auth_change *ch, int op, const char *id,
 		digest_ha1(id, auth_cfg->auth_realm, password, sha, md5);
 		u.ha1_sha256 = sha;
 		u.ha1_md5 = md5;
-		u.created_at = sippushd_now();
+		u.created_at = clock_now();
 	}
 	return store_batch_user(&ch->rows, &u);
 }
@@ -801,14 +787,14 @@ auth_import(const struct user_req *rq, struct user_result *res,
 
 	for (i = 0; i < rq->n; i++) {
 		if (!clients_valid_id(rq->v[i].id)) {
-			auth_error(res->error, "user import: entry %zu: "
+			op_error(res->error, "user import: entry %zu: "
 			    "\"%.64s\" is not a valid client ID (1-%d of A-Z "
 			    "a-z 0-9 . _ -)", i + 1, rq->v[i].id,
 			    CLIENT_ID_MAX);
 			return -1;
 		}
 		if (!auth_valid_password(rq->v[i].password)) {
-			auth_error(res->error, "user import: entry %zu (%s): "
+			op_error(res->error, "user import: entry %zu (%s): "
 			    "the password must have %d to %d characters and "
 			    "no line break", i + 1, rq->v[i].id,
 			    AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
@@ -818,7 +804,7 @@ auth_import(const struct user_req *rq, struct user_result *res,
 	for (i = 0; i < rq->n; i++)
 		if (auth_change_add(ch, STORE_PUT, rq->v[i].id,
 		    rq->v[i].password) == -1) {
-			auth_error(res->error, "user import: out of memory");
+			op_error(res->error, "user import: out of memory");
 			return -1;
 		}
 	return 0;
@@ -841,7 +827,7 @@ auth_user(const struct user_req *rq,
 		return;
 	}
 	if ((ch = calloc(1, sizeof(*ch))) == NULL) {
-		auth_error(res.error, "user %s: out of memory", sub);
+		op_error(res.error, "user %s: out of memory", sub);
 		goto out;
 	}
 	store_batch_init(&ch->rows);
@@ -852,26 +838,26 @@ auth_user(const struct user_req *rq,
 		goto start;
 	}
 	if (rq->id == NULL || !clients_valid_id(rq->id)) {
-		auth_error(res.error, "user %s: \"%.64s\" is not a valid "
+		op_error(res.error, "user %s: \"%.64s\" is not a valid "
 		    "client ID (1-%d of A-Z a-z 0-9 . _ -)", sub,
 		    rq->id ? rq->id : "", CLIENT_ID_MAX);
 		goto out;
 	}
 	if (rq->op == USER_DEL) {
 		if (auth_user_find(rq->id) == NULL) {
-			auth_error(res.error, "no user %s", rq->id);
+			op_error(res.error, "no user %s", rq->id);
 			goto out;
 		}
 	} else if (rq->password == NULL ||
 	    !auth_valid_password(rq->password)) {
-		auth_error(res.error, "user add: the password must have %d to "
+		op_error(res.error, "user add: the password must have %d to "
 		    "%d characters and no line break", AUTH_PASSWORD_MIN,
 		    AUTH_PASSWORD_MAX);
 		goto out;
 	}
 	if (auth_change_add(ch, rq->op == USER_DEL ? STORE_DELETE : STORE_PUT,
 	    rq->id, rq->password) == -1) {
-		auth_error(res.error, "user %s: out of memory", sub);
+		op_error(res.error, "user %s: out of memory", sub);
 		goto out;
 	}
 start:

@@ -518,30 +518,16 @@ clients_transport_parse(const char *s)
 	return -1;
 }
 
-static int
-clients_valid_name(const char *s, size_t max)
-{
-	size_t	 n;
-
-	for (n = 0; s[n]; n++)
-		if (!((s[n] >= 'a' && s[n] <= 'z') ||
-		    (s[n] >= 'A' && s[n] <= 'Z') ||
-		    (s[n] >= '0' && s[n] <= '9') ||
-		    s[n] == '.' || s[n] == '_' || s[n] == '-'))
-			return 0;
-	return n > 0 && n <= max;
-}
-
 /* A client ID: 1-64 of [A-Za-z0-9._-]. */
 int
 clients_valid_id(const char *s)
 {
-	return clients_valid_name(s, CLIENT_ID_MAX);
+	return wire_valid_name(s, CLIENT_ID_MAX);
 }
 
 /* A class: 1-32 of [A-Za-z0-9._-]. */
 int
 clients_valid_class(const char *s)
 {
-	return clients_valid_name(s, CLIENT_CLASS_MAX);
+	return wire_valid_name(s, CLIENT_CLASS_MAX);
 }

@@ -327,16 +327,6 @@ commit_fire(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
 	return 0;
 }
 
-/* The monotonic clock in us. */
-static int64_t
-commit_clock(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Set the timer to fire at due (us; 0: disarm). -1 on error. */
 static int
 commit_timer_set(int64_t due)
@@ -369,7 +359,7 @@ commit_arm_at(int64_t due)
 static void
 commit_arm(int delay)
 {
-	commit_arm_at(commit_clock() + (int64_t)delay * 1000);
+	commit_arm_at(clock_mono_us() + (int64_t)delay * 1000);
 }
 
 /* ---- the adaptive delay ----
@@ -440,7 +430,7 @@ commit_schedule_lazy(void)
 void
 commit_wait(struct commit_waiter *w)
 {
-	int64_t	 now = commit_clock(), due,
+	int64_t	 now = clock_mono_us(), due,
 		 bound = (int64_t)commit_cfg->db_commit_delay * 1000;
 
 	commit_rate_note(&commit_rate, now, bound);
@@ -640,7 +630,7 @@ commit_finish(struct commit_batch *b)
 	if (b->rv == -1) {
 		commit_retry_at = 0;
 		commit_arm(COMMIT_RETRY_MS);
-		commit_retry_at = commit_clock() + COMMIT_RETRY_MS * 1000;
+		commit_retry_at = clock_mono_us() + COMMIT_RETRY_MS * 1000;
 	} else
 		commit_retry_at = 0;
 }

@@ -167,7 +167,7 @@ control_init(const struct config *cfg, su_root_t *root, char *err,
 
 	ctl_cfg = cfg;
 	ctl_root = root;
-	ctl_started = sippushd_now();
+	ctl_started = clock_now();
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(cfg->ctl_socket) >= sizeof(sun.sun_path)) {
@@ -309,7 +309,7 @@ static void
 control_refuse(int fd, uid_t uid)
 {
 	static const char	 msg[] = "ERR permission denied\n";
-	int64_t			 now = sippushd_now();
+	int64_t			 now = clock_now();
 
 	if (write(fd, msg, sizeof(msg) - 1) == -1) {
 		/* the peer may be gone already */
@@ -745,7 +745,7 @@ control_cmd_stats(struct buf *out)
 	clients_stats(&st);
 	buf_puts(out, "OK\n");
 	proto_put_kv(out, "version", SIPPUSH_VERSION);
-	proto_put_kvi(out, "uptime", sippushd_now() - ctl_started);
+	proto_put_kvi(out, "uptime", clock_now() - ctl_started);
 	proto_put_kvi(out, "clients", (long long)st.total);
 	for (i = CLIENT_ONLINE; i <= CLIENT_UNREGISTERED; i++)
 		proto_put_kvi(out, clients_state_name(i),

@@ -123,15 +123,6 @@ dispatch_message_state_name(int s)
 	return s >= 0 && s <= MESSAGE_CANCELLED ? message_state_names[s] : "?";
 }
 
-static int64_t
-dispatch_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint32_t
 dispatch_random(void)
 {
@@ -446,7 +437,7 @@ dispatch_check_done(struct message *m)
 	if (m->finished_at || m->count[TARGET_PENDING] ||
 	    m->count[TARGET_SENT])
 		return;
-	m->finished_at = sippushd_now();
+	m->finished_at = clock_now();
 	if (m->state == MESSAGE_ACTIVE)
 		m->state = MESSAGE_DONE;
 	m->dirty = 1;
@@ -902,7 +893,7 @@ dispatch_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq,
 	nta_outgoing_destroy(orq);
 	t->orq = NULL;
 	dp_inflight--;
-	now = dispatch_now_ms();
+	now = clock_now_ms();
 	if (status < 300 && dispatch_stale(t)) {
 		/* not the client's answer: not recorded, sent again now to
 		 * where it registered from (it drops a copy it had taken) */
@@ -946,7 +937,7 @@ static void
 dispatch_pump(void)
 {
 	struct message	*m, *next;
-	int64_t		 now = dispatch_now_ms();
+	int64_t		 now = clock_now_ms();
 	size_t		 n, i, cap = (size_t)dp_cfg->dp_max_in_flight;
 	int		 progress = 1;
 
@@ -979,7 +970,7 @@ dispatch_client_online(struct client *c)
 	struct target	*t;
 	size_t		 lo, hi, mid;
 	int		 cmp, any = 0;
-	int64_t		 now = dispatch_now_ms();
+	int64_t		 now = clock_now_ms();
 	uint32_t	 unfinished = 0;
 
 	for (m = dp_active; m; m = m->next) {
@@ -1029,7 +1020,7 @@ dispatch_tick(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *a)
 {
 	struct message	*m, *next;
 	struct target	*t;
-	int64_t		 now = dispatch_now_ms();
+	int64_t		 now = clock_now_ms();
 
 	(void)magic;
 	(void)timer;
@@ -1100,7 +1091,7 @@ dispatch_init(const struct config *cfg, su_root_t *root, nta_agent_t *agent)
 
 	dp_cfg = cfg;
 	dp_agent = agent;
-	dp_last_purge = sippushd_now() - DISPATCH_PURGE_EVERY + 5;
+	dp_last_purge = clock_now() - DISPATCH_PURGE_EVERY + 5;
 	self = nta_agent_contact(agent);
 	snprintf(from, sizeof(from), "sip:sippushd@%s",
 	    self && self->m_url->url_host ? self->m_url->url_host :
@@ -1183,7 +1174,7 @@ static void
 dispatch_activate(struct message *m)
 {
 	struct message	**pp;
-	int64_t		 now = dispatch_now_ms();
+	int64_t		 now = clock_now_ms();
 	size_t		 i;
 
 	qsort(m->targets, m->ntargets, sizeof(*m->targets),
@@ -1338,20 +1329,6 @@ dispatch_max_ttl(void)
 	return dp_cfg->dp_max_ttl;
 }
 
-static void
-dispatch_error(char *error, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-dispatch_error(char *error, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(error, OP_ERROR_MAX, fmt, ap);
-	va_end(ap);
-}
-
 struct pick {
 	int		  all;
 	const char	**classes;
@@ -1422,7 +1399,7 @@ dispatch_publish(const struct publish_req *rq,
 	struct target_row	 tr;
 	size_t			 i, k, idlen, nudp = 0, online = 0, body_len;
 	long			 ttl = rq->ttl ? rq->ttl : dp_cfg->dp_default_ttl;
-	int64_t			 now_ms = sippushd_now_ms(), now = now_ms / 1000;
+	int64_t			 now_ms = clock_now_ms(), now = now_ms / 1000;
 	uint8_t			 rnd[MESSAGE_ID_LEN / 2];
 	struct client		*c;
 
@@ -1432,39 +1409,39 @@ dispatch_publish(const struct publish_req *rq,
 	body_len = body ? rq->body_len : 0;
 	p.all = rq->all;
 	if ((p.classes = calloc(rq->nsel + 1, sizeof(*p.classes))) == NULL) {
-		dispatch_error(res.error, "publish: out of memory");
+		op_error(res.error, "publish: out of memory");
 		goto out;
 	}
 	for (i = 0; i < rq->nsel; i++) {
 		if (rq->sel[i].kind == PUBLISH_CLASS) {
 			if (!clients_valid_class(rq->sel[i].name)) {
-				dispatch_error(res.error, "publish: \"%.64s\" "
+				op_error(res.error, "publish: \"%.64s\" "
 				    "is not a valid class", rq->sel[i].name);
 				goto out;
 			}
 			p.classes[p.nclasses++] = rq->sel[i].name;
 		} else if (clients_find(rq->sel[i].name) == NULL) {
-			dispatch_error(res.error, "publish: no client "
+			op_error(res.error, "publish: no client "
 			    "\"%.64s\" in the table", rq->sel[i].name);
 			goto out;
 		}
 	}
 	if (ttl < 1 || ttl > dp_cfg->dp_max_ttl) {
-		dispatch_error(res.error, "publish: ttl must be 1..%d seconds",
+		op_error(res.error, "publish: ttl must be 1..%d seconds",
 		    dp_cfg->dp_max_ttl);
 		goto out;
 	}
 	if (!dispatch_valid_ctype(ctype)) {
-		dispatch_error(res.error, "publish: bad content type \"%.64s\"",
+		op_error(res.error, "publish: bad content type \"%.64s\"",
 		    ctype);
 		goto out;
 	}
 	if (body == NULL || body_len == 0) {
-		dispatch_error(res.error, "publish: no body");
+		op_error(res.error, "publish: no body");
 		goto out;
 	}
 	if (body_len > (size_t)dp_cfg->dp_max_body) {
-		dispatch_error(res.error, "publish: body is %zu bytes, over "
+		op_error(res.error, "publish: body is %zu bytes, over "
 		    "dispatch.max_body (%d)", body_len, dp_cfg->dp_max_body);
 		goto out;
 	}
@@ -1487,16 +1464,16 @@ dispatch_publish(const struct publish_req *rq,
 			p.v[p.n++] = c;
 		}
 	if (p.nomem) {
-		dispatch_error(res.error, "publish: out of memory");
+		op_error(res.error, "publish: out of memory");
 		goto out;
 	}
 	if (!p.all && rq->nsel == 0) {
-		dispatch_error(res.error, "publish: no target given (class=, "
+		op_error(res.error, "publish: no target given (class=, "
 		    "client= or all=yes)");
 		goto out;
 	}
 	if (p.n == 0) {
-		dispatch_error(res.error, "publish: no client matches");
+		op_error(res.error, "publish: no client matches");
 		goto out;
 	}
 	qsort(p.v, p.n, sizeof(*p.v), dispatch_cmp_client);
@@ -1516,7 +1493,7 @@ dispatch_publish(const struct publish_req *rq,
 		    k++ == 0)
 			c = p.v[i];
 	if (k) {
-		dispatch_error(res.error, "publish: client %s has %u "
+		op_error(res.error, "publish: client %s has %u "
 		    "unfinished messages, the most "
 		    "dispatch.max_pending_per_client allows (%zu target%s at "
 		    "the limit); wait for deliveries to end or cancel some",
@@ -1524,7 +1501,7 @@ dispatch_publish(const struct publish_req *rq,
 		goto out;
 	}
 	if (nudp && body_len > MESSAGE_UDP_BODY_MAX) {
-		dispatch_error(res.error, "publish: body is %zu bytes, over "
+		op_error(res.error, "publish: body is %zu bytes, over "
 		    "the %d that RFC 3428 allows over UDP, and %zu targets "
 		    "use UDP", body_len, MESSAGE_UDP_BODY_MAX, nudp);
 		goto out;
@@ -1543,14 +1520,14 @@ dispatch_publish(const struct publish_req *rq,
 	    sel.data == NULL || (m->selector = strdup(sel.data)) == NULL ||
 	    (m->content_type = strdup(ctype)) == NULL ||
 	    (m->body = malloc(body_len + 1)) == NULL) {
-		dispatch_error(res.error, "publish: out of memory");
+		op_error(res.error, "publish: out of memory");
 		goto out;
 	}
 	memcpy(m->body, body, body_len);
 	m->body[body_len] = '\0';
 	m->body_len = body_len;
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-		dispatch_error(res.error, "publish: no randomness: %s",
+		op_error(res.error, "publish: no randomness: %s",
 		    strerror(errno));
 		goto out;
 	}
@@ -1575,7 +1552,7 @@ dispatch_publish(const struct publish_req *rq,
 	 * rows in a transaction of their own, and the message starts
 	 * when it is committed (dispatch_publish_done) */
 	if ((pub = calloc(1, sizeof(*pub))) == NULL) {
-		dispatch_error(res.error, "publish: out of memory");
+		op_error(res.error, "publish: out of memory");
 		goto out;
 	}
 	store_batch_init(&pub->rows);
@@ -1611,7 +1588,7 @@ dispatch_publish(const struct publish_req *rq,
 nomem:
 	store_batch_free(&pub->rows);
 	free(pub);
-	dispatch_error(res.error, "publish: out of memory");
+	op_error(res.error, "publish: out of memory");
 out:
 	if (m)
 		dispatch_free(m);
@@ -1643,9 +1620,9 @@ dispatch_publish_done(struct commit_job *j)
 
 	memset(&res, 0, sizeof(res));
 	if (j->failed)
-		dispatch_error(res.error, "publish: out of memory");
+		op_error(res.error, "publish: out of memory");
 	else if (pub->rv == -1)
-		dispatch_error(res.error, "publish: not published: sippushd "
+		op_error(res.error, "publish: not published: sippushd "
 		    "cannot write its database: %s", pub->err);
 	else {
 		log_info("dispatch: published %s to %zu targets (%zu "
@@ -1683,7 +1660,7 @@ dispatch_find(const char *id)
 static size_t
 dispatch_offline(struct message *m)
 {
-	int64_t	 now = dispatch_now_ms();
+	int64_t	 now = clock_now_ms();
 	size_t	 i, n = 0;
 
 	if (m->offline_at && now - m->offline_at < 1000)
@@ -1889,11 +1866,11 @@ dispatch_status_done(struct commit_job *j)
 	struct status_result	*res = &rd->sres;
 
 	if (j->failed || rd->sl.nomem)
-		dispatch_error(res->error, "status: out of memory");
+		op_error(res->error, "status: out of memory");
 	else if (rd->rc == 0)
-		dispatch_error(res->error, "no message %.64s", rd->id);
+		op_error(res->error, "no message %.64s", rd->id);
 	else if (rd->rc == -1)
-		dispatch_error(res->error, "store failure: %s", rd->err);
+		op_error(res->error, "store failure: %s", rd->err);
 	else
 		res->ok = 1;
 	rd->sdone(rd->arg, res);
@@ -1915,14 +1892,14 @@ dispatch_status(const struct status_req *rq,
 
 	memset(&res, 0, sizeof(res));
 	if (rq->id == NULL) {
-		dispatch_error(res.error, "status needs id=ID");
+		op_error(res.error, "status needs id=ID");
 		goto out;
 	}
 	if ((m = dispatch_find(rq->id)) != NULL) {
 		dispatch_info_message(&res.msg, m);
 		if (rq->targets && m->ntargets &&
 		    (tv = calloc(m->ntargets, sizeof(*tv))) == NULL) {
-			dispatch_error(res.error, "status: out of memory");
+			op_error(res.error, "status: out of memory");
 			goto out;
 		}
 		for (i = 0; rq->targets && i < m->ntargets; i++) {
@@ -1944,7 +1921,7 @@ dispatch_status(const struct status_req *rq,
 	if ((rd = calloc(1, sizeof(*rd))) == NULL ||
 	    (rd->id = strdup(rq->id)) == NULL) {
 		free(rd);
-		dispatch_error(res.error, "status: out of memory");
+		op_error(res.error, "status: out of memory");
 		goto out;
 	}
 	rd->targets = rq->targets;
@@ -1982,9 +1959,9 @@ dispatch_messages_done(struct commit_job *j)
 
 	memset(&res, 0, sizeof(res));
 	if (j->failed || rd->ll.nomem)
-		dispatch_error(res.error, "messages: out of memory");
+		op_error(res.error, "messages: out of memory");
 	else if (rd->rc == -1)
-		dispatch_error(res.error, "store failure: %s", rd->err);
+		op_error(res.error, "store failure: %s", rd->err);
 	else {
 		for (i = 0; i < rd->ll.n; i++)
 			if ((m = dispatch_find(rd->ll.v[i].id)) != NULL)
@@ -2007,12 +1984,12 @@ dispatch_messages(const struct messages_req *rq,
 
 	memset(&res, 0, sizeof(res));
 	if (rq->limit < 1 || rq->limit > DISPATCH_LIST_MAX) {
-		dispatch_error(res.error, "limit must be 1..%d",
+		op_error(res.error, "limit must be 1..%d",
 		    DISPATCH_LIST_MAX);
 		goto out;
 	}
 	if ((rd = calloc(1, sizeof(*rd))) == NULL) {
-		dispatch_error(res.error, "messages: out of memory");
+		op_error(res.error, "messages: out of memory");
 		goto out;
 	}
 	rd->limit = (int)rq->limit;
@@ -2059,12 +2036,12 @@ dispatch_cancel(const struct cancel_req *rq,
 
 	memset(&res, 0, sizeof(res));
 	if (rq->id == NULL) {
-		dispatch_error(res.error, "cancel needs id=ID");
+		op_error(res.error, "cancel needs id=ID");
 		goto out;
 	}
 	if ((m = dispatch_find(rq->id)) == NULL ||
 	    m->state == MESSAGE_CANCELLED) {
-		dispatch_error(res.error, "no active message %.64s", rq->id);
+		op_error(res.error, "no active message %.64s", rq->id);
 		goto out;
 	}
 	before = m->count[TARGET_CANCELLED];

@@ -19,7 +19,6 @@
 #include "daemon.h"
 #include "sippushd.h"
 
-struct config			*sippushd_config;
 static volatile sig_atomic_t	 sippushd_quit;
 
 static void
@@ -34,22 +33,6 @@ usage(FILE *fp)
 	    "                     settings, exit\n"
 	    "  -h, --help         show this help\n"
 	    "  -V, --version      show the version\n", SIPPUSH_CONFFILE);
-}
-
-int64_t
-sippushd_now(void)
-{
-	return (int64_t)time(NULL);
-}
-
-/* The same clock in ms (CLOCK_REALTIME, not time()'s coarse second). */
-int64_t
-sippushd_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -180,7 +163,6 @@ main(int argc, char *argv[])
 		config_free(&cfg);
 		return 0;
 	}
-	sippushd_config = &cfg;
 	log_init(foreground, cfg.log_level, "sippushd");
 	if (!foreground)
 		daemon_start("sippushd");

@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "proto.h"
+#include "wire.h"
 
 #ifndef SIPPUSH_VERSION
 #define SIPPUSH_VERSION "0.0.0"
@@ -28,8 +29,6 @@
 #define SIPPUSH_SOCKET "/run/sippush/sippushd.sock"
 #endif
 
-#define CLIENT_ID_MAX		64	/* bytes in a client ID */
-#define CLIENT_CLASS_MAX	32	/* bytes in a class name */
 #define CLIENT_CONTACT_MAX	512	/* bytes of a stored Contact */
 #define CLIENT_UA_MAX		128	/* bytes of a stored User-Agent */
 #define AUTH_REALM_MAX		64	/* bytes in auth.realm */
@@ -221,7 +220,6 @@ int	 clients_valid_class(const char *);
 /* ---- dispatch.c: control messages, target sets, retries ---- */
 
 #define MESSAGE_ID_LEN		16	/* hex digits */
-#define MESSAGE_ID_HEADER	"Sippush-Message-Id"
 #define MESSAGE_UDP_BODY_MAX	1300	/* RFC 3428, section 8 */
 
 enum target_state {
@@ -312,6 +310,8 @@ void	 dispatch_batch_done(int ok);
  * points to live until done returns.  ok 0: error says why (one line).
  */
 #define OP_ERROR_MAX	512
+void	 op_error(char *error, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));	/* command.c */
 
 enum publish_sel_kind { PUBLISH_CLASS, PUBLISH_CLIENT };
 
@@ -675,7 +675,6 @@ struct rate_entry *rate_entry(struct rate_table *,
 	    const uint8_t key[RATE_KEY_LEN]);
 int64_t	 rate_over(const struct rate_entry *, int64_t now, int64_t tolerance);
 void	 rate_charge(struct rate_entry *, int64_t now, int64_t interval);
-int64_t	 rate_clock_us(void);
 
 /* ---- auth.c: Digest authentication of clients ---- */
 
@@ -809,10 +808,11 @@ struct ctl_stream *control_cmd_clients(struct buf *, int argc, char **argv);
 void	 control_cmd_client(struct buf *, int argc, char **argv);
 void	 control_cmd_stats(struct buf *);
 
-/* ---- sippushd.c ---- */
+/* ---- clock.c: the one clock ---- */
 
-int64_t	 sippushd_now(void);
-int64_t	 sippushd_now_ms(void);
-extern struct config *sippushd_config;
+int64_t	 clock_now(void);
+int64_t	 clock_now_ms(void);
+int64_t	 clock_mono_us(void);
+void	 clock_fake(int64_t (*)(void));
 
 #endif /* SIPPUSHD_H */

@@ -278,21 +278,12 @@ sqlite_errhint(void)
 	return sqlite_is_fault(sc->errcode) ? sqlite_hint(sc->errcode) : "";
 }
 
-static int64_t
-sqlite_clock(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
-}
-
 /* A write failed with a store fault: log it when the fault starts, then
  * at most every STORE_FAULT_LOG_EVERY seconds. */
 static void
 sqlite_fault(void)
 {
-	int64_t	 now = sqlite_clock();
+	int64_t	 now = (clock_mono_us() / 1000000);
 
 	pthread_mutex_lock(&sqlite_fault_lock);
 	sqlite_fault_count++;
@@ -331,7 +322,7 @@ sqlite_recovered(void)
 	}
 	log_notice("store: %s: writes succeed again after %llds of failure "
 	    "(%u failed writes); the changes kept in memory are written",
-	    sqlite_path, (long long)(sqlite_clock() - sqlite_fault_since),
+	    sqlite_path, (long long)((clock_mono_us() / 1000000) - sqlite_fault_since),
 	    sqlite_fault_count);
 	sqlite_fault_since = 0;
 	sqlite_fault_count = 0;
@@ -349,7 +340,7 @@ sqlite_failing(unsigned *count)
 	if (count)
 		*count = sqlite_fault_count;
 	if (sqlite_fault_since) {
-		since = sippushd_now() - (sqlite_clock() - sqlite_fault_since);
+		since = clock_now() - ((clock_mono_us() / 1000000) - sqlite_fault_since);
 		if (since <= 0)
 			since = 1;
 	}

@@ -105,20 +105,10 @@ static struct client *
 reg(const char *id, const char *contact)
 {
 	struct registration	 r;
-	struct client		*c;
 
-	memset(&r, 0, sizeof(r));
-	r.id = id;
-	r.class = "k";
+	test_reg_fill(&r, id, 1000);
 	r.contact = contact;
-	r.address = "192.0.2.1";
-	r.port = 5060;
-	r.transport = TRANSPORT_UDP;
-	r.now = 1000;
-	r.expires = 600;
-	if (clients_register(&r, &c) == -1)
-		return NULL;
-	return c;
+	return test_reg_client(&r);
 }
 
 /* The stored contact of id into buf ("" if no row); -1 on error. */

@@ -1,5 +1,5 @@
 /*
- * test_main.c: runs every unit-test suite, and stands in for sippushd.c.
+ * test_main.c: runs every unit-test suite, on a fake wall clock.
  *
  * usage: tests/unit [-v] [suite ...]
  *   -v     verbose: CUnit lists each test, the daemon logs at debug
@@ -18,19 +18,12 @@
 #include "sippushd.h"
 #include "tests.h"
 
-/* The daemon's globals, normally in sippushd.c. */
-struct config	*sippushd_config;
 int64_t		 test_now = 1700000000;
 int		 test_now_ms;
 
-int64_t
-sippushd_now(void)
-{
-	return test_now;
-}
-
-int64_t
-sippushd_now_ms(void)
+/* The wall clock the daemon's code reads in the tests (clock_fake). */
+static int64_t
+test_clock(void)
 {
 	return test_now * 1000 + test_now_ms;
 }
@@ -108,6 +101,7 @@ static int (*const suites[])(void) = {
 	test_command_register,
 	test_tls_register,
 	test_guard_register,
+	test_wire_register,
 };
 
 int
@@ -131,6 +125,7 @@ main(int argc, char *argv[])
 	}
 	/* expected failures log at level error; the rest only with -v */
 	log_init(1, verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR, "unit");
+	clock_fake(test_clock);
 
 	if (CU_initialize_registry() != CUE_SUCCESS) {
 		fprintf(stderr, "unit: %s\n", CU_get_error_msg());
