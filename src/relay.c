@@ -245,10 +245,9 @@ relay_shutdown(void)
 void
 relay_stats(struct buf *out)
 {
-	buf_printf(out, "relay.relayed %llu\nrelay.stored %llu\n"
-	    "relay.refused %llu\n", (unsigned long long)relay_relayed,
-	    (unsigned long long)relay_stored,
-	    (unsigned long long)relay_refused);
+	proto_put_kvi(out, "relay_forwarded", (long long)relay_relayed);
+	proto_put_kvi(out, "relay_stored", (long long)relay_stored);
+	proto_put_kvi(out, "relay_refused", (long long)relay_refused);
 }
 
 /* ---- a request ---- */
@@ -530,8 +529,9 @@ relay_request(msg_t *msg, sip_t *sip)
 		relay_refuse(msg, 482, "Loop Detected", fid, tid, NULL);
 		return 1;
 	}
-	if ((to = clients_find(tid)) == NULL || to->state == CLIENT_EXPIRED ||
-	    to->state == CLIENT_UNREGISTERED) {
+	/* a client whose registration ended (its row retained) is known:
+	 * 480 below, and a request may be stored for it */
+	if ((to = clients_find(tid)) == NULL) {
 		relay_refuse(msg, 404, "Target Not Found", fid, tid, NULL);
 		return 1;
 	}
