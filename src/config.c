@@ -302,6 +302,9 @@ config_take_rules(void *base, const struct conf_opt *o,
 			    o->path, strchr(str, '\n') ? "a rule holds a "
 			    "line break" : why);
 		}
+		/* kept as "FROM -> TO", however it was spaced */
+		snprintf(why, sizeof(why), "%s -> %s", r.from, r.to);
+		str = why;
 		n = strlen(str);
 		if ((nt = realloc(text, len + n + 2)) == NULL) {
 			free(text);

@@ -39,5 +39,6 @@ int	 test_client_register(void);
 int	 test_auth_register(void);
 int	 test_command_register(void);
 int	 test_tls_register(void);
+int	 test_relay_register(void);
 
 #endif /* TESTS_H */
