@@ -6,8 +6,8 @@
  * SIPPUSH_REQUEST=1 and the sender in SIPPUSH_FROM (its ID, as the
  * server verified it) and SIPPUSH_FROM_CLASS, the body on standard
  * input. Its standard output, at most REQUEST_OUTPUT_MAX bytes, is the
- * body of the answer: 200 when it exits 0, 500 "Hook Failed" otherwise,
- * 500 "Hook Output Too Large" past the bound. It runs in a process group
+ * body of the answer: 200 when it exits 0, 500 otherwise (with that
+ * output), 500 with no body past the bound. It runs in a process group
  * of its own, dies with the agent (PR_SET_PDEATHSIG) and is killed after
  * hook.timeout. A request is not a control message: nothing is recorded
  * in the state file and a request is never deduplicated (the server does

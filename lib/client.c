@@ -1119,7 +1119,8 @@ sippush_reply(struct sippush *c, struct sippush_request *pub, int status,
 	}
 	client_log(c, SIPPUSH_LOG_INFO, "client: request from %s: %d, %zu "
 	    "bytes", r->pub.from, status, body_len);
-	req_respond(c, r, status, client_phrase(status), content_type, body,
+	req_respond(c, r, status, sip_status_phrase(status) ?
+	    sip_status_phrase(status) : "Answered", content_type, body,
 	    body ? body_len : 0, 0);
 	return 0;
 }
