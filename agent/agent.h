@@ -72,6 +72,10 @@ struct config {
 	int	 tls_insecure;		/* tests only */
 };
 
+/* getopt values of the flags with no short form and no setting */
+#define AGENT_OPT_SEND		0x1001	/* --send ID BODY */
+#define AGENT_OPT_STORE		0x1002	/* --store, with --send */
+
 /* A command-line setting, applied over the file (config_apply). */
 struct config_flag {
 	int		 opt;		/* getopt value of the flag */
@@ -115,5 +119,19 @@ void	 hook_reap(void);
 int	 hook_wait_ms(void);
 void	 hook_stop_all(int grace_ms);
 int	 hook_json(FILE *, const struct sippush_message *);
+void	 hook_json_string(FILE *, const char *, size_t);
+
+/* ---- request.c: requests relayed from other clients, and --send ---- */
+
+#define REQUEST_OUTPUT_MAX	1300	/* bytes of a hook's answer: what
+					   fits a UDP MESSAGE's answer */
+
+void	 request_init(const struct config *, struct sippush *);
+void	 request_hook(struct sippush *, struct sippush_request *, void *);
+void	 request_reap(void);
+int	 request_wait_ms(void);
+void	 request_stop_all(void);
+int	 request_send(struct sippush *, const char *to, const char *body,
+	    int store, int wait_ms);
 
 #endif /* AGENT_H */

@@ -114,6 +114,8 @@ static const struct option plain_options[] = {
 	{ "check", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
+	{ "send", required_argument, NULL, AGENT_OPT_SEND },
+	{ "store", no_argument, NULL, AGENT_OPT_STORE },
 };
 
 #define NPLAIN	(sizeof(plain_options) / sizeof(plain_options[0]))

@@ -112,7 +112,7 @@ hook_utf8(const unsigned char *s, size_t n)
 }
 
 /* s as a JSON string; bytes that are not UTF-8 become U+FFFD. */
-static void
+void
 hook_json_string(FILE *fp, const char *str, size_t n)
 {
 	const unsigned char	*s = (const unsigned char *)str;

@@ -33,6 +33,12 @@ usage(FILE *fp)
 	    "  -n, --check              check the settings, print them, exit\n"
 	    "  -h, --help               show this help\n"
 	    "  -V, --version            show the version\n"
+	    "      --send ID BODY       send BODY to the client ID through "
+	    "the server,\n"
+	    "                           print its answer and exit\n"
+	    "      --store              with --send: have the server store "
+	    "it if ID\n"
+	    "                           cannot answer now (202)\n"
 	    "settings (override the file):\n"
 	    "  -s, --server host[:port] a server; repeat for a list, in order "
 	    "of preference\n"
@@ -128,6 +134,7 @@ agent_settings(const struct config *cfg, struct sippush_settings *s)
 	s->password = cfg->password;
 	s->user_agent = ua;
 	s->on_message = hook_message;
+	s->on_request = request_hook;
 	s->on_state = agent_state;
 	s->on_log = log_lib;
 	s->log_level = (enum sippush_log_level)cfg->log_level;
@@ -141,7 +148,8 @@ main(int argc, char *argv[])
 	struct sippush_settings	 s;
 	struct stat		 st;
 	struct config_flag	*flags;
-	const char		*path = NULL;
+	const char		*path = NULL, *send_to = NULL, *send_body;
+	int			 store = 0;
 	char			 err[512];
 	size_t			 nflags = 0;
 	int			 ch, foreground = 0, check = 0, n, wait;
@@ -164,6 +172,12 @@ main(int argc, char *argv[])
 			usage(stdout);
 			free(flags);
 			return 0;
+		case AGENT_OPT_SEND:
+			send_to = optarg;
+			break;
+		case AGENT_OPT_STORE:
+			store = 1;
+			break;
 		case 'V':
 			printf("sippush-agent %s (libsippush %s)\n",
 			    SIPPUSH_VERSION, sippush_version());
@@ -180,6 +194,20 @@ main(int argc, char *argv[])
 			nflags++;
 			break;
 		}
+	}
+	send_body = send_to && optind < argc ? argv[optind++] : NULL;
+	if (send_to && send_body == NULL) {
+		fprintf(stderr, "sippush-agent: --send %s: no BODY\n",
+		    send_to);
+		usage(stderr);
+		free(flags);
+		return 2;
+	}
+	if (store && send_to == NULL) {
+		fprintf(stderr, "sippush-agent: --store goes with --send\n");
+		usage(stderr);
+		free(flags);
+		return 2;
 	}
 	if (optind != argc) {
 		fprintf(stderr, "sippush-agent: unexpected argument \"%s\"\n",
@@ -207,6 +235,24 @@ main(int argc, char *argv[])
 		config_free(&cfg);
 		return 0;
 	}
+	if (send_to) {
+		/* one request, in the foreground, no state file or hook */
+		log_init(1, cfg.log_level);
+		agent_settings(&cfg, &s);
+		s.on_request = NULL;
+		if (sippush_create(&agent_client, &s, err, sizeof(err)) != 0) {
+			fprintf(stderr, "sippush-agent: %s\n", err);
+			config_free(&cfg);
+			return 1;
+		}
+		agent_signals();
+		n = request_send(agent_client, send_to, send_body, store,
+		    2 * cfg.timeout);
+		sippush_destroy(agent_client);
+		agent_client = NULL;
+		config_free(&cfg);
+		return n;
+	}
 	log_init(foreground, cfg.log_level);
 	if (!foreground)
 		daemon_start("sippush-agent");
@@ -222,6 +268,7 @@ main(int argc, char *argv[])
 	if (sippush_create(&agent_client, &s, err, sizeof(err)) != 0)
 		fatalx("agent: %s", err);
 	hook_init(&cfg, agent_client);
+	request_init(&cfg, agent_client);
 	if ((n = state_load(agent_client, cfg.state_file, cfg.remember, err,
 	    sizeof(err))) == -1)
 		fatalx("state: %s", err);
@@ -237,15 +284,20 @@ main(int argc, char *argv[])
 
 	for (;;) {
 		wait = hook_wait_ms();
+		n = request_wait_ms();
+		if (wait < 0 || (n >= 0 && n < wait))
+			wait = n;
 		if (wait < 0 || wait > AGENT_STEP_MAX)
 			wait = AGENT_STEP_MAX;
 		if (!sippush_step(agent_client, wait))
 			break;
 		hook_reap();
+		request_reap();
 	}
 
 	daemon_notify("sippush-agent", "STOPPING=1");
 	hook_stop_all(AGENT_HOOK_GRACE);
+	request_stop_all();
 	sippush_destroy(agent_client);
 	agent_client = NULL;
 	state_close();

@@ -14,6 +14,12 @@
  * registration of the client) or "elsewhere" (registered from another
  * address, port or transport); the client registers again */
 #define REGISTRATION_HEADER	"Sippush-Registration"
+/* on a MESSAGE relayed from another client: who sent it, as the server
+ * verified it, and its class; on a client's request to another: store and
+ * forward it ("yes" or a TTL in seconds) if the target cannot take it now */
+#define FROM_ID_HEADER		"Sippush-From-Id"
+#define FROM_CLASS_HEADER	"Sippush-From-Class"
+#define STORE_HEADER		"Sippush-Store"
 /* the Contact parameter that gives a client's class in a REGISTER */
 #define CLASS_PARAM		"class"
 

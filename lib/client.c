@@ -110,6 +110,30 @@ struct msg {
 	int			 verdict;	/* given during the callback */
 };
 
+/* A relayed request waiting for the application's answer. */
+struct req {
+	struct sippush_request	 pub;		/* first: handed out */
+	struct req		*next;		/* c->requests */
+	nua_handle_t		*nh;
+	nua_saved_event_t	 saved[1];
+	su_timer_t		*timer;
+	int			 answered;	/* by us (480, 503): kept until
+						   the application replies */
+};
+
+/* A request of ours to another client (sippush_send). */
+struct snd {
+	struct snd		*next;		/* c->sends */
+	nua_handle_t		*nh;
+	sippush_response_fn	*done;
+	void			*arg;
+	char			*uri;		/* Request-URI */
+	char			*ctype;
+	sip_payload_t		*body;
+	int			 flags;
+	int			 auth_tries;
+};
+
 struct sippush {
 	struct sippush_settings	 s;		/* strings on home */
 	su_home_t		 home[1];
@@ -169,6 +193,9 @@ struct sippush {
 	char			 tport_line[1024];
 	size_t			 tport_len;
 	char			 tls_error[256];	/* "" none */
+
+	struct req		*requests;	/* relayed, unanswered */
+	struct snd		*sends;		/* sippush_send, unanswered */
 };
 
 static void client_register(struct sippush *);
@@ -954,6 +981,263 @@ message_create(struct sippush *c, const char *id, sip_t const *sip,
 	return m;
 }
 
+/* ---- client-to-client requests ---- */
+
+static void
+req_free(struct sippush *c, struct req *r)
+{
+	struct req	**pp;
+
+	for (pp = &c->requests; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	if (!r->answered) {
+		nua_destroy_event(r->saved);
+		nua_handle_destroy(r->nh);
+		su_timer_destroy(r->timer);
+	}
+	free(r);
+}
+
+/* Answer r; free it, or with keep (answered by the library itself)
+ * keep it for the application's sippush_reply. */
+static void
+req_respond(struct sippush *c, struct req *r, int status,
+    const char *phrase, const char *ctype, const void *body, size_t len,
+    int keep)
+{
+	sip_payload_t	*pl = len ? sip_payload_create(c->home, body,
+			    (isize_t)len) : NULL;
+
+	nua_respond(r->nh, status, phrase, NUTAG_WITH_SAVED(r->saved),
+	    TAG_IF(pl, SIPTAG_CONTENT_TYPE_STR(ctype ? ctype :
+	    "text/plain")), TAG_IF(pl, SIPTAG_PAYLOAD(pl)), TAG_END());
+	su_free(c->home, pl);
+	if (!keep) {
+		req_free(c, r);
+		return;
+	}
+	nua_destroy_event(r->saved);
+	nua_handle_destroy(r->nh);
+	r->nh = NULL;
+	su_timer_destroy(r->timer);
+	r->timer = NULL;
+	r->answered = 1;
+}
+
+static void
+req_timeout(su_root_magic_t *c, su_timer_t *timer, su_timer_arg_t *arg)
+{
+	struct req	*r = arg;
+
+	(void)timer;
+	client_log(c, SIPPUSH_LOG_NOTICE, "client: request from %s not "
+	    "answered within %d ms: 480", r->pub.from, c->s.answer_timeout);
+	req_respond(c, r, 480, PHRASE_TIMEOUT, NULL, NULL, 0, 1);
+}
+
+/* A MESSAGE relayed from another client: hand it to on_request. */
+static void
+client_request(struct sippush *c, nua_handle_t *nh, sip_t const *sip)
+{
+	sip_content_type_t const	*ct = sip->sip_content_type;
+	const char			*from = client_header(sip,
+					    FROM_ID_HEADER);
+	const char			*cls = client_header(sip,
+					    FROM_CLASS_HEADER);
+	const char			*type = ct && ct->c_type ? ct->c_type :
+					    "text/plain";
+	size_t				 flen, clen, tlen, blen;
+	struct req			*r;
+	char				*p;
+
+	if (c->s.on_request == NULL) {
+		client_reply_now(c, nh, 501, "Not Accepting Requests");
+		return;
+	}
+	if (cls == NULL)
+		cls = "";
+	blen = sip->sip_payload ? sip->sip_payload->pl_len : 0;
+	flen = strlen(from) + 1;
+	clen = strlen(cls) + 1;
+	tlen = strlen(type) + 1;
+	if ((r = calloc(1, sizeof(*r) + flen + clen + tlen + blen + 1)) ==
+	    NULL || (r->timer = su_timer_create(su_root_task(c->root),
+	    c->s.answer_timeout)) == NULL ||
+	    nua_save_event(c->nua, r->saved) == 0) {
+		if (r)
+			su_timer_destroy(r->timer);
+		free(r);
+		client_reply_now(c, nh, 500, "Out Of Memory");
+		return;
+	}
+	p = (char *)(r + 1);
+	r->pub.from = memcpy(p, from, flen);
+	p += flen;
+	r->pub.from_class = memcpy(p, cls, clen);
+	p += clen;
+	r->pub.content_type = memcpy(p, type, tlen);
+	p += tlen;
+	if (blen)
+		memcpy(p, sip->sip_payload->pl_data, blen);
+	p[blen] = '\0';
+	r->pub.body = p;
+	r->pub.body_len = blen;
+	r->nh = nh;
+	r->next = c->requests;
+	c->requests = r;
+	su_timer_set(r->timer, req_timeout, r);
+	client_log(c, SIPPUSH_LOG_INFO, "client: request from %s, %s, %zu "
+	    "bytes", r->pub.from, r->pub.content_type, r->pub.body_len);
+	c->s.on_request(c, &r->pub, c->s.arg);
+}
+
+int
+sippush_reply(struct sippush *c, struct sippush_request *pub, int status,
+    const char *content_type, const void *body, size_t body_len)
+{
+	struct req	*r;
+
+	if (status < 200 || status > 699)
+		return EINVAL;
+	for (r = c->requests; r; r = r->next)
+		if (&r->pub == pub)
+			break;
+	if (r == NULL)
+		return EINVAL;
+	if (r->answered) {
+		req_free(c, r);
+		return ETIMEDOUT;
+	}
+	client_log(c, SIPPUSH_LOG_INFO, "client: request from %s: %d, %zu "
+	    "bytes", r->pub.from, status, body_len);
+	req_respond(c, r, status, sip_status_phrase(status) ?
+	    sip_status_phrase(status) : "Answered", content_type, body,
+	    body ? body_len : 0, 0);
+	return 0;
+}
+
+static void
+snd_free(struct sippush *c, struct snd *d)
+{
+	struct snd	**pp;
+
+	for (pp = &c->sends; *pp; pp = &(*pp)->next)
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	if (d->nh)
+		nua_handle_destroy(d->nh);
+	su_free(c->home, d->uri);
+	su_free(c->home, d->ctype);
+	su_free(c->home, d->body);
+	free(d);
+}
+
+/* Send (again) d's MESSAGE, with credentials if the server asked. */
+static void
+snd_message(struct sippush *c, struct snd *d)
+{
+	char	*auth = client_auth_header(c, "MESSAGE", d->uri);
+
+	nua_message(d->nh, NUTAG_URL(URL_STRING_MAKE(d->uri)),
+	    SIPTAG_CONTENT_TYPE_STR(d->ctype),
+	    SIPTAG_PAYLOAD(d->body),
+	    TAG_IF(d->flags & SIPPUSH_SEND_STORE,
+	    SIPTAG_HEADER_STR(STORE_HEADER ": yes")),
+	    TAG_IF(auth, SIPTAG_AUTHORIZATION_STR(auth)), TAG_END());
+	su_free(c->home, auth);
+}
+
+int
+sippush_send(struct sippush *c, const char *to, const char *content_type,
+    const void *body, size_t body_len, int flags, sippush_response_fn *done,
+    void *arg)
+{
+	struct server	*sv;
+	struct snd	*d;
+	const char	*rest;
+	char		*aor;
+
+	if (to == NULL || done == NULL || !sippush_valid_token(to,
+	    SIPPUSH_ID_MAX))
+		return EINVAL;
+	if (!c->registered || c->stopping)
+		return ENOTCONN;
+	sv = client_current(c);
+	rest = strchr(sv->url, ':') + 1;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return ENOMEM;
+	d->done = done;
+	d->arg = arg;
+	d->flags = flags;
+	d->uri = su_sprintf(c->home, "%.*s%s@%s", (int)(rest - sv->url),
+	    sv->url, to, rest);
+	d->ctype = su_strdup(c->home, content_type ? content_type :
+	    "text/plain");
+	d->body = sip_payload_create(c->home, body, (isize_t)(body ?
+	    body_len : 0));
+	aor = su_sprintf(c->home, "%.*s%s@%s", (int)(rest - sv->url),
+	    sv->url, to, rest);
+	if (d->uri == NULL || d->ctype == NULL || d->body == NULL ||
+	    aor == NULL || (d->nh = nua_handle(c->nua, d,
+	    SIPTAG_TO_STR(aor), SIPTAG_FROM_STR(sv->aor), TAG_END())) ==
+	    NULL) {
+		su_free(c->home, aor);
+		d->next = c->sends;
+		c->sends = d;
+		snd_free(c, d);
+		return ENOMEM;
+	}
+	su_free(c->home, aor);
+	d->next = c->sends;
+	c->sends = d;
+	client_log(c, SIPPUSH_LOG_DEBUG, "client: MESSAGE to %s, %zu bytes",
+	    to, body_len);
+	snd_message(c, d);
+	return 0;
+}
+
+/* The answer to a sippush_send. */
+static void
+client_send_result(struct sippush *c, struct snd *d, int status,
+    const char *phrase, sip_t const *sip)
+{
+	struct sippush_response	 rsp;
+	char			*body = NULL;
+
+	if (status < 200)
+		return;
+	if ((status == 401 || status == 407) && sip && c->s.password &&
+	    d->auth_tries++ < 1 && client_auth_take(c, status, sip) == 0) {
+		snd_message(c, d);
+		return;
+	}
+	memset(&rsp, 0, sizeof(rsp));
+	rsp.status = status;
+	rsp.phrase = phrase ? phrase : "";
+	if (sip && sip->sip_payload && sip->sip_payload->pl_len) {
+		if ((body = malloc(sip->sip_payload->pl_len + 1)) != NULL) {
+			memcpy(body, sip->sip_payload->pl_data,
+			    sip->sip_payload->pl_len);
+			body[sip->sip_payload->pl_len] = '\0';
+			rsp.body = body;
+			rsp.body_len = sip->sip_payload->pl_len;
+		}
+		rsp.content_type = sip->sip_content_type &&
+		    sip->sip_content_type->c_type ?
+		    sip->sip_content_type->c_type : "text/plain";
+	}
+	if (sip)
+		rsp.message_id = client_header(sip, MESSAGE_ID_HEADER);
+	d->done(c, &rsp, d->arg);
+	free(body);
+	snd_free(c, d);
+}
+
 static void
 client_message(struct sippush *c, nua_handle_t *nh, sip_t const *sip)
 {
@@ -978,6 +1262,10 @@ client_message(struct sippush *c, nua_handle_t *nh, sip_t const *sip)
 	if (sv == NULL)
 		sv = client_current(c);
 	id = client_header(sip, MESSAGE_ID_HEADER);
+	if (id == NULL && client_header(sip, FROM_ID_HEADER) != NULL) {
+		client_request(c, nh, sip);
+		return;
+	}
 	if (!sippush_dedup_valid(id)) {
 		client_log(c, SIPPUSH_LOG_WARNING, "client: MESSAGE from %s "
 		    "refused: no valid " MESSAGE_ID_HEADER, sv->name);
@@ -1141,6 +1429,10 @@ client_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 		if (sip && !client_own_handle(c, nh))
 			client_message(c, nh, sip);
 		break;
+	case nua_r_message:
+		if (hmagic != NULL)
+			client_send_result(c, hmagic, status, phrase, sip);
+		break;
 	case nua_r_shutdown:
 		if (status < 200)
 			break;
@@ -1185,6 +1477,22 @@ client_stop_timer(su_root_magic_t *c, su_timer_t *t, su_timer_arg_t *arg)
 	client_stop_begin(c);
 }
 
+/* Our requests still unanswered at a stop get 503 now. */
+static void
+client_stop_sends(struct sippush *c)
+{
+	struct sippush_response	 rsp;
+	struct snd		*d;
+
+	memset(&rsp, 0, sizeof(rsp));
+	rsp.status = 503;
+	rsp.phrase = PHRASE_STOPPING;
+	while ((d = c->sends) != NULL) {
+		d->done(c, &rsp, d->arg);
+		snd_free(c, d);
+	}
+}
+
 /*
  * Stop: first answer the waiting messages and unregister (bounded by
  * the stop timer); called again when that is done, it shuts nua down.
@@ -1192,6 +1500,7 @@ client_stop_timer(su_root_magic_t *c, su_timer_t *t, su_timer_arg_t *arg)
 static void
 client_stop_begin(struct sippush *c)
 {
+	struct req	*r;
 	struct msg	*m;
 	char		*auth;
 	int		 wait;
@@ -1206,6 +1515,11 @@ client_stop_begin(struct sippush *c)
 		for (m = c->pending; m; m = m->next)
 			while (m->txns)
 				txn_respond(m->txns, 503, PHRASE_STOPPING);
+		for (r = c->requests; r; r = r->next)
+			if (!r->answered)
+				req_respond(c, r, 503, PHRASE_STOPPING, NULL,
+				    NULL, 0, 1);
+		client_stop_sends(c);
 		if (c->registered) {
 			client_log(c, SIPPUSH_LOG_INFO, "client: "
 			    "unregistering from %s", client_current(c)->name);
@@ -1744,6 +2058,10 @@ sippush_destroy(struct sippush *c)
 			client_force_stop(c);
 		while ((m = c->pending) != NULL)
 			message_free(c, m);
+		while (c->requests)
+			req_free(c, c->requests);
+		while (c->sends)
+			snd_free(c, c->sends);
 		if (c->stopped)
 			nua_destroy(c->nua);
 		c->nua = NULL;

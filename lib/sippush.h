@@ -82,6 +82,50 @@ struct sippush_message {
  */
 typedef int	 sippush_message_fn(struct sippush *, struct sippush_message *,
 		    void *arg);
+/*
+ * A request another client sent to this one through the server (a
+ * MESSAGE relayed by sippushd, see sippushd(8) "RELAY"), owned by the
+ * library. Its fields are valid until it is answered with sippush_reply
+ * (or the client stops or is destroyed).
+ */
+struct sippush_request {
+	const char	*from;		/* the sender's client ID, as the server
+					   verified it (Sippush-From-Id) */
+	const char	*from_class;	/* its class, "" if not given */
+	const char	*content_type;	/* "text/plain" when absent */
+	const char	*body;		/* body_len bytes, then a NUL */
+	size_t		 body_len;
+	void		*user;		/* the application's, NULL at first */
+};
+
+/*
+ * Called for each relayed request. Answer it with sippush_reply, during
+ * the callback or later (on the client's thread). Unanswered after
+ * answer_timeout the library answers 480 (503 when the client stops);
+ * the request stays yours until you call sippush_reply on it anyway
+ * (which then returns ETIMEDOUT and frees it) or destroy the client.
+ * NULL in the settings: every relayed request is answered 501.
+ */
+typedef void	 sippush_request_fn(struct sippush *, struct sippush_request *,
+		    void *arg);
+
+/*
+ * The final answer to sippush_send: status (2xx the target's answer,
+ * 202 with message_id for a stored request, 404/480/408/403 from the
+ * server, 408 when nothing came back at all), the reason phrase, the
+ * body with its type (NULL, 0 when none). Valid during the call only.
+ */
+struct sippush_response {
+	int		 status;
+	const char	*phrase;
+	const char	*content_type;
+	const char	*body;		/* body_len bytes, then a NUL */
+	size_t		 body_len;
+	const char	*message_id;	/* 202: the stored message's ID */
+};
+typedef void	 sippush_response_fn(struct sippush *,
+		    const struct sippush_response *, void *arg);
+
 /* The client changed state; server is the one in use, or NULL. */
 typedef void	 sippush_state_fn(struct sippush *, enum sippush_state,
 		    const char *server, void *arg);
@@ -131,6 +175,8 @@ struct sippush_settings {
 	const char	*user_agent;	/* NULL: "libsippush/VERSION" */
 
 	sippush_message_fn *on_message;	/* required */
+	sippush_request_fn *on_request;	/* may be NULL: relayed requests
+					   are answered 501 */
 	sippush_state_fn *on_state;	/* may be NULL */
 	sippush_log_fn	*on_log;	/* may be NULL: no logging */
 	enum sippush_log_level log_level;	/* SIPPUSH_LOG_INFO */
@@ -180,6 +226,31 @@ void	 sippush_wakeup(struct sippush *);
  */
 int	 sippush_answer(struct sippush *, struct sippush_message *m,
 	    int status);
+
+/*
+ * Send a request (body_len bytes of body, of content_type, NULL:
+ * text/plain) to the client to_id through the server in use; done is
+ * called once with the final answer. SIPPUSH_SEND_STORE asks the server
+ * to store it and deliver it as a control message if the target cannot
+ * answer now (202 and a message ID). Client's thread only. Returns 0;
+ * EINVAL (bad ID, NULL done), ENOTCONN (not registered) or ENOMEM, and
+ * then done is not called.
+ */
+#define SIPPUSH_SEND_STORE	0x01
+int	 sippush_send(struct sippush *, const char *to_id,
+	    const char *content_type, const void *body, size_t body_len,
+	    int flags, sippush_response_fn *done, void *arg);
+
+/*
+ * Answer a relayed request with status (200..699) and a body (NULL, 0:
+ * none; content_type NULL: text/plain). r must not be used after.
+ * Client's thread only. Returns 0; ETIMEDOUT when the library had
+ * answered it already (480 or 503; r is freed all the same); EINVAL for
+ * a status outside 200..699 (r is kept).
+ */
+int	 sippush_reply(struct sippush *, struct sippush_request *r,
+	    int status, const char *content_type, const void *body,
+	    size_t body_len);
 
 /*
  * The memory of seen message IDs: those accepted, most recent last, at

@@ -62,6 +62,12 @@ database = {
 control = {
   socket = "./$state/sippushd.sock";
 };
+# client-to-client requests: a kiosk may ask a signage screen (sippushd(8),
+# RELAY); off by default
+relay = {
+  enabled = true;
+  rules = [ "kiosk -> signage" ];
+};
 EOF
 export SIPPUSH_SOCKET=$root/$sock
 
@@ -203,6 +209,29 @@ if msgid=$(timeout 70 ./sippushctl publish --class kiosk --class signage \
 else
     echo "demo: the control message did not reach every target (see $log)" >&2
 fi
+
+# client-to-client: an agent answers requests with its hook's output
+say "client-to-client: sippush-agent 'screen1' (class signage) answers requests with its hook"
+cat >"$state/screen1-hook.sh" <<'HOOK'
+#!/bin/sh
+echo "screen1 shows the lunch menu (asked by $SIPPUSH_FROM: $(cat))"
+HOOK
+chmod +x "$state/screen1-hook.sh"
+./sippush-agent -F -s "127.0.0.1:$port" -b 127.0.0.1 -i screen1 -c signage \
+    -S "./$state/screen1.seen" -H "$root/$state/screen1-hook.sh" \
+    </dev/null >>"$state/screen1.log" 2>&1 &
+pids+=($!)
+for ((i = 0; i < 100; i++)); do
+    ./sippushctl client screen1 2>/dev/null | grep -q online && break
+    sleep 0.1
+done
+say "sippush-agent -i kiosk9 -c kiosk --send screen1 'what is on?' (relayed by sippushd)"
+./sippush-agent -s "127.0.0.1:$port" -b 127.0.0.1 -i kiosk9 -c kiosk \
+    -S "./$state/kiosk9.seen" --send screen1 'what is on?' || true
+say "a panel may not ask (no rule lets it): 403"
+./sippush-agent -s "127.0.0.1:$port" -b 127.0.0.1 -i panel1 -c panel \
+    -S "./$state/panel1.seen" --send screen1 'let me in' || true
+
 say "sippushctl stats"
 ./sippushctl stats
 

@@ -23,6 +23,8 @@
 
 /* control.group: a group name or gid, "" for none (c->ctl_gid) */
 #define OPT_GROUP	CONF_OTHER
+/* relay.rules: a list of "FROM -> TO" strings, kept one a line */
+#define OPT_RULES	CONF_OTHER
 
 static const char *const sync_names[] = { "normal", "full", NULL };
 static const char *const level_names[] = {
@@ -106,13 +108,17 @@ static const struct conf_opt options[] = {
 	{ "tls.certificate", CONF_STRING, F(tls_cert), 0, 0, NULL },
 	{ "tls.key", CONF_STRING, F(tls_key), 0, 0, NULL },
 	{ "tls.ca_file", CONF_STRING, F(tls_ca), 0, 0, NULL },
+	{ "relay.enabled", CONF_BOOL, F(relay_enabled), 0, 1, NULL },
+	{ "relay.timeout", CONF_INT, F(relay_timeout), 100, 32000, NULL },
+	{ "relay.rate", CONF_INT, F(relay_rate), 0, 1000000, NULL },
+	{ "relay.rules", OPT_RULES, F(relay_rules), 0, 0, NULL },
 };
 
 #define NOPTIONS	(sizeof(options) / sizeof(options[0]))
 
 static const char *const groups[] = {
 	"sip", "database", "registration", "heartbeat", "control", "dispatch",
-	"auth", "log", "tls", NULL
+	"auth", "log", "tls", "relay", NULL
 };
 
 /* Fill c with the built-in defaults. Aborts on ENOMEM. */
@@ -124,7 +130,8 @@ config_defaults(struct config *c)
 	    (c->db_path = strdup(SIPPUSH_DBPATH)) == NULL ||
 	    (c->reg_default_class = strdup("default")) == NULL ||
 	    (c->ctl_socket = strdup(SIPPUSH_SOCKET)) == NULL ||
-	    (c->auth_realm = strdup("sippush")) == NULL)
+	    (c->auth_realm = strdup("sippush")) == NULL ||
+	    (c->relay_rules = strdup("* -> *")) == NULL)
 		fatalx("config: out of memory");
 	c->sip_port = 5060;
 	c->sip_udp = 1;
@@ -170,6 +177,9 @@ config_defaults(struct config *c)
 	c->ctl_gid = -1;
 	c->tls_enable = 0;
 	c->tls_port = 5061;
+	c->relay_enabled = 0;
+	c->relay_timeout = 5000;
+	c->relay_rate = 20;
 }
 
 void
@@ -257,6 +267,74 @@ config_take_group(void *base, const struct conf_opt *o,
 	return 0;
 }
 
+/*
+ * relay.rules: a list (or array) of strings, each "FROM -> TO" with a
+ * class name or * on each side; an empty list refuses everything.
+ * Kept one rule a line for relay.c. 0, or -1 with "file:line: ...".
+ */
+static int
+config_take_rules(void *base, const struct conf_opt *o,
+    config_setting_t *s, const char *file, char *err, size_t errlen)
+{
+	struct config		*c = base;
+	struct relay_rule	 r;
+	config_setting_t	*e;
+	const char		*str;
+	char			 why[256], *text = NULL, *nt;
+	size_t			 len = 0, n;
+	int			 i, line = config_setting_source_line(s);
+
+	if (!config_setting_is_aggregate(s) || config_setting_is_group(s))
+		return conf_fail(err, errlen, file, line, "%s: expected a "
+		    "list of \"FROM -> TO\" strings", o->path);
+	for (i = 0; (e = config_setting_get_elem(s, (unsigned)i)) != NULL;
+	    i++) {
+		if (config_setting_source_line(e) > 0)
+			line = config_setting_source_line(e);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			free(text);
+			return conf_fail(err, errlen, file, line, "%s: rule "
+			    "%d is not a string", o->path, i + 1);
+		}
+		str = config_setting_get_string(e);
+		if (strchr(str, '\n') != NULL ||
+		    relay_rule_parse(str, &r, why, sizeof(why)) == -1) {
+			free(text);
+			return conf_fail(err, errlen, file, line, "%s: %s",
+			    o->path, strchr(str, '\n') ? "a rule holds a "
+			    "line break" : why);
+		}
+		/* kept as "FROM -> TO", however it was spaced */
+		snprintf(why, sizeof(why), "%s -> %s", r.from, r.to);
+		str = why;
+		n = strlen(str);
+		if ((nt = realloc(text, len + n + 2)) == NULL) {
+			free(text);
+			return conf_fail(err, errlen, file, line,
+			    "out of memory");
+		}
+		text = nt;
+		if (len)
+			text[len++] = '\n';
+		memcpy(text + len, str, n + 1);
+		len += n;
+	}
+	if (text == NULL && (text = strdup("")) == NULL)
+		return conf_fail(err, errlen, file, line, "out of memory");
+	free(c->relay_rules);
+	c->relay_rules = text;
+	return 0;
+}
+
+static int
+config_take_other(void *base, const struct conf_opt *o,
+    config_setting_t *s, const char *file, char *err, size_t errlen)
+{
+	if (o->off == F(relay_rules))
+		return config_take_rules(base, o, s, file, err, errlen);
+	return config_take_group(base, o, s, file, err, errlen);
+}
+
 /* sip.address as getaddrinfo takes it at start (sip.c): numeric only.
  * The result is freed by the caller; NULL when it is not an address. */
 static struct addrinfo *
@@ -332,6 +410,11 @@ config_check(struct config *c, const char *file, char *err, size_t errlen)
 	if (strlen(c->ctl_socket) >= 108)
 		return conf_fail(err, errlen, file, 0,
 		    "control.socket: path is longer than 107 bytes");
+	if (c->relay_timeout > c->dp_timeout)
+		return conf_fail(err, errlen, file, 0,
+		    "relay.timeout (%d) is above dispatch.timeout (%d), the "
+		    "longest a forwarded request may wait", c->relay_timeout,
+		    c->dp_timeout);
 	if (c->tls_enable && (c->tls_cert == NULL || c->tls_key == NULL))
 		return conf_fail(err, errlen, file, 0,
 		    "tls: enable is true, but %s is not set",
@@ -357,7 +440,7 @@ int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
 	static const struct conf_spec	 spec = {
-		groups, config_option, config_take_group
+		groups, config_option, config_take_other
 	};
 
 	if (conf_read(c, &spec, path, err, errlen) == -1 ||
@@ -460,6 +543,28 @@ config_log_level_name(enum log_level level)
 	return level_names[level];
 }
 
+/* relay.rules as a list, one string a rule. */
+static void
+config_print_rules(const struct config *c, FILE *fp)
+{
+	const char	*p = c->relay_rules ? c->relay_rules : "", *nl;
+	char		 rule[256];
+	size_t		 len;
+	int		 first = 1;
+
+	fprintf(fp, "  rules = (");
+	while (*p) {
+		nl = strchr(p, '\n');
+		len = nl ? (size_t)(nl - p) : strlen(p);
+		snprintf(rule, sizeof(rule), "%.*s", (int)len, p);
+		fprintf(fp, "%s", first ? " " : ", ");
+		conf_print_string(fp, rule);
+		first = 0;
+		p = nl ? nl + 1 : p + len;
+	}
+	fprintf(fp, " );\n");
+}
+
 /* Print the effective settings in the file's own syntax (sippushd -n). */
 void
 config_print(const struct config *c, FILE *fp)
@@ -510,6 +615,10 @@ config_print(const struct config *c, FILE *fp)
 			    options[i].names[v]);
 			break;
 		case OPT_GROUP:
+			if (options[i].off == F(relay_rules)) {
+				config_print_rules(c, fp);
+				break;
+			}
 			fprintf(fp, "  %s = ", dot + 1);
 			conf_print_string(fp, c->ctl_group ? c->ctl_group :
 			    "");

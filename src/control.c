@@ -755,6 +755,7 @@ control_cmd_stats(struct buf *out)
 	    (long long)store_failing(&faults));
 	proto_put_kvi(out, "store_failed_writes", (long long)faults);
 	dispatch_stats(out);
+	relay_stats(out);
 	guard_stats(out);
 	proto_end_record(out);
 	buf_puts(out, ".\n");

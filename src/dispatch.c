@@ -250,7 +250,7 @@ ready_pop(struct message *m)
  * nothing would answer), so a client restored after a restart, whose
  * connection died with the old daemon, waits until it registers again.
  */
-static int
+int
 dispatch_reachable(const struct client *c)
 {
 	return c != NULL && c->state == CLIENT_ONLINE &&
@@ -784,6 +784,24 @@ dispatch_contact_url(su_home_t *home, const char *contact, url_t *url)
 	return url_d(url, addr) < 0 ? -1 : 0;
 }
 
+/*
+ * Where to send a request to client c, the one place that knows
+ * (dispatch_send, relay.c): its Contact's URL parsed on home into url
+ * (the Request-URI), and in route the flow it registered from (its
+ * source address, port and transport). Over TCP/TLS the request must go
+ * on c->tport (NTATAG_TPORT). 0, or -1 when the Contact does not parse.
+ */
+int
+dispatch_route(su_home_t *home, const struct client *c, void *url,
+    char *route, size_t routelen)
+{
+	snprintf(route, routelen, strchr(c->address, ':') ?
+	    "sip:[%s]:%u;transport=%s" : "sip:%s:%u;transport=%s",
+	    c->address, c->port, c->transport == TRANSPORT_UDP ? "udp" :
+	    c->transport == TRANSPORT_TLS ? "tls" : "tcp");
+	return dispatch_contact_url(home, c->contact, url);
+}
+
 /* Send t's MESSAGE to where client c registered from: m's template, and
  * for this target the request line and To (the client's Contact), a new
  * From tag and a new Call-ID. */
@@ -801,10 +819,6 @@ dispatch_send(struct target *t, const struct client *c, int64_t now)
 	char		 route[96];
 	size_t		 i, n = 0;
 
-	snprintf(route, sizeof(route), strchr(c->address, ':') ?
-	    "sip:[%s]:%u;transport=%s" : "sip:%s:%u;transport=%s",
-	    c->address, c->port, c->transport == TRANSPORT_UDP ? "udp" :
-	    c->transport == TRANSPORT_TLS ? "tls" : "tcp");
 	if ((tmpl = dispatch_template(m)) == NULL ||
 	    (msg = nta_msg_create(dp_agent, 0)) == NULL)
 		goto fail;
@@ -813,7 +827,7 @@ dispatch_send(struct target *t, const struct client *c, int64_t now)
 	sip = sip_object(msg);
 	ts = sip_object(tmpl);
 	memset(url, 0, sizeof(url));
-	if (dispatch_contact_url(home, c->contact, url) == -1)
+	if (dispatch_route(home, c, url, route, sizeof(route)) == -1)
 		goto fail;
 	from = sip_from_create(home, (url_string_t *)dp_from);
 	if (from == NULL || sip_from_tag(home, from,

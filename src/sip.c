@@ -111,6 +111,11 @@ sip_incoming(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *msg,
 	case sip_method_ack:
 		msg_destroy(msg);
 		break;
+	case sip_method_message:
+		/* to a client's ID: relayed (relay.c); else as any other */
+		if (relay_request(msg, sip))
+			break;
+		/* FALLTHROUGH */
 	default:
 		log_debug("sip: %s from %s refused: not allowed",
 		    sip->sip_request->rq_method_name,

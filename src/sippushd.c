@@ -214,6 +214,8 @@ main(int argc, char *argv[])
 	    heartbeat_init(&cfg, root, sip_agent()) == -1 ||
 	    dispatch_init(&cfg, root, sip_agent()) == -1)
 		fatalx("sippushd: cannot create timers");
+	if (relay_init(&cfg, root, sip_agent()) == -1)
+		fatalx("relay: cannot start");
 	if ((n = dispatch_restore()) == -1)
 		sippushd_startfail(foreground, "%s: cannot load the messages: "
 		    "%s", cfg.db_path, store_errmsg());
@@ -232,6 +234,7 @@ main(int argc, char *argv[])
 	daemon_notify("sippushd", "STOPPING=1");
 	control_shutdown();
 	heartbeat_shutdown();
+	relay_shutdown();
 	dispatch_shutdown();
 	commit_shutdown();
 	clients_free();		/* drops its connections: before the agent */

@@ -108,6 +108,11 @@ struct config {
 	char	*tls_cert;		/* PEM files; NULL: not set */
 	char	*tls_key;
 	char	*tls_ca;
+
+	int	 relay_enabled;		/* client-to-client requests (relay.c) */
+	int	 relay_timeout;		/* ms before an unanswered one is 408 */
+	int	 relay_rate;		/* requests/s per sender, 0 off */
+	char	*relay_rules;		/* "FROM -> TO" a line; "" none */
 };
 
 /* registration.rate_per_source by default: REGISTERs a second from one
@@ -411,6 +416,10 @@ void	 dispatch_messages(const struct messages_req *,
 void	 dispatch_cancel(const struct cancel_req *,
 	    void (*done)(void *, const struct cancel_result *), void *arg);
 int	 dispatch_max_ttl(void);
+int	 dispatch_reachable(const struct client *);
+/* url is a Sofia url_t *, an anonymous struct that cannot be declared */
+int	 dispatch_route(struct su_home_s *, const struct client *,
+	    void *url, char *route, size_t routelen);
 int	 dispatch_valid_ctype(const char *);
 void	 dispatch_stats(struct buf *out);
 int64_t	 dispatch_backoff(const struct config *, uint32_t attempts,
@@ -757,6 +766,26 @@ void	 auth_user(const struct user_req *,
 int	 auth_users_load(void);
 size_t	 auth_users_count(void);
 void	 auth_users_free(void);
+
+/* ---- relay.c: client-to-client requests (MESSAGE to sip:ID@server) ---- */
+
+/* One of relay.rules: a class name or "*" on each side. */
+struct relay_rule {
+	char	 from[CLIENT_CLASS_MAX + 1];
+	char	 to[CLIENT_CLASS_MAX + 1];
+};
+
+int	 relay_rule_parse(const char *, struct relay_rule *, char *err,
+	    size_t errlen);
+int	 relay_rules_parse(const char *, struct relay_rule **, char *err,
+	    size_t errlen);
+int	 relay_allowed(const struct relay_rule *, size_t, const char *from,
+	    const char *to);
+int	 relay_init(const struct config *, struct su_root_s *,
+	    struct nta_agent_s *);
+void	 relay_shutdown(void);
+int	 relay_request(struct msg_s *, struct sip_s *);
+void	 relay_stats(struct buf *out);
 
 /* ---- heartbeat.c: OPTIONS and the liveness sweep ---- */
 

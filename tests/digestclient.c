@@ -4,7 +4,10 @@
  *
  *   digestclient -s HOST:PORT -i ID [-u USER] [-p PASSWORD] [-a sha256|md5]
  *       [-m REGISTER|OPTIONS] [-e EXPIRES] [-b LOCAL-ADDRESS] [-w FILE]
- *       [-n] [-r]
+ *       [-n] [-r] [-t TARGET] [-H HEADER-LINE]
+ *
+ * -t addresses the request to sip:TARGET@HOST (a MESSAGE to a client ID,
+ * relayed by the server) instead of sip:HOST; -H adds a header line.
  *
  * Sends the request without credentials, answers a 401 with the
  * challenge of the chosen algorithm (the credentials of USER, default
@@ -45,7 +48,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: digestclient -s HOST:PORT -i ID [-u USER] "
 	    "[-p PASSWORD] [-a sha256|md5] [-m REGISTER|OPTIONS] "
-	    "[-e EXPIRES] [-b LOCAL-ADDRESS] [-w FILE] [-n] [-r]\n");
+	    "[-e EXPIRES] [-b LOCAL-ADDRESS] [-w FILE] [-n] [-r]\n"
+	    "       [-t TARGET] [-H HEADER-LINE]\n");
 	exit(2);
 }
 
@@ -130,6 +134,9 @@ challenge(const char *resp, const char *alg, char *realm, char *nonce)
 	return -1;
 }
 
+static const char	*target;	/* -t: the Request-URI's user */
+static char		 extra[512];	/* -H: header lines, CRLF each */
+
 static void
 build(char *out, size_t len, const char *method, const char *id,
     const char *callid, unsigned cseq, long expires, const char *auth)
@@ -144,18 +151,19 @@ build(char *out, size_t len, const char *method, const char *id,
 	else
 		contact[0] = '\0';
 	snprintf(out, len,
-	    "%s sip:%s SIP/2.0\r\n"
+	    "%s sip:%s%s%s SIP/2.0\r\n"
 	    "Via: SIP/2.0/UDP %s:%u;branch=%s;rport\r\n"
 	    "Max-Forwards: 70\r\n"
 	    "From: <sip:%s@%s>;tag=dc%u\r\n"
 	    "To: <sip:%s@%s>\r\n"
 	    "Call-ID: %s\r\n"
 	    "CSeq: %u %s\r\n"
-	    "%s%s"
+	    "%s%s%s"
 	    "Content-Length: 0\r\n\r\n",
-	    method, inet_ntoa(srv.sin_addr), local, lport, branch, id,
+	    method, target ? target : "", target ? "@" : "",
+	    inet_ntoa(srv.sin_addr), local, lport, branch, id,
 	    inet_ntoa(srv.sin_addr), lport, id, inet_ntoa(srv.sin_addr),
-	    callid, cseq, method, contact, auth ? auth : "");
+	    callid, cseq, method, contact, extra, auth ? auth : "");
 }
 
 int
@@ -174,7 +182,7 @@ main(int argc, char *argv[])
 	unsigned	 cseq = 1, r;
 	int		 ch, once = 0, replay = 0, status;
 
-	while ((ch = getopt(argc, argv, "s:i:u:p:a:m:e:b:w:nr")) != -1) {
+	while ((ch = getopt(argc, argv, "s:i:u:p:a:m:e:b:w:nrt:H:")) != -1) {
 		switch (ch) {
 		case 's': server = optarg; break;
 		case 'i': id = optarg; break;
@@ -189,6 +197,11 @@ main(int argc, char *argv[])
 		case 'w': save = optarg; break;
 		case 'n': once = 1; break;
 		case 'r': replay = 1; break;
+		case 't': target = optarg; break;
+		case 'H':
+			snprintf(extra + strlen(extra), sizeof(extra) -
+			    strlen(extra), "%s\r\n", optarg);
+			break;
 		default: usage();
 		}
 	}
@@ -236,7 +249,8 @@ main(int argc, char *argv[])
 		    resp);
 		return 1;
 	}
-	snprintf(uri, sizeof(uri), "sip:%s", inet_ntoa(srv.sin_addr));
+	snprintf(uri, sizeof(uri), "sip:%s%s%s", target ? target : "",
+	    target ? "@" : "", inet_ntoa(srv.sin_addr));
 	digest_ha1(user, realm, pw, ha1s, ha1m);
 	digest_response(strcmp(alg, "MD5") != 0, strcmp(alg, "MD5") != 0 ?
 	    ha1s : ha1m, nonce, "00000001", cnonce, method, uri, response);

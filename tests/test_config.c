@@ -797,6 +797,38 @@ test_print_roundtrip_escapes(void)
 
 /* The tls section: unset paths, its cross-checks, paths made absolute,
  * unset strings printed as comments that reload as unset. */
+/* relay.rules: a list of "FROM -> TO", kept one a line, normalized;
+ * an error names the line of the rule at fault. */
+static void
+test_relay_section(void)
+{
+	struct config	 c;
+	char		 err[512];
+
+	CU_ASSERT_EQUAL(load_text(&c, "relay = {\n  enabled = true;\n"
+	    "  rules = [ \"kiosk->tv\",\n    \"* ->  admin\" ];\n};\n", err,
+	    sizeof(err)), 0);
+	CU_ASSERT_TRUE(c.relay_enabled);
+	CU_ASSERT_STRING_EQUAL(c.relay_rules, "kiosk -> tv\n* -> admin");
+	config_free(&c);
+	CU_ASSERT_EQUAL(load_text(&c, "relay = { rules = ( ); };\n", err,
+	    sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(c.relay_rules, "");
+	config_free(&c);
+	EXPECT_ERROR("relay = {\n  rules = [ \"a -> b\",\n\n"
+	    "    \"a b\" ];\n};\n", 4, "relay.rules|not|rule");
+	EXPECT_ERROR("relay = {\n  rules = \"a -> b\";\n};\n", 2,
+	    "relay.rules|expected|list");
+	EXPECT_ERROR("relay = {\n  rules = [ \"a -> b c\" ];\n};\n", 2,
+	    "relay.rules|class");
+	EXPECT_ERROR("relay = {\n  rules = ( 5 );\n};\n", 2,
+	    "relay.rules|not|string");
+	EXPECT_ERROR("relay = {\n  timeout = 50;\n};\n", 2,
+	    "relay.timeout");
+	EXPECT_ERROR("dispatch = { timeout = 2000; };\nrelay = { timeout = "
+	    "3000; };\n", 0, "relay.timeout|dispatch.timeout");
+}
+
 static void
 test_tls_section(void)
 {
@@ -1152,6 +1184,8 @@ test_config_register(void)
 	    test_etc_file) == NULL)
 		return -1;
 	if (CU_add_test(s, "the tls section", test_tls_section) == NULL)
+		return -1;
+	if (CU_add_test(s, "the relay section", test_relay_section) == NULL)
 		return -1;
 	return 0;
 }

@@ -102,6 +102,7 @@ static int (*const suites[])(void) = {
 	test_tls_register,
 	test_guard_register,
 	test_wire_register,
+	test_relay_register,
 };
 
 int

@@ -72,5 +72,6 @@ int	 test_auth_register(void);
 int	 test_command_register(void);
 int	 test_tls_register(void);
 int	 test_wire_register(void);
+int	 test_relay_register(void);
 
 #endif /* TESTS_H */
