@@ -1162,7 +1162,7 @@ sippush_send(struct sippush *c, const char *to, const char *content_type,
 	const char	*rest;
 	char		*aor;
 
-	if (to == NULL || done == NULL || !sippush_valid_token(to,
+	if (to == NULL || done == NULL || !wire_valid_name(to,
 	    SIPPUSH_ID_MAX))
 		return EINVAL;
 	if (!c->registered || c->stopping)

@@ -286,7 +286,7 @@ relay_over_rate(const char *id)
 	memcpy(key + 1, &h, sizeof(h));
 	h = (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ULL;
 	memcpy(key + 9, &h, RATE_KEY_LEN - 9);
-	now = rate_clock_us();
+	now = clock_mono_us();
 	interval = 1000000 / rate;
 	if (interval < 1)
 		interval = 1;
