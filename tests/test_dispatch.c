@@ -2379,6 +2379,53 @@ test_loop_runs_no_sql(void)
 	auth_users_free();
 }
 
+/* Status of a big stored message: the writer reads its targets in
+ * pages of DISPATCH_STATUS_PAGE, one job each; the reply has them all,
+ * in client ID order. */
+static void
+test_status_big_paged(void)
+{
+	enum { BIG_N = 2 * DISPATCH_STATUS_PAGE + 500 };
+	char		 id[MESSAGE_ID_LEN + 1], cid[32];
+	unsigned long	 jobs0, jobs1;
+	size_t		 maxrows;
+	int		 i, ordered = 1, attempts_ok = 1;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	for (i = 0; i < BIG_N; i++) {
+		snprintf(cid, sizeof(cid), "big%05d", (i * 7919) % BIG_N);
+		CU_ASSERT_FATAL(client_add(cid, "big", TRANSPORT_UDP,
+		    CLIENT_OFFLINE, 5061) != NULL);
+	}
+	CU_ASSERT_EQUAL_FATAL(publish(id, "class=big body=hello"), BIG_N);
+	run(control_request, "cancel id=%s", id);
+	CU_ASSERT_FATAL(is_ok());
+	commit_flush();
+	dispatch_status_pages(&jobs0, &maxrows);
+	run(control_request, "status id=%s", id);	/* from the store */
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT_EQUAL_FATAL(nrec(), BIG_N + 1);
+	CU_ASSERT(req(0, "state", "cancelled"));
+	CU_ASSERT_EQUAL(rnum(0, "targets"), BIG_N);
+	for (i = 0; i < BIG_N; i++) {
+		snprintf(cid, sizeof(cid), "big%05d", i);
+		if (!req(i + 1, "client", cid))
+			ordered = 0;
+		if (!req(i + 1, "state", "cancelled"))
+			attempts_ok = 0;
+	}
+	CU_ASSERT(ordered);
+	CU_ASSERT(attempts_ok);
+	dispatch_status_pages(&jobs1, &maxrows);
+	CU_ASSERT_EQUAL(jobs1 - jobs0, BIG_N / DISPATCH_STATUS_PAGE + 1);
+	CU_ASSERT(maxrows <= DISPATCH_STATUS_PAGE);
+	/* targets=no: the summary alone, no page read */
+	run(control_request, "status id=%s targets=no", id);
+	CU_ASSERT(is_ok() && nrec() == 1);
+	dispatch_status_pages(&jobs0, &maxrows);
+	CU_ASSERT_EQUAL(jobs0, jobs1);
+}
+
 int
 test_dispatch_register(void)
 {
@@ -2421,6 +2468,8 @@ test_dispatch_register(void)
 	    test_tcp_no_connection) == NULL ||
 	    CU_add_test(s, "restore: rows a crash leaves",
 	    test_restore_rows) == NULL ||
+	    CU_add_test(s, "status of a big stored message, in pages",
+	    test_status_big_paged) == NULL ||
 	    CU_add_test(s, "the event loop runs no SQL",
 	    test_loop_runs_no_sql) == NULL ||
 	    CU_add_test(s, "publish: dispatch.max_pending_per_client",
