@@ -79,7 +79,7 @@ wait_until 5 state_is live4 online
 wait_pid "$SLOW" 30 || fail "the slow reader failed: $(cat "$T/slow.out")"
 assert_eq "$((N - 1)) without" "$(cat "$T/slow.out")" "records the slow reader got"
 
-step "status of a finished message of $((N / 7)) targets: every target, in order"
+step "status of a finished message to class c3 (about N/7 targets): every target, in order"
 # read back from the store in pages (DISPATCH_STATUS_PAGE per writer job)
 ctl --json publish --class c3 'big' >"$T/pub.big" || fail "publish to c3"
 BIG=$(jq -r .id "$T/pub.big")
