@@ -347,7 +347,7 @@ conf_take(void *base, const struct conf_spec *spec, const struct conf_opt *o,
 	int		 type = config_setting_type(s), i;
 	long long	 v;
 	const char	*str;
-	char		*dup;
+	char		*dup, names[256];
 
 	if (config_setting_source_file(s) != NULL)
 		file = config_setting_source_file(s);
@@ -388,9 +388,17 @@ conf_take(void *base, const struct conf_spec *spec, const struct conf_opt *o,
 				*conf_int(base, o) = i;
 				return 0;
 			}
+		/* name them all: the reader need not look up the manual */
+		names[0] = '\0';
+		for (i = 0; o->names[i]; i++) {
+			size_t	 used = strlen(names);
+
+			snprintf(names + used, sizeof(names) - used, "%s\"%s\"",
+			    i ? ", " : "", o->names[i]);
+		}
 		return conf_fail(err, errlen, file, line,
-		    "%s: \"%s\" is not one of the accepted values", o->path,
-		    str);
+		    "%s: \"%s\" is not one of the accepted values (%s)",
+		    o->path, str, names);
 	case CONF_OTHER:
 		return spec->other(base, o, s, file, err, errlen);
 	}

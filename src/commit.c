@@ -25,12 +25,17 @@
  * pointers a batch keeps to the live objects are used only by
  * commit_finish, on the event loop; the objects outlive the batch
  * (clients and finished messages are freed only by the outcome of the
- * batch that holds their last rows). commit_flush and commit_drain wait
- * for the writer: for reads that must see a commit (status of an old
- * message), for the few writes the event loop makes on its own
- * connection (publish, users, purges: no batch in flight, so they never
- * meet the writer's lock) and at shutdown. Without commit_init (some unit
- * tests) a batch is written at once on the calling thread.
+ * batch that holds their last rows).
+ *
+ * Jobs. Every other use of the store is a job (commit_job): its run is
+ * called on the writer, after the batch it was queued behind (so a read
+ * sees every change made before it), and its done back on the event
+ * loop, with failed set if it could not run. Reads (status of a stored
+ * message, page by page; messages), a publish, user add/del/import/list
+ * and the purge are jobs: the event loop runs no SQL. commit_flush and
+ * commit_drain wait for the writer (unit tests, shutdown). Without
+ * commit_init (some unit tests) a batch is written at once on the
+ * calling thread.
  *
  * While commits fail (a store fault: disk full, I/O error, read-only),
  * a retry is armed COMMIT_RETRY_MS after each failure, and flushes asked

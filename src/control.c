@@ -798,7 +798,9 @@ control_request(struct buf *out, int argc, char **argv)
 		return;
 	}
 	cmd_start(call, argc, argv);
-	for (i = 0; !r.finished && i < 3; i++)
+	/* a few turns, and as many more as the writer has work (a status
+	 * of a big stored message is read in pages, one job each) */
+	for (i = 0; !r.finished && (i < 3 || commit_busy()); i++)
 		commit_flush();
 	if (!r.finished)	/* later: its reply is dropped then */
 		cmd_detach(call);

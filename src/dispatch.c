@@ -1831,6 +1831,7 @@ struct dispatch_read {
 	int			 targets;
 	int			 limit;		/* messages */
 	int			 rc;		/* the load's */
+	int			 more;		/* status: a full page read */
 	char			 err[OP_ERROR_MAX - 32];
 	struct status_result	 sres;
 	struct status_load	 sl;
@@ -1858,17 +1859,50 @@ dispatch_read_free(struct dispatch_read *rd)
 	free(rd);
 }
 
-/* On the writer: a message that is not in memory, from the store. */
+/* Jobs that read a stored message's targets, and the most rows one of
+ * them read (dispatch_status_pages, for the tests). */
+static unsigned long	 dp_status_jobs;
+static size_t		 dp_status_maxrows;
+
+void
+dispatch_status_pages(unsigned long *jobs, size_t *max_rows)
+{
+	*jobs = dp_status_jobs;
+	*max_rows = dp_status_maxrows;
+}
+
+/*
+ * On the writer: a message that is not in memory, from the store. The
+ * first job reads the message row, and each job at most
+ * DISPATCH_STATUS_PAGE of its targets, after the last client ID the one
+ * before read: the writer's queue (the commits behind it) never waits
+ * for one long read of a big message. dispatch_status_done queues the
+ * next page.
+ */
 static void
 dispatch_status_run(struct commit_job *j)
 {
 	struct dispatch_read	*rd = (struct dispatch_read *)j;
+	const char		*after;
+	size_t			 n0 = rd->sres.nt;
+	int			 n;
 
-	rd->rc = store_load_messages(rd->id, 0, 1, dispatch_status_row,
-	    &rd->sl);
-	if (rd->rc == 1 && rd->targets && store_load_targets(rd->id, NULL,
-	    -1, dispatch_status_target, &rd->sl) == -1)
-		rd->rc = -1;
+	if (rd->rc == 0)		/* the first page */
+		rd->rc = store_load_messages(rd->id, 0, 1,
+		    dispatch_status_row, &rd->sl);
+	rd->more = 0;
+	if (rd->rc == 1 && rd->targets && !rd->sl.nomem) {
+		after = n0 ? rd->sl.t[n0 - 1].client : NULL;
+		if ((n = store_load_targets(rd->id, after, DISPATCH_STATUS_PAGE,
+		    dispatch_status_target, &rd->sl)) == -1)
+			rd->rc = -1;
+		else {
+			dp_status_jobs++;
+			if ((size_t)n > dp_status_maxrows)
+				dp_status_maxrows = (size_t)n;
+			rd->more = n == DISPATCH_STATUS_PAGE;
+		}
+	}
 	if (rd->rc == -1)
 		snprintf(rd->err, sizeof(rd->err), "%s", store_errmsg());
 }
@@ -1879,6 +1913,10 @@ dispatch_status_done(struct commit_job *j)
 	struct dispatch_read	*rd = (struct dispatch_read *)j;
 	struct status_result	*res = &rd->sres;
 
+	if (!j->failed && !rd->sl.nomem && rd->rc == 1 && rd->more) {
+		commit_job(&rd->job);		/* the next page */
+		return;
+	}
 	if (j->failed || rd->sl.nomem)
 		op_error(res->error, "status: out of memory");
 	else if (rd->rc == 0)

@@ -385,6 +385,9 @@ struct messages_req {
 	long		 limit;		/* 1..DISPATCH_LIST_MAX */
 };
 
+/* status of a stored message: its targets read this many per job */
+#define DISPATCH_STATUS_PAGE	1000
+
 #define DISPATCH_LIST_DEFAULT	20
 #define DISPATCH_LIST_MAX	100000
 
@@ -415,6 +418,7 @@ void	 dispatch_messages(const struct messages_req *,
 	    void (*done)(void *, const struct messages_result *), void *arg);
 void	 dispatch_cancel(const struct cancel_req *,
 	    void (*done)(void *, const struct cancel_result *), void *arg);
+void	 dispatch_status_pages(unsigned long *jobs, size_t *max_rows);
 int	 dispatch_max_ttl(void);
 int	 dispatch_reachable(const struct client *);
 /* url is a Sofia url_t *, an anonymous struct that cannot be declared */

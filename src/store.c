@@ -12,6 +12,19 @@
  * A batch owns copies of its rows' strings (store_batch_*), so that the
  * writer thread may write it while the event loop goes on changing the
  * live objects; it grows in chunks and is freed in one go.
+ *
+ * Who calls. In the daemon every store_* after start-up runs on the
+ * writer thread (commit.c): a batch, or a job (struct commit_job: run on
+ * the writer, done back on the event loop) for a read, a publish, a
+ * user change or the purge. The event loop runs none (the backend
+ * counts those it sees, store_loop_calls; a test keeps it at 0). Big
+ * reads page with after/limit (status reads a message's targets 1000
+ * per job) so no job holds the writer long.
+ *
+ * Adding a backend: a struct store_backend of its own (store_<name>.c,
+ * declared in sippushd.h), one line in store_backends[] and its name in
+ * store_backend_list[] below; tests/test_store.c runs its suite on every
+ * entry of the list.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -737,7 +737,9 @@ sqlite_close(void)
 {
 	sqlite_conn_close(&sqlite_main);
 	sqlite_conn_close(&sqlite_wr);
-	sqlite_writer_on = 0;
+	/* sqlite_writer_on stays: the writer thread outlives a close and
+	 * open (tests reopen under one commit_init), and the loop's
+	 * statements must still be counted after */
 	free(sqlite_path);
 	sqlite_path = NULL;
 }

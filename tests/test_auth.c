@@ -514,6 +514,131 @@ test_quiet(void)
 	auth_forget(&c);
 }
 
+/* auth_user's outcome, when it comes */
+struct au_done {
+	int	 calls, ok;
+};
+
+static void
+au_user_done(void *arg, const struct user_result *res)
+{
+	struct au_done	*d = arg;
+
+	d->calls++;
+	d->ok = res->ok;
+}
+
+/* A request for user id with password pw and a live nonce of ours
+ * from 127.0.0.8: auth_check's status. */
+static int
+au_user_check(const char *id, const char *pw, const char *callid)
+{
+	struct auth_grant	 g;
+	struct auth_verdict	 v;
+	char			 nonce[64], *t;
+	int			 rc;
+
+	au_nonce("127.0.0.8", nonce);
+	t = au_text("REGISTER", id, id, pw, nonce, "00000001", callid, 1);
+	rc = au_check(t, "127.0.0.8", 5062, 0, id, &g, &v);
+	free(t);
+	return rc;
+}
+
+/*
+ * The users auth_check knows are the cache auth.c keeps, never the
+ * store: a row in the database that was not loaded is refused, a user
+ * added through auth_user is accepted with the store closed; a change
+ * that could not be written leaves the cache as it was. Also a stale
+ * nonce (ours, past auth.nonce_lifetime) and an unknown user.
+ */
+static void
+test_user_cache(void)
+{
+	struct user_req		 rq;
+	struct au_done		 d;
+	struct auth_grant	 g;
+	struct auth_verdict	 v;
+	struct sockaddr_in	 a;
+	char			 sha[65], md5[33], nonce[64], err[512], db[PATH_MAX];
+	char			*t;
+	size_t			 n0 = auth_users_count();
+
+	/* in the database, not in the cache: refused */
+	digest_ha1("dev9", auth_conf.auth_realm, "dev9-password", sha, md5);
+	CU_ASSERT_EQUAL_FATAL(ts_put_user("dev9", auth_conf.auth_realm, sha,
+	    md5, clock_now()), 0);
+	CU_ASSERT_NOT_EQUAL(au_user_check("dev9", "dev9-password", "c-1"), 0);
+	CU_ASSERT_EQUAL(auth_users_count(), n0);
+	/* an unknown user: refused */
+	CU_ASSERT_NOT_EQUAL(au_user_check("nobody", "nobody-password",
+	    "c-2"), 0);
+
+	/* added through auth_user: in the cache once written */
+	memset(&rq, 0, sizeof(rq));
+	rq.op = USER_ADD;
+	rq.id = "dev8";
+	rq.password = "dev8-password";
+	memset(&d, 0, sizeof(d));
+	auth_user(&rq, au_user_done, &d);
+	commit_flush();
+	CU_ASSERT_FATAL(d.calls == 1 && d.ok == 1);
+	CU_ASSERT_EQUAL(auth_users_count(), n0 + 1);
+	/* the store closed: the cache still answers */
+	store_close();
+	CU_ASSERT_EQUAL(au_user_check("dev8", "dev8-password", "c-3"), 0);
+	CU_ASSERT_EQUAL(au_user_check("dev1", AU_PASSWORD, "c-4"), 0);
+	CU_ASSERT_NOT_EQUAL(au_user_check("dev8", "wrong-password", "c-5"),
+	    0);
+
+	/* a change that cannot be written (no store): the cache keeps
+	 * what it had */
+	rq.id = "dev7";
+	rq.password = "dev7-password";
+	memset(&d, 0, sizeof(d));
+	auth_user(&rq, au_user_done, &d);
+	commit_flush();
+	CU_ASSERT(d.calls == 1 && d.ok == 0);
+	CU_ASSERT_EQUAL(auth_users_count(), n0 + 1);
+	CU_ASSERT_NOT_EQUAL(au_user_check("dev7", "dev7-password", "c-6"),
+	    0);
+	rq.op = USER_DEL;
+	rq.id = "dev8";
+	rq.password = NULL;
+	memset(&d, 0, sizeof(d));
+	auth_user(&rq, au_user_done, &d);
+	commit_flush();
+	CU_ASSERT(d.calls == 1 && d.ok == 0);
+	CU_ASSERT_EQUAL(au_user_check("dev8", "dev8-password", "c-7"), 0);
+
+	/* the store back: the delete goes through, and then refused */
+	snprintf(db, sizeof(db), "%s/auth.db", auth_dir);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, db, 0, err, sizeof(err)), 0);
+	memset(&d, 0, sizeof(d));
+	auth_user(&rq, au_user_done, &d);
+	commit_flush();
+	CU_ASSERT(d.calls == 1 && d.ok == 1);
+	CU_ASSERT_EQUAL(auth_users_count(), n0);
+	CU_ASSERT_NOT_EQUAL(au_user_check("dev8", "dev8-password", "c-8"),
+	    0);
+
+	/* a nonce of ours, but older than auth.nonce_lifetime: a stale
+	 * challenge even with the right password (nonces are made in
+	 * increasing order: make it now, then let time pass) */
+	addr4(&a, "127.0.0.8");
+	auth_nonce_make((struct sockaddr *)&a, clock_now(), nonce);
+	t = au_text("REGISTER", "dev1", "dev1", AU_PASSWORD, nonce,
+	    "00000001", "c-9", 1);
+	test_now += auth_conf.auth_nonce_lifetime + 10;
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.8", 5062, 0, "dev1", &g, &v),
+	    401);
+	CU_ASSERT_EQUAL(v.stale, 1);
+	test_now -= auth_conf.auth_nonce_lifetime + 10;
+	/* the same within the lifetime: through */
+	CU_ASSERT_EQUAL(au_check(t, "127.0.0.8", 5062, 0, "dev1", &g, &v), 0);
+	free(t);
+}
+
 static int
 auth_suite_init(void)
 {
@@ -601,6 +726,8 @@ test_auth_register(void)
 	    "max_failures", test_forged_not_counted) == NULL ||
 	    CU_add_test(s, "a retransmission only on its own flow",
 	    test_retransmission_flow) == NULL ||
+	    CU_add_test(s, "users: the cache, not the store; stale nonce",
+	    test_user_cache) == NULL ||
 	    CU_add_test(s, "a row outlives the nonces it used", test_quiet) ==
 	    NULL)
 		return -1;

@@ -2315,6 +2315,117 @@ test_restore_rows(void)
 	CU_ASSERT_EQUAL(nrec(), 6);
 }
 
+/*
+ * The design: no SQL on the event loop while the writer runs. Every
+ * command that reads or writes the store (publish, status of a finished
+ * message, messages, cancel, user add/del/import/list) and the purge go
+ * through the writer's jobs; the backend counts the statements run on
+ * the loop's connection (store_loop_calls). The last step runs one
+ * store read on the loop to show the count is live.
+ */
+static void
+test_loop_runs_no_sql(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1], other[MESSAGE_ID_LEN + 1];
+	unsigned long	 before;
+	int64_t		 end;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	lv_conf.dp_retain = 1;
+	CU_ASSERT_FATAL(auth_init(&lv_conf, lv_agent) == 0);
+	/* the writer runs: what follows is counted */
+	commit_flush();
+	before = store_loop_calls();
+	CU_ASSERT_FATAL(
+	    client_add("n1", "n", TRANSPORT_UDP, CLIENT_OFFLINE, 5061) &&
+	    client_add("n2", "n", TRANSPORT_UDP, CLIENT_OFFLINE, 5062));
+	CU_ASSERT_EQUAL(publish(id, "class=n body=one"), 2);
+	CU_ASSERT_EQUAL(publish(other, "client=n1 body=two"), 1);
+	run(control_request, "status id=%s", id);
+	CU_ASSERT(is_ok() && nrec() == 3);
+	run(control_request, "messages");
+	CU_ASSERT(is_ok() && nrec() == 2);
+	run(control_request, "cancel id=%s", id);
+	CU_ASSERT(is_ok() && nrec() == 1);
+	run(control_request, "status id=%s", id);	/* finished: stored */
+	CU_ASSERT(is_ok() && nrec() == 3 && req(0, "state", "cancelled"));
+	run(control_request, "user add id=nosql1 password=nosql-password-1");
+	CU_ASSERT(is_ok());
+	run(control_request, "user import id=nosql2 password=nosql-password-2 "
+	    "id=nosql3 password=nosql-password-3");
+	CU_ASSERT(is_ok());
+	run(control_request, "user del id=nosql2");
+	CU_ASSERT(is_ok());
+	run(control_request, "user list");
+	CU_ASSERT(is_ok() && nrec() == 2);
+	/* the purge: the cancelled message, past dispatch.retain (1 s), on
+	 * the next purge tick */
+	test_now += 120;
+	end = real_ms() + 5000;
+	while (real_ms() < end) {
+		step(50);
+		run(control_request, "messages");
+		if (is_ok() && nrec() == 1)
+			break;
+	}
+	CU_ASSERT(is_ok() && nrec() == 1 && req(0, "id", other));
+	commit_flush();
+	CU_ASSERT_EQUAL(store_loop_calls(), before);
+	/* the count is live: one read on the loop shows */
+	CU_ASSERT_EQUAL(stored_messages(), 1);
+	CU_ASSERT(store_loop_calls() > before);
+	run(control_request, "user del id=nosql1");
+	run(control_request, "user del id=nosql3");
+	auth_users_free();
+}
+
+/* Status of a big stored message: the writer reads its targets in
+ * pages of DISPATCH_STATUS_PAGE, one job each; the reply has them all,
+ * in client ID order. */
+static void
+test_status_big_paged(void)
+{
+	enum { BIG_N = 2 * DISPATCH_STATUS_PAGE + 500 };
+	char		 id[MESSAGE_ID_LEN + 1], cid[32];
+	unsigned long	 jobs0, jobs1;
+	size_t		 maxrows;
+	int		 i, ordered = 1, attempts_ok = 1;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	for (i = 0; i < BIG_N; i++) {
+		snprintf(cid, sizeof(cid), "big%05d", (i * 7919) % BIG_N);
+		CU_ASSERT_FATAL(client_add(cid, "big", TRANSPORT_UDP,
+		    CLIENT_OFFLINE, 5061) != NULL);
+	}
+	CU_ASSERT_EQUAL_FATAL(publish(id, "class=big body=hello"), BIG_N);
+	run(control_request, "cancel id=%s", id);
+	CU_ASSERT_FATAL(is_ok());
+	commit_flush();
+	dispatch_status_pages(&jobs0, &maxrows);
+	run(control_request, "status id=%s", id);	/* from the store */
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT_EQUAL_FATAL(nrec(), BIG_N + 1);
+	CU_ASSERT(req(0, "state", "cancelled"));
+	CU_ASSERT_EQUAL(rnum(0, "targets"), BIG_N);
+	for (i = 0; i < BIG_N; i++) {
+		snprintf(cid, sizeof(cid), "big%05d", i);
+		if (!req(i + 1, "client", cid))
+			ordered = 0;
+		if (!req(i + 1, "state", "cancelled"))
+			attempts_ok = 0;
+	}
+	CU_ASSERT(ordered);
+	CU_ASSERT(attempts_ok);
+	dispatch_status_pages(&jobs1, &maxrows);
+	CU_ASSERT_EQUAL(jobs1 - jobs0, BIG_N / DISPATCH_STATUS_PAGE + 1);
+	CU_ASSERT(maxrows <= DISPATCH_STATUS_PAGE);
+	/* targets=no: the summary alone, no page read */
+	run(control_request, "status id=%s targets=no", id);
+	CU_ASSERT(is_ok() && nrec() == 1);
+	dispatch_status_pages(&jobs0, &maxrows);
+	CU_ASSERT_EQUAL(jobs0, jobs1);
+}
+
 int
 test_dispatch_register(void)
 {
@@ -2357,6 +2468,10 @@ test_dispatch_register(void)
 	    test_tcp_no_connection) == NULL ||
 	    CU_add_test(s, "restore: rows a crash leaves",
 	    test_restore_rows) == NULL ||
+	    CU_add_test(s, "status of a big stored message, in pages",
+	    test_status_big_paged) == NULL ||
+	    CU_add_test(s, "the event loop runs no SQL",
+	    test_loop_runs_no_sql) == NULL ||
 	    CU_add_test(s, "publish: dispatch.max_pending_per_client",
 	    test_pending_per_client) == NULL)
 		return -1;

@@ -19,10 +19,21 @@
 #include "tests.h"
 
 static char	 st_dir[TEST_DIR_MAX];
+static const char *st_backend;		/* the suite's: "store/NAME" */
 
+/*
+ * The suite runs once per backend of store.c's list (store_backend_list,
+ * see test_store_register): a new backend is tested by adding it there.
+ * Each suite is named "store/NAME" and its init takes NAME from it.
+ */
 static int
 store_suite_init(void)
 {
+	const char	*name = CU_get_current_suite()->pName;
+
+	st_backend = strchr(name, '/') + 1;
+	if (store_backend_find(st_backend) == NULL)
+		return -1;
 	return test_mkdtemp(st_dir, sizeof(st_dir));
 }
 
@@ -189,7 +200,7 @@ test_open_creates(void)
 	db_path(path, sizeof(path), "new/push.db");
 	CU_ASSERT_EQUAL(stat(path, &sb), -1);
 	err[0] = '\0';
-	if (store_open(NULL, path, 1, err, sizeof(err)) == -1) {
+	if (store_open(st_backend, path, 1, err, sizeof(err)) == -1) {
 		fprintf(stderr, "\nstore: %s\n", err);
 		CU_FAIL_FATAL("store_open failed");
 	}
@@ -210,7 +221,7 @@ test_open_creates(void)
 	CU_ASSERT_STRING_EQUAL(out, err);
 
 	/* reopening an up-to-date database changes nothing */
-	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 0, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 0, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(store_version(), newest_version());
 	store_close();
 	CU_ASSERT_EQUAL(sql_query(path, "SELECT count(*) FROM"
@@ -226,7 +237,7 @@ test_roundtrip(void)
 	struct loaded	 l;
 
 	db_path(path, sizeof(path), "roundtrip.db");
-	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err, sizeof(err)), 0);
 
 	client_fill(&a, "alice-1", "ios", "<sip:alice-1@192.0.2.1:5062>",
 	    "Sip/1.0 (quoted \"ua\" ; x)", CLIENT_ONLINE, TRANSPORT_UDP,
@@ -291,7 +302,7 @@ test_roundtrip(void)
 	store_close();
 
 	/* all of it survives a reopen */
-	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(load(&l), 1);
 	assert_same_client(loaded_find(&l, "alice-1"), &a);
 	loaded_free(&l);
@@ -307,7 +318,7 @@ test_reopen(void)
 	int		 i;
 
 	db_path(path, sizeof(path), "reopen.db");
-	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 0, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 0, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(ts_begin(), 0);
 	for (i = 0; i < 10; i++) {
 		snprintf(id, sizeof(id), "c%d", i);
@@ -318,7 +329,7 @@ test_reopen(void)
 	CU_ASSERT_EQUAL(ts_commit(), 0);
 	store_close();
 
-	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 0, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 0, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(store_version(), newest_version());
 	CU_ASSERT_EQUAL(load(&l), 10);
 	for (i = 0; i < 10; i++)
@@ -337,7 +348,7 @@ test_commit_rollback(void)
 	struct loaded	 l;
 
 	db_path(path, sizeof(path), "txn.db");
-	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err, sizeof(err)), 0);
 	client_fill(&old, "old", "k", "<sip:old@h>", "ua", CLIENT_ONLINE,
 	    TRANSPORT_UDP, 1);
 	client_fill(&kept, "kept", "k", "<sip:kept@h>", "ua", CLIENT_ONLINE,
@@ -365,7 +376,7 @@ test_commit_rollback(void)
 	ts_rollback();
 	store_close();
 
-	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(load(&l), 2);
 	CU_ASSERT_PTR_NULL(loaded_find(&l, "gone"));
 	assert_same_client(loaded_find(&l, "old"), &old);
@@ -377,7 +388,7 @@ test_commit_rollback(void)
 	CU_ASSERT_EQUAL(ts_put_client(&gone), 0);
 	CU_ASSERT_EQUAL(ts_commit(), 0);
 	store_close();
-	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(load(&l), 3);
 	assert_same_client(loaded_find(&l, "gone"), &gone);
 	loaded_free(&l);
@@ -393,7 +404,7 @@ test_bad_row(void)
 	struct loaded	 l;
 
 	db_path(path, sizeof(path), "badrow.db");
-	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err, sizeof(err)), 0);
 	client_fill(&good, "good", "k", "<sip:good@h>", NULL, CLIENT_ONLINE,
 	    TRANSPORT_UDP, 1);
 	client_fill(&bad, "bad", "k", "<sip:bad@h>", NULL, 9, TRANSPORT_UDP,
@@ -439,7 +450,7 @@ test_schema_too_new(void)
 	sqlite3_close(db);
 
 	err[0] = '\0';
-	CU_ASSERT_EQUAL(store_open(NULL, path, 1, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(store_open(st_backend, path, 1, err, sizeof(err)), -1);
 	CU_ASSERT_EQUAL(strncmp(err, path, strlen(path)), 0);
 	CU_ASSERT(test_contains(err, "9999"));
 	snprintf(want, sizeof(want), "(%d)", newest_version());
@@ -480,7 +491,7 @@ test_schema_upgrade(void)
 	CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 
-	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err, sizeof(err)), 0);
 	store_close();
 	CU_ASSERT_EQUAL(sql_query(path, "SELECT group_concat(version) FROM"
 	    " schema_version", out, sizeof(out)), 0);
@@ -531,7 +542,7 @@ expect_open_error(const char *path, const char *want)
 	char	 err[512];
 
 	err[0] = '\0';
-	CU_ASSERT_EQUAL(store_open(NULL, path, 1, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(store_open(st_backend, path, 1, err, sizeof(err)), -1);
 	CU_ASSERT(test_contains(err, path));
 	if (want)
 		CU_ASSERT(test_contains(err, want));
@@ -574,7 +585,7 @@ test_open_errors(void)
 		db_path(path, sizeof(path), "readonly/push.db");
 		expect_open_error(path, "cannot create files in folder");
 		db_path(path, sizeof(path), "readonly.db");
-		CU_ASSERT_EQUAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(store_open(st_backend, path, 1, err, sizeof(err)), 0);
 		store_close();
 		CU_ASSERT_EQUAL_FATAL(chmod(path, 0400), 0);
 		expect_open_error(path, "cannot read and write");
@@ -582,7 +593,7 @@ test_open_errors(void)
 
 	/* after all those, a good path opens */
 	db_path(path, sizeof(path), "after-errors.db");
-	CU_ASSERT_EQUAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(store_open(st_backend, path, 1, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(store_version(), newest_version());
 	store_close();
 }
@@ -595,7 +606,7 @@ make_db(const char *path, int n)
 	struct client	 c;
 	int		 i;
 
-	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(ts_begin(), 0);
 	for (i = 0; i < n; i++) {
 		snprintf(id, sizeof(id), "client-%05d", i);
@@ -672,7 +683,7 @@ test_write_fault(void)
 
 	db_path(path, sizeof(path), "fault.db");
 	snprintf(wal, sizeof(wal), "%s-wal", path);
-	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err, sizeof(err)), 0);
 	client_fill(&c, "first", "k", "<sip:first@h>", NULL, CLIENT_ONLINE,
 	    TRANSPORT_UDP, 1);
 	CU_ASSERT_EQUAL(ts_begin(), 0);
@@ -720,22 +731,215 @@ test_write_fault(void)
 	CU_ASSERT_EQUAL(store_failing(&n), 0);
 	CU_ASSERT_EQUAL(n, 0);
 	store_close();
-	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(load(&l), 2);
 	CU_ASSERT_PTR_NOT_NULL(loaded_find(&l, "second"));
 	loaded_free(&l);
 	store_close();
 }
 
+/* ---- the backend contract: plain rows through store_write/load ---- */
+
+/* One message row (state st) with targets c0..c(n-1), one batch. */
+static int
+put_message(const char *id, const char *st, int64_t finished, int n)
+{
+	struct store_batch	 b;
+	struct message_row	 m;
+	struct target_row	 t;
+	char			 cid[16];
+	int			 i, rv;
+
+	store_batch_init(&b);
+	memset(&m, 0, sizeof(m));
+	m.op = STORE_PUT;
+	m.id = id;
+	m.state = st;
+	m.selector = "class=k";
+	m.content_type = "text/plain";
+	m.body = "hi";
+	m.body_len = 2;
+	m.created_at = 100;
+	m.expires_at = 100000;
+	m.finished_at = finished;
+	rv = store_batch_message(&b, &m);
+	for (i = 0; rv == 0 && i < n; i++) {
+		snprintf(cid, sizeof(cid), "c%03d", i);
+		memset(&t, 0, sizeof(t));
+		t.op = STORE_PUT;
+		t.message_id = id;
+		t.client = cid;
+		t.state = finished ? "cancelled" : "pending";
+		t.attempts = (uint32_t)i;
+		rv = store_batch_target(&b, &t);
+	}
+	if (rv == 0)
+		rv = store_write(&b);
+	store_batch_free(&b);
+	return rv;
+}
+
+struct tpage {
+	int	 n;
+	char	 last[16];
+	int	 ordered;
+};
+
+static int
+tpage_row(const struct target_row *r, void *arg)
+{
+	struct tpage	*p = arg;
+
+	if (p->n && strcmp(r->client, p->last) <= 0)
+		p->ordered = 0;
+	snprintf(p->last, sizeof(p->last), "%s", r->client);
+	p->n++;
+	return 0;
+}
+
+static int
+count_msg(const struct message_row *r, void *arg)
+{
+	(void)r;
+	++*(int *)arg;
+	return 0;
+}
+
+struct uload {
+	int	 n;
+	char	 realm[32];
+};
+
+static int
+user_row_seen(const struct user_row *r, void *arg)
+{
+	struct uload	*u = arg;
+
+	u->n++;
+	snprintf(u->realm, sizeof(u->realm), "%s", r->realm);
+	return 0;
+}
+
+static int
+put_user(int op, const char *id)
+{
+	struct store_batch	 b;
+	struct user_row		 u;
+	int			 rv;
+
+	store_batch_init(&b);
+	memset(&u, 0, sizeof(u));
+	u.op = op;
+	u.id = id;
+	u.realm = "r1";
+	u.ha1_sha256 = "00112233445566778899aabbccddeeff"
+	    "00112233445566778899aabbccddeeff";
+	u.ha1_md5 = "00112233445566778899aabbccddeeff";
+	u.created_at = 5;
+	rv = store_batch_user(&b, &u);
+	if (rv == 0)
+		rv = store_write(&b);
+	store_batch_free(&b);
+	return rv;
+}
+
+/* Targets page by client ID (after/limit); users put, delete, load;
+ * the purge deletes finished messages only, strictly before. */
+static void
+test_rows_contract(void)
+{
+	char		 path[PATH_MAX], err[512];
+	struct tpage	 p;
+	struct uload	 u;
+	int		 total = 0, pages = 0, n;
+
+	db_path(path, sizeof(path), "contract.db");
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(put_message("m1", "active", 0, 25), 0);
+	CU_ASSERT_EQUAL_FATAL(put_message("m2", "cancelled", 150, 3), 0);
+	/* pages of 10 after the last one read: 10, 10, 5, then none */
+	memset(&p, 0, sizeof(p));
+	p.ordered = 1;
+	do {
+		int	 before = p.n;
+
+		n = store_load_targets("m1", pages ? p.last : NULL, 10,
+		    tpage_row, &p);
+		CU_ASSERT(n == p.n - before);
+		CU_ASSERT(n <= 10);
+		total += n > 0 ? n : 0;
+		pages++;
+	} while (n == 10 && pages < 10);
+	CU_ASSERT_EQUAL(total, 25);
+	CU_ASSERT_EQUAL(pages, 3);
+	CU_ASSERT(p.ordered);
+	CU_ASSERT_STRING_EQUAL(p.last, "c024");
+	memset(&p, 0, sizeof(p));
+	CU_ASSERT_EQUAL(store_load_targets("m1", "c020", -1, tpage_row, &p),
+	    4);
+	CU_ASSERT_EQUAL(store_load_targets("nosuch", NULL, -1, tpage_row,
+	    &p), 0);
+	/* messages: all, active only, limit */
+	n = 0;
+	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, -1, count_msg, &n), 2);
+	CU_ASSERT_EQUAL(store_load_messages(NULL, 1, -1, count_msg, &n), 1);
+	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, 1, count_msg, &n), 1);
+	CU_ASSERT_EQUAL(store_load_messages("m2", 0, 1, count_msg, &n), 1);
+
+	/* users */
+	CU_ASSERT_EQUAL(put_user(STORE_PUT, "u1"), 0);
+	CU_ASSERT_EQUAL(put_user(STORE_PUT, "u2"), 0);
+	memset(&u, 0, sizeof(u));
+	CU_ASSERT_EQUAL(store_load_users(NULL, user_row_seen, &u), 2);
+	CU_ASSERT_STRING_EQUAL(u.realm, "r1");
+	CU_ASSERT_EQUAL(put_user(STORE_DELETE, "u1"), 0);
+	memset(&u, 0, sizeof(u));
+	CU_ASSERT_EQUAL(store_load_users("u1", user_row_seen, &u), 0);
+	CU_ASSERT_EQUAL(store_load_users("u2", user_row_seen, &u), 1);
+
+	/* purge: finished before t (strict), never an active one */
+	CU_ASSERT_EQUAL(store_purge_messages(150), 0);
+	CU_ASSERT_EQUAL(store_purge_messages(151), 1);
+	n = 0;
+	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, -1, count_msg, &n), 1);
+	memset(&p, 0, sizeof(p));
+	CU_ASSERT_EQUAL(store_load_targets("m2", NULL, -1, tpage_row, &p),
+	    0);
+	CU_ASSERT_EQUAL(store_purge_messages(1000000), 0);
+	store_close();
+}
+
+static int test_store_add(CU_pSuite);
+
 int
 test_store_register(void)
 {
+	static char	 names[8][32];
 	CU_pSuite	 s;
+	size_t		 i;
 
-	if ((s = CU_add_suite("store", store_suite_init,
-	    store_suite_clean)) == NULL)
-		return -1;
-	if (CU_add_test(s, "open creates file and schema",
+	/* one suite per backend: adding a backend to store_backends[] and
+	 * store_backend_list[] in store.c is all it takes to run these on
+	 * it (a backend whose open takes no file path would give the path
+	 * made here its own meaning, e.g. a database name) */
+	for (i = 0; store_backend_list[i] && i < 8; i++) {
+		snprintf(names[i], sizeof(names[i]), "store/%s",
+		    store_backend_list[i]);
+		if ((s = CU_add_suite(names[i], store_suite_init,
+		    store_suite_clean)) == NULL ||
+		    test_store_add(s) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+test_store_add(CU_pSuite s)
+{
+	if (CU_add_test(s, "rows: target pages, users, purge",
+	    test_rows_contract) == NULL ||
+	    CU_add_test(s, "open creates file and schema",
 	    test_open_creates) == NULL ||
 	    CU_add_test(s, "put/touch/delete/load round trip",
 	    test_roundtrip) == NULL ||

@@ -132,6 +132,15 @@ log = {
 EOF
 check_bad enum 3 'log.level: "loud" is not one of the accepted values'
 
+# database.backend names a store backend (store.c): an unknown one is
+# refused at its line, and the error lists the backends this build has
+cat >"$T/backend.conf" <<'EOF'
+database = {
+  backend = "postgres";
+};
+EOF
+check_bad backend 2 'database.backend: "postgres" is not one of the accepted values ("sqlite")'
+
 cat >"$T/cross.conf" <<'EOF'
 registration = {
   min_expires = 100;

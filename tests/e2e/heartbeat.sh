@@ -133,7 +133,15 @@ step "clients that stop heartbeating become offline"
 wait_pid "$beat_pid" 15 || fail "simclient (beat*) failed"
 wait_pid "$tbeat_pid" 15 || fail "simclient (tbeat*, TCP) failed"
 t_stop=$(date +%s)
-assert_eq '["online"]' "$(states beat)" "states of beat* right after their last heartbeat"
+# On a loaded machine this check can come more than heartbeat.timeout
+# after a client's last heartbeat (wait_pid above): then offline is right.
+# A client offline while now - last_seen <= timeout went off too early.
+json=$(rows beat)
+now=$(date +%s)
+assert_eq 5 "$(printf "%s" "$json" | jq length)" "beat* clients listed"
+early=$(printf '%s' "$json" | jq -c --argjson now "$now" \
+    '[.[] | select(.state != "online" and ($now - .last_seen) <= 2) | {id, state, last_seen}]')
+assert_eq '[]' "$early" "beat* offline within heartbeat.timeout of their last heartbeat (now $now)"
 wait_until 8 all_in_state 8 offline --class live
 waited=$(( $(date +%s) - t_stop ))
 [ "$waited" -ge 1 ] || fail "beat* went offline ${waited}s after their last heartbeat"

@@ -79,4 +79,17 @@ wait_until 5 state_is live4 online
 wait_pid "$SLOW" 30 || fail "the slow reader failed: $(cat "$T/slow.out")"
 assert_eq "$((N - 1)) without" "$(cat "$T/slow.out")" "records the slow reader got"
 
+step "status of a finished message to class c3 (about N/7 targets): every target, in order"
+# read back from the store in pages (DISPATCH_STATUS_PAGE per writer job)
+ctl --json publish --class c3 'big' >"$T/pub.big" || fail "publish to c3"
+BIG=$(jq -r .id "$T/pub.big")
+assert_status 0 ctl --json cancel "$BIG"
+assert_status 0 ctl --json status "$BIG"
+printf '%s' "$OUT" >"$T/big.json"
+want=$(awk '$2 == "c3"' <<<"$text" | wc -l)
+assert_eq "$want" "$(jq '.targets | length' "$T/big.json")" "targets listed"
+jq -r '.targets[].client' "$T/big.json" >"$T/big.ids"
+LC_ALL=C sort -c "$T/big.ids" || fail "the targets are not in client ID order"
+assert_eq "$want" "$(sort -u "$T/big.ids" | wc -l)" "distinct targets"
+
 pass
