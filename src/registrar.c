@@ -199,6 +199,40 @@ registrar_bad_header(sip_t const *sip)
 	return name ? name : "";
 }
 
+/* The Path headers of a REGISTER (RFC 3327: the edge relays it came
+ * through, nearest the registrar first) as one "a, b" string on home in
+ * r->path; NULL when there are none. 0, or -1 with e filled. */
+static int
+registrar_path(su_home_t *home, sip_t const *sip, struct registration *r,
+    struct reg_error *e)
+{
+	sip_path_t const	*p;
+	char			 buf[CLIENT_PATH_MAX + 1];
+	size_t			 n = 0;
+	issize_t		 len;
+
+	r->path = NULL;
+	for (p = sip->sip_path; p; p = p->r_next) {
+		if (n > 0) {
+			if (n + 2 >= sizeof(buf))
+				return registrar_fail(e, 400, "Path Too Long");
+			buf[n++] = ',';
+			buf[n++] = ' ';
+		}
+		len = msg_header_field_e(buf + n, sizeof(buf) - n,
+		    (msg_header_t const *)p, 0);
+		if (len < 0 || (size_t)len >= sizeof(buf) - n)
+			return registrar_fail(e, 400, "Path Too Long");
+		n += (size_t)len;
+	}
+	if (n == 0)
+		return 0;
+	buf[n] = '\0';
+	if ((r->path = su_strdup(home, buf)) == NULL)
+		return registrar_fail(e, 500, "Out Of Memory");
+	return 0;
+}
+
 /*
  * Read a REGISTER into r: client ID, class, Contact, User-Agent and the
  * granted expiry (0: unregister; -1 in r->expires: a query with no
@@ -283,7 +317,7 @@ registrar_parse(const struct config *cfg, su_home_t *home, sip_t const *sip,
 		return registrar_fail(e, 400, "Contact Too Long");
 	if ((r->contact = su_strdup(home, contact)) == NULL)
 		return registrar_fail(e, 500, "Out Of Memory");
-	return 0;
+	return registrar_path(home, sip, r, e);
 }
 
 /* The Contact of a 200: the client's own, with the expiry granted. All
@@ -480,9 +514,10 @@ registrar_request(msg_t *msg, sip_t *sip)
 		return;
 	}
 	auth_seen_use(c, &g);	/* a new client: its first nonce */
-	log_debug("registrar: %s registered, class %s, from %s %s:%u for %ds",
-	    c->id, c->class, clients_transport_name(c->transport), c->address,
-	    c->port, r.expires);
+	log_debug("registrar: %s registered, class %s, from %s %s:%u%s for "
+	    "%ds", c->id, c->class, clients_transport_name(c->transport),
+	    c->address, c->port, c->path ? " (through a relay)" : "",
+	    r.expires);
 	contact = registrar_reply_contact(home, sip->sip_contact, r.expires);
 	registrar_queue(msg, contact);
 	dispatch_client_online(c);

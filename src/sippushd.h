@@ -32,6 +32,7 @@
 #define CLIENT_CLASS_MAX	32	/* bytes in a class name */
 #define CLIENT_CONTACT_MAX	512	/* bytes of a stored Contact */
 #define CLIENT_UA_MAX		128	/* bytes of a stored User-Agent */
+#define CLIENT_PATH_MAX		512	/* bytes of a stored Path */
 #define AUTH_REALM_MAX		64	/* bytes in auth.realm */
 
 struct su_root_s;
@@ -153,6 +154,8 @@ struct client {
 	char		*class;
 	char		*contact;	/* as the client sent it */
 	char		*user_agent;	/* may be NULL */
+	char		*path;		/* RFC 3327 Path it registered with
+					   (an edge relay), or NULL */
 	char		 address[46];	/* source IP the registration came from */
 	uint16_t	 port;		/* source port */
 	uint8_t		 transport;	/* enum transport */
@@ -179,6 +182,7 @@ struct registration {
 	const char	*class;
 	const char	*contact;
 	const char	*user_agent;
+	const char	*path;		/* Path header(s), or NULL */
 	const char	*address;
 	uint16_t	 port;
 	enum transport	 transport;
