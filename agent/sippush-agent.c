@@ -64,6 +64,7 @@ agent_signal(int sig)
 		return;
 	}
 	agent_quit = 1;
+	edge_signal();
 	sippush_stop(agent_client);
 }
 
@@ -132,6 +133,11 @@ agent_settings(const struct config *cfg, struct sippush_settings *s)
 	s->on_log = log_lib;
 	s->log_level = (enum sippush_log_level)cfg->log_level;
 	s->sip_log_level = cfg->sip_log_level;
+	if (cfg->relay_mode == RELAY_USE) {
+		s->relay_discovery_port = cfg->relay_discovery_port;
+		s->relay_interface = cfg->relay_interface;
+		s->relay_lease = cfg->relay_lease;
+	}
 }
 
 int
@@ -222,6 +228,9 @@ main(int argc, char *argv[])
 	if (sippush_create(&agent_client, &s, err, sizeof(err)) != 0)
 		fatalx("agent: %s", err);
 	hook_init(&cfg, agent_client);
+	if (cfg.relay_mode == RELAY_SERVE &&
+	    edge_start(&cfg, err, sizeof(err)) == -1)
+		fatalx("agent: %s", err);
 	if ((n = state_load(agent_client, cfg.state_file, cfg.remember, err,
 	    sizeof(err))) == -1)
 		fatalx("state: %s", err);
@@ -246,6 +255,7 @@ main(int argc, char *argv[])
 
 	daemon_notify("sippush-agent", "STOPPING=1");
 	hook_stop_all(AGENT_HOOK_GRACE);
+	edge_stop();
 	sippush_destroy(agent_client);
 	agent_client = NULL;
 	state_close();
