@@ -170,6 +170,14 @@ t_acked=$(date +%s.%N)
 wait_until 10 bash -c "[[ \"\$(SIPPUSH_SOCKET=$SOCK $SIPPUSHCTL --json client a3 | jq -r .path)\" == *198.18.1.2* ]]"
 wait_until 10 bash -c "[[ \"\$(SIPPUSH_SOCKET=$SOCK $SIPPUSHCTL --json client a4 | jq -r .path)\" == *198.18.1.2* ]]"
 assert_contains "$(cat "$T/a2.log")" "is now the active relay" "a2 took over"
+# the kill hit answers in flight: some target needed another attempt
+retried=0
+for id in "${IDS[@]}"; do
+    n=$(ctl --json status "$id" | jq '[.targets[] | select(.attempts > 1)] | length')
+    retried=$((retried + n))
+done
+[ "$retried" -gt 0 ] || fail "no target was retried: the relay was not killed during the fan-out"
+echo "targets sent again after the relay was killed: $retried of $((2 * ${#IDS[@]}))"
 for id in "${IDS[@]}"; do
     assert_eq 1 "$(runs a3 "$id")" "a3 hook runs for $id"
     assert_eq 1 "$(runs a4 "$id")" "a4 hook runs for $id"
@@ -194,6 +202,23 @@ wait_until 30 acked_all "$M4"
 assert_eq 1 "$(runs a3 "$M4")" "a3 hook runs for $M4"
 assert_eq 1 "$(runs a4 "$M4")" "a4 hook runs for $M4"
 state_is a3 online || fail "a3 not online"
+
+step "measure: the relay's CPU per relayed control message"
+# utime + stime of a1 (its own client idles) over N messages to a3 and a4
+N=${EDGE_MESSAGES:-100}
+relay_pid=$(cat "/proc/$PID_a1/task/$PID_a1/children" 2>/dev/null | awk '{print $1}')
+[ -n "$relay_pid" ] || relay_pid=$PID_a1
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+c0=$(ticks "$relay_pid")
+for ((i = 0; i < N; i++)); do
+    ctl --json publish --class lan "fast $i" >/dev/null || fail "publish fast $i"
+done
+wait_until 60 bash -c "[ \"\$(grep -c '|fast ' '$T/runs')\" -ge $((2 * N)) ]"
+LAST=$(ctl --json messages | jq -r '.[0].id' 2>/dev/null || true)
+sleep 1
+c1=$(ticks "$relay_pid")
+hz=$(getconf CLK_TCK)
+echo "relay CPU: $((c1 - c0)) ticks (1/$hz s) for $N messages x 2 clients: $(awk -v t=$((c1 - c0)) -v hz="$hz" -v n=$((2 * N)) 'BEGIN { printf "%.0f", t / hz / n * 1e6 }') us per relayed message (its probes and the clients' heartbeats included)"
 
 step "stop the agents"
 for a in a1 a3 a4; do
