@@ -340,17 +340,22 @@ registrar_reply_contact(su_home_t *home, sip_contact_t const *m,
 }
 
 /* Answer msg; a 5xx says when to come back (retry seconds, or the
- * default for a store failure when 0). */
+ * default for a store failure when 0). A 200 carries the request's Path
+ * headers, as RFC 3327 (section 5.3) asks of a registrar, so the client
+ * learns the relays it is reached through. */
 static void
 registrar_reply_retry(msg_t *msg, int status, char const *phrase,
     sip_contact_t const *contact, int retry)
 {
-	char	 after[16];
+	sip_t const	*sip = sip_object(msg);
+	char		 after[16];
 
 	snprintf(after, sizeof(after), "%d",
 	    retry > 0 ? retry : REGISTRAR_FAIL_RETRY);
 	nta_msg_treply(reg_agent, msg, status, phrase,
 	    TAG_IF(contact, SIPTAG_CONTACT(contact)),
+	    TAG_IF(status == 200 && sip && sip->sip_path,
+	    SIPTAG_PATH(sip->sip_path)),
 	    TAG_IF(status >= 500, SIPTAG_RETRY_AFTER_STR(after)),
 	    SIPTAG_SERVER_STR("sippushd/" SIPPUSH_VERSION),
 	    TAG_END());
