@@ -214,7 +214,6 @@ for ((i = 0; i < N; i++)); do
     ctl --json publish --class lan "fast $i" >/dev/null || fail "publish fast $i"
 done
 wait_until 60 bash -c "[ \"\$(grep -c '|fast ' '$T/runs')\" -ge $((2 * N)) ]"
-LAST=$(ctl --json messages | jq -r '.[0].id' 2>/dev/null || true)
 sleep 1
 c1=$(ticks "$relay_pid")
 hz=$(getconf CLK_TCK)
