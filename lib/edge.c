@@ -3,8 +3,8 @@
  * (libsippush(3), RELAY).
  *
  * A relay is a stateless SIP outbound proxy on a LAN whose other
- * machines cannot reach the server. Requests from the LAN go to the
- * configured server only (a REGISTER gets an RFC 3327 Path naming the
+ * machines cannot reach the server. Requests from the LAN (sources on
+ * the LAN interface's subnet only) go to the configured server only (a REGISTER gets an RFC 3327 Path naming the
  * relay, so the server routes that client's MESSAGEs back through it);
  * requests from the server go to their Request-URI (the client's
  * Contact) after the relay's own Route is taken off; responses lose the
@@ -73,6 +73,7 @@ struct sippush_relay {
 	int				 dwait;		/* su_root index */
 	struct sockaddr_in		 bcast;
 	char				 lan[INET_ADDRSTRLEN];
+	struct in_addr			 lan_net, lan_mask;
 	char				 srv_addr[INET_ADDRSTRLEN];
 	int				 srv_port;
 	char				 srv_url[128];
@@ -325,6 +326,16 @@ relay_source(msg_t *msg, char *addr, size_t len, int *port)
 	return 0;
 }
 
+/* Is addr (numeric) on the relay's LAN (the interface's subnet)? */
+static int
+relay_on_lan(const struct sippush_relay *r, const char *addr)
+{
+	struct in_addr	 in;
+
+	return inet_pton(AF_INET, addr, &in) == 1 &&
+	    (in.s_addr & r->lan_mask.s_addr) == r->lan_net.s_addr;
+}
+
 static void
 relay_request(struct sippush_relay *r, msg_t *msg, sip_t *sip, int from_up)
 {
@@ -358,6 +369,16 @@ relay_request(struct sippush_relay *r, msg_t *msg, sip_t *sip, int from_up)
 	}
 	if (from_up) {	/* not from our server: not ours to relay */
 		nta_msg_discard(r->wan, msg);
+		return;
+	}
+	if (!relay_on_lan(r, addr)) {
+		/* the LAN address is reachable from other links too (a
+		 * host takes any of its addresses on any interface): relay
+		 * for the configured LAN only */
+		relay_log(r, SIPPUSH_LOG_DEBUG, "relay: %s from %s, not on "
+		    "%s: dropped", sip->sip_request->rq_method_name, addr,
+		    r->s.interface);
+		nta_msg_discard(r->nta, msg);
 		return;
 	}
 	if (!r->active || !r->up) {
@@ -577,6 +598,8 @@ sippush_relay_create(struct sippush_relay **rp,
 	struct sippush_relay	*r;
 	struct sippush_hostport	 hp;
 	struct in_addr		 in;
+	struct ifreq		 ifr;
+	struct sockaddr_in	 sin;
 	su_wait_t		 w[1];
 	char			 bind[160];
 
@@ -622,6 +645,17 @@ sippush_relay_create(struct sippush_relay **rp,
 	if ((r->dfd = sippush_edge_socket(s->interface, s->discovery_port,
 	    r->lan, sizeof(r->lan), &r->bcast, err, errlen)) == -1)
 		goto fail;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", s->interface);
+	if (ioctl(r->dfd, SIOCGIFNETMASK, &ifr) == -1) {
+		snprintf(err, errlen, "relay: interface %s: no netmask: %s",
+		    s->interface, strerror(errno));
+		goto fail;
+	}
+	memcpy(&sin, &ifr.ifr_netmask, sizeof(sin));
+	r->lan_mask = sin.sin_addr;
+	inet_pton(AF_INET, r->lan, &r->lan_net);
+	r->lan_net.s_addr &= r->lan_mask.s_addr;
 	snprintf(r->path, sizeof(r->path), "<sip:%s:%d;lr>", r->lan,
 	    s->sip_port);
 	if ((r->root = su_root_create(r)) == NULL) {

@@ -4,7 +4,7 @@
  *
  *   digestclient -s HOST:PORT -i ID [-u USER] [-p PASSWORD] [-a sha256|md5]
  *       [-m REGISTER|OPTIONS] [-e EXPIRES] [-b LOCAL-ADDRESS] [-w FILE]
- *       [-n] [-r]
+ *       [-H HEADER] [-n] [-r]
  *
  * Sends the request without credentials, answers a 401 with the
  * challenge of the chosen algorithm (the credentials of USER, default
@@ -14,7 +14,8 @@
  * server must refuse, and then the same request again byte for byte (a
  * retransmission, which it must answer as before). With -w it writes the
  * authenticated request, byte for byte, into FILE (for replays from
- * elsewhere, tests/e2e/hostile_auth.sh). Exit 0 when it got its answers,
+ * elsewhere, tests/e2e/hostile_auth.sh). -H adds a header line to every
+ * request (e.g. a forged Path, tests/e2e/edge_auth.sh). Exit 0 when it got its answers,
  * 1 on a timeout or a bad reply, 2 on bad usage.
  */
 #include <arpa/inet.h>
@@ -48,13 +49,14 @@ static int			 fd;
 static struct sockaddr_in	 srv;
 static char			 local[64];
 static unsigned			 lport;
+static const char		*extra;		/* -H */
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: digestclient -s HOST:PORT -i ID [-u USER] "
 	    "[-p PASSWORD] [-a sha256|md5] [-m REGISTER|OPTIONS] "
-	    "[-e EXPIRES] [-b LOCAL-ADDRESS] [-w FILE] [-n] [-r]\n");
+	    "[-e EXPIRES] [-b LOCAL-ADDRESS] [-w FILE] [-H HEADER] [-n] [-r]\n");
 	exit(2);
 }
 
@@ -160,11 +162,12 @@ build(char *out, size_t len, const char *method, const char *id,
 	    "To: <sip:%s@%s>\r\n"
 	    "Call-ID: %s\r\n"
 	    "CSeq: %u %s\r\n"
-	    "%s%s"
+	    "%s%s%s%s"
 	    "Content-Length: 0\r\n\r\n",
 	    method, inet_ntoa(srv.sin_addr), local, lport, branch, id,
 	    inet_ntoa(srv.sin_addr), lport, id, inet_ntoa(srv.sin_addr),
-	    callid, cseq, method, contact, auth ? auth : "");
+	    callid, cseq, method, contact, auth ? auth : "",
+	    extra ? extra : "", extra ? "\r\n" : "");
 }
 
 int
@@ -183,7 +186,7 @@ main(int argc, char *argv[])
 	unsigned	 cseq = 1, r;
 	int		 ch, once = 0, replay = 0, status;
 
-	while ((ch = getopt(argc, argv, "s:i:u:p:a:m:e:b:w:nr")) != -1) {
+	while ((ch = getopt(argc, argv, "s:i:u:p:a:m:e:b:w:H:nr")) != -1) {
 		switch (ch) {
 		case 's': server = optarg; break;
 		case 'i': id = optarg; break;
@@ -196,6 +199,7 @@ main(int argc, char *argv[])
 		case 'e': expires = atol(optarg); break;
 		case 'b': bind_to = optarg; break;
 		case 'w': save = optarg; break;
+		case 'H': extra = optarg; break;
 		case 'n': once = 1; break;
 		case 'r': replay = 1; break;
 		default: usage();
