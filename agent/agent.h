@@ -70,11 +70,21 @@ struct config {
 
 	char	*tls_ca_file;		/* NULL: the system's CA bundle */
 	int	 tls_insecure;		/* tests only */
+
+	int	 relay_mode;		/* RELAY_OFF, RELAY_SERVE, RELAY_USE */
+	char	*relay_interface;	/* the LAN interface */
+	char	*relay_id;		/* NULL: client.id */
+	int	 relay_priority;
+	int	 relay_port;		/* its SIP port on the LAN */
+	int	 relay_discovery_port;
+	int	 relay_announce;	/* ms */
+	int	 relay_lease;		/* ms */
 };
 
 /* getopt values of the flags with no short form and no setting */
 #define AGENT_OPT_SEND		0x1001	/* --send ID BODY */
 #define AGENT_OPT_STORE		0x1002	/* --store, with --send */
+enum { RELAY_OFF, RELAY_SERVE, RELAY_USE };
 
 /* A command-line setting, applied over the file (config_apply). */
 struct config_flag {
@@ -93,6 +103,12 @@ void	 config_print(const struct config *, FILE *);
 const struct option *config_long_options(void);
 const char *config_short_options(void);
 int	 config_is_setting(int opt);
+
+/* ---- edge.c: the edge relay's thread (relay.mode "serve") ---- */
+
+int	 edge_start(const struct config *, char *err, size_t errlen);
+void	 edge_signal(void);
+void	 edge_stop(void);
 
 /* ---- log.c (with common/log.h) ---- */
 

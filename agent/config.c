@@ -36,6 +36,7 @@ struct setting {
 };
 
 static const char *const transport_names[] = { "udp", "tcp", "tls", NULL };
+static const char *const relay_modes[] = { "off", "serve", "use", NULL };
 static const char *const level_names[] = {
 	"error", "warning", "notice", "info", "debug", NULL
 };
@@ -97,13 +98,29 @@ static const struct setting settings[] = {
 	    NULL, 0 },
 	{ { "tls.insecure", CONF_BOOL, F(tls_insecure), 0, 1, NULL },
 	    NULL, 0 },
+	/* edge relay for isolated networks (RELAY in sippush-agent(1)) */
+	{ { "relay.mode", CONF_ENUM, F(relay_mode), 0, 0, relay_modes },
+	    NULL, 0 },
+	{ { "relay.interface", CONF_STRING, F(relay_interface), 0, 0, NULL },
+	    NULL, 0 },
+	{ { "relay.id", CONF_STRING, F(relay_id), 0, 0, NULL }, NULL, 0 },
+	{ { "relay.priority", CONF_INT, F(relay_priority), 0, 65535, NULL },
+	    NULL, 0 },
+	{ { "relay.port", CONF_INT, F(relay_port), 1, 65535, NULL },
+	    NULL, 0 },
+	{ { "relay.discovery_port", CONF_INT, F(relay_discovery_port), 1,
+	    65535, NULL }, NULL, 0 },
+	{ { "relay.announce_interval", CONF_INT, F(relay_announce), 100,
+	    60000, NULL }, NULL, 0 },
+	{ { "relay.lease", CONF_INT, F(relay_lease), 200, 600000, NULL },
+	    NULL, 0 },
 };
 
 #define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
 
 static const char *const groups[] = {
 	"server", "client", "sip", "auth", "messages", "hook", "log",
-	"tls",
+	"tls", "relay",
 	NULL
 };
 
@@ -256,6 +273,12 @@ config_defaults(struct config *c)
 	c->hook_max = 4;
 	c->hook_rerun = 0;
 	c->log_level = SIPPUSH_LOG_INFO;
+	c->relay_mode = RELAY_OFF;
+	c->relay_priority = 100;
+	c->relay_port = 5070;
+	c->relay_discovery_port = 5071;
+	c->relay_announce = 1000;
+	c->relay_lease = 3000;
 }
 
 void
@@ -439,6 +462,32 @@ config_check(struct config *c, char *err, size_t errlen)
 		return conf_fail(err, errlen, file, 0,
 		    "server.retry_initial (%d) is above retry_max (%d)",
 		    c->retry_initial, c->retry_max);
+	if (c->relay_mode != RELAY_OFF && c->relay_interface == NULL)
+		return conf_fail(err, errlen, file, 0,
+		    "relay.mode \"%s\" needs relay.interface",
+		    relay_modes[c->relay_mode]);
+	if (c->relay_mode == RELAY_SERVE) {
+		if (c->relay_lease < 2 * c->relay_announce)
+			return conf_fail(err, errlen, file, 0,
+			    "relay.lease (%d) must be at least twice "
+			    "relay.announce_interval (%d)", c->relay_lease,
+			    c->relay_announce);
+		if (c->relay_port == c->relay_discovery_port)
+			return conf_fail(err, errlen, file, 0,
+			    "relay.port and relay.discovery_port are both %d",
+			    c->relay_port);
+		if (c->transport != SIPPUSH_TRANSPORT_UDP)
+			return conf_fail(err, errlen, file, 0,
+			    "relay.mode \"serve\" relays UDP only");
+	}
+	if (c->relay_mode == RELAY_USE &&
+	    c->transport != SIPPUSH_TRANSPORT_UDP)
+		return conf_fail(err, errlen, file, 0,
+		    "relay.mode \"use\" needs server.transport \"udp\"");
+	if (c->relay_id && !wire_valid_name(c->relay_id, SIPPUSH_ID_MAX))
+		return conf_fail(err, errlen, file, 0,
+		    "relay.id: \"%s\" is not a valid ID (1-%d of "
+		    "A-Z a-z 0-9 . _ -)", c->relay_id, SIPPUSH_ID_MAX);
 	if (conf_abspath(&c->state_file) == -1 ||
 	    conf_abspath(&c->tls_ca_file) == -1)
 		return conf_fail(err, errlen, file, 0,

@@ -70,6 +70,7 @@ agent_signal(int sig)
 		return;
 	}
 	agent_quit = 1;
+	edge_signal();
 	sippush_stop(agent_client);
 }
 
@@ -139,6 +140,11 @@ agent_settings(const struct config *cfg, struct sippush_settings *s)
 	s->on_log = log_lib;
 	s->log_level = (enum sippush_log_level)cfg->log_level;
 	s->sip_log_level = cfg->sip_log_level;
+	if (cfg->relay_mode == RELAY_USE) {
+		s->relay_discovery_port = cfg->relay_discovery_port;
+		s->relay_interface = cfg->relay_interface;
+		s->relay_lease = cfg->relay_lease;
+	}
 }
 
 int
@@ -269,6 +275,9 @@ main(int argc, char *argv[])
 		fatalx("agent: %s", err);
 	hook_init(&cfg, agent_client);
 	request_init(&cfg, agent_client);
+	if (cfg.relay_mode == RELAY_SERVE &&
+	    edge_start(&cfg, err, sizeof(err)) == -1)
+		fatalx("agent: %s", err);
 	if ((n = state_load(agent_client, cfg.state_file, cfg.remember, err,
 	    sizeof(err))) == -1)
 		fatalx("state: %s", err);
@@ -298,6 +307,7 @@ main(int argc, char *argv[])
 	daemon_notify("sippush-agent", "STOPPING=1");
 	hook_stop_all(AGENT_HOOK_GRACE);
 	request_stop_all();
+	edge_stop();
 	sippush_destroy(agent_client);
 	agent_client = NULL;
 	state_close();

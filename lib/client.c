@@ -196,6 +196,8 @@ struct sippush {
 
 	struct req		*requests;	/* relayed, unanswered */
 	struct snd		*sends;		/* sippush_send, unanswered */
+	struct sippush_discovery *disc;		/* edge relays, or NULL */
+	char			 relay[80];	/* "ip:port" in use, "" none */
 };
 
 static void client_register(struct sippush *);
@@ -233,6 +235,7 @@ sippush_settings_init(struct sippush_settings *s)
 	s->failback_interval = 300;
 	s->seen_max = 1024;
 	s->max_pending = 64;
+	s->relay_lease = 3000;
 	s->log_level = SIPPUSH_LOG_INFO;
 }
 
@@ -443,7 +446,7 @@ client_retry_timer(su_root_magic_t *c, su_timer_t *t, su_timer_arg_t *arg)
 {
 	(void)t;
 	(void)arg;
-	if (!c->stopping)
+	if (!c->stopping && (c->disc == NULL || c->relay[0]))
 		client_register(c);
 }
 
@@ -481,6 +484,38 @@ client_server_failed(struct sippush *c, const char *what, int status,
 	}
 	su_timer_set_interval(c->retry_timer, client_retry_timer, NULL,
 	    delay > 0 ? (su_duration_t)delay : 1);
+}
+
+/* The active edge relay of the LAN changed (discovery, edge.c): drop
+ * what went through the old one, and register through the new one. */
+static void
+client_relay_changed(void *arg, const char *relay, const char *id)
+{
+	struct sippush	*c = arg;
+	char		 url[128];
+
+	if (c->stopping)
+		return;
+	client_stop_timers(c);
+	client_destroy_handle(&c->hb_nh);
+	client_destroy_handle(&c->probe_nh);
+	client_destroy_handle(&c->reg_nh);
+	c->registered = 0;
+	c->hb_outstanding = 0;
+	c->source[0] = '\0';
+	if (relay == NULL) {
+		client_log(c, SIPPUSH_LOG_WARNING, "client: relay %s gone, no "
+		    "active relay on the LAN: waiting for one", c->relay);
+		c->relay[0] = '\0';
+		client_set_state(c, SIPPUSH_STATE_WAITING, NULL);
+		return;
+	}
+	snprintf(c->relay, sizeof(c->relay), "%s", relay);
+	snprintf(url, sizeof(url), "sip:%s;transport=udp", relay);
+	client_log(c, SIPPUSH_LOG_NOTICE, "client: using relay %s (%s)",
+	    relay, id);
+	nua_set_params(c->nua, NUTAG_PROXY((url_string_t const *)url), TAG_END());
+	su_timer_set_interval(c->retry_timer, client_retry_timer, NULL, 1);
 }
 
 /* ---- Digest authentication ----
@@ -932,6 +967,21 @@ client_source_server(struct sippush *c, const char *addr, int port)
 	return any;
 }
 
+/* Is the top Via of sip the relay hostport "ip:port"? (A relay may send
+ * from any of its addresses, so its Via names it, not the source.) */
+static int
+client_via_is(sip_t const *sip, const char *hostport)
+{
+	sip_via_t const	*v = sip->sip_via;
+	char		 buf[80];
+
+	if (v == NULL || v->v_host == NULL)
+		return 0;
+	snprintf(buf, sizeof(buf), "%s:%s", v->v_host,
+	    v->v_port ? v->v_port : "5060");
+	return strcmp(buf, hostport) == 0;
+}
+
 static struct msg *
 message_create(struct sippush *c, const char *id, sip_t const *sip,
     const char *server)
@@ -1253,6 +1303,8 @@ client_message(struct sippush *c, nua_handle_t *nh, sip_t const *sip)
 	}
 	client_event_addr(c, addr, sizeof(addr), &port);
 	sv = client_source_server(c, addr, port);
+	if (sv == NULL && c->relay[0] && client_via_is(sip, c->relay))
+		sv = client_current(c);	/* through our relay */
 	if (sv == NULL && !c->s.any_source) {
 		client_log(c, SIPPUSH_LOG_WARNING, "client: MESSAGE from %s "
 		    "refused: not a server of ours", addr[0] ? addr : "?");
@@ -1749,6 +1801,11 @@ client_check(const struct sippush_settings *s, char *err, size_t errlen)
 	RANGE(seen_max, 1, 1000000);
 	RANGE(max_pending, 1, 100000);
 	RANGE(sip_log_level, 0, 9);
+	RANGE(relay_discovery_port, 0, 65535);
+	RANGE(relay_lease, 200, 600000);
+	if (s->relay_discovery_port && s->transport != SIPPUSH_TRANSPORT_UDP)
+		return client_fail(err, errlen, EINVAL, "a relay is used over "
+		    "UDP only");
 	if (s->retry_initial > s->retry_max)
 		return client_fail(err, errlen, EINVAL, "retry_initial (%d) "
 		    "is above retry_max (%d)", s->retry_initial,
@@ -1869,6 +1926,8 @@ client_copy(struct sippush *c, const struct sippush_settings *s)
 	c->s.bind_address = s->bind_address ?
 	    su_strdup(c->home, s->bind_address) : NULL;
 	c->s.username = s->username ? su_strdup(c->home, s->username) : NULL;
+	c->s.relay_interface = s->relay_interface ?
+	    su_strdup(c->home, s->relay_interface) : NULL;
 	c->s.password = s->password ? su_strdup(c->home, s->password) : NULL;
 	c->s.ca_file = su_strdup(c->home, s->ca_file ? s->ca_file :
 	    CLIENT_SYSTEM_CA);
@@ -2025,7 +2084,20 @@ sippush_create(struct sippush **cp, const struct sippush_settings *s,
 	}
 	client_log(c, SIPPUSH_LOG_DEBUG, "client: SIP on %s, %zu servers",
 	    bind, s->nservers);
-	su_timer_set_interval(c->retry_timer, client_retry_timer, NULL, 1);
+	if (s->relay_discovery_port) {
+		if ((rv = sippush_discovery_create(&c->disc, c->root,
+		    c->s.relay_interface, s->relay_discovery_port,
+		    s->relay_lease, client_relay_changed, c, err, errlen)) !=
+		    0)
+			goto fail;
+		client_log(c, SIPPUSH_LOG_INFO, "client: looking for a relay "
+		    "on %s port %d", c->s.relay_interface ?
+		    c->s.relay_interface : "any interface",
+		    s->relay_discovery_port);
+		client_set_state(c, SIPPUSH_STATE_WAITING, NULL);
+	} else
+		su_timer_set_interval(c->retry_timer, client_retry_timer,
+		    NULL, 1);
 	*cp = c;
 	return 0;
 fail:
@@ -2068,6 +2140,7 @@ sippush_destroy(struct sippush *c)
 	}
 	while ((m = c->pending) != NULL)
 		message_free(c, m);
+	sippush_discovery_destroy(c->disc);
 	su_timer_destroy(c->retry_timer);
 	su_timer_destroy(c->hb_timer);
 	su_timer_destroy(c->failback_timer);

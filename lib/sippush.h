@@ -173,6 +173,13 @@ struct sippush_settings {
 	const char	*username;	/* Digest credentials (SHA-256 or */
 	const char	*password;	/* MD5): NULL username = client_id */
 	const char	*user_agent;	/* NULL: "libsippush/VERSION" */
+	int		 relay_discovery_port;	/* UDP port where edge relays
+					   announce themselves (RELAY in
+					   libsippush(3)); 0: off, talk to
+					   the servers directly */
+	const char	*relay_interface;	/* listen for relays on this
+					   interface only; NULL: any */
+	int		 relay_lease;	/* ms an announcement is valid: 3000 */
 
 	sippush_message_fn *on_message;	/* required */
 	sippush_request_fn *on_request;	/* may be NULL: relayed requests
@@ -274,6 +281,46 @@ const char *sippush_server(const struct sippush *);
 /* Free the client. Stop it first (sippush_stop, then run until stopped)
  * for a clean unregistration; destroying a running client skips it. */
 void	 sippush_destroy(struct sippush *);
+
+/*
+ * Edge relay (RELAY in libsippush(3)): a stateless SIP outbound proxy
+ * for a LAN whose other machines cannot reach the server. It announces
+ * itself by broadcast on one interface, takes part in the election of
+ * one active relay per LAN, and while active forwards the LAN clients'
+ * requests (a REGISTER with an RFC 3327 Path naming it) to the server
+ * and the server's requests to them. It runs on its own thread: create,
+ * run and destroy it there; sippush_relay_stop may be called from any
+ * thread or a signal handler.
+ */
+struct sippush_relay;
+
+struct sippush_relay_settings {
+	const char	*server;	/* "IPv4[:port]" it forwards to (UDP) */
+	const char	*interface;	/* the LAN interface: required */
+	const char	*relay_id;	/* unique on the LAN: required */
+	int		 priority;	/* 0..65535, lower wins: 100 */
+	int		 sip_port;	/* its SIP port (UDP): 5070 */
+	int		 discovery_port;	/* announcements (UDP): 5071 */
+	int		 announce_interval;	/* ms: 1000 */
+	int		 lease;		/* ms an announcement is valid:
+					   3000, at least 2 x the interval */
+	sippush_log_fn	*on_log;	/* may be NULL */
+	enum sippush_log_level log_level;	/* SIPPUSH_LOG_INFO */
+	void		*arg;
+};
+
+void	 sippush_relay_settings_init(struct sippush_relay_settings *);
+/* 0 and the relay in *rp, or EINVAL, ENOMEM, EIO with a reason in err. */
+int	 sippush_relay_create(struct sippush_relay **rp,
+	    const struct sippush_relay_settings *, char *err, size_t errlen);
+/* Run until sippush_relay_stop (within 100 ms of it). Returns 0. */
+int	 sippush_relay_run(struct sippush_relay *);
+void	 sippush_relay_stop(struct sippush_relay *);
+/* Is it the active relay of its LAN now? */
+int	 sippush_relay_active(const struct sippush_relay *);
+/* Requests relayed so far. */
+unsigned long sippush_relay_relayed(const struct sippush_relay *);
+void	 sippush_relay_destroy(struct sippush_relay *);
 
 const char *sippush_state_name(enum sippush_state);
 const char *sippush_version(void);

@@ -57,4 +57,35 @@ struct sippush_hostport {
 
 int	 sippush_parse_server(const char *, struct sippush_hostport *);
 
+/* ---- edge.c: edge relay and its discovery ---- */
+
+struct sippush_edge_announce {
+	char	 id[SIPPUSH_ID_MAX + 1];
+	int	 prio;
+	char	 addr[16];	/* IPv4 */
+	int	 port;
+	int	 up;		/* the server answers it */
+	int	 active;
+};
+
+struct sockaddr_in;
+struct su_root_s;
+struct sippush_discovery;
+/* The active relay changed: "ip:port" and its ID, or NULL (none). */
+typedef void	 sippush_discovery_fn(void *arg, const char *relay,
+	    const char *id);
+
+int64_t	 sippush_edge_now(void);
+int	 sippush_edge_parse(const char *, size_t,
+	    struct sippush_edge_announce *);
+int	 sippush_edge_better(const struct sippush_edge_announce *,
+	    const struct sippush_edge_announce *);
+int	 sippush_edge_socket(const char *ifname, int port, char *addr,
+	    size_t addrlen, struct sockaddr_in *bcast, char *err,
+	    size_t errlen);
+int	 sippush_discovery_create(struct sippush_discovery **,
+	    struct su_root_s *, const char *ifname, int port, int lease,
+	    sippush_discovery_fn *, void *arg, char *err, size_t errlen);
+void	 sippush_discovery_destroy(struct sippush_discovery *);
+
 #endif /* SIPPUSH_INT_H */

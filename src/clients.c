@@ -89,6 +89,7 @@ clients_destroy(struct client *c)
 	free(c->class);
 	free(c->contact);
 	free(c->user_agent);
+	free(c->path);
 	free(c);
 }
 
@@ -242,9 +243,11 @@ clients_register(const struct registration *r, struct client **cp)
 	memset(&tmp, 0, sizeof(tmp));
 	if (clients_setstr(&tmp.class, r->class) == -1 ||
 	    clients_setstr(&tmp.contact, r->contact) == -1 ||
-	    clients_setstr(&tmp.user_agent, r->user_agent) == -1) {
+	    clients_setstr(&tmp.user_agent, r->user_agent) == -1 ||
+	    clients_setstr(&tmp.path, r->path) == -1) {
 		free(tmp.class);
 		free(tmp.contact);
+		free(tmp.user_agent);
 		if (created) {
 			clients_unlink(c);
 			clients_destroy(c);
@@ -254,9 +257,11 @@ clients_register(const struct registration *r, struct client **cp)
 	free(c->class);
 	free(c->contact);
 	free(c->user_agent);
+	free(c->path);
 	c->class = tmp.class;
 	c->contact = tmp.contact;
 	c->user_agent = tmp.user_agent;
+	c->path = tmp.path;
 	if (!created && (strcmp(c->address, r->address) != 0 ||
 	    c->port != r->port || c->transport != (uint8_t)r->transport))
 		c->binding = clients_new_binding();
@@ -297,7 +302,8 @@ clients_restore(const struct client *src)
 		return -1;
 	if (clients_setstr(&c->class, src->class) == -1 ||
 	    clients_setstr(&c->contact, src->contact) == -1 ||
-	    clients_setstr(&c->user_agent, src->user_agent) == -1)
+	    clients_setstr(&c->user_agent, src->user_agent) == -1 ||
+	    clients_setstr(&c->path, src->path) == -1)
 		return -1;
 	memcpy(c->address, src->address, sizeof(c->address));
 	c->port = src->port;
@@ -383,6 +389,7 @@ clients_row(const struct client *c, int marks, struct client_row *r)
 	r->address = c->address;
 	r->port = c->port;
 	r->user_agent = c->user_agent;
+	r->path = c->path;
 	r->registered_at = c->registered_at;
 	r->expires_at = c->expires_at;
 	r->last_seen = c->last_seen;

@@ -549,6 +549,8 @@ control_client_record(struct buf *out, const struct client *c)
 	proto_put_kvi(out, "port", c->port);
 	proto_put_kv(out, "contact", c->contact);
 	proto_put_kv(out, "user_agent", c->user_agent ? c->user_agent : "");
+	if (c->path)
+		proto_put_kv(out, "path", c->path);
 	proto_put_kvi(out, "registered_at", c->registered_at);
 	proto_put_kvi(out, "expires_at", c->expires_at);
 	proto_put_kvi(out, "last_seen", c->last_seen);

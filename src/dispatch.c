@@ -814,7 +814,7 @@ dispatch_send(struct target *t, const struct client *c, int64_t now)
 	sip_t		*sip, *ts;
 	sip_from_t	*from;
 	url_t		 url[1];
-	msg_header_t	*h[11];
+	msg_header_t	*h[12];
 	nta_outgoing_t	*orq = NULL;
 	char		 route[96];
 	size_t		 i, n = 0;
@@ -846,6 +846,8 @@ dispatch_send(struct target *t, const struct client *c, int64_t now)
 	h[n++] = msg_header_copy(home, (msg_header_t *)ts->sip_unknown);
 	h[n++] = msg_header_copy(home, (msg_header_t *)ts->sip_separator);
 	h[n++] = msg_header_copy(home, (msg_header_t *)ts->sip_payload);
+	if (c->path)	/* through its edge relay (RFC 3327) */
+		h[n++] = (msg_header_t *)sip_route_make(home, c->path);
 	for (i = 0; i < n; i++)
 		if (h[i] == NULL ||
 		    msg_header_insert(msg, (msg_pub_t *)sip, h[i]) < 0)

@@ -199,6 +199,40 @@ registrar_bad_header(sip_t const *sip)
 	return name ? name : "";
 }
 
+/* The Path headers of a REGISTER (RFC 3327: the edge relays it came
+ * through, nearest the registrar first) as one "a, b" string on home in
+ * r->path; NULL when there are none. 0, or -1 with e filled. */
+static int
+registrar_path(su_home_t *home, sip_t const *sip, struct registration *r,
+    struct reg_error *e)
+{
+	sip_path_t const	*p;
+	char			 buf[CLIENT_PATH_MAX + 1];
+	size_t			 n = 0;
+	issize_t		 len;
+
+	r->path = NULL;
+	for (p = sip->sip_path; p; p = p->r_next) {
+		if (n > 0) {
+			if (n + 2 >= sizeof(buf))
+				return registrar_fail(e, 400, "Path Too Long");
+			buf[n++] = ',';
+			buf[n++] = ' ';
+		}
+		len = msg_header_field_e(buf + n, sizeof(buf) - n,
+		    (msg_header_t const *)p, 0);
+		if (len < 0 || (size_t)len >= sizeof(buf) - n)
+			return registrar_fail(e, 400, "Path Too Long");
+		n += (size_t)len;
+	}
+	if (n == 0)
+		return 0;
+	buf[n] = '\0';
+	if ((r->path = su_strdup(home, buf)) == NULL)
+		return registrar_fail(e, 500, "Out Of Memory");
+	return 0;
+}
+
 /*
  * Read a REGISTER into r: client ID, class, Contact, User-Agent and the
  * granted expiry (0: unregister; -1 in r->expires: a query with no
@@ -283,7 +317,7 @@ registrar_parse(const struct config *cfg, su_home_t *home, sip_t const *sip,
 		return registrar_fail(e, 400, "Contact Too Long");
 	if ((r->contact = su_strdup(home, contact)) == NULL)
 		return registrar_fail(e, 500, "Out Of Memory");
-	return 0;
+	return registrar_path(home, sip, r, e);
 }
 
 /* The Contact of a 200: the client's own, with the expiry granted. All
@@ -306,17 +340,22 @@ registrar_reply_contact(su_home_t *home, sip_contact_t const *m,
 }
 
 /* Answer msg; a 5xx says when to come back (retry seconds, or the
- * default for a store failure when 0). */
+ * default for a store failure when 0). A 200 carries the request's Path
+ * headers, as RFC 3327 (section 5.3) asks of a registrar, so the client
+ * learns the relays it is reached through. */
 static void
 registrar_reply_retry(msg_t *msg, int status, char const *phrase,
     sip_contact_t const *contact, int retry)
 {
-	char	 after[16];
+	sip_t const	*sip = sip_object(msg);
+	char		 after[16];
 
 	snprintf(after, sizeof(after), "%d",
 	    retry > 0 ? retry : REGISTRAR_FAIL_RETRY);
 	nta_msg_treply(reg_agent, msg, status, phrase,
 	    TAG_IF(contact, SIPTAG_CONTACT(contact)),
+	    TAG_IF(status == 200 && sip && sip->sip_path,
+	    SIPTAG_PATH(sip->sip_path)),
 	    TAG_IF(status >= 500, SIPTAG_RETRY_AFTER_STR(after)),
 	    SIPTAG_SERVER_STR("sippushd/" SIPPUSH_VERSION),
 	    TAG_END());
@@ -480,9 +519,10 @@ registrar_request(msg_t *msg, sip_t *sip)
 		return;
 	}
 	auth_seen_use(c, &g);	/* a new client: its first nonce */
-	log_debug("registrar: %s registered, class %s, from %s %s:%u for %ds",
-	    c->id, c->class, clients_transport_name(c->transport), c->address,
-	    c->port, r.expires);
+	log_debug("registrar: %s registered, class %s, from %s %s:%u%s for "
+	    "%ds", c->id, c->class, clients_transport_name(c->transport),
+	    c->address, c->port, c->path ? " (through a relay)" : "",
+	    r.expires);
 	contact = registrar_reply_contact(home, sip->sip_contact, r.expires);
 	registrar_queue(msg, contact);
 	dispatch_client_online(c);

@@ -433,7 +433,7 @@ ctl_get(const struct record *r, const char *key)
 static const char *const string_keys[] = {
 	"id", "class", "state", "transport", "address", "contact",
 	"user_agent", "version", "record", "client", "selector",
-	"content_type", NULL
+	"content_type", "path", NULL
 };
 
 static int
@@ -664,7 +664,8 @@ ctl_client_row(struct table *t, const struct record *r)
 	const char	*state = ctl_get(r, "state");
 
 	snprintf(src, sizeof(src), strchr(ctl_get(r, "address"), ':') ?
-	    "[%s]:%s" : "%s:%s", ctl_get(r, "address"), ctl_get(r, "port"));
+	    "%s[%s]:%s" : "%s%s:%s", *ctl_get(r, "path") ? "via relay " : "",
+	    ctl_get(r, "address"), ctl_get(r, "port"));
 	ctl_when(ctl_get(r, "last_seen"), seen, sizeof(seen));
 	if (strcmp(state, "online") == 0 || strcmp(state, "offline") == 0)
 		ctl_when(ctl_get(r, "expires_at"), exp, sizeof(exp));

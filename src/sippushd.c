@@ -82,6 +82,7 @@ sippushd_restore(const struct client_row *r, void *arg)
 	snprintf(c.address, sizeof(c.address), "%s", r->address);
 	c.port = (uint16_t)r->port;
 	c.user_agent = (char *)r->user_agent;
+	c.path = (char *)r->path;
 	c.registered_at = r->registered_at;
 	c.expires_at = r->expires_at;
 	c.last_seen = r->last_seen;

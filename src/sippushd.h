@@ -31,6 +31,7 @@
 
 #define CLIENT_CONTACT_MAX	512	/* bytes of a stored Contact */
 #define CLIENT_UA_MAX		128	/* bytes of a stored User-Agent */
+#define CLIENT_PATH_MAX		512	/* bytes of a stored Path */
 #define AUTH_REALM_MAX		64	/* bytes in auth.realm */
 
 struct su_root_s;
@@ -159,6 +160,8 @@ struct client {
 	char		*class;
 	char		*contact;	/* as the client sent it */
 	char		*user_agent;	/* may be NULL */
+	char		*path;		/* RFC 3327 Path it registered with
+					   (an edge relay), or NULL */
 	char		 address[46];	/* source IP the registration came from */
 	uint16_t	 port;		/* source port */
 	uint8_t		 transport;	/* enum transport */
@@ -185,6 +188,7 @@ struct registration {
 	const char	*class;
 	const char	*contact;
 	const char	*user_agent;
+	const char	*path;		/* Path header(s), or NULL */
 	const char	*address;
 	uint16_t	 port;
 	enum transport	 transport;
@@ -458,6 +462,7 @@ struct client_row {
 	const char	*address;
 	int		 port;
 	const char	*user_agent;	/* may be NULL */
+	const char	*path;		/* RFC 3327 Path, or NULL */
 	int64_t		 registered_at;
 	int64_t		 expires_at;
 	int64_t		 last_seen;

@@ -301,7 +301,8 @@ store_batch_client(struct store_batch *b, const struct client_row *r)
 	    store_batch_str(b, &c.class) == -1 ||
 	    store_batch_str(b, &c.contact) == -1 ||
 	    store_batch_str(b, &c.address) == -1 ||
-	    store_batch_str(b, &c.user_agent) == -1)
+	    store_batch_str(b, &c.user_agent) == -1 ||
+	    store_batch_str(b, &c.path) == -1)
 		return -1;
 	b->clients[b->nclients++] = c;
 	return 0;

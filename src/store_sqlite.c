@@ -62,17 +62,19 @@ static const char *const sqlite_sql[ST_COUNT] = {
 	[ST_PUT_CLIENT] =
 	    "INSERT INTO clients (id, class, state, contact, transport,"
 	    " address, port, user_agent, registered_at, expires_at,"
-	    " last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+	    " last_seen, path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+	    " ?11, ?12)"
 	    " ON CONFLICT (id) DO UPDATE SET class = ?2, state = ?3,"
 	    " contact = ?4, transport = ?5, address = ?6, port = ?7,"
 	    " user_agent = ?8, registered_at = ?9, expires_at = ?10,"
-	    " last_seen = ?11",
+	    " last_seen = ?11, path = ?12",
 	[ST_TOUCH_CLIENT] =
 	    "UPDATE clients SET state = ?2, last_seen = ?3 WHERE id = ?1",
 	[ST_DELETE_CLIENT] = "DELETE FROM clients WHERE id = ?1",
 	[ST_LOAD_CLIENTS] =
 	    "SELECT id, class, state, contact, transport, address, port,"
-	    " user_agent, registered_at, expires_at, last_seen FROM clients",
+	    " user_agent, registered_at, expires_at, last_seen, path"
+	    " FROM clients",
 	[ST_PUT_MESSAGE] =
 	    "INSERT INTO messages (id, state, selector, content_type, body,"
 	    " created_at, expires_at, finished_at)"
@@ -804,6 +806,8 @@ sqlite_load_clients(int (*fn)(const struct client_row *, void *), void *arg)
 		c.registered_at = sqlite3_column_int64(st, 8);
 		c.expires_at = sqlite3_column_int64(st, 9);
 		c.last_seen = sqlite3_column_int64(st, 10);
+		c.path = sqlite3_column_type(st, 11) == SQLITE_NULL ?
+		    NULL : sqlite_text(st, 11);
 		if (fn(&c, arg) == -1) {
 			rc = SQLITE_ABORT;
 			break;
@@ -883,6 +887,10 @@ sqlite_write_client(const struct client_row *c)
 	sqlite3_bind_int64(st, 9, c->registered_at);
 	sqlite3_bind_int64(st, 10, c->expires_at);
 	sqlite3_bind_int64(st, 11, c->last_seen);
+	if (c->path)
+		sqlite3_bind_text(st, 12, c->path, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 12);
 	return sqlite_exec(ST_PUT_CLIENT);
 }
 

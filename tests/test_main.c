@@ -225,6 +225,7 @@ ts_client_row(const struct client *c, int op, struct client_row *r)
 	r->address = c->address;
 	r->port = c->port;
 	r->user_agent = c->user_agent;
+	r->path = c->path;
 	r->registered_at = c->registered_at;
 	r->expires_at = c->expires_at;
 	r->last_seen = c->last_seen;
@@ -360,6 +361,7 @@ ts_load_one(const struct client_row *r, void *arg)
 	snprintf(c.address, sizeof(c.address), "%s", r->address);
 	c.port = (uint16_t)r->port;
 	c.user_agent = (char *)r->user_agent;
+	c.path = (char *)r->path;
 	c.registered_at = r->registered_at;
 	c.expires_at = r->expires_at;
 	c.last_seen = r->last_seen;

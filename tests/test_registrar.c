@@ -751,6 +751,86 @@ test_live_retain(void)
 	free(unreg);
 }
 
+/*
+ * text with hdr (whole lines) put before its Authorization line, which
+ * is dropped when auth is 0. Malloc'd; NULL on failure.
+ */
+static char *
+lv_edit(const char *text, const char *hdr, int auth)
+{
+	const char	*a = strstr(text, "Authorization:");
+	const char	*rest;
+	char		*out = NULL;
+
+	if (a == NULL || (rest = strstr(a, "\r\n")) == NULL)
+		return NULL;
+	if (asprintf(&out, "%.*s%s%s", (int)(a - text), text, hdr,
+	    auth ? a : rest + 2) < 0)
+		return NULL;
+	return out;
+}
+
+/*
+ * RFC 3327: the registrar keeps a REGISTER's Path and copies it into
+ * its 200, in the same order; a REGISTER with no credentials carrying a
+ * Path for the client (a rogue relay's) is challenged and changes
+ * nothing.
+ */
+static void
+test_live_path(void)
+{
+	struct client		*c;
+	struct sockaddr_in	 a;
+	char			 nonce[64], reply[4096], *reg, *with, *forged;
+	const char		*p1, *p2;
+	int64_t			 saved_now = test_now;
+
+	test_now += 120;	/* past the nonces of the last tests */
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	auth_nonce_make((struct sockaddr *)&a, clock_now(), nonce);
+	reg = lv_text("REGISTER", nonce, "00000001", "path-reg", 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(reg);
+	with = lv_edit(reg, "Path: <sip:198.18.1.1:5070;lr>\r\n"
+	    "Path: <sip:198.18.9.9:5070;lr>\r\n", 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(with);
+	CU_ASSERT_EQUAL(lv_send(with, 0, reply, sizeof(reply)), 200);
+	p1 = strstr(reply, "198.18.1.1:5070;lr");
+	p2 = strstr(reply, "198.18.9.9:5070;lr");
+	CU_ASSERT_PTR_NOT_NULL(p1);
+	CU_ASSERT_PTR_NOT_NULL(p2);
+	CU_ASSERT(p1 && p2 && p1 < p2);
+	CU_ASSERT(test_contains(reply, "\nPath:"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c = clients_find("live1"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c->path);
+	CU_ASSERT(test_contains(c->path, "198.18.1.1:5070;lr"));
+
+	/* a Path for live1 without credentials: 401, the Path kept */
+	forged = lv_edit(reg, "Path: <sip:198.18.1.66:5070;lr>\r\n", 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(forged);
+	CU_ASSERT_EQUAL(lv_send(forged, 1, reply, sizeof(reply)), 401);
+	CU_ASSERT(!test_contains(reply, "\nPath:"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c = clients_find("live1"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c->path);
+	CU_ASSERT(!test_contains(c->path, "198.18.1.66"));
+	CU_ASSERT(test_contains(c->path, "198.18.1.1:5070;lr"));
+	CU_ASSERT_EQUAL(c->port, lv_port[0]);
+
+	/* a direct REGISTER has no Path in its 200 */
+	free(reg);
+	reg = lv_text("REGISTER", nonce, "00000002", "path-reg", 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(reg);
+	CU_ASSERT_EQUAL(lv_send(reg, 0, reply, sizeof(reply)), 200);
+	CU_ASSERT(!test_contains(reply, "\nPath:"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c = clients_find("live1"));
+	CU_ASSERT_PTR_NULL(c->path);
+	test_now = saved_now;
+	free(reg);
+	free(with);
+	free(forged);
+}
+
 int
 test_registrar_register(void)
 {
@@ -784,7 +864,9 @@ test_registrar_register(void)
 	    "flow, not applied again, refused elsewhere", test_live_replay) ==
 	    NULL ||
 	    CU_add_test(s, "retain 0: a row outlives the nonces it used",
-	    test_live_retain) == NULL)
+	    test_live_retain) == NULL ||
+	    CU_add_test(s, "Path kept and copied into the 200 (RFC 3327); "
+	    "none taken without credentials", test_live_path) == NULL)
 		return -1;
 	return 0;
 }

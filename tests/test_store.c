@@ -85,6 +85,7 @@ collect(const struct client *c, void *arg)
 	d->class = dup_or_null(c->class);
 	d->contact = dup_or_null(c->contact);
 	d->user_agent = dup_or_null(c->user_agent);
+	d->path = dup_or_null(c->path);
 	if (l->stop_after && l->n >= l->stop_after)
 		return -1;
 	return 0;
@@ -100,6 +101,7 @@ loaded_free(struct loaded *l)
 		free(l->c[i].class);
 		free(l->c[i].contact);
 		free(l->c[i].user_agent);
+		free(l->c[i].path);
 	}
 	memset(l, 0, sizeof(*l));
 }
@@ -153,6 +155,12 @@ assert_same_client(const struct client *got, const struct client *want)
 	} else {
 		CU_ASSERT_PTR_NOT_NULL_FATAL(got->user_agent);
 		CU_ASSERT_STRING_EQUAL(got->user_agent, want->user_agent);
+	}
+	if (want->path == NULL) {
+		CU_ASSERT_PTR_NULL(got->path);
+	} else {
+		CU_ASSERT_PTR_NOT_NULL_FATAL(got->path);
+		CU_ASSERT_STRING_EQUAL(got->path, want->path);
 	}
 	CU_ASSERT_STRING_EQUAL(got->address, want->address);
 	CU_ASSERT_EQUAL(got->port, want->port);
@@ -282,6 +290,7 @@ test_roundtrip(void)
 	/* and a NULL UA back to a string; the last state name */
 	a.user_agent = "again";
 	a.state = CLIENT_UNREGISTERED;
+	a.path = "<sip:198.18.1.1:5070;lr>";	/* behind an edge relay */
 	CU_ASSERT_EQUAL(ts_put_client(&a), 0);
 	CU_ASSERT_EQUAL(load(&l), 2);
 	assert_same_client(loaded_find(&l, "alice-1"), &a);

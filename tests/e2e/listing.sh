@@ -21,7 +21,8 @@ stop_daemon
 now=$(date +%s)
 timeout 60 sqlite3 -batch "$T/sippush.db" "
     WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $N - 1)
-    INSERT INTO clients SELECT printf('dev%05d', i), 'c' || (i % 7), 'online',
+    INSERT INTO clients (id, class, state, contact, transport, address, port,
+        user_agent, registered_at, expires_at, last_seen) SELECT printf('dev%05d', i), 'c' || (i % 7), 'online',
         '<sip:dev' || i || '@127.0.0.1:9>', 'udp', '127.0.0.1', 9,
         'listing.sh', $now, $now + 86400, $now FROM n;" ||
     fail "cannot fill the database"
