@@ -227,6 +227,8 @@ main(int argc, char *argv[])
 		    "%s", cfg.db_path, store_errmsg());
 	if (control_init(&cfg, root, err, sizeof(err)) == -1)
 		sippushd_startfail(foreground, "%s", err);
+	if (http_init(&cfg, root, err, sizeof(err)) == -1)
+		sippushd_startfail(foreground, "%s", err);
 
 	log_notice("sippushd %s started", SIPPUSH_VERSION);
 	if (!foreground)
@@ -238,6 +240,7 @@ main(int argc, char *argv[])
 
 	log_notice("sippushd: shutting down");
 	daemon_notify("sippushd", "STOPPING=1");
+	http_shutdown();
 	control_shutdown();
 	heartbeat_shutdown();
 	dispatch_shutdown();

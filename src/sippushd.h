@@ -107,6 +107,16 @@ struct config {
 	char	*tls_cert;		/* PEM files; NULL: not set */
 	char	*tls_key;
 	char	*tls_ca;
+
+	int	 http_enable;		/* the HTTP API (http.c) */
+	char	*http_address;
+	int	 http_port;
+	int	 http_max_body;		/* bytes of a request body */
+	int	 http_max_connections;
+	int	 http_timeout;		/* s an idle connection lives */
+	int	 http_rate;		/* requests/s per token (burst 2x) */
+	char	*http_cert;		/* PEM files for HTTPS; NULL: plain */
+	char	*http_key;
 };
 
 /* registration.rate_per_source by default: REGISTERs a second from one
@@ -475,6 +485,11 @@ int	 store_delete_user(const char *id);
 int	 store_list_users(const char *id, int (*)(const char *id,
 	    const char *realm, int64_t created_at, void *), void *);
 /* store faults: a write failed for want of disk (store.c, "Faults") */
+int	 store_put_token(const char *name, const char *hash,
+	    const char *scopes, int64_t now);
+int	 store_delete_token(const char *name);
+int	 store_list_tokens(int (*)(const char *name, const char *hash,
+	    const char *scopes, int64_t created_at, void *), void *);
 const char *store_errhint(void);
 int64_t	 store_failing(unsigned *count);
 
@@ -678,6 +693,17 @@ struct ctl_stream;
 struct ctl_stream *control_cmd_clients(struct buf *, int argc, char **argv);
 void	 control_cmd_client(struct buf *, int argc, char **argv);
 void	 control_cmd_stats(struct buf *);
+
+/* ---- http.c: the HTTP API (http.h has its pieces) ---- */
+
+int	 http_init(const struct config *, struct su_root_s *, char *err,
+	    size_t errlen);
+void	 http_shutdown(void);
+
+/* ---- token.c: the HTTP API's bearer tokens (sippushctl token) ---- */
+
+struct cmd_call;
+void	 token_cmd(struct cmd_call *, int argc, char **argv);
 
 /* ---- sippushd.c ---- */
 

@@ -53,6 +53,9 @@ enum {
 	ST_PUT_USER,
 	ST_DELETE_USER,
 	ST_LIST_USERS,
+	ST_PUT_TOKEN,
+	ST_DELETE_TOKEN,
+	ST_LIST_TOKENS,
 	ST_COUNT
 };
 
@@ -124,6 +127,12 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_LIST_USERS] =
 	    "SELECT id, realm, created_at FROM users"
 	    " WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
+	[ST_PUT_TOKEN] =
+	    "INSERT INTO tokens (name, hash, scopes, created_at)"
+	    " VALUES (?1, ?2, ?3, ?4)",
+	[ST_DELETE_TOKEN] = "DELETE FROM tokens WHERE name = ?1",
+	[ST_LIST_TOKENS] =
+	    "SELECT name, hash, scopes, created_at FROM tokens ORDER BY name",
 };
 
 #define STORE_FAULT_LOG_EVERY	60	/* seconds between "still failing" */
@@ -1108,4 +1117,53 @@ store_list_users(const char *id, int (*fn)(const char *id,
 		n++;
 	}
 	return store_rows_end(st, rc, n, "listing users");
+}
+
+/* Add a token (the HTTP API's, token.c): 0, 1 the name is taken, -1
+ * error. */
+int
+store_put_token(const char *name, const char *hash, const char *scopes,
+    int64_t now)
+{
+	sqlite3_stmt	*st = sc->st[ST_PUT_TOKEN];
+
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, scopes, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now);
+	if (store_exec(ST_PUT_TOKEN) == -1)
+		return (sc->errcode & 0xff) ==
+		    SQLITE_CONSTRAINT ? 1 : -1;
+	return 0;
+}
+
+/* Delete a token: 1 deleted, 0 there was none, -1 error. */
+int
+store_delete_token(const char *name)
+{
+	sqlite3_bind_text(sc->st[ST_DELETE_TOKEN], 1, name, -1,
+	    SQLITE_STATIC);
+	if (store_exec(ST_DELETE_TOKEN) == -1)
+		return -1;
+	return sqlite3_changes(sc->db) > 0;
+}
+
+/* Call fn for every token, sorted by name.  The number, or -1. */
+int
+store_list_tokens(int (*fn)(const char *name, const char *hash,
+    const char *scopes, int64_t created_at, void *), void *arg)
+{
+	sqlite3_stmt	*st = sc->st[ST_LIST_TOKENS];
+	int		 rc, n = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (fn(store_text(st, 0), store_text(st, 1),
+		    store_text(st, 2), sqlite3_column_int64(st, 3), arg) ==
+		    -1) {
+			rc = SQLITE_ABORT;
+			break;
+		}
+		n++;
+	}
+	return store_rows_end(st, rc, n, "listing tokens");
 }

@@ -38,6 +38,7 @@ int	 test_commit_register(void);
 int	 test_client_register(void);
 int	 test_auth_register(void);
 int	 test_command_register(void);
+int	 test_http_register(void);
 int	 test_tls_register(void);
 
 #endif /* TESTS_H */
