@@ -577,7 +577,7 @@ static void
 api_targets_done(void *arg, const struct status_result *res)
 {
 	struct http_req	*r = http_ticket_take(arg);
-	const char	*sv, *cursor;
+	const char	*sv, *cursor, *last = NULL;
 	json_t		*a;
 	size_t		 i, n = 0;
 	long		 lim;
@@ -607,10 +607,11 @@ api_targets_done(void *arg, const struct status_result *res)
 		if (n == (size_t)lim) {
 			http_reply(r, 200, json_pack("{s:s, s:o, s:s}",
 			    "message", res->msg.id, "targets", a,
-			    "next_cursor", res->t[i - 1].client));
+			    "next_cursor", last));
 			return;
 		}
 		json_array_append_new(a, api_target(&res->t[i]));
+		last = res->t[i].client;
 		n++;
 	}
 	http_reply(r, 200, json_pack("{s:s, s:o, s:n}", "message",

@@ -210,6 +210,19 @@ token_list_row(const char *name, const char *hash, const char *scopes,
 	return 0;
 }
 
+static int
+token_is_named(const char *name, const char *hash, const char *scopes,
+    int64_t created_at, void *arg)
+{
+	(void)hash;
+	(void)scopes;
+	(void)created_at;
+	if (*(const char **)arg != NULL &&
+	    strcmp(name, *(const char **)arg) == 0)
+		*(const char **)arg = NULL;	/* found */
+	return 0;
+}
+
 /*
  * token add name=NAME scopes=publish,read,admin | token del name=NAME |
  * token list.  add answers the secret, which nobody can read again.
@@ -220,6 +233,7 @@ token_cmd(struct cmd_call *call, int argc, char **argv)
 	const char	*sub = argc > 1 ? argv[1] : "";
 	const char	*name = proto_get(argc, argv, "name");
 	const char	*sv = proto_get(argc, argv, "scopes");
+	const char	*found;
 	struct buf	*out = &call->out;
 	struct buf	 rows = { 0 };
 	uint8_t		 raw[TOKEN_SECRET_BYTES], d[SHA256_LEN];
@@ -269,6 +283,16 @@ token_cmd(struct cmd_call *call, int argc, char **argv)
 	if (token_scopes_parse(sv ? sv : "", &scopes) == -1) {
 		proto_err(out, "token add: scopes must be a comma-separated "
 		    "list of publish, read and admin");
+		goto done;
+	}
+	found = name;
+	if (store_list_tokens(token_is_named, &found) == -1) {
+		proto_err(out, "store: %s", store_errmsg());
+		goto done;
+	}
+	if (found == NULL) {
+		proto_err(out, "token add: a token %s exists (token del "
+		    "first)", name);
 		goto done;
 	}
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
