@@ -429,14 +429,32 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
 	return MHD_YES;
 }
 
+static unsigned
+http_connections(void)
+{
+	const union MHD_DaemonInfo	*info;
+
+	info = MHD_get_daemon_info(http_daemon,
+	    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return info ? info->num_connections : 0;
+}
+
 static void
 http_run(void)
 {
 	MHD_UNSIGNED_LONG_LONG	 ms;
+	unsigned		 before;
 
 	if (http_daemon == NULL)
 		return;
+	/* MHD takes its listener out of its epoll set at
+	 * http.max_connections and puts it back only at the start of the
+	 * next run: run again when connections closed, or a client waiting
+	 * in the backlog would wait for ever */
+	before = http_connections();
 	MHD_run(http_daemon);
+	if (http_connections() < before)
+		MHD_run(http_daemon);
 	if (MHD_get_timeout(http_daemon, &ms) == MHD_YES) {
 		if (ms > 3600 * 1000)
 			ms = 3600 * 1000;
@@ -561,12 +579,12 @@ http_init(const struct config *cfg, su_root_t *root, char *err,
 	}
 	http_daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_access,
 	    NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
-	    MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
 	    cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
 	    MHD_OPTION_HTTPS_MEM_KEY, key,
 	    MHD_OPTION_END);
