@@ -93,6 +93,7 @@ struct commit_batch {
 	int			 rv;		/* the writer's outcome */
 	int			 done;		/* under cm_lock */
 	char			 err[256];	/* why it failed */
+	int64_t			 started;	/* us, monotonic (metrics) */
 };
 
 static const struct config	*commit_cfg;
@@ -627,6 +628,7 @@ commit_start(void)
 		commit_finish(&nomem);
 		return;
 	}
+	b->started = commit_clock();
 	if (b->nclients == 0 && b->nmsgs == 0) {
 		b->rv = 0;		/* nothing to write */
 		commit_finish(b);
@@ -721,6 +723,8 @@ commit_finish(struct commit_batch *b)
 	struct commit_waiter	*w, *next;
 	size_t			 i;
 
+	if (b->started && (b->nclients || b->nmsgs))
+		metrics_commit(commit_clock() - b->started, b->rv == 0);
 	if (b->rv == 0) {
 		for (i = 0; i < b->nclients; i++)
 			clients_written(b->clients[i].c,

@@ -3,8 +3,9 @@
  *
  * The daemon's counters are those of "sippushctl stats" (one record of
  * key=value words, control_cmd_stats), each named sippush_KEY, with a
- * TYPE and a HELP line; the HTTP API's own requests are counted here by
- * status code.
+ * TYPE and a HELP line; SIP requests by method, the commit latency (a
+ * histogram) and the HTTP API's requests by status class are counted
+ * here.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,6 +15,46 @@
 #include "http.h"
 
 static uint64_t	 metrics_http_count[6];		/* by status / 100 */
+
+/* SIP requests received, by method */
+static const char *const sip_methods[] = { "REGISTER", "OPTIONS", "other" };
+static uint64_t	 metrics_sip_count[3];
+
+/* commit latency: batch handed to the writer -> outcome on the loop */
+static const double commit_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01,
+    0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5 };
+#define NBOUNDS	(sizeof(commit_bounds) / sizeof(commit_bounds[0]))
+static uint64_t	 metrics_commit_le[NBOUNDS];	/* not cumulative */
+static uint64_t	 metrics_commit_n, metrics_commit_failed;
+static double	 metrics_commit_sum;
+
+void
+metrics_sip_request(const char *method)
+{
+	size_t	 i;
+
+	for (i = 0; i < 2 && strcmp(method, sip_methods[i]) != 0; i++)
+		;
+	metrics_sip_count[i]++;
+}
+
+void
+metrics_commit(int64_t us, int ok)
+{
+	double	 s = (double)us / 1e6;
+	size_t	 i;
+
+	if (!ok) {
+		metrics_commit_failed++;
+		return;
+	}
+	for (i = 0; i < NBOUNDS && s > commit_bounds[i]; i++)
+		;
+	if (i < NBOUNDS)
+		metrics_commit_le[i]++;
+	metrics_commit_n++;
+	metrics_commit_sum += s;
+}
 
 void
 metrics_http(int status)
@@ -74,6 +115,7 @@ metrics_render(struct buf *out)
 	long long		 v;
 	size_t			 i;
 	int			 first_state = 1;
+	uint64_t		 cum;
 
 	control_request(&st, 1, argv);
 	if (st.len && buf_append(&st, "", 1) == 0 &&
@@ -116,6 +158,31 @@ metrics_render(struct buf *out)
 		}
 	}
 	buf_free(&st);
+	buf_puts(out, "# HELP sippush_sip_requests_total SIP requests "
+	    "received, by method.\n"
+	    "# TYPE sippush_sip_requests_total counter\n");
+	for (i = 0; i < 3; i++)
+		buf_printf(out, "sippush_sip_requests_total{method=\"%s\"} "
+		    "%llu\n", sip_methods[i],
+		    (unsigned long long)metrics_sip_count[i]);
+	buf_puts(out, "# HELP sippush_commit_seconds Time from a batch "
+	    "handed to the store to its commit.\n"
+	    "# TYPE sippush_commit_seconds histogram\n");
+	for (cum = 0, i = 0; i < NBOUNDS; i++) {
+		cum += metrics_commit_le[i];
+		buf_printf(out, "sippush_commit_seconds_bucket{le=\"%g\"} "
+		    "%llu\n", commit_bounds[i], (unsigned long long)cum);
+	}
+	buf_printf(out, "sippush_commit_seconds_bucket{le=\"+Inf\"} %llu\n"
+	    "sippush_commit_seconds_sum %.6f\n"
+	    "sippush_commit_seconds_count %llu\n",
+	    (unsigned long long)metrics_commit_n, metrics_commit_sum,
+	    (unsigned long long)metrics_commit_n);
+	buf_printf(out, "# HELP sippush_commits_failed_total Batches whose "
+	    "commit failed (retried).\n"
+	    "# TYPE sippush_commits_failed_total counter\n"
+	    "sippush_commits_failed_total %llu\n",
+	    (unsigned long long)metrics_commit_failed);
 	buf_puts(out, "# HELP sippush_http_requests_total HTTP API requests "
 	    "answered, by status class.\n"
 	    "# TYPE sippush_http_requests_total counter\n");

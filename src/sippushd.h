@@ -700,6 +700,11 @@ int	 http_init(const struct config *, struct su_root_s *, char *err,
 	    size_t errlen);
 void	 http_shutdown(void);
 
+/* ---- metrics.c: counters for /metrics (the rest in http.h) ---- */
+
+void	 metrics_sip_request(const char *method);
+void	 metrics_commit(int64_t us, int ok);
+
 /* ---- token.c: the HTTP API's bearer tokens (sippushctl token) ---- */
 
 struct cmd_call;

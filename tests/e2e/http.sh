@@ -249,6 +249,12 @@ fi
 grep -q '^sippush_clients_by_state{state="online"} 6$' "$T/metrics.txt" || fail "clients by state: $(cat "$T/metrics.txt")"
 grep -Eq '^sippush_acked_total ([5-9]|[1-9][0-9]+)$' "$T/metrics.txt" || fail "acked_total"
 grep -Eq '^sippush_http_requests_total\{code="4xx"\} [1-9]' "$T/metrics.txt" || fail "HTTP 4xx count"
+grep -Eq '^sippush_sip_requests_total\{method="REGISTER"\} ([6-9]|[1-9][0-9]+)$' "$T/metrics.txt" || fail "REGISTER count"
+grep -Eq '^sippush_commit_seconds_count [1-9]' "$T/metrics.txt" || fail "commit latency count"
+# the histogram's buckets are cumulative and end at the count
+awk '/^sippush_commit_seconds_bucket/ { if ($2 < last) bad = 1; last = $2 }
+     /^sippush_commit_seconds_count/ { n = $2 }
+     END { exit (bad || last != n) }' "$T/metrics.txt" || fail "commit histogram not cumulative"
 
 step "rate limit per token: 429 with Retry-After past the burst"
 BURST=$(ctl token add burst --scope read)
