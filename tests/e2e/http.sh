@@ -287,4 +287,27 @@ api GET /v1/clients/h0 "$PUB"
 expect 200 "token app after a restart"
 stop_daemon
 
+step "HTTPS with http.certificate and http.key; a bad key stops the start"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/http.key" -out "$T/http.pem" -days 2 \
+    -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1 ||
+    fail "openssl cannot make a certificate"
+echo "not a key" >"$T/bad.key"
+write_config "$T/badkey.conf" 'http.enable = true' "http.port = $(free_port)" \
+    "http.certificate = \"$T/http.pem\"" "http.key = \"$T/bad.key\""
+assert_status 1 timeout 10 "$SIPPUSHD" -F -f "$T/badkey.conf"
+assert_contains "$OUT" "a bad certificate or key" "sippushd with a bad http.key"
+write_config "$T/nokey.conf" 'http.enable = true' "http.port = $(free_port)" \
+    "http.certificate = \"$T/http.pem\"" "http.key = \"$T/missing.key\""
+assert_status 1 timeout 10 "$SIPPUSHD" -F -f "$T/nokey.conf"
+assert_contains "$OUT" "http: cannot read $T/missing.key" "sippushd with a missing http.key"
+HPORT=$(free_port)
+start_daemon 'http.enable = true' "http.port = $HPORT" "http.certificate = \"$T/http.pem\"" \
+    "http.key = \"$T/http.key\"" 'heartbeat.timeout = 0'
+c=$(curl -s -m 10 --cacert "$T/http.pem" -o "$T/body" -w '%{http_code}' -H "Authorization: Bearer $PUB" \
+    "https://127.0.0.1:$HPORT/v1/clients/h0" || true)
+assert_eq 200 "$c" "GET /v1/clients/h0 over HTTPS"
+c=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HPORT/healthz" || true)
+assert_ne 200 "$c" "plain HTTP on the HTTPS port"
+stop_daemon
+
 pass
