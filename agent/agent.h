@@ -113,7 +113,6 @@ int	 hook_init(const struct config *, struct sippush *);
 int	 hook_message(struct sippush *, struct sippush_message *, void *);
 void	 hook_reap(void);
 int	 hook_wait_ms(void);
-int	 hook_running(void);
 void	 hook_stop_all(int grace_ms);
 int	 hook_json(FILE *, const struct sippush_message *);
 

@@ -24,6 +24,7 @@
 #include "agent.h"
 #include "conffile.h"
 #include "sippush_int.h"
+#include "wire.h"
 
 #define SET_LIST	CONF_OTHER	/* of strings: server.list */
 
@@ -423,12 +424,12 @@ config_check(struct config *c, char *err, size_t errlen)
 			return conf_fail(err, errlen, file, 0,
 			    "server.list: \"%s\" is not host, host:port or "
 			    "[IPv6]:port", c->servers[i]);
-	if (!sippush_valid_token(c->client_id, SIPPUSH_ID_MAX))
+	if (!wire_valid_name(c->client_id, SIPPUSH_ID_MAX))
 		return conf_fail(err, errlen, file, 0,
 		    "client.id: \"%s\" is not a valid client ID (1-%d of "
 		    "A-Z a-z 0-9 . _ -)", c->client_id, SIPPUSH_ID_MAX);
 	if (c->client_class &&
-	    !sippush_valid_token(c->client_class, SIPPUSH_CLASS_MAX))
+	    !wire_valid_name(c->client_class, SIPPUSH_CLASS_MAX))
 		return conf_fail(err, errlen, file, 0,
 		    "client.class: \"%s\" is not a valid class (1-%d of "
 		    "A-Z a-z 0-9 . _ -)", c->client_class, SIPPUSH_CLASS_MAX);

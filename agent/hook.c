@@ -77,12 +77,6 @@ hook_init(const struct config *cfg, struct sippush *c)
 	return 0;
 }
 
-int
-hook_running(void)
-{
-	return hk_count;
-}
-
 /* The message was taken: record its ID durably, then accept it. */
 static int
 hook_taken(struct sippush_message *m)

@@ -58,12 +58,6 @@ log_open(int foreground, int level, const char *ident)
 }
 
 void
-log_setlevel(int level)
-{
-	log_level = level;
-}
-
-void
 log_vlog(int level, const char *fmt, va_list ap)
 {
 	struct timespec	 ts;

@@ -18,7 +18,6 @@ enum log_level {
 };
 
 void	 log_open(int foreground, int level, const char *ident);
-void	 log_setlevel(int level);
 void	 log_startup(int fd);
 void	 log_vlog(int level, const char *, va_list);
 void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -59,6 +59,10 @@
 
 #include "digest.h"
 #include "sippush_int.h"
+#include "wire.h"
+
+_Static_assert(SIPPUSH_ID_MAX == CLIENT_ID_MAX &&
+    SIPPUSH_CLASS_MAX == CLIENT_CLASS_MAX, "sippush.h and wire.h differ");
 
 #define CLIENT_AUTH_ROUNDS	3	/* challenges answered in a row */
 
@@ -66,11 +70,6 @@
 #define SIPPUSH_LIB_VERSION "0.0.0"
 #endif
 
-#define MESSAGE_ID_HEADER	"Sippush-Message-Id"
-/* on a 200 to a heartbeat the server did not count: "none" (it holds no
- * registration of ours: restored from a backup, ended by an admin) or
- * "elsewhere" (registered from another address, port or transport) */
-#define REGISTRATION_HEADER	"Sippush-Registration"
 #define REREG_STREAK_MAX	3
 #define CLIENT_STOP_MAX		4000	/* ms an unregistration may take */
 #define CLIENT_FOREVER		3600000	/* ms, sippush_step(c, -1) */
@@ -1404,12 +1403,12 @@ client_check(const struct sippush_settings *s, char *err, size_t errlen)
 			return client_fail(err, errlen, EINVAL,
 			    "server \"%s\": not host, host:port or "
 			    "[IPv6]:port", s->servers[i] ? s->servers[i] : "");
-	if (!sippush_valid_token(s->client_id, SIPPUSH_ID_MAX))
+	if (!wire_valid_name(s->client_id, SIPPUSH_ID_MAX))
 		return client_fail(err, errlen, EINVAL, "client ID \"%s\": "
 		    "1-%d of A-Z a-z 0-9 . _ -", s->client_id ?
 		    s->client_id : "", SIPPUSH_ID_MAX);
 	if (s->client_class &&
-	    !sippush_valid_token(s->client_class, SIPPUSH_CLASS_MAX))
+	    !wire_valid_name(s->client_class, SIPPUSH_CLASS_MAX))
 		return client_fail(err, errlen, EINVAL, "class \"%s\": "
 		    "1-%d of A-Z a-z 0-9 . _ -", s->client_class,
 		    SIPPUSH_CLASS_MAX);
@@ -1566,7 +1565,7 @@ client_copy(struct sippush *c, const struct sippush_settings *s)
 	    c->s.ca_file == NULL)
 		return -1;
 	if (s->client_class && (c->features = su_sprintf(c->home,
-	    "class=%s", s->client_class)) == NULL)
+	    CLASS_PARAM "=%s", s->client_class)) == NULL)
 		return -1;
 	snprintf(c->expires, sizeof(c->expires), "%d", s->expires);
 	tr = client_transport_name(s->transport);

@@ -86,21 +86,6 @@ sippush_failover_switch(struct sippush_failover *f, size_t index)
 	f->tried = 0;
 }
 
-/* A client ID or class: 1..max of A-Z a-z 0-9 . _ - (as sippushd). */
-int
-sippush_valid_token(const char *s, size_t max)
-{
-	size_t	 n;
-
-	if (s == NULL)
-		return 0;
-	for (n = 0; s[n]; n++)
-		if (n >= max || !(isalnum((unsigned char)s[n]) ||
-		    s[n] == '.' || s[n] == '_' || s[n] == '-'))
-			return 0;
-	return n > 0;
-}
-
 static int
 parse_port(const char *s, int *port)
 {

@@ -56,6 +56,5 @@ struct sippush_hostport {
 };
 
 int	 sippush_parse_server(const char *, struct sippush_hostport *);
-int	 sippush_valid_token(const char *, size_t max);
 
 #endif /* SIPPUSH_INT_H */

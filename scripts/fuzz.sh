@@ -64,12 +64,13 @@ san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 libs=($(pkg-config --libs $pkgs))
 
 echo "fuzz: building in $b with $CC"
-sh scripts/sql2c.sh -d "$top" sql/[0-9][0-9][0-9]_*.sql >"$b/schema.c.tmp"
+sh scripts/sql2c.sh -d "$top" sql/sqlite/[0-9][0-9][0-9]_*.sql >"$b/schema.c.tmp"
 mv -f "$b/schema.c.tmp" "$b/schema.c"
 
-core=(common_log common_sha256 common_digest common_conffile config log store
-      clients commit dispatch registrar heartbeat sip guard control command proto auth
-      tls rate token metrics)
+core=(common_log common_sha256 common_digest common_conffile common_wire config
+      log store clients commit dispatch registrar heartbeat sip guard control
+      command proto auth tls rate clock
+      token metrics)
 objs=()
 for f in "${core[@]}" schema fuzz_common; do
     case $f in

@@ -7,7 +7,10 @@
  * client ID the request speaks for (To of a REGISTER, From of an
  * OPTIONS): a client may only register, query, unregister or heartbeat
  * as itself. The users live in the store as HA1 = H(id:realm:password),
- * one per algorithm (SHA-256 and MD5), never the password.
+ * one per algorithm (SHA-256 and MD5), never the password; they are
+ * loaded into memory at start (auth_users_load) and the copy is kept
+ * current by sippushctl user, once each change is committed, so that no
+ * request reads the store.
  *
  * Answers: no credentials of our realm, or a nonce that is stale, not
  * ours, or used again (a replay), get 401 with fresh challenges (SHA-256
@@ -92,6 +95,24 @@ static uint64_t			 auth_last_nonce;
 static int64_t			 auth_log_second;
 static int			 auth_log_count;
 static struct rate_table	 auth_failures;
+
+/* A user as the store has it (HA1s as hex). */
+struct auth_user {
+	struct auth_user	*next;		/* hash chain */
+	char			*id;
+	char			*realm;
+	char			 sha256[65];
+	char			 md5[33];
+	int64_t			 created_at;
+};
+
+static struct auth_user		**auth_users;
+static size_t			 auth_nbuckets, auth_nusers;
+static uint64_t			 auth_user_seed;
+
+static struct auth_user *auth_user_find(const char *);
+static uint64_t auth_user_hash(const char *);
+static int auth_user_apply(const struct user_row *);
 
 int
 auth_init(const struct config *cfg, nta_agent_t *agent)
@@ -359,7 +380,7 @@ auth_quiet(const struct client *c, int64_t now)
 static int
 auth_may_log(void)
 {
-	int64_t	 now = sippushd_now();
+	int64_t	 now = clock_now();
 
 	if (now != auth_log_second) {
 		auth_log_second = now;
@@ -374,7 +395,7 @@ auth_challenge(msg_t *msg, int stale)
 {
 	char	 nonce[AUTH_NONCE_LEN + 1], sha[256], md5[256];
 
-	auth_nonce_make(auth_source(msg), sippushd_now(), nonce);
+	auth_nonce_make(auth_source(msg), clock_now(), nonce);
 	snprintf(sha, sizeof(sha), "Digest realm=\"%s\", nonce=\"%s\", "
 	    "algorithm=SHA-256, qop=\"auth\"%s", auth_cfg->auth_realm, nonce,
 	    stale ? ", stale=true" : "");
@@ -445,8 +466,8 @@ auth_verdict(struct auth_verdict *v, int status, const char *phrase,
  * it names none), without answering it. Returns 0 if it may go on, with
  * what to record in g (all zero when auth is off; g->again set for a
  * retransmission, to be answered but not applied); or the status to
- * answer, with the rest in v: 401 (a challenge, stale or not), 403, 400,
- * or 500 when the store cannot be read.
+ * answer, with the rest in v: 401 (a challenge, stale or not), 403 or
+ * 400. The users are read from memory, never from the store.
  */
 int
 auth_check(msg_t *msg, sip_t const *sip, const char *id,
@@ -456,7 +477,7 @@ auth_check(msg_t *msg, sip_t const *sip, const char *id,
 	auth_response_t	 ar;
 	struct client	*c;
 	url_t		*u;
-	char		 realm[AUTH_REALM_MAX + 1], ha1_sha[65], ha1_md5[33];
+	const struct auth_user *user;
 	char		 want[65], got[65];
 	int		 use_sha, rc;
 	size_t		 i, n;
@@ -487,7 +508,7 @@ auth_check(msg_t *msg, sip_t const *sip, const char *id,
 	/* the nonce first: a failure after it was made by someone who saw
 	 * our challenge to that address, and counts toward
 	 * auth.max_failures; one before it could be forged by anybody */
-	if (auth_nonce_check(ar.ar_nonce, auth_source(msg), sippushd_now(),
+	if (auth_nonce_check(ar.ar_nonce, auth_source(msg), clock_now(),
 	    &g->nonce) == -1)
 		return auth_verdict(v, 401, NULL, "a stale nonce", 1);
 	if (id == NULL || strcmp(ar.ar_username, id) != 0)
@@ -497,17 +518,14 @@ auth_check(msg_t *msg, sip_t const *sip, const char *id,
 	    url_cmp(u, sip->sip_request->rq_url) != 0)
 		return auth_verdict(v, 400, "Digest URI Does Not Match",
 		    "uri differs from the Request-URI", 0);
-	rc = store_get_user(id, realm, sizeof(realm), ha1_sha, ha1_md5);
-	if (rc == -1)
-		return auth_verdict(v, 500, "Store Failure",
-		    "the users cannot be read", 0);
-	if (rc == 0)
+	if ((user = auth_user_find(id)) == NULL)
 		return auth_verdict(v, 403, "Bad Credentials",
 		    "no such user (sippushctl user add)", 0);
-	if (strcmp(realm, auth_cfg->auth_realm) != 0)
+	if (strcmp(user->realm, auth_cfg->auth_realm) != 0)
 		return auth_verdict(v, 403, "Bad Credentials",
 		    "the user was added for another realm: add it again", 0);
-	if (digest_response(use_sha, use_sha ? ha1_sha : ha1_md5, ar.ar_nonce,
+	if (digest_response(use_sha, use_sha ? user->sha256 : user->md5,
+	    ar.ar_nonce,
 	    ar.ar_nc, ar.ar_cnonce, sip->sip_request->rq_method_name,
 	    ar.ar_uri, want) == -1)
 		return auth_verdict(v, 400, "Bad Authorization Header",
@@ -547,7 +565,7 @@ auth_request(msg_t *msg, sip_t const *sip, const char *id,
 				    auth_cfg->auth_max_failures : 0;
 
 	if (limit > 0 && rate_key(auth_source(msg), key) == 0) {
-		now = rate_clock_us();
+		now = clock_mono_us();
 		interval = 60000000 / limit;
 		if ((e = rate_find(&auth_failures, key)) != NULL &&
 		    (wait = rate_over(e, now, (limit - 1) * interval)) > 0) {
@@ -605,124 +623,71 @@ auth_valid_password(const char *p)
 	return 1;
 }
 
-struct user_load {
-	struct user_info	*v;
-	size_t			 n, cap;
-	int			 nomem;
-};
-
+/* "user list": from memory, sorted by ID. */
 static int
-auth_user_record(const char *id, const char *realm, int64_t created_at,
-    void *arg)
+auth_cmp_info(const void *a, const void *b)
 {
-	struct user_load	*ul = arg;
-	struct user_info	*v;
-
-	if (ul->n == ul->cap) {
-		ul->cap = ul->cap ? ul->cap * 2 : 64;
-		if ((v = realloc(ul->v, ul->cap * sizeof(*v))) == NULL) {
-			ul->nomem = 1;
-			return -1;
-		}
-		ul->v = v;
-	}
-	v = &ul->v[ul->n];
-	if ((v->id = strdup(id)) == NULL ||
-	    (v->realm = strdup(realm)) == NULL) {
-		free((char *)v->id);
-		ul->nomem = 1;
-		return -1;
-	}
-	v->created_at = created_at;
-	ul->n++;
-	return 0;
-}
-
-static void
-auth_error(char *error, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-auth_error(char *error, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(error, OP_ERROR_MAX, fmt, ap);
-	va_end(ap);
+	return strcmp(((const struct user_info *)a)->id,
+	    ((const struct user_info *)b)->id);
 }
 
 static void
 auth_list(const struct user_req *rq, struct user_result *res,
     void (*done)(void *, const struct user_result *), void *arg)
 {
-	struct user_load	 ul;
-	size_t			 i;
+	struct user_info	*v = NULL;
+	struct auth_user	*u;
+	size_t			 i, n = 0;
 
-	memset(&ul, 0, sizeof(ul));
-	if (store_list_users(rq->id, auth_user_record, &ul) == -1)
-		auth_error(res->error, "store: %s", ul.nomem ?
-		    "out of memory" : store_errmsg());
-	else {
-		res->ok = 1;
-		res->users = ul.v;
-		res->nusers = ul.n;
+	if (rq->id) {
+		if ((u = auth_user_find(rq->id)) != NULL) {
+			if ((v = malloc(sizeof(*v))) == NULL)
+				goto nomem;
+			v[n].id = u->id;
+			v[n].realm = u->realm;
+			v[n++].created_at = u->created_at;
+		}
+	} else if (auth_nusers) {
+		if ((v = calloc(auth_nusers, sizeof(*v))) == NULL)
+			goto nomem;
+		for (i = 0; i < auth_nbuckets; i++)
+			for (u = auth_users[i]; u; u = u->next) {
+				v[n].id = u->id;
+				v[n].realm = u->realm;
+				v[n++].created_at = u->created_at;
+			}
+		qsort(v, n, sizeof(*v), auth_cmp_info);
 	}
+	res->ok = 1;
+	res->users = v;
+	res->nusers = n;
 	done(arg, res);
-	for (i = 0; i < ul.n; i++) {
-		free((char *)ul.v[i].id);
-		free((char *)ul.v[i].realm);
-	}
-	free(ul.v);
+	free(v);
+	return;
+nomem:
+	op_error(res->error, "user list: out of memory");
+	done(arg, res);
 }
 
-/* Many users in one transaction, all or none; each pair is checked
- * before any is written. */
-static void
-auth_import(const struct user_req *rq, struct user_result *res)
-{
-	char	 sha[65], md5[33];
-	size_t	 i;
+/* A change of users the writer commits; the copy in memory follows. */
+struct auth_change {
+	struct commit_job	 job;
+	struct store_batch	 rows;
+	int			 op;		/* enum user_op */
+	int			 rv;
+	char			 err[OP_ERROR_MAX - 16];
+	void			(*done)(void *, const struct user_result *);
+	void			*arg;
+};
 
-	for (i = 0; i < rq->n; i++) {
-		if (!clients_valid_id(rq->v[i].id)) {
-			auth_error(res->error, "user import: entry %zu: "
-			    "\"%.64s\" is not a valid client ID (1-%d of A-Z "
-			    "a-z 0-9 . _ -)", i + 1, rq->v[i].id,
-			    CLIENT_ID_MAX);
-			return;
-		}
-		if (!auth_valid_password(rq->v[i].password)) {
-			auth_error(res->error, "user import: entry %zu (%s): "
-			    "the password must have %d to %d characters and "
-			    "no line break", i + 1, rq->v[i].id,
-			    AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
-			return;
-		}
-	}
-	commit_drain();		/* writes below: no batch in flight */
-	if (store_begin() == -1) {
-		auth_error(res->error, "store: %s", store_errmsg());
-		return;
-	}
-	for (i = 0; i < rq->n; i++) {
-		digest_ha1(rq->v[i].id, auth_cfg->auth_realm,
-		    rq->v[i].password, sha, md5);
-		if (store_put_user(rq->v[i].id, auth_cfg->auth_realm, sha, md5,
-		    sippushd_now()) == -1) {
-			store_rollback();
-			auth_error(res->error, "store: %s", store_errmsg());
-			return;
-		}
-	}
-	if (store_commit() == -1) {
-		auth_error(res->error, "store: %s", store_errmsg());
-		return;
-	}
-	log_notice("auth: %zu users imported (realm \"%s\")", rq->n,
-	    auth_cfg->auth_realm);
-	res->ok = 1;
-	res->imported = rq->n;
+/* On the writer. */
+static void
+auth_change_run(struct commit_job *j)
+{
+	struct auth_change	*ch = (struct auth_change *)j;
+
+	if ((ch->rv = store_write(&ch->rows)) == -1)
+		snprintf(ch->err, sizeof(ch->err), "%s", store_errmsg());
 }
 
 /*
@@ -738,7 +703,7 @@ auth_revoke(struct user_result *res, const char *id)
 	int		 ended = 0;
 
 	if (auth_enabled() && c != NULL && c->state != CLIENT_UNREGISTERED) {
-		clients_unregister(c, sippushd_now());
+		clients_unregister(c, clock_now());
 		ended = 1;
 	}
 	log_notice("auth: user %s deleted%s", id,
@@ -748,15 +713,112 @@ auth_revoke(struct user_result *res, const char *id)
 	res->unregistered = ended;
 }
 
-/* user add, del, list or import: rq->op says which. */
+/* Committed (or not): bring the users in memory up to date, answer. */
+static void
+auth_change_done(struct commit_job *j)
+{
+	struct auth_change	*ch = (struct auth_change *)j;
+	struct user_result	 res;
+	size_t			 i;
+
+	memset(&res, 0, sizeof(res));
+	res.op = ch->op;
+	if (j->failed)
+		op_error(res.error, "store: out of memory");
+	else if (ch->rv == -1)
+		op_error(res.error, "store: %s", ch->err);
+	else {
+		for (i = 0; i < ch->rows.nusers; i++)
+			if (auth_user_apply(&ch->rows.users[i]) == -1)
+				log_error("auth: out of memory: user %s is "
+				    "stored but not in memory until a "
+				    "restart", ch->rows.users[i].id);
+		switch (ch->op) {
+		case USER_IMPORT:
+			log_notice("auth: %zu users imported (realm \"%s\")",
+			    ch->rows.nusers, auth_cfg->auth_realm);
+			res.ok = 1;
+			res.imported = ch->rows.nusers;
+			break;
+		case USER_DEL:
+			auth_revoke(&res, ch->rows.users[0].id);
+			break;
+		default:
+			log_notice("auth: user %s added (realm \"%s\")",
+			    ch->rows.users[0].id, auth_cfg->auth_realm);
+			res.ok = 1;
+			res.id = ch->rows.users[0].id;
+			res.realm = ch->rows.users[0].realm;
+		}
+	}
+	ch->done(ch->arg, &res);
+	store_batch_free(&ch->rows);
+	free(ch);
+}
+
+/* Add the row of a user (put) or its deletion to the change. */
+static int
+auth_change_add(struct auth_change *ch, int op, const char *id,
+    const char *password)
+{
+	struct user_row	 u;
+	char		 sha[65], md5[33];
+
+	memset(&u, 0, sizeof(u));
+	u.op = op;
+	u.id = id;
+	u.realm = auth_cfg->auth_realm;
+	if (op == STORE_PUT) {
+		digest_ha1(id, auth_cfg->auth_realm, password, sha, md5);
+		u.ha1_sha256 = sha;
+		u.ha1_md5 = md5;
+		u.created_at = clock_now();
+	}
+	return store_batch_user(&ch->rows, &u);
+}
+
+/* Many users in one transaction, all or none; each pair is checked
+ * before any is written. 0, or -1 with res->error. */
+static int
+auth_import(const struct user_req *rq, struct user_result *res,
+    struct auth_change *ch)
+{
+	size_t	 i;
+
+	for (i = 0; i < rq->n; i++) {
+		if (!clients_valid_id(rq->v[i].id)) {
+			op_error(res->error, "user import: entry %zu: "
+			    "\"%.64s\" is not a valid client ID (1-%d of A-Z "
+			    "a-z 0-9 . _ -)", i + 1, rq->v[i].id,
+			    CLIENT_ID_MAX);
+			return -1;
+		}
+		if (!auth_valid_password(rq->v[i].password)) {
+			op_error(res->error, "user import: entry %zu (%s): "
+			    "the password must have %d to %d characters and "
+			    "no line break", i + 1, rq->v[i].id,
+			    AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
+			return -1;
+		}
+	}
+	for (i = 0; i < rq->n; i++)
+		if (auth_change_add(ch, STORE_PUT, rq->v[i].id,
+		    rq->v[i].password) == -1) {
+			op_error(res->error, "user import: out of memory");
+			return -1;
+		}
+	return 0;
+}
+
+/* user add, del, list or import: rq->op says which. A change is answered
+ * once it is committed. */
 void
 auth_user(const struct user_req *rq,
     void (*done)(void *, const struct user_result *), void *arg)
 {
 	struct user_result	 res;
+	struct auth_change	*ch = NULL;
 	const char		*sub = rq->op == USER_ADD ? "add" : "del";
-	char			 sha[65], md5[33];
-	int			 rc;
 
 	memset(&res, 0, sizeof(res));
 	res.op = rq->op;
@@ -764,43 +826,207 @@ auth_user(const struct user_req *rq,
 		auth_list(rq, &res, done, arg);
 		return;
 	}
-	if (rq->op == USER_IMPORT) {
-		auth_import(rq, &res);
+	if ((ch = calloc(1, sizeof(*ch))) == NULL) {
+		op_error(res.error, "user %s: out of memory", sub);
 		goto out;
 	}
+	store_batch_init(&ch->rows);
+	ch->op = rq->op;
+	if (rq->op == USER_IMPORT) {
+		if (auth_import(rq, &res, ch) == -1)
+			goto out;
+		goto start;
+	}
 	if (rq->id == NULL || !clients_valid_id(rq->id)) {
-		auth_error(res.error, "user %s: \"%.64s\" is not a valid "
+		op_error(res.error, "user %s: \"%.64s\" is not a valid "
 		    "client ID (1-%d of A-Z a-z 0-9 . _ -)", sub,
 		    rq->id ? rq->id : "", CLIENT_ID_MAX);
 		goto out;
 	}
-	commit_drain();		/* writes below: no batch in flight */
 	if (rq->op == USER_DEL) {
-		if ((rc = store_delete_user(rq->id)) == -1)
-			auth_error(res.error, "store: %s", store_errmsg());
-		else if (rc == 0)
-			auth_error(res.error, "no user %s", rq->id);
-		else
-			auth_revoke(&res, rq->id);
-		goto out;
-	}
-	if (rq->password == NULL || !auth_valid_password(rq->password)) {
-		auth_error(res.error, "user add: the password must have %d to "
+		if (auth_user_find(rq->id) == NULL) {
+			op_error(res.error, "no user %s", rq->id);
+			goto out;
+		}
+	} else if (rq->password == NULL ||
+	    !auth_valid_password(rq->password)) {
+		op_error(res.error, "user add: the password must have %d to "
 		    "%d characters and no line break", AUTH_PASSWORD_MIN,
 		    AUTH_PASSWORD_MAX);
 		goto out;
 	}
-	digest_ha1(rq->id, auth_cfg->auth_realm, rq->password, sha, md5);
-	if (store_put_user(rq->id, auth_cfg->auth_realm, sha, md5,
-	    sippushd_now()) == -1) {
-		auth_error(res.error, "store: %s", store_errmsg());
+	if (auth_change_add(ch, rq->op == USER_DEL ? STORE_DELETE : STORE_PUT,
+	    rq->id, rq->password) == -1) {
+		op_error(res.error, "user %s: out of memory", sub);
 		goto out;
 	}
-	log_notice("auth: user %s added (realm \"%s\")", rq->id,
-	    auth_cfg->auth_realm);
-	res.ok = 1;
-	res.id = rq->id;
-	res.realm = auth_cfg->auth_realm;
+start:
+	if (ch->rows.nusers == 0) {	/* an empty import */
+		res.ok = 1;
+		goto out;
+	}
+	ch->done = done;
+	ch->arg = arg;
+	ch->job.run = auth_change_run;
+	ch->job.done = auth_change_done;
+	commit_job(&ch->job);
+	return;
 out:
+	if (ch) {
+		store_batch_free(&ch->rows);
+		free(ch);
+	}
 	done(arg, &res);
+}
+
+/* ---- the users in memory ---- */
+
+/* The user called id, or NULL. */
+static struct auth_user *
+auth_user_find(const char *id)
+{
+	struct auth_user	*u;
+
+	if (auth_nbuckets == 0)
+		return NULL;
+	for (u = auth_users[auth_user_hash(id) & (auth_nbuckets - 1)]; u;
+	    u = u->next)
+		if (strcmp(u->id, id) == 0)
+			return u;
+	return NULL;
+}
+
+static uint64_t
+auth_user_hash(const char *s)
+{
+	uint64_t	 h = auth_user_seed ^ 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	return h ^ (h >> 32);
+}
+
+static void
+auth_user_free(struct auth_user *u)
+{
+	free(u->id);
+	free(u->realm);
+	free(u);
+}
+
+/* Double the buckets when there are as many users. */
+static int
+auth_users_grow(void)
+{
+	struct auth_user	**nt, *u, *next;
+	size_t			 nb = auth_nbuckets ? auth_nbuckets * 2 : 64, i;
+
+	if ((nt = calloc(nb, sizeof(*nt))) == NULL)
+		return -1;
+	for (i = 0; i < auth_nbuckets; i++)
+		for (u = auth_users[i]; u; u = next) {
+			next = u->next;
+			u->next = nt[auth_user_hash(u->id) & (nb - 1)];
+			nt[auth_user_hash(u->id) & (nb - 1)] = u;
+		}
+	free(auth_users);
+	auth_users = nt;
+	auth_nbuckets = nb;
+	return 0;
+}
+
+/* Make the copy in memory say what a committed row says. 0, or -1 when
+ * memory is short. */
+static int
+auth_user_apply(const struct user_row *r)
+{
+	struct auth_user	*u, **pp;
+	char			*realm;
+
+	if (r->op == STORE_DELETE) {
+		if (auth_nbuckets == 0)
+			return 0;
+		for (pp = &auth_users[auth_user_hash(r->id) &
+		    (auth_nbuckets - 1)]; (u = *pp) != NULL; pp = &u->next)
+			if (strcmp(u->id, r->id) == 0) {
+				*pp = u->next;
+				auth_user_free(u);
+				auth_nusers--;
+				break;
+			}
+		return 0;
+	}
+	if (strlen(r->ha1_sha256) > 64 || strlen(r->ha1_md5) > 32)
+		return 0;	/* not ours: never matches */
+	if ((u = auth_user_find(r->id)) != NULL) {
+		if ((realm = strdup(r->realm)) == NULL)
+			return -1;
+		free(u->realm);
+		u->realm = realm;
+	} else {
+		if (auth_nusers >= auth_nbuckets && auth_users_grow() == -1)
+			return -1;
+		if ((u = calloc(1, sizeof(*u))) == NULL ||
+		    (u->id = strdup(r->id)) == NULL ||
+		    (u->realm = strdup(r->realm)) == NULL) {
+			if (u)
+				free(u->id);
+			free(u);
+			return -1;
+		}
+		pp = &auth_users[auth_user_hash(u->id) & (auth_nbuckets - 1)];
+		u->next = *pp;
+		*pp = u;
+		auth_nusers++;
+	}
+	snprintf(u->sha256, sizeof(u->sha256), "%s", r->ha1_sha256);
+	snprintf(u->md5, sizeof(u->md5), "%s", r->ha1_md5);
+	u->created_at = r->created_at;
+	return 0;
+}
+
+static int
+auth_users_load_one(const struct user_row *r, void *arg)
+{
+	(void)arg;
+	return auth_user_apply(r);
+}
+
+/* Read every user from the store into memory (at start, before the
+ * writer runs). The number of users, or -1. */
+int
+auth_users_load(void)
+{
+	auth_users_free();
+	if (auth_user_seed == 0 && getrandom(&auth_user_seed,
+	    sizeof(auth_user_seed), 0) != sizeof(auth_user_seed))
+		auth_user_seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL;
+	if (store_load_users(NULL, auth_users_load_one, NULL) == -1)
+		return -1;
+	return (int)auth_nusers;
+}
+
+/* How many users there are. */
+size_t
+auth_users_count(void)
+{
+	return auth_nusers;
+}
+
+void
+auth_users_free(void)
+{
+	struct auth_user	*u, *next;
+	size_t			 i;
+
+	for (i = 0; i < auth_nbuckets; i++)
+		for (u = auth_users[i]; u; u = next) {
+			next = u->next;
+			auth_user_free(u);
+		}
+	free(auth_users);
+	auth_users = NULL;
+	auth_nbuckets = auth_nusers = 0;
 }

@@ -3,11 +3,12 @@
  *
  * A chained hash table keyed by client ID owns every struct client. The
  * store holds the durable copy: a change marks the client dirty and puts
- * it on the dirty list, which the group commit (commit.c) takes, copies
- * and clears; once the copy is written it reports with clients_written,
- * or, when the commit failed, marks the client again with
- * clients_requeue. A client whose row is being deleted stays in the
- * table until the delete is committed.
+ * it on the dirty list. For the group commit (commit.c) clients_batch
+ * copies the dirty rows into a batch as plain values, clears the marks
+ * and remembers what it gave; clients_batch_done hears the outcome: the
+ * rows written (clients_written), or, when the commit failed, the
+ * clients marked again (clients_requeue). A client whose row is being
+ * deleted stays in the table until the delete is committed.
  */
 #include <stdlib.h>
 #include <sys/random.h>
@@ -30,6 +31,14 @@ static const char *const state_names[] = {
 static const char *const transport_names[] = { "udp", "tcp", "tls" };
 
 static uint64_t		  clients_seed;
+
+/* The rows in the batch being written: whose, with which marks. */
+struct clients_given {
+	struct client	*c;
+	int		 marks;
+};
+static struct clients_given	*clients_given;
+static size_t			 clients_ngiven, clients_agiven;
 
 /* FNV-1a from a random start, then a final mix: client IDs come from the
  * network, and an unseeded hash would let one craft IDs that all land in
@@ -94,6 +103,9 @@ clients_free(void)
 			next = c->hnext;
 			clients_destroy(c);
 		}
+	free(clients_given);
+	clients_given = NULL;
+	clients_ngiven = clients_agiven = 0;
 	free(clients_table);
 	clients_table = NULL;
 	clients_nbuckets = clients_n = 0;
@@ -356,6 +368,82 @@ clients_written(struct client *c, int marks)
 	}
 }
 
+/* c's row as the store sees it, written as marks say. */
+static void
+clients_row(const struct client *c, int marks, struct client_row *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->op = (marks & CLIENT_DIRTY_DELETE) ? STORE_DELETE :
+	    (marks & CLIENT_DIRTY_ROW) ? STORE_PUT : STORE_TOUCH;
+	r->id = c->id;
+	r->class = c->class;
+	r->state = clients_state_name(c->state);
+	r->contact = c->contact;
+	r->transport = clients_transport_name(c->transport);
+	r->address = c->address;
+	r->port = c->port;
+	r->user_agent = c->user_agent;
+	r->registered_at = c->registered_at;
+	r->expires_at = c->expires_at;
+	r->last_seen = c->last_seen;
+}
+
+/*
+ * Copy every dirty client's row into b and clear the marks; the outcome
+ * comes with clients_batch_done. 0, or -1 when memory is short: then
+ * every client is dirty as before.
+ */
+int
+clients_batch(struct store_batch *b)
+{
+	struct client		*list, *c, *next;
+	struct clients_given	*ng;
+	struct client_row	 r;
+	size_t			 i, na;
+
+	list = clients_take_dirty();
+	for (c = list; c; c = next) {
+		next = c->dnext;
+		if (clients_ngiven == clients_agiven) {
+			na = clients_agiven ? clients_agiven * 2 : 256;
+			if ((ng = realloc(clients_given, na * sizeof(*ng))) ==
+			    NULL)
+				goto nomem;
+			clients_given = ng;
+			clients_agiven = na;
+		}
+		clients_row(c, c->dirty, &r);
+		if (store_batch_client(b, &r) == -1)
+			goto nomem;
+		clients_given[clients_ngiven].c = c;
+		clients_given[clients_ngiven++].marks = c->dirty;
+		c->dirty = 0;
+	}
+	return 0;
+nomem:
+	clients_requeue_dirty(c);
+	for (i = 0; i < clients_ngiven; i++)
+		clients_requeue(clients_given[i].c, clients_given[i].marks);
+	clients_ngiven = 0;
+	return -1;
+}
+
+/* The batch clients_batch filled is committed (ok) or failed. */
+void
+clients_batch_done(int ok)
+{
+	size_t	 i;
+
+	for (i = 0; i < clients_ngiven; i++)
+		if (ok)
+			clients_written(clients_given[i].c,
+			    clients_given[i].marks);
+		else
+			clients_requeue(clients_given[i].c,
+			    clients_given[i].marks);
+	clients_ngiven = 0;
+}
+
 size_t
 clients_count(void)
 {
@@ -430,30 +518,16 @@ clients_transport_parse(const char *s)
 	return -1;
 }
 
-static int
-clients_valid_name(const char *s, size_t max)
-{
-	size_t	 n;
-
-	for (n = 0; s[n]; n++)
-		if (!((s[n] >= 'a' && s[n] <= 'z') ||
-		    (s[n] >= 'A' && s[n] <= 'Z') ||
-		    (s[n] >= '0' && s[n] <= '9') ||
-		    s[n] == '.' || s[n] == '_' || s[n] == '-'))
-			return 0;
-	return n > 0 && n <= max;
-}
-
 /* A client ID: 1-64 of [A-Za-z0-9._-]. */
 int
 clients_valid_id(const char *s)
 {
-	return clients_valid_name(s, CLIENT_ID_MAX);
+	return wire_valid_name(s, CLIENT_ID_MAX);
 }
 
 /* A class: 1-32 of [A-Za-z0-9._-]. */
 int
 clients_valid_class(const char *s)
 {
-	return clients_valid_name(s, CLIENT_CLASS_MAX);
+	return wire_valid_name(s, CLIENT_CLASS_MAX);
 }

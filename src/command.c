@@ -44,14 +44,9 @@ cmd_stats(struct cmd_call *call, int argc, char **argv)
 	cmd_done(call);
 }
 
-/* ---- argument parsing: request lines into plain requests ---- */
-
-static void
-cmd_error(char *error, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-cmd_error(char *error, const char *fmt, ...)
+/* An operation's error text, into a result's error[OP_ERROR_MAX]. */
+void
+op_error(char *error, const char *fmt, ...)
 {
 	va_list	 ap;
 
@@ -59,6 +54,8 @@ cmd_error(char *error, const char *fmt, ...)
 	vsnprintf(error, OP_ERROR_MAX, fmt, ap);
 	va_end(ap);
 }
+
+/* ---- argument parsing: request lines into plain requests ---- */
 
 /*
  * publish [class=C]... [client=ID]... [all=yes] [ttl=SECONDS]
@@ -79,14 +76,14 @@ cmd_parse_publish(int argc, char **argv, struct publish_req *rq,
 	rq->sel = sel;
 	for (i = 1; i < argc; i++) {
 		if ((v = strchr(argv[i], '=')) == NULL) {
-			cmd_error(error, "publish: unexpected word \"%.64s\"",
+			op_error(error, "publish: unexpected word \"%.64s\"",
 			    argv[i]);
 			return -1;
 		}
 		v++;
 		if (strncmp(argv[i], "class=", 6) == 0) {
 			if (!clients_valid_class(v)) {
-				cmd_error(error, "publish: \"%.64s\" is not a "
+				op_error(error, "publish: \"%.64s\" is not a "
 				    "valid class", v);
 				return -1;
 			}
@@ -102,14 +99,14 @@ cmd_parse_publish(int argc, char **argv, struct publish_req *rq,
 			ttl = strtol(v, &end, 10);
 			if (*v == '\0' || *end != '\0' || errno || ttl < 1 ||
 			    ttl > max_ttl) {
-				cmd_error(error, "publish: ttl must be 1..%d "
+				op_error(error, "publish: ttl must be 1..%d "
 				    "seconds", max_ttl);
 				return -1;
 			}
 			rq->ttl = ttl;
 		} else if (strncmp(argv[i], "content_type=", 13) == 0) {
 			if (!dispatch_valid_ctype(v)) {
-				cmd_error(error, "publish: bad content type "
+				op_error(error, "publish: bad content type "
 				    "\"%.64s\"", v);
 				return -1;
 			}
@@ -118,7 +115,7 @@ cmd_parse_publish(int argc, char **argv, struct publish_req *rq,
 			rq->body = v;
 			rq->body_len = strlen(v);
 		} else {
-			cmd_error(error, "publish: unknown argument \"%.64s\"",
+			op_error(error, "publish: unknown argument \"%.64s\"",
 			    argv[i]);
 			return -1;
 		}
@@ -135,7 +132,7 @@ cmd_parse_status(int argc, char **argv, struct status_req *rq, char *error)
 	rq->id = proto_get(argc, argv, "id");
 	rq->targets = tv == NULL || strcmp(tv, "no") != 0;
 	if (rq->id == NULL) {
-		cmd_error(error, "status needs id=ID");
+		op_error(error, "status needs id=ID");
 		return -1;
 	}
 	return 0;
@@ -154,7 +151,7 @@ cmd_parse_messages(int argc, char **argv, struct messages_req *rq,
 		rq->limit = strtol(v, &end, 10);
 		if (*v == '\0' || *end != '\0' || rq->limit < 1 ||
 		    rq->limit > DISPATCH_LIST_MAX) {
-			cmd_error(error, "limit must be 1..%d",
+			op_error(error, "limit must be 1..%d",
 			    DISPATCH_LIST_MAX);
 			return -1;
 		}
@@ -167,7 +164,7 @@ int
 cmd_parse_cancel(int argc, char **argv, struct cancel_req *rq, char *error)
 {
 	if ((rq->id = proto_get(argc, argv, "id")) == NULL) {
-		cmd_error(error, "cancel needs id=ID");
+		op_error(error, "cancel needs id=ID");
 		return -1;
 	}
 	return 0;
@@ -199,20 +196,20 @@ cmd_parse_user(int argc, char **argv, struct user_req *rq,
 		for (i = 2; i < argc; i += 2) {
 			if (i + 1 >= argc || strncmp(argv[i], "id=", 3) != 0 ||
 			    strncmp(argv[i + 1], "password=", 9) != 0) {
-				cmd_error(error, "user import: entry %d: "
+				op_error(error, "user import: entry %d: "
 				    "expected id=ID password=PW",
 				    (i - 2) / 2 + 1);
 				return -1;
 			}
 			if (!clients_valid_id(argv[i] + 3)) {
-				cmd_error(error, "user import: entry %d: "
+				op_error(error, "user import: entry %d: "
 				    "\"%.64s\" is not a valid client ID (1-%d "
 				    "of A-Z a-z 0-9 . _ -)", (i - 2) / 2 + 1,
 				    argv[i] + 3, CLIENT_ID_MAX);
 				return -1;
 			}
 			if (!auth_valid_password(argv[i + 1] + 9)) {
-				cmd_error(error, "user import: entry %d (%s): "
+				op_error(error, "user import: entry %d (%s): "
 				    "the password must have %d to %d "
 				    "characters and no line break",
 				    (i - 2) / 2 + 1, argv[i] + 3,
@@ -225,12 +222,12 @@ cmd_parse_user(int argc, char **argv, struct user_req *rq,
 		return 0;
 	}
 	if (strcmp(sub, "add") != 0 && strcmp(sub, "del") != 0) {
-		cmd_error(error, "user: expected add, del, list or import");
+		op_error(error, "user: expected add, del, list or import");
 		return -1;
 	}
 	rq->op = strcmp(sub, "add") == 0 ? USER_ADD : USER_DEL;
 	if (rq->id == NULL || !clients_valid_id(rq->id)) {
-		cmd_error(error, "user %s: \"%.64s\" is not a valid client ID "
+		op_error(error, "user %s: \"%.64s\" is not a valid client ID "
 		    "(1-%d of A-Z a-z 0-9 . _ -)", sub, rq->id ? rq->id : "",
 		    CLIENT_ID_MAX);
 		return -1;

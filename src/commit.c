@@ -60,40 +60,17 @@
 #define COMMIT_GROUP_ROWS	128	/* waiters worth holding a batch for */
 #define COMMIT_SLACK_US		100	/* not worth re-arming the timer for */
 
-/* A client's row as it was when the batch was made. */
-struct batch_client {
-	struct client	*c;		/* the live one: commit_finish only */
-	struct client	 row;		/* strings in the batch's pool;
-					   row.dirty: what to write */
-};
-
-/* A message with rows in the batch: its own (if row) and targets'. */
-struct batch_message {
-	struct message	*m;		/* the live one: commit_finish only */
-	struct message	 row;		/* id, state, finished_at */
-	int		 write_row;
-};
-
-struct batch_target {
-	struct target	*t;		/* the live one: commit_finish only */
-	struct target	 row;		/* row.client in the batch's pool */
-	size_t		 msg;		/* its message, in msgs[] */
-};
-
 struct commit_batch {
-	struct batch_client	*clients;
-	size_t			 nclients;
-	struct batch_message	*msgs;
-	size_t			 nmsgs;
-	struct batch_target	*targets;
-	size_t			 ntargets;
-	char			*pool;		/* the rows' strings */
+	struct store_batch	 rows;		/* plain values, its own */
 	struct commit_waiter	*waiters;	/* told by commit_finish */
 	size_t			 nwaiters;
+	struct commit_job	*jobs;		/* run after the write */
 	int			 rv;		/* the writer's outcome */
 	int			 done;		/* under cm_lock */
+	int			 nomem;		/* not handed: jobs not run */
 	char			 err[256];	/* why it failed */
-	int64_t			 started;	/* us, monotonic (metrics) */
+	int64_t			 started;	/* us, monotonic: handed over */
+	int64_t			 written;	/* us: the write ended (metrics) */
 };
 
 static const struct config	*commit_cfg;
@@ -104,6 +81,8 @@ static int64_t			 commit_due;	/* us, monotonic; 0: not armed */
 static struct commit_waiter	*commit_queue;
 static struct commit_waiter	**commit_tail = &commit_queue;
 static size_t			 commit_nwaiting;
+static struct commit_job	*commit_jobq;	/* for the next batch */
+static struct commit_job	**commit_jobtail = &commit_jobq;
 static int64_t			 commit_first;	/* us: the oldest waiter came */
 static struct commit_rate	 commit_rate;	/* of waiters */
 static int64_t			 commit_retry_at;	/* us; 0: last ok */
@@ -133,139 +112,45 @@ commit_batch_free(struct commit_batch *b)
 {
 	if (b == NULL)
 		return;
-	free(b->clients);
-	free(b->msgs);
-	free(b->targets);
-	free(b->pool);
+	store_batch_free(&b->rows);
 	free(b);
 }
 
-static size_t
-commit_strsize(const char *s)
+/* Tell the owners of the rows in the batch how it went. */
+static void
+commit_owners_done(int ok)
 {
-	return s ? strlen(s) + 1 : 0;
-}
-
-/* Copy s into the pool at *pp; NULL stays NULL. */
-static char *
-commit_strcopy(char **pp, const char *s)
-{
-	char	*d = *pp;
-	size_t	 n;
-
-	if (s == NULL)
-		return NULL;
-	n = strlen(s) + 1;
-	memcpy(d, s, n);
-	*pp += n;
-	return d;
+	clients_batch_done(ok);
+	dispatch_batch_done(ok);
 }
 
 /*
- * Take every dirty row into a new batch with the waiters queued now, and
- * clear the marks. NULL when memory is short: then nothing is taken.
+ * Have every owner copy its dirty rows into a new batch (and clear its
+ * marks), with the waiters queued now. NULL when memory is short: then
+ * the owners keep their rows dirty.
  */
 static struct commit_batch *
 commit_snapshot(void)
 {
 	struct commit_batch	*b;
-	struct client		*clist, *c, *cnext;
-	struct message		*mlist, *m, *mnext;
-	struct target		*t;
-	struct batch_client	*bc;
-	struct batch_message	*bm;
-	struct batch_target	*bt;
-	size_t			 nc = 0, nm = 0, nt = 0, pool = 1;
-	char			*p;
 
-	clist = clients_take_dirty();
-	mlist = dispatch_take_dirty();
-	for (c = clist; c; c = c->dnext) {
-		nc++;
-		pool += commit_strsize(c->id) + commit_strsize(c->class) +
-		    commit_strsize(c->contact) +
-		    commit_strsize(c->user_agent);
-	}
-	for (m = mlist; m; m = m->dnext) {
-		nm++;
-		for (t = m->dirty_targets; t; t = t->dnext) {
-			nt++;
-			pool += commit_strsize(t->client);
-		}
-	}
-	if ((b = calloc(1, sizeof(*b))) == NULL ||
-	    (nc && (b->clients = calloc(nc, sizeof(*b->clients))) == NULL) ||
-	    (nm && (b->msgs = calloc(nm, sizeof(*b->msgs))) == NULL) ||
-	    (nt && (b->targets = calloc(nt, sizeof(*b->targets))) == NULL) ||
-	    (b->pool = malloc(pool)) == NULL) {
-		commit_batch_free(b);
-		clients_requeue_dirty(clist);
-		dispatch_requeue_dirty(mlist);
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return NULL;
+	store_batch_init(&b->rows);
+	if (clients_batch(&b->rows) == -1 ||
+	    dispatch_batch(&b->rows) == -1) {
+		commit_batch_free(b);	/* commit_finish tells the owners */
 		return NULL;
 	}
-
-	p = b->pool;
-	for (c = clist; c; c = cnext) {
-		cnext = c->dnext;
-		bc = &b->clients[b->nclients++];
-		bc->c = c;
-		bc->row.id = commit_strcopy(&p, c->id);
-		bc->row.class = commit_strcopy(&p, c->class);
-		bc->row.contact = commit_strcopy(&p, c->contact);
-		bc->row.user_agent = commit_strcopy(&p, c->user_agent);
-		memcpy(bc->row.address, c->address, sizeof(c->address));
-		bc->row.port = c->port;
-		bc->row.transport = c->transport;
-		bc->row.state = c->state;
-		bc->row.dirty = c->dirty;
-		bc->row.registered_at = c->registered_at;
-		bc->row.expires_at = c->expires_at;
-		bc->row.last_seen = c->last_seen;
-		c->dirty = 0;
-	}
-	for (m = mlist; m; m = mnext) {
-		mnext = m->dnext;
-		bm = &b->msgs[b->nmsgs];
-		bm->m = m;
-		memcpy(bm->row.id, m->id, sizeof(m->id));
-		bm->row.state = m->state;
-		bm->row.finished_at = m->finished_at;
-		bm->write_row = m->dirty;
-		for (t = m->dirty_targets; t; t = t->dnext) {
-			bt = &b->targets[b->ntargets++];
-			bt->t = t;
-			bt->msg = b->nmsgs;
-			bt->row.client = commit_strcopy(&p, t->client);
-			bt->row.state = t->state;
-			bt->row.attempts = t->attempts;
-			bt->row.next_attempt = t->next_attempt;
-			bt->row.last_status = t->last_status;
-			bt->row.last_attempt = t->last_attempt;
-			bt->row.acked_at = t->acked_at;
-			t->dirty = 0;
-		}
-		m->dirty_targets = NULL;
-		m->dirty = 0;
-		m->listed = 0;
-		b->nmsgs++;
-	}
-
 	b->waiters = commit_queue;
 	b->nwaiters = commit_nwaiting;
+	b->jobs = commit_jobq;
+	commit_jobq = NULL;
+	commit_jobtail = &commit_jobq;
 	commit_queue = NULL;
 	commit_tail = &commit_queue;
 	commit_nwaiting = 0;
 	return b;
-}
-
-static int
-commit_write_client(const struct client *c)
-{
-	if (c->dirty & CLIENT_DIRTY_DELETE)
-		return store_delete_client(c->id);
-	if (c->dirty & CLIENT_DIRTY_ROW)
-		return store_put_client(c);
-	return store_touch_client(c);
 }
 
 /* Write a batch in one transaction, on the calling thread's connection.
@@ -273,29 +158,25 @@ commit_write_client(const struct client *c)
 static int
 commit_write(struct commit_batch *b)
 {
-	size_t	 i;
-	int	 rv = 0;
-
-	if (store_begin() == -1)
-		rv = -1;
-	for (i = 0; rv == 0 && i < b->nclients; i++)
-		if (commit_write_client(&b->clients[i].row) == -1)
-			rv = -1;
-	for (i = 0; rv == 0 && i < b->nmsgs; i++)
-		if (b->msgs[i].write_row &&
-		    store_set_message_state(&b->msgs[i].row) == -1)
-			rv = -1;
-	for (i = 0; rv == 0 && i < b->ntargets; i++)
-		if (store_put_target(&b->msgs[b->targets[i].msg].row,
-		    &b->targets[i].row) == -1)
-			rv = -1;
-	if (rv == 0 && store_commit() == -1)
-		rv = -1;
-	if (rv == -1) {
+	if (store_batch_empty(&b->rows))
+		return 0;
+	if (store_write(&b->rows) == -1) {
 		snprintf(b->err, sizeof(b->err), "%s", store_errmsg());
-		store_rollback();
+		return -1;
 	}
-	return rv;
+	return 0;
+}
+
+/* Write the batch, then run its jobs, on the calling thread. */
+static void
+commit_run(struct commit_batch *b)
+{
+	struct commit_job	*j;
+
+	b->rv = commit_write(b);
+	b->written = clock_mono_us();
+	for (j = b->jobs; j; j = j->next)
+		j->run(j);
 }
 
 /* ---- the writer thread ---- */
@@ -316,7 +197,7 @@ commit_writer(void *arg)
 			break;
 		cm_handed = NULL;
 		pthread_mutex_unlock(&cm_lock);
-		b->rv = commit_write(b);
+		commit_run(b);
 		pthread_mutex_lock(&cm_lock);
 		b->done = 1;
 		pthread_cond_broadcast(&cm_cond);
@@ -449,16 +330,6 @@ commit_fire(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
 	return 0;
 }
 
-/* The monotonic clock in us. */
-static int64_t
-commit_clock(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Set the timer to fire at due (us; 0: disarm). -1 on error. */
 static int
 commit_timer_set(int64_t due)
@@ -491,7 +362,7 @@ commit_arm_at(int64_t due)
 static void
 commit_arm(int delay)
 {
-	commit_arm_at(commit_clock() + (int64_t)delay * 1000);
+	commit_arm_at(clock_mono_us() + (int64_t)delay * 1000);
 }
 
 /* ---- the adaptive delay ----
@@ -562,7 +433,7 @@ commit_schedule_lazy(void)
 void
 commit_wait(struct commit_waiter *w)
 {
-	int64_t	 now = commit_clock(), due,
+	int64_t	 now = clock_mono_us(), due,
 		 bound = (int64_t)commit_cfg->db_commit_delay * 1000;
 
 	commit_rate_note(&commit_rate, now, bound);
@@ -583,6 +454,25 @@ commit_wait(struct commit_waiter *w)
 	    bound);
 	if (commit_nwaiting == 1 || due <= now)
 		commit_arm_at(due);
+}
+
+/*
+ * Queue a job for the writer side: j->run runs on the writer thread
+ * (the store's calls are made there, never on the event loop), after
+ * the batch that holds every change marked dirty until now, so that it
+ * reads what is committed; j->done runs on the event loop afterwards
+ * (j->failed set if run could not run, out of memory). j must stay
+ * valid until done; done may free it. Without commit_init (unit tests)
+ * both run at once, on this thread.
+ */
+void
+commit_job(struct commit_job *j)
+{
+	j->next = NULL;
+	j->failed = 0;
+	*commit_jobtail = j;
+	commit_jobtail = &j->next;
+	commit_start();
 }
 
 /* How many waiters have not heard yet, in flight or queued. */
@@ -620,23 +510,27 @@ commit_start(void)
 
 		memset(&nomem, 0, sizeof(nomem));
 		nomem.waiters = commit_queue;
+		nomem.jobs = commit_jobq;
+		commit_jobq = NULL;
+		commit_jobtail = &commit_jobq;
 		commit_queue = NULL;
 		commit_tail = &commit_queue;
 		commit_nwaiting = 0;
 		nomem.rv = -1;
+		nomem.nomem = 1;
 		snprintf(nomem.err, sizeof(nomem.err), "out of memory");
 		commit_finish(&nomem);
 		return;
 	}
-	b->started = commit_clock();
-	if (b->nclients == 0 && b->nmsgs == 0) {
+	if (store_batch_empty(&b->rows) && b->jobs == NULL) {
 		b->rv = 0;		/* nothing to write */
 		commit_finish(b);
 		commit_batch_free(b);
 		return;
 	}
+	b->started = clock_mono_us();
 	if (!cm_running) {
-		b->rv = commit_write(b);
+		commit_run(b);
 		commit_finish(b);
 		commit_batch_free(b);
 		return;
@@ -721,35 +615,28 @@ static void
 commit_finish(struct commit_batch *b)
 {
 	struct commit_waiter	*w, *next;
-	size_t			 i;
+	struct commit_job	*j, *jnext;
 
-	if (b->started && (b->nclients || b->nmsgs))
-		metrics_commit(commit_clock() - b->started, b->rv == 0);
-	if (b->rv == 0) {
-		for (i = 0; i < b->nclients; i++)
-			clients_written(b->clients[i].c,
-			    b->clients[i].row.dirty);
-		for (i = 0; i < b->nmsgs; i++)
-			dispatch_written(b->msgs[i].m);
-	} else {
+	if (b->started && !store_batch_empty(&b->rows))
+		metrics_commit(b->written - b->started, b->rv == 0);
+	if (b->rv != 0)
 		log_debug("commit: transaction failed, retry in %dms: %s",
 		    COMMIT_RETRY_MS, b->err);
-		for (i = 0; i < b->nclients; i++)
-			clients_requeue(b->clients[i].c,
-			    b->clients[i].row.dirty);
-		for (i = 0; i < b->nmsgs; i++)
-			dispatch_requeue(b->msgs[i].m, b->msgs[i].write_row);
-		for (i = 0; i < b->ntargets; i++)
-			dispatch_requeue_target(b->targets[i].t);
-	}
+	commit_owners_done(b->rv == 0);
 	for (w = b->waiters; w; w = next) {
 		next = w->next;
 		w->done(w, b->rv == 0);
 	}
+	for (j = b->jobs; j; j = jnext) {
+		jnext = j->next;
+		if (b->rv == -1 && b->nomem)
+			j->failed = 1;
+		j->done(j);
+	}
 	if (b->rv == -1) {
 		commit_retry_at = 0;
 		commit_arm(COMMIT_RETRY_MS);
-		commit_retry_at = commit_clock() + COMMIT_RETRY_MS * 1000;
+		commit_retry_at = clock_mono_us() + COMMIT_RETRY_MS * 1000;
 	} else
 		commit_retry_at = 0;
 }

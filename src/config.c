@@ -46,6 +46,8 @@ static const struct conf_opt options[] = {
 	{ "sip.max_headers", CONF_INT, F(sip_max_headers), 0, 100000, NULL },
 	{ "sip.max_via", CONF_INT, F(sip_max_via), 0, 100000, NULL },
 	{ "sip.source_rate", CONF_INT, F(sip_source_rate), 0, 1000000, NULL },
+	{ "database.backend", CONF_ENUM, F(db_backend), 0, 0,
+	    store_backend_list },
 	{ "database.path", CONF_STRING, F(db_path), 0, 0, NULL },
 	{ "database.synchronous", CONF_ENUM, F(db_sync_full), 0, 0,
 	    sync_names },

@@ -167,7 +167,7 @@ control_init(const struct config *cfg, su_root_t *root, char *err,
 
 	ctl_cfg = cfg;
 	ctl_root = root;
-	ctl_started = sippushd_now();
+	ctl_started = clock_now();
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(cfg->ctl_socket) >= sizeof(sun.sun_path)) {
@@ -309,7 +309,7 @@ static void
 control_refuse(int fd, uid_t uid)
 {
 	static const char	 msg[] = "ERR permission denied\n";
-	int64_t			 now = sippushd_now();
+	int64_t			 now = clock_now();
 
 	if (write(fd, msg, sizeof(msg) - 1) == -1) {
 		/* the peer may be gone already */
@@ -426,8 +426,10 @@ control_flush(struct conn *c)
 		}
 		before = c->in.len;
 		control_process(c);
-		if (c->in.len == before && !c->closing && c->more == NULL &&
-		    c->call == NULL)
+		/* a command that answers later (a job of the writer's):
+		 * nothing more until control_call_done */
+		if (c->call != NULL || (c->in.len == before && !c->closing &&
+		    c->more == NULL))
 			break;
 	}
 	if (control_pending(c) == 0 && c->closing)
@@ -743,7 +745,7 @@ control_cmd_stats(struct buf *out)
 	clients_stats(&st);
 	buf_puts(out, "OK\n");
 	proto_put_kv(out, "version", SIPPUSH_VERSION);
-	proto_put_kvi(out, "uptime", sippushd_now() - ctl_started);
+	proto_put_kvi(out, "uptime", clock_now() - ctl_started);
 	proto_put_kvi(out, "clients", (long long)st.total);
 	for (i = CLIENT_ONLINE; i <= CLIENT_UNREGISTERED; i++)
 		proto_put_kvi(out, clients_state_name(i),
@@ -752,6 +754,8 @@ control_cmd_stats(struct buf *out)
 	proto_put_kvi(out, "store_failing_since",
 	    (long long)store_failing(&faults));
 	proto_put_kvi(out, "store_failed_writes", (long long)faults);
+	proto_put_kvi(out, "store_loop_calls",
+	    (long long)store_loop_calls());
 	dispatch_stats(out);
 	guard_stats(out);
 	proto_end_record(out);
@@ -780,18 +784,23 @@ control_request_done(struct cmd_call *call, void *arg)
 }
 
 /* Answer one request (argv[0] is the command) into out, whole (a
- * stream run to its end). */
+ * stream run to its end), waiting for the writer's jobs it made: for
+ * unit tests and fuzzing, which have no event loop running; the daemon
+ * answers through cmd_start. */
 void
 control_request(struct buf *out, int argc, char **argv)
 {
 	struct control_req	 r = { out, 0 };
 	struct cmd_call		*call;
+	int			 i;
 
 	if ((call = cmd_call_new(control_request_done, &r)) == NULL) {
 		buf_puts(out, "ERR out of memory\n");
 		return;
 	}
 	cmd_start(call, argc, argv);
+	for (i = 0; !r.finished && i < 3; i++)
+		commit_flush();
 	if (!r.finished)	/* later: its reply is dropped then */
 		cmd_detach(call);
 }

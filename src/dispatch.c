@@ -71,6 +71,17 @@ static struct message		*dp_turn;	/* served next by the pump */
 static struct message		*dp_dirty;
 static size_t			 dp_inflight;
 static int64_t			 dp_last_purge;
+
+/* The purge job (one at a time). */
+struct dispatch_purge {
+	struct commit_job	 job;
+	int64_t			 before;
+	int			 n;
+	int			 busy;
+};
+static struct dispatch_purge	 dp_purge;
+static void dispatch_purge_run(struct commit_job *);
+static void dispatch_purge_done(struct commit_job *);
 static url_t			*dp_from;	/* sip:sippushd@our-host */
 static su_home_t		 dp_home[1] = { SU_HOME_INIT(dp_home) };
 static uint64_t			 dp_sent, dp_acked, dp_retries;
@@ -110,15 +121,6 @@ const char *
 dispatch_message_state_name(int s)
 {
 	return s >= 0 && s <= MESSAGE_CANCELLED ? message_state_names[s] : "?";
-}
-
-static int64_t
-dispatch_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static uint32_t
@@ -435,7 +437,7 @@ dispatch_check_done(struct message *m)
 	if (m->finished_at || m->count[TARGET_PENDING] ||
 	    m->count[TARGET_SENT])
 		return;
-	m->finished_at = sippushd_now();
+	m->finished_at = clock_now();
 	if (m->state == MESSAGE_ACTIVE)
 		m->state = MESSAGE_DONE;
 	m->dirty = 1;
@@ -514,6 +516,133 @@ dispatch_requeue_target(struct target *t)
 {
 	dispatch_mark_target(t);
 	dispatch_list(t->msg);
+}
+
+/* The rows in the batch being written: messages (with whether their own
+ * row is in it) and targets. */
+struct dispatch_given {
+	struct message	*m;
+	int		 row;
+};
+static struct dispatch_given	*dp_given;
+static size_t			 dp_ngiven, dp_agiven;
+static struct target		**dp_tgiven;
+static size_t			 dp_ntgiven, dp_atgiven;
+
+/* Room for one more in *v (n used of *a). */
+static int
+dispatch_grow(void **v, size_t *a, size_t n, size_t size)
+{
+	size_t	 na;
+	void	*nv;
+
+	if (n < *a)
+		return 0;
+	na = *a ? *a * 2 : 256;
+	if ((nv = realloc(*v, na * size)) == NULL)
+		return -1;
+	*v = nv;
+	*a = na;
+	return 0;
+}
+
+/* t's row as the store sees it. A target in flight is stored as pending,
+ * its attempt counted: after a crash it is sent again. */
+static void
+dispatch_target_row(const struct target *t, struct target_row *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->op = STORE_PUT;
+	r->message_id = t->msg->id;
+	r->client = t->client;
+	r->state = dispatch_target_state_name(t->state == TARGET_SENT ?
+	    TARGET_PENDING : t->state);
+	r->attempts = t->attempts;
+	r->next_attempt = t->next_attempt;
+	r->last_attempt = t->last_attempt;
+	r->acked_at = t->acked_at;
+	r->last_status = t->last_status;
+}
+
+/*
+ * Copy every dirty message's and target's row into b and clear the marks
+ * (listed, dirty, dirty_targets, every target's dirty); the outcome comes
+ * with dispatch_batch_done. 0, or -1 when memory is short: then every
+ * row is dirty as before.
+ */
+int
+dispatch_batch(struct store_batch *b)
+{
+	struct message		*list, *m, *next;
+	struct target		*t, *tnext;
+	struct message_row	 mr;
+	struct target_row	 tr;
+	size_t			 i;
+
+	list = dispatch_take_dirty();
+	for (m = list; m; m = next) {
+		next = m->dnext;
+		if (dispatch_grow((void **)&dp_given, &dp_agiven, dp_ngiven,
+		    sizeof(*dp_given)) == -1)
+			goto nomem;
+		if (m->dirty) {
+			memset(&mr, 0, sizeof(mr));
+			mr.op = STORE_TOUCH;
+			mr.id = m->id;
+			mr.state = dispatch_message_state_name(m->state);
+			mr.finished_at = m->finished_at;
+			if (store_batch_message(b, &mr) == -1)
+				goto nomem;
+		}
+		for (t = m->dirty_targets; t; t = tnext) {
+			tnext = t->dnext;
+			if (dispatch_grow((void **)&dp_tgiven, &dp_atgiven,
+			    dp_ntgiven, sizeof(*dp_tgiven)) == -1)
+				goto nomem;
+			dispatch_target_row(t, &tr);
+			if (store_batch_target(b, &tr) == -1)
+				goto nomem;
+			dp_tgiven[dp_ntgiven++] = t;
+			m->dirty_targets = tnext;
+			t->dirty = 0;
+		}
+		dp_given[dp_ngiven].m = m;
+		dp_given[dp_ngiven++].row = m->dirty;
+		m->dirty = 0;
+		m->listed = 0;
+	}
+	return 0;
+nomem:
+	/* m (not given yet) keeps its marks and what is left of its
+	 * dirty targets; the rest of the list too */
+	for (; m; m = next) {
+		next = m->dnext;
+		m->listed = 0;
+		dispatch_list(m);
+	}
+	for (i = 0; i < dp_ngiven; i++)
+		dispatch_requeue(dp_given[i].m, dp_given[i].row);
+	for (i = 0; i < dp_ntgiven; i++)
+		dispatch_requeue_target(dp_tgiven[i]);
+	dp_ngiven = dp_ntgiven = 0;
+	return -1;
+}
+
+/* The batch dispatch_batch filled is committed (ok) or failed. */
+void
+dispatch_batch_done(int ok)
+{
+	size_t	 i;
+
+	if (!ok) {
+		for (i = 0; i < dp_ngiven; i++)
+			dispatch_requeue(dp_given[i].m, dp_given[i].row);
+		for (i = 0; i < dp_ntgiven; i++)
+			dispatch_requeue_target(dp_tgiven[i]);
+	} else
+		for (i = 0; i < dp_ngiven; i++)
+			dispatch_written(dp_given[i].m);
+	dp_ngiven = dp_ntgiven = 0;
 }
 
 /* A commit holding m's rows is done: free m if it is finished and has
@@ -764,7 +893,7 @@ dispatch_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq,
 	nta_outgoing_destroy(orq);
 	t->orq = NULL;
 	dp_inflight--;
-	now = dispatch_now_ms();
+	now = clock_now_ms();
 	if (status < 300 && dispatch_stale(t)) {
 		/* not the client's answer: not recorded, sent again now to
 		 * where it registered from (it drops a copy it had taken) */
@@ -808,7 +937,7 @@ static void
 dispatch_pump(void)
 {
 	struct message	*m, *next;
-	int64_t		 now = dispatch_now_ms();
+	int64_t		 now = clock_now_ms();
 	size_t		 n, i, cap = (size_t)dp_cfg->dp_max_in_flight;
 	int		 progress = 1;
 
@@ -841,7 +970,7 @@ dispatch_client_online(struct client *c)
 	struct target	*t;
 	size_t		 lo, hi, mid;
 	int		 cmp, any = 0;
-	int64_t		 now = dispatch_now_ms();
+	int64_t		 now = clock_now_ms();
 	uint32_t	 unfinished = 0;
 
 	for (m = dp_active; m; m = m->next) {
@@ -891,8 +1020,7 @@ dispatch_tick(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *a)
 {
 	struct message	*m, *next;
 	struct target	*t;
-	int64_t		 now = dispatch_now_ms();
-	int		 n;
+	int64_t		 now = clock_now_ms();
 
 	(void)magic;
 	(void)timer;
@@ -923,18 +1051,36 @@ dispatch_tick(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *a)
 		malloc_trim(0);
 		dp_trim = 0;
 	}
-	/* the purge writes on the loop's own connection: not while the
-	 * writer has a batch (a sweep that took a million clients offline
-	 * is seconds of writing), but at a later tick */
+	/* the purge is a job of the writer's, one at a time */
 	if (dp_cfg->dp_retain && now / 1000 - dp_last_purge >=
-	    DISPATCH_PURGE_EVERY && !commit_busy()) {
+	    DISPATCH_PURGE_EVERY && !dp_purge.busy) {
 		dp_last_purge = now / 1000;
-		commit_drain();
-		if ((n = store_purge_messages(now / 1000 -
-		    dp_cfg->dp_retain)) > 0)
-			log_info("dispatch: purged %d finished messages", n);
+		dp_purge.before = now / 1000 - dp_cfg->dp_retain;
+		dp_purge.busy = 1;
+		dp_purge.job.run = dispatch_purge_run;
+		dp_purge.job.done = dispatch_purge_done;
+		commit_job(&dp_purge.job);
 	}
 	dispatch_tick_arm();
+}
+
+/* On the writer: delete the finished messages past dispatch.retain. */
+static void
+dispatch_purge_run(struct commit_job *j)
+{
+	struct dispatch_purge	*pg = (struct dispatch_purge *)j;
+
+	pg->n = store_purge_messages(pg->before);
+}
+
+static void
+dispatch_purge_done(struct commit_job *j)
+{
+	struct dispatch_purge	*pg = (struct dispatch_purge *)j;
+
+	if (!j->failed && pg->n > 0)
+		log_info("dispatch: purged %d finished messages", pg->n);
+	pg->busy = 0;
 }
 
 int
@@ -945,7 +1091,7 @@ dispatch_init(const struct config *cfg, su_root_t *root, nta_agent_t *agent)
 
 	dp_cfg = cfg;
 	dp_agent = agent;
-	dp_last_purge = sippushd_now() - DISPATCH_PURGE_EVERY + 5;
+	dp_last_purge = clock_now() - DISPATCH_PURGE_EVERY + 5;
 	self = nta_agent_contact(agent);
 	snprintf(from, sizeof(from), "sip:sippushd@%s",
 	    self && self->m_url->url_host ? self->m_url->url_host :
@@ -1028,7 +1174,7 @@ static void
 dispatch_activate(struct message *m)
 {
 	struct message	**pp;
-	int64_t		 now = dispatch_now_ms();
+	int64_t		 now = clock_now_ms();
 	size_t		 i;
 
 	qsort(m->targets, m->ntargets, sizeof(*m->targets),
@@ -1067,6 +1213,7 @@ dispatch_restore_target(const struct target_row *r, void *arg)
 	struct target	*t, *nt, **nh;
 	char		*np;
 	size_t		 len = strlen(r->client) + 1, cap;
+	int		 state;
 
 	if (rs->n == rs->cap) {
 		cap = rs->cap ? rs->cap * 2 : 64;
@@ -1095,8 +1242,9 @@ dispatch_restore_target(const struct target_row *r, void *arg)
 	memset(t, 0, sizeof(*t));
 	t->client = (const char *)(uintptr_t)rs->used;	/* offset for now */
 	rs->used += len;
-	t->state = (uint8_t)(r->state == TARGET_SENT ? TARGET_PENDING :
-	    r->state);
+	state = dispatch_target_state_parse(r->state);
+	t->state = (uint8_t)(state < 0 || state == TARGET_SENT ?
+	    TARGET_PENDING : state);
 	t->attempts = r->attempts;
 	t->next_attempt = r->next_attempt;
 	t->last_attempt = r->last_attempt;
@@ -1134,7 +1282,8 @@ dispatch_restore_message(const struct message_row *r, void *arg)
 	/* the buffers from dispatch_alloc(0, 0) hold one element */
 	rs.cap = 1;
 	rs.poolcap = 1;
-	if (store_load_targets(m->id, dispatch_restore_target, &rs) == -1)
+	if (store_load_targets(m->id, NULL, -1, dispatch_restore_target,
+	    &rs) == -1)
 		goto nomem;
 	m->ntargets = rs.n;
 	for (i = 0; i < m->ntargets; i++)
@@ -1180,20 +1329,6 @@ dispatch_max_ttl(void)
 	return dp_cfg->dp_max_ttl;
 }
 
-static void
-dispatch_error(char *error, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-dispatch_error(char *error, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(error, OP_ERROR_MAX, fmt, ap);
-	va_end(ap);
-}
-
 struct pick {
 	int		  all;
 	const char	**classes;
@@ -1235,6 +1370,21 @@ dispatch_cmp_client(const void *a, const void *b)
  * Publish: expands the targets, commits message and targets, answers
  * the ID.
  */
+/* A publish whose rows the writer inserts. */
+struct dispatch_pub {
+	struct commit_job	 job;
+	struct store_batch	 rows;
+	struct message		*m;
+	size_t			 online;
+	int			 rv;
+	char			 err[OP_ERROR_MAX - 80];
+	void			(*done)(void *, const struct publish_result *);
+	void			*arg;
+};
+
+static void dispatch_publish_run(struct commit_job *);
+static void dispatch_publish_done(struct commit_job *);
+
 void
 dispatch_publish(const struct publish_req *rq,
     void (*done)(void *, const struct publish_result *), void *arg)
@@ -1244,10 +1394,12 @@ dispatch_publish(const struct publish_req *rq,
 	struct message		*m = NULL;
 	struct buf		 sel = { 0 };
 	const char		*body = rq->body, *ctype;
-	char			 id[MESSAGE_ID_LEN + 1];
+	struct dispatch_pub	*pub = NULL;
+	struct message_row	 mr;
+	struct target_row	 tr;
 	size_t			 i, k, idlen, nudp = 0, online = 0, body_len;
 	long			 ttl = rq->ttl ? rq->ttl : dp_cfg->dp_default_ttl;
-	int64_t			 now_ms = sippushd_now_ms(), now = now_ms / 1000;
+	int64_t			 now_ms = clock_now_ms(), now = now_ms / 1000;
 	uint8_t			 rnd[MESSAGE_ID_LEN / 2];
 	struct client		*c;
 
@@ -1257,39 +1409,39 @@ dispatch_publish(const struct publish_req *rq,
 	body_len = body ? rq->body_len : 0;
 	p.all = rq->all;
 	if ((p.classes = calloc(rq->nsel + 1, sizeof(*p.classes))) == NULL) {
-		dispatch_error(res.error, "publish: out of memory");
+		op_error(res.error, "publish: out of memory");
 		goto out;
 	}
 	for (i = 0; i < rq->nsel; i++) {
 		if (rq->sel[i].kind == PUBLISH_CLASS) {
 			if (!clients_valid_class(rq->sel[i].name)) {
-				dispatch_error(res.error, "publish: \"%.64s\" "
+				op_error(res.error, "publish: \"%.64s\" "
 				    "is not a valid class", rq->sel[i].name);
 				goto out;
 			}
 			p.classes[p.nclasses++] = rq->sel[i].name;
 		} else if (clients_find(rq->sel[i].name) == NULL) {
-			dispatch_error(res.error, "publish: no client "
+			op_error(res.error, "publish: no client "
 			    "\"%.64s\" in the table", rq->sel[i].name);
 			goto out;
 		}
 	}
 	if (ttl < 1 || ttl > dp_cfg->dp_max_ttl) {
-		dispatch_error(res.error, "publish: ttl must be 1..%d seconds",
+		op_error(res.error, "publish: ttl must be 1..%d seconds",
 		    dp_cfg->dp_max_ttl);
 		goto out;
 	}
 	if (!dispatch_valid_ctype(ctype)) {
-		dispatch_error(res.error, "publish: bad content type \"%.64s\"",
+		op_error(res.error, "publish: bad content type \"%.64s\"",
 		    ctype);
 		goto out;
 	}
 	if (body == NULL || body_len == 0) {
-		dispatch_error(res.error, "publish: no body");
+		op_error(res.error, "publish: no body");
 		goto out;
 	}
 	if (body_len > (size_t)dp_cfg->dp_max_body) {
-		dispatch_error(res.error, "publish: body is %zu bytes, over "
+		op_error(res.error, "publish: body is %zu bytes, over "
 		    "dispatch.max_body (%d)", body_len, dp_cfg->dp_max_body);
 		goto out;
 	}
@@ -1312,16 +1464,16 @@ dispatch_publish(const struct publish_req *rq,
 			p.v[p.n++] = c;
 		}
 	if (p.nomem) {
-		dispatch_error(res.error, "publish: out of memory");
+		op_error(res.error, "publish: out of memory");
 		goto out;
 	}
 	if (!p.all && rq->nsel == 0) {
-		dispatch_error(res.error, "publish: no target given (class=, "
+		op_error(res.error, "publish: no target given (class=, "
 		    "client= or all=yes)");
 		goto out;
 	}
 	if (p.n == 0) {
-		dispatch_error(res.error, "publish: no client matches");
+		op_error(res.error, "publish: no client matches");
 		goto out;
 	}
 	qsort(p.v, p.n, sizeof(*p.v), dispatch_cmp_client);
@@ -1341,7 +1493,7 @@ dispatch_publish(const struct publish_req *rq,
 		    k++ == 0)
 			c = p.v[i];
 	if (k) {
-		dispatch_error(res.error, "publish: client %s has %u "
+		op_error(res.error, "publish: client %s has %u "
 		    "unfinished messages, the most "
 		    "dispatch.max_pending_per_client allows (%zu target%s at "
 		    "the limit); wait for deliveries to end or cancel some",
@@ -1349,7 +1501,7 @@ dispatch_publish(const struct publish_req *rq,
 		goto out;
 	}
 	if (nudp && body_len > MESSAGE_UDP_BODY_MAX) {
-		dispatch_error(res.error, "publish: body is %zu bytes, over "
+		op_error(res.error, "publish: body is %zu bytes, over "
 		    "the %d that RFC 3428 allows over UDP, and %zu targets "
 		    "use UDP", body_len, MESSAGE_UDP_BODY_MAX, nudp);
 		goto out;
@@ -1368,14 +1520,14 @@ dispatch_publish(const struct publish_req *rq,
 	    sel.data == NULL || (m->selector = strdup(sel.data)) == NULL ||
 	    (m->content_type = strdup(ctype)) == NULL ||
 	    (m->body = malloc(body_len + 1)) == NULL) {
-		dispatch_error(res.error, "publish: out of memory");
+		op_error(res.error, "publish: out of memory");
 		goto out;
 	}
 	memcpy(m->body, body, body_len);
 	m->body[body_len] = '\0';
 	m->body_len = body_len;
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-		dispatch_error(res.error, "publish: no randomness: %s",
+		op_error(res.error, "publish: no randomness: %s",
 		    strerror(errno));
 		goto out;
 	}
@@ -1396,32 +1548,47 @@ dispatch_publish(const struct publish_req *rq,
 	}
 	m->ntargets = p.n;
 
-	/* durable before the ID is handed out; on our own connection, so
-	 * with no batch of the writer's in flight */
-	commit_drain();
-	if (store_begin() == -1 || store_put_message(m) == -1)
-		goto storefail;
-	for (i = 0; i < m->ntargets; i++)
-		if (store_put_target(m, &m->targets[i]) == -1)
-			goto storefail;
-	if (store_commit() == -1)
-		goto storefail;
-	log_info("dispatch: published %s to %zu targets (%zu online): %s",
-	    m->id, m->ntargets, online, m->selector);
-	memcpy(id, m->id, sizeof(id));
-	res.ok = 1;
-	res.id = id;
-	res.targets = m->ntargets;
-	res.online = online;
-	dispatch_activate(m);
+	/* durable before the ID is handed out: the writer inserts the
+	 * rows in a transaction of their own, and the message starts
+	 * when it is committed (dispatch_publish_done) */
+	if ((pub = calloc(1, sizeof(*pub))) == NULL) {
+		op_error(res.error, "publish: out of memory");
+		goto out;
+	}
+	store_batch_init(&pub->rows);
+	memset(&mr, 0, sizeof(mr));
+	mr.op = STORE_PUT;
+	mr.id = m->id;
+	mr.state = dispatch_message_state_name(m->state);
+	mr.selector = m->selector;
+	mr.content_type = m->content_type;
+	mr.body = m->body;
+	mr.body_len = m->body_len;
+	mr.created_at = m->created_at;
+	mr.expires_at = m->expires_at;
+	if (store_batch_message(&pub->rows, &mr) == -1)
+		goto nomem;
+	for (i = 0; i < m->ntargets; i++) {
+		dispatch_target_row(&m->targets[i], &tr);
+		if (store_batch_target(&pub->rows, &tr) == -1)
+			goto nomem;
+	}
+	pub->m = m;
+	pub->online = online;
+	pub->done = done;
+	pub->arg = arg;
+	pub->job.run = dispatch_publish_run;
+	pub->job.done = dispatch_publish_done;
 	m = NULL;
-	dispatch_pump();
-	goto out;
-storefail:
-	store_rollback();
-	dispatch_error(res.error, "publish: not published: sippushd cannot "
-	    "write its database: %s%s%s", store_errmsg(),
-	    *store_errhint() ? "; " : "", store_errhint());
+	free(p.v);
+	free(p.classes);
+	buf_free(&sel);
+	commit_job(&pub->job);
+	return;
+nomem:
+	store_batch_free(&pub->rows);
+	free(pub);
+	op_error(res.error, "publish: out of memory");
 out:
 	if (m)
 		dispatch_free(m);
@@ -1429,6 +1596,52 @@ out:
 	free(p.classes);
 	buf_free(&sel);
 	done(arg, &res);
+}
+
+/* On the writer: insert the message's rows. */
+static void
+dispatch_publish_run(struct commit_job *j)
+{
+	struct dispatch_pub	*pub = (struct dispatch_pub *)j;
+
+	if ((pub->rv = store_write(&pub->rows)) == -1)
+		snprintf(pub->err, sizeof(pub->err), "%s%s%s", store_errmsg(),
+		    *store_errhint() ? "; " : "", store_errhint());
+}
+
+/* The rows are committed (or not): start the message, answer. */
+static void
+dispatch_publish_done(struct commit_job *j)
+{
+	struct dispatch_pub	*pub = (struct dispatch_pub *)j;
+	struct publish_result	 res;
+	struct message		*m = pub->m;
+	char			 id[MESSAGE_ID_LEN + 1];
+
+	memset(&res, 0, sizeof(res));
+	if (j->failed)
+		op_error(res.error, "publish: out of memory");
+	else if (pub->rv == -1)
+		op_error(res.error, "publish: not published: sippushd "
+		    "cannot write its database: %s", pub->err);
+	else {
+		log_info("dispatch: published %s to %zu targets (%zu "
+		    "online): %s", m->id, m->ntargets, pub->online,
+		    m->selector);
+		memcpy(id, m->id, sizeof(id));
+		res.ok = 1;
+		res.id = id;
+		res.targets = m->ntargets;
+		res.online = pub->online;
+		dispatch_activate(m);
+		m = NULL;
+		dispatch_pump();
+	}
+	if (m)
+		dispatch_free(m);
+	store_batch_free(&pub->rows);
+	pub->done(pub->arg, &res);
+	free(pub);
 }
 
 static struct message *
@@ -1447,7 +1660,7 @@ dispatch_find(const char *id)
 static size_t
 dispatch_offline(struct message *m)
 {
-	int64_t	 now = dispatch_now_ms();
+	int64_t	 now = clock_now_ms();
 	size_t	 i, n = 0;
 
 	if (m->offline_at && now - m->offline_at < 1000)
@@ -1548,7 +1761,9 @@ dispatch_status_target(const struct target_row *r, void *arg)
 		sl->nomem = 1;
 		return 0;
 	}
-	t->state = r->state;
+	t->state = dispatch_target_state_parse(r->state);
+	if (t->state < 0)
+		t->state = TARGET_PENDING;
 	t->attempts = r->attempts;
 	t->last_status = r->last_status;
 	t->last_attempt = r->last_attempt;
@@ -1559,30 +1774,132 @@ dispatch_status_target(const struct target_row *r, void *arg)
 	return 0;
 }
 
-/* A message's summary and (req->targets) its target set. */
+struct list_load {
+	struct message_info	*v;
+	char			**mem;		/* per entry */
+	size_t			 n, cap;
+	int			 nomem;
+};
+
+/* On the writer: no look at the live messages here. */
+static int
+dispatch_list_row(const struct message_row *r, void *arg)
+{
+	struct list_load	*ll = arg;
+	struct message_info	*v;
+	char			**mem;
+
+	if (ll->nomem)
+		return 0;
+	if (ll->n == ll->cap) {
+		ll->cap = ll->cap ? ll->cap * 2 : 32;
+		if ((v = realloc(ll->v, ll->cap * sizeof(*v))) == NULL ||
+		    (ll->v = v, (mem = realloc(ll->mem, ll->cap *
+		    sizeof(*mem))) == NULL)) {
+			ll->nomem = 1;
+			return 0;
+		}
+		ll->mem = mem;
+	}
+	ll->mem[ll->n] = NULL;
+	if (dispatch_info_row(&ll->v[ll->n], r, &ll->mem[ll->n]) == -1) {
+		ll->nomem = 1;
+		return 0;
+	}
+	ll->n++;
+	return 0;
+}
+
+/* A read of the store for status or messages, run by the writer. */
+struct dispatch_read {
+	struct commit_job	 job;
+	char			*id;		/* status */
+	int			 targets;
+	int			 limit;		/* messages */
+	int			 rc;		/* the load's */
+	char			 err[OP_ERROR_MAX - 32];
+	struct status_result	 sres;
+	struct status_load	 sl;
+	struct list_load	 ll;
+	void			(*sdone)(void *, const struct status_result *);
+	void			(*mdone)(void *,
+				    const struct messages_result *);
+	void			*arg;
+};
+
+static void
+dispatch_read_free(struct dispatch_read *rd)
+{
+	size_t	 i;
+
+	for (i = 0; rd->sl.t && i < rd->sres.nt; i++)
+		free((char *)rd->sl.t[i].client);
+	free(rd->sl.t);
+	free(rd->sl.mem);
+	for (i = 0; i < rd->ll.n; i++)
+		free(rd->ll.mem[i]);
+	free(rd->ll.mem);
+	free(rd->ll.v);
+	free(rd->id);
+	free(rd);
+}
+
+/* On the writer: a message that is not in memory, from the store. */
+static void
+dispatch_status_run(struct commit_job *j)
+{
+	struct dispatch_read	*rd = (struct dispatch_read *)j;
+
+	rd->rc = store_load_messages(rd->id, 0, 1, dispatch_status_row,
+	    &rd->sl);
+	if (rd->rc == 1 && rd->targets && store_load_targets(rd->id, NULL,
+	    -1, dispatch_status_target, &rd->sl) == -1)
+		rd->rc = -1;
+	if (rd->rc == -1)
+		snprintf(rd->err, sizeof(rd->err), "%s", store_errmsg());
+}
+
+static void
+dispatch_status_done(struct commit_job *j)
+{
+	struct dispatch_read	*rd = (struct dispatch_read *)j;
+	struct status_result	*res = &rd->sres;
+
+	if (j->failed || rd->sl.nomem)
+		op_error(res->error, "status: out of memory");
+	else if (rd->rc == 0)
+		op_error(res->error, "no message %.64s", rd->id);
+	else if (rd->rc == -1)
+		op_error(res->error, "store failure: %s", rd->err);
+	else
+		res->ok = 1;
+	rd->sdone(rd->arg, res);
+	dispatch_read_free(rd);
+}
+
+/* A message's summary and (req->targets) its target set: from memory
+ * while it is active, else read by the writer. */
 void
 dispatch_status(const struct status_req *rq,
     void (*done)(void *, const struct status_result *), void *arg)
 {
 	struct status_result	 res;
-	struct status_load	 sl;
+	struct dispatch_read	*rd;
 	struct target_info	*tv = NULL;
 	struct message		*m;
 	struct target		*t;
 	size_t			 i;
 
 	memset(&res, 0, sizeof(res));
-	memset(&sl, 0, sizeof(sl));
-	sl.res = &res;
 	if (rq->id == NULL) {
-		dispatch_error(res.error, "status needs id=ID");
+		op_error(res.error, "status needs id=ID");
 		goto out;
 	}
 	if ((m = dispatch_find(rq->id)) != NULL) {
 		dispatch_info_message(&res.msg, m);
 		if (rq->targets && m->ntargets &&
 		    (tv = calloc(m->ntargets, sizeof(*tv))) == NULL) {
-			dispatch_error(res.error, "status: out of memory");
+			op_error(res.error, "status: out of memory");
 			goto out;
 		}
 		for (i = 0; rq->targets && i < m->ntargets; i++) {
@@ -1600,74 +1917,61 @@ dispatch_status(const struct status_req *rq,
 		res.ok = 1;
 		goto out;
 	}
-	commit_flush();		/* a message that just finished */
-	switch (store_load_messages(rq->id, 0, 1, dispatch_status_row, &sl)) {
-	case 1:
-		break;
-	case 0:
-		dispatch_error(res.error, "no message %.64s", rq->id);
-		goto out;
-	default:
-		dispatch_error(res.error, "store failure: %s",
-		    store_errmsg());
+	/* after the batch with a message that just finished */
+	if ((rd = calloc(1, sizeof(*rd))) == NULL ||
+	    (rd->id = strdup(rq->id)) == NULL) {
+		free(rd);
+		op_error(res.error, "status: out of memory");
 		goto out;
 	}
-	if (rq->targets && store_load_targets(rq->id, dispatch_status_target,
-	    &sl) == -1) {
-		dispatch_error(res.error, "store failure: %s",
-		    store_errmsg());
-		goto out;
-	}
-	if (sl.nomem) {
-		dispatch_error(res.error, "status: out of memory");
-		goto out;
-	}
-	res.ok = 1;
+	rd->targets = rq->targets;
+	rd->sl.res = &rd->sres;
+	rd->sdone = done;
+	rd->arg = arg;
+	rd->job.run = dispatch_status_run;
+	rd->job.done = dispatch_status_done;
+	commit_job(&rd->job);
+	return;
 out:
 	done(arg, &res);
 	free(tv);
-	for (i = 0; sl.t && i < res.nt; i++)
-		free((char *)sl.t[i].client);
-	free(sl.t);
-	free(sl.mem);
 }
 
-struct list_load {
-	struct message_info	*v;
-	char			**mem;		/* per entry, or NULL */
-	size_t			 n, cap;
-	int			 nomem;
-};
-
-static int
-dispatch_list_row(const struct message_row *r, void *arg)
+/* On the writer: the newest messages' rows. */
+static void
+dispatch_messages_run(struct commit_job *j)
 {
-	struct list_load	*ll = arg;
-	struct message		*m = dispatch_find(r->id);
-	struct message_info	*v;
-	char			**mem;
+	struct dispatch_read	*rd = (struct dispatch_read *)j;
 
-	if (ll->nomem)
-		return 0;
-	if (ll->n == ll->cap) {
-		ll->cap = ll->cap ? ll->cap * 2 : 32;
-		if ((v = realloc(ll->v, ll->cap * sizeof(*v))) == NULL ||
-		    (ll->v = v, (mem = realloc(ll->mem, ll->cap *
-		    sizeof(*mem))) == NULL)) {
-			ll->nomem = 1;
-			return 0;
-		}
-		ll->mem = mem;
+	if ((rd->rc = store_load_messages(NULL, 0, rd->limit,
+	    dispatch_list_row, &rd->ll)) == -1)
+		snprintf(rd->err, sizeof(rd->err), "%s", store_errmsg());
+}
+
+/* Active ones are shown as memory has them (newer than their rows). */
+static void
+dispatch_messages_done(struct commit_job *j)
+{
+	struct dispatch_read	*rd = (struct dispatch_read *)j;
+	struct messages_result	 res;
+	struct message		*m;
+	size_t			 i;
+
+	memset(&res, 0, sizeof(res));
+	if (j->failed || rd->ll.nomem)
+		op_error(res.error, "messages: out of memory");
+	else if (rd->rc == -1)
+		op_error(res.error, "store failure: %s", rd->err);
+	else {
+		for (i = 0; i < rd->ll.n; i++)
+			if ((m = dispatch_find(rd->ll.v[i].id)) != NULL)
+				dispatch_info_message(&rd->ll.v[i], m);
+		res.ok = 1;
+		res.v = rd->ll.v;
+		res.n = rd->ll.n;
 	}
-	ll->mem[ll->n] = NULL;
-	if (m)
-		dispatch_info_message(&ll->v[ll->n], m);
-	else if (dispatch_info_row(&ll->v[ll->n], r, &ll->mem[ll->n]) == -1) {
-		ll->nomem = 1;
-		return 0;
-	}
-	ll->n++;
-	return 0;
+	rd->mdone(rd->arg, &res);
+	dispatch_read_free(rd);
 }
 
 /* The newest messages with their counts. */
@@ -1676,36 +1980,46 @@ dispatch_messages(const struct messages_req *rq,
     void (*done)(void *, const struct messages_result *), void *arg)
 {
 	struct messages_result	 res;
-	struct list_load	 ll;
-	size_t			 i;
+	struct dispatch_read	*rd;
 
 	memset(&res, 0, sizeof(res));
-	memset(&ll, 0, sizeof(ll));
 	if (rq->limit < 1 || rq->limit > DISPATCH_LIST_MAX) {
-		dispatch_error(res.error, "limit must be 1..%d",
+		op_error(res.error, "limit must be 1..%d",
 		    DISPATCH_LIST_MAX);
 		goto out;
 	}
-	commit_flush();
-	if (store_load_messages(NULL, 0, (int)rq->limit, dispatch_list_row,
-	    &ll) == -1) {
-		dispatch_error(res.error, "store failure: %s",
-		    store_errmsg());
+	if ((rd = calloc(1, sizeof(*rd))) == NULL) {
+		op_error(res.error, "messages: out of memory");
 		goto out;
 	}
-	if (ll.nomem) {
-		dispatch_error(res.error, "messages: out of memory");
-		goto out;
-	}
-	res.ok = 1;
-	res.v = ll.v;
-	res.n = ll.n;
+	rd->limit = (int)rq->limit;
+	rd->mdone = done;
+	rd->arg = arg;
+	rd->job.run = dispatch_messages_run;
+	rd->job.done = dispatch_messages_done;
+	commit_job(&rd->job);
+	return;
 out:
 	done(arg, &res);
-	for (i = 0; i < ll.n; i++)
-		free(ll.mem[i]);
-	free(ll.mem);
-	free(ll.v);
+}
+
+/* A cancel's answer, waiting for the commit of its rows. */
+struct dispatch_cancel_wait {
+	struct commit_waiter	 w;
+	struct cancel_result	 res;
+	char			 id[MESSAGE_ID_LEN + 1];
+	void			(*done)(void *, const struct cancel_result *);
+	void			*arg;
+};
+
+static void
+dispatch_cancel_committed(struct commit_waiter *w, int ok)
+{
+	struct dispatch_cancel_wait	*cw = (struct dispatch_cancel_wait *)w;
+
+	(void)ok;	/* kept in memory and written at the retry */
+	cw->done(cw->arg, &cw->res);
+	free(cw);
 }
 
 /* Cancel: every pending target becomes cancelled; those in flight end
@@ -1715,18 +2029,19 @@ dispatch_cancel(const struct cancel_req *rq,
     void (*done)(void *, const struct cancel_result *), void *arg)
 {
 	struct cancel_result	 res;
+	struct dispatch_cancel_wait *cw;
 	struct message		*m;
 	char			 id[MESSAGE_ID_LEN + 1];
 	size_t			 before;
 
 	memset(&res, 0, sizeof(res));
 	if (rq->id == NULL) {
-		dispatch_error(res.error, "cancel needs id=ID");
+		op_error(res.error, "cancel needs id=ID");
 		goto out;
 	}
 	if ((m = dispatch_find(rq->id)) == NULL ||
 	    m->state == MESSAGE_CANCELLED) {
-		dispatch_error(res.error, "no active message %.64s", rq->id);
+		op_error(res.error, "no active message %.64s", rq->id);
 		goto out;
 	}
 	before = m->count[TARGET_CANCELLED];
@@ -1740,7 +2055,18 @@ dispatch_cancel(const struct cancel_req *rq,
 	res.id = id;
 	res.cancelled = m->count[TARGET_CANCELLED] - before;
 	res.in_flight = m->count[TARGET_SENT];
-	commit_flush();		/* the answer says it is done */
+	/* the answer says it is done: after the commit */
+	if ((cw = calloc(1, sizeof(*cw))) != NULL) {
+		cw->res = res;
+		memcpy(cw->id, id, sizeof(id));
+		cw->res.id = cw->id;
+		cw->done = done;
+		cw->arg = arg;
+		cw->w.done = dispatch_cancel_committed;
+		commit_wait(&cw->w);
+		commit_start();
+		return;
+	}
 out:
 	done(arg, &res);
 }

@@ -173,7 +173,7 @@ guard_budget(const struct sockaddr *sa, size_t n)
 
 	if (guard_cfg->sip_source_rate == 0 || rate_key(sa, key) == -1)
 		return 0;
-	now = rate_clock_us() * 1000;	/* the buckets count in ns */
+	now = clock_mono_us() * 1000;	/* the buckets count in ns */
 	cost = guard_interval * (int64_t)(1 + n / 1024);
 	e = rate_entry(&guard_rates, key);
 	if (rate_over(e, now, guard_tolerance) == 0) {
@@ -227,7 +227,7 @@ static void
 guard_too_large(const su_addrinfo_t *ai)
 {
 	char	 host[46], serv[8];
-	int64_t	 sec = rate_clock_us() / 1000000;
+	int64_t	 sec = clock_mono_us() / 1000000;
 
 	guard_count.too_large++;
 	if (sec != guard_log_second) {

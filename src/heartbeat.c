@@ -26,16 +26,15 @@
 #include "sippushd.h"
 
 #define HEARTBEAT_ALLOW	"REGISTER, OPTIONS"
-/* On the 200 to an OPTIONS that names a client but is not counted as its
- * heartbeat: why, so that the client registers again at once instead of
- * at its next refresh (sippushd(8), OPTIONS). */
-#define REGISTRATION_HEADER	"Sippush-Registration"
 /* The rest of the 200 after CSeq, as nta_msg_treply orders it; the UDP
  * replies are written with it (sip_reply_udp) */
 #define HEARTBEAT_TAIL \
 	"Server: sippushd/" SIPPUSH_VERSION "\r\n" \
 	"Allow: " HEARTBEAT_ALLOW "\r\n" \
 	"Content-Length: 0\r\n"
+/* On the 200 to an OPTIONS that names a client but is not counted as its
+ * heartbeat: why, so that the client registers again at once instead of
+ * at its next refresh (sippushd(8), OPTIONS). */
 #define REGISTRATION_NONE	REGISTRATION_HEADER ": none"
 #define REGISTRATION_ELSEWHERE	REGISTRATION_HEADER ": elsewhere"
 
@@ -53,7 +52,7 @@ heartbeat_timer(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 	(void)magic;
 	(void)t;
 	(void)arg;
-	heartbeat_sweep(sippushd_now());
+	heartbeat_sweep(clock_now());
 }
 
 int
@@ -130,7 +129,7 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 		log_debug("heartbeat: OPTIONS of %s retransmitted, answered "
 		    "again", id);
 	else if (id != NULL && why == NULL) {
-		c->last_seen = sippushd_now();
+		c->last_seen = clock_now();
 		if (c->state == CLIENT_OFFLINE ||
 		    c->last_seen - c->seen_marked >= heartbeat_write_every()) {
 			c->seen_marked = c->last_seen;

@@ -322,7 +322,7 @@ http_authorize(struct http_req *r, unsigned scope)
 		    scope == SCOPE_READ ? "read" : "admin");
 		return -1;
 	}
-	if ((wait = token_charge(r->token, rate_clock_us())) > 0) {
+	if ((wait = token_charge(r->token, clock_mono_us())) > 0) {
 		snprintf(retry, sizeof(retry), "%lld",
 		    (long long)((wait + 999999) / 1000000));
 		http_header_add(r, MHD_HTTP_HEADER_RETRY_AFTER, retry);
@@ -560,11 +560,6 @@ http_init(const struct config *cfg, su_root_t *root, char *err,
 		    "IPv4 or IPv6 address", cfg->http_address);
 		return -1;
 	}
-	if (token_init(cfg) == -1) {
-		snprintf(err, errlen, "http: cannot load the tokens: %s",
-		    store_errmsg());
-		return -1;
-	}
 	flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (sin6->sin6_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
@@ -639,5 +634,4 @@ http_shutdown(void)
 	su_timer_destroy(http_timer);
 	http_timer = NULL;
 	http_api_shutdown();
-	token_shutdown();
 }

@@ -67,8 +67,6 @@ extern const char http_openapi_json[];	/* openapi.c, generated */
 #define TOKEN_NAME_MAX	64
 
 struct token;
-int	 token_init(const struct config *);
-void	 token_shutdown(void);
 const struct token *token_check(const char *secret);
 const char *token_name(const struct token *);
 unsigned token_scopes(const struct token *);

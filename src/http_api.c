@@ -429,7 +429,7 @@ api_publish(struct http_req *r, char **p)
 		}
 		snprintf(key, sizeof(key), "%s\n%s", http_token_name(r), ikey);
 		sha256(body, len, digest);
-		idem_expire(sippushd_now());
+		idem_expire(clock_now());
 		if ((e = idem_find(key)) != NULL) {
 			if (memcmp(e->digest, digest, sizeof(digest)) != 0)
 				http_error(r, 409, "Idempotency-Key %.64s was "
@@ -451,7 +451,7 @@ api_publish(struct http_req *r, char **p)
 		}
 		memcpy(e->key, key, sizeof(key));
 		memcpy(e->digest, digest, sizeof(digest));
-		e->at = sippushd_now();
+		e->at = clock_now();
 		e->next = idem_list;
 		idem_list = e;
 		idem_n++;

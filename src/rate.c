@@ -130,12 +130,3 @@ rate_charge(struct rate_entry *e, int64_t now, int64_t interval)
 {
 	e->tat = (e->tat > now ? e->tat : now) + interval;
 }
-
-int64_t
-rate_clock_us(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}

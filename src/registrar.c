@@ -112,7 +112,7 @@ registrar_rate_check(msg_t *msg)
 	if (rate <= 0 || ai == NULL || ai->ai_addr == NULL ||
 	    rate_key(ai->ai_addr, key) == -1)
 		return 0;
-	now = rate_clock_us();
+	now = clock_mono_us();
 	interval = 1000000 / rate;
 	if (interval < 1)
 		interval = 1;
@@ -173,7 +173,7 @@ registrar_class(sip_t const *sip, sip_contact_t const *m)
 	msg_unknown_t const	*u;
 	const char		*v;
 
-	if (m && (v = msg_params_find(m->m_params, "class=")) != NULL)
+	if (m && (v = msg_params_find(m->m_params, CLASS_PARAM "=")) != NULL)
 		return v;
 	for (u = sip->sip_unknown; u; u = u->un_next)
 		if (u->un_name && strcasecmp(u->un_name, "Sippush-Class") == 0)
@@ -338,7 +338,7 @@ registrar_room(const char *id)
 	if (clients_count() < (size_t)reg_cfg->reg_max_clients)
 		return 1;
 	reg_full_refused++;
-	now = rate_clock_us();
+	now = clock_mono_us();
 	if (reg_full_logged == 0 || now - reg_full_logged >=
 	    (int64_t)REGISTRAR_LOG_EVERY * 1000000) {
 		log_warn("registrar: the table holds registration.max_clients "
@@ -389,7 +389,7 @@ registrar_log_refusal(sip_t const *sip, const struct reg_error *e)
 	unsigned	 dropped;
 	int		 ok;
 
-	ok = registrar_may_log(&reg_refusal_cap, rate_clock_us(),
+	ok = registrar_may_log(&reg_refusal_cap, clock_mono_us(),
 	    &dropped);
 	if (dropped)
 		log_info("registrar: %u more REGISTERs refused in a second, "
@@ -411,7 +411,7 @@ registrar_request(msg_t *msg, sip_t *sip)
 	struct client		*c;
 	char			 addr[46], ebuf[16];
 	sip_contact_t const	*contact = NULL;
-	int64_t			 now = sippushd_now();
+	int64_t			 now = clock_now();
 	int			 wait;
 
 	memset(&r, 0, sizeof(r));

@@ -19,7 +19,6 @@
 #include "daemon.h"
 #include "sippushd.h"
 
-struct config			*sippushd_config;
 static volatile sig_atomic_t	 sippushd_quit;
 
 static void
@@ -34,22 +33,6 @@ usage(FILE *fp)
 	    "                     settings, exit\n"
 	    "  -h, --help         show this help\n"
 	    "  -V, --version      show the version\n", SIPPUSH_CONFFILE);
-}
-
-int64_t
-sippushd_now(void)
-{
-	return (int64_t)time(NULL);
-}
-
-/* The same clock in ms (CLOCK_REALTIME, not time()'s coarse second). */
-int64_t
-sippushd_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -80,22 +63,29 @@ sippushd_startfail(int foreground, const char *fmt, ...)
 	exit(1);
 }
 
+/* A stored client into the table. */
 static int
-sippushd_restore(const struct client *c, void *arg)
+sippushd_restore(const struct client_row *r, void *arg)
 {
-	(void)arg;
-	return clients_restore(c);
-}
+	struct client	 c;
+	int		 v;
 
-static int
-sippushd_count_user(const char *id, const char *realm, int64_t created_at,
-    void *arg)
-{
-	(void)id;
-	(void)realm;
-	(void)created_at;
 	(void)arg;
-	return -1;	/* one is enough to know */
+	memset(&c, 0, sizeof(c));
+	c.id = (char *)r->id;
+	c.class = (char *)r->class;
+	v = clients_state_parse(r->state);
+	c.state = (uint8_t)(v < 0 ? CLIENT_OFFLINE : v);
+	c.contact = (char *)r->contact;
+	v = clients_transport_parse(r->transport);
+	c.transport = (uint8_t)(v < 0 ? TRANSPORT_UDP : v);
+	snprintf(c.address, sizeof(c.address), "%s", r->address);
+	c.port = (uint16_t)r->port;
+	c.user_agent = (char *)r->user_agent;
+	c.registered_at = r->registered_at;
+	c.expires_at = r->expires_at;
+	c.last_seen = r->last_seen;
+	return clients_restore(&c);
 }
 
 int
@@ -173,7 +163,6 @@ main(int argc, char *argv[])
 		config_free(&cfg);
 		return 0;
 	}
-	sippushd_config = &cfg;
 	log_init(foreground, cfg.log_level, "sippushd");
 	if (!foreground)
 		daemon_start("sippushd");
@@ -203,7 +192,8 @@ main(int argc, char *argv[])
 
 	if (clients_init() == -1)
 		fatalx("sippushd: out of memory");
-	if (store_open(cfg.db_path, cfg.db_sync_full, err, sizeof(err)) == -1)
+	if (store_open(store_backend_list[cfg.db_backend], cfg.db_path,
+	    cfg.db_sync_full, err, sizeof(err)) == -1)
 		sippushd_startfail(foreground, "%s", err);
 	if ((n = store_load_clients(sippushd_restore, NULL)) == -1)
 		sippushd_startfail(foreground, "%s: cannot load the clients: "
@@ -214,10 +204,15 @@ main(int argc, char *argv[])
 	registrar_init(&cfg, sip_agent());
 	if (auth_init(&cfg, sip_agent()) == -1)
 		fatalx("auth: cannot start");
-	if (cfg.auth_enabled && store_list_users(NULL, sippushd_count_user,
-	    NULL) == 0)
+	if ((n = auth_users_load()) == -1)
+		sippushd_startfail(foreground, "%s: cannot load the users: "
+		    "%s", cfg.db_path, store_errmsg());
+	if (cfg.auth_enabled && n == 0)
 		log_warn("auth: auth.enabled is on and no user exists: every "
 		    "client is refused until \"sippushctl user add\"");
+	if ((n = token_init(&cfg)) == -1)
+		sippushd_startfail(foreground, "%s: cannot load the HTTP "
+		    "API's tokens: %s", cfg.db_path, store_errmsg());
 	if (commit_init(&cfg, root) == -1 ||
 	    heartbeat_init(&cfg, root, sip_agent()) == -1 ||
 	    dispatch_init(&cfg, root, sip_agent()) == -1)
@@ -230,6 +225,7 @@ main(int argc, char *argv[])
 	if (http_init(&cfg, root, err, sizeof(err)) == -1)
 		sippushd_startfail(foreground, "%s", err);
 
+	store_serving();
 	log_notice("sippushd %s started", SIPPUSH_VERSION);
 	if (!foreground)
 		daemon_ready("sippushd");
@@ -246,6 +242,8 @@ main(int argc, char *argv[])
 	dispatch_shutdown();
 	commit_shutdown();
 	clients_free();		/* drops its connections: before the agent */
+	auth_users_free();
+	token_shutdown();
 	sip_shutdown();
 	su_root_destroy(root);
 	store_close();

@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "proto.h"
+#include "wire.h"
 
 #ifndef SIPPUSH_VERSION
 #define SIPPUSH_VERSION "0.0.0"
@@ -28,8 +29,6 @@
 #define SIPPUSH_SOCKET "/run/sippush/sippushd.sock"
 #endif
 
-#define CLIENT_ID_MAX		64	/* bytes in a client ID */
-#define CLIENT_CLASS_MAX	32	/* bytes in a class name */
 #define CLIENT_CONTACT_MAX	512	/* bytes of a stored Contact */
 #define CLIENT_UA_MAX		128	/* bytes of a stored User-Agent */
 #define AUTH_REALM_MAX		64	/* bytes in auth.realm */
@@ -40,6 +39,7 @@ struct nta_agent_s;
 struct msg_s;
 struct sip_s;
 struct tport_s;
+struct store_batch;
 
 /* ---- config.c ---- */
 
@@ -59,6 +59,7 @@ struct config {
 	int	 sip_max_via;		/* Via values of a datagram, 0 off */
 	int	 sip_source_rate;	/* datagram units/s per source, 0 off */
 
+	int	 db_backend;		/* in store_backend_list[] */
 	char	*db_path;
 	int	 db_sync_full;		/* synchronous=FULL (else NORMAL) */
 	int	 db_commit_delay;	/* ms a write may wait to be grouped */
@@ -214,6 +215,8 @@ struct client *clients_take_dirty(void);
 void	 clients_requeue_dirty(struct client *list);
 void	 clients_requeue(struct client *, int marks);
 void	 clients_written(struct client *, int marks);
+int	 clients_batch(struct store_batch *);
+void	 clients_batch_done(int ok);
 size_t	 clients_count(void);
 void	 clients_stats(struct clients_stats *);
 void	 clients_foreach(int (*)(struct client *, void *), void *);
@@ -227,7 +230,6 @@ int	 clients_valid_class(const char *);
 /* ---- dispatch.c: control messages, target sets, retries ---- */
 
 #define MESSAGE_ID_LEN		16	/* hex digits */
-#define MESSAGE_ID_HEADER	"Sippush-Message-Id"
 #define MESSAGE_UDP_BODY_MAX	1300	/* RFC 3428, section 8 */
 
 enum target_state {
@@ -298,30 +300,6 @@ struct message {
 					   send; NULL until then */
 };
 
-/* A message as read back from the store (status of old messages). */
-struct message_row {
-	const char	*id;
-	const char	*state;
-	const char	*selector;
-	const char	*content_type;
-	size_t		 body_len;
-	const void	*body;
-	int64_t		 created_at;
-	int64_t		 expires_at;
-	int64_t		 finished_at;
-	size_t		 count[TARGET_NSTATES];
-};
-
-struct target_row {
-	const char	*client;
-	int		 state;
-	uint32_t	 attempts;
-	int64_t		 next_attempt;
-	int64_t		 last_attempt;
-	int64_t		 acked_at;
-	int		 last_status;
-};
-
 int	 dispatch_init(const struct config *, struct su_root_s *,
 	    struct nta_agent_s *);
 void	 dispatch_shutdown(void);
@@ -332,6 +310,8 @@ void	 dispatch_requeue_dirty(struct message *list);
 void	 dispatch_requeue(struct message *, int row);
 void	 dispatch_requeue_target(struct target *);
 void	 dispatch_written(struct message *);
+int	 dispatch_batch(struct store_batch *);
+void	 dispatch_batch_done(int ok);
 
 /*
  * The control operations, for any front end (command.c parses the
@@ -340,6 +320,8 @@ void	 dispatch_written(struct message *);
  * points to live until done returns.  ok 0: error says why (one line).
  */
 #define OP_ERROR_MAX	512
+void	 op_error(char *error, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));	/* command.c */
 
 enum publish_sel_kind { PUBLISH_CLASS, PUBLISH_CLIENT };
 
@@ -447,7 +429,151 @@ const char *dispatch_target_state_name(int);
 int	 dispatch_target_state_parse(const char *);
 const char *dispatch_message_state_name(int);
 
-/* ---- store.c: SQLite persistence ---- */
+/* ---- store.c: the door to the store, a backend chosen by name ---- */
+
+/*
+ * Rows as the store sees them: plain values, no pointers into the
+ * subsystems' structs; states and transports by name (the names of
+ * clients.c and dispatch.c). In a batch, op says what to do with the
+ * row; read back, op is STORE_PUT and the strings live only during the
+ * callback.
+ */
+enum store_op {
+	STORE_PUT,		/* insert or replace the whole row */
+	STORE_TOUCH,		/* clients: state and last_seen; messages:
+				   state and finished_at */
+	STORE_DELETE,		/* remove the row (clients, users) */
+};
+
+struct client_row {
+	int		 op;		/* enum store_op */
+	const char	*id;
+	const char	*class;
+	const char	*state;
+	const char	*contact;
+	const char	*transport;
+	const char	*address;
+	int		 port;
+	const char	*user_agent;	/* may be NULL */
+	int64_t		 registered_at;
+	int64_t		 expires_at;
+	int64_t		 last_seen;
+};
+
+struct message_row {
+	int		 op;
+	const char	*id;
+	const char	*state;
+	const char	*selector;
+	const char	*content_type;
+	size_t		 body_len;
+	const void	*body;
+	int64_t		 created_at;
+	int64_t		 expires_at;
+	int64_t		 finished_at;	/* 0: NULL */
+	size_t		 count[TARGET_NSTATES];	/* read back only */
+};
+
+struct target_row {
+	int		 op;
+	const char	*message_id;
+	const char	*client;
+	const char	*state;
+	uint32_t	 attempts;
+	int64_t		 next_attempt;
+	int64_t		 last_attempt;	/* 0: NULL */
+	int64_t		 acked_at;	/* 0: NULL */
+	int		 last_status;	/* 0: NULL */
+};
+
+struct user_row {
+	int		 op;
+	const char	*id;
+	const char	*realm;
+	const char	*ha1_sha256;	/* hex */
+	const char	*ha1_md5;
+	int64_t		 created_at;
+};
+
+/* A bearer token of the HTTP API (token.c): the secret's SHA-256 only. */
+struct token_row {
+	int		 op;		/* STORE_PUT (insert) or STORE_DELETE */
+	const char	*name;
+	const char	*hash;		/* hex */
+	const char	*scopes;	/* "publish,read,admin", a subset */
+	int64_t		 created_at;
+};
+
+/*
+ * A batch: the rows of one transaction, with copies of their strings in
+ * memory of its own (not of state and transport: static names), so that the writer thread may use it while the
+ * event loop changes the live objects. Written in this order: clients,
+ * messages, targets, users, tokens.
+ */
+struct store_chunk;
+struct store_batch {
+	struct client_row	*clients;
+	size_t			 nclients, aclients;
+	struct message_row	*msgs;
+	size_t			 nmsgs, amsgs;
+	struct target_row	*targets;
+	size_t			 ntargets, atargets;
+	struct user_row		*users;
+	size_t			 nusers, ausers;
+	struct token_row	*tokens;
+	size_t			 ntokens, atokens;
+	struct store_chunk	*chunks;	/* the strings and bodies */
+};
+
+/*
+ * A storage backend (store_sqlite.c; more by name, as OpenSMTPD's queue
+ * backends). Every function works on the calling thread's connection:
+ * open makes the event loop's (start-up loads) and the writer's, and
+ * the writer thread calls use_writer once. Functions returning int
+ * return -1 on error with the reason in errmsg.
+ *
+ * open		create or upgrade the schema, prepare; err: "path: what is
+ *		wrong: what to do"
+ * write	the batch in one transaction; 0, or -1 rolled back (a store
+ *		fault is logged and counted for failing)
+ * load_*	call fn for each row (fn returns -1 to stop); the count
+ * load_messages newest first: the one id (NULL: all), only unfinished
+ *		ones if active_only, at most limit (-1: all)
+ * load_targets	by client ID, the ones with client ID > after (NULL: from
+ *		the first), at most limit (-1: all)
+ * load_users	by ID; the one id, or all if NULL
+ * load_tokens	by name, all
+ * purge	delete messages finished before t; how many
+ * errhint	what a person can do about the last failure, or ""
+ * failing	since when (unix s) writes fail, 0: they do not; count
+ */
+struct store_backend {
+	const char	*name;
+	int	(*open)(const char *path, int sync_full, char *err,
+		    size_t errlen);
+	void	(*close)(void);
+	void	(*use_writer)(void);
+	int	(*version)(void);
+	int	(*write)(const struct store_batch *);
+	int	(*load_clients)(int (*fn)(const struct client_row *, void *),
+		    void *);
+	int	(*load_messages)(const char *id, int active_only, int limit,
+		    int (*fn)(const struct message_row *, void *), void *);
+	int	(*load_targets)(const char *message_id, const char *after,
+		    int limit, int (*fn)(const struct target_row *, void *),
+		    void *);
+	int	(*load_users)(const char *id,
+		    int (*fn)(const struct user_row *, void *), void *);
+	int	(*load_tokens)(int (*fn)(const struct token_row *, void *),
+		    void *);
+	int	(*purge)(int64_t finished_before);
+	const char *(*errmsg)(void);
+	const char *(*errhint)(void);
+	int64_t	(*failing)(unsigned *count);
+	unsigned long (*loop_calls)(void);	/* SQL run on the event
+						   loop's connection since
+						   the writer started */
+};
 
 struct schema_step {
 	int		 version;
@@ -457,41 +583,45 @@ struct schema_step {
 extern const struct schema_step schema_steps[];	/* schema.c, generated */
 extern const size_t schema_nsteps;
 
-int	 store_open(const char *path, int sync_full, char *err, size_t errlen);
+extern const struct store_backend store_sqlite;	/* store_sqlite.c */
+
+#define STORE_BACKEND_DEFAULT	"sqlite"
+
+extern const char *const store_backend_list[];	/* names, NULL-ended */
+
+const struct store_backend *store_backend_find(const char *name);
+const char *store_backend_names(void);
+int	 store_open(const char *backend, const char *path, int sync_full,
+	    char *err, size_t errlen);
 void	 store_close(void);
 void	 store_use_writer(void);
 int	 store_version(void);
-int	 store_load_clients(int (*)(const struct client *, void *), void *);
-int	 store_begin(void);
-int	 store_put_client(const struct client *);
-int	 store_touch_client(const struct client *);
-int	 store_delete_client(const char *id);
-int	 store_commit(void);
-int	 store_put_message(const struct message *);
-int	 store_put_target(const struct message *, const struct target *);
-int	 store_set_message_state(const struct message *);
+int	 store_write(const struct store_batch *);
+int	 store_load_clients(int (*)(const struct client_row *, void *),
+	    void *);
 int	 store_load_messages(const char *id, int active_only, int limit,
 	    int (*)(const struct message_row *, void *), void *);
-int	 store_load_targets(const char *message_id,
-	    int (*)(const struct target_row *, void *), void *);
+int	 store_load_targets(const char *message_id, const char *after,
+	    int limit, int (*)(const struct target_row *, void *), void *);
+int	 store_load_users(const char *id,
+	    int (*)(const struct user_row *, void *), void *);
+int	 store_load_tokens(int (*)(const struct token_row *, void *), void *);
 int	 store_purge_messages(int64_t finished_before);
-void	 store_rollback(void);
 const char *store_errmsg(void);
-int	 store_get_user(const char *id, char *realm, size_t realmlen,
-	    char sha256[65], char md5[33]);
-int	 store_put_user(const char *id, const char *realm, const char *sha256,
-	    const char *md5, int64_t now);
-int	 store_delete_user(const char *id);
-int	 store_list_users(const char *id, int (*)(const char *id,
-	    const char *realm, int64_t created_at, void *), void *);
-/* store faults: a write failed for want of disk (store.c, "Faults") */
-int	 store_put_token(const char *name, const char *hash,
-	    const char *scopes, int64_t now);
-int	 store_delete_token(const char *name);
-int	 store_list_tokens(int (*)(const char *name, const char *hash,
-	    const char *scopes, int64_t created_at, void *), void *);
+/* store faults: a write failed for want of disk (store_sqlite.c) */
 const char *store_errhint(void);
 int64_t	 store_failing(unsigned *count);
+unsigned long store_loop_calls(void);
+void	 store_serving(void);
+
+void	 store_batch_init(struct store_batch *);
+void	 store_batch_free(struct store_batch *);
+int	 store_batch_empty(const struct store_batch *);
+int	 store_batch_client(struct store_batch *, const struct client_row *);
+int	 store_batch_message(struct store_batch *, const struct message_row *);
+int	 store_batch_target(struct store_batch *, const struct target_row *);
+int	 store_batch_user(struct store_batch *, const struct user_row *);
+int	 store_batch_token(struct store_batch *, const struct token_row *);
 
 /* ---- commit.c: the group commit ---- */
 
@@ -499,6 +629,14 @@ int64_t	 store_failing(unsigned *count);
 struct commit_waiter {
 	struct commit_waiter	*next;
 	void			(*done)(struct commit_waiter *, int ok);
+};
+
+/* Work for the writer side: run on its thread, done on the event loop. */
+struct commit_job {
+	struct commit_job	*next;
+	void			(*run)(struct commit_job *);
+	void			(*done)(struct commit_job *);
+	int			 failed;	/* run did not run */
 };
 
 /* The arrival rate of waiters, for the adaptive delay (times in us). */
@@ -512,6 +650,7 @@ int	 commit_init(const struct config *, struct su_root_s *);
 void	 commit_shutdown(void);
 void	 commit_schedule_lazy(void);
 void	 commit_wait(struct commit_waiter *);
+void	 commit_job(struct commit_job *);
 void	 commit_start(void);
 int	 commit_flush(void);
 void	 commit_drain(void);
@@ -563,7 +702,6 @@ struct rate_entry *rate_entry(struct rate_table *,
 	    const uint8_t key[RATE_KEY_LEN]);
 int64_t	 rate_over(const struct rate_entry *, int64_t now, int64_t tolerance);
 void	 rate_charge(struct rate_entry *, int64_t now, int64_t interval);
-int64_t	 rate_clock_us(void);
 
 /* ---- auth.c: Digest authentication of clients ---- */
 
@@ -643,6 +781,9 @@ struct user_result {
 
 void	 auth_user(const struct user_req *,
 	    void (*done)(void *, const struct user_result *), void *arg);
+int	 auth_users_load(void);
+size_t	 auth_users_count(void);
+void	 auth_users_free(void);
 
 /* ---- heartbeat.c: OPTIONS and the liveness sweep ---- */
 
@@ -709,11 +850,14 @@ void	 metrics_commit(int64_t us, int ok);
 
 struct cmd_call;
 void	 token_cmd(struct cmd_call *, int argc, char **argv);
+int	 token_init(const struct config *);
+void	 token_shutdown(void);
 
-/* ---- sippushd.c ---- */
+/* ---- clock.c: the one clock ---- */
 
-int64_t	 sippushd_now(void);
-int64_t	 sippushd_now_ms(void);
-extern struct config *sippushd_config;
+int64_t	 clock_now(void);
+int64_t	 clock_now_ms(void);
+int64_t	 clock_mono_us(void);
+void	 clock_fake(int64_t (*)(void));
 
 #endif /* SIPPUSHD_H */

@@ -4,7 +4,9 @@
  * A token is a name, scopes (publish, read, admin) and a secret shown
  * once, when it is made ("sippushctl token add"); the store keeps only
  * the secret's SHA-256.  The daemon keeps the tokens in memory (loaded
- * at start, reloaded after every change) and charges each request to
+ * at start; a change is a writer job whose completion updates them, as
+ * auth.c does with users), so that checking a request reads no
+ * database, and charges each request to
  * its token's bucket: http.rate_per_token a second, twice that as a
  * burst.
  */
@@ -82,59 +84,78 @@ token_clear(void)
 	}
 }
 
-static int
-token_add_row(const char *name, const char *hash, const char *scopes,
-    int64_t created_at, void *arg)
+/* The token called name, or NULL. */
+static struct token *
+token_find(const char *name)
 {
-	struct token	*t, ***tail = arg;
+	struct token	*t;
 
-	if ((t = calloc(1, sizeof(*t))) == NULL)
-		return -1;
-	snprintf(t->name, sizeof(t->name), "%s", name);
-	snprintf(t->hash, sizeof(t->hash), "%s", hash);
-	if (token_scopes_parse(scopes, &t->scopes) == -1)
+	for (t = token_list; t; t = t->next)
+		if (strcmp(t->name, name) == 0)
+			return t;
+	return NULL;
+}
+
+/* Make the tokens in memory say what a committed row says (kept sorted
+ * by name); a new token's bucket starts full. 0, or -1 when memory is
+ * short. */
+static int
+token_apply(const struct token_row *r)
+{
+	struct token	*t, **pp;
+
+	for (pp = &token_list; (t = *pp) != NULL &&
+	    strcmp(t->name, r->name) < 0; pp = &t->next)
+		;
+	if (r->op == STORE_DELETE) {
+		if (t != NULL && strcmp(t->name, r->name) == 0) {
+			*pp = t->next;
+			free(t);
+		}
+		return 0;
+	}
+	if (t == NULL || strcmp(t->name, r->name) != 0) {
+		if ((t = calloc(1, sizeof(*t))) == NULL)
+			return -1;
+		t->next = *pp;
+		*pp = t;
+	}
+	snprintf(t->name, sizeof(t->name), "%s", r->name);
+	snprintf(t->hash, sizeof(t->hash), "%s", r->hash);
+	if (strlen(r->hash) != 64)
+		t->hash[0] = '\0';	/* never matches */
+	if (token_scopes_parse(r->scopes, &t->scopes) == -1) {
 		log_warn("token: %s: bad scopes \"%s\" in the store: it gives "
-		    "no access", name, scopes);
-	t->created_at = created_at;
-	**tail = t;
-	*tail = &t->next;
+		    "no access", r->name, r->scopes);
+		t->scopes = 0;
+	}
+	t->created_at = r->created_at;
 	return 0;
 }
 
-/* (Re)load the tokens from the store; their rate buckets start full. */
 static int
-token_load(void)
+token_load_one(const struct token_row *r, void *arg)
 {
-	struct token	*old, *t, *o;
-	struct token	**tail;
-	int		 n;
-
-	old = token_list;
-	token_list = NULL;
-	tail = &token_list;
-	n = store_list_tokens(token_add_row, &tail);
-	if (n == -1) {
-		token_clear();
-		token_list = old;
-		return -1;
-	}
-	/* keep the buckets of the tokens that stay */
-	for (t = token_list; t; t = t->next)
-		for (o = old; o; o = o->next)
-			if (strcmp(o->name, t->name) == 0)
-				t->tat = o->tat;
-	while ((o = old) != NULL) {
-		old = o->next;
-		free(o);
-	}
-	return n;
+	(void)arg;
+	return token_apply(r);
 }
 
+/*
+ * Read the tokens from the store into memory: at start, before the
+ * writer runs (afterwards they change with the commits of token add and
+ * del, so that checking a request's token reads no database). The
+ * number of tokens, or -1.
+ */
 int
 token_init(const struct config *cfg)
 {
+	int	 n;
+
 	token_cfg = cfg;
-	return token_load() == -1 ? -1 : 0;
+	token_clear();
+	if ((n = store_load_tokens(token_load_one, NULL)) == -1)
+		token_clear();
+	return n;
 }
 
 void
@@ -196,62 +217,99 @@ token_charge(const struct token *ct, int64_t now)
 
 /* ---- sippushctl token add|del|list ---- */
 
-static int
-token_list_row(const char *name, const char *hash, const char *scopes,
-    int64_t created_at, void *arg)
-{
-	struct buf	*out = arg;
+/* A change of tokens the writer commits; the copy in memory follows. */
+struct token_change {
+	struct commit_job	 job;
+	struct store_batch	 rows;
+	struct cmd_call		*call;
+	int			 rv;
+	char			 err[OP_ERROR_MAX - 16];
+	char			 secret[sizeof(TOKEN_PREFIX) +
+				    2 * TOKEN_SECRET_BYTES];
+};
 
-	(void)hash;
-	proto_put_kv(out, "name", name);
-	proto_put_kv(out, "scopes", scopes);
-	proto_put_kvi(out, "created_at", (long long)created_at);
-	proto_end_record(out);
-	return 0;
+/* On the writer. */
+static void
+token_change_run(struct commit_job *j)
+{
+	struct token_change	*ch = (struct token_change *)j;
+
+	if ((ch->rv = store_write(&ch->rows)) == -1)
+		snprintf(ch->err, sizeof(ch->err), "%s", store_errmsg());
 }
 
-static int
-token_is_named(const char *name, const char *hash, const char *scopes,
-    int64_t created_at, void *arg)
+/* Committed (or not): bring the tokens in memory up to date, answer. */
+static void
+token_change_done(struct commit_job *j)
 {
-	(void)hash;
-	(void)scopes;
-	(void)created_at;
-	if (*(const char **)arg != NULL &&
-	    strcmp(name, *(const char **)arg) == 0)
-		*(const char **)arg = NULL;	/* found */
-	return 0;
+	struct token_change	*ch = (struct token_change *)j;
+	const struct token_row	*r = &ch->rows.tokens[0];
+	struct buf		*out = &ch->call->out;
+
+	if (j->failed)
+		proto_err(out, "store: out of memory");
+	else if (ch->rv == -1 && r->op == STORE_PUT &&
+	    token_find(r->name) != NULL)
+		/* another add of the name was committed first */
+		proto_err(out, "token add: a token %s exists (token del "
+		    "first)", r->name);
+	else if (ch->rv == -1)
+		proto_err(out, "store: %s", ch->err);
+	else {
+		if (token_apply(r) == -1)
+			log_error("token: out of memory: token %s is stored "
+			    "but not in memory until a restart", r->name);
+		buf_puts(out, "OK\n");
+		proto_put_kv(out, "name", r->name);
+		if (r->op == STORE_DELETE)
+			log_notice("token: %s revoked", r->name);
+		else {
+			log_notice("token: %s added (%s)", r->name,
+			    r->scopes);
+			proto_put_kv(out, "scopes", r->scopes);
+			proto_put_kv(out, "token", ch->secret);
+		}
+		proto_end_record(out);
+		buf_puts(out, ".\n");
+	}
+	explicit_bzero(ch->secret, sizeof(ch->secret));
+	cmd_done(ch->call);
+	store_batch_free(&ch->rows);
+	free(ch);
 }
 
 /*
  * token add name=NAME scopes=publish,read,admin | token del name=NAME |
  * token list.  add answers the secret, which nobody can read again.
+ * list answers from memory; add and del are writer jobs, answered once
+ * committed.
  */
 void
 token_cmd(struct cmd_call *call, int argc, char **argv)
 {
-	const char	*sub = argc > 1 ? argv[1] : "";
-	const char	*name = proto_get(argc, argv, "name");
-	const char	*sv = proto_get(argc, argv, "scopes");
-	const char	*found;
-	struct buf	*out = &call->out;
-	struct buf	 rows = { 0 };
-	uint8_t		 raw[TOKEN_SECRET_BYTES], d[SHA256_LEN];
-	char		 secret[sizeof(TOKEN_PREFIX) + 2 * TOKEN_SECRET_BYTES];
-	char		 hash[65], scopes_s[32];
-	unsigned	 scopes;
-	int		 rc;
+	const char		*sub = argc > 1 ? argv[1] : "";
+	const char		*name = proto_get(argc, argv, "name");
+	const char		*sv = proto_get(argc, argv, "scopes");
+	struct buf		*out = &call->out;
+	struct token_change	*ch = NULL;
+	struct token_row	 row;
+	struct token		*t;
+	uint8_t			 raw[TOKEN_SECRET_BYTES], d[SHA256_LEN];
+	char			 hash[65], scopes_s[32];
+	unsigned		 scopes = 0;
 
 	if (strcmp(sub, "list") == 0) {
-		if (store_list_tokens(token_list_row, &rows) == -1)
-			proto_err(out, "store: %s", store_errmsg());
-		else {
-			buf_puts(out, "OK\n");
-			if (rows.len)
-				buf_append(out, rows.data, rows.len);
-			buf_puts(out, ".\n");
+		buf_puts(out, "OK\n");
+		for (t = token_list; t; t = t->next) {
+			token_scopes_format(t->scopes, scopes_s,
+			    sizeof(scopes_s));
+			proto_put_kv(out, "name", t->name);
+			proto_put_kv(out, "scopes", scopes_s);
+			proto_put_kvi(out, "created_at",
+			    (long long)t->created_at);
+			proto_end_record(out);
 		}
-		buf_free(&rows);
+		buf_puts(out, ".\n");
 		goto done;
 	}
 	if (strcmp(sub, "add") != 0 && strcmp(sub, "del") != 0) {
@@ -264,66 +322,62 @@ token_cmd(struct cmd_call *call, int argc, char **argv)
 		    TOKEN_NAME_MAX);
 		goto done;
 	}
-	commit_drain();		/* writes below: no batch in flight */
+	memset(&row, 0, sizeof(row));
+	row.name = name;
 	if (strcmp(sub, "del") == 0) {
-		if ((rc = store_delete_token(name)) == -1)
-			proto_err(out, "store: %s", store_errmsg());
-		else if (rc == 0)
+		if (token_find(name) == NULL) {
 			proto_err(out, "no token %s", name);
-		else {
-			token_load();
-			log_notice("token: %s revoked", name);
-			buf_puts(out, "OK\n");
-			proto_put_kv(out, "name", name);
-			proto_end_record(out);
-			buf_puts(out, ".\n");
+			goto done;
 		}
+		row.op = STORE_DELETE;
+	} else {
+		if (token_scopes_parse(sv ? sv : "", &scopes) == -1) {
+			proto_err(out, "token add: scopes must be a "
+			    "comma-separated list of publish, read and admin");
+			goto done;
+		}
+		if (token_find(name) != NULL) {
+			proto_err(out, "token add: a token %s exists (token "
+			    "del first)", name);
+			goto done;
+		}
+	}
+	if ((ch = calloc(1, sizeof(*ch))) == NULL) {
+		proto_err(out, "token %s: out of memory", sub);
 		goto done;
 	}
-	if (token_scopes_parse(sv ? sv : "", &scopes) == -1) {
-		proto_err(out, "token add: scopes must be a comma-separated "
-		    "list of publish, read and admin");
+	store_batch_init(&ch->rows);
+	if (row.op == STORE_PUT) {
+		if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+			proto_err(out, "token add: no randomness");
+			goto done;
+		}
+		memcpy(ch->secret, TOKEN_PREFIX, strlen(TOKEN_PREFIX));
+		sha256_hex(raw, sizeof(raw), ch->secret +
+		    strlen(TOKEN_PREFIX));
+		sha256(ch->secret, strlen(ch->secret), d);
+		sha256_hex(d, SHA256_LEN, hash);
+		token_scopes_format(scopes, scopes_s, sizeof(scopes_s));
+		row.hash = hash;
+		row.scopes = scopes_s;
+		row.created_at = clock_now();
+	}
+	if (store_batch_token(&ch->rows, &row) == -1) {
+		proto_err(out, "token %s: out of memory", sub);
 		goto done;
 	}
-	found = name;
-	if (store_list_tokens(token_is_named, &found) == -1) {
-		proto_err(out, "store: %s", store_errmsg());
-		goto done;
-	}
-	if (found == NULL) {
-		proto_err(out, "token add: a token %s exists (token del "
-		    "first)", name);
-		goto done;
-	}
-	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
-		proto_err(out, "token add: no randomness");
-		goto done;
-	}
-	memcpy(secret, TOKEN_PREFIX, strlen(TOKEN_PREFIX));
-	sha256_hex(raw, sizeof(raw), secret + strlen(TOKEN_PREFIX));
-	sha256(secret, strlen(secret), d);
-	sha256_hex(d, SHA256_LEN, hash);
-	token_scopes_format(scopes, scopes_s, sizeof(scopes_s));
-	if ((rc = store_put_token(name, hash, scopes_s, sippushd_now())) ==
-	    -1) {
-		proto_err(out, "store: %s", store_errmsg());
-		goto done;
-	}
-	if (rc == 1) {
-		proto_err(out, "token add: a token %s exists (token del "
-		    "first)", name);
-		goto done;
-	}
-	token_load();
-	log_notice("token: %s added (%s)", name, scopes_s);
-	buf_puts(out, "OK\n");
-	proto_put_kv(out, "name", name);
-	proto_put_kv(out, "scopes", scopes_s);
-	proto_put_kv(out, "token", secret);
-	proto_end_record(out);
-	buf_puts(out, ".\n");
+	explicit_bzero(raw, sizeof(raw));
+	ch->call = call;
+	ch->job.run = token_change_run;
+	ch->job.done = token_change_done;
+	commit_job(&ch->job);
+	return;
 done:
 	explicit_bzero(raw, sizeof(raw));
-	explicit_bzero(secret, sizeof(secret));
+	if (ch) {
+		explicit_bzero(ch->secret, sizeof(ch->secret));
+		store_batch_free(&ch->rows);
+		free(ch);
+	}
 	cmd_done(call);
 }

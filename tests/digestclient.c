@@ -35,15 +35,6 @@
 
 #define BUFSZ	8192
 
-/* what libsippushd.a wants from sippushd.c */
-struct config	*sippushd_config;
-
-int64_t
-sippushd_now(void)
-{
-	return (int64_t)time(NULL);
-}
-
 static int			 fd;
 static struct sockaddr_in	 srv;
 static char			 local[64];

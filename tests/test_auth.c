@@ -289,7 +289,7 @@ au_nonce(const char *addr, char *nonce)
 	struct sockaddr_in	 a;
 
 	addr4(&a, addr);
-	auth_nonce_make((struct sockaddr *)&a, sippushd_now(), nonce);
+	auth_nonce_make((struct sockaddr *)&a, clock_now(), nonce);
 }
 
 /* auth_check of text from addr:port; the status, g and v filled. */
@@ -313,18 +313,11 @@ static struct client *
 au_client(const char *id, const char *addr, unsigned port)
 {
 	struct registration	 r;
-	struct client		*c;
 
-	memset(&r, 0, sizeof(r));
-	r.id = id;
-	r.class = "k";
-	r.contact = "<sip:x@127.0.0.9>";
+	test_reg_fill(&r, id, clock_now());
 	r.address = addr;
 	r.port = (uint16_t)port;
-	r.transport = TRANSPORT_UDP;
-	r.now = sippushd_now();
-	r.expires = 600;
-	return clients_register(&r, &c) == -1 ? NULL : c;
+	return test_reg_client(&r);
 }
 
 /*
@@ -506,17 +499,17 @@ test_quiet(void)
 
 	memset(&c, 0, sizeof(c));
 	memset(&g, 0, sizeof(g));
-	CU_ASSERT_EQUAL(auth_quiet(&c, sippushd_now()), 1);
+	CU_ASSERT_EQUAL(auth_quiet(&c, clock_now()), 1);
 	addr4(&a, "127.0.0.5");
-	auth_nonce_make((struct sockaddr *)&a, sippushd_now(), nonce);
+	auth_nonce_make((struct sockaddr *)&a, clock_now(), nonce);
 	CU_ASSERT_EQUAL_FATAL(auth_nonce_check(nonce, (struct sockaddr *)&a,
-	    sippushd_now(), &g.nonce), 0);
+	    clock_now(), &g.nonce), 0);
 	g.nc = 1;
 	CU_ASSERT_EQUAL(auth_seen_use(&c, &g), AUTH_SEEN_NEW);
-	CU_ASSERT_EQUAL(auth_quiet(&c, sippushd_now()), 0);
-	CU_ASSERT_EQUAL(auth_quiet(&c, sippushd_now() +
+	CU_ASSERT_EQUAL(auth_quiet(&c, clock_now()), 0);
+	CU_ASSERT_EQUAL(auth_quiet(&c, clock_now() +
 	    auth_conf.auth_nonce_lifetime), 0);
-	CU_ASSERT_EQUAL(auth_quiet(&c, sippushd_now() +
+	CU_ASSERT_EQUAL(auth_quiet(&c, clock_now() +
 	    auth_conf.auth_nonce_lifetime + 1), 1);
 	auth_forget(&c);
 }
@@ -540,7 +533,7 @@ auth_suite_init(void)
 	    TAG_END())) == NULL)
 		return -1;
 	snprintf(db, sizeof(db), "%s/auth.db", auth_dir);
-	if (store_open(db, 0, err, sizeof(err)) == -1) {
+	if (store_open(NULL, db, 0, err, sizeof(err)) == -1) {
 		fprintf(stderr, "\nauth: %s\n", err);
 		return -1;
 	}
@@ -549,12 +542,14 @@ auth_suite_init(void)
 		return -1;
 	auth_clients = 1;
 	digest_ha1("dev1", auth_conf.auth_realm, AU_PASSWORD, sha, md5);
-	if (store_put_user("dev1", auth_conf.auth_realm, sha, md5,
-	    sippushd_now()) == -1)
+	if (ts_put_user("dev1", auth_conf.auth_realm, sha, md5,
+	    clock_now()) == -1)
 		return -1;
 	digest_ha1("dev2", auth_conf.auth_realm, "dev2-password", sha, md5);
-	if (store_put_user("dev2", auth_conf.auth_realm, sha, md5,
-	    sippushd_now()) == -1)
+	if (ts_put_user("dev2", auth_conf.auth_realm, sha, md5,
+	    clock_now()) == -1)
+		return -1;
+	if (auth_users_load() != 2)
 		return -1;
 	return auth_init(&auth_conf, auth_agent) == 0 ? 0 : -1;
 }
@@ -564,6 +559,7 @@ auth_suite_clean(void)
 {
 	if (auth_clients)
 		clients_free();
+	auth_users_free();
 	if (auth_store)
 		store_close();
 	auth_clients = auth_store = 0;

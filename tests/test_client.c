@@ -12,6 +12,7 @@
 #include <CUnit/CUnit.h>
 
 #include "sippush_int.h"
+#include "wire.h"
 #include "tests.h"
 
 /* ---- the seen set: a bounded LRU ---- */
@@ -344,25 +345,16 @@ test_parse_server(void)
 static void
 test_valid_token(void)
 {
-	CU_ASSERT_TRUE(sippush_valid_token("kiosk-17.a_b", 64));
-	CU_ASSERT_FALSE(sippush_valid_token("", 64));
-	CU_ASSERT_FALSE(sippush_valid_token(NULL, 64));
-	CU_ASSERT_FALSE(sippush_valid_token("a b", 64));
-	CU_ASSERT_FALSE(sippush_valid_token("a@b", 64));
-	CU_ASSERT_TRUE(sippush_valid_token("abc", 3));
-	CU_ASSERT_FALSE(sippush_valid_token("abcd", 3));
+	CU_ASSERT_TRUE(wire_valid_name("kiosk-17.a_b", 64));
+	CU_ASSERT_FALSE(wire_valid_name("", 64));
+	CU_ASSERT_FALSE(wire_valid_name(NULL, 64));
+	CU_ASSERT_FALSE(wire_valid_name("a b", 64));
+	CU_ASSERT_FALSE(wire_valid_name("a@b", 64));
+	CU_ASSERT_TRUE(wire_valid_name("abc", 3));
+	CU_ASSERT_FALSE(wire_valid_name("abcd", 3));
 }
 
 /* ---- sippush_create ---- */
-
-static int
-test_on_message(struct sippush *c, struct sippush_message *m, void *arg)
-{
-	(void)c;
-	(void)m;
-	(void)arg;
-	return SIPPUSH_ACCEPT;
-}
 
 static const char *const test_servers[] = { "127.0.0.1:9", "[::1]:9" };
 

@@ -27,34 +27,6 @@ clients_teardown(void)
 	cl_ready = 0;
 }
 
-static void
-reg_fill(struct registration *r, const char *id, const char *class,
-    const char *contact, const char *ua, int64_t now, int expires)
-{
-	memset(r, 0, sizeof(*r));
-	r->id = id;
-	r->class = class;
-	r->contact = contact;
-	r->user_agent = ua;
-	r->address = "192.0.2.7";
-	r->port = 5062;
-	r->transport = TRANSPORT_TCP;
-	r->now = now;
-	r->expires = expires;
-}
-
-static struct client *
-reg(const char *id, int64_t now)
-{
-	struct registration	 r;
-	struct client		*c = NULL;
-
-	reg_fill(&r, id, "k", "<sip:x@192.0.2.7>", NULL, now, 600);
-	if (clients_register(&r, &c) == -1)
-		return NULL;
-	return c;
-}
-
 /* What the group commit does with a list it wrote: copy the marks,
  * clear them, report each client written (commit.c). */
 static void
@@ -111,8 +83,13 @@ test_register_find(void)
 	snprintf(contact, sizeof(contact), "<sip:alice@192.0.2.7:5062>");
 	snprintf(ua, sizeof(ua), "UA/1");
 	snprintf(addr, sizeof(addr), "192.0.2.7");
-	reg_fill(&r, id, class, contact, ua, 1000, 600);
+	test_reg_fill(&r, id, 1000);
+	r.class = class;
+	r.contact = contact;
+	r.user_agent = ua;
 	r.address = addr;
+	r.port = 5062;
+	r.transport = TRANSPORT_TCP;
 	CU_ASSERT_EQUAL_FATAL(clients_register(&r, &c), 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	memset(id, 'X', sizeof(id) - 1);
@@ -141,8 +118,11 @@ test_register_find(void)
 
 	/* a new registration of the same ID updates the same client */
 	c->state = CLIENT_OFFLINE;
-	reg_fill(&r, "alice", "android", "<sip:alice@[2001:db8::1]>", NULL,
-	    2000, 60);
+	test_reg_fill(&r, "alice", 2000);
+	r.class = "android";
+	r.contact = "<sip:alice@[2001:db8::1]>";
+	r.user_agent = NULL;
+	r.expires = 60;
 	r.address = "2001:db8::1";
 	r.port = 1;
 	r.transport = TRANSPORT_UDP;
@@ -161,7 +141,7 @@ test_register_find(void)
 	CU_ASSERT_EQUAL(c->last_seen, 2000);
 
 	/* a second client */
-	CU_ASSERT_PTR_NOT_NULL_FATAL(reg("bob", 2100));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(test_reg("bob", 2100));
 	CU_ASSERT_EQUAL(clients_count(), 2);
 	CU_ASSERT_PTR_NOT_EQUAL(clients_find("bob"), c);
 
@@ -181,7 +161,7 @@ test_register_find(void)
 	CU_ASSERT_EQUAL(st.by_state[CLIENT_UNREGISTERED], 1);
 
 	/* registering again brings it back online */
-	CU_ASSERT_PTR_EQUAL(reg("alice", 3000), c);
+	CU_ASSERT_PTR_EQUAL(test_reg("alice", 3000), c);
 	CU_ASSERT_EQUAL(c->state, CLIENT_ONLINE);
 	CU_ASSERT_EQUAL(c->expires_at, 3600);
 }
@@ -193,9 +173,9 @@ test_dirty_list(void)
 	int		 n;
 
 	CU_ASSERT_FATAL(cl_ready);
-	a = reg("a", 1);
-	b = reg("b", 1);
-	c = reg("c", 1);
+	a = test_reg("a", 1);
+	b = test_reg("b", 1);
+	c = test_reg("c", 1);
 	CU_ASSERT_FATAL(a && b && c);
 
 	/* a second mark adds to the marks, not to the list */
@@ -244,7 +224,7 @@ test_dirty_list(void)
 	 * is already on the dirty list and must stay there once.
 	 */
 	clients_mark(a, CLIENT_DIRTY_DELETE);
-	CU_ASSERT_PTR_EQUAL(reg("a", 5), a);
+	CU_ASSERT_PTR_EQUAL(test_reg("a", 5), a);
 	CU_ASSERT_EQUAL(a->dirty, CLIENT_DIRTY_ROW);
 	l = clients_take_dirty();
 	CU_ASSERT_PTR_EQUAL(l, a);
@@ -262,7 +242,7 @@ test_dirty_list(void)
 	clients_mark(a, CLIENT_DIRTY_DELETE);
 	clients_mark(b, CLIENT_DIRTY_SEEN);
 	clients_mark(c, CLIENT_DIRTY_SEEN);
-	CU_ASSERT_PTR_EQUAL(reg("a", 6), a);
+	CU_ASSERT_PTR_EQUAL(test_reg("a", 6), a);
 	l = clients_take_dirty();
 	n = list_len(l);
 	CU_ASSERT_EQUAL(n, 3);
@@ -285,9 +265,9 @@ test_release_deleted(void)
 	int		 i;
 
 	CU_ASSERT_FATAL(cl_ready);
-	a = reg("a", 1);
-	b = reg("b", 1);
-	c = reg("c", 1);
+	a = test_reg("a", 1);
+	b = test_reg("b", 1);
+	c = test_reg("c", 1);
 	CU_ASSERT_FATAL(a && b && c);
 	release(clients_take_dirty());
 
@@ -305,7 +285,7 @@ test_release_deleted(void)
 	CU_ASSERT_PTR_NULL(clients_take_dirty());
 
 	/* the ID can be registered anew */
-	b = reg("b", 10);
+	b = test_reg("b", 10);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
 	CU_ASSERT_EQUAL(clients_count(), 2);
 	CU_ASSERT_EQUAL(b->registered_at, 10);
@@ -314,7 +294,7 @@ test_release_deleted(void)
 	/* deleting many clients that share buckets keeps the chains whole */
 	for (i = 0; i < 200; i++) {
 		snprintf(id, sizeof(id), "d%d", i);
-		CU_ASSERT_PTR_NOT_NULL(reg(id, 1));
+		CU_ASSERT_PTR_NOT_NULL(test_reg(id, 1));
 	}
 	release(clients_take_dirty());
 	for (i = 0; i < 200; i += 2) {
@@ -336,9 +316,9 @@ test_requeue(void)
 	struct client	*a, *b, *c, *l;
 
 	CU_ASSERT_FATAL(cl_ready);
-	a = reg("a", 1);
-	b = reg("b", 1);
-	c = reg("c", 1);
+	a = test_reg("a", 1);
+	b = test_reg("b", 1);
+	c = test_reg("c", 1);
 	CU_ASSERT_FATAL(a && b && c);
 	release(clients_take_dirty());
 
@@ -409,7 +389,7 @@ test_growth(void)
 	CU_ASSERT_FATAL(cl_ready);
 	for (i = 0; i < MANY; i++) {
 		snprintf(id, sizeof(id), "client-%05d", i);
-		if (reg(id, i) == NULL)
+		if (test_reg(id, i) == NULL)
 			missing++;
 	}
 	CU_ASSERT_EQUAL(missing, 0);

@@ -86,7 +86,7 @@ commit_setup(void)
 
 	snprintf(cm_db, sizeof(cm_db), "%s/c%d.db", cm_dir, ++cm_ndb);
 	cm_ready = clients_init() == 0;
-	if (cm_ready && store_open(cm_db, 1, err, sizeof(err)) == -1) {
+	if (cm_ready && store_open(NULL, cm_db, 1, err, sizeof(err)) == -1) {
 		fprintf(stderr, "\ncommit: %s\n", err);
 		cm_ready = 0;
 	}
@@ -105,20 +105,10 @@ static struct client *
 reg(const char *id, const char *contact)
 {
 	struct registration	 r;
-	struct client		*c;
 
-	memset(&r, 0, sizeof(r));
-	r.id = id;
-	r.class = "k";
+	test_reg_fill(&r, id, 1000);
 	r.contact = contact;
-	r.address = "192.0.2.1";
-	r.port = 5060;
-	r.transport = TRANSPORT_UDP;
-	r.now = 1000;
-	r.expires = 600;
-	if (clients_register(&r, &c) == -1)
-		return NULL;
-	return c;
+	return test_reg_client(&r);
 }
 
 /* The stored contact of id into buf ("" if no row); -1 on error. */
@@ -151,21 +141,43 @@ out:
 static void
 test_batch_is_a_copy(void)
 {
-	struct waiter	 w1, w2;
-	struct client	*a;
-	char		 contact[128];
+	struct waiter		 w1, w2;
+	struct store_batch	 b;
+	struct client		*a;
+	char			 contact[128];
 
 	CU_ASSERT_FATAL(cm_ready);
+	CU_ASSERT_EQUAL_FATAL(commit_flush(), 0);
 	memset(&w1, 0, sizeof(w1));
 	memset(&w2, 0, sizeof(w2));
 	w1.w.done = w2.w.done = waiter_done;
+
+	/* the owner's rows in a batch: values and strings of its own */
 	CU_ASSERT_FATAL((a = reg("a", "<sip:one@h>")) != NULL);
+	store_batch_init(&b);
+	CU_ASSERT_EQUAL_FATAL(clients_batch(&b), 0);
+	CU_ASSERT_EQUAL_FATAL(b.nclients, 1);
+	CU_ASSERT_EQUAL(a->dirty, 0);	/* copied: the marks are cleared */
+	CU_ASSERT(b.clients[0].id != a->id);
+	CU_ASSERT(b.clients[0].contact != a->contact);
+	CU_ASSERT_FATAL(reg("a", "<sip:two@h>") == a);
+	CU_ASSERT_STRING_EQUAL(b.clients[0].contact, "<sip:one@h>");
+	CU_ASSERT_STRING_EQUAL(b.clients[0].id, "a");
+	CU_ASSERT_EQUAL(store_write(&b), 0);
+	clients_batch_done(1);
+	store_batch_free(&b);
+	CU_ASSERT_EQUAL(stored_contact("a", contact, sizeof(contact)), 0);
+	CU_ASSERT_STRING_EQUAL(contact, "<sip:one@h>");
+	CU_ASSERT_EQUAL(a->dirty, CLIENT_DIRTY_ROW);	/* two: not yet */
+
+	/* and through the writer: a change made while a batch is in
+	 * flight goes into the next one */
 	commit_wait(&w1.w);
 	commit_start();			/* in flight on the writer */
 	CU_ASSERT_EQUAL(commit_waiting(), 1);	/* until reaped, here */
-	CU_ASSERT_EQUAL(a->dirty, 0);	/* copied: the marks are cleared */
+	CU_ASSERT_EQUAL(a->dirty, 0);
 	CU_ASSERT_PTR_NULL(clients_take_dirty());
-	CU_ASSERT_FATAL(reg("a", "<sip:two@h>") == a);
+	CU_ASSERT_FATAL(reg("a", "<sip:three@h>") == a);
 	commit_wait(&w2.w);
 	CU_ASSERT_EQUAL(commit_waiting(), 2);
 	CU_ASSERT_EQUAL(w2.calls, 0);
@@ -177,7 +189,7 @@ test_batch_is_a_copy(void)
 	CU_ASSERT_EQUAL(commit_waiting(), 0);
 	CU_ASSERT_EQUAL(a->dirty, 0);
 	CU_ASSERT_EQUAL(stored_contact("a", contact, sizeof(contact)), 0);
-	CU_ASSERT_STRING_EQUAL(contact, "<sip:two@h>");
+	CU_ASSERT_STRING_EQUAL(contact, "<sip:three@h>");
 }
 
 /* A deleted client leaves the table when its delete is committed, not

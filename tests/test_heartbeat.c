@@ -1,6 +1,7 @@
 /*
  * test_heartbeat.c: the liveness sweep (heartbeat_sweep), with a real
- * su_root whose timer never fires during the test (it is never run), no
+ * su_root whose timer fires only in test_sweep_uses_clock (the root is
+ * run there only), no
  * nta agent (the sweep path must not need one when no REGISTER replies
  * are queued), and a store in a folder made for the suite.
  */
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -70,7 +72,7 @@ heartbeat_setup(void)
 	hb_conf.reg_retain = 86400;
 	snprintf(hb_db, sizeof(hb_db), "%s/hb%d.db", hb_dir, ++hb_ndb);
 	hb_ready = clients_init() == 0;
-	if (hb_ready && store_open(hb_db, 0, err, sizeof(err)) == -1) {
+	if (hb_ready && store_open(NULL, hb_db, 0, err, sizeof(err)) == -1) {
 		fprintf(stderr, "\nheartbeat: %s\n", err);
 		hb_ready = 0;
 	}
@@ -89,21 +91,10 @@ static struct client *
 add(const char *id, int64_t now, int expires)
 {
 	struct registration	 r;
-	struct client		*c;
 
-	memset(&r, 0, sizeof(r));
-	r.id = id;
-	r.class = "k";
-	r.contact = "<sip:c@192.0.2.1>";
-	r.user_agent = "ua";
-	r.address = "192.0.2.1";
-	r.port = 5060;
-	r.transport = TRANSPORT_UDP;
-	r.now = now;
+	test_reg_fill(&r, id, now);
 	r.expires = expires;
-	if (clients_register(&r, &c) == -1)
-		return NULL;
-	return c;
+	return test_reg_client(&r);
 }
 
 /* The stored row of id. */
@@ -137,7 +128,7 @@ stored(const char *id)
 	memset(&r, 0, sizeof(r));
 	r.state = -1;
 	snprintf(r.id, sizeof(r.id), "%s", id);
-	if (store_load_clients(row_match, &r) == -1)
+	if (ts_load_clients(row_match, &r) == -1)
 		r.found = -1;
 	return r;
 }
@@ -148,7 +139,7 @@ stored_count(void)
 	struct row	 r;
 
 	memset(&r, 0, sizeof(r));
-	return store_load_clients(row_match, &r);
+	return ts_load_clients(row_match, &r);
 }
 
 /* Close and reopen the database, so reads come from the file. */
@@ -158,7 +149,7 @@ reopen(void)
 	char	 err[512];
 
 	store_close();
-	if (store_open(hb_db, 0, err, sizeof(err)) == -1) {
+	if (store_open(NULL, hb_db, 0, err, sizeof(err)) == -1) {
 		fprintf(stderr, "\nheartbeat: %s\n", err);
 		CU_FAIL_FATAL("cannot reopen the store");
 	}
@@ -380,22 +371,33 @@ test_reregister_before_delete(void)
 	CU_ASSERT_EQUAL(r.expires_at, 1661);
 }
 
-/* The timer callback uses sippushd_now(): the fake clock. */
+/* The sweep timer reads the daemon's clock (clock_now): a client silent
+ * for longer than heartbeat.timeout by that clock goes offline at the
+ * next sweep. The clock is set a day ahead of the real time, when the
+ * client registered: a sweep at the real time would leave it online. */
 static void
 test_sweep_uses_clock(void)
 {
 	struct client	*c;
+	int64_t		 saved = test_now;
+	time_t		 end;
 
 	CU_ASSERT_FATAL(hb_ready);
-	CU_ASSERT_EQUAL(sippushd_now(), test_now);
-	test_now = 5000;
-	CU_ASSERT_EQUAL(sippushd_now(), 5000);
-	c = add("clock", sippushd_now(), 600);
+	heartbeat_shutdown();			/* sweep every second */
+	hb_conf.hb_sweep_interval = 1;
+	CU_ASSERT_FATAL(heartbeat_init(&hb_conf, hb_root, NULL) == 0);
+	test_now = (int64_t)time(NULL) + 86400;
+	c = test_reg("clock", test_now);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-	test_now += 91;
-	CU_ASSERT_EQUAL(heartbeat_sweep(sippushd_now()), 1);
+	test_now += hb_conf.hb_timeout + 1;
+	end = time(NULL) + 10;
+	while (c->state == CLIENT_ONLINE && time(NULL) < end)
+		su_root_step(hb_root, 100);
 	CU_ASSERT_EQUAL(c->state, CLIENT_OFFLINE);
-	test_now = 1700000000;
+	heartbeat_shutdown();
+	hb_conf.hb_sweep_interval = 3600;
+	CU_ASSERT_FATAL(heartbeat_init(&hb_conf, hb_root, NULL) == 0);
+	test_now = saved;
 }
 
 /* A message received from ip (v4 or v6), port, over UDP or TCP. */
@@ -489,7 +491,8 @@ test_heartbeat_register(void)
 	    CU_add_test(s, "retain 0", test_retain_zero) == NULL ||
 	    CU_add_test(s, "registering again cancels a delete",
 	    test_reregister_before_delete) == NULL ||
-	    CU_add_test(s, "fake clock", test_sweep_uses_clock) == NULL ||
+	    CU_add_test(s, "the sweep timer reads the clock",
+	    test_sweep_uses_clock) == NULL ||
 	    CU_add_test(s, "source check agrees with sip_source",
 	    test_source_is) == NULL)
 		return -1;

@@ -1,5 +1,5 @@
 /*
- * test_main.c: runs every unit-test suite, and stands in for sippushd.c.
+ * test_main.c: runs every unit-test suite, on a fake wall clock.
  *
  * usage: tests/unit [-v] [suite ...]
  *   -v     verbose: CUnit lists each test, the daemon logs at debug
@@ -18,19 +18,12 @@
 #include "sippushd.h"
 #include "tests.h"
 
-/* The daemon's globals, normally in sippushd.c. */
-struct config	*sippushd_config;
 int64_t		 test_now = 1700000000;
 int		 test_now_ms;
 
-int64_t
-sippushd_now(void)
-{
-	return test_now;
-}
-
-int64_t
-sippushd_now_ms(void)
+/* The wall clock the daemon's code reads in the tests (clock_fake). */
+static int64_t
+test_clock(void)
 {
 	return test_now * 1000 + test_now_ms;
 }
@@ -109,6 +102,7 @@ static int (*const suites[])(void) = {
 	test_tls_register,
 	test_guard_register,
 	test_http_register,
+	test_wire_register,
 };
 
 int
@@ -132,6 +126,7 @@ main(int argc, char *argv[])
 	}
 	/* expected failures log at level error; the rest only with -v */
 	log_init(1, verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR, "unit");
+	clock_fake(test_clock);
 
 	if (CU_initialize_registry() != CUE_SUCCESS) {
 		fprintf(stderr, "unit: %s\n", CU_get_error_msg());
@@ -174,4 +169,208 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	return failed_tests || failed_suites || failures || run == 0 ? 1 : 0;
+}
+
+/* ---- writing rows the way the daemon's owners do, for the tests ---- */
+
+static struct store_batch	 ts_batch;
+static int			 ts_open;	/* between ts_begin, ts_commit */
+
+/* Start collecting rows for one store_write. */
+int
+ts_begin(void)
+{
+	store_batch_free(&ts_batch);
+	ts_open = 1;
+	return 0;
+}
+
+/* Write what was collected in one transaction: 0 or -1. */
+int
+ts_commit(void)
+{
+	int	 rv = store_write(&ts_batch);
+
+	store_batch_free(&ts_batch);
+	ts_open = 0;
+	return rv;
+}
+
+void
+ts_rollback(void)
+{
+	store_batch_free(&ts_batch);
+	ts_open = 0;
+}
+
+/* Outside ts_begin..ts_commit a row is written at once. */
+static int
+ts_added(int rv)
+{
+	if (rv == -1)
+		return -1;
+	return ts_open ? 0 : ts_commit();
+}
+
+void
+ts_client_row(const struct client *c, int op, struct client_row *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->op = op;
+	r->id = c->id;
+	r->class = c->class;
+	r->state = clients_state_name(c->state);
+	r->contact = c->contact;
+	r->transport = clients_transport_name(c->transport);
+	r->address = c->address;
+	r->port = c->port;
+	r->user_agent = c->user_agent;
+	r->registered_at = c->registered_at;
+	r->expires_at = c->expires_at;
+	r->last_seen = c->last_seen;
+}
+
+int
+ts_put_client(const struct client *c)
+{
+	struct client_row	 r;
+
+	ts_client_row(c, STORE_PUT, &r);
+	return ts_added(store_batch_client(&ts_batch, &r));
+}
+
+int
+ts_touch_client(const struct client *c)
+{
+	struct client_row	 r;
+
+	ts_client_row(c, STORE_TOUCH, &r);
+	return ts_added(store_batch_client(&ts_batch, &r));
+}
+
+int
+ts_delete_client(const char *id)
+{
+	struct client_row	 r;
+
+	memset(&r, 0, sizeof(r));
+	r.op = STORE_DELETE;
+	r.id = id;
+	return ts_added(store_batch_client(&ts_batch, &r));
+}
+
+int
+ts_put_message(const struct message *m)
+{
+	struct message_row	 r;
+
+	memset(&r, 0, sizeof(r));
+	r.op = STORE_PUT;
+	r.id = m->id;
+	r.state = dispatch_message_state_name(m->state);
+	r.selector = m->selector;
+	r.content_type = m->content_type;
+	r.body = m->body;
+	r.body_len = m->body_len;
+	r.created_at = m->created_at;
+	r.expires_at = m->expires_at;
+	r.finished_at = m->finished_at;
+	return ts_added(store_batch_message(&ts_batch, &r));
+}
+
+int
+ts_set_message_state(const struct message *m)
+{
+	struct message_row	 r;
+
+	memset(&r, 0, sizeof(r));
+	r.op = STORE_TOUCH;
+	r.id = m->id;
+	r.state = dispatch_message_state_name(m->state);
+	r.finished_at = m->finished_at;
+	return ts_added(store_batch_message(&ts_batch, &r));
+}
+
+int
+ts_put_target(const struct message *m, const struct target *t)
+{
+	struct target_row	 r;
+
+	memset(&r, 0, sizeof(r));
+	r.op = STORE_PUT;
+	r.message_id = m->id;
+	r.client = t->client;
+	r.state = dispatch_target_state_name(t->state == TARGET_SENT ?
+	    TARGET_PENDING : t->state);
+	r.attempts = t->attempts;
+	r.next_attempt = t->next_attempt;
+	r.last_attempt = t->last_attempt;
+	r.acked_at = t->acked_at;
+	r.last_status = t->last_status;
+	return ts_added(store_batch_target(&ts_batch, &r));
+}
+
+int
+ts_put_user(const char *id, const char *realm, const char *sha256,
+    const char *md5, int64_t now)
+{
+	struct user_row	 r;
+
+	memset(&r, 0, sizeof(r));
+	r.op = STORE_PUT;
+	r.id = id;
+	r.realm = realm;
+	r.ha1_sha256 = sha256;
+	r.ha1_md5 = md5;
+	r.created_at = now;
+	return ts_added(store_batch_user(&ts_batch, &r));
+}
+
+int
+ts_delete_user(const char *id)
+{
+	struct user_row	 r;
+
+	memset(&r, 0, sizeof(r));
+	r.op = STORE_DELETE;
+	r.id = id;
+	return ts_added(store_batch_user(&ts_batch, &r));
+}
+
+struct ts_load {
+	int	(*fn)(const struct client *, void *);
+	void	*arg;
+};
+
+static int
+ts_load_one(const struct client_row *r, void *arg)
+{
+	struct ts_load	*tl = arg;
+	struct client	 c;
+	int		 v;
+
+	memset(&c, 0, sizeof(c));
+	c.id = (char *)r->id;
+	c.class = (char *)r->class;
+	v = clients_state_parse(r->state);
+	c.state = (uint8_t)(v < 0 ? CLIENT_OFFLINE : v);
+	c.contact = (char *)r->contact;
+	v = clients_transport_parse(r->transport);
+	c.transport = (uint8_t)(v < 0 ? TRANSPORT_UDP : v);
+	snprintf(c.address, sizeof(c.address), "%s", r->address);
+	c.port = (uint16_t)r->port;
+	c.user_agent = (char *)r->user_agent;
+	c.registered_at = r->registered_at;
+	c.expires_at = r->expires_at;
+	c.last_seen = r->last_seen;
+	return tl->fn(&c, tl->arg);
+}
+
+/* store_load_clients, each row as a struct client. */
+int
+ts_load_clients(int (*fn)(const struct client *, void *), void *arg)
+{
+	struct ts_load	 tl = { fn, arg };
+
+	return store_load_clients(ts_load_one, &tl);
 }

@@ -494,7 +494,7 @@ live_suite_init(void)
 	    TAG_END())) == NULL)
 		return -1;
 	snprintf(db, sizeof(db), "%s/live.db", lv_dir);
-	if (store_open(db, 0, err, sizeof(err)) == -1) {
+	if (store_open(NULL, db, 0, err, sizeof(err)) == -1) {
 		fprintf(stderr, "\nregistrar: %s\n", err);
 		return -1;
 	}
@@ -512,8 +512,8 @@ live_suite_init(void)
 		return -1;
 	registrar_init(&lv_cfg, lv_agent);
 	digest_ha1("live1", lv_cfg.auth_realm, LV_PASSWORD, sha, md5);
-	if (store_put_user("live1", lv_cfg.auth_realm, sha, md5,
-	    sippushd_now()) == -1)
+	if (ts_put_user("live1", lv_cfg.auth_realm, sha, md5,
+	    clock_now()) == -1 || auth_users_load() != 1)
 		return -1;
 	for (i = 0; i < 2; i++) {
 		memset(&a, 0, sizeof(a));
@@ -544,6 +544,7 @@ live_suite_clean(void)
 		commit_shutdown();
 	if (lv_clients)
 		clients_free();
+	auth_users_free();
 	if (lv_store)
 		store_close();
 	lv_hb = lv_commit = lv_clients = lv_store = 0;
@@ -658,7 +659,7 @@ test_live_replay(void)
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	auth_nonce_make((struct sockaddr *)&a, sippushd_now(), nonce);
+	auth_nonce_make((struct sockaddr *)&a, clock_now(), nonce);
 	reg = lv_text("REGISTER", nonce, "00000001", "live-reg", 1);
 	opt = lv_text("OPTIONS", nonce, "00000002", "live-opt", 1);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(reg);
@@ -715,7 +716,7 @@ test_live_retain(void)
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	auth_nonce_make((struct sockaddr *)&a, sippushd_now(), nonce);
+	auth_nonce_make((struct sockaddr *)&a, clock_now(), nonce);
 	reg = lv_text("REGISTER", nonce, "00000001", "retain-reg", 1);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(reg);
 	CU_ASSERT_EQUAL(lv_send(reg, 0, reply, sizeof(reply)), 200);
@@ -733,7 +734,7 @@ test_live_retain(void)
 	CU_ASSERT_EQUAL(c->state, CLIENT_UNREGISTERED);
 
 	lv_cfg.reg_retain = 0;
-	heartbeat_sweep(sippushd_now() + 1);
+	heartbeat_sweep(clock_now() + 1);
 	commit_flush();
 	CU_ASSERT_PTR_NOT_NULL(clients_find("live1"));
 	/* the first REGISTER replayed from elsewhere: refused */
@@ -741,7 +742,7 @@ test_live_retain(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c = clients_find("live1"));
 	CU_ASSERT_EQUAL(c->state, CLIENT_UNREGISTERED);
 	/* once the nonce has expired, the row goes */
-	heartbeat_sweep(sippushd_now() + lv_cfg.auth_nonce_lifetime + 1);
+	heartbeat_sweep(clock_now() + lv_cfg.auth_nonce_lifetime + 1);
 	commit_flush();
 	CU_ASSERT_PTR_NULL(clients_find("live1"));
 	lv_cfg.reg_retain = saved;

@@ -108,7 +108,7 @@ static int
 load(struct loaded *l)
 {
 	memset(l, 0, sizeof(*l));
-	return store_load_clients(collect, l);
+	return ts_load_clients(collect, l);
 }
 
 static void
@@ -189,7 +189,7 @@ test_open_creates(void)
 	db_path(path, sizeof(path), "new/push.db");
 	CU_ASSERT_EQUAL(stat(path, &sb), -1);
 	err[0] = '\0';
-	if (store_open(path, 1, err, sizeof(err)) == -1) {
+	if (store_open(NULL, path, 1, err, sizeof(err)) == -1) {
 		fprintf(stderr, "\nstore: %s\n", err);
 		CU_FAIL_FATAL("store_open failed");
 	}
@@ -210,7 +210,7 @@ test_open_creates(void)
 	CU_ASSERT_STRING_EQUAL(out, err);
 
 	/* reopening an up-to-date database changes nothing */
-	CU_ASSERT_EQUAL_FATAL(store_open(path, 0, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 0, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(store_version(), newest_version());
 	store_close();
 	CU_ASSERT_EQUAL(sql_query(path, "SELECT count(*) FROM"
@@ -226,7 +226,7 @@ test_roundtrip(void)
 	struct loaded	 l;
 
 	db_path(path, sizeof(path), "roundtrip.db");
-	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
 
 	client_fill(&a, "alice-1", "ios", "<sip:alice-1@192.0.2.1:5062>",
 	    "Sip/1.0 (quoted \"ua\" ; x)", CLIENT_ONLINE, TRANSPORT_UDP,
@@ -234,10 +234,10 @@ test_roundtrip(void)
 	client_fill(&b, "bob.2", "android", "<sip:bob.2@[2001:db8::2]>"
 	    ";expires=600;class=android", NULL, CLIENT_OFFLINE,
 	    TRANSPORT_TCP, 1700000222);
-	CU_ASSERT_EQUAL(store_begin(), 0);
-	CU_ASSERT_EQUAL(store_put_client(&a), 0);
-	CU_ASSERT_EQUAL(store_put_client(&b), 0);
-	CU_ASSERT_EQUAL(store_commit(), 0);
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_put_client(&a), 0);
+	CU_ASSERT_EQUAL(ts_put_client(&b), 0);
+	CU_ASSERT_EQUAL(ts_commit(), 0);
 
 	CU_ASSERT_EQUAL(load(&l), 2);
 	assert_same_client(loaded_find(&l, "alice-1"), &a);
@@ -250,9 +250,9 @@ test_roundtrip(void)
 	a2.last_seen = a.last_seen + 100;
 	a2.class = "changed";
 	a2.port = 9;
-	CU_ASSERT_EQUAL(store_begin(), 0);
-	CU_ASSERT_EQUAL(store_touch_client(&a2), 0);
-	CU_ASSERT_EQUAL(store_commit(), 0);
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_touch_client(&a2), 0);
+	CU_ASSERT_EQUAL(ts_commit(), 0);
 	a.state = CLIENT_OFFLINE;
 	a.last_seen += 100;
 	CU_ASSERT_EQUAL(load(&l), 2);
@@ -262,7 +262,7 @@ test_roundtrip(void)
 	/* put over an existing row replaces every field, UA to NULL too */
 	client_fill(&a, "alice-1", "ios.v2", "<sip:alice-1@192.0.2.9>", NULL,
 	    CLIENT_EXPIRED, TRANSPORT_TLS, 1700009999);
-	CU_ASSERT_EQUAL(store_put_client(&a), 0);	/* autocommit */
+	CU_ASSERT_EQUAL(ts_put_client(&a), 0);	/* autocommit */
 	CU_ASSERT_EQUAL(load(&l), 2);
 	assert_same_client(loaded_find(&l, "alice-1"), &a);
 	assert_same_client(loaded_find(&l, "bob.2"), &b);
@@ -271,18 +271,18 @@ test_roundtrip(void)
 	/* and a NULL UA back to a string; the last state name */
 	a.user_agent = "again";
 	a.state = CLIENT_UNREGISTERED;
-	CU_ASSERT_EQUAL(store_put_client(&a), 0);
+	CU_ASSERT_EQUAL(ts_put_client(&a), 0);
 	CU_ASSERT_EQUAL(load(&l), 2);
 	assert_same_client(loaded_find(&l, "alice-1"), &a);
 	loaded_free(&l);
 
 	/* delete; deleting or touching a missing row is no error */
-	CU_ASSERT_EQUAL(store_begin(), 0);
-	CU_ASSERT_EQUAL(store_delete_client("bob.2"), 0);
-	CU_ASSERT_EQUAL(store_delete_client("nobody"), 0);
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_delete_client("bob.2"), 0);
+	CU_ASSERT_EQUAL(ts_delete_client("nobody"), 0);
 	b.id = "nobody";
-	CU_ASSERT_EQUAL(store_touch_client(&b), 0);
-	CU_ASSERT_EQUAL(store_commit(), 0);
+	CU_ASSERT_EQUAL(ts_touch_client(&b), 0);
+	CU_ASSERT_EQUAL(ts_commit(), 0);
 	CU_ASSERT_EQUAL(load(&l), 1);
 	CU_ASSERT_PTR_NULL(loaded_find(&l, "bob.2"));
 	CU_ASSERT_PTR_NULL(loaded_find(&l, "nobody"));
@@ -291,7 +291,7 @@ test_roundtrip(void)
 	store_close();
 
 	/* all of it survives a reopen */
-	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(load(&l), 1);
 	assert_same_client(loaded_find(&l, "alice-1"), &a);
 	loaded_free(&l);
@@ -307,18 +307,18 @@ test_reopen(void)
 	int		 i;
 
 	db_path(path, sizeof(path), "reopen.db");
-	CU_ASSERT_EQUAL_FATAL(store_open(path, 0, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL(store_begin(), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 0, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(ts_begin(), 0);
 	for (i = 0; i < 10; i++) {
 		snprintf(id, sizeof(id), "c%d", i);
 		client_fill(&c[i], strdup(id), "k", "<sip:c@h>",
 		    i % 2 ? "ua" : NULL, i % 4, i % 3, 1000 + i);
-		CU_ASSERT_EQUAL(store_put_client(&c[i]), 0);
+		CU_ASSERT_EQUAL(ts_put_client(&c[i]), 0);
 	}
-	CU_ASSERT_EQUAL(store_commit(), 0);
+	CU_ASSERT_EQUAL(ts_commit(), 0);
 	store_close();
 
-	CU_ASSERT_EQUAL_FATAL(store_open(path, 0, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 0, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(store_version(), newest_version());
 	CU_ASSERT_EQUAL(load(&l), 10);
 	for (i = 0; i < 10; i++)
@@ -337,7 +337,7 @@ test_commit_rollback(void)
 	struct loaded	 l;
 
 	db_path(path, sizeof(path), "txn.db");
-	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
 	client_fill(&old, "old", "k", "<sip:old@h>", "ua", CLIENT_ONLINE,
 	    TRANSPORT_UDP, 1);
 	client_fill(&kept, "kept", "k", "<sip:kept@h>", "ua", CLIENT_ONLINE,
@@ -345,27 +345,27 @@ test_commit_rollback(void)
 	client_fill(&gone, "gone", "k", "<sip:gone@h>", NULL, CLIENT_ONLINE,
 	    TRANSPORT_UDP, 3);
 
-	CU_ASSERT_EQUAL(store_begin(), 0);
-	CU_ASSERT_EQUAL(store_put_client(&old), 0);
-	CU_ASSERT_EQUAL(store_put_client(&kept), 0);
-	CU_ASSERT_EQUAL(store_commit(), 0);
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_put_client(&old), 0);
+	CU_ASSERT_EQUAL(ts_put_client(&kept), 0);
+	CU_ASSERT_EQUAL(ts_commit(), 0);
 
 	/* a rolled-back transaction leaves no trace: no new row, no
 	 * deletion, no change */
-	CU_ASSERT_EQUAL(store_begin(), 0);
-	CU_ASSERT_EQUAL(store_put_client(&gone), 0);
-	CU_ASSERT_EQUAL(store_delete_client("old"), 0);
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_put_client(&gone), 0);
+	CU_ASSERT_EQUAL(ts_delete_client("old"), 0);
 	kept.state = CLIENT_OFFLINE;
 	kept.last_seen = 99;
-	CU_ASSERT_EQUAL(store_touch_client(&kept), 0);
-	store_rollback();
+	CU_ASSERT_EQUAL(ts_touch_client(&kept), 0);
+	ts_rollback();
 	kept.state = CLIENT_ONLINE;
 	kept.last_seen = 2 + 7;
 	/* a second rollback, outside a transaction, is harmless */
-	store_rollback();
+	ts_rollback();
 	store_close();
 
-	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(load(&l), 2);
 	CU_ASSERT_PTR_NULL(loaded_find(&l, "gone"));
 	assert_same_client(loaded_find(&l, "old"), &old);
@@ -373,18 +373,18 @@ test_commit_rollback(void)
 	loaded_free(&l);
 
 	/* the store is usable after a rollback */
-	CU_ASSERT_EQUAL(store_begin(), 0);
-	CU_ASSERT_EQUAL(store_put_client(&gone), 0);
-	CU_ASSERT_EQUAL(store_commit(), 0);
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_put_client(&gone), 0);
+	CU_ASSERT_EQUAL(ts_commit(), 0);
 	store_close();
-	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(load(&l), 3);
 	assert_same_client(loaded_find(&l, "gone"), &gone);
 	loaded_free(&l);
 	store_close();
 }
 
-/* A row the schema refuses fails the write, and only that write. */
+/* A row the schema refuses fails its batch (one transaction), whole. */
 static void
 test_bad_row(void)
 {
@@ -393,27 +393,29 @@ test_bad_row(void)
 	struct loaded	 l;
 
 	db_path(path, sizeof(path), "badrow.db");
-	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
 	client_fill(&good, "good", "k", "<sip:good@h>", NULL, CLIENT_ONLINE,
 	    TRANSPORT_UDP, 1);
 	client_fill(&bad, "bad", "k", "<sip:bad@h>", NULL, 9, TRANSPORT_UDP,
 	    2);
-	CU_ASSERT_EQUAL(store_begin(), 0);
-	CU_ASSERT_EQUAL(store_put_client(&good), 0);
-	CU_ASSERT_EQUAL(store_put_client(&bad), -1);	/* state "?" */
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_put_client(&good), 0);
+	CU_ASSERT_EQUAL(ts_put_client(&bad), 0);	/* state "?" */
+	CU_ASSERT_EQUAL(ts_commit(), -1);
 	CU_ASSERT(test_contains(store_errmsg(), "CHECK"));
-	CU_ASSERT_EQUAL(store_commit(), 0);
+	CU_ASSERT_EQUAL(load(&l), 0);			/* none of it */
+	CU_ASSERT_EQUAL(ts_put_client(&good), 0);
 	CU_ASSERT_EQUAL(load(&l), 1);
 	CU_ASSERT_PTR_NOT_NULL(loaded_find(&l, "good"));
 	loaded_free(&l);
 
 	/* the loader stops when the callback says so */
-	CU_ASSERT_EQUAL(store_put_client(&bad), -1);
+	CU_ASSERT_EQUAL(ts_put_client(&bad), -1);
 	bad.state = CLIENT_ONLINE;
-	CU_ASSERT_EQUAL(store_put_client(&bad), 0);
+	CU_ASSERT_EQUAL(ts_put_client(&bad), 0);
 	memset(&l, 0, sizeof(l));
 	l.stop_after = 1;
-	CU_ASSERT_EQUAL(store_load_clients(collect, &l), -1);
+	CU_ASSERT_EQUAL(ts_load_clients(collect, &l), -1);
 	CU_ASSERT_EQUAL(l.n, 1);
 	loaded_free(&l);
 	/* and the statement is reset for the next load */
@@ -437,7 +439,7 @@ test_schema_too_new(void)
 	sqlite3_close(db);
 
 	err[0] = '\0';
-	CU_ASSERT_EQUAL(store_open(path, 1, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(store_open(NULL, path, 1, err, sizeof(err)), -1);
 	CU_ASSERT_EQUAL(strncmp(err, path, strlen(path)), 0);
 	CU_ASSERT(test_contains(err, "9999"));
 	snprintf(want, sizeof(want), "(%d)", newest_version());
@@ -478,7 +480,7 @@ test_schema_upgrade(void)
 	CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 
-	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
 	store_close();
 	CU_ASSERT_EQUAL(sql_query(path, "SELECT group_concat(version) FROM"
 	    " schema_version", out, sizeof(out)), 0);
@@ -529,7 +531,7 @@ expect_open_error(const char *path, const char *want)
 	char	 err[512];
 
 	err[0] = '\0';
-	CU_ASSERT_EQUAL(store_open(path, 1, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(store_open(NULL, path, 1, err, sizeof(err)), -1);
 	CU_ASSERT(test_contains(err, path));
 	if (want)
 		CU_ASSERT(test_contains(err, want));
@@ -572,7 +574,7 @@ test_open_errors(void)
 		db_path(path, sizeof(path), "readonly/push.db");
 		expect_open_error(path, "cannot create files in folder");
 		db_path(path, sizeof(path), "readonly.db");
-		CU_ASSERT_EQUAL(store_open(path, 1, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
 		store_close();
 		CU_ASSERT_EQUAL_FATAL(chmod(path, 0400), 0);
 		expect_open_error(path, "cannot read and write");
@@ -580,7 +582,7 @@ test_open_errors(void)
 
 	/* after all those, a good path opens */
 	db_path(path, sizeof(path), "after-errors.db");
-	CU_ASSERT_EQUAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(store_version(), newest_version());
 	store_close();
 }
@@ -593,17 +595,17 @@ make_db(const char *path, int n)
 	struct client	 c;
 	int		 i;
 
-	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL(store_begin(), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(ts_begin(), 0);
 	for (i = 0; i < n; i++) {
 		snprintf(id, sizeof(id), "client-%05d", i);
 		snprintf(contact, sizeof(contact), "<sip:%s@192.0.2.%d:5060;"
 		    "padding=%0180d>", id, i % 250, i);
 		client_fill(&c, id, "k", contact, "ua", CLIENT_ONLINE,
 		    TRANSPORT_UDP, i);
-		CU_ASSERT_EQUAL(store_put_client(&c), 0);
+		CU_ASSERT_EQUAL(ts_put_client(&c), 0);
 	}
-	CU_ASSERT_EQUAL(store_commit(), 0);
+	CU_ASSERT_EQUAL(ts_commit(), 0);
 	store_close();
 }
 
@@ -670,12 +672,12 @@ test_write_fault(void)
 
 	db_path(path, sizeof(path), "fault.db");
 	snprintf(wal, sizeof(wal), "%s-wal", path);
-	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
 	client_fill(&c, "first", "k", "<sip:first@h>", NULL, CLIENT_ONLINE,
 	    TRANSPORT_UDP, 1);
-	CU_ASSERT_EQUAL(store_begin(), 0);
-	CU_ASSERT_EQUAL(store_put_client(&c), 0);
-	CU_ASSERT_EQUAL(store_commit(), 0);
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_put_client(&c), 0);
+	CU_ASSERT_EQUAL(ts_commit(), 0);
 	CU_ASSERT_EQUAL(store_failing(NULL), 0);
 
 	/* no room beyond what the files hold now */
@@ -690,9 +692,9 @@ test_write_fault(void)
 
 	client_fill(&c, "second", "k", "<sip:second@h>", NULL,
 	    CLIENT_ONLINE, TRANSPORT_UDP, 2);
-	CU_ASSERT_EQUAL(store_begin(), 0);
-	CU_ASSERT_EQUAL(store_put_client(&c), 0);
-	CU_ASSERT_EQUAL(store_commit(), -1);
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_put_client(&c), 0);
+	CU_ASSERT_EQUAL(ts_commit(), -1);
 	CU_ASSERT(test_contains(store_errmsg(), "disk I/O error") ||
 	    test_contains(store_errmsg(), "full"));
 	CU_ASSERT(test_contains(store_errhint(), "ulimit -f"));
@@ -703,25 +705,95 @@ test_write_fault(void)
 	CU_ASSERT_PTR_NOT_NULL(loaded_find(&l, "first"));
 	loaded_free(&l);
 	/* and fails again while there is no room */
-	CU_ASSERT_EQUAL(store_begin(), 0);
-	CU_ASSERT_EQUAL(store_put_client(&c), 0);
-	CU_ASSERT_EQUAL(store_commit(), -1);
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_put_client(&c), 0);
+	CU_ASSERT_EQUAL(ts_commit(), -1);
 	CU_ASSERT(store_failing(&n) > 0);
 	CU_ASSERT_EQUAL(n, 2);
 
 	/* room again: the same write succeeds and ends the fault */
 	CU_ASSERT_EQUAL(setrlimit(RLIMIT_FSIZE, &saved), 0);
 	sigaction(SIGXFSZ, &old, NULL);
-	CU_ASSERT_EQUAL(store_begin(), 0);
-	CU_ASSERT_EQUAL(store_put_client(&c), 0);
-	CU_ASSERT_EQUAL(store_commit(), 0);
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_put_client(&c), 0);
+	CU_ASSERT_EQUAL(ts_commit(), 0);
 	CU_ASSERT_EQUAL(store_failing(&n), 0);
 	CU_ASSERT_EQUAL(n, 0);
 	store_close();
-	CU_ASSERT_EQUAL_FATAL(store_open(path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(load(&l), 2);
 	CU_ASSERT_PTR_NOT_NULL(loaded_find(&l, "second"));
 	loaded_free(&l);
+	store_close();
+}
+
+/* Tokens read back by store_load_tokens, as "name hash scopes t;". */
+static int
+token_collect(const struct token_row *r, void *arg)
+{
+	char	*out = arg;
+
+	snprintf(out + strlen(out), 512 - strlen(out), "%s %s %s %lld;",
+	    r->name, r->hash, r->scopes, (long long)r->created_at);
+	return 0;
+}
+
+/* Token rows go through a batch (put, delete) and load back by name; a
+ * second put of a name is refused and rolls its batch back. */
+static void
+test_tokens(void)
+{
+	struct store_batch	 b;
+	struct token_row	 t;
+	char			 path[PATH_MAX], err[256], got[512];
+	const char		*h1 = "1111111111111111111111111111111111111111"
+				    "111111111111111111111111";
+	const char		*h2 = "2222222222222222222222222222222222222222"
+				    "222222222222222222222222";
+
+	db_path(path, sizeof(path), "tokens.db");
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
+	memset(&t, 0, sizeof(t));
+	store_batch_init(&b);
+	t.op = STORE_PUT;
+	t.name = "zed";
+	t.hash = h2;
+	t.scopes = "read";
+	t.created_at = 1700000002;
+	CU_ASSERT_EQUAL(store_batch_token(&b, &t), 0);
+	t.name = "app";
+	t.hash = h1;
+	t.scopes = "publish,read";
+	t.created_at = 1700000001;
+	CU_ASSERT_EQUAL(store_batch_token(&b, &t), 0);
+	CU_ASSERT_FALSE(store_batch_empty(&b));
+	CU_ASSERT_EQUAL(store_write(&b), 0);
+	store_batch_free(&b);
+	got[0] = '\0';
+	CU_ASSERT_EQUAL(store_load_tokens(token_collect, got), 2);
+	CU_ASSERT_STRING_EQUAL(got, "app 1111111111111111111111111111111111111"
+	    "111111111111111111111111111 publish,read 1700000001;zed 2222222"
+	    "222222222222222222222222222222222222222222222222222222222 read "
+	    "1700000002;");
+
+	/* the name is taken: the batch fails and writes nothing */
+	store_batch_init(&b);
+	t.name = "app";
+	t.hash = "3333";
+	CU_ASSERT_EQUAL(store_batch_token(&b, &t), 0);
+	CU_ASSERT_EQUAL(store_write(&b), -1);
+	store_batch_free(&b);
+
+	store_batch_init(&b);
+	t.op = STORE_DELETE;
+	t.name = "zed";
+	CU_ASSERT_EQUAL(store_batch_token(&b, &t), 0);
+	CU_ASSERT_EQUAL(store_write(&b), 0);
+	store_batch_free(&b);
+	got[0] = '\0';
+	CU_ASSERT_EQUAL(store_load_tokens(token_collect, got), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(got, "app 1111"));
+	CU_ASSERT_PTR_NULL(strstr(got, "zed"));
 	store_close();
 }
 
@@ -751,7 +823,9 @@ test_store_register(void)
 	    CU_add_test(s, "a damaged database is refused at open",
 	    test_open_corrupt) == NULL ||
 	    CU_add_test(s, "a failed write rolls back, then recovers",
-	    test_write_fault) == NULL)
+	    test_write_fault) == NULL ||
+	    CU_add_test(s, "token rows: batch, load, delete", test_tokens) ==
+	    NULL)
 		return -1;
 	return 0;
 }

@@ -26,20 +26,17 @@ $out"
 # ---------------------------------------------------------------------
 step "sippushd -n -f etc/sippushd.conf (the shipped configuration)"
 shipped=$top_srcdir/etc/sippushd.conf
-if [ -f "$shipped" ]; then
-    assert_status 0 timeout 10 "$SIPPUSHD" -n -f "$shipped"
-    assert_contains "$OUT" "# effective settings, from $shipped"
-    assert_contains "$OUT" "sip = {"
-    # It says it lists the built-in defaults and changes nothing (the
-    # settings on standard output; the warning on 0.0.0.0 is on stderr).
-    : >"$T/empty.conf"
-    shipped_eff=$(timeout 10 "$SIPPUSHD" -n -f "$shipped" 2>/dev/null)
-    assert_status 0 timeout 10 "$SIPPUSHD" -n -f "$T/empty.conf"
-    soft assert_eq "$(timeout 10 "$SIPPUSHD" -n -f "$T/empty.conf" 2>/dev/null | sed 1d)" \
-        "$(sed 1d <<<"$shipped_eff")" "settings from $shipped vs the built-in defaults"
-else
-    echo "SKIP (this part only): $shipped is not written yet"
-fi
+[ -f "$shipped" ] || fail "$shipped is missing (it ships with sippushd)"
+assert_status 0 timeout 10 "$SIPPUSHD" -n -f "$shipped"
+assert_contains "$OUT" "# effective settings, from $shipped"
+assert_contains "$OUT" "sip = {"
+# It says it lists the built-in defaults and changes nothing (the
+# settings on standard output; the warning on 0.0.0.0 is on stderr).
+: >"$T/empty.conf"
+shipped_eff=$(timeout 10 "$SIPPUSHD" -n -f "$shipped" 2>/dev/null)
+assert_status 0 timeout 10 "$SIPPUSHD" -n -f "$T/empty.conf"
+soft assert_eq "$(timeout 10 "$SIPPUSHD" -n -f "$T/empty.conf" 2>/dev/null | sed 1d)" \
+    "$(sed 1d <<<"$shipped_eff")" "settings from $shipped vs the built-in defaults"
 
 step "sippushd -n prints settings that sippushd -n reads back unchanged"
 PORT=$(free_port)

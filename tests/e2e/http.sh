@@ -154,6 +154,7 @@ api GET "/v1/messages/$ID/targets?limit=0" "$RO"
 expect 400 "limit=0"
 
 step "GET /v1/messages: newest first, cursor pages"
+sleep 1.1	# the store orders by created_at (s), then by the random ID
 publish "$PUB" '{"clients":["h0"],"body":"second"}'
 expect 201 "second publish"
 ID2=$(jq -r .id <<<"$HB")
@@ -279,6 +280,13 @@ api GET /v1/clients/h0 "$RO"
 expect 401 "revoked token"
 assert_status 1 ctl token del viewer
 assert_contains "$OUT" "no token viewer"
+
+step "no SQL ran on the event loop (store_loop_calls in stats and /v1/stats)"
+[ "$(ctl --json stats | jq -r .store_loop_calls)" = 0 ] ||
+    fail "store_loop_calls: $(ctl --json stats | jq -c .)"
+api GET /v1/stats "$PUB"
+expect 200 "GET /v1/stats"
+jq_ok '.store_loop_calls == 0' "/v1/stats store_loop_calls"
 
 step "the tokens outlive a restart"
 stop_daemon

@@ -1,6 +1,5 @@
 /*
- * fuzz_common.c: stand-ins for src/sippushd.c (not linked: it holds
- * main) and small helpers for the fuzz targets.
+ * fuzz_common.c: small helpers for the fuzz targets.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,23 +8,6 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-
-struct config	*sippushd_config;
-
-int64_t
-sippushd_now(void)
-{
-	return (int64_t)time(NULL);
-}
-
-int64_t
-sippushd_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void
 fuzz_log_init(void)

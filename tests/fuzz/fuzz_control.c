@@ -56,7 +56,7 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char	 err[512], path[256];
-	int64_t	 now = sippushd_now();
+	int64_t	 now = clock_now();
 
 	(void)argc;
 	(void)argv;
@@ -67,7 +67,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	fz_cfg.dp_retain = 1;
 	fz_cfg.db_sync_full = 0;
 	fz_cfg.db_commit_delay = 0;
-	sippushd_config = &fz_cfg;
 	snprintf(path, sizeof(path), "%s/fuzz.db", fuzz_tmpdir());
 	if (su_init() != 0 || (fz_root = su_root_create(NULL)) == NULL ||
 	    (fz_agent = nta_agent_create(fz_root,
