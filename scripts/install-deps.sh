@@ -31,6 +31,15 @@ PACKAGES=(
     # scripts/fuzz.sh (libFuzzer), which .ci/run runs after the tests
     clang
     libclang-rt-14-dev
+    # the HTTP API (src/http.c): its server, JSON, and the webhooks' client
+    libmicrohttpd-dev
+    libjansson-dev
+    libcurl4-openssl-dev
+    # promtool checks /metrics (tests/e2e/http.sh); chromium drives the
+    # dashboard's test
+    prometheus
+    chromium
+    curl
 )
 
 if [ "${SIPPUSH_SKIP_DEPS:-0}" = 1 ]; then

@@ -512,6 +512,8 @@ static const struct cmd cmd_rows[] = {
 	    "stats" },
 	{ "status",	cmd_status,	CMD_READS,
 	    "status id=ID" },
+	{ "token",	token_cmd,	CMD_WRITES | CMD_READS,
+	    "token add|del|list ..." },
 	{ "user",	cmd_user,	CMD_WRITES | CMD_READS,
 	    "user add|del|import|list ..." },
 };

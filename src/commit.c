@@ -74,6 +74,8 @@ struct commit_batch {
 	int			 done;		/* under cm_lock */
 	int			 nomem;		/* not handed: jobs not run */
 	char			 err[256];	/* why it failed */
+	int64_t			 started;	/* us, monotonic: handed over */
+	int64_t			 written;	/* us: the write ended (metrics) */
 };
 
 static const struct config	*commit_cfg;
@@ -177,6 +179,7 @@ commit_run(struct commit_batch *b)
 	struct commit_job	*j;
 
 	b->rv = commit_write(b);
+	b->written = clock_mono_us();
 	for (j = b->jobs; j; j = j->next)
 		j->run(j);
 }
@@ -530,6 +533,7 @@ commit_start(void)
 		commit_batch_free(b);
 		return;
 	}
+	b->started = clock_mono_us();
 	if (!cm_running) {
 		commit_run(b);
 		commit_finish(b);
@@ -618,6 +622,8 @@ commit_finish(struct commit_batch *b)
 	struct commit_waiter	*w, *next;
 	struct commit_job	*j, *jnext;
 
+	if (b->started && !store_batch_empty(&b->rows))
+		metrics_commit(b->written - b->started, b->rv == 0);
 	if (b->rv != 0)
 		log_debug("commit: transaction failed, retry in %dms: %s",
 		    COMMIT_RETRY_MS, b->err);

@@ -112,13 +112,24 @@ static const struct conf_opt options[] = {
 	{ "relay.timeout", CONF_INT, F(relay_timeout), 100, 32000, NULL },
 	{ "relay.rate", CONF_INT, F(relay_rate), 0, 1000000, NULL },
 	{ "relay.rules", OPT_RULES, F(relay_rules), 0, 0, NULL },
+	/* the HTTP API, off unless enabled */
+	{ "http.enable", CONF_BOOL, F(http_enable), 0, 1, NULL },
+	{ "http.address", CONF_STRING, F(http_address), 0, 0, NULL },
+	{ "http.port", CONF_INT, F(http_port), 1, 65535, NULL },
+	{ "http.max_body", CONF_INT, F(http_max_body), 1024, 16777216, NULL },
+	{ "http.max_connections", CONF_INT, F(http_max_connections), 1, 100000,
+	    NULL },
+	{ "http.timeout", CONF_INT, F(http_timeout), 1, 3600, NULL },
+	{ "http.rate_per_token", CONF_INT, F(http_rate), 0, 1000000, NULL },
+	{ "http.certificate", CONF_STRING, F(http_cert), 0, 0, NULL },
+	{ "http.key", CONF_STRING, F(http_key), 0, 0, NULL },
 };
 
 #define NOPTIONS	(sizeof(options) / sizeof(options[0]))
 
 static const char *const groups[] = {
 	"sip", "database", "registration", "heartbeat", "control", "dispatch",
-	"auth", "log", "tls", "relay", NULL
+	"auth", "log", "tls", "relay", "http", NULL
 };
 
 /* Fill c with the built-in defaults. Aborts on ENOMEM. */
@@ -131,7 +142,8 @@ config_defaults(struct config *c)
 	    (c->reg_default_class = strdup("default")) == NULL ||
 	    (c->ctl_socket = strdup(SIPPUSH_SOCKET)) == NULL ||
 	    (c->auth_realm = strdup("sippush")) == NULL ||
-	    (c->relay_rules = strdup("* -> *")) == NULL)
+	    (c->relay_rules = strdup("* -> *")) == NULL ||
+	    (c->http_address = strdup("127.0.0.1")) == NULL)
 		fatalx("config: out of memory");
 	c->sip_port = 5060;
 	c->sip_udp = 1;
@@ -180,6 +192,12 @@ config_defaults(struct config *c)
 	c->relay_enabled = 0;
 	c->relay_timeout = 5000;
 	c->relay_rate = 20;
+	c->http_enable = 0;
+	c->http_port = 8080;
+	c->http_max_body = 65536;
+	c->http_max_connections = 256;
+	c->http_timeout = 30;
+	c->http_rate = 100;
 }
 
 void
@@ -423,9 +441,25 @@ config_check(struct config *c, const char *file, char *err, size_t errlen)
 		return conf_fail(err, errlen, file, 0,
 		    "tls.port (%d) is sip.port: TCP and TLS need a port each",
 		    c->tls_port);
+	if ((c->http_cert == NULL) != (c->http_key == NULL))
+		return conf_fail(err, errlen, file, 0,
+		    "http: %s is set, but %s is not (HTTPS needs both)",
+		    c->http_cert ? "certificate" : "key",
+		    c->http_cert ? "key" : "certificate");
+	if (c->http_enable && c->http_address != NULL) {
+		struct in6_addr	 a;
+
+		if (inet_pton(AF_INET, c->http_address, &a) != 1 &&
+		    inet_pton(AF_INET6, c->http_address, &a) != 1)
+			return conf_fail(err, errlen, file, 0,
+			    "http.address: \"%s\" is not a numeric IPv4 or "
+			    "IPv6 address", c->http_address);
+	}
 	if (conf_abspath(&c->tls_cert) == -1 ||
 	    conf_abspath(&c->tls_key) == -1 ||
-	    conf_abspath(&c->tls_ca) == -1)
+	    conf_abspath(&c->tls_ca) == -1 ||
+	    conf_abspath(&c->http_cert) == -1 ||
+	    conf_abspath(&c->http_key) == -1)
 		return conf_fail(err, errlen, file, 0,
 		    "cannot make paths absolute: %s", strerror(errno));
 	return 0;

@@ -756,6 +756,8 @@ control_cmd_stats(struct buf *out)
 	proto_put_kvi(out, "store_failing_since",
 	    (long long)store_failing(&faults));
 	proto_put_kvi(out, "store_failed_writes", (long long)faults);
+	proto_put_kvi(out, "store_loop_calls",
+	    (long long)store_loop_calls());
 	dispatch_stats(out);
 	relay_stats(out);
 	guard_stats(out);

@@ -101,6 +101,7 @@ sip_incoming(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *msg,
 		msg_destroy(msg);
 		return 0;
 	}
+	metrics_sip_request(sip->sip_request->rq_method_name);
 	switch (sip->sip_request->rq_method) {
 	case sip_method_register:
 		registrar_request(msg, sip);

@@ -103,6 +103,11 @@ usage(FILE *fp)
 	    "                       registration (auth.enabled)\n"
 	    "  user list [ID]       list the users\n"
 	    "  user import [FILE]   add many: lines \"ID PASSWORD\" from FILE or -\n"
+	    "  token add NAME --scope publish,read,admin\n"
+	    "                       a bearer token of the HTTP API; prints the\n"
+	    "                       secret, which cannot be shown again\n"
+	    "  token del NAME       revoke a token\n"
+	    "  token list           list the tokens (names and scopes)\n"
 	    "short forms: clients -c; publish -c -i -a -t -T -f -w; messages -l;\n"
 	    "  user add -p -g\n"
 	    "\n"
@@ -1429,6 +1434,81 @@ cmd_user(int argc, char **argv)
 	return 0;
 }
 
+static const char *const token_head[] = { "NAME", "SCOPES", "ADDED" };
+
+static void
+ctl_token_row(struct table *t, const struct record *r)
+{
+	char	 when[48];
+
+	ctl_when(ctl_get(r, "created_at"), when, sizeof(when));
+	table_row(t, ctl_get(r, "name"), ctl_get(r, "scopes"), when);
+}
+
+#define TOKEN_USAGE	"token add NAME --scope publish,read,admin | " \
+			"token del NAME | token list"
+
+/* token add NAME --scope S | token del NAME | token list: the HTTP
+ * API's bearer tokens; add prints the secret, once. */
+static int
+cmd_token(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "scope", required_argument, NULL, 'S' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct buf	 req = { 0 };
+	struct reply	 rp;
+	const char	*sub = argc > 1 ? argv[1] : "", *scope = NULL;
+	int		 ch;
+
+	if (strcmp(sub, "list") == 0) {
+		if (argc != 2)
+			die(EXIT_USAGE, "token list: usage: token list");
+		ctl_listing("token list", EXIT_REFUSED, 3, ctl_token_row,
+		    token_head);
+		return 0;
+	}
+	if (strcmp(sub, "del") == 0) {
+		if (argc != 3)
+			die(EXIT_USAGE, "token del: usage: token del NAME");
+		buf_puts(&req, "token del");
+		proto_put_kv(&req, "name", argv[2]);
+		ctl_request(req.data, &rp, EXIT_REFUSED);
+		if (ctl_json)
+			ctl_output(&rp, 0, NULL);
+		ctl_reply_free(&rp);
+		buf_free(&req);
+		return 0;
+	}
+	if (strcmp(sub, "add") != 0)
+		die(EXIT_USAGE, "token: usage: " TOKEN_USAGE);
+	argc--;
+	argv++;
+	argv[0] = "sippushctl: token add";
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "S:", longopts, NULL)) != -1) {
+		if (ch != 'S')
+			die(EXIT_USAGE, "token add: usage: token add NAME "
+			    "--scope publish,read,admin");
+		scope = optarg;
+	}
+	if (optind != argc - 1 || scope == NULL)
+		die(EXIT_USAGE, "token add: usage: token add NAME "
+		    "--scope publish,read,admin");
+	buf_puts(&req, "token add");
+	proto_put_kv(&req, "name", argv[optind]);
+	proto_put_kv(&req, "scopes", scope);
+	ctl_request(req.data, &rp, EXIT_REFUSED);
+	if (ctl_json)
+		ctl_output(&rp, 0, NULL);
+	else if (rp.nrec > 0)
+		printf("%s\n", ctl_get(&rp.rec[0], "token"));
+	ctl_reply_free(&rp);
+	buf_free(&req);
+	return 0;
+}
+
 static const struct {
 	const char	*name;
 	int		(*fn)(int, char **);
@@ -1441,6 +1521,7 @@ static const struct {
 	{ "messages", cmd_messages },
 	{ "cancel", cmd_cancel },
 	{ "user", cmd_user },
+	{ "token", cmd_token },
 };
 
 int

@@ -211,6 +211,9 @@ main(int argc, char *argv[])
 	if (cfg.auth_enabled && n == 0)
 		log_warn("auth: auth.enabled is on and no user exists: every "
 		    "client is refused until \"sippushctl user add\"");
+	if ((n = token_init(&cfg)) == -1)
+		sippushd_startfail(foreground, "%s: cannot load the HTTP "
+		    "API's tokens: %s", cfg.db_path, store_errmsg());
 	if (commit_init(&cfg, root) == -1 ||
 	    heartbeat_init(&cfg, root, sip_agent()) == -1 ||
 	    dispatch_init(&cfg, root, sip_agent()) == -1)
@@ -222,7 +225,10 @@ main(int argc, char *argv[])
 		    "%s", cfg.db_path, store_errmsg());
 	if (control_init(&cfg, root, err, sizeof(err)) == -1)
 		sippushd_startfail(foreground, "%s", err);
+	if (http_init(&cfg, root, err, sizeof(err)) == -1)
+		sippushd_startfail(foreground, "%s", err);
 
+	store_serving();
 	log_notice("sippushd %s started", SIPPUSH_VERSION);
 	if (!foreground)
 		daemon_ready("sippushd");
@@ -233,6 +239,7 @@ main(int argc, char *argv[])
 
 	log_notice("sippushd: shutting down");
 	daemon_notify("sippushd", "STOPPING=1");
+	http_shutdown();
 	control_shutdown();
 	heartbeat_shutdown();
 	relay_shutdown();
@@ -240,6 +247,7 @@ main(int argc, char *argv[])
 	commit_shutdown();
 	clients_free();		/* drops its connections: before the agent */
 	auth_users_free();
+	token_shutdown();
 	sip_shutdown();
 	su_root_destroy(root);
 	store_close();

@@ -114,6 +114,15 @@ struct config {
 	int	 relay_timeout;		/* ms before an unanswered one is 408 */
 	int	 relay_rate;		/* requests/s per sender, 0 off */
 	char	*relay_rules;		/* "FROM -> TO" a line; "" none */
+	int	 http_enable;		/* the HTTP API (http.c) */
+	char	*http_address;
+	int	 http_port;
+	int	 http_max_body;		/* bytes of a request body */
+	int	 http_max_connections;
+	int	 http_timeout;		/* s an idle connection lives */
+	int	 http_rate;		/* requests/s per token (burst 2x) */
+	char	*http_cert;		/* PEM files for HTTPS; NULL: plain */
+	char	*http_key;
 };
 
 /* registration.rate_per_source by default: REGISTERs a second from one
@@ -503,11 +512,20 @@ struct user_row {
 	int64_t		 created_at;
 };
 
+/* A bearer token of the HTTP API (token.c): the secret's SHA-256 only. */
+struct token_row {
+	int		 op;		/* STORE_PUT (insert) or STORE_DELETE */
+	const char	*name;
+	const char	*hash;		/* hex */
+	const char	*scopes;	/* "publish,read,admin", a subset */
+	int64_t		 created_at;
+};
+
 /*
  * A batch: the rows of one transaction, with copies of their strings in
  * memory of its own (not of state and transport: static names), so that the writer thread may use it while the
  * event loop changes the live objects. Written in this order: clients,
- * messages, targets, users.
+ * messages, targets, users, tokens.
  */
 struct store_chunk;
 struct store_batch {
@@ -519,6 +537,8 @@ struct store_batch {
 	size_t			 ntargets, atargets;
 	struct user_row		*users;
 	size_t			 nusers, ausers;
+	struct token_row	*tokens;
+	size_t			 ntokens, atokens;
 	struct store_chunk	*chunks;	/* the strings and bodies */
 };
 
@@ -539,6 +559,7 @@ struct store_batch {
  * load_targets	by client ID, the ones with client ID > after (NULL: from
  *		the first), at most limit (-1: all)
  * load_users	by ID; the one id, or all if NULL
+ * load_tokens	by name, all
  * purge	delete messages finished before t; how many
  * errhint	what a person can do about the last failure, or ""
  * failing	since when (unix s) writes fail, 0: they do not; count
@@ -560,6 +581,8 @@ struct store_backend {
 		    void *);
 	int	(*load_users)(const char *id,
 		    int (*fn)(const struct user_row *, void *), void *);
+	int	(*load_tokens)(int (*fn)(const struct token_row *, void *),
+		    void *);
 	int	(*purge)(int64_t finished_before);
 	const char *(*errmsg)(void);
 	const char *(*errhint)(void);
@@ -599,12 +622,14 @@ int	 store_load_targets(const char *message_id, const char *after,
 	    int limit, int (*)(const struct target_row *, void *), void *);
 int	 store_load_users(const char *id,
 	    int (*)(const struct user_row *, void *), void *);
+int	 store_load_tokens(int (*)(const struct token_row *, void *), void *);
 int	 store_purge_messages(int64_t finished_before);
 const char *store_errmsg(void);
 /* store faults: a write failed for want of disk (store_sqlite.c) */
 const char *store_errhint(void);
 int64_t	 store_failing(unsigned *count);
 unsigned long store_loop_calls(void);
+void	 store_serving(void);
 
 void	 store_batch_init(struct store_batch *);
 void	 store_batch_free(struct store_batch *);
@@ -613,6 +638,7 @@ int	 store_batch_client(struct store_batch *, const struct client_row *);
 int	 store_batch_message(struct store_batch *, const struct message_row *);
 int	 store_batch_target(struct store_batch *, const struct target_row *);
 int	 store_batch_user(struct store_batch *, const struct user_row *);
+int	 store_batch_token(struct store_batch *, const struct token_row *);
 
 /* ---- commit.c: the group commit ---- */
 
@@ -845,6 +871,24 @@ struct ctl_stream;
 struct ctl_stream *control_cmd_clients(struct buf *, int argc, char **argv);
 void	 control_cmd_client(struct buf *, int argc, char **argv);
 void	 control_cmd_stats(struct buf *);
+
+/* ---- http.c: the HTTP API (http.h has its pieces) ---- */
+
+int	 http_init(const struct config *, struct su_root_s *, char *err,
+	    size_t errlen);
+void	 http_shutdown(void);
+
+/* ---- metrics.c: counters for /metrics (the rest in http.h) ---- */
+
+void	 metrics_sip_request(const char *method);
+void	 metrics_commit(int64_t us, int ok);
+
+/* ---- token.c: the HTTP API's bearer tokens (sippushctl token) ---- */
+
+struct cmd_call;
+void	 token_cmd(struct cmd_call *, int argc, char **argv);
+int	 token_init(const struct config *);
+void	 token_shutdown(void);
 
 /* ---- clock.c: the one clock ---- */
 

@@ -5,7 +5,7 @@
  * backend chosen by name (database.backend, as OpenSMTPD chooses its
  * queue backend): store_open finds it in store_backends[] and every
  * store_* below forwards to it. What crosses the door is plain rows
- * (struct client_row, message_row, target_row, user_row): a batch of
+ * (struct client_row, message_row, target_row, user_row, token_row): a batch of
  * them is written as one transaction (store_write), and the loads call
  * back once per row. Nothing here knows SQL, nor the subsystems' structs.
  *
@@ -153,6 +153,13 @@ store_load_users(const char *id, int (*fn)(const struct user_row *, void *),
 	return store_be ? store_be->load_users(id, fn, arg) : -1;
 }
 
+int
+store_load_tokens(int (*fn)(const struct token_row *, void *), void *arg)
+{
+	return store_be && store_be->load_tokens ?
+	    store_be->load_tokens(fn, arg) : -1;
+}
+
 /* Delete finished messages (and their targets) finished before t (unix
  * s): how many, or -1. */
 int
@@ -184,12 +191,29 @@ store_failing(unsigned *count)
 	return store_be->failing(count);
 }
 
-/* Statements the backend ran on the event loop's thread while a writer
- * thread was running (the design says none). */
+static unsigned long	 store_loop_base;	/* at store_serving */
+
+static unsigned long
+store_loop_raw(void)
+{
+	return store_be && store_be->loop_calls ? store_be->loop_calls() : 0;
+}
+
+/* The daemon has loaded its tables and serves: from now on, no
+ * statement may run on the event loop (the start-up loads that follow
+ * commit_init, such as dispatch_restore's, are not counted). */
+void
+store_serving(void)
+{
+	store_loop_base = store_loop_raw();
+}
+
+/* Statements the backend ran on the event loop's thread since
+ * store_serving (the design says none). */
 unsigned long
 store_loop_calls(void)
 {
-	return store_be && store_be->loop_calls ? store_be->loop_calls() : 0;
+	return store_loop_raw() - store_loop_base;
 }
 
 /* ---- batches ---- */
@@ -221,6 +245,7 @@ store_batch_free(struct store_batch *b)
 	free(b->msgs);
 	free(b->targets);
 	free(b->users);
+	free(b->tokens);
 	store_batch_init(b);
 }
 
@@ -228,7 +253,7 @@ int
 store_batch_empty(const struct store_batch *b)
 {
 	return b->nclients == 0 && b->nmsgs == 0 && b->ntargets == 0 &&
-	    b->nusers == 0;
+	    b->nusers == 0 && b->ntokens == 0;
 }
 
 /* n bytes of the batch's own memory, or NULL. */
@@ -354,5 +379,19 @@ store_batch_user(struct store_batch *b, const struct user_row *r)
 	    store_batch_str(b, &u.ha1_md5) == -1)
 		return -1;
 	b->users[b->nusers++] = u;
+	return 0;
+}
+
+int
+store_batch_token(struct store_batch *b, const struct token_row *r)
+{
+	struct token_row	 t = *r;
+
+	if (store_batch_grow((void **)&b->tokens, &b->atokens, b->ntokens,
+	    sizeof(t)) == -1 || store_batch_str(b, &t.name) == -1 ||
+	    store_batch_str(b, &t.hash) == -1 ||
+	    store_batch_str(b, &t.scopes) == -1)
+		return -1;
+	b->tokens[b->ntokens++] = t;
 	return 0;
 }

@@ -52,6 +52,9 @@ enum {
 	ST_PUT_USER,
 	ST_DELETE_USER,
 	ST_LIST_USERS,
+	ST_PUT_TOKEN,
+	ST_DELETE_TOKEN,
+	ST_LIST_TOKENS,
 	ST_COUNT
 };
 
@@ -125,6 +128,12 @@ static const char *const sqlite_sql[ST_COUNT] = {
 	[ST_LIST_USERS] =
 	    "SELECT id, realm, created_at, ha1_sha256, ha1_md5 FROM users"
 	    " WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
+	[ST_PUT_TOKEN] =
+	    "INSERT INTO tokens (name, hash, scopes, created_at)"
+	    " VALUES (?1, ?2, ?3, ?4)",
+	[ST_DELETE_TOKEN] = "DELETE FROM tokens WHERE name = ?1",
+	[ST_LIST_TOKENS] =
+	    "SELECT name, hash, scopes, created_at FROM tokens ORDER BY name",
 };
 
 #define STORE_FAULT_LOG_EVERY	60	/* seconds between "still failing" */
@@ -956,6 +965,24 @@ sqlite_write_user(const struct user_row *u)
 	return sqlite_exec(ST_PUT_USER);
 }
 
+static int
+sqlite_write_token(const struct token_row *t)
+{
+	sqlite3_stmt	*st;
+
+	if (t->op == STORE_DELETE) {
+		sqlite3_bind_text(sc->st[ST_DELETE_TOKEN], 1, t->name, -1,
+		    SQLITE_STATIC);
+		return sqlite_exec(ST_DELETE_TOKEN);
+	}
+	st = sc->st[ST_PUT_TOKEN];
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, t->hash, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, t->scopes, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, t->created_at);
+	return sqlite_exec(ST_PUT_TOKEN);
+}
+
 /* Write a batch in one transaction: 0, or -1 rolled back (the reason in
  * sqlite_errmsg). */
 static int
@@ -975,6 +1002,8 @@ sqlite_write(const struct store_batch *b)
 		rv = sqlite_write_target(&b->targets[i]);
 	for (i = 0; rv == 0 && i < b->nusers; i++)
 		rv = sqlite_write_user(&b->users[i]);
+	for (i = 0; rv == 0 && i < b->ntokens; i++)
+		rv = sqlite_write_token(&b->tokens[i]);
 	if (rv == 0 && sqlite_commit() == -1)
 		rv = -1;
 	if (rv == -1)
@@ -1100,6 +1129,32 @@ sqlite_load_users(const char *id, int (*fn)(const struct user_row *, void *),
 	return sqlite_rows_end(st, rc, n, "listing users");
 }
 
+static int
+sqlite_load_tokens(int (*fn)(const struct token_row *, void *), void *arg)
+{
+	sqlite3_stmt		*st = sc->st[ST_LIST_TOKENS];
+	struct token_row	 t;
+	int			 rc, n = 0;
+
+	sqlite_count();
+	if (st == NULL)
+		return -1;	/* not open */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&t, 0, sizeof(t));
+		t.op = STORE_PUT;
+		t.name = sqlite_text(st, 0);
+		t.hash = sqlite_text(st, 1);
+		t.scopes = sqlite_text(st, 2);
+		t.created_at = sqlite3_column_int64(st, 3);
+		if (fn(&t, arg) == -1) {
+			rc = SQLITE_ABORT;
+			break;
+		}
+		n++;
+	}
+	return sqlite_rows_end(st, rc, n, "listing tokens");
+}
+
 static unsigned long
 sqlite_loop_calls(void)
 {
@@ -1117,6 +1172,7 @@ const struct store_backend store_sqlite = {
 	.load_messages = sqlite_load_messages,
 	.load_targets = sqlite_load_targets,
 	.load_users = sqlite_load_users,
+	.load_tokens = sqlite_load_tokens,
 	.purge = sqlite_purge,
 	.errmsg = sqlite_errmsg,
 	.errhint = sqlite_errhint,

@@ -101,6 +101,7 @@ static int (*const suites[])(void) = {
 	test_command_register,
 	test_tls_register,
 	test_guard_register,
+	test_http_register,
 	test_wire_register,
 	test_relay_register,
 };

@@ -921,6 +921,76 @@ test_rows_contract(void)
 
 static int test_store_add(CU_pSuite);
 
+/* Tokens read back by store_load_tokens, as "name hash scopes t;". */
+static int
+token_collect(const struct token_row *r, void *arg)
+{
+	char	*out = arg;
+
+	snprintf(out + strlen(out), 512 - strlen(out), "%s %s %s %lld;",
+	    r->name, r->hash, r->scopes, (long long)r->created_at);
+	return 0;
+}
+
+/* Token rows go through a batch (put, delete) and load back by name; a
+ * second put of a name is refused and rolls its batch back. */
+static void
+test_tokens(void)
+{
+	struct store_batch	 b;
+	struct token_row	 t;
+	char			 path[PATH_MAX], err[256], got[512];
+	const char		*h1 = "1111111111111111111111111111111111111111"
+				    "111111111111111111111111";
+	const char		*h2 = "2222222222222222222222222222222222222222"
+				    "222222222222222222222222";
+
+	db_path(path, sizeof(path), "tokens.db");
+	CU_ASSERT_EQUAL_FATAL(store_open(NULL, path, 1, err, sizeof(err)), 0);
+	memset(&t, 0, sizeof(t));
+	store_batch_init(&b);
+	t.op = STORE_PUT;
+	t.name = "zed";
+	t.hash = h2;
+	t.scopes = "read";
+	t.created_at = 1700000002;
+	CU_ASSERT_EQUAL(store_batch_token(&b, &t), 0);
+	t.name = "app";
+	t.hash = h1;
+	t.scopes = "publish,read";
+	t.created_at = 1700000001;
+	CU_ASSERT_EQUAL(store_batch_token(&b, &t), 0);
+	CU_ASSERT_FALSE(store_batch_empty(&b));
+	CU_ASSERT_EQUAL(store_write(&b), 0);
+	store_batch_free(&b);
+	got[0] = '\0';
+	CU_ASSERT_EQUAL(store_load_tokens(token_collect, got), 2);
+	CU_ASSERT_STRING_EQUAL(got, "app 1111111111111111111111111111111111111"
+	    "111111111111111111111111111 publish,read 1700000001;zed 2222222"
+	    "222222222222222222222222222222222222222222222222222222222 read "
+	    "1700000002;");
+
+	/* the name is taken: the batch fails and writes nothing */
+	store_batch_init(&b);
+	t.name = "app";
+	t.hash = "3333";
+	CU_ASSERT_EQUAL(store_batch_token(&b, &t), 0);
+	CU_ASSERT_EQUAL(store_write(&b), -1);
+	store_batch_free(&b);
+
+	store_batch_init(&b);
+	t.op = STORE_DELETE;
+	t.name = "zed";
+	CU_ASSERT_EQUAL(store_batch_token(&b, &t), 0);
+	CU_ASSERT_EQUAL(store_write(&b), 0);
+	store_batch_free(&b);
+	got[0] = '\0';
+	CU_ASSERT_EQUAL(store_load_tokens(token_collect, got), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(got, "app 1111"));
+	CU_ASSERT_PTR_NULL(strstr(got, "zed"));
+	store_close();
+}
+
 int
 test_store_register(void)
 {
@@ -966,7 +1036,9 @@ test_store_add(CU_pSuite s)
 	    CU_add_test(s, "a damaged database is refused at open",
 	    test_open_corrupt) == NULL ||
 	    CU_add_test(s, "a failed write rolls back, then recovers",
-	    test_write_fault) == NULL)
+	    test_write_fault) == NULL ||
+	    CU_add_test(s, "token rows: batch, load, delete", test_tokens) ==
+	    NULL)
 		return -1;
 	return 0;
 }

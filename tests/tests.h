@@ -70,6 +70,7 @@ int	 test_commit_register(void);
 int	 test_client_register(void);
 int	 test_auth_register(void);
 int	 test_command_register(void);
+int	 test_http_register(void);
 int	 test_tls_register(void);
 int	 test_wire_register(void);
 int	 test_relay_register(void);
