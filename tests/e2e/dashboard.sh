@@ -10,7 +10,7 @@
 command -v curl >/dev/null || fail "curl is needed (scripts/install-deps.sh)"
 
 HPORT=$(free_port)
-start_daemon 'http.enable = true' "http.port = $HPORT"
+start_daemon 'http.enable = true' "http.port = $HPORT" 'heartbeat.timeout = 0'
 
 for f in /:index.html:text/html /dashboard.css:dashboard.css:text/css \
     /dashboard.js:dashboard.js:text/javascript; do
@@ -35,7 +35,7 @@ if ! command -v chromium >/dev/null 2>&1; then
     [ "${CI:-}" = true ] && fail "chromium is missing (scripts/install-deps.sh)"
     echo "SKIP: chromium is not installed"; exit 77
 fi
-sim_bg -q -p d -n 3 -c D register listen:40
+sim_bg -q -p d -n 3 -c D register listen:58
 wait_until 15 all_in_state 3 online --class D
 TOK=$(ctl token add dash --scope publish,read)
 mkdir -p "$top_builddir/tests/e2e/dashboard.out"

@@ -81,7 +81,7 @@ type_into("#p-classes", cls)
 type_into("#p-body", "hello from the dashboard")
 click("#publish button[type=submit]")
 mid = wait("document.getElementById('p-result').dataset.id", 20, "the published ID")
-wait("(()=>{const tr=document.querySelector('#messages tr[data-id=\"%s\"]');return tr && tr.textContent.includes('acked %d ')})()" % (mid, n), 30, "all %d acked" % n)
+wait("(()=>{const tr=document.querySelector('#messages tr[data-id=\"%s\"]');return tr && tr.textContent.includes('acked %d ')})()" % (mid, n), 60, "all %d acked" % n)
 png = send("Page.captureScreenshot", {"format": "png"})["data"]
 open(shot, "wb").write(base64.b64decode(png))
 p.kill(); p.wait(10)
