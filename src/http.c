@@ -340,8 +340,17 @@ http_route(struct http_req *r)
 	const struct http_route	*rt;
 	char			 param[HTTP_ROUTE_PARAMS][128];
 	char			*pv[HTTP_ROUTE_PARAMS];
+	const struct http_static	*st;
 	int			 found, i;
 
+	/* the dashboard's page and files: no token (the page asks for one) */
+	if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
+		for (st = http_static; st->path != NULL; st++)
+			if (strcmp(st->path, r->url) == 0) {
+				http_reply_text(r, 200, st->ctype, st->data,
+				    st->len);
+				return;
+			}
 	if ((rt = http_api_match(r->method, r->url, param, &found)) == NULL) {
 		if (found) {
 			http_error(r, 405, "%s is not allowed on %.200s",

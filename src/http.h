@@ -62,6 +62,17 @@ int	 http_api_error_status(const char *error);
 void	 http_api_shutdown(void);
 extern const char http_openapi_json[];	/* openapi.c, generated */
 
+/* ---- web.c (generated from web/ by scripts/web2c.sh) ---- */
+
+/* the dashboard's files, served without a token; ends with a NULL path */
+struct http_static {
+	const char	*path;
+	const char	*ctype;
+	const char	*data;
+	size_t		 len;
+};
+extern const struct http_static http_static[];
+
 /* ---- token.c ---- */
 
 #define TOKEN_NAME_MAX	64
