@@ -2,7 +2,8 @@
 # fuzz.sh -- build the libFuzzer targets of tests/fuzz/ and run a short,
 # bounded pass of each.
 #
-#   scripts/fuzz.sh [TARGET...]  (default: registrar control config stream)
+#   scripts/fuzz.sh [TARGET...]  (default: registrar control config stream
+#                                 http)
 #
 # Targets (tests/fuzz/fuzz_TARGET.c):
 #   registrar  a SIP message parsed by Sofia (msg_make) from the input,
@@ -13,6 +14,9 @@
 #   stream     a TCP stream cut into reads as the input says, several
 #              messages to a read, parsed as Sofia's transport does with
 #              src/guard.c's msg_extract in place (lengths at the edges)
+#   http       HTTP API requests (method, path and query, headers, JSON
+#              body) answered by http_req_run below libmicrohttpd, on a
+#              live table, store and dispatcher, with three tokens
 #
 # Environment:
 #   FUZZ_TIME   seconds per target (default 20)
@@ -38,7 +42,7 @@ top=$(pwd)
 : "${FUZZ_BUILD:=/tmp/sippush-fuzz}"
 : "${CC:=clang}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(registrar control config stream)
+[ ${#targets[@]} -gt 0 ] || targets=(registrar control config stream http)
 
 die() { echo "fuzz: $*" >&2; exit 2; }
 
@@ -54,7 +58,7 @@ b=$FUZZ_BUILD
 
 # ---- build -----------------------------------------------------------
 
-pkgs="sofia-sip-ua sqlite3 libconfig libcrypto jansson"
+pkgs="sofia-sip-ua sqlite3 libconfig libcrypto jansson libmicrohttpd"
 cflags=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
     -Wall -Wextra
     -DSIPPUSH_VERSION='"fuzz"'
@@ -66,15 +70,22 @@ libs=($(pkg-config --libs $pkgs))
 echo "fuzz: building in $b with $CC"
 sh scripts/sql2c.sh -d "$top" sql/sqlite/[0-9][0-9][0-9]_*.sql >"$b/schema.c.tmp"
 mv -f "$b/schema.c.tmp" "$b/schema.c"
+sh scripts/json2c.sh http_openapi_json doc/openapi.json >"$b/openapi.c.tmp"
+mv -f "$b/openapi.c.tmp" "$b/openapi.c"
+sh scripts/web2c.sh web/index.html web/dashboard.css web/dashboard.js \
+    >"$b/web.c.tmp"
+mv -f "$b/web.c.tmp" "$b/web.c"
 
 core=(common_log common_sha256 common_digest common_conffile common_wire config
-      log store clients commit dispatch registrar heartbeat sip guard control
-      command proto auth tls rate clock
-      token metrics)
+      log store store_sqlite clients commit dispatch registrar heartbeat sip
+      guard control command proto auth tls rate clock relay
+      token metrics http http_api)
 objs=()
-for f in "${core[@]}" schema fuzz_common; do
+for f in "${core[@]}" schema openapi web fuzz_common; do
     case $f in
         schema) src=$b/schema.c ;;
+        openapi) src=$b/openapi.c ;;
+        web) src=$b/web.c ;;
         fuzz_common) src=$top/tests/fuzz/fuzz_common.c ;;
         common_*) src=$top/common/${f#common_}.c ;;
         *) src=$top/src/$f.c ;;

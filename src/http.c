@@ -45,7 +45,9 @@ struct http_hdr {
 
 struct http_req {
 	struct http_req		*next, **prevp;	/* waiting requests */
-	struct MHD_Connection	*conn;
+	struct MHD_Connection	*conn;		/* NULL: not from MHD */
+	http_lookup_fn		 lookup;	/* headers, query arguments */
+	void			*lookup_arg;
 	const char		*method;
 	const char		*url;
 	struct buf		 body;
@@ -72,6 +74,7 @@ static struct http_req		*http_waiting;	/* suspended requests */
 static int			 http_stopping;
 
 static void http_schedule(void);
+static void http_route(struct http_req *);
 static void http_tick(su_root_magic_t *, su_timer_t *, su_timer_arg_t *);
 
 const char *
@@ -83,14 +86,21 @@ http_method(const struct http_req *r)
 const char *
 http_header(const struct http_req *r, const char *name)
 {
-	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+	return r->lookup(r->lookup_arg, HTTP_HEADER, name);
 }
 
 const char *
 http_query(const struct http_req *r, const char *name)
 {
-	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
-	    name);
+	return r->lookup(r->lookup_arg, HTTP_QUERY, name);
+}
+
+/* The lookup of a request that came through MHD (arg: the connection). */
+static const char *
+http_mhd_lookup(void *arg, enum http_kind kind, const char *name)
+{
+	return MHD_lookup_connection_value(arg, kind == HTTP_HEADER ?
+	    MHD_HEADER_KIND : MHD_GET_ARGUMENT_KIND, name);
 }
 
 const char *
@@ -152,7 +162,8 @@ http_answer(struct http_req *r, int status, const char *ctype, char *text,
 		*r->prevp = r->next;
 		if (r->next)
 			r->next->prevp = r->prevp;
-		MHD_resume_connection(r->conn);
+		if (r->conn != NULL)
+			MHD_resume_connection(r->conn);
 		http_schedule();
 	}
 }
@@ -230,7 +241,66 @@ http_ticket_take(struct http_ticket *t)
 	return r;
 }
 
-static void
+/*
+ * A request of method on url (the path, without the query), its headers
+ * and query arguments read through lookup(arg, ...); the strings must
+ * outlive it.  Give it its body with http_req_append, answer it with
+ * http_req_run, read the answer with http_req_answer and free it with
+ * http_req_free.  The MHD callback goes this way, and so can a test or
+ * a fuzzer, without MHD.  NULL: out of memory.
+ */
+struct http_req *
+http_req_new(const char *method, const char *url, http_lookup_fn lookup,
+    void *arg)
+{
+	struct http_req	*r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->method = method;
+	r->url = url;
+	r->lookup = lookup;
+	r->lookup_arg = arg;
+	return r;
+}
+
+/* Append to the body: 0, or -1 out of memory. */
+int
+http_req_append(struct http_req *r, const char *data, size_t len)
+{
+	return buf_append(&r->body, data, len);
+}
+
+/* The body is whole: route the request.  It is answered now, or later
+ * if a route took a ticket (http_wait).  0, or -1 out of memory. */
+int
+http_req_run(struct http_req *r)
+{
+	r->started = 1;
+	if (buf_reserve(&r->body, 1) == -1)
+		return -1;
+	r->body.data[r->body.len] = '\0';
+	if (http_stopping)
+		http_error(r, 503, "sippushd is stopping");
+	else
+		http_route(r);
+	return 0;
+}
+
+/* The status of the answer (0: none yet), its content type and text. */
+int
+http_req_answer(const struct http_req *r, const char **ctype,
+    const char **text, size_t *len)
+{
+	if (!r->answered)
+		return 0;
+	*ctype = r->ctype;
+	*text = r->reply;
+	*len = r->reply_len;
+	return r->status;
+}
+
+void
 http_req_free(struct http_req *r)
 {
 	struct http_hdr	*h;
@@ -380,11 +450,10 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
 	(void)cls;
 	(void)version;
 	if (r == NULL) {
-		if ((r = calloc(1, sizeof(*r))) == NULL)
+		if ((r = http_req_new(method, url, http_mhd_lookup, conn)) ==
+		    NULL)
 			return MHD_NO;
 		r->conn = conn;
-		r->method = method;
-		r->url = url;
 		*con_cls = r;
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -409,22 +478,14 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
 			http_error(r, 413, "the body is over http.max_body "
 			    "(%d bytes)", http_cfg->http_max_body);
 		}
-		if (!r->too_big && buf_append(&r->body, upload_data,
+		if (!r->too_big && http_req_append(r, upload_data,
 		    *upload_size) == -1)
 			return MHD_NO;
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (!r->started && !r->answered) {
-		r->started = 1;
-		if (buf_reserve(&r->body, 1) == -1)
-			return MHD_NO;
-		r->body.data[r->body.len] = '\0';
-		if (http_stopping)
-			http_error(r, 503, "sippushd is stopping");
-		else
-			http_route(r);
-	}
+	if (!r->started && !r->answered && http_req_run(r) == -1)
+		return MHD_NO;
 	if (r->answered)
 		return http_send(r);
 	/* a ticket is out: wait for http_reply */

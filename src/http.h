@@ -27,6 +27,20 @@ struct http_ticket;
 
 /* ---- http.c ---- */
 
+/* How a request's headers and query arguments are read: the value of
+ * name, or NULL. */
+enum http_kind { HTTP_HEADER, HTTP_QUERY };
+typedef const char *(*http_lookup_fn)(void *arg, enum http_kind,
+		    const char *name);
+
+struct http_req	*http_req_new(const char *method, const char *url,
+		    http_lookup_fn, void *arg);
+int		 http_req_append(struct http_req *, const char *, size_t);
+int		 http_req_run(struct http_req *);
+int		 http_req_answer(const struct http_req *, const char **ctype,
+		    const char **text, size_t *len);
+void		 http_req_free(struct http_req *);
+
 const char	*http_method(const struct http_req *);
 const char	*http_header(const struct http_req *, const char *name);
 const char	*http_query(const struct http_req *, const char *name);

@@ -257,6 +257,15 @@ awk '/^sippush_commit_seconds_bucket/ { if ($2 < last) bad = 1; last = $2 }
      /^sippush_commit_seconds_count/ { n = $2 }
      END { exit (bad || last != n) }' "$T/metrics.txt" || fail "commit histogram not cumulative"
 
+step "contrib/grafana/sippush.json: valid JSON, every metric it uses exported"
+G=$top_srcdir/contrib/grafana/sippush.json
+jq -e .panels "$G" >/dev/null || fail "$G is not a dashboard in valid JSON"
+names=$(jq -r '.. | .expr? // .query? // empty' "$G" | grep -Eo 'sippush_[a-z_]+' | sort -u)
+[ -n "$names" ] || fail "no sippush_ metric found in $G"
+for m in $names; do
+    grep -Eq "^$m[{ ]" "$T/metrics.txt" || fail "$G uses $m, which /metrics does not export"
+done
+
 step "rate limit per token: 429 with Retry-After past the burst"
 BURST=$(ctl token add burst --scope read)
 # 150 requests on one keep-alive connection: well past a burst of 40
