@@ -99,20 +99,30 @@ fuzz_client(const char *id, const char *class, enum transport tr,
 static void
 fuzz_token(const char *name, const char *secret, const char *scopes)
 {
-	uint8_t	 d[SHA256_LEN];
-	char	 hex[65];
+	struct store_batch	 b;
+	struct token_row	 t;
+	uint8_t			 d[SHA256_LEN];
+	char			 hex[65];
 
 	sha256(secret, strlen(secret), d);
 	sha256_hex(d, SHA256_LEN, hex);
-	if (store_put_token(name, hex, scopes, sippushd_now()) != 0)
+	memset(&t, 0, sizeof(t));
+	t.op = STORE_PUT;
+	t.name = name;
+	t.hash = hex;
+	t.scopes = scopes;
+	t.created_at = clock_now();
+	store_batch_init(&b);
+	if (store_batch_token(&b, &t) != 0 || store_write(&b) != 0)
 		abort();
+	store_batch_free(&b);
 }
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char	 err[512] = "", path[256];
-	int64_t	 now = sippushd_now();
+	int64_t	 now = clock_now();
 
 	(void)argc;
 	(void)argv;
@@ -126,14 +136,13 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	fz_cfg.http_enable = 0;		/* no listener: http_init only
 					   takes the configuration */
 	fz_cfg.http_rate = 0;		/* no 429 at fuzzing speed */
-	sippushd_config = &fz_cfg;
 	snprintf(path, sizeof(path), "%s/fuzz.db", fuzz_tmpdir());
 	if (su_init() != 0 || (fz_root = su_root_create(NULL)) == NULL ||
 	    (fz_agent = nta_agent_create(fz_root,
 	    URL_STRING_MAKE("sip:127.0.0.1:0;transport=udp"), NULL, NULL,
 	    NTATAG_UA(0), TAG_END())) == NULL ||
 	    clients_init() == -1 || auth_init(&fz_cfg, fz_agent) == -1 ||
-	    store_open(path, 0, err, sizeof(err)) == -1 ||
+	    store_open(NULL, path, 0, err, sizeof(err)) == -1 ||
 	    commit_init(&fz_cfg, fz_root) == -1 ||
 	    dispatch_init(&fz_cfg, fz_root, fz_agent) == -1 ||
 	    http_init(&fz_cfg, fz_root, err, sizeof(err)) == -1) {
