@@ -64,7 +64,11 @@ def status_branch(d):
 
 # register (a few tries: the daemon may still be starting)
 ok = False
-for n in range(1, 40):
+last = "no answer"
+reg_end = time.monotonic() + 60
+n = 0
+while time.monotonic() < reg_end:
+    n += 1
     br, m = req("REGISTER", n)
     s.sendto(m, dst)
     end = time.monotonic() + 0.5
@@ -72,14 +76,17 @@ for n in range(1, 40):
         r, _, _ = select.select([s], [], [], max(0, end - time.monotonic()))
         if not r:
             break
-        code, b = status_branch(s.recv(65536))
+        d = s.recv(65536)
+        code, b = status_branch(d)
         if b == br and code and code >= 200:
             ok = code == 200
+            last = d.decode("latin-1").split("\r\n", 1)[0]
             break
     if ok:
         break
+    time.sleep(0.2)
 if not ok:
-    print("probe: REGISTER not answered 200", file=sys.stderr)
+    print("probe: REGISTER not answered 200 in 60 s; last: %s" % last, file=sys.stderr)
     sys.exit(1)
 print("probe: registered %s from 127.0.0.1:%d" % (a.id, lport), file=sys.stderr, flush=True)
 

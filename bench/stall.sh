@@ -40,6 +40,7 @@ if [ "${STALL_SMOKE:-0}" = 1 ]; then
 fi
 : "${N1:=100000}" "${N2:=100000}" "${N4:=1000000}" "${PROBE_MS:=5}"
 : "${PROBE_TIMEOUT:=3000}" "${SWEEP_WAIT:=15}" "${STALL_ONLY:=1,2,3,4,5}"
+MAXC=$(( (N4 > N1 ? N4 : N1) + 1000 ))
 LIMIT=300
 
 BENCH_OUT=${BENCH_OUT:-$BENCH/out}
@@ -93,7 +94,7 @@ srv_start() {
 sip = { address = "127.0.0.1"; port = $SRV_PORT; udp = true; tcp = false; };
 database = { path = "$db"; };
 heartbeat = { timeout = $hb; sweep_interval = 5; };
-registration = { rate_per_source = 0; };
+registration = { rate_per_source = 0; max_clients = $MAXC; };
 control = { socket = "$RUN/ctl.sock"; };
 log = { level = "notice"; };
 EOC
@@ -131,7 +132,7 @@ probe_stop() { stop "$PROBE_PID" 10; }
 printf 'scenario\tworst_ms\tp99_ms\tprobes\ttimeouts\tduration_s\tload1\n' >"$RES"
 report() {
 	local sc=$1 from=$2 to=$3 dur=$4 load
-	sleep 0.3	# the window's last probes answered
+	sleep "$(calc "$PROBE_TIMEOUT / 1000 + 0.5")"	# every probe of the window answered or timed out
 	load=$(cut -d' ' -f1 /proc/loadavg)
 	awk -v sc="$sc" -v from="$from" -v to="$to" -v dur="$dur" -v load="$load" -v tmo="$PROBE_TIMEOUT" '
 	$1 >= from && $1 <= to {
