@@ -428,7 +428,7 @@ config_check(struct config *c, const char *file, char *err, size_t errlen)
 	if (strlen(c->ctl_socket) >= 108)
 		return conf_fail(err, errlen, file, 0,
 		    "control.socket: path is longer than 107 bytes");
-	if (c->relay_timeout > c->dp_timeout)
+	if (c->relay_enabled && c->relay_timeout > c->dp_timeout)
 		return conf_fail(err, errlen, file, 0,
 		    "relay.timeout (%d) is above dispatch.timeout (%d), the "
 		    "longest a forwarded request may wait", c->relay_timeout,

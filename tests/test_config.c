@@ -825,8 +825,14 @@ test_relay_section(void)
 	    "relay.rules|not|string");
 	EXPECT_ERROR("relay = {\n  timeout = 50;\n};\n", 2,
 	    "relay.timeout");
-	EXPECT_ERROR("dispatch = { timeout = 2000; };\nrelay = { timeout = "
-	    "3000; };\n", 0, "relay.timeout|dispatch.timeout");
+	EXPECT_ERROR("dispatch = { timeout = 2000; };\nrelay = { enabled = "
+	    "true; timeout = 3000; };\n", 0, "relay.timeout|dispatch.timeout");
+	/* with the relay off (the default) its timeout binds nothing: a
+	 * short dispatch.timeout alone is fine */
+	CU_ASSERT_EQUAL(load_text(&c, "dispatch = { timeout = 2000; };\n",
+	    err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c.dp_timeout, 2000);
+	config_free(&c);
 }
 
 static void
