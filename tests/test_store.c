@@ -17,6 +17,7 @@
 
 #include "sippushd.h"
 #include "tests.h"
+#include "rows.h"
 
 static char	 st_dir[TEST_DIR_MAX];
 static const char *st_backend;		/* the suite's: "store/NAME" */
@@ -991,6 +992,244 @@ test_tokens(void)
 	store_close();
 }
 
+/* ---- messages and targets (were in test_dispatch.c) ---- */
+
+#define T0	1700000000LL		/* unix seconds */
+
+static void
+assert_target(const struct tgt_rec *got, const struct tspec *want,
+    int state)
+{
+	CU_ASSERT_STRING_EQUAL(got->client, want->client);
+	CU_ASSERT_EQUAL(got->state, state);
+	CU_ASSERT_EQUAL(got->attempts, want->attempts);
+	CU_ASSERT_EQUAL(got->last_status, want->last_status);
+	CU_ASSERT_EQUAL(got->last_attempt, want->last_attempt);
+	CU_ASSERT_EQUAL(got->next_attempt, want->next_attempt);
+	CU_ASSERT_EQUAL(got->acked_at, want->acked_at);
+}
+
+/* message 1: active, one target in each state a live message can hold;
+ * listed by client ID order of the store (the array is sorted). */
+static const struct tspec m1_spec[] = {
+	{ "alpha", TARGET_PENDING, 0, 0, 0, 0, 0 },
+	{ "bravo", TARGET_SENT, 2, 500, (T0 + 3) * 1000 + 250,
+	    (T0 + 3) * 1000 + 250, 0 },
+	{ "charlie", TARGET_ACKED, 1, 200, (T0 + 1) * 1000 + 7,
+	    (T0 + 1) * 1000 + 7, T0 + 1 },
+	{ "delta", TARGET_PENDING, 3, 408, (T0 + 9) * 1000, (T0 + 11) * 1000,
+	    0 },
+	{ "echo", TARGET_EXPIRED, 5, 503, (T0 + 50) * 1000, 0, 0 },
+};
+/* message 2: finished and cancelled */
+static const struct tspec m2_spec[] = {
+	{ "alpha", TARGET_CANCELLED, 1, 0, (T0 + 101) * 1000, 0, 0 },
+	{ "zulu", TARGET_FAILED, 10, 486, (T0 + 140) * 1000, 0, 0 },
+	{ "yankee", TARGET_ACKED, 2, 202, (T0 + 102) * 1000, 0, T0 + 102 },
+};
+#define NM1	(sizeof(m1_spec) / sizeof(m1_spec[0]))
+#define NM2	(sizeof(m2_spec) / sizeof(m2_spec[0]))
+
+static void
+check_m1_targets(const char *id, int updated)
+{
+	struct tgts	 tl;
+	size_t		 i;
+
+	CU_ASSERT_EQUAL_FATAL(load_tgts(&tl, id), (int)NM1);
+	for (i = 0; i < NM1; i++) {
+		int state = m1_spec[i].state == TARGET_SENT ? TARGET_PENDING :
+		    m1_spec[i].state;
+
+		if (updated && i == 0) {
+			/* alpha acked since */
+			CU_ASSERT_STRING_EQUAL(tl.r[0].client, "alpha");
+			CU_ASSERT_EQUAL(tl.r[0].state, TARGET_ACKED);
+			CU_ASSERT_EQUAL(tl.r[0].attempts, 1);
+			CU_ASSERT_EQUAL(tl.r[0].last_status, 200);
+			CU_ASSERT_EQUAL(tl.r[0].acked_at, T0 + 20);
+			continue;
+		}
+		assert_target(&tl.r[i], &m1_spec[i], state);
+	}
+	tgts_free(&tl);
+}
+
+/* Messages and targets through the door: newest first with counts per
+ * state, filters, a stopped load, upserts, a refused duplicate, a
+ * rollback, reopen, purge with its targets. */
+static void
+test_messages(void)
+{
+	char		 path[PATH_MAX], err[512];
+	struct message	 m1, m2, m3;
+	struct target	 t1[NM1], t2[NM2], t3[1];
+	struct msgs	 ml;
+	struct tgts	 tl;
+	const struct message_row *r;
+	static const struct tspec m3_spec[] = {
+		{ "alpha", TARGET_PENDING, 0, 0, 0, 0, 0 },
+	};
+	static const char body1[] = "reload config=v42\nline two: \"quoted\"";
+
+	db_path(path, sizeof(path), "messages.db");
+	if (store_open(st_backend, path, 0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "\nstore: %s\n", err);
+		CU_FAIL_FATAL("store_open failed");
+	}
+
+	message_fill(&m1, t1, "00112233445566aa", "class=kiosk", body1, T0,
+	    600, m1_spec, NM1);
+	message_fill(&m2, t2, "00112233445566bb", "client=alpha client=zulu "
+	    "client=yankee", "shut down feature x", T0 + 100, 60, m2_spec,
+	    NM2);
+	m2.state = MESSAGE_CANCELLED;
+	m2.finished_at = T0 + 150;
+	CU_ASSERT_EQUAL_FATAL(put_all(&m1), 0);
+	CU_ASSERT_EQUAL_FATAL(put_all(&m2), 0);
+
+	/* all of them, newest first, with the counts per state */
+	CU_ASSERT_EQUAL_FATAL(load_msgs(&ml, NULL, 0, -1), 2);
+	CU_ASSERT_STRING_EQUAL(ml.r[0].id, m2.id);
+	CU_ASSERT_STRING_EQUAL(ml.r[1].id, m1.id);
+	r = msgs_find(&ml, m1.id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	CU_ASSERT_STRING_EQUAL(r->state, "active");
+	CU_ASSERT_STRING_EQUAL(r->selector, "class=kiosk");
+	CU_ASSERT_STRING_EQUAL(r->content_type, "text/plain; charset=utf-8");
+	CU_ASSERT_EQUAL(r->body_len, strlen(body1));
+	CU_ASSERT(memcmp(r->body, body1, strlen(body1)) == 0);
+	CU_ASSERT_EQUAL(r->created_at, T0);
+	CU_ASSERT_EQUAL(r->expires_at, T0 + 600);
+	CU_ASSERT_EQUAL(r->finished_at, 0);
+	/* bravo was in flight (sent): stored as pending */
+	assert_counts(r, 3, 1, 1, 0, 0);
+	r = msgs_find(&ml, m2.id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	CU_ASSERT_STRING_EQUAL(r->state, "cancelled");
+	CU_ASSERT_EQUAL(r->finished_at, T0 + 150);
+	CU_ASSERT_EQUAL(r->expires_at, T0 + 160);
+	assert_counts(r, 0, 1, 0, 1, 1);
+	msgs_free(&ml);
+
+	/* unfinished only; one by ID; an unknown ID; a limit */
+	CU_ASSERT_EQUAL(load_msgs(&ml, NULL, 1, -1), 1);
+	CU_ASSERT(ml.n == 1 && strcmp(ml.r[0].id, m1.id) == 0);
+	msgs_free(&ml);
+	CU_ASSERT_EQUAL(load_msgs(&ml, m2.id, 0, 1), 1);
+	CU_ASSERT(ml.n == 1 && strcmp(ml.r[0].id, m2.id) == 0);
+	msgs_free(&ml);
+	CU_ASSERT_EQUAL(load_msgs(&ml, m2.id, 1, 1), 0);	/* finished */
+	msgs_free(&ml);
+	CU_ASSERT_EQUAL(load_msgs(&ml, "ffffffffffffffff", 0, 1), 0);
+	msgs_free(&ml);
+	CU_ASSERT_EQUAL(load_msgs(&ml, NULL, 0, 1), 1);
+	CU_ASSERT(ml.n == 1 && strcmp(ml.r[0].id, m2.id) == 0);
+	msgs_free(&ml);
+
+	/* a callback that stops the load: -1, and the store goes on */
+	memset(&ml, 0, sizeof(ml));
+	ml.stop_after = 1;
+	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, -1, msgs_collect, &ml),
+	    -1);
+	CU_ASSERT_EQUAL(ml.n, 1);
+	msgs_free(&ml);
+	CU_ASSERT_EQUAL(load_msgs(&ml, NULL, 0, -1), 2);
+	msgs_free(&ml);
+
+	/* the targets, by client ID; sent comes back pending */
+	check_m1_targets(m1.id, 0);
+	CU_ASSERT_EQUAL_FATAL(load_tgts(&tl, m2.id), (int)NM2);
+	assert_target(&tl.r[0], &m2_spec[0], TARGET_CANCELLED);
+	assert_target(&tl.r[1], &m2_spec[2], TARGET_ACKED);	/* yankee */
+	assert_target(&tl.r[2], &m2_spec[1], TARGET_FAILED);	/* zulu */
+	tgts_free(&tl);
+	CU_ASSERT_EQUAL(load_tgts(&tl, "ffffffffffffffff"), 0);
+	tgts_free(&tl);
+
+	/* the same message ID twice is refused */
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_put_message(&m1), 0);
+	CU_ASSERT_EQUAL(ts_commit(), -1);
+
+	/* updates: a target acked (upsert), the message done */
+	t1[0].state = TARGET_ACKED;
+	t1[0].attempts = 1;
+	t1[0].last_status = 200;
+	t1[0].last_attempt = (T0 + 19) * 1000;
+	t1[0].next_attempt = (T0 + 19) * 1000;
+	t1[0].acked_at = T0 + 20;
+	m1.state = MESSAGE_DONE;
+	m1.finished_at = T0 + 200;
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_put_target(&m1, &t1[0]), 0);
+	CU_ASSERT_EQUAL(ts_set_message_state(&m1), 0);
+	CU_ASSERT_EQUAL(ts_commit(), 0);
+	check_m1_targets(m1.id, 1);
+	CU_ASSERT_EQUAL(load_msgs(&ml, m1.id, 0, 1), 1);
+	r = msgs_find(&ml, m1.id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	CU_ASSERT_STRING_EQUAL(r->state, "done");
+	CU_ASSERT_EQUAL(r->finished_at, T0 + 200);
+	assert_counts(r, 2, 2, 1, 0, 0);
+	msgs_free(&ml);
+	CU_ASSERT_EQUAL(load_msgs(&ml, NULL, 1, -1), 0);	/* none active */
+	msgs_free(&ml);
+
+	/* a rolled back change leaves no trace */
+	t1[3].state = TARGET_ACKED;
+	CU_ASSERT_EQUAL(ts_begin(), 0);
+	CU_ASSERT_EQUAL(ts_put_target(&m1, &t1[3]), 0);
+	ts_rollback();
+	t1[3].state = TARGET_PENDING;
+	check_m1_targets(m1.id, 1);
+
+	/* reopen: everything is still there */
+	store_close();
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(load_msgs(&ml, NULL, 0, -1), 2);
+	assert_counts(msgs_find(&ml, m1.id), 2, 2, 1, 0, 0);
+	assert_counts(msgs_find(&ml, m2.id), 0, 1, 0, 1, 1);
+	r = msgs_find(&ml, m1.id);
+	CU_ASSERT(r != NULL && r->body_len == strlen(body1) &&
+	    memcmp(r->body, body1, r->body_len) == 0);
+	msgs_free(&ml);
+	check_m1_targets(m1.id, 1);
+
+	/* purge: finished before the time given, never an active one */
+	message_fill(&m3, t3, "00112233445566cc", "all", "still active",
+	    T0 - 1000, 60, m3_spec, 1);
+	CU_ASSERT_EQUAL_FATAL(put_all(&m3), 0);
+	CU_ASSERT_EQUAL(store_purge_messages(T0 + 150), 0);	/* strict */
+	CU_ASSERT_EQUAL(store_purge_messages(T0 + 151), 1);	/* m2 */
+	CU_ASSERT_EQUAL(load_msgs(&ml, NULL, 0, -1), 2);
+	CU_ASSERT_PTR_NULL(msgs_find(&ml, m2.id));
+	CU_ASSERT_PTR_NOT_NULL(msgs_find(&ml, m1.id));
+	CU_ASSERT_PTR_NOT_NULL(msgs_find(&ml, m3.id));
+	msgs_free(&ml);
+	/* its targets went with it */
+	CU_ASSERT_EQUAL(load_tgts(&tl, m2.id), 0);
+	tgts_free(&tl);
+	CU_ASSERT_EQUAL(store_purge_messages(T0 + 1000000), 1);	/* m1 */
+	CU_ASSERT_EQUAL(load_msgs(&ml, NULL, 0, -1), 1);
+	CU_ASSERT(ml.n == 1 && strcmp(ml.r[0].id, m3.id) == 0);
+	msgs_free(&ml);
+	CU_ASSERT_EQUAL(load_tgts(&tl, m1.id), 0);	/* went with m1 */
+	tgts_free(&tl);
+
+	/* and after one more reopen */
+	store_close();
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 0, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(load_msgs(&ml, NULL, 1, -1), 1);
+	CU_ASSERT(ml.n == 1 && strcmp(ml.r[0].id, m3.id) == 0);
+	if (ml.n == 1)
+		assert_counts(&ml.r[0], 1, 0, 0, 0, 0);
+	msgs_free(&ml);
+	CU_ASSERT_EQUAL(load_tgts(&tl, m3.id), 1);
+	tgts_free(&tl);
+	store_close();
+}
+
 int
 test_store_register(void)
 {
@@ -1018,6 +1257,8 @@ test_store_add(CU_pSuite s)
 {
 	if (CU_add_test(s, "rows: target pages, users, purge",
 	    test_rows_contract) == NULL ||
+	    CU_add_test(s, "messages and targets: load, update, purge",
+	    test_messages) == NULL ||
 	    CU_add_test(s, "open creates file and schema",
 	    test_open_creates) == NULL ||
 	    CU_add_test(s, "put/touch/delete/load round trip",
