@@ -73,7 +73,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	    URL_STRING_MAKE("sip:127.0.0.1:0;transport=udp"), NULL, NULL,
 	    NTATAG_UA(0), TAG_END())) == NULL ||
 	    clients_init() == -1 || auth_init(&fz_cfg, fz_agent) == -1 ||
-	    store_open(path, 0, err, sizeof(err)) == -1 ||
+	    store_open(NULL, path, 0, err, sizeof(err)) == -1 ||
 	    commit_init(&fz_cfg, fz_root) == -1 ||
 	    dispatch_init(&fz_cfg, fz_root, fz_agent) == -1) {
 		fprintf(stderr, "fuzz_control: cannot set up: %s\n", err);
