@@ -366,8 +366,11 @@ pg_unavailable(void)
 static void
 pg_failed(const char *what, const PGresult *r)
 {
-	const char	*msg = r ? PQresultErrorMessage(r) : NULL;
+	const char	*msg = r ? PQresultErrorField(r,
+			    PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
+	if (msg == NULL || *msg == '\0')
+		msg = r ? PQresultErrorMessage(r) : NULL;
 	if (msg == NULL || *msg == '\0')
 		msg = pc->db ? PQerrorMessage(pc->db) : "not connected";
 	pg_note(what, msg);
