@@ -154,6 +154,7 @@ static _Thread_local struct pg_conn *pc = &pg_main;
 static char		*pg_conninfo;	/* as configured, never logged */
 static char		*pg_passfile;
 static char		 pg_shown[512];	/* the conninfo, password masked */
+static char		 pg_where_s[530];	/* "postgresql " pg_shown */
 static int		 pg_open_now;
 
 static _Atomic unsigned long	 pg_loop_n;
@@ -301,18 +302,18 @@ pg_fault(void)
 		pg_fault_since = now;
 		pg_fault_logged = now;
 		pg_fault_unlogged = 0;
-		log_error("store: postgresql %s: cannot write: %s; %s. Changes "
+		log_error("store: %s: cannot write: %s; %s. Changes "
 		    "are kept in memory and written when a commit succeeds "
 		    "again; until then REGISTERs are answered 503 and "
-		    "publishing fails", pg_shown, pc->err, pg_hint());
+		    "publishing fails", pg_where_s, pc->err, pg_hint());
 		pthread_mutex_unlock(&pg_fault_lock);
 		return;
 	}
 	pg_fault_unlogged++;
 	if (now - pg_fault_logged >= STORE_FAULT_LOG_EVERY) {
-		log_error("store: postgresql %s: still cannot write after "
+		log_error("store: %s: still cannot write after "
 		    "%llds (%u failed writes since the last report): %s",
-		    pg_shown, (long long)(now - pg_fault_since),
+		    pg_where_s, (long long)(now - pg_fault_since),
 		    pg_fault_unlogged, pc->err);
 		pg_fault_logged = now;
 		pg_fault_unlogged = 0;
@@ -326,9 +327,9 @@ pg_recovered(void)
 	pg_down = 0;
 	pthread_mutex_lock(&pg_fault_lock);
 	if (pg_fault_since) {
-		log_notice("store: postgresql %s: writes succeed again after "
+		log_notice("store: %s: writes succeed again after "
 		    "%llds of failure (%u failed writes); the changes kept "
-		    "in memory are written", pg_shown,
+		    "in memory are written", pg_where_s,
 		    (long long)(clock_mono_us() / 1000000 - pg_fault_since),
 		    pg_fault_count);
 		pg_fault_since = 0;
@@ -399,6 +400,17 @@ pg_exec(const char *sql)
 	return rv;
 }
 
+/* The server's notices and warnings (e.g. "terminating connection due
+ * to immediate shutdown") into our log, not onto stderr. */
+static void
+pg_notice(void *arg, const char *msg)
+{
+	size_t	 n = strcspn(msg, "\n");
+
+	(void)arg;
+	log_info("store: postgresql: %.*s", (int)n, msg);
+}
+
 /* Connect pc (fresh). 0, or -1 noted. */
 static int
 pg_connect(void)
@@ -432,6 +444,7 @@ pg_connect(void)
 		pc->db = NULL;
 		return -1;
 	}
+	PQsetNoticeProcessor(pc->db, pg_notice, NULL);
 	if (pg_exec("SET client_min_messages = warning") == -1)
 		return -1;
 	return 0;
@@ -484,8 +497,8 @@ pg_ready(void)
 		if (pg_connect() == -1)
 			return -1;
 		if (pc == &pg_wr)
-			log_info("store: postgresql %s: writer connected",
-			    pg_shown);
+			log_info("store: %s: writer connected",
+			    pg_where_s);
 	}
 	if (!pc->prepared && pg_prepare() == -1)
 		return -1;
@@ -592,6 +605,7 @@ pg_open(const char *where, int sync_full, const char *passfile, char *err,
 	pc = &pg_main;
 	pg_close();
 	store_pg_mask(where, pg_shown, sizeof(pg_shown));
+	snprintf(pg_where_s, sizeof(pg_where_s), "postgresql %s", pg_shown);
 	if (store_pg_check(where, why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "postgresql: database.conninfo: %s: "
 		    "write it as keyword=value pairs or a postgresql:// URI",
@@ -637,8 +651,8 @@ pg_open(const char *where, int sync_full, const char *passfile, char *err,
 		return -1;
 	}
 	pc = &pg_main;
-	log_info("store: postgresql %s: connected, schema version %d",
-	    pg_shown, pg_schema_steps[pg_schema_nsteps - 1].version);
+	log_info("store: %s: connected, schema version %d",
+	    pg_where_s, pg_schema_steps[pg_schema_nsteps - 1].version);
 	return 0;
 }
 
@@ -674,7 +688,7 @@ pg_close(void)
 static const char *
 pg_where(void)
 {
-	return pg_shown;
+	return pg_where_s;
 }
 
 static int
@@ -952,30 +966,57 @@ pg_write(const struct store_batch *b)
 /* ---- reads ---- */
 
 /*
- * Run statement which and call row for each row of its answer, one at a
- * time (single-row mode: a million clients are never all in memory).
- * row returns -1 to stop (the rest is read and dropped). The count of
- * rows, or -1 (failed, noted and logged as what; or stopped).
+ * Run statement which and call row for each row of its answer. Big
+ * answers (streamed: clients, targets) come one row at a time
+ * (single-row mode: a million clients are never all in memory) and row
+ * must not use the store meanwhile; others come whole first, so that
+ * row may read the store (dispatch_restore loads each message's targets
+ * from its message callback). row returns -1 to stop (the rest of a
+ * streamed answer is read and dropped). The count of rows, or -1
+ * (failed, noted and logged as what; or stopped).
  */
 static int
 pg_rows(int which, int n, const char *const *vals, const char *what,
-    int (*row)(const PGresult *, void *), void *arg)
+    int streamed, int (*row)(const PGresult *, int, void *), void *arg)
 {
 	PGresult	*r;
 	char		 name[8];
-	int		 count = 0, stopped = 0, failed = 0;
+	int		 count = 0, stopped = 0, failed = 0, i;
 
 	pc->err[0] = '\0';
 	pc->fault = 0;
-	if (pg_ready() == -1) {
-		log_error("store: postgresql %s: %s: %s", pg_shown, what,
-		    pc->err);
+	if (pc->db && PQisBusy(pc->db)) {
+		snprintf(pc->err, sizeof(pc->err), "%s: a read within a "
+		    "streamed read", what);
+		log_error("store: postgresql: %s", pc->err);
 		return -1;
+	}
+	if (pg_ready() == -1) {
+		log_error("store: %s: %s: %s", pg_where_s, what, pc->err);
+		return -1;
+	}
+	if (!streamed) {
+		r = PQexecPrepared(pc->db, pg_name(which, name, sizeof(name)),
+		    n, vals, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			pg_failed(what, r);
+			log_error("store: %s: %s", pg_where_s, pc->err);
+			PQclear(r);
+			return -1;
+		}
+		for (i = 0; i < PQntuples(r) && !stopped; i++) {
+			if (row(r, i, arg) == -1)
+				stopped = 1;
+			else
+				count++;
+		}
+		PQclear(r);
+		return stopped ? -1 : count;
 	}
 	if (!PQsendQueryPrepared(pc->db, pg_name(which, name, sizeof(name)),
 	    n, vals, NULL, NULL, 0)) {
 		pg_failed(what, NULL);
-		log_error("store: postgresql %s: %s", pg_shown, pc->err);
+		log_error("store: %s: %s", pg_where_s, pc->err);
 		return -1;
 	}
 	PQsetSingleRowMode(pc->db);
@@ -983,7 +1024,7 @@ pg_rows(int which, int n, const char *const *vals, const char *what,
 		switch (PQresultStatus(r)) {
 		case PGRES_SINGLE_TUPLE:
 			if (!stopped && !failed) {
-				if (row(r, arg) == -1)
+				if (row(r, 0, arg) == -1)
 					stopped = 1;
 				else
 					count++;
@@ -995,7 +1036,7 @@ pg_rows(int which, int n, const char *const *vals, const char *what,
 		default:
 			if (!failed) {
 				pg_failed(what, r);
-				log_error("store: postgresql %s: %s", pg_shown,
+				log_error("store: %s: %s", pg_where_s,
 				    pc->err);
 			}
 			failed = 1;
@@ -1006,10 +1047,10 @@ pg_rows(int which, int n, const char *const *vals, const char *what,
 }
 
 static int64_t
-pg_i64(const PGresult *r, int col)
+pg_i64(const PGresult *r, int i, int col)
 {
-	return PQgetisnull(r, 0, col) ? 0 :
-	    strtoll(PQgetvalue(r, 0, col), NULL, 10);
+	return PQgetisnull(r, i, col) ? 0 :
+	    strtoll(PQgetvalue(r, i, col), NULL, 10);
 }
 
 struct pg_cb {
@@ -1019,24 +1060,24 @@ struct pg_cb {
 };
 
 static int
-pg_client_row(const PGresult *r, void *arg)
+pg_client_row(const PGresult *r, int i, void *arg)
 {
 	struct pg_cb		*cb = arg;
 	struct client_row	 c;
 
 	memset(&c, 0, sizeof(c));
 	c.op = STORE_PUT;
-	c.id = PQgetvalue(r, 0, 0);
-	c.class = PQgetvalue(r, 0, 1);
-	c.state = PQgetvalue(r, 0, 2);
-	c.contact = PQgetvalue(r, 0, 3);
-	c.transport = PQgetvalue(r, 0, 4);
-	c.address = PQgetvalue(r, 0, 5);
-	c.port = (int)pg_i64(r, 6);
-	c.user_agent = PQgetisnull(r, 0, 7) ? NULL : PQgetvalue(r, 0, 7);
-	c.registered_at = pg_i64(r, 8);
-	c.expires_at = pg_i64(r, 9);
-	c.last_seen = pg_i64(r, 10);
+	c.id = PQgetvalue(r, i, 0);
+	c.class = PQgetvalue(r, i, 1);
+	c.state = PQgetvalue(r, i, 2);
+	c.contact = PQgetvalue(r, i, 3);
+	c.transport = PQgetvalue(r, i, 4);
+	c.address = PQgetvalue(r, i, 5);
+	c.port = (int)pg_i64(r, i, 6);
+	c.user_agent = PQgetisnull(r, i, 7) ? NULL : PQgetvalue(r, i, 7);
+	c.registered_at = pg_i64(r, i, 8);
+	c.expires_at = pg_i64(r, i, 9);
+	c.last_seen = pg_i64(r, i, 10);
 	return ((int (*)(const struct client_row *, void *))cb->fn)(&c,
 	    cb->arg);
 }
@@ -1047,26 +1088,26 @@ pg_load_clients(int (*fn)(const struct client_row *, void *), void *arg)
 	struct pg_cb	 cb = { (void *)fn, arg, NULL };
 
 	pg_count();
-	return pg_rows(ST_LOAD_CLIENTS, 0, NULL, "loading clients",
+	return pg_rows(ST_LOAD_CLIENTS, 0, NULL, "loading clients", 1,
 	    pg_client_row, &cb);
 }
 
 static int
-pg_message_row(const PGresult *r, void *arg)
+pg_message_row(const PGresult *r, int i, void *arg)
 {
 	struct pg_cb		*cb = arg;
 	struct message_row	 m;
 	unsigned char		*body;
 	size_t			 len;
-	int			 rv, i;
+	int			 rv, k;
 
 	memset(&m, 0, sizeof(m));
 	m.op = STORE_PUT;
-	m.id = PQgetvalue(r, 0, 0);
-	m.state = PQgetvalue(r, 0, 1);
-	m.selector = PQgetvalue(r, 0, 2);
-	m.content_type = PQgetvalue(r, 0, 3);
-	body = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 4),
+	m.id = PQgetvalue(r, i, 0);
+	m.state = PQgetvalue(r, i, 1);
+	m.selector = PQgetvalue(r, i, 2);
+	m.content_type = PQgetvalue(r, i, 3);
+	body = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 4),
 	    &len);
 	if (body == NULL) {
 		snprintf(pc->err, sizeof(pc->err), "out of memory");
@@ -1074,11 +1115,11 @@ pg_message_row(const PGresult *r, void *arg)
 	}
 	m.body = body;
 	m.body_len = len;
-	m.created_at = pg_i64(r, 5);
-	m.expires_at = pg_i64(r, 6);
-	m.finished_at = pg_i64(r, 7);
-	for (i = 0; i < 6; i++)
-		m.count[i] = (size_t)pg_i64(r, 8 + i);
+	m.created_at = pg_i64(r, i, 5);
+	m.expires_at = pg_i64(r, i, 6);
+	m.finished_at = pg_i64(r, i, 7);
+	for (k = 0; k < 6; k++)
+		m.count[k] = (size_t)pg_i64(r, i, 8 + k);
 	rv = ((int (*)(const struct message_row *, void *))cb->fn)(&m,
 	    cb->arg);
 	PQfreemem(body);
@@ -1100,12 +1141,12 @@ pg_load_messages(const char *id, int active_only, int limit,
 	v[0] = id;
 	v[1] = active_only ? "true" : "false";
 	v[2] = limit < 0 ? NULL : I64(lim, limit);
-	return pg_rows(ST_LOAD_MESSAGES, 3, v, "loading messages",
+	return pg_rows(ST_LOAD_MESSAGES, 3, v, "loading messages", 0,
 	    pg_message_row, &cb);
 }
 
 static int
-pg_target_row(const PGresult *r, void *arg)
+pg_target_row(const PGresult *r, int i, void *arg)
 {
 	struct pg_cb		*cb = arg;
 	struct target_row	 t;
@@ -1113,13 +1154,13 @@ pg_target_row(const PGresult *r, void *arg)
 	memset(&t, 0, sizeof(t));
 	t.op = STORE_PUT;
 	t.message_id = cb->message_id;
-	t.client = PQgetvalue(r, 0, 0);
-	t.state = PQgetvalue(r, 0, 1);
-	t.attempts = (uint32_t)pg_i64(r, 2);
-	t.next_attempt = pg_i64(r, 3);
-	t.last_attempt = pg_i64(r, 4);
-	t.acked_at = pg_i64(r, 5);
-	t.last_status = (int)pg_i64(r, 6);
+	t.client = PQgetvalue(r, i, 0);
+	t.state = PQgetvalue(r, i, 1);
+	t.attempts = (uint32_t)pg_i64(r, i, 2);
+	t.next_attempt = pg_i64(r, i, 3);
+	t.last_attempt = pg_i64(r, i, 4);
+	t.acked_at = pg_i64(r, i, 5);
+	t.last_status = (int)pg_i64(r, i, 6);
 	return ((int (*)(const struct target_row *, void *))cb->fn)(&t,
 	    cb->arg);
 }
@@ -1136,23 +1177,23 @@ pg_load_targets(const char *message_id, const char *after, int limit,
 	v[0] = message_id;
 	v[1] = after;
 	v[2] = limit < 0 ? NULL : I64(lim, limit);
-	return pg_rows(ST_LOAD_TARGETS, 3, v, "loading targets",
+	return pg_rows(ST_LOAD_TARGETS, 3, v, "loading targets", 1,
 	    pg_target_row, &cb);
 }
 
 static int
-pg_user_row(const PGresult *r, void *arg)
+pg_user_row(const PGresult *r, int i, void *arg)
 {
 	struct pg_cb	*cb = arg;
 	struct user_row	 u;
 
 	memset(&u, 0, sizeof(u));
 	u.op = STORE_PUT;
-	u.id = PQgetvalue(r, 0, 0);
-	u.realm = PQgetvalue(r, 0, 1);
-	u.created_at = pg_i64(r, 2);
-	u.ha1_sha256 = PQgetvalue(r, 0, 3);
-	u.ha1_md5 = PQgetvalue(r, 0, 4);
+	u.id = PQgetvalue(r, i, 0);
+	u.realm = PQgetvalue(r, i, 1);
+	u.created_at = pg_i64(r, i, 2);
+	u.ha1_sha256 = PQgetvalue(r, i, 3);
+	u.ha1_md5 = PQgetvalue(r, i, 4);
 	return ((int (*)(const struct user_row *, void *))cb->fn)(&u,
 	    cb->arg);
 }
@@ -1165,7 +1206,7 @@ pg_load_users(const char *id, int (*fn)(const struct user_row *, void *),
 	const char	*v[1] = { id };
 
 	pg_count();
-	return pg_rows(ST_LIST_USERS, 1, v, "listing users", pg_user_row,
+	return pg_rows(ST_LIST_USERS, 1, v, "listing users", 0, pg_user_row,
 	    &cb);
 }
 
@@ -1187,7 +1228,7 @@ pg_purge(int64_t finished_before)
 	    sizeof(name)), 1, v, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		pg_failed("purging messages", r);
-		log_error("store: postgresql %s: %s", pg_shown, pc->err);
+		log_error("store: %s: %s", pg_where_s, pc->err);
 		PQclear(r);
 		return -1;
 	}

@@ -871,6 +871,21 @@ count_msg(const struct message_row *r, void *arg)
 	return 0;
 }
 
+/* A message's targets read from its message's callback, as
+ * dispatch_restore does. */
+static int
+count_msg_targets(const struct message_row *r, void *arg)
+{
+	struct tpage	 p;
+	int		 n;
+
+	memset(&p, 0, sizeof(p));
+	if ((n = store_load_targets(r->id, NULL, -1, tpage_row, &p)) == -1)
+		return -1;
+	*(int *)arg += n;
+	return 0;
+}
+
 struct uload {
 	int	 n;
 	char	 realm[32];
@@ -952,6 +967,11 @@ test_rows_contract(void)
 	CU_ASSERT_EQUAL(store_load_messages(NULL, 1, -1, count_msg, &n), 1);
 	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, 1, count_msg, &n), 1);
 	CU_ASSERT_EQUAL(store_load_messages("m2", 0, 1, count_msg, &n), 1);
+	/* a read within a message's callback (dispatch_restore) */
+	n = 0;
+	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, -1, count_msg_targets,
+	    &n), 2);
+	CU_ASSERT_EQUAL(n, 28);
 
 	/* users */
 	CU_ASSERT_EQUAL(put_user(STORE_PUT, "u1"), 0);
