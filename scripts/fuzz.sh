@@ -54,7 +54,7 @@ b=$FUZZ_BUILD
 
 # ---- build -----------------------------------------------------------
 
-pkgs="sofia-sip-ua sqlite3 libconfig libcrypto"
+pkgs="sofia-sip-ua sqlite3 libconfig libcrypto libpq"
 cflags=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
     -Wall -Wextra
     -DSIPPUSH_VERSION='"fuzz"'
@@ -66,14 +66,17 @@ libs=($(pkg-config --libs $pkgs))
 echo "fuzz: building in $b with $CC"
 sh scripts/sql2c.sh -d "$top" sql/sqlite/[0-9][0-9][0-9]_*.sql >"$b/schema.c.tmp"
 mv -f "$b/schema.c.tmp" "$b/schema.c"
+sh scripts/sql2c.sh -d "$top" -n pg_schema sql/postgresql/[0-9][0-9][0-9]_*.sql >"$b/schema_pg.c.tmp"
+mv -f "$b/schema_pg.c.tmp" "$b/schema_pg.c"
 
 core=(common_log common_sha256 common_digest common_conffile common_wire config
-      log store clients commit dispatch registrar heartbeat sip guard control
+      log store store_sqlite store_postgresql clients commit dispatch registrar heartbeat sip guard control
       command proto auth tls rate clock)
 objs=()
-for f in "${core[@]}" schema fuzz_common; do
+for f in "${core[@]}" schema schema_pg fuzz_common; do
     case $f in
         schema) src=$b/schema.c ;;
+        schema_pg) src=$b/schema_pg.c ;;
         fuzz_common) src=$top/tests/fuzz/fuzz_common.c ;;
         common_*) src=$top/common/${f#common_}.c ;;
         *) src=$top/src/$f.c ;;
