@@ -58,7 +58,7 @@ b=$FUZZ_BUILD
 
 # ---- build -----------------------------------------------------------
 
-pkgs="sofia-sip-ua sqlite3 libconfig libcrypto jansson libmicrohttpd"
+pkgs="sofia-sip-ua sqlite3 libconfig libcrypto jansson libmicrohttpd libpq"
 cflags=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
     -Wall -Wextra
     -DSIPPUSH_VERSION='"fuzz"'
@@ -75,15 +75,18 @@ mv -f "$b/openapi.c.tmp" "$b/openapi.c"
 sh scripts/web2c.sh web/index.html web/dashboard.css web/dashboard.js \
     >"$b/web.c.tmp"
 mv -f "$b/web.c.tmp" "$b/web.c"
+sh scripts/sql2c.sh -d "$top" -n pg_schema sql/postgresql/[0-9][0-9][0-9]_*.sql >"$b/schema_pg.c.tmp"
+mv -f "$b/schema_pg.c.tmp" "$b/schema_pg.c"
 
 core=(common_log common_sha256 common_digest common_conffile common_wire config
-      log store store_sqlite clients commit dispatch registrar heartbeat sip
-      guard control command proto auth tls rate clock relay
+      log store store_sqlite store_postgresql clients commit dispatch registrar
+      heartbeat sip guard control command proto auth tls rate clock relay
       token metrics http http_api)
 objs=()
-for f in "${core[@]}" schema openapi web fuzz_common; do
+for f in "${core[@]}" schema schema_pg openapi web fuzz_common; do
     case $f in
         schema) src=$b/schema.c ;;
+        schema_pg) src=$b/schema_pg.c ;;
         openapi) src=$b/openapi.c ;;
         web) src=$b/web.c ;;
         fuzz_common) src=$top/tests/fuzz/fuzz_common.c ;;

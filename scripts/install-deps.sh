@@ -16,6 +16,10 @@ PACKAGES=(
     sqlite3
     libconfig-dev
     libcunit1-dev
+    # the PostgreSQL store backend (libpq), and the server its tests run
+    # (tests/pg.sh: initdb, pg_ctl)
+    libpq-dev
+    postgresql-15
     # sippushd's TLS checks (libcrypto); certificates in tests/e2e/tls.sh
     libssl-dev
     openssl

@@ -51,6 +51,8 @@ static const struct conf_opt options[] = {
 	{ "database.backend", CONF_ENUM, F(db_backend), 0, 0,
 	    store_backend_list },
 	{ "database.path", CONF_STRING, F(db_path), 0, 0, NULL },
+	{ "database.conninfo", CONF_STRING, F(db_conninfo), 0, 0, NULL },
+	{ "database.passfile", CONF_STRING, F(db_passfile), 0, 0, NULL },
 	{ "database.synchronous", CONF_ENUM, F(db_sync_full), 0, 0,
 	    sync_names },
 	{ "database.commit_delay", CONF_INT, F(db_commit_delay), 0, 1000,
@@ -373,6 +375,7 @@ static int
 config_check(struct config *c, const char *file, char *err, size_t errlen)
 {
 	struct addrinfo	*ai;
+	char		 why[256];
 
 	if ((ai = config_address(c, SOCK_DGRAM)) == NULL)
 		return conf_fail(err, errlen, file, 0,
@@ -411,7 +414,21 @@ config_check(struct config *c, const char *file, char *err, size_t errlen)
 		return conf_fail(err, errlen, file, 0,
 		    "dispatch.max_body (%d) needs sip.max_message_size of at "
 		    "least %d", c->dp_max_body, c->dp_max_body + 1024);
+	if (strcmp(store_backend_list[c->db_backend], "postgresql") == 0) {
+		if (c->db_conninfo == NULL || *c->db_conninfo == '\0')
+			return conf_fail(err, errlen, file, 0,
+			    "database.conninfo: must be set when "
+			    "database.backend is \"postgresql\" (a libpq "
+			    "conninfo such as \"host=db.example port=5432 "
+			    "dbname=sippush user=sippush\", or a "
+			    "postgresql:// URI)");
+		if (store_pg_check(c->db_conninfo, why, sizeof(why)) == -1)
+			return conf_fail(err, errlen, file, 0,
+			    "database.conninfo: %s: write it as keyword=value "
+			    "pairs or a postgresql:// URI", why);
+	}
 	if (conf_abspath(&c->db_path) == -1 ||
+	    conf_abspath(&c->db_passfile) == -1 ||
 	    conf_abspath(&c->ctl_socket) == -1)
 		return conf_fail(err, errlen, file, 0,
 		    "cannot make paths absolute: %s", strerror(errno));
@@ -605,6 +622,7 @@ config_print(const struct config *c, FILE *fp)
 {
 	const char	*group = "";
 	const char	*dot;
+	char		 shown[512];
 	size_t		 i, glen;
 	int		 v;
 
@@ -640,8 +658,13 @@ config_print(const struct config *c, FILE *fp)
 				break;
 			}
 			fprintf(fp, "  %s = ", dot + 1);
-			conf_print_string(fp,
-			    *conf_str((struct config *)c, &options[i]));
+			if (options[i].off == F(db_conninfo))
+				/* the password never shows */
+				conf_print_string(fp, store_pg_mask(
+				    c->db_conninfo, shown, sizeof(shown)));
+			else
+				conf_print_string(fp,
+				    *conf_str((struct config *)c, &options[i]));
 			fprintf(fp, ";\n");
 			break;
 		case CONF_ENUM:

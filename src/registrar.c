@@ -3,7 +3,8 @@
  *
  * A REGISTER is parsed and validated (registrar_parse), applied to the
  * in-memory table, and its 200 waits for the group commit (commit.c) that
- * makes the row durable; a failed commit answers 500 with Retry-After.
+ * makes the row durable; a failed commit answers 500 with Retry-After
+ * (503 while the database server cannot be reached, store_unavailable).
  * Replies are stateless: no server transaction outlives the request (see
  * SOFIA.md, memory trap).
  *
@@ -398,6 +399,8 @@ registrar_committed(struct commit_waiter *w, int ok)
 
 	if (ok)
 		registrar_reply(p->msg, SIP_200_OK, p->contact);
+	else if (store_unavailable())	/* the database server is away */
+		registrar_reply(p->msg, 503, "Store Unavailable", NULL);
 	else
 		registrar_reply(p->msg, 500, "Store Failure", NULL);
 }

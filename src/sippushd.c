@@ -193,13 +193,12 @@ main(int argc, char *argv[])
 
 	if (clients_init() == -1)
 		fatalx("sippushd: out of memory");
-	if (store_open(store_backend_list[cfg.db_backend], cfg.db_path,
-	    cfg.db_sync_full, err, sizeof(err)) == -1)
+	if (store_open_config(&cfg, err, sizeof(err)) == -1)
 		sippushd_startfail(foreground, "%s", err);
 	if ((n = store_load_clients(sippushd_restore, NULL)) == -1)
 		sippushd_startfail(foreground, "%s: cannot load the clients: "
-		    "%s", cfg.db_path, store_errmsg());
-	log_info("store: %s: %d clients loaded", cfg.db_path, n);
+		    "%s", store_where(), store_errmsg());
+	log_info("store: %s: %d clients loaded", store_where(), n);
 	if (sip_init(&cfg, root, err, sizeof(err)) == -1)
 		fatalx("sip: %s", err);
 	registrar_init(&cfg, sip_agent());
@@ -207,7 +206,7 @@ main(int argc, char *argv[])
 		fatalx("auth: cannot start");
 	if ((n = auth_users_load()) == -1)
 		sippushd_startfail(foreground, "%s: cannot load the users: "
-		    "%s", cfg.db_path, store_errmsg());
+		    "%s", store_where(), store_errmsg());
 	if (cfg.auth_enabled && n == 0)
 		log_warn("auth: auth.enabled is on and no user exists: every "
 		    "client is refused until \"sippushctl user add\"");
@@ -222,7 +221,7 @@ main(int argc, char *argv[])
 		fatalx("relay: cannot start");
 	if ((n = dispatch_restore()) == -1)
 		sippushd_startfail(foreground, "%s: cannot load the messages: "
-		    "%s", cfg.db_path, store_errmsg());
+		    "%s", store_where(), store_errmsg());
 	if (control_init(&cfg, root, err, sizeof(err)) == -1)
 		sippushd_startfail(foreground, "%s", err);
 	if (http_init(&cfg, root, err, sizeof(err)) == -1)

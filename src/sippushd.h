@@ -62,6 +62,8 @@ struct config {
 
 	int	 db_backend;		/* in store_backend_list[] */
 	char	*db_path;
+	char	*db_conninfo;		/* postgresql: libpq conninfo/URI */
+	char	*db_passfile;		/* postgresql: libpq passfile */
 	int	 db_sync_full;		/* synchronous=FULL (else NORMAL) */
 	int	 db_commit_delay;	/* ms a write may wait to be grouped */
 
@@ -549,8 +551,9 @@ struct store_batch {
  * the writer thread calls use_writer once. Functions returning int
  * return -1 on error with the reason in errmsg.
  *
- * open		create or upgrade the schema, prepare; err: "path: what is
- *		wrong: what to do"
+ * open		create or upgrade the schema, prepare; where: a file
+ *		(sqlite) or a conninfo (postgresql, with its passfile or
+ *		NULL); err: "where: what is wrong: what to do"
  * write	the batch in one transaction; 0, or -1 rolled back (a store
  *		fault is logged and counted for failing)
  * load_*	call fn for each row (fn returns -1 to stop); the count
@@ -563,11 +566,14 @@ struct store_batch {
  * purge	delete messages finished before t; how many
  * errhint	what a person can do about the last failure, or ""
  * failing	since when (unix s) writes fail, 0: they do not; count
+ * where	what the store is, for a log line (no password in it)
+ * unavailable	1 while the last write failed for want of the server
+ *		(postgresql: connection lost), else 0; may be NULL
  */
 struct store_backend {
 	const char	*name;
-	int	(*open)(const char *path, int sync_full, char *err,
-		    size_t errlen);
+	int	(*open)(const char *where, int sync_full,
+		    const char *passfile, char *err, size_t errlen);
 	void	(*close)(void);
 	void	(*use_writer)(void);
 	int	(*version)(void);
@@ -590,6 +596,8 @@ struct store_backend {
 	unsigned long (*loop_calls)(void);	/* SQL run on the event
 						   loop's connection since
 						   the writer started */
+	const char *(*where)(void);
+	int	(*unavailable)(void);
 };
 
 struct schema_step {
@@ -599,8 +607,14 @@ struct schema_step {
 };
 extern const struct schema_step schema_steps[];	/* schema.c, generated */
 extern const size_t schema_nsteps;
+extern const struct schema_step pg_schema_steps[];	/* schema_pg.c */
+extern const size_t pg_schema_nsteps;
 
 extern const struct store_backend store_sqlite;	/* store_sqlite.c */
+extern const struct store_backend store_postgresql; /* store_postgresql.c */
+/* conninfo with its password masked, into out; can libpq parse it */
+const char *store_pg_mask(const char *conninfo, char *out, size_t len);
+int	 store_pg_check(const char *conninfo, char *err, size_t errlen);
 
 #define STORE_BACKEND_DEFAULT	"sqlite"
 
@@ -610,6 +624,9 @@ const struct store_backend *store_backend_find(const char *name);
 const char *store_backend_names(void);
 int	 store_open(const char *backend, const char *path, int sync_full,
 	    char *err, size_t errlen);
+int	 store_open_config(const struct config *, char *err, size_t errlen);
+const char *store_where(void);
+int	 store_unavailable(void);
 void	 store_close(void);
 void	 store_use_writer(void);
 int	 store_version(void);

@@ -33,9 +33,10 @@
 
 static const struct store_backend *const store_backends[] = {
 	&store_sqlite,
+	&store_postgresql,
 };
 /* their names, in the same order (database.backend; config.c) */
-const char *const store_backend_list[] = { "sqlite", NULL };
+const char *const store_backend_list[] = { "sqlite", "postgresql", NULL };
 #define STORE_NBACKENDS	(sizeof(store_backends) / sizeof(store_backends[0]))
 
 static const struct store_backend *store_be;	/* the open one */
@@ -66,14 +67,39 @@ store_backend_names(void)
 	return names;
 }
 
+static int store_open_where(const char *, const char *, int, const char *,
+    char *, size_t);
+
 /*
  * Open the store with the backend called backend (NULL: the default):
- * create or upgrade its schema. 0, or -1 with "path: what is wrong: what
- * to do" in err.
+ * create or upgrade its schema. path: the database file (sqlite) or the
+ * conninfo (postgresql). 0, or -1 with "path: what is wrong: what to
+ * do" in err.
  */
 int
 store_open(const char *backend, const char *path, int sync_full, char *err,
     size_t errlen)
+{
+	return store_open_where(backend, path, sync_full, NULL, err, errlen);
+}
+
+/* Open the store the configuration names (database.*). */
+int
+store_open_config(const struct config *cfg, char *err, size_t errlen)
+{
+	const char	*backend = store_backend_list[cfg->db_backend];
+
+	if (strcmp(backend, "postgresql") == 0)
+		return store_open_where(backend, cfg->db_conninfo ?
+		    cfg->db_conninfo : "", cfg->db_sync_full, cfg->db_passfile,
+		    err, errlen);
+	return store_open_where(backend, cfg->db_path, cfg->db_sync_full,
+	    NULL, err, errlen);
+}
+
+static int
+store_open_where(const char *backend, const char *path, int sync_full,
+    const char *passfile, char *err, size_t errlen)
 {
 	const struct store_backend	*be;
 
@@ -84,10 +110,27 @@ store_open(const char *backend, const char *path, int sync_full, char *err,
 		    "this sippushd knows %s", backend, store_backend_names());
 		return -1;
 	}
-	if (be->open(path, sync_full, err, errlen) == -1)
+	if (be->open(path, sync_full, passfile, err, errlen) == -1)
 		return -1;
 	store_be = be;
 	return 0;
+}
+
+/* What the open store is, for a log line: its file, or its conninfo
+ * with the password masked. */
+const char *
+store_where(void)
+{
+	return store_be ? store_be->where() : "(no store)";
+}
+
+/* Does the last write fail for want of the database server? (Read on
+ * the event loop: a flag, no SQL.) */
+int
+store_unavailable(void)
+{
+	return store_be && store_be->unavailable ? store_be->unavailable() :
+	    0;
 }
 
 void

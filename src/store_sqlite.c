@@ -690,10 +690,12 @@ sqlite_conn_close(struct sqlite_conn *conn)
  * do" in err.
  */
 static int
-sqlite_open(const char *path, int sync_full, char *err, size_t errlen)
+sqlite_open(const char *path, int sync_full, const char *passfile, char *err,
+    size_t errlen)
 {
 	char	 why[384];
 
+	(void)passfile;
 	sc = &sqlite_main;
 	sqlite_main.err[0] = sqlite_wr.err[0] = '\0';
 	sqlite_main.errcode = sqlite_wr.errcode = 0;
@@ -1161,6 +1163,12 @@ sqlite_loop_calls(void)
 	return sqlite_loop_n;
 }
 
+static const char *
+sqlite_where(void)
+{
+	return sqlite_path ? sqlite_path : "";
+}
+
 const struct store_backend store_sqlite = {
 	.name = "sqlite",
 	.open = sqlite_open,
@@ -1178,4 +1186,5 @@ const struct store_backend store_sqlite = {
 	.errhint = sqlite_errhint,
 	.failing = sqlite_failing,
 	.loop_calls = sqlite_loop_calls,
+	.where = sqlite_where,
 };

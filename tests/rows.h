@@ -9,6 +9,7 @@
 #include "sippushd.h"
 
 #define ROWS_MAX	8
+#define T0		1700000000LL	/* unix seconds */
 
 /* Deep copies of what the store_load_* callbacks saw. */
 struct msgs {

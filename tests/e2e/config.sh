@@ -139,7 +139,32 @@ database = {
   backend = "postgres";
 };
 EOF
-check_bad backend 2 'database.backend: "postgres" is not one of the accepted values ("sqlite")'
+check_bad backend 2 'database.backend: "postgres" is not one of the accepted values ("sqlite", "postgresql")'
+# "postgresql" needs a conninfo libpq can parse; its password never shows
+cat >"$T/noconninfo.conf" <<'EOF'
+database = {
+  backend = "postgresql";
+};
+EOF
+check_bad noconninfo 0 'database.conninfo: must be set when database.backend is "postgresql"'
+cat >"$T/badconninfo.conf" <<'EOF'
+database = {
+  backend = "postgresql";
+  conninfo = "host=db.example colour=blue";
+};
+EOF
+check_bad badconninfo 0 'database.conninfo: invalid connection option "colour"'
+cat >"$T/pgconf.conf" <<'EOF'
+database = {
+  backend = "postgresql";
+  conninfo = "postgresql://push:Secr3tPw@db.example:5433/push";
+  passfile = "pgpass";
+};
+EOF
+assert_status 0 timeout 10 "$SIPPUSHD" -n -f "$T/pgconf.conf"
+assert_contains "$OUT" 'conninfo = "user=push password=******** dbname=push host=db.example port=5433";' "conninfo shown"
+assert_not_contains "$OUT" "Secr3tPw" "sippushd -n"
+assert_contains "$OUT" "passfile = \"$PWD/pgpass\";" "passfile made absolute"
 
 cat >"$T/cross.conf" <<'EOF'
 registration = {

@@ -1,0 +1,1322 @@
+/*
+ * store_postgresql.c: the PostgreSQL backend of the store (store.c).
+ *
+ * database.backend = "postgresql"; database.conninfo is a libpq
+ * connection string or URI, database.passfile an optional password file
+ * (libpq's passfile). The conninfo is never logged as given: pg_mask
+ * shows it with the password replaced.
+ *
+ * Two connections, as the SQLite backend has: the event loop's (start-up
+ * loads, unit tests) and the writer thread's (commit.c, pg_use_writer),
+ * which runs every batch and every read the daemon makes while it
+ * serves. Every function works on the calling thread's connection. Every
+ * statement is prepared once per connection.
+ *
+ * A batch is one transaction sent as one pipeline (libpq 14+): BEGIN,
+ * one prepared statement per row, COMMIT and a sync go out without
+ * waiting for answers, so a batch of thousands of rows costs one round
+ * trip, not thousands. The socket is non-blocking while it is sent and
+ * the answers are read as they come, so that neither side blocks on a
+ * full buffer. Every row statement is an upsert or a delete: a batch
+ * written again after a COMMIT whose answer was lost writes the same.
+ *
+ * The schema comes from sql/postgresql/NNN_*.sql, compiled in as
+ * pg_schema_steps (schema_pg.c); pg_open applies the missing steps, one
+ * transaction each, under an advisory lock so that several sippushd
+ * starting at once against one database apply each step once.
+ *
+ * Faults. A connection lost, or a server that refuses to work (shutting
+ * down, out of resources), is a store fault: the write fails and rolls
+ * back, the fault is logged when it starts, then at most every
+ * STORE_FAULT_LOG_EVERY seconds, and once when a write succeeds again;
+ * pg_unavailable says so meanwhile (the registrar answers 503). The next
+ * use of a lost connection connects again, by itself.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "sippushd.h"
+
+#define STORE_FAULT_LOG_EVERY	60	/* seconds between "still failing" */
+#define PG_FLUSH_EVERY		256	/* rows sent between flushes */
+#define PG_IO_TIMEOUT_MS	30000	/* a batch's socket silent this long */
+#define PG_LOCK_KEY		"7310302143262281072"	/* "sippushd" */
+
+enum {
+	ST_PUT_CLIENT,
+	ST_TOUCH_CLIENT,
+	ST_DELETE_CLIENT,
+	ST_LOAD_CLIENTS,
+	ST_PUT_MESSAGE,
+	ST_PUT_TARGET,
+	ST_SET_MESSAGE_STATE,
+	ST_LOAD_MESSAGES,
+	ST_LOAD_TARGETS,
+	ST_PURGE_MESSAGES,
+	ST_PUT_USER,
+	ST_DELETE_USER,
+	ST_LIST_USERS,
+	ST_PUT_TOKEN,
+	ST_DELETE_TOKEN,
+	ST_LIST_TOKENS,
+	ST_COUNT
+};
+
+static const char *const pg_sql[ST_COUNT] = {
+	[ST_PUT_CLIENT] =
+	    "INSERT INTO clients (id, class, state, contact, transport,"
+	    " address, port, user_agent, registered_at, expires_at,"
+	    " last_seen, path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+	    " $10, $11, $12)"
+	    " ON CONFLICT (id) DO UPDATE SET class = $2, state = $3,"
+	    " contact = $4, transport = $5, address = $6, port = $7,"
+	    " user_agent = $8, registered_at = $9, expires_at = $10,"
+	    " last_seen = $11, path = $12",
+	[ST_TOUCH_CLIENT] =
+	    "UPDATE clients SET state = $2, last_seen = $3 WHERE id = $1",
+	[ST_DELETE_CLIENT] = "DELETE FROM clients WHERE id = $1",
+	[ST_LOAD_CLIENTS] =
+	    "SELECT id, class, state, contact, transport, address, port,"
+	    " user_agent, registered_at, expires_at, last_seen, path"
+	    " FROM clients",
+	/* an upsert (SQLite's is a plain INSERT): see the header */
+	[ST_PUT_MESSAGE] =
+	    "INSERT INTO messages (id, state, selector, content_type, body,"
+	    " created_at, expires_at, finished_at)"
+	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+	    " ON CONFLICT (id) DO UPDATE SET state = $2, selector = $3,"
+	    " content_type = $4, body = $5, created_at = $6,"
+	    " expires_at = $7, finished_at = $8",
+	[ST_PUT_TARGET] =
+	    "INSERT INTO targets (message_id, client_id, state, attempts,"
+	    " next_attempt, last_status, last_attempt, acked_at)"
+	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+	    " ON CONFLICT (message_id, client_id) DO UPDATE SET state = $3,"
+	    " attempts = $4, next_attempt = $5, last_status = $6,"
+	    " last_attempt = $7, acked_at = $8",
+	[ST_SET_MESSAGE_STATE] =
+	    "UPDATE messages SET state = $2, finished_at = $3 WHERE id = $1",
+	/* $1: one ID or NULL; $2: unfinished ones only; $3: how many, or
+	 * NULL for all */
+	[ST_LOAD_MESSAGES] =
+	    "SELECT m.id, m.state, m.selector, m.content_type, m.body,"
+	    " m.created_at, m.expires_at, coalesce(m.finished_at, 0),"
+	    " c.pending, c.sent, c.acked, c.expired, c.failed, c.cancelled"
+	    " FROM (SELECT * FROM messages"
+	    "  WHERE ($1::text IS NULL OR id = $1)"
+	    "  AND (NOT $2::boolean OR finished_at IS NULL)"
+	    "  ORDER BY created_at DESC, id DESC LIMIT $3::bigint) m"
+	    " CROSS JOIN LATERAL (SELECT"
+	    "  count(*) FILTER (WHERE t.state = 'pending') AS pending,"
+	    "  count(*) FILTER (WHERE t.state = 'sent') AS sent,"
+	    "  count(*) FILTER (WHERE t.state = 'acked') AS acked,"
+	    "  count(*) FILTER (WHERE t.state = 'expired') AS expired,"
+	    "  count(*) FILTER (WHERE t.state = 'failed') AS failed,"
+	    "  count(*) FILTER (WHERE t.state = 'cancelled') AS cancelled"
+	    "  FROM targets t WHERE t.message_id = m.id) c"
+	    " ORDER BY m.created_at DESC, m.id DESC",
+	/* $2: after this client ID (NULL: from the first; '' sorts before
+	 * any ID, and one range keeps the index's order); $3: how many */
+	[ST_LOAD_TARGETS] =
+	    "SELECT client_id, state, attempts, next_attempt,"
+	    " coalesce(last_attempt, 0), coalesce(acked_at, 0),"
+	    " coalesce(last_status, 0) FROM targets WHERE message_id = $1"
+	    " AND client_id > coalesce($2, '')"
+	    " ORDER BY client_id LIMIT $3::bigint",
+	[ST_PURGE_MESSAGES] =
+	    "DELETE FROM messages WHERE state != 'active'"
+	    " AND finished_at < $1",
+	[ST_PUT_USER] =
+	    "INSERT INTO users (id, realm, ha1_sha256, ha1_md5, created_at)"
+	    " VALUES ($1, $2, $3, $4, $5)"
+	    " ON CONFLICT (id) DO UPDATE SET realm = $2, ha1_sha256 = $3,"
+	    " ha1_md5 = $4, created_at = $5",
+	[ST_DELETE_USER] = "DELETE FROM users WHERE id = $1",
+	[ST_LIST_USERS] =
+	    "SELECT id, realm, created_at, ha1_sha256, ha1_md5 FROM users"
+	    " WHERE $1::text IS NULL OR id = $1 ORDER BY id",
+	/* a plain insert, as SQLite's: a name taken fails the batch */
+	[ST_PUT_TOKEN] =
+	    "INSERT INTO tokens (name, hash, scopes, created_at)"
+	    " VALUES ($1, $2, $3, $4)",
+	[ST_DELETE_TOKEN] = "DELETE FROM tokens WHERE name = $1",
+	[ST_LIST_TOKENS] =
+	    "SELECT name, hash, scopes, created_at FROM tokens ORDER BY name",
+};
+
+/* A connection and its last failure. */
+struct pg_conn {
+	PGconn		*db;
+	int		 prepared;	/* the statements exist on db */
+	char		 err[512];	/* the last failure's reason */
+	int		 fault;		/* it was the server's or the link's */
+};
+
+static struct pg_conn	 pg_main;	/* the event loop's */
+static struct pg_conn	 pg_wr;		/* the commit writer's */
+static _Thread_local struct pg_conn *pc = &pg_main;
+
+static char		*pg_conninfo;	/* as configured, never logged */
+static char		*pg_passfile;
+static char		 pg_shown[512];	/* the conninfo, password masked */
+static char		 pg_where_s[530];	/* "postgresql " pg_shown */
+static int		 pg_open_now;
+
+static _Atomic unsigned long	 pg_loop_n;
+static _Atomic int		 pg_writer_on;
+static _Atomic int		 pg_down;	/* the last write: a fault */
+
+/* Write faults, as store_sqlite.c keeps them. */
+static pthread_mutex_t	 pg_fault_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t		 pg_fault_since;
+static int64_t		 pg_fault_logged;
+static unsigned		 pg_fault_count;
+static unsigned		 pg_fault_unlogged;
+
+static void pg_close(void);
+
+static void
+pg_count(void)
+{
+	if (pc == &pg_main && pg_writer_on)
+		pg_loop_n++;
+}
+
+/*
+ * conninfo as it may be shown: its settings as keyword=value, the
+ * password as ********. A string libpq cannot parse is not shown (it
+ * may hold a password). Returns out.
+ */
+const char *
+store_pg_mask(const char *conninfo, char *out, size_t len)
+{
+	PQconninfoOption	*opts, *o;
+	size_t			 n = 0;
+	const char		*v;
+	char			*perr = NULL;
+
+	if (len == 0)
+		return out;
+	out[0] = '\0';
+	if (conninfo == NULL)
+		return out;
+	if ((opts = PQconninfoParse(conninfo, &perr)) == NULL) {
+		PQfreemem(perr);
+		snprintf(out, len, "(a conninfo libpq cannot parse)");
+		return out;
+	}
+	for (o = opts; o->keyword && n < len; o++) {
+		if (o->val == NULL || *o->val == '\0')
+			continue;
+		v = strcmp(o->keyword, "password") == 0 ? "********" :
+		    o->val;
+		n += (size_t)snprintf(out + n, len - n,
+		    strpbrk(v, " \t'\\") || *v == '\0' ? "%s%s='%s'" :
+		    "%s%s=%s", n ? " " : "", o->keyword, v);
+	}
+	PQconninfoFree(opts);
+	if (out[0] == '\0')
+		snprintf(out, len, "(libpq defaults)");
+	return out;
+}
+
+/* Can libpq parse conninfo? 0, or -1 with why in err (the conninfo
+ * itself is not repeated: it may hold a password). */
+int
+store_pg_check(const char *conninfo, char *err, size_t errlen)
+{
+	PQconninfoOption	*opts;
+	char			*perr = NULL;
+	size_t			 n;
+
+	if ((opts = PQconninfoParse(conninfo, &perr)) != NULL) {
+		PQconninfoFree(opts);
+		return 0;
+	}
+	snprintf(err, errlen, "%s", perr ? perr : "out of memory");
+	n = strlen(err);
+	while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
+		err[--n] = '\0';
+	if (perr && strstr(perr, "password"))
+		snprintf(err, errlen, "libpq cannot parse it");
+	PQfreemem(perr);
+	return -1;
+}
+
+/* The first line of libpq's message s into pc->err. */
+static void
+pg_note(const char *what, const char *s)
+{
+	size_t	 n;
+
+	snprintf(pc->err, sizeof(pc->err), "%s%s%s", what ? what : "",
+	    what ? ": " : "", s && *s ? s : "failed");
+	n = strcspn(pc->err, "\n");
+	pc->err[n] = '\0';
+}
+
+/* Is this result's failure the server's or the link's rather than the
+ * data's? SQLSTATE classes 08 (connection), 53 (resources), 57
+ * (operator intervention: shut down), 58 (system error). */
+static int
+pg_is_fault(const PGresult *r)
+{
+	const char	*state;
+
+	if (pc->db == NULL || PQstatus(pc->db) != CONNECTION_OK)
+		return 1;
+	if (r == NULL ||
+	    (state = PQresultErrorField(r, PG_DIAG_SQLSTATE)) == NULL)
+		return 1;
+	return strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+	    strncmp(state, "57", 2) == 0 || strncmp(state, "58", 2) == 0;
+}
+
+static const char *
+pg_hint(void)
+{
+	return "is PostgreSQL running, reachable and accepting connections? "
+	    "(see its log)";
+}
+
+static const char *
+pg_errmsg(void)
+{
+	if (!pg_open_now)
+		return "database not open";
+	return pc->err[0] ? pc->err : "no error";
+}
+
+static const char *
+pg_errhint(void)
+{
+	return pc->fault ? pg_hint() : "";
+}
+
+/* A write failed with a store fault: log it when the fault starts, then
+ * at most every STORE_FAULT_LOG_EVERY seconds. */
+static void
+pg_fault(void)
+{
+	int64_t	 now = clock_mono_us() / 1000000;
+
+	pg_down = 1;
+	pthread_mutex_lock(&pg_fault_lock);
+	pg_fault_count++;
+	if (pg_fault_since == 0) {
+		pg_fault_since = now;
+		pg_fault_logged = now;
+		pg_fault_unlogged = 0;
+		log_error("store: %s: cannot write: %s; %s. Changes "
+		    "are kept in memory and written when a commit succeeds "
+		    "again; until then REGISTERs are answered 503 and "
+		    "publishing fails", pg_where_s, pc->err, pg_hint());
+		pthread_mutex_unlock(&pg_fault_lock);
+		return;
+	}
+	pg_fault_unlogged++;
+	if (now - pg_fault_logged >= STORE_FAULT_LOG_EVERY) {
+		log_error("store: %s: still cannot write after "
+		    "%llds (%u failed writes since the last report): %s",
+		    pg_where_s, (long long)(now - pg_fault_since),
+		    pg_fault_unlogged, pc->err);
+		pg_fault_logged = now;
+		pg_fault_unlogged = 0;
+	}
+	pthread_mutex_unlock(&pg_fault_lock);
+}
+
+static void
+pg_recovered(void)
+{
+	pg_down = 0;
+	pthread_mutex_lock(&pg_fault_lock);
+	if (pg_fault_since) {
+		log_notice("store: %s: writes succeed again after "
+		    "%llds of failure (%u failed writes); the changes kept "
+		    "in memory are written", pg_where_s,
+		    (long long)(clock_mono_us() / 1000000 - pg_fault_since),
+		    pg_fault_count);
+		pg_fault_since = 0;
+		pg_fault_count = 0;
+	}
+	pthread_mutex_unlock(&pg_fault_lock);
+}
+
+static int64_t
+pg_failing(unsigned *count)
+{
+	int64_t	 since = 0;
+
+	pthread_mutex_lock(&pg_fault_lock);
+	if (count)
+		*count = pg_fault_count;
+	if (pg_fault_since) {
+		since = clock_now() - (clock_mono_us() / 1000000 -
+		    pg_fault_since);
+		if (since <= 0)
+			since = 1;
+	}
+	pthread_mutex_unlock(&pg_fault_lock);
+	return since;
+}
+
+static int
+pg_unavailable(void)
+{
+	return pg_down;
+}
+
+/* A failure on pc: note why (from r if there is one), whether it is a
+ * fault, and drop a connection that is gone (the next use reconnects). */
+static void
+pg_failed(const char *what, const PGresult *r)
+{
+	const char	*msg = r ? PQresultErrorField(r,
+			    PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (msg == NULL || *msg == '\0')
+		msg = r ? PQresultErrorMessage(r) : NULL;
+	if (msg == NULL || *msg == '\0')
+		msg = pc->db ? PQerrorMessage(pc->db) : "not connected";
+	pg_note(what, msg);
+	pc->fault = pg_is_fault(r);
+	if (pc->db && PQstatus(pc->db) != CONNECTION_OK) {
+		PQfinish(pc->db);
+		pc->db = NULL;
+		pc->prepared = 0;
+	}
+}
+
+/* Run sql (no parameters) on pc; 0, or -1 noted. */
+static int
+pg_exec(const char *sql)
+{
+	PGresult	*r;
+	int		 rv = 0;
+
+	r = PQexec(pc->db, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK) {
+		pg_failed(NULL, r);
+		rv = -1;
+	}
+	PQclear(r);
+	return rv;
+}
+
+/* The server's notices and warnings (e.g. "terminating connection due
+ * to immediate shutdown") into our log, not onto stderr. */
+static void
+pg_notice(void *arg, const char *msg)
+{
+	size_t	 n = strcspn(msg, "\n");
+
+	(void)arg;
+	log_info("store: postgresql: %.*s", (int)n, msg);
+}
+
+/* Connect pc (fresh). 0, or -1 noted. */
+static int
+pg_connect(void)
+{
+	const char	*keys[8], *vals[8];
+	int		 n = 0;
+
+	if (pc->db)
+		PQfinish(pc->db);
+	pc->prepared = 0;
+	/* defaults first: the conninfo's own settings override them */
+	keys[n] = "application_name", vals[n++] = "sippushd";
+	keys[n] = "connect_timeout", vals[n++] = "10";
+	keys[n] = "keepalives_idle", vals[n++] = "30";
+	keys[n] = "keepalives_interval", vals[n++] = "10";
+	keys[n] = "keepalives_count", vals[n++] = "3";
+	keys[n] = "dbname", vals[n++] = pg_conninfo;
+	if (pg_passfile)
+		keys[n] = "passfile", vals[n++] = pg_passfile;
+	keys[n] = NULL, vals[n] = NULL;
+	pc->db = PQconnectdbParams(keys, vals, 1);
+	if (pc->db == NULL) {
+		snprintf(pc->err, sizeof(pc->err), "out of memory");
+		pc->fault = 1;
+		return -1;
+	}
+	if (PQstatus(pc->db) != CONNECTION_OK) {
+		pg_note("cannot connect", PQerrorMessage(pc->db));
+		pc->fault = 1;
+		PQfinish(pc->db);
+		pc->db = NULL;
+		return -1;
+	}
+	PQsetNoticeProcessor(pc->db, pg_notice, NULL);
+	if (pg_exec("SET client_min_messages = warning") == -1)
+		return -1;
+	return 0;
+}
+
+/* The name statement which is prepared under. */
+static const char *
+pg_name(int which, char *name, size_t len)
+{
+	snprintf(name, len, "s%d", which);
+	return name;
+}
+
+static int
+pg_prepare(void)
+{
+	PGresult	*r;
+	char		 name[8];
+	int		 i;
+
+	for (i = 0; i < ST_COUNT; i++) {
+		pg_name(i, name, sizeof(name));
+		r = PQprepare(pc->db, name, pg_sql[i], 0, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			pg_failed(name, r);
+			PQclear(r);
+			return -1;
+		}
+		PQclear(r);
+	}
+	pc->prepared = 1;
+	return 0;
+}
+
+/* pc connected, its statements prepared: connect again if the
+ * connection was lost. 0, or -1 noted (a fault). */
+static int
+pg_ready(void)
+{
+	if (!pg_open_now) {
+		snprintf(pc->err, sizeof(pc->err), "database not open");
+		pc->fault = 0;
+		return -1;
+	}
+	if (pc->db && PQstatus(pc->db) != CONNECTION_OK) {
+		PQfinish(pc->db);
+		pc->db = NULL;
+	}
+	if (pc->db == NULL) {
+		if (pg_connect() == -1)
+			return -1;
+		if (pc == &pg_wr)
+			log_info("store: %s: writer connected",
+			    pg_where_s);
+	}
+	if (!pc->prepared && pg_prepare() == -1)
+		return -1;
+	return 0;
+}
+
+/* The schema version of pc's database: 0 when it has none. 0, or -1. */
+static int
+pg_schema_version(int *version)
+{
+	PGresult	*r;
+
+	*version = 0;
+	r = PQexec(pc->db, "SELECT to_regclass('schema_version') IS NOT NULL");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		pg_failed("reading the schema version", r);
+		PQclear(r);
+		return -1;
+	}
+	if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
+		PQclear(r);
+		return 0;
+	}
+	PQclear(r);
+	r = PQexec(pc->db,
+	    "SELECT coalesce(max(version), 0) FROM schema_version");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		pg_failed("reading the schema version", r);
+		PQclear(r);
+		return -1;
+	}
+	*version = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+/* Bring the schema to the newest version, one transaction per step,
+ * under the advisory lock. 0, or -1 with err. */
+static int
+pg_migrate(char *err, size_t errlen)
+{
+	char	 sql[160];
+	size_t	 i;
+	int	 version, newest, rv = -1;
+
+	if (pg_exec("SELECT pg_advisory_lock(" PG_LOCK_KEY ")") == -1) {
+		snprintf(err, errlen, "cannot take the schema lock: %.400s",
+		    pc->err);
+		return -1;
+	}
+	if (pg_schema_version(&version) == -1) {
+		snprintf(err, errlen, "%s", pc->err);
+		goto out;
+	}
+	newest = pg_schema_nsteps ?
+	    pg_schema_steps[pg_schema_nsteps - 1].version : 0;
+	if (version > newest) {
+		snprintf(err, errlen, "database schema version %d is newer "
+		    "than this sippushd knows (%d): run the sippushd that "
+		    "wrote it (or a newer one), or restore a backup made "
+		    "before the upgrade", version, newest);
+		goto out;
+	}
+	for (i = 0; i < pg_schema_nsteps; i++) {
+		if (pg_schema_steps[i].version <= version)
+			continue;
+		snprintf(sql, sizeof(sql), "INSERT INTO schema_version "
+		    "(version) VALUES (%d); DELETE FROM schema_version WHERE "
+		    "version < %d; COMMIT", pg_schema_steps[i].version,
+		    pg_schema_steps[i].version);
+		if (pg_exec("BEGIN") == -1 ||
+		    pg_exec(pg_schema_steps[i].sql) == -1 ||
+		    pg_exec(sql) == -1) {
+			snprintf(err, errlen, "schema step %.60s: %.400s",
+			    pg_schema_steps[i].name, pc->err);
+			if (pc->db)
+				PQclear(PQexec(pc->db, "ROLLBACK"));
+			goto out;
+		}
+		log_info("store: schema upgraded to version %d (%s)",
+		    pg_schema_steps[i].version, pg_schema_steps[i].name);
+	}
+	rv = 0;
+out:
+	if (pc->db)
+		PQclear(PQexec(pc->db,
+		    "SELECT pg_advisory_unlock(" PG_LOCK_KEY ")"));
+	return rv;
+}
+
+/*
+ * Connect to where (a conninfo or URI; passfile: libpq's, or NULL),
+ * upgrade the schema and prepare the statements, on both connections.
+ * Call it on the event loop's thread. 0, or -1 with "postgresql
+ * CONNINFO: what is wrong: what to do" in err (the password masked).
+ */
+static int
+pg_open(const char *where, int sync_full, const char *passfile, char *err,
+    size_t errlen)
+{
+	char	 why[512];
+
+	(void)sync_full;	/* the server's synchronous_commit rules */
+	pc = &pg_main;
+	pg_close();
+	store_pg_mask(where, pg_shown, sizeof(pg_shown));
+	snprintf(pg_where_s, sizeof(pg_where_s), "postgresql %s", pg_shown);
+	if (store_pg_check(where, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "postgresql: database.conninfo: %s: "
+		    "write it as keyword=value pairs or a postgresql:// URI",
+		    why);
+		return -1;
+	}
+	if ((pg_conninfo = strdup(where)) == NULL ||
+	    (passfile && (pg_passfile = strdup(passfile)) == NULL)) {
+		snprintf(err, errlen, "postgresql: out of memory");
+		pg_close();
+		return -1;
+	}
+	pg_main.err[0] = pg_wr.err[0] = '\0';
+	pg_main.fault = pg_wr.fault = 0;
+	pg_fault_since = 0;
+	pg_fault_count = 0;
+	pg_down = 0;
+	pg_open_now = 1;
+	if (pg_connect() == -1) {
+		snprintf(err, errlen, "postgresql %s: %s: check that "
+		    "PostgreSQL runs and that database.conninfo%s is right",
+		    pg_shown, pc->err, pg_passfile ? " (and passfile)" : "");
+		pg_close();
+		return -1;
+	}
+	why[0] = '\0';
+	if (pg_migrate(why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "postgresql %s: %s", pg_shown, why);
+		pg_close();
+		return -1;
+	}
+	if (pg_prepare() == -1) {
+		snprintf(err, errlen, "postgresql %s: %s", pg_shown, pc->err);
+		pg_close();
+		return -1;
+	}
+	pc = &pg_wr;		/* the schema is there: the writer's */
+	if (pg_ready() == -1) {
+		snprintf(err, errlen, "postgresql %s: the writer's "
+		    "connection: %s", pg_shown, pc->err);
+		pc = &pg_main;
+		pg_close();
+		return -1;
+	}
+	pc = &pg_main;
+	log_info("store: %s: connected, schema version %d",
+	    pg_where_s, pg_schema_steps[pg_schema_nsteps - 1].version);
+	return 0;
+}
+
+static void
+pg_use_writer(void)
+{
+	pc = &pg_wr;
+	pg_writer_on = 1;
+}
+
+static void
+pg_conn_close(struct pg_conn *c)
+{
+	if (c->db)
+		PQfinish(c->db);
+	c->db = NULL;
+	c->prepared = 0;
+}
+
+/* Close both connections; the writer must be idle. */
+static void
+pg_close(void)
+{
+	pg_conn_close(&pg_main);
+	pg_conn_close(&pg_wr);
+	free(pg_conninfo);
+	pg_conninfo = NULL;
+	free(pg_passfile);
+	pg_passfile = NULL;
+	pg_open_now = 0;
+}
+
+static const char *
+pg_where(void)
+{
+	return pg_where_s;
+}
+
+static int
+pg_version(void)
+{
+	int	 v;
+
+	pg_count();
+	if (pg_ready() == -1 || pg_schema_version(&v) == -1)
+		return -1;
+	return v;
+}
+
+/* ---- the batch, as one pipeline ---- */
+
+/* Send all that libpq holds, reading the answers meanwhile so that the
+ * server never blocks on a full socket. 0, or -1 noted (a connection
+ * that makes no progress is given up). */
+static int
+pg_flush(void)
+{
+	struct pollfd	 p;
+	int		 rc;
+
+	while ((rc = PQflush(pc->db)) == 1) {
+		p.fd = PQsocket(pc->db);
+		p.events = POLLIN | POLLOUT;
+		p.revents = 0;
+		if ((rc = poll(&p, 1, PG_IO_TIMEOUT_MS)) == 0) {
+			snprintf(pc->err, sizeof(pc->err), "no progress "
+			    "writing to the server for %d s",
+			    PG_IO_TIMEOUT_MS / 1000);
+			pc->fault = 1;
+			pg_conn_close(pc);
+			return -1;
+		}
+		if (rc == -1 && errno != EINTR)
+			break;
+		if ((p.revents & POLLIN) && !PQconsumeInput(pc->db)) {
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == 0)
+		return 0;
+	pg_failed("sending the batch", NULL);
+	return -1;
+}
+
+/* Queue one prepared statement in the pipeline. 0, or -1 noted. */
+static int
+pg_send(int which, int n, const char *const *vals, const int *lens,
+    const int *fmts, size_t *nsent)
+{
+	char	 name[8];
+
+	if (!PQsendQueryPrepared(pc->db, pg_name(which, name, sizeof(name)),
+	    n, vals, lens, fmts, 0)) {
+		pg_failed("sending the batch", NULL);
+		return -1;
+	}
+	if (++*nsent % PG_FLUSH_EVERY == 0)
+		return pg_flush();
+	return 0;
+}
+
+static int
+pg_send_sql(const char *sql, size_t *nsent)
+{
+	if (!PQsendQueryParams(pc->db, sql, 0, NULL, NULL, NULL, NULL, 0)) {
+		pg_failed("sending the batch", NULL);
+		return -1;
+	}
+	++*nsent;
+	return 0;
+}
+
+#define I64(buf, v)	(snprintf((buf), sizeof(buf), "%" PRId64, \
+			    (int64_t)(v)), (buf))
+
+static int
+pg_send_client(const struct client_row *c, size_t *nsent)
+{
+	char		 port[16], reg[24], exp[24], seen[24];
+	const char	*v[12];
+
+	switch (c->op) {
+	case STORE_DELETE:
+		v[0] = c->id;
+		return pg_send(ST_DELETE_CLIENT, 1, v, NULL, NULL, nsent);
+	case STORE_TOUCH:
+		v[0] = c->id;
+		v[1] = c->state;
+		v[2] = I64(seen, c->last_seen);
+		return pg_send(ST_TOUCH_CLIENT, 3, v, NULL, NULL, nsent);
+	}
+	v[0] = c->id;
+	v[1] = c->class;
+	v[2] = c->state;
+	v[3] = c->contact;
+	v[4] = c->transport;
+	v[5] = c->address;
+	v[6] = I64(port, c->port);
+	v[7] = c->user_agent;
+	v[8] = I64(reg, c->registered_at);
+	v[9] = I64(exp, c->expires_at);
+	v[10] = I64(seen, c->last_seen);
+	v[11] = c->path;
+	return pg_send(ST_PUT_CLIENT, 12, v, NULL, NULL, nsent);
+}
+
+static int
+pg_send_message(const struct message_row *m, size_t *nsent)
+{
+	char		 created[24], expires[24], fin[24];
+	const char	*v[8];
+	int		 lens[8], fmts[8];
+
+	v[0] = m->id;
+	v[1] = m->state;
+	v[2] = m->finished_at ? I64(fin, m->finished_at) : NULL;
+	if (m->op == STORE_TOUCH)
+		return pg_send(ST_SET_MESSAGE_STATE, 3, v, NULL, NULL, nsent);
+	memset(lens, 0, sizeof(lens));
+	memset(fmts, 0, sizeof(fmts));
+	v[2] = m->selector;
+	v[3] = m->content_type;
+	v[4] = m->body ? m->body : "";
+	lens[4] = (int)m->body_len;
+	fmts[4] = 1;		/* bytea, as bytes */
+	v[5] = I64(created, m->created_at);
+	v[6] = I64(expires, m->expires_at);
+	v[7] = m->finished_at ? I64(fin, m->finished_at) : NULL;
+	return pg_send(ST_PUT_MESSAGE, 8, v, lens, fmts, nsent);
+}
+
+static int
+pg_send_target(const struct target_row *t, size_t *nsent)
+{
+	char		 att[24], next[24], st[16], last[24], acked[24];
+	const char	*v[8];
+
+	v[0] = t->message_id;
+	v[1] = t->client;
+	v[2] = t->state;
+	v[3] = I64(att, t->attempts);
+	v[4] = I64(next, t->next_attempt);
+	v[5] = t->last_status ? I64(st, t->last_status) : NULL;
+	v[6] = t->last_attempt ? I64(last, t->last_attempt) : NULL;
+	v[7] = t->acked_at ? I64(acked, t->acked_at) : NULL;
+	return pg_send(ST_PUT_TARGET, 8, v, NULL, NULL, nsent);
+}
+
+static int
+pg_send_user(const struct user_row *u, size_t *nsent)
+{
+	char		 created[24];
+	const char	*v[5];
+
+	v[0] = u->id;
+	if (u->op == STORE_DELETE)
+		return pg_send(ST_DELETE_USER, 1, v, NULL, NULL, nsent);
+	v[1] = u->realm;
+	v[2] = u->ha1_sha256;
+	v[3] = u->ha1_md5;
+	v[4] = I64(created, u->created_at);
+	return pg_send(ST_PUT_USER, 5, v, NULL, NULL, nsent);
+}
+
+static int
+pg_send_token(const struct token_row *t, size_t *nsent)
+{
+	char		 created[24];
+	const char	*v[4];
+
+	v[0] = t->name;
+	if (t->op == STORE_DELETE)
+		return pg_send(ST_DELETE_TOKEN, 1, v, NULL, NULL, nsent);
+	v[1] = t->hash;
+	v[2] = t->scopes;
+	v[3] = I64(created, t->created_at);
+	return pg_send(ST_PUT_TOKEN, 4, v, NULL, NULL, nsent);
+}
+
+/* Read the answers of nsent statements and the sync. 0 if every one
+ * succeeded, else -1 with the first failure noted. */
+static int
+pg_read_pipeline(size_t nsent)
+{
+	PGresult	*r;
+	size_t		 i;
+	int		 rv = 0, st;
+
+	for (i = 0; i < nsent && pc->db; i++) {
+		while ((r = PQgetResult(pc->db)) != NULL) {
+			st = PQresultStatus(r);
+			if (st == PGRES_FATAL_ERROR && rv == 0) {
+				pg_failed(NULL, r);
+				rv = -1;
+			} else if (st == PGRES_PIPELINE_ABORTED && rv == 0) {
+				pg_failed("pipeline aborted", r);
+				rv = -1;
+			}
+			PQclear(r);
+			if (pc->db == NULL)
+				break;
+		}
+		if (pc->db && PQstatus(pc->db) != CONNECTION_OK) {
+			if (rv == 0)
+				pg_failed(NULL, NULL);
+			rv = -1;
+		}
+	}
+	if (pc->db == NULL)
+		return -1;
+	/* the sync */
+	r = PQgetResult(pc->db);
+	if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+		if (rv == 0)
+			pg_failed("pipeline sync", r);
+		rv = -1;
+	}
+	PQclear(r);
+	return rv;
+}
+
+/* Write a batch in one transaction: 0, or -1 rolled back (the reason in
+ * pg_errmsg; a fault is logged and counted). */
+static int
+pg_write(const struct store_batch *b)
+{
+	size_t	 i, nsent = 0;
+	int	 rv = 0;
+
+	pg_count();
+	pc->err[0] = '\0';
+	pc->fault = 0;
+	if (pg_ready() == -1) {
+		if (pc->fault && pg_open_now)
+			pg_fault();
+		return -1;
+	}
+	if (!PQenterPipelineMode(pc->db) || PQsetnonblocking(pc->db, 1)) {
+		pg_failed("entering pipeline mode", NULL);
+		rv = -1;
+	}
+	if (rv == 0)
+		rv = pg_send_sql("BEGIN", &nsent);
+	for (i = 0; rv == 0 && i < b->nclients; i++)
+		rv = pg_send_client(&b->clients[i], &nsent);
+	for (i = 0; rv == 0 && i < b->nmsgs; i++)
+		rv = pg_send_message(&b->msgs[i], &nsent);
+	for (i = 0; rv == 0 && i < b->ntargets; i++)
+		rv = pg_send_target(&b->targets[i], &nsent);
+	for (i = 0; rv == 0 && i < b->nusers; i++)
+		rv = pg_send_user(&b->users[i], &nsent);
+	for (i = 0; rv == 0 && i < b->ntokens; i++)
+		rv = pg_send_token(&b->tokens[i], &nsent);
+	if (rv == 0)
+		rv = pg_send_sql("COMMIT", &nsent);
+	if (rv == 0 && !PQpipelineSync(pc->db)) {
+		pg_failed("sending the batch", NULL);
+		rv = -1;
+	}
+	if (rv == 0)
+		rv = pg_flush();
+	if (pc->db && nsent && (rv == 0 || PQstatus(pc->db) == CONNECTION_OK)) {
+		if (rv == -1) {
+			/* what was queued still answers: drain it */
+			if (PQpipelineSync(pc->db) && pg_flush() == 0)
+				(void)pg_read_pipeline(nsent);
+		} else
+			rv = pg_read_pipeline(nsent);
+	}
+	if (pc->db) {
+		PQsetnonblocking(pc->db, 0);
+		if (!PQexitPipelineMode(pc->db))
+			pg_failed("leaving pipeline mode", NULL);
+	}
+	if (pc->db && PQtransactionStatus(pc->db) != PQTRANS_IDLE)
+		PQclear(PQexec(pc->db, "ROLLBACK"));
+	if (rv == 0) {
+		pg_recovered();
+		return 0;
+	}
+	if (pc->fault)
+		pg_fault();
+	else
+		log_error("store: postgresql: %s", pc->err);
+	return -1;
+}
+
+/* ---- reads ---- */
+
+/*
+ * Run statement which and call row for each row of its answer. Big
+ * answers (streamed: clients, targets) come one row at a time
+ * (single-row mode: a million clients are never all in memory) and row
+ * must not use the store meanwhile; others come whole first, so that
+ * row may read the store (dispatch_restore loads each message's targets
+ * from its message callback). row returns -1 to stop (the rest of a
+ * streamed answer is read and dropped). The count of rows, or -1
+ * (failed, noted and logged as what; or stopped).
+ */
+static int
+pg_rows(int which, int n, const char *const *vals, const char *what,
+    int streamed, int (*row)(const PGresult *, int, void *), void *arg)
+{
+	PGresult	*r;
+	char		 name[8];
+	int		 count = 0, stopped = 0, failed = 0, i;
+
+	pc->err[0] = '\0';
+	pc->fault = 0;
+	if (pc->db && PQisBusy(pc->db)) {
+		snprintf(pc->err, sizeof(pc->err), "%s: a read within a "
+		    "streamed read", what);
+		log_error("store: postgresql: %s", pc->err);
+		return -1;
+	}
+	if (pg_ready() == -1) {
+		log_error("store: %s: %s: %s", pg_where_s, what, pc->err);
+		return -1;
+	}
+	if (!streamed) {
+		r = PQexecPrepared(pc->db, pg_name(which, name, sizeof(name)),
+		    n, vals, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			pg_failed(what, r);
+			log_error("store: %s: %s", pg_where_s, pc->err);
+			PQclear(r);
+			return -1;
+		}
+		for (i = 0; i < PQntuples(r) && !stopped; i++) {
+			if (row(r, i, arg) == -1)
+				stopped = 1;
+			else
+				count++;
+		}
+		PQclear(r);
+		return stopped ? -1 : count;
+	}
+	if (!PQsendQueryPrepared(pc->db, pg_name(which, name, sizeof(name)),
+	    n, vals, NULL, NULL, 0)) {
+		pg_failed(what, NULL);
+		log_error("store: %s: %s", pg_where_s, pc->err);
+		return -1;
+	}
+	PQsetSingleRowMode(pc->db);
+	while (pc->db && (r = PQgetResult(pc->db)) != NULL) {
+		switch (PQresultStatus(r)) {
+		case PGRES_SINGLE_TUPLE:
+			if (!stopped && !failed) {
+				if (row(r, 0, arg) == -1)
+					stopped = 1;
+				else
+					count++;
+			}
+			break;
+		case PGRES_TUPLES_OK:
+		case PGRES_COMMAND_OK:
+			break;
+		default:
+			if (!failed) {
+				pg_failed(what, r);
+				log_error("store: %s: %s", pg_where_s,
+				    pc->err);
+			}
+			failed = 1;
+		}
+		PQclear(r);
+	}
+	return failed || stopped ? -1 : count;
+}
+
+static int64_t
+pg_i64(const PGresult *r, int i, int col)
+{
+	return PQgetisnull(r, i, col) ? 0 :
+	    strtoll(PQgetvalue(r, i, col), NULL, 10);
+}
+
+struct pg_cb {
+	void	*fn;
+	void	*arg;
+	const char *message_id;
+};
+
+static int
+pg_client_row(const PGresult *r, int i, void *arg)
+{
+	struct pg_cb		*cb = arg;
+	struct client_row	 c;
+
+	memset(&c, 0, sizeof(c));
+	c.op = STORE_PUT;
+	c.id = PQgetvalue(r, i, 0);
+	c.class = PQgetvalue(r, i, 1);
+	c.state = PQgetvalue(r, i, 2);
+	c.contact = PQgetvalue(r, i, 3);
+	c.transport = PQgetvalue(r, i, 4);
+	c.address = PQgetvalue(r, i, 5);
+	c.port = (int)pg_i64(r, i, 6);
+	c.user_agent = PQgetisnull(r, i, 7) ? NULL : PQgetvalue(r, i, 7);
+	c.registered_at = pg_i64(r, i, 8);
+	c.expires_at = pg_i64(r, i, 9);
+	c.last_seen = pg_i64(r, i, 10);
+	c.path = PQgetisnull(r, i, 11) ? NULL : PQgetvalue(r, i, 11);
+	return ((int (*)(const struct client_row *, void *))cb->fn)(&c,
+	    cb->arg);
+}
+
+static int
+pg_load_clients(int (*fn)(const struct client_row *, void *), void *arg)
+{
+	struct pg_cb	 cb = { (void *)fn, arg, NULL };
+
+	pg_count();
+	return pg_rows(ST_LOAD_CLIENTS, 0, NULL, "loading clients", 1,
+	    pg_client_row, &cb);
+}
+
+static int
+pg_message_row(const PGresult *r, int i, void *arg)
+{
+	struct pg_cb		*cb = arg;
+	struct message_row	 m;
+	unsigned char		*body;
+	size_t			 len;
+	int			 rv, k;
+
+	memset(&m, 0, sizeof(m));
+	m.op = STORE_PUT;
+	m.id = PQgetvalue(r, i, 0);
+	m.state = PQgetvalue(r, i, 1);
+	m.selector = PQgetvalue(r, i, 2);
+	m.content_type = PQgetvalue(r, i, 3);
+	body = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 4),
+	    &len);
+	if (body == NULL) {
+		snprintf(pc->err, sizeof(pc->err), "out of memory");
+		return -1;
+	}
+	m.body = body;
+	m.body_len = len;
+	m.created_at = pg_i64(r, i, 5);
+	m.expires_at = pg_i64(r, i, 6);
+	m.finished_at = pg_i64(r, i, 7);
+	for (k = 0; k < 6; k++)
+		m.count[k] = (size_t)pg_i64(r, i, 8 + k);
+	rv = ((int (*)(const struct message_row *, void *))cb->fn)(&m,
+	    cb->arg);
+	PQfreemem(body);
+	return rv;
+}
+
+static int
+pg_load_messages(const char *id, int active_only, int limit,
+    int (*fn)(const struct message_row *, void *), void *arg)
+{
+	struct pg_cb	 cb = { (void *)fn, arg, NULL };
+	char		 lim[24];
+	const char	*v[3];
+
+	/* the columns of the counts follow enum target_state */
+	_Static_assert(TARGET_PENDING == 0 && TARGET_CANCELLED == 5,
+	    "target states as in ST_LOAD_MESSAGES");
+	pg_count();
+	v[0] = id;
+	v[1] = active_only ? "true" : "false";
+	v[2] = limit < 0 ? NULL : I64(lim, limit);
+	return pg_rows(ST_LOAD_MESSAGES, 3, v, "loading messages", 0,
+	    pg_message_row, &cb);
+}
+
+static int
+pg_target_row(const PGresult *r, int i, void *arg)
+{
+	struct pg_cb		*cb = arg;
+	struct target_row	 t;
+
+	memset(&t, 0, sizeof(t));
+	t.op = STORE_PUT;
+	t.message_id = cb->message_id;
+	t.client = PQgetvalue(r, i, 0);
+	t.state = PQgetvalue(r, i, 1);
+	t.attempts = (uint32_t)pg_i64(r, i, 2);
+	t.next_attempt = pg_i64(r, i, 3);
+	t.last_attempt = pg_i64(r, i, 4);
+	t.acked_at = pg_i64(r, i, 5);
+	t.last_status = (int)pg_i64(r, i, 6);
+	return ((int (*)(const struct target_row *, void *))cb->fn)(&t,
+	    cb->arg);
+}
+
+static int
+pg_load_targets(const char *message_id, const char *after, int limit,
+    int (*fn)(const struct target_row *, void *), void *arg)
+{
+	struct pg_cb	 cb = { (void *)fn, arg, message_id };
+	char		 lim[24];
+	const char	*v[3];
+
+	pg_count();
+	v[0] = message_id;
+	v[1] = after;
+	v[2] = limit < 0 ? NULL : I64(lim, limit);
+	return pg_rows(ST_LOAD_TARGETS, 3, v, "loading targets", 1,
+	    pg_target_row, &cb);
+}
+
+static int
+pg_user_row(const PGresult *r, int i, void *arg)
+{
+	struct pg_cb	*cb = arg;
+	struct user_row	 u;
+
+	memset(&u, 0, sizeof(u));
+	u.op = STORE_PUT;
+	u.id = PQgetvalue(r, i, 0);
+	u.realm = PQgetvalue(r, i, 1);
+	u.created_at = pg_i64(r, i, 2);
+	u.ha1_sha256 = PQgetvalue(r, i, 3);
+	u.ha1_md5 = PQgetvalue(r, i, 4);
+	return ((int (*)(const struct user_row *, void *))cb->fn)(&u,
+	    cb->arg);
+}
+
+static int
+pg_load_users(const char *id, int (*fn)(const struct user_row *, void *),
+    void *arg)
+{
+	struct pg_cb	 cb = { (void *)fn, arg, NULL };
+	const char	*v[1] = { id };
+
+	pg_count();
+	return pg_rows(ST_LIST_USERS, 1, v, "listing users", 0, pg_user_row,
+	    &cb);
+}
+
+static int
+pg_token_row(const PGresult *r, int i, void *arg)
+{
+	struct pg_cb		*cb = arg;
+	struct token_row	 t;
+
+	memset(&t, 0, sizeof(t));
+	t.op = STORE_PUT;
+	t.name = PQgetvalue(r, i, 0);
+	t.hash = PQgetvalue(r, i, 1);
+	t.scopes = PQgetvalue(r, i, 2);
+	t.created_at = pg_i64(r, i, 3);
+	return ((int (*)(const struct token_row *, void *))cb->fn)(&t,
+	    cb->arg);
+}
+
+static int
+pg_load_tokens(int (*fn)(const struct token_row *, void *), void *arg)
+{
+	struct pg_cb	 cb = { (void *)fn, arg, NULL };
+
+	pg_count();
+	return pg_rows(ST_LIST_TOKENS, 0, NULL, "listing tokens", 0,
+	    pg_token_row, &cb);
+}
+
+static int
+pg_purge(int64_t finished_before)
+{
+	PGresult	*r;
+	char		 t[24], name[8];
+	const char	*v[1];
+	int		 n;
+
+	pg_count();
+	pc->err[0] = '\0';
+	pc->fault = 0;
+	if (pg_ready() == -1)
+		return -1;
+	v[0] = I64(t, finished_before);
+	r = PQexecPrepared(pc->db, pg_name(ST_PURGE_MESSAGES, name,
+	    sizeof(name)), 1, v, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		pg_failed("purging messages", r);
+		log_error("store: %s: %s", pg_where_s, pc->err);
+		PQclear(r);
+		return -1;
+	}
+	n = atoi(PQcmdTuples(r));
+	PQclear(r);
+	return n;
+}
+
+static unsigned long
+pg_loop_calls(void)
+{
+	return pg_loop_n;
+}
+
+const struct store_backend store_postgresql = {
+	.name = "postgresql",
+	.open = pg_open,
+	.close = pg_close,
+	.use_writer = pg_use_writer,
+	.version = pg_version,
+	.write = pg_write,
+	.load_clients = pg_load_clients,
+	.load_messages = pg_load_messages,
+	.load_targets = pg_load_targets,
+	.load_users = pg_load_users,
+	.load_tokens = pg_load_tokens,
+	.purge = pg_purge,
+	.errmsg = pg_errmsg,
+	.errhint = pg_errhint,
+	.failing = pg_failing,
+	.loop_calls = pg_loop_calls,
+	.where = pg_where,
+	.unavailable = pg_unavailable,
+};
