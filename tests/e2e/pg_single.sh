@@ -44,9 +44,12 @@ PGOPTS=('database.backend = "postgresql"' "database.conninfo = \"$CONNINFO\""
 step "sippushd on PostgreSQL; 20 clients register"
 start_daemon "${PGOPTS[@]}" 'log.level = "info"' 'heartbeat.timeout = 0' \
     'dispatch.retry_initial = 3000' 'dispatch.retry_jitter = 0'
-grep -q "store: postgresql .*connected, schema version 1" "$DAEMON_LOG" ||
-    fail "no 'connected, schema version 1' in the daemon's log"
-assert_eq 1 "$(q 'SELECT max(version) FROM schema_version')" "schema version in PostgreSQL"
+# the newest migration of sql/postgresql/ is the version reached
+NEWEST=$(ls "$top_srcdir"/sql/postgresql/[0-9][0-9][0-9]_*.sql | tail -n 1)
+NEWEST=$(basename "$NEWEST"); NEWEST=$((10#${NEWEST%%_*}))
+grep -q "store: postgresql .*connected, schema version $NEWEST" "$DAEMON_LOG" ||
+    fail "no 'connected, schema version $NEWEST' in the daemon's log"
+assert_eq "$NEWEST" "$(q 'SELECT max(version) FROM schema_version')" "schema version in PostgreSQL"
 sim_bg -q -n 20 -p a -c A --fail-first 1 --msglog "$T/a.log" register listen:55
 SIM_A=$BG_PID
 wait_until 10 all_in_state 20 online --class A
