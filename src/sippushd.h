@@ -266,6 +266,7 @@ struct message {
 	char			 id[MESSAGE_ID_LEN + 1];
 	char			*selector;
 	char			*content_type;
+	char			*callback;	/* webhook URL; NULL: none */
 	char			*body;
 	size_t			 body_len;
 	int64_t			 created_at;	/* unix s */
@@ -328,6 +329,7 @@ struct publish_req {
 	size_t			 body_len;
 	const char		*content_type;	/* NULL: text/plain */
 	long			 ttl;		/* s; 0: dispatch.default_ttl */
+	const char		*callback;	/* webhook URL; NULL: none */
 };
 
 struct publish_result {
@@ -456,6 +458,7 @@ struct message_row {
 	const char	*state;
 	const char	*selector;
 	const char	*content_type;
+	const char	*callback;	/* NULL: none */
 	size_t		 body_len;
 	const void	*body;
 	int64_t		 created_at;

@@ -303,7 +303,8 @@ store_batch_message(struct store_batch *b, const struct message_row *r)
 	if (store_batch_grow((void **)&b->msgs, &b->amsgs, b->nmsgs,
 	    sizeof(m)) == -1 || store_batch_str(b, &m.id) == -1 ||
 	    store_batch_str(b, &m.selector) == -1 ||
-	    store_batch_str(b, &m.content_type) == -1)
+	    store_batch_str(b, &m.content_type) == -1 ||
+	    store_batch_str(b, &m.callback) == -1)
 		return -1;
 	if (m.body) {
 		if ((body = store_batch_alloc(b, m.body_len + 1)) == NULL)

@@ -75,8 +75,8 @@ static const char *const sqlite_sql[ST_COUNT] = {
 	    " user_agent, registered_at, expires_at, last_seen FROM clients",
 	[ST_PUT_MESSAGE] =
 	    "INSERT INTO messages (id, state, selector, content_type, body,"
-	    " created_at, expires_at, finished_at)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	    " created_at, expires_at, finished_at, callback)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[ST_PUT_TARGET] =
 	    "INSERT INTO targets (message_id, client_id, state, attempts,"
 	    " next_attempt, last_status, last_attempt, acked_at)"
@@ -101,7 +101,8 @@ static const char *const sqlite_sql[ST_COUNT] = {
 	    " (SELECT count(*) FROM targets t WHERE t.message_id = m.id"
 	    "  AND t.state = 'failed'),"
 	    " (SELECT count(*) FROM targets t WHERE t.message_id = m.id"
-	    "  AND t.state = 'cancelled')"
+	    "  AND t.state = 'cancelled'),"
+	    " m.callback"
 	    " FROM messages m WHERE (?1 IS NULL OR m.id = ?1)"
 	    " AND (?2 = 0 OR m.finished_at IS NULL)"
 	    " ORDER BY m.created_at DESC, m.id DESC LIMIT ?3",
@@ -905,6 +906,10 @@ sqlite_write_message(const struct message_row *m)
 	sqlite3_bind_int64(st, 6, m->created_at);
 	sqlite3_bind_int64(st, 7, m->expires_at);
 	sqlite_bind_opt64(st, 8, m->finished_at);
+	if (m->callback)
+		sqlite3_bind_text(st, 9, m->callback, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 9);
 	return sqlite_exec(ST_PUT_MESSAGE);
 }
 
@@ -1006,6 +1011,7 @@ sqlite_load_messages(const char *id, int active_only, int limit,
 		r.count[TARGET_FAILED] = (size_t)sqlite3_column_int64(st, 12);
 		r.count[TARGET_CANCELLED] =
 		    (size_t)sqlite3_column_int64(st, 13);
+		r.callback = (const char *)sqlite3_column_text(st, 14);
 		if (fn(&r, arg) == -1) {
 			rc = SQLITE_ABORT;
 			break;
