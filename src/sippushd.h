@@ -489,6 +489,23 @@ struct user_row {
 };
 
 /*
+ * A webhook event not yet delivered (the outbox table). Written in the
+ * batch of the state change that causes it; STORE_DELETE (by id) once
+ * delivered or given up; STORE_TOUCH: attempts and next_attempt only.
+ */
+struct outbox_row {
+	int		 op;
+	const char	*id;		/* delivery ID, the idempotency key */
+	const char	*event;		/* "finished" or "target_failed" */
+	const char	*url;		/* the message's callback; NULL: the
+					   configured webhooks.url */
+	const char	*body;		/* the JSON */
+	int64_t		 created_at;	/* unix s */
+	int		 attempts;
+	int64_t		 next_attempt;	/* unix ms */
+};
+
+/*
  * A batch: the rows of one transaction, with copies of their strings in
  * memory of its own (not of state and transport: static names), so that the writer thread may use it while the
  * event loop changes the live objects. Written in this order: clients,
@@ -504,6 +521,8 @@ struct store_batch {
 	size_t			 ntargets, atargets;
 	struct user_row		*users;
 	size_t			 nusers, ausers;
+	struct outbox_row	*outbox;
+	size_t			 noutbox, aoutbox;
 	struct store_chunk	*chunks;	/* the strings and bodies */
 };
 
@@ -524,6 +543,7 @@ struct store_batch {
  * load_targets	by client ID, the ones with client ID > after (NULL: from
  *		the first), at most limit (-1: all)
  * load_users	by ID; the one id, or all if NULL
+ * load_outbox	the undelivered webhook events, soonest due first
  * purge	delete messages finished before t; how many
  * errhint	what a person can do about the last failure, or ""
  * failing	since when (unix s) writes fail, 0: they do not; count
@@ -545,6 +565,8 @@ struct store_backend {
 		    void *);
 	int	(*load_users)(const char *id,
 		    int (*fn)(const struct user_row *, void *), void *);
+	int	(*load_outbox)(int (*fn)(const struct outbox_row *, void *),
+		    void *);
 	int	(*purge)(int64_t finished_before);
 	const char *(*errmsg)(void);
 	const char *(*errhint)(void);
@@ -598,6 +620,9 @@ int	 store_batch_client(struct store_batch *, const struct client_row *);
 int	 store_batch_message(struct store_batch *, const struct message_row *);
 int	 store_batch_target(struct store_batch *, const struct target_row *);
 int	 store_batch_user(struct store_batch *, const struct user_row *);
+int	 store_batch_outbox(struct store_batch *, const struct outbox_row *);
+int	 store_load_outbox(int (*fn)(const struct outbox_row *, void *),
+	    void *);
 
 /* ---- commit.c: the group commit ---- */
 

@@ -140,6 +140,12 @@ store_load_users(const char *id, int (*fn)(const struct user_row *, void *),
 	return store_be ? store_be->load_users(id, fn, arg) : -1;
 }
 
+int
+store_load_outbox(int (*fn)(const struct outbox_row *, void *), void *arg)
+{
+	return store_be ? store_be->load_outbox(fn, arg) : -1;
+}
+
 /* Delete finished messages (and their targets) finished before t (unix
  * s): how many, or -1. */
 int
@@ -208,6 +214,7 @@ store_batch_free(struct store_batch *b)
 	free(b->msgs);
 	free(b->targets);
 	free(b->users);
+	free(b->outbox);
 	store_batch_init(b);
 }
 
@@ -215,7 +222,7 @@ int
 store_batch_empty(const struct store_batch *b)
 {
 	return b->nclients == 0 && b->nmsgs == 0 && b->ntargets == 0 &&
-	    b->nusers == 0;
+	    b->nusers == 0 && b->noutbox == 0;
 }
 
 /* n bytes of the batch's own memory, or NULL. */
@@ -341,5 +348,20 @@ store_batch_user(struct store_batch *b, const struct user_row *r)
 	    store_batch_str(b, &u.ha1_md5) == -1)
 		return -1;
 	b->users[b->nusers++] = u;
+	return 0;
+}
+
+int
+store_batch_outbox(struct store_batch *b, const struct outbox_row *r)
+{
+	struct outbox_row	 o = *r;
+
+	if (store_batch_grow((void **)&b->outbox, &b->aoutbox, b->noutbox,
+	    sizeof(o)) == -1 || store_batch_str(b, &o.id) == -1 ||
+	    store_batch_str(b, &o.event) == -1 ||
+	    store_batch_str(b, &o.url) == -1 ||
+	    store_batch_str(b, &o.body) == -1)
+		return -1;
+	b->outbox[b->noutbox++] = o;
 	return 0;
 }

@@ -52,6 +52,10 @@ enum {
 	ST_PUT_USER,
 	ST_DELETE_USER,
 	ST_LIST_USERS,
+	ST_PUT_OUTBOX,
+	ST_TOUCH_OUTBOX,
+	ST_DELETE_OUTBOX,
+	ST_LOAD_OUTBOX,
 	ST_COUNT
 };
 
@@ -124,6 +128,15 @@ static const char *const sqlite_sql[ST_COUNT] = {
 	[ST_LIST_USERS] =
 	    "SELECT id, realm, created_at, ha1_sha256, ha1_md5 FROM users"
 	    " WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
+	[ST_PUT_OUTBOX] =
+	    "INSERT INTO outbox (id, event, url, body, created_at, attempts,"
+	    " next_attempt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_TOUCH_OUTBOX] =
+	    "UPDATE outbox SET attempts = ?2, next_attempt = ?3 WHERE id = ?1",
+	[ST_DELETE_OUTBOX] = "DELETE FROM outbox WHERE id = ?1",
+	[ST_LOAD_OUTBOX] =
+	    "SELECT id, event, url, body, created_at, attempts, next_attempt"
+	    " FROM outbox ORDER BY next_attempt, id",
 };
 
 #define STORE_FAULT_LOG_EVERY	60	/* seconds between "still failing" */
@@ -951,6 +964,37 @@ sqlite_write_user(const struct user_row *u)
 	return sqlite_exec(ST_PUT_USER);
 }
 
+static int
+sqlite_write_outbox(const struct outbox_row *o)
+{
+	sqlite3_stmt	*st;
+
+	if (o->op == STORE_DELETE) {
+		sqlite3_bind_text(sc->st[ST_DELETE_OUTBOX], 1, o->id, -1,
+		    SQLITE_STATIC);
+		return sqlite_exec(ST_DELETE_OUTBOX);
+	}
+	if (o->op == STORE_TOUCH) {
+		st = sc->st[ST_TOUCH_OUTBOX];
+		sqlite3_bind_text(st, 1, o->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, o->attempts);
+		sqlite3_bind_int64(st, 3, o->next_attempt);
+		return sqlite_exec(ST_TOUCH_OUTBOX);
+	}
+	st = sc->st[ST_PUT_OUTBOX];
+	sqlite3_bind_text(st, 1, o->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, o->event, -1, SQLITE_STATIC);
+	if (o->url)
+		sqlite3_bind_text(st, 3, o->url, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 3);
+	sqlite3_bind_text(st, 4, o->body, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, o->created_at);
+	sqlite3_bind_int(st, 6, o->attempts);
+	sqlite3_bind_int64(st, 7, o->next_attempt);
+	return sqlite_exec(ST_PUT_OUTBOX);
+}
+
 /* Write a batch in one transaction: 0, or -1 rolled back (the reason in
  * sqlite_errmsg). */
 static int
@@ -970,6 +1014,8 @@ sqlite_write(const struct store_batch *b)
 		rv = sqlite_write_target(&b->targets[i]);
 	for (i = 0; rv == 0 && i < b->nusers; i++)
 		rv = sqlite_write_user(&b->users[i]);
+	for (i = 0; rv == 0 && i < b->noutbox; i++)
+		rv = sqlite_write_outbox(&b->outbox[i]);
 	if (rv == 0 && sqlite_commit() == -1)
 		rv = -1;
 	if (rv == -1)
@@ -1096,6 +1142,35 @@ sqlite_load_users(const char *id, int (*fn)(const struct user_row *, void *),
 	return sqlite_rows_end(st, rc, n, "listing users");
 }
 
+static int
+sqlite_load_outbox(int (*fn)(const struct outbox_row *, void *), void *arg)
+{
+	sqlite3_stmt		*st = sc->st[ST_LOAD_OUTBOX];
+	struct outbox_row	 o;
+	int			 rc, n = 0;
+
+	sqlite_count();
+	if (st == NULL)
+		return -1;	/* not open */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&o, 0, sizeof(o));
+		o.op = STORE_PUT;
+		o.id = sqlite_text(st, 0);
+		o.event = sqlite_text(st, 1);
+		o.url = (const char *)sqlite3_column_text(st, 2);
+		o.body = sqlite_text(st, 3);
+		o.created_at = sqlite3_column_int64(st, 4);
+		o.attempts = sqlite3_column_int(st, 5);
+		o.next_attempt = sqlite3_column_int64(st, 6);
+		if (fn(&o, arg) == -1) {
+			rc = SQLITE_ABORT;
+			break;
+		}
+		n++;
+	}
+	return sqlite_rows_end(st, rc, n, "listing the webhook outbox");
+}
+
 static unsigned long
 sqlite_loop_calls(void)
 {
@@ -1113,6 +1188,7 @@ const struct store_backend store_sqlite = {
 	.load_messages = sqlite_load_messages,
 	.load_targets = sqlite_load_targets,
 	.load_users = sqlite_load_users,
+	.load_outbox = sqlite_load_outbox,
 	.purge = sqlite_purge,
 	.errmsg = sqlite_errmsg,
 	.errhint = sqlite_errhint,
