@@ -10,6 +10,8 @@
 #              Files are emitted sorted by file name.  If FILEs are given,
 #              every NNN_*.sql next to them must be among them (catches a
 #              migration that was added to sql/sqlite/ but not to SQL_FILES).
+#              Versions must be unique, not contiguous: a gap is allowed
+#              (the store runs every step above the database's version).
 #
 # Output (stdout):
 #   const struct schema_step schema_steps[] = { { VERSION, "NAME", "SQL" }, ... };
@@ -25,7 +27,7 @@ srcdir=.
 while [ $# -gt 0 ]; do
     case $1 in
         -d) [ $# -ge 2 ] || die "-d needs an argument"; srcdir=$2; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --) shift; break ;;
         -*) die "unknown option: $1" ;;
         *) break ;;

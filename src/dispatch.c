@@ -422,6 +422,7 @@ dispatch_free(struct message *m)
 	msg_destroy(m->tmpl);
 	free(m->selector);
 	free(m->content_type);
+	free(m->callback);
 	free(m->body);
 	free(m->targets);
 	free(m->pool);
@@ -1267,6 +1268,8 @@ dispatch_restore_message(const struct message_row *r, void *arg)
 	snprintf(m->id, sizeof(m->id), "%s", r->id);
 	m->selector = strdup(r->selector);
 	m->content_type = strdup(r->content_type);
+	if (r->callback && (m->callback = strdup(r->callback)) == NULL)
+		goto nomem;
 	m->body = malloc(r->body_len + 1);
 	if (m->selector == NULL || m->content_type == NULL || m->body == NULL)
 		goto nomem;
@@ -1519,6 +1522,7 @@ dispatch_publish(const struct publish_req *rq,
 	if ((m = dispatch_alloc(p.n, idlen)) == NULL ||
 	    sel.data == NULL || (m->selector = strdup(sel.data)) == NULL ||
 	    (m->content_type = strdup(ctype)) == NULL ||
+	    (rq->callback && (m->callback = strdup(rq->callback)) == NULL) ||
 	    (m->body = malloc(body_len + 1)) == NULL) {
 		op_error(res.error, "publish: out of memory");
 		goto out;
@@ -1562,6 +1566,7 @@ dispatch_publish(const struct publish_req *rq,
 	mr.state = dispatch_message_state_name(m->state);
 	mr.selector = m->selector;
 	mr.content_type = m->content_type;
+	mr.callback = m->callback;
 	mr.body = m->body;
 	mr.body_len = m->body_len;
 	mr.created_at = m->created_at;

@@ -276,6 +276,7 @@ struct message {
 	char			 id[MESSAGE_ID_LEN + 1];
 	char			*selector;
 	char			*content_type;
+	char			*callback;	/* webhook URL; NULL: none */
 	char			*body;
 	size_t			 body_len;
 	int64_t			 created_at;	/* unix s */
@@ -338,6 +339,7 @@ struct publish_req {
 	size_t			 body_len;
 	const char		*content_type;	/* NULL: text/plain */
 	long			 ttl;		/* s; 0: dispatch.default_ttl */
+	const char		*callback;	/* webhook URL; NULL: none */
 };
 
 struct publish_result {
@@ -466,6 +468,7 @@ struct message_row {
 	const char	*state;
 	const char	*selector;
 	const char	*content_type;
+	const char	*callback;	/* NULL: none */
 	size_t		 body_len;
 	const void	*body;
 	int64_t		 created_at;
@@ -505,6 +508,23 @@ struct token_row {
 };
 
 /*
+ * A webhook event not yet delivered (the outbox table). Written in the
+ * batch of the state change that causes it; STORE_DELETE (by id) once
+ * delivered or given up; STORE_TOUCH: attempts and next_attempt only.
+ */
+struct outbox_row {
+	int		 op;
+	const char	*id;		/* delivery ID, the idempotency key */
+	const char	*event;		/* "finished" or "target_failed" */
+	const char	*url;		/* the message's callback; NULL: the
+					   configured webhooks.url */
+	const char	*body;		/* the JSON */
+	int64_t		 created_at;	/* unix s */
+	int		 attempts;
+	int64_t		 next_attempt;	/* unix ms */
+};
+
+/*
  * A batch: the rows of one transaction, with copies of their strings in
  * memory of its own (not of state and transport: static names), so that the writer thread may use it while the
  * event loop changes the live objects. Written in this order: clients,
@@ -522,6 +542,8 @@ struct store_batch {
 	size_t			 nusers, ausers;
 	struct token_row	*tokens;
 	size_t			 ntokens, atokens;
+	struct outbox_row	*outbox;
+	size_t			 noutbox, aoutbox;
 	struct store_chunk	*chunks;	/* the strings and bodies */
 };
 
@@ -543,6 +565,7 @@ struct store_batch {
  *		the first), at most limit (-1: all)
  * load_users	by ID; the one id, or all if NULL
  * load_tokens	by name, all
+ * load_outbox	the undelivered webhook events, soonest due first
  * purge	delete messages finished before t; how many
  * errhint	what a person can do about the last failure, or ""
  * failing	since when (unix s) writes fail, 0: they do not; count
@@ -565,6 +588,8 @@ struct store_backend {
 	int	(*load_users)(const char *id,
 		    int (*fn)(const struct user_row *, void *), void *);
 	int	(*load_tokens)(int (*fn)(const struct token_row *, void *),
+		    void *);
+	int	(*load_outbox)(int (*fn)(const struct outbox_row *, void *),
 		    void *);
 	int	(*purge)(int64_t finished_before);
 	const char *(*errmsg)(void);
@@ -622,6 +647,9 @@ int	 store_batch_message(struct store_batch *, const struct message_row *);
 int	 store_batch_target(struct store_batch *, const struct target_row *);
 int	 store_batch_user(struct store_batch *, const struct user_row *);
 int	 store_batch_token(struct store_batch *, const struct token_row *);
+int	 store_batch_outbox(struct store_batch *, const struct outbox_row *);
+int	 store_load_outbox(int (*fn)(const struct outbox_row *, void *),
+	    void *);
 
 /* ---- commit.c: the group commit ---- */
 

@@ -278,6 +278,8 @@ msgs_collect(const struct message_row *r, void *arg)
 	d->state = xdup(r->state, strlen(r->state));
 	d->selector = xdup(r->selector, strlen(r->selector));
 	d->content_type = xdup(r->content_type, strlen(r->content_type));
+	d->callback = r->callback ? xdup(r->callback, strlen(r->callback)) :
+	    NULL;
 	d->body = xdup(r->body, r->body_len);
 	if (l->stop_after && l->n >= l->stop_after)
 		return -1;
@@ -294,6 +296,7 @@ msgs_free(struct msgs *l)
 		free((char *)l->r[i].state);
 		free((char *)l->r[i].selector);
 		free((char *)l->r[i].content_type);
+		free((char *)l->r[i].callback);
 		free((void *)l->r[i].body);
 	}
 	memset(l, 0, sizeof(*l));
@@ -1182,6 +1185,7 @@ test_publish_targets(void)
 	CU_ASSERT_EQUAL(r->created_at, test_now);
 	CU_ASSERT_EQUAL(r->expires_at, test_now + lv_conf.dp_default_ttl);
 	CU_ASSERT_EQUAL(r->finished_at, 0);
+	CU_ASSERT_PTR_NULL(r->callback);
 	assert_counts(r, 4, 0, 0, 0, 0);
 	msgs_free(&ml);
 	/* the target set: sorted by client ID, all pending, never tried */
@@ -1234,11 +1238,16 @@ test_publish_targets(void)
 	tgts_free(&tl);
 
 	/* all=yes: every client, whatever else is named */
-	CU_ASSERT_EQUAL(publish(id4, "class=a all=yes client=x body=x"), 5);
+	CU_ASSERT_EQUAL(publish(id4, "class=a all=yes client=x "
+	    "callback=https://hooks.example:8443/in?m=1 body=x"), 5);
 	CU_ASSERT_EQUAL(load_tgts(&tl, id4), 5);
 	tgts_free(&tl);
 	CU_ASSERT_EQUAL_FATAL(load_msgs(&ml, id4, 0, 1), 1);
 	CU_ASSERT_STRING_EQUAL(ml.r[0].selector, "all class=a client=x");
+	/* its webhook URL, stored with it */
+	CU_ASSERT_FATAL(ml.r[0].callback != NULL);
+	CU_ASSERT_STRING_EQUAL(ml.r[0].callback,
+	    "https://hooks.example:8443/in?m=1");
 	msgs_free(&ml);
 
 	/* four messages, four IDs */
