@@ -43,6 +43,11 @@ struct store_batch;
 
 /* ---- config.c ---- */
 
+#define CONFIG_WH_URLS	8	/* webhooks.url entries */
+#define WEBHOOK_EV_FINISHED	0x1	/* a message finished */
+#define WEBHOOK_EV_TARGET_FAILED 0x2	/* a target failed */
+#define WEBHOOK_SECRET_MAX	1024	/* bytes of webhooks.secret */
+
 /* The effective settings; every field has a default (config_defaults). */
 struct config {
 	char	*path;			/* file read, NULL for built-in defaults */
@@ -118,6 +123,18 @@ struct config {
 	int	 http_rate;		/* requests/s per token (burst 2x) */
 	char	*http_cert;		/* PEM files for HTTPS; NULL: plain */
 	char	*http_key;
+
+	char	*wh_url[CONFIG_WH_URLS];	/* webhooks.url; NULL: unused */
+	int	 wh_nurl;
+	char	*wh_secret;		/* the HMAC key: webhooks.secret or the
+					   content of secret_file; NULL: none */
+	char	*wh_secret_file;
+	int	 wh_events;		/* WEBHOOK_EV_* bits */
+	int	 wh_timeout;		/* s an attempt may take */
+	int	 wh_max_attempts;
+	int	 wh_retry_initial;	/* ms */
+	int	 wh_retry_max;		/* ms */
+	int	 wh_max_in_flight;	/* HTTP requests at once */
 };
 
 /* registration.rate_per_source by default: REGISTERs a second from one
