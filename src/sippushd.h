@@ -40,6 +40,7 @@ struct msg_s;
 struct sip_s;
 struct tport_s;
 struct store_batch;
+struct webhook_event;
 
 /* ---- config.c ---- */
 
@@ -294,6 +295,7 @@ struct message {
 	char			*selector;
 	char			*content_type;
 	char			*callback;	/* webhook URL; NULL: none */
+	struct webhook_event	*events;	/* made, not yet in a batch */
 	char			*body;
 	size_t			 body_len;
 	int64_t			 created_at;	/* unix s */
