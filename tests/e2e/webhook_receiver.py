@@ -6,7 +6,7 @@ Listens on 127.0.0.1 (port 0 unless --port), writes the port to
 {"path", "headers" (lower-case names), "body" (text), "status" (what it
 answered), "time" (unix s, float)}. The first --fail-first requests are
 answered 500, the first --hang-first are held --hang-secs seconds before
-their answer (other requests are served meanwhile: one thread each). It
+their answer (each request's arrival is noted at once in LOG.arrivals) (other requests are served meanwhile: one thread each). It
 exits by itself after --max-time seconds.
 """
 import argparse
@@ -45,6 +45,8 @@ def main():
             with lock:
                 seen += 1
                 k = seen
+                with open(opt.log + ".arrivals", "a") as f:
+                    f.write("%s %f\n" % (self.path, time.time()))
             if k <= opt.hang_first:
                 time.sleep(opt.hang_secs)
             status = 500 if k <= opt.fail_first else 200
