@@ -535,8 +535,8 @@ struct outbox_row {
 	int		 op;
 	const char	*id;		/* delivery ID, the idempotency key */
 	const char	*event;		/* "finished" or "target_failed" */
-	const char	*url;		/* the message's callback; NULL: the
-					   configured webhooks.url */
+	const char	*url;		/* the message's callback or one of
+					   webhooks.url; NULL: its first */
 	const char	*body;		/* the JSON */
 	int64_t		 created_at;	/* unix s */
 	int		 attempts;

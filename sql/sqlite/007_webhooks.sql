@@ -12,8 +12,9 @@ CREATE TABLE outbox (
     id              TEXT PRIMARY KEY,   -- the delivery ID (idempotency)
     event           TEXT NOT NULL CONSTRAINT outbox_event
                     CHECK (event = 'finished' OR event = 'target_failed'),
-    url             TEXT,               -- the message's callback; NULL: the
-                                        -- configured webhooks.url
+    url             TEXT,               -- where it goes (the message's
+                                        -- callback or one of webhooks.url);
+                                        -- NULL: the first of webhooks.url
     body            TEXT NOT NULL,      -- the JSON sent
     created_at      INTEGER NOT NULL,   -- unix seconds
     attempts        INTEGER NOT NULL DEFAULT 0,
