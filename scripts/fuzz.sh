@@ -54,7 +54,7 @@ b=$FUZZ_BUILD
 
 # ---- build -----------------------------------------------------------
 
-pkgs="sofia-sip-ua sqlite3 libconfig libcrypto jansson"
+pkgs="sofia-sip-ua sqlite3 libconfig libcrypto jansson libcurl"
 cflags=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
     -Wall -Wextra
     -DSIPPUSH_VERSION='"fuzz"'
@@ -70,7 +70,7 @@ mv -f "$b/schema.c.tmp" "$b/schema.c"
 core=(common_log common_sha256 common_digest common_conffile common_wire config
       log store clients commit dispatch registrar heartbeat sip guard control
       command proto auth tls rate clock
-      token metrics)
+      token metrics webhook)
 objs=()
 for f in "${core[@]}" schema fuzz_common; do
     case $f in
