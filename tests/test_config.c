@@ -1120,7 +1120,7 @@ static void
 test_webhooks_section(void)
 {
 	struct config	 c;
-	char		 err[512], text[512], secret[PATH_MAX];
+	char		 err[512], text[PATH_MAX + 64], secret[PATH_MAX];
 	FILE		*fp;
 
 	config_defaults(&c);
