@@ -363,8 +363,9 @@ heap_down(size_t i)
 	heap_set(i, ev);
 }
 
-/* Into the heap; -1 if out of memory (ev is then freed: its row stays in
- * the outbox and is sent after a restart). */
+/* Into the heap; -1 if out of memory: its row stays in the outbox and is
+ * sent after a restart, and ev is freed (if its row is marked, once that
+ * is written). */
 static int
 heap_push(struct webhook_event *ev)
 {
@@ -376,7 +377,10 @@ heap_push(struct webhook_event *ev)
 		if ((nh = realloc(wh_heap, na * sizeof(*nh))) == NULL) {
 			log_error("webhook: out of memory: %s is left in the "
 			    "outbox until a restart", ev->id);
-			webhook_event_free(ev);
+			if (ev->dirty)
+				ev->orphan = 1;
+			else
+				webhook_event_free(ev);
 			return -1;
 		}
 		wh_heap = nh;
@@ -863,10 +867,11 @@ webhook_batch_done(int ok)
 	size_t	 i;
 
 	for (i = 0; i < wh_ngiven; i++) {
-		if (ok && wh_given_op[i] == STORE_DELETE)
-			webhook_event_free(wh_given[i]);
-		else if (!ok)
+		if (!ok)
 			webhook_mark(wh_given[i], wh_given_op[i]);
+		else if (wh_given_op[i] == STORE_DELETE ||
+		    (wh_given[i]->orphan && !wh_given[i]->dirty))
+			webhook_event_free(wh_given[i]);
 	}
 	wh_ngiven = 0;
 }
@@ -900,7 +905,7 @@ webhook_shutdown(void)
 	wh_nfly = 0;
 	for (ev = wh_dirty; ev; ev = next) {	/* marked, not in the heap */
 		next = ev->dnext;
-		if (ev->op == STORE_DELETE)
+		if (ev->op == STORE_DELETE || ev->orphan)
 			webhook_event_free(ev);
 	}
 	wh_dirty = NULL;

@@ -45,6 +45,8 @@ struct webhook_event {
 	uint8_t			 op;		/* row to write: 0, STORE_TOUCH
 						   or STORE_DELETE */
 	uint8_t			 dirty;		/* on the dirty list */
+	uint8_t			 orphan;	/* out of the heap for want of
+						   memory: freed once written */
 };
 
 int64_t	 webhook_backoff(int attempts, int64_t min_ms, int64_t max_ms,
