@@ -192,6 +192,20 @@ grep -q "webhook: .* (finished) to http://127.0.0.1:$CBPORT/cb failed (HTTP stat
 step "the outbox is empty once delivered"
 wait_until 5 outbox_empty
 
+step "finished as expired (its TTL ran out) and as cancelled"
+sim -n 1 -p off -q register unregister
+XID=$(ctl publish --client off0 --ttl 1s gone)
+CID=$(ctl publish --client off0 --ttl 1h stop)
+ctl cancel "$CID" >/dev/null
+wait_until 20 rx_at_least global 200 1 "$XID"
+wait_until 20 rx_at_least global 200 1 "$CID"
+check_requests global "$XID" | jq -se 'length == 1 and (.[0] | .event == "finished" and
+    .state == "expired" and .counts.expired == 1 and .counts.targets == 1)' >/dev/null ||
+    fail "expired: $(check_requests global "$XID")"
+check_requests global "$CID" | jq -se 'length == 1 and (.[0] | .event == "finished" and
+    .state == "cancelled" and .counts.cancelled == 1)' >/dev/null ||
+    fail "cancelled: $(check_requests global "$CID")"
+
 step "POST /v1/messages with \"callback\""
 TOK=$(ctl token add hooks --scope publish,read)
 HS=$(curl -s -m 20 -o "$T/post" -w '%{http_code}' -X POST \
@@ -223,7 +237,7 @@ grep -qx 'sippush_webhooks_failed_total 1' "$T/metrics" ||
     fail "/metrics: no sippush_webhooks_failed_total 1: $(grep webhooks "$T/metrics")"
 grep -q '^# TYPE sippush_webhooks_pending gauge' "$T/metrics" ||
     fail "/metrics: no webhooks_pending gauge"
-grep -qx 'sippush_webhooks_sent_total 7' "$T/metrics" ||
+grep -qx 'sippush_webhooks_sent_total 9' "$T/metrics" ||
     fail "/metrics: sent: $(grep webhooks_sent "$T/metrics")"
 stop_daemon
 
