@@ -362,6 +362,13 @@ config_take_webhooks(void *base, const struct conf_opt *o,
 			    "characters", o->path, str, CALLBACK_MAX);
 			goto fail;
 		}
+		for (k = 0; k < nurl && strcmp(urls[k], str) != 0; k++)
+			;
+		if (k < nurl) {
+			conf_fail(err, errlen, file, line, "%s: \"%.80s\" is "
+			    "listed twice", o->path, str);
+			goto fail;
+		}
 		if ((urls[nurl++] = strdup(str)) == NULL) {
 			conf_fail(err, errlen, file, line, "out of memory");
 			goto fail;

@@ -766,6 +766,9 @@ webhook_init(const struct config *cfg, su_root_t *root)
 		log_error("webhook: cannot start: out of memory");
 		return -1;
 	}
+	if (cfg->wh_secret == NULL)
+		log_notice("webhook: no webhooks.secret: requests are sent "
+		    "without a Sippush-Signature");
 	curl_multi_setopt(wh_multi, CURLMOPT_SOCKETFUNCTION, webhook_sock_cb);
 	curl_multi_setopt(wh_multi, CURLMOPT_TIMERFUNCTION, webhook_timer_cb);
 	return 0;

@@ -1152,6 +1152,8 @@ test_webhooks_section(void)
 	    "webhooks.url|ftp://h/|http:// or https://");
 	EXPECT_ERROR("webhooks = {\n  url = (\"http://h/\", 5);\n};\n", 2,
 	    "webhooks.url|element 2|not a string");
+	EXPECT_ERROR("webhooks = {\n  url = [\"http://h/\", \"http://h/\"];\n"
+	    "};\n", 2, "webhooks.url|http://h/|listed twice");
 	EXPECT_ERROR("webhooks = {\n  url = 5;\n};\n", 2,
 	    "webhooks.url|a string or a list");
 	EXPECT_ERROR("webhooks = {\n  url = [\"http://1/\", \"http://2/\", "
