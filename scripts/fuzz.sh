@@ -58,7 +58,7 @@ b=$FUZZ_BUILD
 
 # ---- build -----------------------------------------------------------
 
-pkgs="sofia-sip-ua sqlite3 libconfig libcrypto jansson libmicrohttpd libpq"
+pkgs="sofia-sip-ua sqlite3 libconfig libcrypto jansson libmicrohttpd libpq libcurl"
 cflags=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
     -Wall -Wextra
     -DSIPPUSH_VERSION='"fuzz"'
@@ -81,7 +81,7 @@ mv -f "$b/schema_pg.c.tmp" "$b/schema_pg.c"
 core=(common_log common_sha256 common_digest common_conffile common_wire config
       log store store_sqlite store_postgresql clients commit dispatch registrar
       heartbeat sip guard control command proto auth tls rate clock relay
-      token metrics http http_api)
+      token metrics http http_api webhook)
 objs=()
 for f in "${core[@]}" schema schema_pg openapi web fuzz_common; do
     case $f in

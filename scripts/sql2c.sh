@@ -12,6 +12,8 @@
 #              Files are emitted sorted by file name.  If FILEs are given,
 #              every NNN_*.sql next to them must be among them (catches a
 #              migration that was added to sql/sqlite/ but not to SQL_FILES).
+#              Versions must be unique, not contiguous: a gap is allowed
+#              (the store runs every step above the database's version).
 #
 # Output (stdout):
 #   const struct schema_step NAME_steps[] = { { VERSION, "NAME", "SQL" }, ... };

@@ -63,6 +63,34 @@ op_error(char *error, const char *fmt, ...)
  * sel has room for argc selectors; rq points into argv and sel.  ttl is
  * checked against max_ttl (dispatch.max_ttl).
  */
+/*
+ * A webhook URL given to publish: http:// or https://, a host, at most
+ * CALLBACK_MAX characters, no control characters or spaces (libcurl gets
+ * it as is).
+ */
+int
+cmd_valid_callback(const char *v)
+{
+	size_t	 n = strlen(v), skip;
+	const unsigned char *p;
+
+	if (n > CALLBACK_MAX)
+		return 0;
+	if (strncmp(v, "http://", 7) == 0)
+		skip = 7;
+	else if (strncmp(v, "https://", 8) == 0)
+		skip = 8;
+	else
+		return 0;
+	if (v[skip] == '\0' || v[skip] == '/' || v[skip] == ':' ||
+	    v[skip] == '?' || v[skip] == '#')
+		return 0;
+	for (p = (const unsigned char *)v; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f)
+			return 0;
+	return 1;
+}
+
 int
 cmd_parse_publish(int argc, char **argv, struct publish_req *rq,
     struct publish_sel *sel, int max_ttl, char *error)
@@ -111,6 +139,14 @@ cmd_parse_publish(int argc, char **argv, struct publish_req *rq,
 				return -1;
 			}
 			rq->content_type = v;
+		} else if (strncmp(argv[i], "callback=", 9) == 0) {
+			if (!cmd_valid_callback(v)) {
+				op_error(error, "publish: callback must be an "
+				    "http:// or https:// URL of at most %d "
+				    "characters", CALLBACK_MAX);
+				return -1;
+			}
+			rq->callback = v;
 		} else if (strncmp(argv[i], "body=", 5) == 0) {
 			rq->body = v;
 			rq->body_len = strlen(v);

@@ -49,6 +49,9 @@ void			 cmd_done(struct cmd_call *);
 void			 cmd_detach(struct cmd_call *);
 
 /* the control protocol's side of the operations (sippushd.h) */
+#define CALLBACK_MAX	2048	/* a publish's callback URL */
+
+int	 cmd_valid_callback(const char *);
 int	 cmd_parse_publish(int argc, char **argv, struct publish_req *,
 	    struct publish_sel *sel, int max_ttl, char *error);
 int	 cmd_parse_status(int argc, char **argv, struct status_req *,

@@ -2,7 +2,8 @@
  * commit.c: the group commit.
  *
  * Subsystems change their in-memory state and mark it dirty (clients in
- * clients.c, targets and messages in dispatch.c); a caller whose reply
+ * clients.c, targets, messages and their new webhook events in
+ * dispatch.c, webhook deliveries in webhook.c); a caller whose reply
  * promises durability queues a commit_waiter. A one-shot timer (an
  * adaptive delay bounded by database.commit_delay ms, below) or a long
  * queue runs commit_start: one transaction writes everything dirty,
@@ -58,6 +59,7 @@
 #include <sofia-sip/su_wait.h>
 
 #include "sippushd.h"
+#include "webhook.h"
 
 #define COMMIT_QUEUE_MAX	4096	/* waiters: flush at once */
 #define COMMIT_LAZY_MS		100	/* for writes nobody waits on */
@@ -127,6 +129,7 @@ commit_owners_done(int ok)
 {
 	clients_batch_done(ok);
 	dispatch_batch_done(ok);
+	webhook_batch_done(ok);
 }
 
 /*
@@ -143,7 +146,8 @@ commit_snapshot(void)
 		return NULL;
 	store_batch_init(&b->rows);
 	if (clients_batch(&b->rows) == -1 ||
-	    dispatch_batch(&b->rows) == -1) {
+	    dispatch_batch(&b->rows) == -1 ||
+	    webhook_batch(&b->rows) == -1) {
 		commit_batch_free(b);	/* commit_finish tells the owners */
 		return NULL;
 	}

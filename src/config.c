@@ -20,11 +20,17 @@
 
 #include "conffile.h"
 #include "sippushd.h"
+#include "command.h"
 
-/* control.group: a group name or gid, "" for none (c->ctl_gid) */
+/* control.group: a group name or gid, "" for none (c->ctl_gid);
+ * webhooks.url and webhooks.events: a string or a list of strings */
 #define OPT_GROUP	CONF_OTHER
 /* relay.rules: a list of "FROM -> TO" strings, kept one a line */
 #define OPT_RULES	CONF_OTHER
+
+static const char *const webhook_event_names[] = {
+	"finished", "target_failed", NULL
+};
 
 static const char *const sync_names[] = { "normal", "full", NULL };
 static const char *const level_names[] = {
@@ -125,13 +131,28 @@ static const struct conf_opt options[] = {
 	{ "http.rate_per_token", CONF_INT, F(http_rate), 0, 1000000, NULL },
 	{ "http.certificate", CONF_STRING, F(http_cert), 0, 0, NULL },
 	{ "http.key", CONF_STRING, F(http_key), 0, 0, NULL },
+	/* delivery webhooks (webhook.c) */
+	{ "webhooks.url", CONF_OTHER, F(wh_url), 0, 0, NULL },
+	{ "webhooks.secret", CONF_STRING, F(wh_secret), 0, 0, NULL },
+	{ "webhooks.secret_file", CONF_STRING, F(wh_secret_file), 0, 0, NULL },
+	{ "webhooks.events", CONF_OTHER, F(wh_events), 0, 0,
+	    webhook_event_names },
+	{ "webhooks.timeout", CONF_INT, F(wh_timeout), 1, 300, NULL },
+	{ "webhooks.max_attempts", CONF_INT, F(wh_max_attempts), 1, 1000,
+	    NULL },
+	{ "webhooks.retry_initial", CONF_INT, F(wh_retry_initial), 100,
+	    3600000, NULL },
+	{ "webhooks.retry_max", CONF_INT, F(wh_retry_max), 100, 86400000,
+	    NULL },
+	{ "webhooks.max_in_flight", CONF_INT, F(wh_max_in_flight), 1, 1000,
+	    NULL },
 };
 
 #define NOPTIONS	(sizeof(options) / sizeof(options[0]))
 
 static const char *const groups[] = {
 	"sip", "database", "registration", "heartbeat", "control", "dispatch",
-	"auth", "log", "tls", "relay", "http", NULL
+	"auth", "log", "tls", "relay", "http", "webhooks", NULL
 };
 
 /* Fill c with the built-in defaults. Aborts on ENOMEM. */
@@ -200,6 +221,12 @@ config_defaults(struct config *c)
 	c->http_max_connections = 256;
 	c->http_timeout = 30;
 	c->http_rate = 100;
+	c->wh_events = WEBHOOK_EV_FINISHED | WEBHOOK_EV_TARGET_FAILED;
+	c->wh_timeout = 10;
+	c->wh_max_attempts = 10;
+	c->wh_retry_initial = 1000;
+	c->wh_retry_max = 300000;
+	c->wh_max_in_flight = 16;
 }
 
 void
@@ -209,10 +236,18 @@ config_free(struct config *c)
 
 	for (i = 0; i < NOPTIONS; i++)
 		if (options[i].type == CONF_STRING ||
-		    options[i].type == OPT_GROUP) {
+		    options[i].off == F(ctl_group)) {
+			if (options[i].off == F(wh_secret) && c->wh_secret)
+				explicit_bzero(c->wh_secret,
+				    strlen(c->wh_secret));
 			free(*conf_str(c, &options[i]));
 			*conf_str(c, &options[i]) = NULL;
 		}
+	for (i = 0; i < CONFIG_WH_URLS; i++) {
+		free(c->wh_url[i]);
+		c->wh_url[i] = NULL;
+	}
+	c->wh_nurl = 0;
 	free(c->path);
 	c->path = NULL;
 }
@@ -346,13 +381,136 @@ config_take_rules(void *base, const struct conf_opt *o,
 	return 0;
 }
 
+/*
+ * webhooks.url (URLs, as a publish's callback= is checked) and
+ * webhooks.events (names in webhook_event_names): a string or a list of
+ * strings. 0, or -1 with err.
+ */
 static int
-config_take_other(void *base, const struct conf_opt *o,
+config_take_webhooks(void *base, const struct conf_opt *o,
     config_setting_t *s, const char *file, char *err, size_t errlen)
+{
+	struct config	*c = base;
+	config_setting_t *e;
+	const char	*str;
+	char		*urls[CONFIG_WH_URLS];
+	int		 line = config_setting_source_line(s);
+	int		 i, k, n, one, events = 0, nurl = 0;
+
+	one = config_setting_type(s) == CONFIG_TYPE_STRING;
+	if (!one && !config_setting_is_aggregate(s))
+		return conf_fail(err, errlen, file, line,
+		    "%s: expected a string or a list of strings", o->path);
+	n = one ? 1 : config_setting_length(s);
+	if (o->off == F(wh_url) && n > CONFIG_WH_URLS)
+		return conf_fail(err, errlen, file, line,
+		    "%s: at most %d URLs", o->path, CONFIG_WH_URLS);
+	memset(urls, 0, sizeof(urls));
+	for (i = 0; i < n; i++) {
+		e = one ? s : config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			conf_fail(err, errlen, file, line, "%s: element %d "
+			    "is not a string", o->path, i + 1);
+			goto fail;
+		}
+		str = config_setting_get_string(e);
+		if (o->off == F(wh_events)) {
+			for (k = 0; o->names[k] &&
+			    strcmp(o->names[k], str) != 0; k++)
+				;
+			if (o->names[k] == NULL) {
+				conf_fail(err, errlen, file, line, "%s: \"%s\" "
+				    "is not an event (finished, "
+				    "target_failed)", o->path, str);
+				goto fail;
+			}
+			events |= 1 << k;
+			continue;
+		}
+		if (!cmd_valid_callback(str)) {
+			conf_fail(err, errlen, file, line, "%s: \"%.80s\" is "
+			    "not an http:// or https:// URL of at most %d "
+			    "characters", o->path, str, CALLBACK_MAX);
+			goto fail;
+		}
+		for (k = 0; k < nurl && strcmp(urls[k], str) != 0; k++)
+			;
+		if (k < nurl) {
+			conf_fail(err, errlen, file, line, "%s: \"%.80s\" is "
+			    "listed twice", o->path, str);
+			goto fail;
+		}
+		if ((urls[nurl++] = strdup(str)) == NULL) {
+			conf_fail(err, errlen, file, line, "out of memory");
+			goto fail;
+		}
+	}
+	if (o->off == F(wh_events)) {
+		c->wh_events = events;
+		return 0;
+	}
+	for (i = 0; i < CONFIG_WH_URLS; i++) {
+		free(c->wh_url[i]);
+		c->wh_url[i] = urls[i];
+	}
+	c->wh_nurl = nurl;
+	return 0;
+fail:
+	for (i = 0; i < nurl; i++)
+		free(urls[i]);
+	return -1;
+}
+
+static int
+config_take_other(void *base, const struct conf_opt *o, config_setting_t *s,
+    const char *file, char *err, size_t errlen)
 {
 	if (o->off == F(relay_rules))
 		return config_take_rules(base, o, s, file, err, errlen);
-	return config_take_group(base, o, s, file, err, errlen);
+	if (o->off == F(ctl_group))
+		return config_take_group(base, o, s, file, err, errlen);
+	return config_take_webhooks(base, o, s, file, err, errlen);
+}
+
+/*
+ * webhooks.secret_file into c->wh_secret: its content, one final line
+ * break dropped; not empty, at most WEBHOOK_SECRET_MAX bytes. 0, or -1
+ * with err.
+ */
+static int
+config_read_secret(struct config *c, const char *file, char *err,
+    size_t errlen)
+{
+	char	 buf[WEBHOOK_SECRET_MAX + 2];
+	size_t	 n;
+	FILE	*fp;
+
+	if ((fp = fopen(c->wh_secret_file, "re")) == NULL)
+		return conf_fail(err, errlen, file, 0, "webhooks.secret_file: "
+		    "cannot read %s: %s", c->wh_secret_file, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	if (ferror(fp)) {
+		fclose(fp);
+		return conf_fail(err, errlen, file, 0, "webhooks.secret_file: "
+		    "cannot read %s: %s", c->wh_secret_file, strerror(errno));
+	}
+	fclose(fp);
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	if (n == 0 || n > WEBHOOK_SECRET_MAX || strlen(buf) != n) {
+		explicit_bzero(buf, sizeof(buf));
+		return conf_fail(err, errlen, file, 0, "webhooks.secret_file: "
+		    "%s must hold 1-%d bytes (no NUL)", c->wh_secret_file,
+		    WEBHOOK_SECRET_MAX);
+	}
+	c->wh_secret = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	if (c->wh_secret == NULL)
+		return conf_fail(err, errlen, file, 0, "out of memory");
+	return 0;
 }
 
 /* sip.address as getaddrinfo takes it at start (sip.c): numeric only.
@@ -472,6 +630,23 @@ config_check(struct config *c, const char *file, char *err, size_t errlen)
 			    "http.address: \"%s\" is not a numeric IPv4 or "
 			    "IPv6 address", c->http_address);
 	}
+	if (c->wh_secret != NULL && c->wh_secret_file != NULL)
+		return conf_fail(err, errlen, file, 0,
+		    "webhooks: secret and secret_file are both set (keep one)");
+	if (c->wh_secret != NULL && strlen(c->wh_secret) > WEBHOOK_SECRET_MAX)
+		return conf_fail(err, errlen, file, 0,
+		    "webhooks.secret: longer than %d bytes",
+		    WEBHOOK_SECRET_MAX);
+	if (c->wh_retry_initial > c->wh_retry_max)
+		return conf_fail(err, errlen, file, 0,
+		    "webhooks.retry_initial (%d) is above retry_max (%d)",
+		    c->wh_retry_initial, c->wh_retry_max);
+	if (conf_abspath(&c->wh_secret_file) == -1)
+		return conf_fail(err, errlen, file, 0,
+		    "cannot make paths absolute: %s", strerror(errno));
+	if (c->wh_secret_file != NULL &&
+	    config_read_secret(c, file, err, errlen) == -1)
+		return -1;
 	if (conf_abspath(&c->tls_cert) == -1 ||
 	    conf_abspath(&c->tls_key) == -1 ||
 	    conf_abspath(&c->tls_ca) == -1 ||
@@ -616,6 +791,28 @@ config_print_rules(const struct config *c, FILE *fp)
 	fprintf(fp, " );\n");
 }
 
+/* webhooks.url or webhooks.events as a list. */
+static void
+config_print_list(const struct config *c, const struct conf_opt *o,
+    const char *name, FILE *fp)
+{
+	int	 i, n = 0;
+
+	fprintf(fp, "  %s = [", name);
+	if (o->off == F(wh_url))
+		for (i = 0; i < c->wh_nurl; i++) {
+			fprintf(fp, "%s", n++ ? ", " : " ");
+			conf_print_string(fp, c->wh_url[i]);
+		}
+	else
+		for (i = 0; o->names[i]; i++)
+			if (c->wh_events & (1 << i)) {
+				fprintf(fp, "%s", n++ ? ", " : " ");
+				conf_print_string(fp, o->names[i]);
+			}
+	fprintf(fp, "%s];\n", n ? " " : "");
+}
+
 /* Print the effective settings in the file's own syntax (sippushd -n). */
 void
 config_print(const struct config *c, FILE *fp)
@@ -652,6 +849,12 @@ config_print(const struct config *c, FILE *fp)
 			    v ? "true" : "false");
 			break;
 		case CONF_STRING:
+			if (options[i].off == F(wh_secret) && c->wh_secret) {
+				fprintf(fp, "  # %s is set (not shown)%s\n",
+				    dot + 1, c->wh_secret_file ?
+				    ": read from secret_file" : "");
+				break;
+			}
 			if (*conf_str((struct config *)c, &options[i]) ==
 			    NULL) {
 				fprintf(fp, "  # %s is not set\n", dot + 1);
@@ -674,6 +877,10 @@ config_print(const struct config *c, FILE *fp)
 		case OPT_GROUP:
 			if (options[i].off == F(relay_rules)) {
 				config_print_rules(c, fp);
+				break;
+			}
+			if (options[i].off != F(ctl_group)) {
+				config_print_list(c, &options[i], dot + 1, fp);
 				break;
 			}
 			fprintf(fp, "  %s = ", dot + 1);

@@ -31,6 +31,7 @@
 
 #include "sippushd.h"
 #include "command.h"
+#include "webhook.h"
 
 #define CONTROL_CONN_MAX	32
 #define CONTROL_OUT_HIGH	(4 * 1024 * 1024)
@@ -760,6 +761,7 @@ control_cmd_stats(struct buf *out)
 	    (long long)store_loop_calls());
 	dispatch_stats(out);
 	relay_stats(out);
+	webhook_stats(out);
 	guard_stats(out);
 	proto_end_record(out);
 	buf_puts(out, ".\n");

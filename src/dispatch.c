@@ -27,6 +27,10 @@
  * flight; a fan-out answered at once writes each row once. A tick moves
  * due retries to the ready queues, expires messages whose TTL ran out,
  * and purges finished messages older than dispatch.retain.
+ * A message finishing and a target failing make webhook events
+ * (webhook.c), kept on the message until dispatch_batch puts their
+ * outbox rows in the batch of that change; the commit hands them over
+ * for delivery.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -43,6 +47,7 @@
 #include <sofia-sip/tport.h>
 
 #include "sippushd.h"
+#include "webhook.h"
 
 #define DISPATCH_TICK_MS	50
 /* with no message active, nothing in flight and nothing to trim: the
@@ -422,11 +427,24 @@ dispatch_free(struct message *m)
 	msg_destroy(m->tmpl);
 	free(m->selector);
 	free(m->content_type);
+	free(m->callback);
+	webhook_events_free(m->events);
 	free(m->body);
 	free(m->targets);
 	free(m->pool);
 	free(m->heap);
 	free(m);
+}
+
+/* The webhook events of m finishing (t NULL) or of t failing, on m
+ * until the batch that writes the change. */
+static void
+dispatch_events(struct message *m, struct target *t)
+{
+	if (webhook_events(m, t, &m->events) == -1)
+		log_error("dispatch: %s: out of memory: a webhook event of %s "
+		    "is lost", m->id, t ? t->client : "its end");
+	dispatch_mark_message(m);
 }
 
 /* Once no target is pending or in flight, the message is finished: it
@@ -444,6 +462,7 @@ dispatch_check_done(struct message *m)
 	dispatch_mark_message(m);
 	dispatch_unlink(m);
 	dp_trim = 1;
+	dispatch_events(m, NULL);
 	log_info("dispatch: %s finished: %zu acked, %zu expired, %zu failed, "
 	    "%zu cancelled", m->id, m->count[TARGET_ACKED],
 	    m->count[TARGET_EXPIRED], m->count[TARGET_FAILED],
@@ -519,10 +538,11 @@ dispatch_requeue_target(struct target *t)
 }
 
 /* The rows in the batch being written: messages (with whether their own
- * row is in it) and targets. */
+ * row is in it, and the webhook events whose rows are) and targets. */
 struct dispatch_given {
-	struct message	*m;
-	int		 row;
+	struct message		*m;
+	int			 row;
+	struct webhook_event	*events;
 };
 static struct dispatch_given	*dp_given;
 static size_t			 dp_ngiven, dp_agiven;
@@ -564,6 +584,21 @@ dispatch_target_row(const struct target *t, struct target_row *r)
 	r->last_status = t->last_status;
 }
 
+/* A message given to a batch that was not written: its marks again, and
+ * its webhook events back on it. */
+static void
+dispatch_given_back(struct dispatch_given *g)
+{
+	struct webhook_event	*ev;
+
+	while ((ev = g->events) != NULL) {
+		g->events = ev->next;
+		ev->next = g->m->events;
+		g->m->events = ev;
+	}
+	dispatch_requeue(g->m, g->row);
+}
+
 /*
  * Copy every dirty message's and target's row into b and clear the marks
  * (listed, dirty, dirty_targets, every target's dirty); the outcome comes
@@ -577,6 +612,8 @@ dispatch_batch(struct store_batch *b)
 	struct target		*t, *tnext;
 	struct message_row	 mr;
 	struct target_row	 tr;
+	struct outbox_row	 or;
+	struct webhook_event	*ev;
 	size_t			 i;
 
 	list = dispatch_take_dirty();
@@ -606,7 +643,14 @@ dispatch_batch(struct store_batch *b)
 			m->dirty_targets = tnext;
 			t->dirty = 0;
 		}
+		for (ev = m->events; ev; ev = ev->next) {
+			webhook_outbox_row(ev, STORE_PUT, &or);
+			if (store_batch_outbox(b, &or) == -1)
+				goto nomem;
+		}
 		dp_given[dp_ngiven].m = m;
+		dp_given[dp_ngiven].events = m->events;
+		m->events = NULL;
 		dp_given[dp_ngiven++].row = m->dirty;
 		m->dirty = 0;
 		m->listed = 0;
@@ -621,7 +665,7 @@ nomem:
 		dispatch_list(m);
 	}
 	for (i = 0; i < dp_ngiven; i++)
-		dispatch_requeue(dp_given[i].m, dp_given[i].row);
+		dispatch_given_back(&dp_given[i]);
 	for (i = 0; i < dp_ntgiven; i++)
 		dispatch_requeue_target(dp_tgiven[i]);
 	dp_ngiven = dp_ntgiven = 0;
@@ -636,12 +680,15 @@ dispatch_batch_done(int ok)
 
 	if (!ok) {
 		for (i = 0; i < dp_ngiven; i++)
-			dispatch_requeue(dp_given[i].m, dp_given[i].row);
+			dispatch_given_back(&dp_given[i]);
 		for (i = 0; i < dp_ntgiven; i++)
 			dispatch_requeue_target(dp_tgiven[i]);
 	} else
-		for (i = 0; i < dp_ngiven; i++)
+		for (i = 0; i < dp_ngiven; i++) {
+			/* the events' rows are in the outbox now */
+			webhook_enqueue(dp_given[i].events);
 			dispatch_written(dp_given[i].m);
+		}
 	dp_ngiven = dp_ntgiven = 0;
 }
 
@@ -676,6 +723,7 @@ dispatch_retry(struct target *t, int status, int64_t now, int64_t delay)
 		dispatch_set(t, TARGET_FAILED);
 		log_info("dispatch: %s to %s failed after %u attempts "
 		    "(last %d)", m->id, t->client, t->attempts, status);
+		dispatch_events(m, t);
 	} else {
 		t->next_attempt = now + delay;
 		dispatch_set(t, TARGET_PENDING);
@@ -1283,6 +1331,8 @@ dispatch_restore_message(const struct message_row *r, void *arg)
 	snprintf(m->id, sizeof(m->id), "%s", r->id);
 	m->selector = strdup(r->selector);
 	m->content_type = strdup(r->content_type);
+	if (r->callback && (m->callback = strdup(r->callback)) == NULL)
+		goto nomem;
 	m->body = malloc(r->body_len + 1);
 	if (m->selector == NULL || m->content_type == NULL || m->body == NULL)
 		goto nomem;
@@ -1535,6 +1585,7 @@ dispatch_publish(const struct publish_req *rq,
 	if ((m = dispatch_alloc(p.n, idlen)) == NULL ||
 	    sel.data == NULL || (m->selector = strdup(sel.data)) == NULL ||
 	    (m->content_type = strdup(ctype)) == NULL ||
+	    (rq->callback && (m->callback = strdup(rq->callback)) == NULL) ||
 	    (m->body = malloc(body_len + 1)) == NULL) {
 		op_error(res.error, "publish: out of memory");
 		goto out;
@@ -1578,6 +1629,7 @@ dispatch_publish(const struct publish_req *rq,
 	mr.state = dispatch_message_state_name(m->state);
 	mr.selector = m->selector;
 	mr.content_type = m->content_type;
+	mr.callback = m->callback;
 	mr.body = m->body;
 	mr.body_len = m->body_len;
 	mr.created_at = m->created_at;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "sippushd.h"
+#include "command.h"
 #include "http.h"
 #include "sha256.h"
 
@@ -218,7 +219,7 @@ api_strings(json_t *a, const char *what, enum publish_sel_kind kind,
 /*
  * The body of POST /v1/messages:
  *   {"classes": [..], "clients": [..], "all": bool, "body": "...",
- *    "content_type": "...", "ttl": seconds}
+ *    "content_type": "...", "ttl": seconds, "callback": "URL"}
  * into rq, which points into *keep (the parsed document; the caller
  * frees it with json_decref) and *sel (malloc'd, the caller frees).
  * 0, or -1 with error.
@@ -229,7 +230,7 @@ http_api_parse_publish(const char *body, size_t len, int max_ttl,
     char *error, size_t errlen)
 {
 	static const char *const known[] = { "classes", "clients", "all",
-	    "body", "content_type", "ttl", NULL };
+	    "body", "content_type", "ttl", "callback", NULL };
 	json_error_t		 je;
 	json_t			*j, *v;
 	struct publish_sel	*sel = NULL;
@@ -308,6 +309,15 @@ http_api_parse_publish(const char *body, size_t len, int max_ttl,
 			goto fail;
 		}
 		rq->ttl = (long)json_integer_value(v);
+	}
+	if ((v = json_object_get(j, "callback")) != NULL) {
+		if (!json_is_string(v) || !cmd_valid_callback(json_string_value(v))) {
+			snprintf(error, errlen, "callback must be an http:// "
+			    "or https:// URL of at most %d characters",
+			    CALLBACK_MAX);
+			goto fail;
+		}
+		rq->callback = json_string_value(v);
 	}
 	*selp = sel;
 	*keep = j;

@@ -89,6 +89,14 @@ static const struct metric_info {
 	{ "sip_dropped_rate", "counter",
 	    "SIP datagrams dropped over sip.source_rate." },
 	{ "stun_dropped", "counter", "STUN packets dropped." },
+	{ "webhooks_pending", "gauge",
+	    "Webhook events in the outbox, waiting or in flight." },
+	{ "webhooks_in_flight", "gauge", "Webhook requests in flight." },
+	{ "webhooks_sent_total", "counter", "Webhook events delivered (2xx)." },
+	{ "webhooks_retries_total", "counter",
+	    "Webhook attempts that failed and were scheduled again." },
+	{ "webhooks_failed_total", "counter",
+	    "Webhook events given up after webhooks.max_attempts." },
 };
 
 static const struct metric_info *

@@ -100,6 +100,27 @@ const struct schema_step pg_schema_steps[] = {
       "-- a direct client.\n"
       "ALTER TABLE clients ADD COLUMN path text;\n"
       "" },
+    { 4, "004_webhooks.sql",
+      "-- sippush schema for PostgreSQL, version 4: delivery webhooks, as\n"
+      "-- sql/sqlite/007_webhooks.sql: a message's own webhook URL, and the\n"
+      "-- outbox of events not yet delivered, each written in the transaction of\n"
+      "-- the change that causes it.\n"
+      "\n"
+      "ALTER TABLE messages ADD COLUMN callback text;  -- NULL: none\n"
+      "\n"
+      "CREATE TABLE outbox (\n"
+      "    id              text COLLATE \"C\" PRIMARY KEY, -- the delivery ID\n"
+      "    event           text NOT NULL CONSTRAINT outbox_event\n"
+      "                    CHECK (event = 'finished' OR event = 'target_failed'),\n"
+      "    url             text,               -- NULL: the first of webhooks.url\n"
+      "    body            text NOT NULL,      -- the JSON sent\n"
+      "    created_at      bigint NOT NULL,    -- unix seconds\n"
+      "    attempts        integer NOT NULL DEFAULT 0,\n"
+      "    next_attempt    bigint NOT NULL     -- unix ms\n"
+      ");\n"
+      "\n"
+      "CREATE INDEX outbox_next ON outbox (next_attempt);\n"
+      "" },
 };
 
-const size_t pg_schema_nsteps = 3;
+const size_t pg_schema_nsteps = 4;

@@ -87,7 +87,8 @@ usage(FILE *fp)
 	    "  client ID            show one client\n"
 	    "  stats                show counts\n"
 	    "  publish (--class C | --client ID | --all)... [--ttl DURATION]\n"
-	    "          [--content-type T] [--wait] (BODY | --file F | -)\n"
+	    "          [--content-type T] [--callback URL] [--wait]\n"
+	    "          (BODY | --file F | -)\n"
 	    "                       publish a control message, print its ID\n"
 	    "  status ID            a message's delivery, target by target\n"
 	    "  messages [--limit N] recent messages with their counts\n"
@@ -924,6 +925,7 @@ cmd_publish(int argc, char **argv)
 		{ "all", no_argument, NULL, 'a' },
 		{ "ttl", required_argument, NULL, 't' },
 		{ "content-type", required_argument, NULL, 'T' },
+		{ "callback", required_argument, NULL, 'u' },
 		{ "file", required_argument, NULL, 'f' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 }
@@ -937,7 +939,7 @@ cmd_publish(int argc, char **argv)
 
 	buf_puts(&req, "publish");
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+c:i:at:T:f:w", longopts,
+	while ((ch = getopt_long(argc, argv, "+c:i:at:T:u:f:w", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -962,6 +964,9 @@ cmd_publish(int argc, char **argv)
 		case 'T':
 			proto_put_kv(&req, "content_type", optarg);
 			break;
+		case 'u':
+			proto_put_kv(&req, "callback", optarg);
+			break;
 		case 'f':
 			file = optarg;
 			break;
@@ -971,7 +976,8 @@ cmd_publish(int argc, char **argv)
 		default:
 			die(EXIT_USAGE, "publish: usage: publish (--class C | "
 			    "--client ID | --all)... [--ttl DURATION] "
-			    "[--content-type T] [--wait] (BODY | --file F | -)");
+			    "[--content-type T] [--callback URL] [--wait] "
+			    "(BODY | --file F | -)");
 		}
 	}
 	if (targets == 0)

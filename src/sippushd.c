@@ -1,7 +1,8 @@
 /*
  * sippushd.c: the daemon's entry point: options, start-up in dependency
  * order (config, store, table, SIP, registrar, heartbeats, control
- * socket), the event loop, and a clean shutdown on SIGTERM or SIGINT.
+ * socket, HTTP API, webhooks), the event loop, and a clean shutdown on
+ * SIGTERM or SIGINT.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,6 +19,7 @@
 
 #include "daemon.h"
 #include "sippushd.h"
+#include "webhook.h"
 
 static volatile sig_atomic_t	 sippushd_quit;
 
@@ -215,10 +217,14 @@ main(int argc, char *argv[])
 		    "API's tokens: %s", cfg.db_path, store_errmsg());
 	if (commit_init(&cfg, root) == -1 ||
 	    heartbeat_init(&cfg, root, sip_agent()) == -1 ||
-	    dispatch_init(&cfg, root, sip_agent()) == -1)
+	    dispatch_init(&cfg, root, sip_agent()) == -1 ||
+	    webhook_init(&cfg, root) == -1)
 		fatalx("sippushd: cannot create timers");
 	if (relay_init(&cfg, root, sip_agent()) == -1)
 		fatalx("relay: cannot start");
+	if ((n = webhook_restore()) == -1)
+		sippushd_startfail(foreground, "%s: cannot load the webhook "
+		    "outbox: %s", cfg.db_path, store_errmsg());
 	if ((n = dispatch_restore()) == -1)
 		sippushd_startfail(foreground, "%s: cannot load the messages: "
 		    "%s", store_where(), store_errmsg());
@@ -242,8 +248,10 @@ main(int argc, char *argv[])
 	control_shutdown();
 	heartbeat_shutdown();
 	relay_shutdown();
+	webhook_quiesce();
 	dispatch_shutdown();
 	commit_shutdown();
+	webhook_shutdown();	/* after the last commit: its rows written */
 	clients_free();		/* drops its connections: before the agent */
 	auth_users_free();
 	token_shutdown();

@@ -41,8 +41,14 @@ struct msg_s;
 struct sip_s;
 struct tport_s;
 struct store_batch;
+struct webhook_event;
 
 /* ---- config.c ---- */
+
+#define CONFIG_WH_URLS	8	/* webhooks.url entries */
+#define WEBHOOK_EV_FINISHED	0x1	/* a message finished */
+#define WEBHOOK_EV_TARGET_FAILED 0x2	/* a target failed */
+#define WEBHOOK_SECRET_MAX	1024	/* bytes of webhooks.secret */
 
 /* The effective settings; every field has a default (config_defaults). */
 struct config {
@@ -125,6 +131,18 @@ struct config {
 	int	 http_rate;		/* requests/s per token (burst 2x) */
 	char	*http_cert;		/* PEM files for HTTPS; NULL: plain */
 	char	*http_key;
+
+	char	*wh_url[CONFIG_WH_URLS];	/* webhooks.url; NULL: unused */
+	int	 wh_nurl;
+	char	*wh_secret;		/* the HMAC key: webhooks.secret or the
+					   content of secret_file; NULL: none */
+	char	*wh_secret_file;
+	int	 wh_events;		/* WEBHOOK_EV_* bits */
+	int	 wh_timeout;		/* s an attempt may take */
+	int	 wh_max_attempts;
+	int	 wh_retry_initial;	/* ms */
+	int	 wh_retry_max;		/* ms */
+	int	 wh_max_in_flight;	/* HTTP requests at once */
 };
 
 /* registration.rate_per_source by default: REGISTERs a second from one
@@ -286,6 +304,8 @@ struct message {
 	char			 id[MESSAGE_ID_LEN + 1];
 	char			*selector;
 	char			*content_type;
+	char			*callback;	/* webhook URL; NULL: none */
+	struct webhook_event	*events;	/* made, not yet in a batch */
 	char			*body;
 	size_t			 body_len;
 	int64_t			 created_at;	/* unix s */
@@ -348,6 +368,7 @@ struct publish_req {
 	size_t			 body_len;
 	const char		*content_type;	/* NULL: text/plain */
 	long			 ttl;		/* s; 0: dispatch.default_ttl */
+	const char		*callback;	/* webhook URL; NULL: none */
 };
 
 struct publish_result {
@@ -485,6 +506,7 @@ struct message_row {
 	const char	*state;
 	const char	*selector;
 	const char	*content_type;
+	const char	*callback;	/* NULL: none */
 	size_t		 body_len;
 	const void	*body;
 	int64_t		 created_at;
@@ -524,6 +546,23 @@ struct token_row {
 };
 
 /*
+ * A webhook event not yet delivered (the outbox table). Written in the
+ * batch of the state change that causes it; STORE_DELETE (by id) once
+ * delivered or given up; STORE_TOUCH: attempts and next_attempt only.
+ */
+struct outbox_row {
+	int		 op;
+	const char	*id;		/* delivery ID, the idempotency key */
+	const char	*event;		/* "finished" or "target_failed" */
+	const char	*url;		/* the message's callback or one of
+					   webhooks.url; NULL: its first */
+	const char	*body;		/* the JSON */
+	int64_t		 created_at;	/* unix s */
+	int		 attempts;
+	int64_t		 next_attempt;	/* unix ms */
+};
+
+/*
  * A batch: the rows of one transaction, with copies of their strings in
  * memory of its own (not of state and transport: static names), so that the writer thread may use it while the
  * event loop changes the live objects. Written in this order: clients,
@@ -541,6 +580,8 @@ struct store_batch {
 	size_t			 nusers, ausers;
 	struct token_row	*tokens;
 	size_t			 ntokens, atokens;
+	struct outbox_row	*outbox;
+	size_t			 noutbox, aoutbox;
 	struct store_chunk	*chunks;	/* the strings and bodies */
 };
 
@@ -563,6 +604,7 @@ struct store_batch {
  *		the first), at most limit (-1: all)
  * load_users	by ID; the one id, or all if NULL
  * load_tokens	by name, all
+ * load_outbox	the undelivered webhook events, soonest due first
  * purge	delete messages finished before t; how many
  * errhint	what a person can do about the last failure, or ""
  * failing	since when (unix s) writes fail, 0: they do not; count
@@ -588,6 +630,8 @@ struct store_backend {
 	int	(*load_users)(const char *id,
 		    int (*fn)(const struct user_row *, void *), void *);
 	int	(*load_tokens)(int (*fn)(const struct token_row *, void *),
+		    void *);
+	int	(*load_outbox)(int (*fn)(const struct outbox_row *, void *),
 		    void *);
 	int	(*purge)(int64_t finished_before);
 	const char *(*errmsg)(void);
@@ -656,6 +700,9 @@ int	 store_batch_message(struct store_batch *, const struct message_row *);
 int	 store_batch_target(struct store_batch *, const struct target_row *);
 int	 store_batch_user(struct store_batch *, const struct user_row *);
 int	 store_batch_token(struct store_batch *, const struct token_row *);
+int	 store_batch_outbox(struct store_batch *, const struct outbox_row *);
+int	 store_load_outbox(int (*fn)(const struct outbox_row *, void *),
+	    void *);
 
 /* ---- commit.c: the group commit ---- */
 

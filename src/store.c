@@ -203,6 +203,13 @@ store_load_tokens(int (*fn)(const struct token_row *, void *), void *arg)
 	    store_be->load_tokens(fn, arg) : -1;
 }
 
+int
+store_load_outbox(int (*fn)(const struct outbox_row *, void *), void *arg)
+{
+	return store_be && store_be->load_outbox ?
+	    store_be->load_outbox(fn, arg) : -1;
+}
+
 /* Delete finished messages (and their targets) finished before t (unix
  * s): how many, or -1. */
 int
@@ -289,6 +296,7 @@ store_batch_free(struct store_batch *b)
 	free(b->targets);
 	free(b->users);
 	free(b->tokens);
+	free(b->outbox);
 	store_batch_init(b);
 }
 
@@ -296,7 +304,8 @@ int
 store_batch_empty(const struct store_batch *b)
 {
 	return b->nclients == 0 && b->nmsgs == 0 && b->ntargets == 0 &&
-	    b->nusers == 0 && b->ntokens == 0;
+	    b->nusers == 0 && b->ntokens == 0 &&
+	    b->noutbox == 0;
 }
 
 /* n bytes of the batch's own memory, or NULL. */
@@ -385,7 +394,8 @@ store_batch_message(struct store_batch *b, const struct message_row *r)
 	if (store_batch_grow((void **)&b->msgs, &b->amsgs, b->nmsgs,
 	    sizeof(m)) == -1 || store_batch_str(b, &m.id) == -1 ||
 	    store_batch_str(b, &m.selector) == -1 ||
-	    store_batch_str(b, &m.content_type) == -1)
+	    store_batch_str(b, &m.content_type) == -1 ||
+	    store_batch_str(b, &m.callback) == -1)
 		return -1;
 	if (m.body) {
 		if ((body = store_batch_alloc(b, m.body_len + 1)) == NULL)
@@ -436,5 +446,20 @@ store_batch_token(struct store_batch *b, const struct token_row *r)
 	    store_batch_str(b, &t.scopes) == -1)
 		return -1;
 	b->tokens[b->ntokens++] = t;
+	return 0;
+}
+
+int
+store_batch_outbox(struct store_batch *b, const struct outbox_row *r)
+{
+	struct outbox_row	 o = *r;
+
+	if (store_batch_grow((void **)&b->outbox, &b->aoutbox, b->noutbox,
+	    sizeof(o)) == -1 || store_batch_str(b, &o.id) == -1 ||
+	    store_batch_str(b, &o.event) == -1 ||
+	    store_batch_str(b, &o.url) == -1 ||
+	    store_batch_str(b, &o.body) == -1)
+		return -1;
+	b->outbox[b->noutbox++] = o;
 	return 0;
 }

@@ -66,6 +66,10 @@ enum {
 	ST_PUT_TOKEN,
 	ST_DELETE_TOKEN,
 	ST_LIST_TOKENS,
+	ST_PUT_OUTBOX,
+	ST_TOUCH_OUTBOX,
+	ST_DELETE_OUTBOX,
+	ST_LOAD_OUTBOX,
 	ST_COUNT
 };
 
@@ -89,11 +93,11 @@ static const char *const pg_sql[ST_COUNT] = {
 	/* an upsert (SQLite's is a plain INSERT): see the header */
 	[ST_PUT_MESSAGE] =
 	    "INSERT INTO messages (id, state, selector, content_type, body,"
-	    " created_at, expires_at, finished_at)"
-	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+	    " created_at, expires_at, finished_at, callback)"
+	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 	    " ON CONFLICT (id) DO UPDATE SET state = $2, selector = $3,"
 	    " content_type = $4, body = $5, created_at = $6,"
-	    " expires_at = $7, finished_at = $8",
+	    " expires_at = $7, finished_at = $8, callback = $9",
 	[ST_PUT_TARGET] =
 	    "INSERT INTO targets (message_id, client_id, state, attempts,"
 	    " next_attempt, last_status, last_attempt, acked_at)"
@@ -108,7 +112,8 @@ static const char *const pg_sql[ST_COUNT] = {
 	[ST_LOAD_MESSAGES] =
 	    "SELECT m.id, m.state, m.selector, m.content_type, m.body,"
 	    " m.created_at, m.expires_at, coalesce(m.finished_at, 0),"
-	    " c.pending, c.sent, c.acked, c.expired, c.failed, c.cancelled"
+	    " c.pending, c.sent, c.acked, c.expired, c.failed, c.cancelled,"
+	    " m.callback"
 	    " FROM (SELECT * FROM messages"
 	    "  WHERE ($1::text IS NULL OR id = $1)"
 	    "  AND (NOT $2::boolean OR finished_at IS NULL)"
@@ -149,6 +154,18 @@ static const char *const pg_sql[ST_COUNT] = {
 	[ST_DELETE_TOKEN] = "DELETE FROM tokens WHERE name = $1",
 	[ST_LIST_TOKENS] =
 	    "SELECT name, hash, scopes, created_at FROM tokens ORDER BY name",
+	/* an upsert: a batch written again writes the same row */
+	[ST_PUT_OUTBOX] =
+	    "INSERT INTO outbox (id, event, url, body, created_at, attempts,"
+	    " next_attempt) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+	    " ON CONFLICT (id) DO UPDATE SET event = $2, url = $3, body = $4,"
+	    " created_at = $5, attempts = $6, next_attempt = $7",
+	[ST_TOUCH_OUTBOX] =
+	    "UPDATE outbox SET attempts = $2, next_attempt = $3 WHERE id = $1",
+	[ST_DELETE_OUTBOX] = "DELETE FROM outbox WHERE id = $1",
+	[ST_LOAD_OUTBOX] =
+	    "SELECT id, event, url, body, created_at, attempts, next_attempt"
+	    " FROM outbox ORDER BY next_attempt, id",
 };
 
 /* A connection and its last failure. */
@@ -816,8 +833,8 @@ static int
 pg_send_message(const struct message_row *m, size_t *nsent)
 {
 	char		 created[24], expires[24], fin[24];
-	const char	*v[8];
-	int		 lens[8], fmts[8];
+	const char	*v[9];
+	int		 lens[9], fmts[9];
 
 	v[0] = m->id;
 	v[1] = m->state;
@@ -834,7 +851,8 @@ pg_send_message(const struct message_row *m, size_t *nsent)
 	v[5] = I64(created, m->created_at);
 	v[6] = I64(expires, m->expires_at);
 	v[7] = m->finished_at ? I64(fin, m->finished_at) : NULL;
-	return pg_send(ST_PUT_MESSAGE, 8, v, lens, fmts, nsent);
+	v[8] = m->callback;
+	return pg_send(ST_PUT_MESSAGE, 9, v, lens, fmts, nsent);
 }
 
 static int
@@ -883,6 +901,29 @@ pg_send_token(const struct token_row *t, size_t *nsent)
 	v[2] = t->scopes;
 	v[3] = I64(created, t->created_at);
 	return pg_send(ST_PUT_TOKEN, 4, v, NULL, NULL, nsent);
+}
+
+static int
+pg_send_outbox(const struct outbox_row *o, size_t *nsent)
+{
+	char		 created[24], att[24], next[24];
+	const char	*v[7];
+
+	v[0] = o->id;
+	if (o->op == STORE_DELETE)
+		return pg_send(ST_DELETE_OUTBOX, 1, v, NULL, NULL, nsent);
+	if (o->op == STORE_TOUCH) {
+		v[1] = I64(att, o->attempts);
+		v[2] = I64(next, o->next_attempt);
+		return pg_send(ST_TOUCH_OUTBOX, 3, v, NULL, NULL, nsent);
+	}
+	v[1] = o->event;
+	v[2] = o->url;
+	v[3] = o->body;
+	v[4] = I64(created, o->created_at);
+	v[5] = I64(att, o->attempts);
+	v[6] = I64(next, o->next_attempt);
+	return pg_send(ST_PUT_OUTBOX, 7, v, NULL, NULL, nsent);
 }
 
 /* Read the answers of nsent statements and the sync. 0 if every one
@@ -959,6 +1000,8 @@ pg_write(const struct store_batch *b)
 		rv = pg_send_user(&b->users[i], &nsent);
 	for (i = 0; rv == 0 && i < b->ntokens; i++)
 		rv = pg_send_token(&b->tokens[i], &nsent);
+	for (i = 0; rv == 0 && i < b->noutbox; i++)
+		rv = pg_send_outbox(&b->outbox[i], &nsent);
 	if (rv == 0)
 		rv = pg_send_sql("COMMIT", &nsent);
 	if (rv == 0 && !PQpipelineSync(pc->db)) {
@@ -1151,6 +1194,7 @@ pg_message_row(const PGresult *r, int i, void *arg)
 	m.finished_at = pg_i64(r, i, 7);
 	for (k = 0; k < 6; k++)
 		m.count[k] = (size_t)pg_i64(r, i, 8 + k);
+	m.callback = PQgetisnull(r, i, 14) ? NULL : PQgetvalue(r, i, 14);
 	rv = ((int (*)(const struct message_row *, void *))cb->fn)(&m,
 	    cb->arg);
 	PQfreemem(body);
@@ -1268,6 +1312,35 @@ pg_load_tokens(int (*fn)(const struct token_row *, void *), void *arg)
 }
 
 static int
+pg_outbox_row(const PGresult *r, int i, void *arg)
+{
+	struct pg_cb		*cb = arg;
+	struct outbox_row	 o;
+
+	memset(&o, 0, sizeof(o));
+	o.op = STORE_PUT;
+	o.id = PQgetvalue(r, i, 0);
+	o.event = PQgetvalue(r, i, 1);
+	o.url = PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2);
+	o.body = PQgetvalue(r, i, 3);
+	o.created_at = pg_i64(r, i, 4);
+	o.attempts = (int)pg_i64(r, i, 5);
+	o.next_attempt = pg_i64(r, i, 6);
+	return ((int (*)(const struct outbox_row *, void *))cb->fn)(&o,
+	    cb->arg);
+}
+
+static int
+pg_load_outbox(int (*fn)(const struct outbox_row *, void *), void *arg)
+{
+	struct pg_cb	 cb = { (void *)fn, arg, NULL };
+
+	pg_count();
+	return pg_rows(ST_LOAD_OUTBOX, 0, NULL, "listing the webhook outbox",
+	    0, pg_outbox_row, &cb);
+}
+
+static int
 pg_purge(int64_t finished_before)
 {
 	PGresult	*r;
@@ -1312,6 +1385,7 @@ const struct store_backend store_postgresql = {
 	.load_targets = pg_load_targets,
 	.load_users = pg_load_users,
 	.load_tokens = pg_load_tokens,
+	.load_outbox = pg_load_outbox,
 	.purge = pg_purge,
 	.errmsg = pg_errmsg,
 	.errhint = pg_errhint,

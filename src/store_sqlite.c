@@ -55,6 +55,10 @@ enum {
 	ST_PUT_TOKEN,
 	ST_DELETE_TOKEN,
 	ST_LIST_TOKENS,
+	ST_PUT_OUTBOX,
+	ST_TOUCH_OUTBOX,
+	ST_DELETE_OUTBOX,
+	ST_LOAD_OUTBOX,
 	ST_COUNT
 };
 
@@ -80,8 +84,8 @@ static const char *const sqlite_sql[ST_COUNT] = {
 	    " FROM clients",
 	[ST_PUT_MESSAGE] =
 	    "INSERT INTO messages (id, state, selector, content_type, body,"
-	    " created_at, expires_at, finished_at)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	    " created_at, expires_at, finished_at, callback)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[ST_PUT_TARGET] =
 	    "INSERT INTO targets (message_id, client_id, state, attempts,"
 	    " next_attempt, last_status, last_attempt, acked_at)"
@@ -106,7 +110,8 @@ static const char *const sqlite_sql[ST_COUNT] = {
 	    " (SELECT count(*) FROM targets t WHERE t.message_id = m.id"
 	    "  AND t.state = 'failed'),"
 	    " (SELECT count(*) FROM targets t WHERE t.message_id = m.id"
-	    "  AND t.state = 'cancelled')"
+	    "  AND t.state = 'cancelled'),"
+	    " m.callback"
 	    " FROM messages m WHERE (?1 IS NULL OR m.id = ?1)"
 	    " AND (?2 = 0 OR m.finished_at IS NULL)"
 	    " ORDER BY m.created_at DESC, m.id DESC LIMIT ?3",
@@ -134,6 +139,15 @@ static const char *const sqlite_sql[ST_COUNT] = {
 	[ST_DELETE_TOKEN] = "DELETE FROM tokens WHERE name = ?1",
 	[ST_LIST_TOKENS] =
 	    "SELECT name, hash, scopes, created_at FROM tokens ORDER BY name",
+	[ST_PUT_OUTBOX] =
+	    "INSERT INTO outbox (id, event, url, body, created_at, attempts,"
+	    " next_attempt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_TOUCH_OUTBOX] =
+	    "UPDATE outbox SET attempts = ?2, next_attempt = ?3 WHERE id = ?1",
+	[ST_DELETE_OUTBOX] = "DELETE FROM outbox WHERE id = ?1",
+	[ST_LOAD_OUTBOX] =
+	    "SELECT id, event, url, body, created_at, attempts, next_attempt"
+	    " FROM outbox ORDER BY next_attempt, id",
 };
 
 #define STORE_FAULT_LOG_EVERY	60	/* seconds between "still failing" */
@@ -412,7 +426,13 @@ sqlite_schema_version(int *version)
 	return 0;
 }
 
-/* Bring the schema to the newest version, one transaction per step. */
+/*
+ * Bring the schema to the newest version, one transaction per step. The
+ * database records only the highest version applied; every compiled-in
+ * step above it runs, in order. Numbers may skip (a gap is no error), but
+ * a step numbered below a version already applied is never run: a new
+ * migration takes a number above every released one.
+ */
 static int
 sqlite_migrate(char *err, size_t errlen)
 {
@@ -926,6 +946,10 @@ sqlite_write_message(const struct message_row *m)
 	sqlite3_bind_int64(st, 6, m->created_at);
 	sqlite3_bind_int64(st, 7, m->expires_at);
 	sqlite_bind_opt64(st, 8, m->finished_at);
+	if (m->callback)
+		sqlite3_bind_text(st, 9, m->callback, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 9);
 	return sqlite_exec(ST_PUT_MESSAGE);
 }
 
@@ -985,6 +1009,37 @@ sqlite_write_token(const struct token_row *t)
 	return sqlite_exec(ST_PUT_TOKEN);
 }
 
+static int
+sqlite_write_outbox(const struct outbox_row *o)
+{
+	sqlite3_stmt	*st;
+
+	if (o->op == STORE_DELETE) {
+		sqlite3_bind_text(sc->st[ST_DELETE_OUTBOX], 1, o->id, -1,
+		    SQLITE_STATIC);
+		return sqlite_exec(ST_DELETE_OUTBOX);
+	}
+	if (o->op == STORE_TOUCH) {
+		st = sc->st[ST_TOUCH_OUTBOX];
+		sqlite3_bind_text(st, 1, o->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, o->attempts);
+		sqlite3_bind_int64(st, 3, o->next_attempt);
+		return sqlite_exec(ST_TOUCH_OUTBOX);
+	}
+	st = sc->st[ST_PUT_OUTBOX];
+	sqlite3_bind_text(st, 1, o->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, o->event, -1, SQLITE_STATIC);
+	if (o->url)
+		sqlite3_bind_text(st, 3, o->url, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 3);
+	sqlite3_bind_text(st, 4, o->body, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, o->created_at);
+	sqlite3_bind_int(st, 6, o->attempts);
+	sqlite3_bind_int64(st, 7, o->next_attempt);
+	return sqlite_exec(ST_PUT_OUTBOX);
+}
+
 /* Write a batch in one transaction: 0, or -1 rolled back (the reason in
  * sqlite_errmsg). */
 static int
@@ -1006,6 +1061,8 @@ sqlite_write(const struct store_batch *b)
 		rv = sqlite_write_user(&b->users[i]);
 	for (i = 0; rv == 0 && i < b->ntokens; i++)
 		rv = sqlite_write_token(&b->tokens[i]);
+	for (i = 0; rv == 0 && i < b->noutbox; i++)
+		rv = sqlite_write_outbox(&b->outbox[i]);
 	if (rv == 0 && sqlite_commit() == -1)
 		rv = -1;
 	if (rv == -1)
@@ -1047,6 +1104,7 @@ sqlite_load_messages(const char *id, int active_only, int limit,
 		r.count[TARGET_FAILED] = (size_t)sqlite3_column_int64(st, 12);
 		r.count[TARGET_CANCELLED] =
 		    (size_t)sqlite3_column_int64(st, 13);
+		r.callback = (const char *)sqlite3_column_text(st, 14);
 		if (fn(&r, arg) == -1) {
 			rc = SQLITE_ABORT;
 			break;
@@ -1157,6 +1215,35 @@ sqlite_load_tokens(int (*fn)(const struct token_row *, void *), void *arg)
 	return sqlite_rows_end(st, rc, n, "listing tokens");
 }
 
+static int
+sqlite_load_outbox(int (*fn)(const struct outbox_row *, void *), void *arg)
+{
+	sqlite3_stmt		*st = sc->st[ST_LOAD_OUTBOX];
+	struct outbox_row	 o;
+	int			 rc, n = 0;
+
+	sqlite_count();
+	if (st == NULL)
+		return -1;	/* not open */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&o, 0, sizeof(o));
+		o.op = STORE_PUT;
+		o.id = sqlite_text(st, 0);
+		o.event = sqlite_text(st, 1);
+		o.url = (const char *)sqlite3_column_text(st, 2);
+		o.body = sqlite_text(st, 3);
+		o.created_at = sqlite3_column_int64(st, 4);
+		o.attempts = sqlite3_column_int(st, 5);
+		o.next_attempt = sqlite3_column_int64(st, 6);
+		if (fn(&o, arg) == -1) {
+			rc = SQLITE_ABORT;
+			break;
+		}
+		n++;
+	}
+	return sqlite_rows_end(st, rc, n, "listing the webhook outbox");
+}
+
 static unsigned long
 sqlite_loop_calls(void)
 {
@@ -1181,6 +1268,7 @@ const struct store_backend store_sqlite = {
 	.load_targets = sqlite_load_targets,
 	.load_users = sqlite_load_users,
 	.load_tokens = sqlite_load_tokens,
+	.load_outbox = sqlite_load_outbox,
 	.purge = sqlite_purge,
 	.errmsg = sqlite_errmsg,
 	.errhint = sqlite_errhint,

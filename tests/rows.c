@@ -37,6 +37,8 @@ msgs_collect(const struct message_row *r, void *arg)
 	d->state = xdup(r->state, strlen(r->state));
 	d->selector = xdup(r->selector, strlen(r->selector));
 	d->content_type = xdup(r->content_type, strlen(r->content_type));
+	d->callback = r->callback ? xdup(r->callback, strlen(r->callback)) :
+	    NULL;
 	d->body = xdup(r->body, r->body_len);
 	if (l->stop_after && l->n >= l->stop_after)
 		return -1;
@@ -53,6 +55,7 @@ msgs_free(struct msgs *l)
 		free((char *)l->r[i].state);
 		free((char *)l->r[i].selector);
 		free((char *)l->r[i].content_type);
+		free((char *)l->r[i].callback);
 		free((void *)l->r[i].body);
 	}
 	memset(l, 0, sizeof(*l));

@@ -143,6 +143,9 @@ parse_publish(const char *text, struct publish_req *rq,
 	return cmd_parse_publish(argc, argv, rq, sel, 3600, error);
 }
 
+#define CB_ERR	"publish: callback must be an http:// or https:// URL of " \
+		"at most 2048 characters"
+
 static void
 test_parse_publish(void)
 {
@@ -167,10 +170,18 @@ test_parse_publish(void)
 		    "publish: unknown argument \"all=no\"" },
 		{ "publish all=yes colour=red body=x",
 		    "publish: unknown argument \"colour=red\"" },
+		{ "publish all=yes callback=ftp://h/x body=x", CB_ERR },
+		{ "publish all=yes callback=http:// body=x", CB_ERR },
+		{ "publish all=yes callback=https:///x body=x", CB_ERR },
+		{ "publish all=yes callback=http://h/a%20b body=x", CB_ERR },
+		{ "publish all=yes callback=http://h/%0a body=x", CB_ERR },
+		{ "publish all=yes callback= body=x", CB_ERR },
+		{ "publish all=yes callback=127.0.0.1/x body=x", CB_ERR },
 	};
 	struct publish_sel	 sel[PROTO_ARGS_MAX];
 	struct publish_req	 rq;
 	char			 error[OP_ERROR_MAX], line[256];
+	char			 longurl[CALLBACK_MAX + 1];
 	size_t			 i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -194,6 +205,28 @@ test_parse_publish(void)
 	CU_ASSERT_STRING_EQUAL(rq.content_type, "text/x-a");
 	CU_ASSERT_STRING_EQUAL(rq.body, "hi there");
 	CU_ASSERT_EQUAL(rq.body_len, 8);
+	CU_ASSERT_PTR_NULL(rq.callback);
+
+	CU_ASSERT_EQUAL_FATAL(parse_publish("publish all=yes "
+	    "callback=http://127.0.0.1:8080/hook?a=1 body=x", &rq, sel, error,
+	    line), 0);
+	CU_ASSERT_STRING_EQUAL(rq.callback, "http://127.0.0.1:8080/hook?a=1");
+	CU_ASSERT(cmd_valid_callback("https://h/"));
+	for (i = 0; i < sizeof(longurl) - 1; i++)
+		longurl[i] = 'a';
+	longurl[sizeof(longurl) - 1] = '\0';
+	memcpy(longurl, "http://h/", 9);
+	CU_ASSERT(cmd_valid_callback(longurl));		/* CALLBACK_MAX */
+	longurl[sizeof(longurl) - 2] = '\0';
+	CU_ASSERT(cmd_valid_callback(longurl));
+	{
+		char	 over[CALLBACK_MAX + 2];
+
+		memset(over, 'a', sizeof(over) - 1);
+		over[sizeof(over) - 1] = '\0';
+		memcpy(over, "http://h/", 9);
+		CU_ASSERT(!cmd_valid_callback(over));
+	}
 
 	/* defaults: left to dispatch_publish */
 	CU_ASSERT_EQUAL_FATAL(parse_publish("publish", &rq, sel, error, line),

@@ -135,6 +135,14 @@ assert_same_config(const struct config *a, const struct config *b)
 	CU_ASSERT_EQUAL(a->log_sip_level, b->log_sip_level);
 	CU_ASSERT_EQUAL(a->tls_enable, b->tls_enable);
 	CU_ASSERT_EQUAL(a->tls_port, b->tls_port);
+	CU_ASSERT_EQUAL(a->wh_nurl, b->wh_nurl);
+	CU_ASSERT_EQUAL(a->wh_events, b->wh_events);
+	CU_ASSERT_EQUAL(a->wh_timeout, b->wh_timeout);
+	CU_ASSERT_EQUAL(a->wh_max_attempts, b->wh_max_attempts);
+	CU_ASSERT_EQUAL(a->wh_retry_initial, b->wh_retry_initial);
+	CU_ASSERT_EQUAL(a->wh_retry_max, b->wh_retry_max);
+	CU_ASSERT_EQUAL(a->wh_max_in_flight, b->wh_max_in_flight);
+	assert_same_string(a->wh_secret, b->wh_secret);
 	assert_same_string(a->tls_cert, b->tls_cert);
 	assert_same_string(a->tls_key, b->tls_key);
 	assert_same_string(a->tls_ca, b->tls_ca);
@@ -1144,6 +1152,79 @@ test_etc_file(void)
 	config_free(&want);
 }
 
+/* The webhooks section: URLs and events as a string or a list, the
+ * secret or its file, errors that name the option. */
+static void
+test_webhooks_section(void)
+{
+	struct config	 c;
+	char		 err[512], text[PATH_MAX + 64], secret[PATH_MAX];
+	FILE		*fp;
+
+	config_defaults(&c);
+	CU_ASSERT_EQUAL(c.wh_nurl, 0);
+	CU_ASSERT_EQUAL(c.wh_events, WEBHOOK_EV_FINISHED |
+	    WEBHOOK_EV_TARGET_FAILED);
+	CU_ASSERT_PTR_NULL(c.wh_secret);
+	print_reload(&c, "  events = [ \"finished\", \"target_failed\" ];\n");
+	config_free(&c);
+
+	CU_ASSERT_EQUAL_FATAL(load_text(&c, "webhooks = {\n  url = "
+	    "\"http://127.0.0.1:8/a\";\n  events = \"target_failed\";\n"
+	    "  timeout = 3;\n};\n", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c.wh_nurl, 1);
+	CU_ASSERT_STRING_EQUAL(c.wh_url[0], "http://127.0.0.1:8/a");
+	CU_ASSERT_EQUAL(c.wh_events, WEBHOOK_EV_TARGET_FAILED);
+	CU_ASSERT_EQUAL(c.wh_timeout, 3);
+	config_free(&c);
+	CU_ASSERT_EQUAL_FATAL(load_text(&c, "webhooks = {\n  url = "
+	    "[\"http://a/\", \"https://b:8443/x?y=1\"];\n  events = [];\n"
+	    "};\n", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c.wh_nurl, 2);
+	CU_ASSERT_STRING_EQUAL(c.wh_url[1], "https://b:8443/x?y=1");
+	CU_ASSERT_EQUAL(c.wh_events, 0);
+	print_reload(&c, "  url = [ \"http://a/\", \"https://b:8443/x?y=1\" ];\n");
+	config_free(&c);
+
+	EXPECT_ERROR("webhooks = {\n  url = \"ftp://h/\";\n};\n", 2,
+	    "webhooks.url|ftp://h/|http:// or https://");
+	EXPECT_ERROR("webhooks = {\n  url = (\"http://h/\", 5);\n};\n", 2,
+	    "webhooks.url|element 2|not a string");
+	EXPECT_ERROR("webhooks = {\n  url = [\"http://h/\", \"http://h/\"];\n"
+	    "};\n", 2, "webhooks.url|http://h/|listed twice");
+	EXPECT_ERROR("webhooks = {\n  url = 5;\n};\n", 2,
+	    "webhooks.url|a string or a list");
+	EXPECT_ERROR("webhooks = {\n  url = [\"http://1/\", \"http://2/\", "
+	    "\"http://3/\", \"http://4/\", \"http://5/\", \"http://6/\", "
+	    "\"http://7/\", \"http://8/\", \"http://9/\"];\n};\n", 2,
+	    "webhooks.url|at most 8");
+	EXPECT_ERROR("webhooks = {\n\n  events = [\"finished\", \"done\"];\n"
+	    "};\n", 3, "webhooks.events|\"done\"|not an event");
+	EXPECT_ERROR("webhooks = {\n  secret = \"a\";\n  secret_file = \"/f\";\n"
+	    "};\n", 0, "secret and secret_file");
+	EXPECT_ERROR("webhooks = {\n  retry_initial = 5000;\n  retry_max = "
+	    "4000;\n};\n", 0, "webhooks.retry_initial (5000)|retry_max (4000)");
+	EXPECT_ERROR("webhooks = {\n  max_in_flight = 0;\n};\n", 2,
+	    "webhooks.max_in_flight|0|1..1000");
+
+	/* the secret from a file, its line break dropped */
+	snprintf(secret, sizeof(secret), "%s/secret", cfg_dir);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fp = fopen(secret, "w"));
+	fputs("k3y s\n", fp);
+	fclose(fp);
+	snprintf(text, sizeof(text), "webhooks = {\n  secret_file = \"%s\";\n"
+	    "};\n", secret);
+	CU_ASSERT_EQUAL_FATAL(load_text(&c, text, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(c.wh_secret, "k3y s");
+	config_free(&c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fp = fopen(secret, "w"));
+	fputs("\n", fp);
+	fclose(fp);
+	EXPECT_ERROR(text, 0, "webhooks.secret_file|1-1024 bytes");
+	unlink(secret);
+	EXPECT_ERROR(text, 0, "webhooks.secret_file|cannot read|No such file");
+}
+
 int
 test_config_register(void)
 {
@@ -1189,7 +1270,9 @@ test_config_register(void)
 	    CU_add_test(s, "etc/sippushd.conf sets the defaults",
 	    test_etc_file) == NULL)
 		return -1;
-	if (CU_add_test(s, "the tls section", test_tls_section) == NULL)
+	if (CU_add_test(s, "the tls section", test_tls_section) == NULL ||
+	    CU_add_test(s, "the webhooks section", test_webhooks_section) ==
+	    NULL)
 		return -1;
 	if (CU_add_test(s, "the relay section", test_relay_section) == NULL)
 		return -1;

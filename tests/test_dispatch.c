@@ -19,7 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +33,7 @@
 #include <CUnit/CUnit.h>
 
 #include "sippushd.h"
+#include "webhook.h"
 #include "tests.h"
 #include "rows.h"
 
@@ -319,6 +323,8 @@ live_stop(void)
 {
 	if (lv_dispatch)
 		dispatch_shutdown();	/* commits: before the rest */
+	webhook_shutdown();	/* events handed over by those commits */
+	webhook_configure(NULL);
 	if (lv_clients)
 		clients_free();
 	if (lv_store)
@@ -731,6 +737,7 @@ test_publish_targets(void)
 	CU_ASSERT_EQUAL(r->created_at, test_now);
 	CU_ASSERT_EQUAL(r->expires_at, test_now + lv_conf.dp_default_ttl);
 	CU_ASSERT_EQUAL(r->finished_at, 0);
+	CU_ASSERT_PTR_NULL(r->callback);
 	assert_counts(r, 4, 0, 0, 0, 0);
 	msgs_free(&ml);
 	/* the target set: sorted by client ID, all pending, never tried */
@@ -783,11 +790,16 @@ test_publish_targets(void)
 	tgts_free(&tl);
 
 	/* all=yes: every client, whatever else is named */
-	CU_ASSERT_EQUAL(publish(id4, "class=a all=yes client=x body=x"), 5);
+	CU_ASSERT_EQUAL(publish(id4, "class=a all=yes client=x "
+	    "callback=https://hooks.example:8443/in?m=1 body=x"), 5);
 	CU_ASSERT_EQUAL(load_tgts(&tl, id4), 5);
 	tgts_free(&tl);
 	CU_ASSERT_EQUAL_FATAL(load_msgs(&ml, id4, 0, 1), 1);
 	CU_ASSERT_STRING_EQUAL(ml.r[0].selector, "all class=a client=x");
+	/* its webhook URL, stored with it */
+	CU_ASSERT_FATAL(ml.r[0].callback != NULL);
+	CU_ASSERT_STRING_EQUAL(ml.r[0].callback,
+	    "https://hooks.example:8443/in?m=1");
 	msgs_free(&ml);
 
 	/* four messages, four IDs */
@@ -1975,6 +1987,108 @@ test_status_big_paged(void)
 	CU_ASSERT_EQUAL(jobs0, jobs1);
 }
 
+/* ---- webhook events ---- */
+
+/* The outbox rows, by URL (at most 4). */
+struct obx {
+	int	 n;
+	char	 url[4][64];
+	char	 body[4][512];
+	char	 event[4][16];
+};
+
+static int
+obx_collect(const struct outbox_row *r, void *arg)
+{
+	struct obx	*o = arg;
+
+	if (o->n == 4)
+		return -1;
+	snprintf(o->url[o->n], sizeof(o->url[0]), "%s", r->url ? r->url : "");
+	snprintf(o->body[o->n], sizeof(o->body[0]), "%s", r->body);
+	snprintf(o->event[o->n], sizeof(o->event[0]), "%s", r->event);
+	o->n++;
+	return 0;
+}
+
+/*
+ * A message's end makes one webhook event per URL (its callback and
+ * webhooks.url), whose outbox rows are written in the very batch that
+ * writes the end: a failed commit (no room) writes neither, the next
+ * one both.
+ */
+static void
+test_webhook_events(void)
+{
+	static char		 gurl[] = "http://g.example/h";
+	char			 id[MESSAGE_ID_LEN + 1], wal[PATH_MAX + 8],
+				 want[64];
+	struct sigaction	 ign, old;
+	struct rlimit		 rl, saved;
+	struct stat		 sb;
+	struct msgs		 ml;
+	struct obx		 o;
+	int			 i, cb = -1, g = -1;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	lv_conf.wh_url[0] = strdup(gurl);	/* lv_conf's, freed with it */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(lv_conf.wh_url[0]);
+	lv_conf.wh_nurl = 1;
+	lv_conf.wh_events = WEBHOOK_EV_FINISHED | WEBHOOK_EV_TARGET_FAILED;
+	webhook_configure(&lv_conf);
+	CU_ASSERT_FATAL(
+	    client_add("w1", "w", TRANSPORT_UDP, CLIENT_OFFLINE, 5061) &&
+	    client_add("w2", "w", TRANSPORT_UDP, CLIENT_OFFLINE, 5062));
+	CU_ASSERT_EQUAL(publish(id, "class=w callback=http://127.0.0.1:9/cb "
+	    "body=x"), 2);
+	CU_ASSERT_EQUAL(commit_flush(), 0);
+	memset(&o, 0, sizeof(o));
+	CU_ASSERT_EQUAL(store_load_outbox(obx_collect, &o), 0);
+
+	/* no room: the cancel's batch fails */
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigaction(SIGXFSZ, &ign, &old);
+	CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	snprintf(wal, sizeof(wal), "%s-wal", lv_db);
+	CU_ASSERT_EQUAL_FATAL(stat(wal, &sb), 0);
+	rl = saved;
+	rl.rlim_cur = (rlim_t)sb.st_size;
+	CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	run(control_request, "cancel id=%s", id);
+	CU_ASSERT(is_ok());
+	CU_ASSERT_EQUAL(commit_flush(), -1);
+	CU_ASSERT_EQUAL(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	sigaction(SIGXFSZ, &old, NULL);
+	CU_ASSERT_EQUAL_FATAL(load_msgs(&ml, id, 0, 1), 1);
+	CU_ASSERT_STRING_EQUAL(ml.r[0].state, "active");
+	msgs_free(&ml);
+	CU_ASSERT_EQUAL(store_load_outbox(obx_collect, &o), 0);
+
+	/* room again: the end and its events together */
+	CU_ASSERT_EQUAL(commit_flush(), 0);
+	CU_ASSERT_EQUAL_FATAL(load_msgs(&ml, id, 0, 1), 1);
+	CU_ASSERT_STRING_EQUAL(ml.r[0].state, "cancelled");
+	msgs_free(&ml);
+	CU_ASSERT_EQUAL(store_load_outbox(obx_collect, &o), 2);
+	for (i = 0; i < o.n; i++) {
+		if (strcmp(o.url[i], "http://127.0.0.1:9/cb") == 0)
+			cb = i;
+		if (strcmp(o.url[i], gurl) == 0)
+			g = i;
+		CU_ASSERT_STRING_EQUAL(o.event[i], "finished");
+		snprintf(want, sizeof(want), "\"message_id\":\"%s\"", id);
+		CU_ASSERT(strstr(o.body[i], want) != NULL);
+		CU_ASSERT(strstr(o.body[i], "\"state\":\"cancelled\"") != NULL);
+		CU_ASSERT(strstr(o.body[i], "\"cancelled\":2") != NULL);
+	}
+	CU_ASSERT(cb != -1 && g != -1);
+
+	free(lv_conf.wh_url[0]);
+	lv_conf.wh_url[0] = NULL;
+	lv_conf.wh_nurl = 0;
+}
+
 int
 test_dispatch_register(void)
 {
@@ -1995,6 +2109,8 @@ test_dispatch_register(void)
 	    CU_add_test(s, "offline targets stay pending (parked)",
 	    test_parked) == NULL ||
 	    CU_add_test(s, "cancel", test_cancel) == NULL ||
+	    CU_add_test(s, "webhook events: in the batch of the end",
+	    test_webhook_events) == NULL ||
 	    CU_add_test(s, "TTL: not a moment early (rounded up)",
 	    test_ttl_not_early) == NULL ||
 	    CU_add_test(s, "TTL: the tick expires pending targets",

@@ -31,7 +31,8 @@ test_parse_ok(void)
 
 	CU_ASSERT_EQUAL_FATAL(parse("{\"classes\":[\"a\",\"b\"],\"clients\":"
 	    "[\"c1\"],\"body\":\"hi\\u00e9\",\"content_type\":"
-	    "\"application/json\",\"ttl\":60}", &rq, &keep, &sel, err), 0);
+	    "\"application/json\",\"ttl\":60,\"callback\":"
+	    "\"https://hooks.example/in?a=1\"}", &rq, &keep, &sel, err), 0);
 	CU_ASSERT_EQUAL(rq.nsel, 3);
 	CU_ASSERT_EQUAL(rq.sel[0].kind, PUBLISH_CLASS);
 	CU_ASSERT_STRING_EQUAL(rq.sel[1].name, "b");
@@ -41,6 +42,7 @@ test_parse_ok(void)
 	CU_ASSERT(memcmp(rq.body, "hi\xc3\xa9", 4) == 0);
 	CU_ASSERT_STRING_EQUAL(rq.content_type, "application/json");
 	CU_ASSERT_EQUAL(rq.ttl, 60);
+	CU_ASSERT_STRING_EQUAL(rq.callback, "https://hooks.example/in?a=1");
 	CU_ASSERT_FALSE(rq.all);
 	free(sel);
 	json_decref(keep);
@@ -52,6 +54,7 @@ test_parse_ok(void)
 	CU_ASSERT_EQUAL(rq.body_len, 0);
 	CU_ASSERT_PTR_NULL(rq.content_type);
 	CU_ASSERT_EQUAL(rq.ttl, 0);
+	CU_ASSERT_PTR_NULL(rq.callback);
 	free(sel);
 	json_decref(keep);
 }
@@ -87,6 +90,12 @@ test_parse_bad(void)
 		    "bad content_type" },
 		{ "{\"all\":true,\"body\":\"x\",\"content_type\":5}",
 		    "bad content_type" },
+		{ "{\"all\":true,\"body\":\"x\",\"callback\":\"ftp://h/\"}",
+		    "callback must be an http:// or https:// URL" },
+		{ "{\"all\":true,\"body\":\"x\",\"callback\":7}",
+		    "callback must be" },
+		{ "{\"all\":true,\"body\":\"x\",\"callback\":"
+		    "\"http://h/a b\"}", "callback must be" },
 	};
 	struct publish_req	 rq;
 	struct publish_sel	*sel;

@@ -4,7 +4,7 @@
  * usage: tests/unit [-v] [suite ...]
  *   -v     verbose: CUnit lists each test, the daemon logs at debug
  *   suite  run only the named suites (config, proto, store, clients,
- *          registrar, heartbeat)
+ *          registrar, heartbeat, webhook, ...)
  * Exits 0 only if every test ran and passed.
  */
 #include <ftw.h>
@@ -104,6 +104,7 @@ static int (*const suites[])(void) = {
 	test_http_register,
 	test_wire_register,
 	test_relay_register,
+	test_webhook_register,
 };
 
 int

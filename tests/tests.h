@@ -66,6 +66,7 @@ int	 test_clients_register(void);
 int	 test_registrar_register(void);
 int	 test_heartbeat_register(void);
 int	 test_guard_register(void);
+int	 test_webhook_register(void);
 int	 test_commit_register(void);
 int	 test_client_register(void);
 int	 test_auth_register(void);
