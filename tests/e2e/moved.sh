@@ -19,7 +19,11 @@ online() { [ "$(client_field "$1" state)" = online ]; }
 copies() { awk -v id="$2" '$2 == id' "$1" 2>/dev/null | wc -l; }
 
 step "start sippushd (MESSAGE transactions live 20 s) and m0 on port P"
-start_daemon 'dispatch.timeout = 20000' 'dispatch.retry_jitter = 0'
+# no offline by silence: on a loaded machine the old process's late 200
+# (about 3.5 s after the send) raced the heartbeat sweep, which parked the
+# retry with m0 offline and the target never acked
+start_daemon 'dispatch.timeout = 20000' 'dispatch.retry_jitter = 0' \
+    'heartbeat.timeout = 0'
 sim_bg -q -p m -n 1 --silent-first 3 --msglog "$T/old.log" register listen:40
 wait_until 15 online m0
 P=$(client_field m0 port)
