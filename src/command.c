@@ -147,6 +147,7 @@ cmd_parse_messages(int argc, char **argv, struct messages_req *rq,
 	char		*end;
 
 	rq->limit = DISPATCH_LIST_DEFAULT;
+	rq->after = NULL;
 	if (v) {
 		rq->limit = strtol(v, &end, 10);
 		if (*v == '\0' || *end != '\0' || rq->limit < 1 ||

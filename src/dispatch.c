@@ -1305,8 +1305,8 @@ nomem:
 int
 dispatch_restore(void)
 {
-	return store_load_messages(NULL, 1, -1, dispatch_restore_message,
-	    NULL);
+	return store_load_messages(NULL, 1, NULL, -1,
+	    dispatch_restore_message, NULL);
 }
 
 /* ---- control operations (requests and results: sippushd.h) ---- */
@@ -1816,6 +1816,8 @@ struct dispatch_read {
 	char			*id;		/* status */
 	int			 targets;
 	int			 limit;		/* messages */
+	struct message_pos	 after;
+	int			 has_after;
 	int			 rc;		/* the load's */
 	char			 err[OP_ERROR_MAX - 32];
 	struct status_result	 sres;
@@ -1850,7 +1852,7 @@ dispatch_status_run(struct commit_job *j)
 {
 	struct dispatch_read	*rd = (struct dispatch_read *)j;
 
-	rd->rc = store_load_messages(rd->id, 0, 1, dispatch_status_row,
+	rd->rc = store_load_messages(rd->id, 0, NULL, 1, dispatch_status_row,
 	    &rd->sl);
 	if (rd->rc == 1 && rd->targets && store_load_targets(rd->id, NULL,
 	    -1, dispatch_status_target, &rd->sl) == -1)
@@ -1943,8 +1945,8 @@ dispatch_messages_run(struct commit_job *j)
 {
 	struct dispatch_read	*rd = (struct dispatch_read *)j;
 
-	if ((rd->rc = store_load_messages(NULL, 0, rd->limit,
-	    dispatch_list_row, &rd->ll)) == -1)
+	if ((rd->rc = store_load_messages(NULL, 0, rd->has_after ?
+	    &rd->after : NULL, rd->limit, dispatch_list_row, &rd->ll)) == -1)
 		snprintf(rd->err, sizeof(rd->err), "%s", store_errmsg());
 }
 
@@ -1974,7 +1976,7 @@ dispatch_messages_done(struct commit_job *j)
 	dispatch_read_free(rd);
 }
 
-/* The newest messages with their counts. */
+/* The newest messages with their counts, older than rq->after if set. */
 void
 dispatch_messages(const struct messages_req *rq,
     void (*done)(void *, const struct messages_result *), void *arg)
@@ -1993,6 +1995,10 @@ dispatch_messages(const struct messages_req *rq,
 		goto out;
 	}
 	rd->limit = (int)rq->limit;
+	if (rq->after != NULL) {
+		rd->after = *rq->after;
+		rd->has_after = 1;
+	}
 	rd->mdone = done;
 	rd->arg = arg;
 	rd->job.run = dispatch_messages_run;

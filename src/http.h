@@ -59,6 +59,10 @@ int	 http_api_parse_publish(const char *body, size_t len, int max_ttl,
 	    struct publish_req *, struct publish_sel **sel, json_t **keep,
 	    char *error, size_t errlen);
 int	 http_api_error_status(const char *error);
+#define HTTP_CURSOR_MAX	(16 + MESSAGE_ID_LEN + 1)
+int	 http_api_cursor_parse(const char *, struct message_pos *);
+void	 http_api_cursor_format(const struct message_info *,
+	    char out[HTTP_CURSOR_MAX]);
 void	 http_api_shutdown(void);
 extern const char http_openapi_json[];	/* openapi.c, generated */
 

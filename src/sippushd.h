@@ -348,6 +348,13 @@ struct publish_result {
 	size_t		 online;
 };
 
+/* A message's place in the listings, newest first: by created_at, then
+ * by ID, both descending (a keyset cursor points at the last one seen). */
+struct message_pos {
+	int64_t		 created_at;
+	char		 id[MESSAGE_ID_LEN + 1];
+};
+
 /* A message's summary, from memory or from the store. */
 struct message_info {
 	const char	*id;
@@ -387,7 +394,9 @@ struct status_result {
 };
 
 struct messages_req {
-	long		 limit;		/* 1..DISPATCH_LIST_MAX */
+	long			 limit;	/* 1..DISPATCH_LIST_MAX */
+	const struct message_pos *after; /* older than this; NULL: from
+					    the newest */
 };
 
 #define DISPATCH_LIST_DEFAULT	20
@@ -537,8 +546,10 @@ struct store_batch {
  * write	the batch in one transaction; 0, or -1 rolled back (a store
  *		fault is logged and counted for failing)
  * load_*	call fn for each row (fn returns -1 to stop); the count
- * load_messages newest first: the one id (NULL: all), only unfinished
- *		ones if active_only, at most limit (-1: all)
+ * load_messages newest first, by (created_at, id) descending: the one
+ *		id (NULL: all), only unfinished ones if active_only, only
+ *		those older than after (NULL: from the newest), at most limit
+ *		(-1: all)
  * load_targets	by client ID, the ones with client ID > after (NULL: from
  *		the first), at most limit (-1: all)
  * load_users	by ID; the one id, or all if NULL
@@ -557,7 +568,8 @@ struct store_backend {
 	int	(*write)(const struct store_batch *);
 	int	(*load_clients)(int (*fn)(const struct client_row *, void *),
 		    void *);
-	int	(*load_messages)(const char *id, int active_only, int limit,
+	int	(*load_messages)(const char *id, int active_only,
+		    const struct message_pos *after, int limit,
 		    int (*fn)(const struct message_row *, void *), void *);
 	int	(*load_targets)(const char *message_id, const char *after,
 		    int limit, int (*fn)(const struct target_row *, void *),
@@ -599,7 +611,8 @@ int	 store_version(void);
 int	 store_write(const struct store_batch *);
 int	 store_load_clients(int (*)(const struct client_row *, void *),
 	    void *);
-int	 store_load_messages(const char *id, int active_only, int limit,
+int	 store_load_messages(const char *id, int active_only,
+	    const struct message_pos *after, int limit,
 	    int (*)(const struct message_row *, void *), void *);
 int	 store_load_targets(const char *message_id, const char *after,
 	    int limit, int (*)(const struct target_row *, void *), void *);
