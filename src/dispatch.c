@@ -1409,40 +1409,45 @@ dispatch_publish(const struct publish_req *rq,
 	body_len = body ? rq->body_len : 0;
 	p.all = rq->all;
 	if ((p.classes = calloc(rq->nsel + 1, sizeof(*p.classes))) == NULL) {
-		op_error(res.error, "publish: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "publish: out of memory");
 		goto out;
 	}
 	for (i = 0; i < rq->nsel; i++) {
 		if (rq->sel[i].kind == PUBLISH_CLASS) {
 			if (!clients_valid_class(rq->sel[i].name)) {
-				op_error(res.error, "publish: \"%.64s\" "
-				    "is not a valid class", rq->sel[i].name);
+				op_error(&res.code, res.error, OP_BAD_REQUEST,
+				    "publish: \"%.64s\" is not a valid class",
+				    rq->sel[i].name);
 				goto out;
 			}
 			p.classes[p.nclasses++] = rq->sel[i].name;
 		} else if (clients_find(rq->sel[i].name) == NULL) {
-			op_error(res.error, "publish: no client "
-			    "\"%.64s\" in the table", rq->sel[i].name);
+			op_error(&res.code, res.error, OP_NOT_FOUND,
+			    "publish: no client \"%.64s\" in the table",
+			    rq->sel[i].name);
 			goto out;
 		}
 	}
 	if (ttl < 1 || ttl > dp_cfg->dp_max_ttl) {
-		op_error(res.error, "publish: ttl must be 1..%d seconds",
-		    dp_cfg->dp_max_ttl);
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "publish: ttl must be 1..%d seconds", dp_cfg->dp_max_ttl);
 		goto out;
 	}
 	if (!dispatch_valid_ctype(ctype)) {
-		op_error(res.error, "publish: bad content type \"%.64s\"",
-		    ctype);
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "publish: bad content type \"%.64s\"", ctype);
 		goto out;
 	}
 	if (body == NULL || body_len == 0) {
-		op_error(res.error, "publish: no body");
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "publish: no body");
 		goto out;
 	}
 	if (body_len > (size_t)dp_cfg->dp_max_body) {
-		op_error(res.error, "publish: body is %zu bytes, over "
-		    "dispatch.max_body (%d)", body_len, dp_cfg->dp_max_body);
+		op_error(&res.code, res.error, OP_TOO_LARGE,
+		    "publish: body is %zu bytes, over dispatch.max_body (%d)",
+		    body_len, dp_cfg->dp_max_body);
 		goto out;
 	}
 	if (p.all || p.nclasses)
@@ -1464,16 +1469,18 @@ dispatch_publish(const struct publish_req *rq,
 			p.v[p.n++] = c;
 		}
 	if (p.nomem) {
-		op_error(res.error, "publish: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "publish: out of memory");
 		goto out;
 	}
 	if (!p.all && rq->nsel == 0) {
-		op_error(res.error, "publish: no target given (class=, "
-		    "client= or all=yes)");
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "publish: no target given (class=, client= or all=yes)");
 		goto out;
 	}
 	if (p.n == 0) {
-		op_error(res.error, "publish: no client matches");
+		op_error(&res.code, res.error, OP_NOT_FOUND,
+		    "publish: no client matches");
 		goto out;
 	}
 	qsort(p.v, p.n, sizeof(*p.v), dispatch_cmp_client);
@@ -1493,17 +1500,18 @@ dispatch_publish(const struct publish_req *rq,
 		    k++ == 0)
 			c = p.v[i];
 	if (k) {
-		op_error(res.error, "publish: client %s has %u "
-		    "unfinished messages, the most "
+		op_error(&res.code, res.error, OP_TOO_MANY,
+		    "publish: client %s has %u unfinished messages, the most "
 		    "dispatch.max_pending_per_client allows (%zu target%s at "
 		    "the limit); wait for deliveries to end or cancel some",
 		    c->id, c->pending, k, k > 1 ? "s" : "");
 		goto out;
 	}
 	if (nudp && body_len > MESSAGE_UDP_BODY_MAX) {
-		op_error(res.error, "publish: body is %zu bytes, over "
-		    "the %d that RFC 3428 allows over UDP, and %zu targets "
-		    "use UDP", body_len, MESSAGE_UDP_BODY_MAX, nudp);
+		op_error(&res.code, res.error, OP_TOO_LARGE,
+		    "publish: body is %zu bytes, over the %d that RFC 3428 "
+		    "allows over UDP, and %zu targets use UDP", body_len,
+		    MESSAGE_UDP_BODY_MAX, nudp);
 		goto out;
 	}
 
@@ -1520,15 +1528,16 @@ dispatch_publish(const struct publish_req *rq,
 	    sel.data == NULL || (m->selector = strdup(sel.data)) == NULL ||
 	    (m->content_type = strdup(ctype)) == NULL ||
 	    (m->body = malloc(body_len + 1)) == NULL) {
-		op_error(res.error, "publish: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "publish: out of memory");
 		goto out;
 	}
 	memcpy(m->body, body, body_len);
 	m->body[body_len] = '\0';
 	m->body_len = body_len;
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-		op_error(res.error, "publish: no randomness: %s",
-		    strerror(errno));
+		op_error(&res.code, res.error, OP_INTERNAL,
+		    "publish: no randomness: %s", strerror(errno));
 		goto out;
 	}
 	for (i = 0; i < sizeof(rnd); i++)
@@ -1552,7 +1561,8 @@ dispatch_publish(const struct publish_req *rq,
 	 * rows in a transaction of their own, and the message starts
 	 * when it is committed (dispatch_publish_done) */
 	if ((pub = calloc(1, sizeof(*pub))) == NULL) {
-		op_error(res.error, "publish: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "publish: out of memory");
 		goto out;
 	}
 	store_batch_init(&pub->rows);
@@ -1588,7 +1598,8 @@ dispatch_publish(const struct publish_req *rq,
 nomem:
 	store_batch_free(&pub->rows);
 	free(pub);
-	op_error(res.error, "publish: out of memory");
+	op_error(&res.code, res.error, OP_UNAVAILABLE,
+	    "publish: out of memory");
 out:
 	if (m)
 		dispatch_free(m);
@@ -1620,10 +1631,12 @@ dispatch_publish_done(struct commit_job *j)
 
 	memset(&res, 0, sizeof(res));
 	if (j->failed)
-		op_error(res.error, "publish: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "publish: out of memory");
 	else if (pub->rv == -1)
-		op_error(res.error, "publish: not published: sippushd "
-		    "cannot write its database: %s", pub->err);
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "publish: not published: sippushd cannot write its "
+		    "database: %s", pub->err);
 	else {
 		log_info("dispatch: published %s to %zu targets (%zu "
 		    "online): %s", m->id, m->ntargets, pub->online,
@@ -1868,11 +1881,14 @@ dispatch_status_done(struct commit_job *j)
 	struct status_result	*res = &rd->sres;
 
 	if (j->failed || rd->sl.nomem)
-		op_error(res->error, "status: out of memory");
+		op_error(&res->code, res->error, OP_UNAVAILABLE,
+		    "status: out of memory");
 	else if (rd->rc == 0)
-		op_error(res->error, "no message %.64s", rd->id);
+		op_error(&res->code, res->error, OP_NOT_FOUND,
+		    "no message %.64s", rd->id);
 	else if (rd->rc == -1)
-		op_error(res->error, "store failure: %s", rd->err);
+		op_error(&res->code, res->error, OP_UNAVAILABLE,
+		    "store failure: %s", rd->err);
 	else
 		res->ok = 1;
 	rd->sdone(rd->arg, res);
@@ -1894,14 +1910,16 @@ dispatch_status(const struct status_req *rq,
 
 	memset(&res, 0, sizeof(res));
 	if (rq->id == NULL) {
-		op_error(res.error, "status needs id=ID");
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "status needs id=ID");
 		goto out;
 	}
 	if ((m = dispatch_find(rq->id)) != NULL) {
 		dispatch_info_message(&res.msg, m);
 		if (rq->targets && m->ntargets &&
 		    (tv = calloc(m->ntargets, sizeof(*tv))) == NULL) {
-			op_error(res.error, "status: out of memory");
+			op_error(&res.code, res.error, OP_UNAVAILABLE,
+			    "status: out of memory");
 			goto out;
 		}
 		for (i = 0; rq->targets && i < m->ntargets; i++) {
@@ -1923,7 +1941,8 @@ dispatch_status(const struct status_req *rq,
 	if ((rd = calloc(1, sizeof(*rd))) == NULL ||
 	    (rd->id = strdup(rq->id)) == NULL) {
 		free(rd);
-		op_error(res.error, "status: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "status: out of memory");
 		goto out;
 	}
 	rd->targets = rq->targets;
@@ -1961,9 +1980,11 @@ dispatch_messages_done(struct commit_job *j)
 
 	memset(&res, 0, sizeof(res));
 	if (j->failed || rd->ll.nomem)
-		op_error(res.error, "messages: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "messages: out of memory");
 	else if (rd->rc == -1)
-		op_error(res.error, "store failure: %s", rd->err);
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "store failure: %s", rd->err);
 	else {
 		for (i = 0; i < rd->ll.n; i++)
 			if ((m = dispatch_find(rd->ll.v[i].id)) != NULL)
@@ -1986,12 +2007,13 @@ dispatch_messages(const struct messages_req *rq,
 
 	memset(&res, 0, sizeof(res));
 	if (rq->limit < 1 || rq->limit > DISPATCH_LIST_MAX) {
-		op_error(res.error, "limit must be 1..%d",
-		    DISPATCH_LIST_MAX);
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "limit must be 1..%d", DISPATCH_LIST_MAX);
 		goto out;
 	}
 	if ((rd = calloc(1, sizeof(*rd))) == NULL) {
-		op_error(res.error, "messages: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "messages: out of memory");
 		goto out;
 	}
 	rd->limit = (int)rq->limit;
@@ -2042,12 +2064,17 @@ dispatch_cancel(const struct cancel_req *rq,
 
 	memset(&res, 0, sizeof(res));
 	if (rq->id == NULL) {
-		op_error(res.error, "cancel needs id=ID");
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "cancel needs id=ID");
 		goto out;
 	}
 	if ((m = dispatch_find(rq->id)) == NULL ||
 	    m->state == MESSAGE_CANCELLED) {
-		op_error(res.error, "no active message %.64s", rq->id);
+		/* not in memory: finished, or never was (a front end that
+		 * must tell which reads its status) */
+		op_error(&res.code, res.error, m ? OP_CONFLICT : OP_NOT_FOUND,
+		    "no active message %.64s", rq->id);
+		res.id = rq->id;
 		goto out;
 	}
 	before = m->count[TARGET_CANCELLED];

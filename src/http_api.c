@@ -88,21 +88,28 @@ http_api_shutdown(void)
 
 /* ---- JSON helpers ---- */
 
-/* Which status an operation's error deserves. */
+/* The status of an operation's failure, by its code (never its text). */
 int
-http_api_error_status(const char *error)
+http_api_status(enum op_code code)
 {
-	if (strstr(error, "out of memory") || strstr(error, "store") ||
-	    strstr(error, "cannot") || strstr(error, "randomness"))
-		return 503;
-	if (strncmp(error, "no message", 10) == 0 ||
-	    strncmp(error, "no active message", 17) == 0)
+	switch (code) {
+	case OP_BAD_REQUEST:
+		return 400;
+	case OP_NOT_FOUND:
 		return 404;
-	if (strstr(error, "pending"))
+	case OP_CONFLICT:
+		return 409;
+	case OP_TOO_LARGE:
+		return 413;
+	case OP_TOO_MANY:
 		return 429;
-	if (strstr(error, "no client matches"))
-		return 404;
-	return 400;
+	case OP_UNAVAILABLE:
+		return 503;
+	case OP_OK:		/* a failure without a code: a bug */
+	case OP_INTERNAL:
+	default:
+		return 500;
+	}
 }
 
 static json_t *
@@ -395,8 +402,7 @@ api_publish_done(void *arg, const struct publish_result *res)
 	if (r == NULL)
 		return;
 	if (!res->ok) {
-		http_error(r, http_api_error_status(res->error), "%s",
-		    res->error);
+		http_error(r, http_api_status(res->code), "%s", res->error);
 		return;
 	}
 	snprintf(loc, sizeof(loc), "/v1/messages/%s", res->id);
@@ -526,8 +532,7 @@ api_messages_done(void *arg, const struct messages_result *res)
 	if (r == NULL)
 		return;
 	if (!res->ok) {
-		http_error(r, http_api_error_status(res->error), "%s",
-		    res->error);
+		http_error(r, http_api_status(res->code), "%s", res->error);
 		return;
 	}
 	lim = (size_t)api_limit(r);
@@ -579,8 +584,7 @@ api_status_done(void *arg, const struct status_result *res)
 	if (r == NULL)
 		return;
 	if (!res->ok) {
-		http_error(r, http_api_error_status(res->error), "%s",
-		    res->error);
+		http_error(r, http_api_status(res->code), "%s", res->error);
 		return;
 	}
 	http_reply(r, 200, api_message(&res->msg));
@@ -624,8 +628,7 @@ api_targets_done(void *arg, const struct status_result *res)
 	if (r == NULL)
 		return;
 	if (!res->ok) {
-		http_error(r, http_api_error_status(res->error), "%s",
-		    res->error);
+		http_error(r, http_api_status(res->code), "%s", res->error);
 		return;
 	}
 	if ((lim = api_limit(r)) == -1)
@@ -684,8 +687,7 @@ api_cancel_status_done(void *arg, const struct status_result *res)
 		http_error(r, 409, "message %s is already %s", res->msg.id,
 		    res->msg.state);
 	else
-		http_error(r, http_api_error_status(res->error), "%s",
-		    res->error);
+		http_error(r, http_api_status(res->code), "%s", res->error);
 }
 
 static void
@@ -698,16 +700,17 @@ api_cancel_done(void *arg, const struct cancel_result *res)
 	if (r == NULL)
 		return;
 	if (!res->ok) {
-		/* finished (409) or unknown (404)? */
-		if (strncmp(res->error, "no active message", 17) == 0 &&
-		    (t = http_wait(r)) != NULL) {
-			rq.id = strrchr(res->error, ' ') + 1;
-			rq.targets = 0;
-			dispatch_status(&rq, api_cancel_status_done, t);
+		if (res->code != OP_NOT_FOUND && res->code != OP_CONFLICT) {
+			http_error(r, http_api_status(res->code), "%s",
+			    res->error);
 			return;
 		}
-		http_error(r, http_api_error_status(res->error), "%s",
-		    res->error);
+		/* not active: finished (409, saying how) or unknown (404) */
+		if ((t = http_wait(r)) != NULL) {
+			rq.id = res->id;
+			rq.targets = 0;
+			dispatch_status(&rq, api_cancel_status_done, t);
+		}
 		return;
 	}
 	http_reply(r, 200, json_pack("{s:s, s:I, s:I}", "id", res->id,

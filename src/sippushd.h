@@ -317,11 +317,30 @@ void	 dispatch_batch_done(int ok);
  * The control operations, for any front end (command.c parses the
  * control protocol into these requests and renders the results): each
  * calls done(arg, result) once, now or later; the result and what it
- * points to live until done returns.  ok 0: error says why (one line).
+ * points to live until done returns.  ok 0: code says what kind of
+ * failure, set where it is found, and error says why (one line).  The
+ * control socket shows the text; the HTTP API answers the status of the
+ * code (http_api_status).
  */
+enum op_code {
+	OP_OK,			/* no failure */
+	OP_BAD_REQUEST,		/* the request is wrong: fix it */
+	OP_NOT_FOUND,		/* no such message, client or user */
+	OP_CONFLICT,		/* not in this state (already cancelled) */
+	OP_TOO_LARGE,		/* a body over a limit */
+	OP_TOO_MANY,		/* over a per-client limit: try later */
+	OP_UNAVAILABLE,		/* the store cannot be written or read, or
+				   memory is short: try later */
+	OP_INTERNAL,		/* the daemon's own fault */
+};
+#define OP_NCODES	(OP_INTERNAL + 1)
+
 #define OP_ERROR_MAX	512
-void	 op_error(char *error, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));	/* command.c */
+/* code may be NULL (a parser: its every failure is a bad request) */
+void	 op_error(enum op_code *code, char *error, enum op_code,
+	    const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));	/* command.c */
+const char *op_code_name(enum op_code);
 
 enum publish_sel_kind { PUBLISH_CLASS, PUBLISH_CLIENT };
 
@@ -342,6 +361,7 @@ struct publish_req {
 
 struct publish_result {
 	int		 ok;
+	enum op_code	 code;
 	char		 error[OP_ERROR_MAX];
 	const char	*id;
 	size_t		 targets;
@@ -387,6 +407,7 @@ struct status_req {
 
 struct status_result {
 	int			 ok;
+	enum op_code		 code;
 	char			 error[OP_ERROR_MAX];
 	struct message_info	 msg;
 	const struct target_info *t;
@@ -404,6 +425,7 @@ struct messages_req {
 
 struct messages_result {
 	int			 ok;
+	enum op_code		 code;
 	char			 error[OP_ERROR_MAX];
 	const struct message_info *v;	/* newest first */
 	size_t			 n;
@@ -415,6 +437,7 @@ struct cancel_req {
 
 struct cancel_result {
 	int		 ok;
+	enum op_code	 code;
 	char		 error[OP_ERROR_MAX];
 	const char	*id;
 	size_t		 cancelled;
@@ -782,6 +805,7 @@ struct user_info {
 
 struct user_result {
 	int			 ok;
+	enum op_code		 code;
 	char			 error[OP_ERROR_MAX];
 	int			 op;
 	const char		*id;		/* add, del */

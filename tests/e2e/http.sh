@@ -4,8 +4,9 @@
 # message, its targets (state filter, cursor pages), cancel; the
 # clients (filters, cursor); Idempotency-Key; tokens and scopes
 # (sippushctl token add|del|list, stored hashed); error statuses (400,
-# 401, 403, 404, 405, 409, 413, 415, 429); /healthz, /readyz, /metrics
-# (promtool check metrics) and /v1/openapi.json (the file in doc/).
+# 401, 403, 404, 405, 409, 413, 415, 429) and their codes; /healthz,
+# /readyz, /metrics (promtool check metrics) and /v1/openapi.json (the
+# file in doc/).
 . "$(dirname "$0")/lib.sh"
 
 command -v curl >/dev/null || fail "curl is needed (scripts/install-deps.sh)"
@@ -98,7 +99,7 @@ want=$(printf %s "$PUB" | sha256sum | cut -d' ' -f1)
 step "401 without or with a bad token, 403 without the scope"
 api GET /v1/clients
 expect 401 "no token"
-jq_ok '.error | test("bearer token")' "no token"
+jq_ok '(.error | test("bearer token")) and .code == "unauthorized"' "no token"
 api GET /v1/clients "sp_0000"
 expect 401 "unknown token"
 api GET /v1/clients "" -H "Authorization: Basic YTpi"
@@ -228,7 +229,7 @@ expect 200 "cancel"
 jq_ok '.id == "'"$QID"'" and (.cancelled + .in_flight) >= 1' "cancel reply"
 api DELETE "/v1/messages/$QID" "$PUB"
 expect 409 "cancel a cancelled message"
-jq_ok '.error | test("already cancelled")' "second cancel"
+jq_ok '(.error | test("already cancelled")) and .code == "conflict"' "second cancel"
 api DELETE /v1/messages/0123456789abcdef "$PUB"
 expect 404 "cancel an unknown message"
 api GET /v1/messages/0123456789abcdef "$RO"
@@ -262,6 +263,13 @@ publish "$PUB" '{"body":"x"}'
 expect 400 "no target"
 publish "$PUB" '{"classes":["nobody-here"],"body":"x"}'
 expect 404 "no client matches"
+jq_ok '.code == "not_found"' "no client matches"
+publish "$PUB" '{"clients":["ghost"],"body":"x"}'
+expect 404 "a client not in the table"
+jq_ok '(.error | test("no client \"ghost\" in the table")) and .code == "not_found"' "client ghost"
+publish "$PUB" '{"clients":["h0"],"body":"'"$(head -c 2000 /dev/zero | tr '\0' a)"'"}'
+expect 413 "a body over dispatch.max_body (1300)"
+jq_ok '(.error | test("dispatch.max_body")) and .code == "too_large"' "body over dispatch.max_body"
 api POST /v1/messages "$PUB" -H 'Content-Type: text/plain' --data-binary 'x'
 expect 415 "text/plain body"
 head -c 5000 /dev/zero | tr '\0' a >"$T/big"
