@@ -167,7 +167,8 @@ http_reply(struct http_req *r, int status, json_t *j)
 		s = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	if (s == NULL) {
-		s = strdup("{\"error\":\"out of memory\"}");
+		s = strdup("{\"error\":\"out of memory\","
+		    "\"code\":\"unavailable\"}");
 		status = 503;
 	}
 	http_answer(r, status, "application/json", s, s ? strlen(s) : 0);

@@ -247,6 +247,10 @@ test_errors_scopes(void)
 		{ OP_INTERNAL, 500, "internal" },
 		{ OP_OK, 500, "internal" },	/* a failure without a code */
 	};
+	static const int statuses[] = { 400, 401, 403, 404, 405, 409, 413,
+	    415, 429, 500, 503 };
+	json_error_t	 je;
+	json_t		*doc, *codes;
 	size_t		 i;
 
 	CU_ASSERT_EQUAL(sizeof(st) / sizeof(st[0]), OP_NCODES);
@@ -259,6 +263,26 @@ test_errors_scopes(void)
 			    st[i].name);
 	}
 	CU_ASSERT_EQUAL(http_api_status((enum op_code)99), 500);
+	/* every status the API answers has a code openapi.json lists */
+	doc = json_loads(http_openapi_json, 0, &je);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+	codes = json_object_get(json_object_get(json_object_get(
+	    json_object_get(json_object_get(doc, "components"), "schemas"),
+	    "Error"), "properties"), "code");
+	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+		size_t	 k;
+		json_t	*v;
+		int	 listed = 0;
+
+		json_array_foreach(json_object_get(codes, "enum"), k, v)
+			listed |= strcmp(json_string_value(v),
+			    http_status_code(statuses[i])) == 0;
+		if (!listed)
+			fprintf(stderr, "\ncode %s (%d) not in openapi.json\n",
+			    http_status_code(statuses[i]), statuses[i]);
+		CU_ASSERT(listed);
+	}
+	json_decref(doc);
 	CU_ASSERT_STRING_EQUAL(http_status_code(401), "unauthorized");
 	CU_ASSERT_STRING_EQUAL(http_status_code(403), "forbidden");
 
