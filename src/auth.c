@@ -665,7 +665,8 @@ auth_list(const struct user_req *rq, struct user_result *res,
 	free(v);
 	return;
 nomem:
-	op_error(res->error, "user list: out of memory");
+	op_error(&res->code, res->error, OP_UNAVAILABLE,
+	    "user list: out of memory");
 	done(arg, res);
 }
 
@@ -724,9 +725,11 @@ auth_change_done(struct commit_job *j)
 	memset(&res, 0, sizeof(res));
 	res.op = ch->op;
 	if (j->failed)
-		op_error(res.error, "store: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "store: out of memory");
 	else if (ch->rv == -1)
-		op_error(res.error, "store: %s", ch->err);
+		op_error(&res.code, res.error, OP_UNAVAILABLE, "store: %s",
+		    ch->err);
 	else {
 		for (i = 0; i < ch->rows.nusers; i++)
 			if (auth_user_apply(&ch->rows.users[i]) == -1)
@@ -787,24 +790,25 @@ auth_import(const struct user_req *rq, struct user_result *res,
 
 	for (i = 0; i < rq->n; i++) {
 		if (!clients_valid_id(rq->v[i].id)) {
-			op_error(res->error, "user import: entry %zu: "
-			    "\"%.64s\" is not a valid client ID (1-%d of A-Z "
-			    "a-z 0-9 . _ -)", i + 1, rq->v[i].id,
-			    CLIENT_ID_MAX);
+			op_error(&res->code, res->error, OP_BAD_REQUEST,
+			    "user import: entry %zu: \"%.64s\" is not a valid "
+			    "client ID (1-%d of A-Z a-z 0-9 . _ -)", i + 1,
+			    rq->v[i].id, CLIENT_ID_MAX);
 			return -1;
 		}
 		if (!auth_valid_password(rq->v[i].password)) {
-			op_error(res->error, "user import: entry %zu (%s): "
-			    "the password must have %d to %d characters and "
-			    "no line break", i + 1, rq->v[i].id,
-			    AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
+			op_error(&res->code, res->error, OP_BAD_REQUEST,
+			    "user import: entry %zu (%s): the password must "
+			    "have %d to %d characters and no line break", i + 1,
+			    rq->v[i].id, AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
 			return -1;
 		}
 	}
 	for (i = 0; i < rq->n; i++)
 		if (auth_change_add(ch, STORE_PUT, rq->v[i].id,
 		    rq->v[i].password) == -1) {
-			op_error(res->error, "user import: out of memory");
+			op_error(&res->code, res->error, OP_UNAVAILABLE,
+			    "user import: out of memory");
 			return -1;
 		}
 	return 0;
@@ -827,7 +831,8 @@ auth_user(const struct user_req *rq,
 		return;
 	}
 	if ((ch = calloc(1, sizeof(*ch))) == NULL) {
-		op_error(res.error, "user %s: out of memory", sub);
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "user %s: out of memory", sub);
 		goto out;
 	}
 	store_batch_init(&ch->rows);
@@ -838,26 +843,28 @@ auth_user(const struct user_req *rq,
 		goto start;
 	}
 	if (rq->id == NULL || !clients_valid_id(rq->id)) {
-		op_error(res.error, "user %s: \"%.64s\" is not a valid "
-		    "client ID (1-%d of A-Z a-z 0-9 . _ -)", sub,
-		    rq->id ? rq->id : "", CLIENT_ID_MAX);
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "user %s: \"%.64s\" is not a valid client ID (1-%d of A-Z "
+		    "a-z 0-9 . _ -)", sub, rq->id ? rq->id : "", CLIENT_ID_MAX);
 		goto out;
 	}
 	if (rq->op == USER_DEL) {
 		if (auth_user_find(rq->id) == NULL) {
-			op_error(res.error, "no user %s", rq->id);
+			op_error(&res.code, res.error, OP_NOT_FOUND,
+			    "no user %s", rq->id);
 			goto out;
 		}
 	} else if (rq->password == NULL ||
 	    !auth_valid_password(rq->password)) {
-		op_error(res.error, "user add: the password must have %d to "
-		    "%d characters and no line break", AUTH_PASSWORD_MIN,
-		    AUTH_PASSWORD_MAX);
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "user add: the password must have %d to %d characters and "
+		    "no line break", AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
 		goto out;
 	}
 	if (auth_change_add(ch, rq->op == USER_DEL ? STORE_DELETE : STORE_PUT,
 	    rq->id, rq->password) == -1) {
-		op_error(res.error, "user %s: out of memory", sub);
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "user %s: out of memory", sub);
 		goto out;
 	}
 start:

@@ -44,15 +44,38 @@ cmd_stats(struct cmd_call *call, int argc, char **argv)
 	cmd_done(call);
 }
 
-/* An operation's error text, into a result's error[OP_ERROR_MAX]. */
+/* An operation's failure: its kind into *code (if code is not NULL)
+ * and its text into error[OP_ERROR_MAX]. */
 void
-op_error(char *error, const char *fmt, ...)
+op_error(enum op_code *code, char *error, enum op_code c, const char *fmt,
+    ...)
 {
 	va_list	 ap;
 
+	if (code != NULL)
+		*code = c;
 	va_start(ap, fmt);
 	vsnprintf(error, OP_ERROR_MAX, fmt, ap);
 	va_end(ap);
+}
+
+/* The name of a failure's kind, as the HTTP API's error objects show it
+ * ("code"). */
+const char *
+op_code_name(enum op_code c)
+{
+	static const char *const names[OP_NCODES] = {
+		[OP_OK] = "ok",
+		[OP_BAD_REQUEST] = "bad_request",
+		[OP_NOT_FOUND] = "not_found",
+		[OP_CONFLICT] = "conflict",
+		[OP_TOO_LARGE] = "too_large",
+		[OP_TOO_MANY] = "too_many",
+		[OP_UNAVAILABLE] = "unavailable",
+		[OP_INTERNAL] = "internal",
+	};
+
+	return (unsigned)c < OP_NCODES && names[c] ? names[c] : "internal";
 }
 
 /* ---- argument parsing: request lines into plain requests ---- */
@@ -104,15 +127,16 @@ cmd_parse_publish(int argc, char **argv, struct publish_req *rq,
 	rq->sel = sel;
 	for (i = 1; i < argc; i++) {
 		if ((v = strchr(argv[i], '=')) == NULL) {
-			op_error(error, "publish: unexpected word \"%.64s\"",
-			    argv[i]);
+			op_error(NULL, error, OP_BAD_REQUEST,
+			    "publish: unexpected word \"%.64s\"", argv[i]);
 			return -1;
 		}
 		v++;
 		if (strncmp(argv[i], "class=", 6) == 0) {
 			if (!clients_valid_class(v)) {
-				op_error(error, "publish: \"%.64s\" is not a "
-				    "valid class", v);
+				op_error(NULL, error, OP_BAD_REQUEST,
+				    "publish: \"%.64s\" is not a valid class",
+				    v);
 				return -1;
 			}
 			sel[rq->nsel].kind = PUBLISH_CLASS;
@@ -127,23 +151,25 @@ cmd_parse_publish(int argc, char **argv, struct publish_req *rq,
 			ttl = strtol(v, &end, 10);
 			if (*v == '\0' || *end != '\0' || errno || ttl < 1 ||
 			    ttl > max_ttl) {
-				op_error(error, "publish: ttl must be 1..%d "
-				    "seconds", max_ttl);
+				op_error(NULL, error, OP_BAD_REQUEST,
+				    "publish: ttl must be 1..%d seconds",
+				    max_ttl);
 				return -1;
 			}
 			rq->ttl = ttl;
 		} else if (strncmp(argv[i], "content_type=", 13) == 0) {
 			if (!dispatch_valid_ctype(v)) {
-				op_error(error, "publish: bad content type "
-				    "\"%.64s\"", v);
+				op_error(NULL, error, OP_BAD_REQUEST,
+				    "publish: bad content type \"%.64s\"", v);
 				return -1;
 			}
 			rq->content_type = v;
 		} else if (strncmp(argv[i], "callback=", 9) == 0) {
 			if (!cmd_valid_callback(v)) {
-				op_error(error, "publish: callback must be an "
-				    "http:// or https:// URL of at most %d "
-				    "characters", CALLBACK_MAX);
+				op_error(NULL, error, OP_BAD_REQUEST,
+				    "publish: callback must be an http:// or "
+				    "https:// URL of at most %d characters",
+				    CALLBACK_MAX);
 				return -1;
 			}
 			rq->callback = v;
@@ -151,8 +177,8 @@ cmd_parse_publish(int argc, char **argv, struct publish_req *rq,
 			rq->body = v;
 			rq->body_len = strlen(v);
 		} else {
-			op_error(error, "publish: unknown argument \"%.64s\"",
-			    argv[i]);
+			op_error(NULL, error, OP_BAD_REQUEST,
+			    "publish: unknown argument \"%.64s\"", argv[i]);
 			return -1;
 		}
 	}
@@ -168,7 +194,7 @@ cmd_parse_status(int argc, char **argv, struct status_req *rq, char *error)
 	rq->id = proto_get(argc, argv, "id");
 	rq->targets = tv == NULL || strcmp(tv, "no") != 0;
 	if (rq->id == NULL) {
-		op_error(error, "status needs id=ID");
+		op_error(NULL, error, OP_BAD_REQUEST, "status needs id=ID");
 		return -1;
 	}
 	return 0;
@@ -183,12 +209,13 @@ cmd_parse_messages(int argc, char **argv, struct messages_req *rq,
 	char		*end;
 
 	rq->limit = DISPATCH_LIST_DEFAULT;
+	rq->after = NULL;
 	if (v) {
 		rq->limit = strtol(v, &end, 10);
 		if (*v == '\0' || *end != '\0' || rq->limit < 1 ||
 		    rq->limit > DISPATCH_LIST_MAX) {
-			op_error(error, "limit must be 1..%d",
-			    DISPATCH_LIST_MAX);
+			op_error(NULL, error, OP_BAD_REQUEST,
+			    "limit must be 1..%d", DISPATCH_LIST_MAX);
 			return -1;
 		}
 	}
@@ -200,7 +227,7 @@ int
 cmd_parse_cancel(int argc, char **argv, struct cancel_req *rq, char *error)
 {
 	if ((rq->id = proto_get(argc, argv, "id")) == NULL) {
-		op_error(error, "cancel needs id=ID");
+		op_error(NULL, error, OP_BAD_REQUEST, "cancel needs id=ID");
 		return -1;
 	}
 	return 0;
@@ -232,23 +259,24 @@ cmd_parse_user(int argc, char **argv, struct user_req *rq,
 		for (i = 2; i < argc; i += 2) {
 			if (i + 1 >= argc || strncmp(argv[i], "id=", 3) != 0 ||
 			    strncmp(argv[i + 1], "password=", 9) != 0) {
-				op_error(error, "user import: entry %d: "
-				    "expected id=ID password=PW",
-				    (i - 2) / 2 + 1);
+				op_error(NULL, error, OP_BAD_REQUEST,
+				    "user import: entry %d: expected id=ID "
+				    "password=PW", (i - 2) / 2 + 1);
 				return -1;
 			}
 			if (!clients_valid_id(argv[i] + 3)) {
-				op_error(error, "user import: entry %d: "
-				    "\"%.64s\" is not a valid client ID (1-%d "
-				    "of A-Z a-z 0-9 . _ -)", (i - 2) / 2 + 1,
-				    argv[i] + 3, CLIENT_ID_MAX);
+				op_error(NULL, error, OP_BAD_REQUEST,
+				    "user import: entry %d: \"%.64s\" is not a "
+				    "valid client ID (1-%d of A-Z a-z 0-9 . _ "
+				    "-)", (i - 2) / 2 + 1, argv[i] + 3,
+				    CLIENT_ID_MAX);
 				return -1;
 			}
 			if (!auth_valid_password(argv[i + 1] + 9)) {
-				op_error(error, "user import: entry %d (%s): "
-				    "the password must have %d to %d "
-				    "characters and no line break",
-				    (i - 2) / 2 + 1, argv[i] + 3,
+				op_error(NULL, error, OP_BAD_REQUEST,
+				    "user import: entry %d (%s): the password "
+				    "must have %d to %d characters and no line "
+				    "break", (i - 2) / 2 + 1, argv[i] + 3,
 				    AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
 				return -1;
 			}
@@ -258,14 +286,15 @@ cmd_parse_user(int argc, char **argv, struct user_req *rq,
 		return 0;
 	}
 	if (strcmp(sub, "add") != 0 && strcmp(sub, "del") != 0) {
-		op_error(error, "user: expected add, del, list or import");
+		op_error(NULL, error, OP_BAD_REQUEST,
+		    "user: expected add, del, list or import");
 		return -1;
 	}
 	rq->op = strcmp(sub, "add") == 0 ? USER_ADD : USER_DEL;
 	if (rq->id == NULL || !clients_valid_id(rq->id)) {
-		op_error(error, "user %s: \"%.64s\" is not a valid client ID "
-		    "(1-%d of A-Z a-z 0-9 . _ -)", sub, rq->id ? rq->id : "",
-		    CLIENT_ID_MAX);
+		op_error(NULL, error, OP_BAD_REQUEST,
+		    "user %s: \"%.64s\" is not a valid client ID (1-%d of A-Z "
+		    "a-z 0-9 . _ -)", sub, rq->id ? rq->id : "", CLIENT_ID_MAX);
 		return -1;
 	}
 	return 0;

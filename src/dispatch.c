@@ -1371,8 +1371,8 @@ nomem:
 int
 dispatch_restore(void)
 {
-	return store_load_messages(NULL, 1, -1, dispatch_restore_message,
-	    NULL);
+	return store_load_messages(NULL, 1, NULL, -1,
+	    dispatch_restore_message, NULL);
 }
 
 /* ---- control operations (requests and results: sippushd.h) ---- */
@@ -1475,40 +1475,45 @@ dispatch_publish(const struct publish_req *rq,
 	body_len = body ? rq->body_len : 0;
 	p.all = rq->all;
 	if ((p.classes = calloc(rq->nsel + 1, sizeof(*p.classes))) == NULL) {
-		op_error(res.error, "publish: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "publish: out of memory");
 		goto out;
 	}
 	for (i = 0; i < rq->nsel; i++) {
 		if (rq->sel[i].kind == PUBLISH_CLASS) {
 			if (!clients_valid_class(rq->sel[i].name)) {
-				op_error(res.error, "publish: \"%.64s\" "
-				    "is not a valid class", rq->sel[i].name);
+				op_error(&res.code, res.error, OP_BAD_REQUEST,
+				    "publish: \"%.64s\" is not a valid class",
+				    rq->sel[i].name);
 				goto out;
 			}
 			p.classes[p.nclasses++] = rq->sel[i].name;
 		} else if (clients_find(rq->sel[i].name) == NULL) {
-			op_error(res.error, "publish: no client "
-			    "\"%.64s\" in the table", rq->sel[i].name);
+			op_error(&res.code, res.error, OP_NOT_FOUND,
+			    "publish: no client \"%.64s\" in the table",
+			    rq->sel[i].name);
 			goto out;
 		}
 	}
 	if (ttl < 1 || ttl > dp_cfg->dp_max_ttl) {
-		op_error(res.error, "publish: ttl must be 1..%d seconds",
-		    dp_cfg->dp_max_ttl);
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "publish: ttl must be 1..%d seconds", dp_cfg->dp_max_ttl);
 		goto out;
 	}
 	if (!dispatch_valid_ctype(ctype)) {
-		op_error(res.error, "publish: bad content type \"%.64s\"",
-		    ctype);
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "publish: bad content type \"%.64s\"", ctype);
 		goto out;
 	}
 	if (body == NULL || body_len == 0) {
-		op_error(res.error, "publish: no body");
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "publish: no body");
 		goto out;
 	}
 	if (body_len > (size_t)dp_cfg->dp_max_body) {
-		op_error(res.error, "publish: body is %zu bytes, over "
-		    "dispatch.max_body (%d)", body_len, dp_cfg->dp_max_body);
+		op_error(&res.code, res.error, OP_TOO_LARGE,
+		    "publish: body is %zu bytes, over dispatch.max_body (%d)",
+		    body_len, dp_cfg->dp_max_body);
 		goto out;
 	}
 	if (p.all || p.nclasses)
@@ -1530,16 +1535,18 @@ dispatch_publish(const struct publish_req *rq,
 			p.v[p.n++] = c;
 		}
 	if (p.nomem) {
-		op_error(res.error, "publish: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "publish: out of memory");
 		goto out;
 	}
 	if (!p.all && rq->nsel == 0) {
-		op_error(res.error, "publish: no target given (class=, "
-		    "client= or all=yes)");
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "publish: no target given (class=, client= or all=yes)");
 		goto out;
 	}
 	if (p.n == 0) {
-		op_error(res.error, "publish: no client matches");
+		op_error(&res.code, res.error, OP_NOT_FOUND,
+		    "publish: no client matches");
 		goto out;
 	}
 	qsort(p.v, p.n, sizeof(*p.v), dispatch_cmp_client);
@@ -1559,17 +1566,18 @@ dispatch_publish(const struct publish_req *rq,
 		    k++ == 0)
 			c = p.v[i];
 	if (k) {
-		op_error(res.error, "publish: client %s has %u "
-		    "unfinished messages, the most "
+		op_error(&res.code, res.error, OP_TOO_MANY,
+		    "publish: client %s has %u unfinished messages, the most "
 		    "dispatch.max_pending_per_client allows (%zu target%s at "
 		    "the limit); wait for deliveries to end or cancel some",
 		    c->id, c->pending, k, k > 1 ? "s" : "");
 		goto out;
 	}
 	if (nudp && body_len > MESSAGE_UDP_BODY_MAX) {
-		op_error(res.error, "publish: body is %zu bytes, over "
-		    "the %d that RFC 3428 allows over UDP, and %zu targets "
-		    "use UDP", body_len, MESSAGE_UDP_BODY_MAX, nudp);
+		op_error(&res.code, res.error, OP_TOO_LARGE,
+		    "publish: body is %zu bytes, over the %d that RFC 3428 "
+		    "allows over UDP, and %zu targets use UDP", body_len,
+		    MESSAGE_UDP_BODY_MAX, nudp);
 		goto out;
 	}
 
@@ -1587,15 +1595,16 @@ dispatch_publish(const struct publish_req *rq,
 	    (m->content_type = strdup(ctype)) == NULL ||
 	    (rq->callback && (m->callback = strdup(rq->callback)) == NULL) ||
 	    (m->body = malloc(body_len + 1)) == NULL) {
-		op_error(res.error, "publish: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "publish: out of memory");
 		goto out;
 	}
 	memcpy(m->body, body, body_len);
 	m->body[body_len] = '\0';
 	m->body_len = body_len;
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-		op_error(res.error, "publish: no randomness: %s",
-		    strerror(errno));
+		op_error(&res.code, res.error, OP_INTERNAL,
+		    "publish: no randomness: %s", strerror(errno));
 		goto out;
 	}
 	for (i = 0; i < sizeof(rnd); i++)
@@ -1619,7 +1628,8 @@ dispatch_publish(const struct publish_req *rq,
 	 * rows in a transaction of their own, and the message starts
 	 * when it is committed (dispatch_publish_done) */
 	if ((pub = calloc(1, sizeof(*pub))) == NULL) {
-		op_error(res.error, "publish: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "publish: out of memory");
 		goto out;
 	}
 	store_batch_init(&pub->rows);
@@ -1656,7 +1666,8 @@ dispatch_publish(const struct publish_req *rq,
 nomem:
 	store_batch_free(&pub->rows);
 	free(pub);
-	op_error(res.error, "publish: out of memory");
+	op_error(&res.code, res.error, OP_UNAVAILABLE,
+	    "publish: out of memory");
 out:
 	if (m)
 		dispatch_free(m);
@@ -1688,10 +1699,12 @@ dispatch_publish_done(struct commit_job *j)
 
 	memset(&res, 0, sizeof(res));
 	if (j->failed)
-		op_error(res.error, "publish: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "publish: out of memory");
 	else if (pub->rv == -1)
-		op_error(res.error, "publish: not published: sippushd "
-		    "cannot write its database: %s", pub->err);
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "publish: not published: sippushd cannot write its "
+		    "database: %s", pub->err);
 	else {
 		log_info("dispatch: published %s to %zu targets (%zu "
 		    "online): %s", m->id, m->ntargets, pub->online,
@@ -1884,6 +1897,8 @@ struct dispatch_read {
 	char			*id;		/* status */
 	int			 targets;
 	int			 limit;		/* messages */
+	struct message_pos	 after;
+	int			 has_after;
 	int			 rc;		/* the load's */
 	int			 more;		/* status: a full page read */
 	char			 err[OP_ERROR_MAX - 32];
@@ -1942,7 +1957,7 @@ dispatch_status_run(struct commit_job *j)
 	int			 n;
 
 	if (rd->rc == 0)		/* the first page */
-		rd->rc = store_load_messages(rd->id, 0, 1,
+		rd->rc = store_load_messages(rd->id, 0, NULL, 1,
 		    dispatch_status_row, &rd->sl);
 	rd->more = 0;
 	if (rd->rc == 1 && rd->targets && !rd->sl.nomem) {
@@ -1972,11 +1987,14 @@ dispatch_status_done(struct commit_job *j)
 		return;
 	}
 	if (j->failed || rd->sl.nomem)
-		op_error(res->error, "status: out of memory");
+		op_error(&res->code, res->error, OP_UNAVAILABLE,
+		    "status: out of memory");
 	else if (rd->rc == 0)
-		op_error(res->error, "no message %.64s", rd->id);
+		op_error(&res->code, res->error, OP_NOT_FOUND,
+		    "no message %.64s", rd->id);
 	else if (rd->rc == -1)
-		op_error(res->error, "store failure: %s", rd->err);
+		op_error(&res->code, res->error, OP_UNAVAILABLE,
+		    "store failure: %s", rd->err);
 	else
 		res->ok = 1;
 	rd->sdone(rd->arg, res);
@@ -1998,14 +2016,16 @@ dispatch_status(const struct status_req *rq,
 
 	memset(&res, 0, sizeof(res));
 	if (rq->id == NULL) {
-		op_error(res.error, "status needs id=ID");
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "status needs id=ID");
 		goto out;
 	}
 	if ((m = dispatch_find(rq->id)) != NULL) {
 		dispatch_info_message(&res.msg, m);
 		if (rq->targets && m->ntargets &&
 		    (tv = calloc(m->ntargets, sizeof(*tv))) == NULL) {
-			op_error(res.error, "status: out of memory");
+			op_error(&res.code, res.error, OP_UNAVAILABLE,
+			    "status: out of memory");
 			goto out;
 		}
 		for (i = 0; rq->targets && i < m->ntargets; i++) {
@@ -2027,7 +2047,8 @@ dispatch_status(const struct status_req *rq,
 	if ((rd = calloc(1, sizeof(*rd))) == NULL ||
 	    (rd->id = strdup(rq->id)) == NULL) {
 		free(rd);
-		op_error(res.error, "status: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "status: out of memory");
 		goto out;
 	}
 	rd->targets = rq->targets;
@@ -2049,8 +2070,8 @@ dispatch_messages_run(struct commit_job *j)
 {
 	struct dispatch_read	*rd = (struct dispatch_read *)j;
 
-	if ((rd->rc = store_load_messages(NULL, 0, rd->limit,
-	    dispatch_list_row, &rd->ll)) == -1)
+	if ((rd->rc = store_load_messages(NULL, 0, rd->has_after ?
+	    &rd->after : NULL, rd->limit, dispatch_list_row, &rd->ll)) == -1)
 		snprintf(rd->err, sizeof(rd->err), "%s", store_errmsg());
 }
 
@@ -2065,9 +2086,11 @@ dispatch_messages_done(struct commit_job *j)
 
 	memset(&res, 0, sizeof(res));
 	if (j->failed || rd->ll.nomem)
-		op_error(res.error, "messages: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "messages: out of memory");
 	else if (rd->rc == -1)
-		op_error(res.error, "store failure: %s", rd->err);
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "store failure: %s", rd->err);
 	else {
 		for (i = 0; i < rd->ll.n; i++)
 			if ((m = dispatch_find(rd->ll.v[i].id)) != NULL)
@@ -2080,7 +2103,7 @@ dispatch_messages_done(struct commit_job *j)
 	dispatch_read_free(rd);
 }
 
-/* The newest messages with their counts. */
+/* The newest messages with their counts, older than rq->after if set. */
 void
 dispatch_messages(const struct messages_req *rq,
     void (*done)(void *, const struct messages_result *), void *arg)
@@ -2090,15 +2113,20 @@ dispatch_messages(const struct messages_req *rq,
 
 	memset(&res, 0, sizeof(res));
 	if (rq->limit < 1 || rq->limit > DISPATCH_LIST_MAX) {
-		op_error(res.error, "limit must be 1..%d",
-		    DISPATCH_LIST_MAX);
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "limit must be 1..%d", DISPATCH_LIST_MAX);
 		goto out;
 	}
 	if ((rd = calloc(1, sizeof(*rd))) == NULL) {
-		op_error(res.error, "messages: out of memory");
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "messages: out of memory");
 		goto out;
 	}
 	rd->limit = (int)rq->limit;
+	if (rq->after != NULL) {
+		rd->after = *rq->after;
+		rd->has_after = 1;
+	}
 	rd->mdone = done;
 	rd->arg = arg;
 	rd->job.run = dispatch_messages_run;
@@ -2142,12 +2170,17 @@ dispatch_cancel(const struct cancel_req *rq,
 
 	memset(&res, 0, sizeof(res));
 	if (rq->id == NULL) {
-		op_error(res.error, "cancel needs id=ID");
+		op_error(&res.code, res.error, OP_BAD_REQUEST,
+		    "cancel needs id=ID");
 		goto out;
 	}
 	if ((m = dispatch_find(rq->id)) == NULL ||
 	    m->state == MESSAGE_CANCELLED) {
-		op_error(res.error, "no active message %.64s", rq->id);
+		/* not in memory: finished, or never was (a front end that
+		 * must tell which reads its status) */
+		op_error(&res.code, res.error, m ? OP_CONFLICT : OP_NOT_FOUND,
+		    "no active message %.64s", rq->id);
+		res.id = rq->id;
 		goto out;
 	}
 	before = m->count[TARGET_CANCELLED];

@@ -178,7 +178,8 @@ http_reply(struct http_req *r, int status, json_t *j)
 		s = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	if (s == NULL) {
-		s = strdup("{\"error\":\"out of memory\"}");
+		s = strdup("{\"error\":\"out of memory\","
+		    "\"code\":\"unavailable\"}");
 		status = 503;
 	}
 	http_answer(r, status, "application/json", s, s ? strlen(s) : 0);
@@ -199,7 +200,38 @@ http_reply_text(struct http_req *r, int status, const char *ctype,
 	http_answer(r, status, ctype, s, len);
 }
 
-/* Answer {"error": "..."} with status. */
+/* The "code" of an error object: a word for the status, the same the
+ * operations' codes have (op_code_name) where one fits. */
+const char *
+http_status_code(int status)
+{
+	switch (status) {
+	case 400:
+		return op_code_name(OP_BAD_REQUEST);
+	case 401:
+		return "unauthorized";
+	case 403:
+		return "forbidden";
+	case 404:
+		return op_code_name(OP_NOT_FOUND);
+	case 405:
+		return "method_not_allowed";
+	case 409:
+		return op_code_name(OP_CONFLICT);
+	case 413:
+		return op_code_name(OP_TOO_LARGE);
+	case 415:
+		return "unsupported_media_type";
+	case 429:
+		return op_code_name(OP_TOO_MANY);
+	case 503:
+		return op_code_name(OP_UNAVAILABLE);
+	default:
+		return op_code_name(OP_INTERNAL);
+	}
+}
+
+/* Answer {"error": "...", "code": "..."} with status. */
 void
 http_error(struct http_req *r, int status, const char *fmt, ...)
 {
@@ -209,7 +241,8 @@ http_error(struct http_req *r, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	http_reply(r, status, json_pack("{s:s}", "error", msg));
+	http_reply(r, status, json_pack("{s:s, s:s}", "error", msg, "code",
+	    http_status_code(status)));
 }
 
 /* The route will answer later: a ticket for the operation's done

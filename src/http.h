@@ -49,6 +49,7 @@ const char	*http_token_name(const struct http_req *);
 void		 http_reply(struct http_req *, int status, json_t *);
 void		 http_reply_text(struct http_req *, int status,
 		    const char *ctype, const char *, size_t);
+const char	*http_status_code(int status);
 void		 http_error(struct http_req *, int status, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 void		 http_header_add(struct http_req *, const char *name,
@@ -72,7 +73,11 @@ const struct http_route	*http_api_match(const char *method, const char *url,
 int	 http_api_parse_publish(const char *body, size_t len, int max_ttl,
 	    struct publish_req *, struct publish_sel **sel, json_t **keep,
 	    char *error, size_t errlen);
-int	 http_api_error_status(const char *error);
+int	 http_api_status(enum op_code);
+#define HTTP_CURSOR_MAX	(16 + MESSAGE_ID_LEN + 1)
+int	 http_api_cursor_parse(const char *, struct message_pos *);
+void	 http_api_cursor_format(const struct message_info *,
+	    char out[HTTP_CURSOR_MAX]);
 void	 http_api_shutdown(void);
 extern const char http_openapi_json[];	/* openapi.c, generated */
 

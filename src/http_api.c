@@ -89,21 +89,28 @@ http_api_shutdown(void)
 
 /* ---- JSON helpers ---- */
 
-/* Which status an operation's error deserves. */
+/* The status of an operation's failure, by its code (never its text). */
 int
-http_api_error_status(const char *error)
+http_api_status(enum op_code code)
 {
-	if (strstr(error, "out of memory") || strstr(error, "store") ||
-	    strstr(error, "cannot") || strstr(error, "randomness"))
-		return 503;
-	if (strncmp(error, "no message", 10) == 0 ||
-	    strncmp(error, "no active message", 17) == 0)
+	switch (code) {
+	case OP_BAD_REQUEST:
+		return 400;
+	case OP_NOT_FOUND:
 		return 404;
-	if (strstr(error, "pending"))
+	case OP_CONFLICT:
+		return 409;
+	case OP_TOO_LARGE:
+		return 413;
+	case OP_TOO_MANY:
 		return 429;
-	if (strstr(error, "no client matches"))
-		return 404;
-	return 400;
+	case OP_UNAVAILABLE:
+		return 503;
+	case OP_OK:		/* a failure without a code: a bug */
+	case OP_INTERNAL:
+	default:
+		return 500;
+	}
 }
 
 static json_t *
@@ -155,6 +162,16 @@ api_client(const struct client *c)
 	    "registered_at", (json_int_t)c->registered_at,
 	    "expires_at", (json_int_t)c->expires_at,
 	    "last_seen", (json_int_t)c->last_seen);
+}
+
+/* Answer a page o (200), with next_cursor if next is not NULL (absent on
+ * the last page). */
+static void
+api_page(struct http_req *r, json_t *o, const char *next)
+{
+	if (o != NULL && next != NULL)
+		json_object_set_new(o, "next_cursor", json_string(next));
+	http_reply(r, 200, o);
 }
 
 /* ?limit=: 1..API_LIMIT_MAX, or -1 with the request answered 400. */
@@ -395,8 +412,7 @@ api_publish_done(void *arg, const struct publish_result *res)
 	if (r == NULL)
 		return;
 	if (!res->ok) {
-		http_error(r, http_api_error_status(res->error), "%s",
-		    res->error);
+		http_error(r, http_api_status(res->code), "%s", res->error);
 		return;
 	}
 	snprintf(loc, sizeof(loc), "/v1/messages/%s", res->id);
@@ -482,63 +498,90 @@ out:
 	json_decref(keep);
 }
 
+/*
+ * The cursor of GET /v1/messages: the place (created_at, id) of the last
+ * message of the page before, as one opaque string (16 hex digits of
+ * created_at, then the ID).  0, or -1 if s is no such string.
+ */
+int
+http_api_cursor_parse(const char *s, struct message_pos *pos)
+{
+	char		 num[17];
+	size_t		 i;
+
+	if (strlen(s) != 16 + MESSAGE_ID_LEN)
+		return -1;
+	for (i = 0; s[i]; i++)
+		if (!strchr("0123456789abcdef", s[i]))
+			return -1;
+	memcpy(num, s, 16);
+	num[16] = '\0';
+	pos->created_at = (int64_t)strtoull(num, NULL, 16);
+	if (pos->created_at < 0)
+		return -1;
+	memcpy(pos->id, s + 16, MESSAGE_ID_LEN + 1);
+	return 0;
+}
+
+void
+http_api_cursor_format(const struct message_info *m,
+    char out[HTTP_CURSOR_MAX])
+{
+	snprintf(out, HTTP_CURSOR_MAX, "%016llx%.*s",
+	    (unsigned long long)m->created_at, MESSAGE_ID_LEN, m->id);
+}
+
 static void
 api_messages_done(void *arg, const struct messages_result *res)
 {
 	struct http_req	*r = http_ticket_take(arg);
+	char		 next[HTTP_CURSOR_MAX];
 	json_t		*a;
-	size_t		 i, off = 0, lim = 0;
-	const char	*c;
+	size_t		 i, lim;
 
 	if (r == NULL)
 		return;
 	if (!res->ok) {
-		http_error(r, http_api_error_status(res->error), "%s",
-		    res->error);
+		http_error(r, http_api_status(res->code), "%s", res->error);
 		return;
 	}
-	if ((c = http_query(r, "cursor")) != NULL)
-		off = strtoul(c, NULL, 10);
 	lim = (size_t)api_limit(r);
 	a = json_array();
-	for (i = off; i < res->n && i < off + lim; i++)
+	for (i = 0; i < res->n && i < lim; i++)
 		json_array_append_new(a, api_message(&res->v[i]));
-	if (res->n > off + lim) {
-		char	 next[32];
-
-		snprintf(next, sizeof(next), "%zu", off + lim);
-		http_reply(r, 200, json_pack("{s:o, s:s}", "messages", a,
-		    "next_cursor", next));
-	} else
-		http_reply(r, 200, json_pack("{s:o, s:n}", "messages", a,
-		    "next_cursor"));
+	if (res->n > lim)
+		http_api_cursor_format(&res->v[lim - 1], next);
+	api_page(r, json_pack("{s:o}", "messages", a),
+	    res->n > lim ? next : NULL);
 }
 
-/* GET /v1/messages?limit=N&cursor=C: newest first; the cursor counts
- * messages already seen (a message published meanwhile shifts it). */
+/*
+ * GET /v1/messages?limit=N&cursor=C: newest first, by (created_at, id);
+ * the cursor is the place of the last message of the page before, so
+ * messages published meanwhile (newer) neither repeat nor skip one.
+ */
 static void
 api_messages(struct http_req *r, char **p)
 {
 	struct messages_req	 rq;
+	struct message_pos	 pos;
 	struct http_ticket	*t;
 	const char		*c = http_query(r, "cursor");
-	char			*end;
-	unsigned long		 off = 0;
 	long			 lim;
 
 	(void)p;
 	if ((lim = api_limit(r)) == -1)
 		return;
+	rq.after = NULL;
 	if (c != NULL) {
-		errno = 0;
-		off = strtoul(c, &end, 10);
-		if (*c == '\0' || *end != '\0' || errno ||
-		    off + (unsigned long)lim >= DISPATCH_LIST_MAX) {
-			http_error(r, 400, "bad cursor");
+		if (http_api_cursor_parse(c, &pos) == -1) {
+			http_error(r, 400, "bad cursor \"%.64s\": pass the "
+			    "next_cursor of the page before, as it is", c);
 			return;
 		}
+		rq.after = &pos;
 	}
-	rq.limit = (long)off + lim + 1;
+	rq.limit = lim + 1;	/* one more: is there a next page? */
 	if ((t = http_wait(r)) != NULL)
 		dispatch_messages(&rq, api_messages_done, t);
 }
@@ -551,8 +594,7 @@ api_status_done(void *arg, const struct status_result *res)
 	if (r == NULL)
 		return;
 	if (!res->ok) {
-		http_error(r, http_api_error_status(res->error), "%s",
-		    res->error);
+		http_error(r, http_api_status(res->code), "%s", res->error);
 		return;
 	}
 	http_reply(r, 200, api_message(&res->msg));
@@ -596,8 +638,7 @@ api_targets_done(void *arg, const struct status_result *res)
 	if (r == NULL)
 		return;
 	if (!res->ok) {
-		http_error(r, http_api_error_status(res->error), "%s",
-		    res->error);
+		http_error(r, http_api_status(res->code), "%s", res->error);
 		return;
 	}
 	if ((lim = api_limit(r)) == -1)
@@ -607,7 +648,12 @@ api_targets_done(void *arg, const struct status_result *res)
 		http_error(r, 400, "unknown state \"%.32s\"", sv);
 		return;
 	}
-	cursor = http_query(r, "cursor");
+	if ((cursor = http_query(r, "cursor")) != NULL &&
+	    !clients_valid_id(cursor)) {
+		http_error(r, 400, "bad cursor \"%.64s\": pass the "
+		    "next_cursor of the page before (a client ID)", cursor);
+		return;
+	}
 	a = json_array();
 	for (i = 0; i < res->nt; i++) {
 		if (state != -1 && res->t[i].state != state)
@@ -615,21 +661,21 @@ api_targets_done(void *arg, const struct status_result *res)
 		if (cursor && strcmp(res->t[i].client, cursor) <= 0)
 			continue;
 		if (n == (size_t)lim) {
-			http_reply(r, 200, json_pack("{s:s, s:o, s:s}",
-			    "message", res->msg.id, "targets", a,
-			    "next_cursor", last));
+			api_page(r, json_pack("{s:s, s:o}", "message",
+			    res->msg.id, "targets", a), last);
 			return;
 		}
 		json_array_append_new(a, api_target(&res->t[i]));
 		last = res->t[i].client;
 		n++;
 	}
-	http_reply(r, 200, json_pack("{s:s, s:o, s:n}", "message",
-	    res->msg.id, "targets", a, "next_cursor"));
+	api_page(r, json_pack("{s:s, s:o}", "message", res->msg.id,
+	    "targets", a), NULL);
 }
 
 /* GET /v1/messages/{id}/targets?state=S&limit=N&cursor=CLIENT: sorted
- * by client ID; the cursor is the last client ID of the page before. */
+ * by client ID (a message's target set does not change); the cursor is
+ * the last client ID of the page before, the next page starts after it. */
 static void
 api_targets(struct http_req *r, char **p)
 {
@@ -651,8 +697,7 @@ api_cancel_status_done(void *arg, const struct status_result *res)
 		http_error(r, 409, "message %s is already %s", res->msg.id,
 		    res->msg.state);
 	else
-		http_error(r, http_api_error_status(res->error), "%s",
-		    res->error);
+		http_error(r, http_api_status(res->code), "%s", res->error);
 }
 
 static void
@@ -665,16 +710,17 @@ api_cancel_done(void *arg, const struct cancel_result *res)
 	if (r == NULL)
 		return;
 	if (!res->ok) {
-		/* finished (409) or unknown (404)? */
-		if (strncmp(res->error, "no active message", 17) == 0 &&
-		    (t = http_wait(r)) != NULL) {
-			rq.id = strrchr(res->error, ' ') + 1;
-			rq.targets = 0;
-			dispatch_status(&rq, api_cancel_status_done, t);
+		if (res->code != OP_NOT_FOUND && res->code != OP_CONFLICT) {
+			http_error(r, http_api_status(res->code), "%s",
+			    res->error);
 			return;
 		}
-		http_error(r, http_api_error_status(res->error), "%s",
-		    res->error);
+		/* not active: finished (409, saying how) or unknown (404) */
+		if ((t = http_wait(r)) != NULL) {
+			rq.id = res->id;
+			rq.targets = 0;
+			dispatch_status(&rq, api_cancel_status_done, t);
+		}
 		return;
 	}
 	http_reply(r, 200, json_pack("{s:s, s:I, s:I}", "id", res->id,
@@ -731,7 +777,8 @@ api_client_cmp(const void *a, const void *b)
 }
 
 /* GET /v1/clients?class=C&state=S&limit=N&cursor=ID: sorted by ID; the
- * cursor is the last ID of the page before. */
+ * cursor is the last ID of the page before, the next page starts after
+ * it (a client that registers meanwhile shows if its ID sorts later). */
 static void
 api_clients(struct http_req *r, char **p)
 {
@@ -747,6 +794,11 @@ api_clients(struct http_req *r, char **p)
 	s.class = http_query(r, "class");
 	s.cursor = http_query(r, "cursor");
 	s.state = -1;
+	if (s.cursor != NULL && !clients_valid_id(s.cursor)) {
+		http_error(r, 400, "bad cursor \"%.64s\": pass the "
+		    "next_cursor of the page before (a client ID)", s.cursor);
+		return;
+	}
 	if ((v = http_query(r, "state")) != NULL &&
 	    (s.state = clients_state_parse(v)) == -1) {
 		http_error(r, 400, "unknown state \"%.32s\"", v);
@@ -763,12 +815,8 @@ api_clients(struct http_req *r, char **p)
 	a = json_array();
 	for (i = 0; i < s.n && i < (size_t)lim; i++)
 		json_array_append_new(a, api_client(s.v[i]));
-	if (s.n > (size_t)lim)
-		http_reply(r, 200, json_pack("{s:o, s:s}", "clients", a,
-		    "next_cursor", s.v[lim - 1]->id));
-	else
-		http_reply(r, 200, json_pack("{s:o, s:n}", "clients", a,
-		    "next_cursor"));
+	api_page(r, json_pack("{s:o}", "clients", a),
+	    s.n > (size_t)lim ? s.v[lim - 1]->id : NULL);
 	free(s.v);
 }
 

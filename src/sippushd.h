@@ -347,11 +347,30 @@ void	 dispatch_batch_done(int ok);
  * The control operations, for any front end (command.c parses the
  * control protocol into these requests and renders the results): each
  * calls done(arg, result) once, now or later; the result and what it
- * points to live until done returns.  ok 0: error says why (one line).
+ * points to live until done returns.  ok 0: code says what kind of
+ * failure, set where it is found, and error says why (one line).  The
+ * control socket shows the text; the HTTP API answers the status of the
+ * code (http_api_status).
  */
+enum op_code {
+	OP_OK,			/* no failure */
+	OP_BAD_REQUEST,		/* the request is wrong: fix it */
+	OP_NOT_FOUND,		/* no such message, client or user */
+	OP_CONFLICT,		/* not in this state (already cancelled) */
+	OP_TOO_LARGE,		/* a body over a limit */
+	OP_TOO_MANY,		/* over a per-client limit: try later */
+	OP_UNAVAILABLE,		/* the store cannot be written or read, or
+				   memory is short: try later */
+	OP_INTERNAL,		/* the daemon's own fault */
+};
+#define OP_NCODES	(OP_INTERNAL + 1)
+
 #define OP_ERROR_MAX	512
-void	 op_error(char *error, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));	/* command.c */
+/* code may be NULL (a parser: its every failure is a bad request) */
+void	 op_error(enum op_code *code, char *error, enum op_code,
+	    const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));	/* command.c */
+const char *op_code_name(enum op_code);
 
 enum publish_sel_kind { PUBLISH_CLASS, PUBLISH_CLIENT };
 
@@ -373,10 +392,18 @@ struct publish_req {
 
 struct publish_result {
 	int		 ok;
+	enum op_code	 code;
 	char		 error[OP_ERROR_MAX];
 	const char	*id;
 	size_t		 targets;
 	size_t		 online;
+};
+
+/* A message's place in the listings, newest first: by created_at, then
+ * by ID, both descending (a keyset cursor points at the last one seen). */
+struct message_pos {
+	int64_t		 created_at;
+	char		 id[MESSAGE_ID_LEN + 1];
 };
 
 /* A message's summary, from memory or from the store. */
@@ -411,6 +438,7 @@ struct status_req {
 
 struct status_result {
 	int			 ok;
+	enum op_code		 code;
 	char			 error[OP_ERROR_MAX];
 	struct message_info	 msg;
 	const struct target_info *t;
@@ -418,7 +446,9 @@ struct status_result {
 };
 
 struct messages_req {
-	long		 limit;		/* 1..DISPATCH_LIST_MAX */
+	long			 limit;	/* 1..DISPATCH_LIST_MAX */
+	const struct message_pos *after; /* older than this; NULL: from
+					    the newest */
 };
 
 /* status of a stored message: its targets read this many per job */
@@ -429,6 +459,7 @@ struct messages_req {
 
 struct messages_result {
 	int			 ok;
+	enum op_code		 code;
 	char			 error[OP_ERROR_MAX];
 	const struct message_info *v;	/* newest first */
 	size_t			 n;
@@ -440,6 +471,7 @@ struct cancel_req {
 
 struct cancel_result {
 	int		 ok;
+	enum op_code	 code;
 	char		 error[OP_ERROR_MAX];
 	const char	*id;
 	size_t		 cancelled;
@@ -598,8 +630,10 @@ struct store_batch {
  * write	the batch in one transaction; 0, or -1 rolled back (a store
  *		fault is logged and counted for failing)
  * load_*	call fn for each row (fn returns -1 to stop); the count
- * load_messages newest first: the one id (NULL: all), only unfinished
- *		ones if active_only, at most limit (-1: all)
+ * load_messages newest first, by (created_at, id) descending: the one
+ *		id (NULL: all), only unfinished ones if active_only, only
+ *		those older than after (NULL: from the newest), at most limit
+ *		(-1: all)
  * load_targets	by client ID, the ones with client ID > after (NULL: from
  *		the first), at most limit (-1: all)
  * load_users	by ID; the one id, or all if NULL
@@ -622,7 +656,8 @@ struct store_backend {
 	int	(*write)(const struct store_batch *);
 	int	(*load_clients)(int (*fn)(const struct client_row *, void *),
 		    void *);
-	int	(*load_messages)(const char *id, int active_only, int limit,
+	int	(*load_messages)(const char *id, int active_only,
+		    const struct message_pos *after, int limit,
 		    int (*fn)(const struct message_row *, void *), void *);
 	int	(*load_targets)(const char *message_id, const char *after,
 		    int limit, int (*fn)(const struct target_row *, void *),
@@ -677,7 +712,8 @@ int	 store_version(void);
 int	 store_write(const struct store_batch *);
 int	 store_load_clients(int (*)(const struct client_row *, void *),
 	    void *);
-int	 store_load_messages(const char *id, int active_only, int limit,
+int	 store_load_messages(const char *id, int active_only,
+	    const struct message_pos *after, int limit,
 	    int (*)(const struct message_row *, void *), void *);
 int	 store_load_targets(const char *message_id, const char *after,
 	    int limit, int (*)(const struct target_row *, void *), void *);
@@ -850,6 +886,7 @@ struct user_info {
 
 struct user_result {
 	int			 ok;
+	enum op_code		 code;
 	char			 error[OP_ERROR_MAX];
 	int			 op;
 	const char		*id;		/* add, del */

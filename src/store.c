@@ -174,11 +174,12 @@ store_load_clients(int (*fn)(const struct client_row *, void *), void *arg)
 }
 
 int
-store_load_messages(const char *id, int active_only, int limit,
+store_load_messages(const char *id, int active_only,
+    const struct message_pos *after, int limit,
     int (*fn)(const struct message_row *, void *), void *arg)
 {
-	return store_be ? store_be->load_messages(id, active_only, limit, fn,
-	    arg) : -1;
+	return store_be ? store_be->load_messages(id, active_only, after,
+	    limit, fn, arg) : -1;
 }
 
 int

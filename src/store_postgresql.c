@@ -117,6 +117,8 @@ static const char *const pg_sql[ST_COUNT] = {
 	    " FROM (SELECT * FROM messages"
 	    "  WHERE ($1::text IS NULL OR id = $1)"
 	    "  AND (NOT $2::boolean OR finished_at IS NULL)"
+	    "  AND ($4::bigint IS NULL OR created_at < $4"
+	    "   OR (created_at = $4 AND id < $5::text))"
 	    "  ORDER BY created_at DESC, id DESC LIMIT $3::bigint) m"
 	    " CROSS JOIN LATERAL (SELECT"
 	    "  count(*) FILTER (WHERE t.state = 'pending') AS pending,"
@@ -1202,12 +1204,13 @@ pg_message_row(const PGresult *r, int i, void *arg)
 }
 
 static int
-pg_load_messages(const char *id, int active_only, int limit,
+pg_load_messages(const char *id, int active_only,
+    const struct message_pos *after, int limit,
     int (*fn)(const struct message_row *, void *), void *arg)
 {
 	struct pg_cb	 cb = { (void *)fn, arg, NULL };
-	char		 lim[24];
-	const char	*v[3];
+	char		 lim[24], at[24];
+	const char	*v[5];
 
 	/* the columns of the counts follow enum target_state */
 	_Static_assert(TARGET_PENDING == 0 && TARGET_CANCELLED == 5,
@@ -1216,7 +1219,9 @@ pg_load_messages(const char *id, int active_only, int limit,
 	v[0] = id;
 	v[1] = active_only ? "true" : "false";
 	v[2] = limit < 0 ? NULL : I64(lim, limit);
-	return pg_rows(ST_LOAD_MESSAGES, 3, v, "loading messages", 0,
+	v[3] = after ? I64(at, after->created_at) : NULL;
+	v[4] = after ? after->id : NULL;
+	return pg_rows(ST_LOAD_MESSAGES, 5, v, "loading messages", 0,
 	    pg_message_row, &cb);
 }
 

@@ -95,7 +95,8 @@ static const char *const sqlite_sql[ST_COUNT] = {
 	    " last_attempt = ?7, acked_at = ?8",
 	[ST_SET_MESSAGE_STATE] =
 	    "UPDATE messages SET state = ?2, finished_at = ?3 WHERE id = ?1",
-	/* ?1: one ID or NULL; ?2: unfinished ones only; ?3: how many */
+	/* ?1: one ID or NULL; ?2: unfinished ones only; ?3: how many;
+	 * ?4, ?5: older than this (created_at, id), or NULL: from the newest */
 	[ST_LOAD_MESSAGES] =
 	    "SELECT m.id, m.state, m.selector, m.content_type, m.body,"
 	    " m.created_at, m.expires_at, m.finished_at,"
@@ -114,6 +115,8 @@ static const char *const sqlite_sql[ST_COUNT] = {
 	    " m.callback"
 	    " FROM messages m WHERE (?1 IS NULL OR m.id = ?1)"
 	    " AND (?2 = 0 OR m.finished_at IS NULL)"
+	    " AND (?4 IS NULL OR m.created_at < ?4"
+	    "  OR (m.created_at = ?4 AND m.id < ?5))"
 	    " ORDER BY m.created_at DESC, m.id DESC LIMIT ?3",
 	/* ?2: after this client ID (NULL: from the first); ?3: how many */
 	[ST_LOAD_TARGETS] =
@@ -1071,7 +1074,8 @@ sqlite_write(const struct store_batch *b)
 }
 
 static int
-sqlite_load_messages(const char *id, int active_only, int limit,
+sqlite_load_messages(const char *id, int active_only,
+    const struct message_pos *after, int limit,
     int (*fn)(const struct message_row *, void *), void *arg)
 {
 	sqlite3_stmt		*st = sc->st[ST_LOAD_MESSAGES];
@@ -1085,6 +1089,13 @@ sqlite_load_messages(const char *id, int active_only, int limit,
 		sqlite3_bind_null(st, 1);
 	sqlite3_bind_int(st, 2, active_only);
 	sqlite3_bind_int(st, 3, limit);
+	if (after) {
+		sqlite3_bind_int64(st, 4, after->created_at);
+		sqlite3_bind_text(st, 5, after->id, -1, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_null(st, 4);
+		sqlite3_bind_null(st, 5);
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&r, 0, sizeof(r));
 		r.op = STORE_PUT;

@@ -65,7 +65,8 @@ int
 load_msgs(struct msgs *l, const char *id, int active_only, int limit)
 {
 	memset(l, 0, sizeof(*l));
-	return store_load_messages(id, active_only, limit, msgs_collect, l);
+	return store_load_messages(id, active_only, NULL, limit,
+	    msgs_collect, l);
 }
 
 const struct message_row *

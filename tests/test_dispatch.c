@@ -624,7 +624,7 @@ count_row(const struct message_row *r, void *arg)
 static int
 stored_messages(void)
 {
-	return store_load_messages(NULL, 0, -1, count_row, NULL);
+	return store_load_messages(NULL, 0, NULL, -1, count_row, NULL);
 }
 
 /* Run the loop once, waiting at most ms; the fake clock moves on by the
@@ -1350,6 +1350,24 @@ test_cancel_in_flight(void)
  * already cancelled) is refused". Also while its last MESSAGE is in
  * flight. */
 static void
+code_cancel_done(void *arg, const struct cancel_result *r)
+{
+	*(int *)arg = r->ok ? -1 : (int)r->code;
+}
+
+/* cancel id=ID directly: the failure's code, -1 if it worked */
+static int
+cancel_code(const char *id)
+{
+	struct cancel_req	 rq = { id };
+	int			 code = -2;
+
+	dispatch_cancel(&rq, code_cancel_done, &code);
+	CU_ASSERT_EQUAL(commit_flush(), 0);
+	return code;
+}
+
+static void
 test_cancel_twice(void)
 {
 	char		 id[MESSAGE_ID_LEN + 1];
@@ -1370,9 +1388,82 @@ test_cancel_twice(void)
 		fprintf(stderr, "\ncancel of a cancelled message: %s",
 		    lv_out.data);
 	CU_ASSERT(is_err("no active message"));
+	CU_ASSERT_EQUAL(cancel_code(id), OP_CONFLICT);	/* still in flight */
 	CU_ASSERT_FATAL(spin_until_finished(id, 10000));
 	run(control_request, "cancel id=%s", id);
 	CU_ASSERT(is_err("no active message"));
+	CU_ASSERT_EQUAL(cancel_code(id), OP_NOT_FOUND);	/* in the store only */
+	CU_ASSERT_EQUAL(cancel_code("0123456789abcdef"), OP_NOT_FOUND);
+}
+
+/* The code of a failed operation, set where the failure is found. */
+static void
+code_publish_done(void *arg, const struct publish_result *r)
+{
+	*(int *)arg = r->ok ? -1 : (int)r->code;
+}
+
+static void
+code_status_done(void *arg, const struct status_result *r)
+{
+	*(int *)arg = r->ok ? -1 : (int)r->code;
+}
+
+static int
+publish_code(const struct publish_req *rq)
+{
+	int	 code = -2;
+
+	dispatch_publish(rq, code_publish_done, &code);
+	CU_ASSERT_EQUAL(commit_flush(), 0);
+	return code;
+}
+
+static void
+test_op_codes(void)
+{
+	struct publish_sel	 ghost = { PUBLISH_CLIENT, "ghost" },
+				 nobody = { PUBLISH_CLASS, "nobody" },
+				 u = { PUBLISH_CLASS, "u" },
+				 bad = { PUBLISH_CLASS, "bad class" };
+	struct publish_req	 rq;
+	struct status_req	 sq = { "0123456789abcdef", 0 };
+	char			 big[1400];
+	int			 code = -2;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	CU_ASSERT_FATAL(client_add("u1", "u", TRANSPORT_UDP, CLIENT_OFFLINE,
+	    5061) != NULL);
+	CU_ASSERT_EQUAL(commit_flush(), 0);
+	memset(&rq, 0, sizeof(rq));
+	rq.body = "x";
+	rq.body_len = 1;
+	CU_ASSERT_EQUAL(publish_code(&rq), OP_BAD_REQUEST);	/* no target */
+	rq.nsel = 1;
+	rq.sel = &ghost;
+	CU_ASSERT_EQUAL(publish_code(&rq), OP_NOT_FOUND);
+	rq.sel = &nobody;
+	CU_ASSERT_EQUAL(publish_code(&rq), OP_NOT_FOUND);
+	rq.sel = &bad;
+	CU_ASSERT_EQUAL(publish_code(&rq), OP_BAD_REQUEST);
+	rq.sel = &u;
+	rq.ttl = 1000000000;
+	CU_ASSERT_EQUAL(publish_code(&rq), OP_BAD_REQUEST);
+	rq.ttl = 0;
+	memset(big, 'a', sizeof(big));
+	rq.body = big;
+	rq.body_len = sizeof(big);	/* over dispatch.max_body */
+	CU_ASSERT_EQUAL(publish_code(&rq), OP_TOO_LARGE);
+	lv_conf.dp_max_body = 4000;	/* over what UDP takes */
+	CU_ASSERT_EQUAL(publish_code(&rq), OP_TOO_LARGE);
+	rq.body_len = 10;
+	lv_conf.dp_max_pending = 1;
+	CU_ASSERT_EQUAL(publish_code(&rq), -1);
+	CU_ASSERT_EQUAL(publish_code(&rq), OP_TOO_MANY);
+
+	dispatch_status(&sq, code_status_done, &code);
+	CU_ASSERT_EQUAL(commit_flush(), 0);
+	CU_ASSERT_EQUAL(code, OP_NOT_FOUND);
 }
 
 
@@ -2119,6 +2210,8 @@ test_dispatch_register(void)
 	    test_retry_then_failed) == NULL ||
 	    CU_add_test(s, "cancel with a MESSAGE in flight",
 	    test_cancel_in_flight) == NULL ||
+	    CU_add_test(s, "failures carry their code", test_op_codes) ==
+	    NULL ||
 	    CU_add_test(s, "cancel twice is refused", test_cancel_twice) ==
 	    NULL ||
 	    CU_add_test(s, "restart: unfinished messages resume",

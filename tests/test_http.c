@@ -206,24 +206,94 @@ test_openapi(void)
 	json_decref(doc);
 }
 
+/* The cursor of GET /v1/messages: what it prints it reads back; any
+ * other string is refused. */
+static void
+test_messages_cursor(void)
+{
+	struct message_info	 m;
+	struct message_pos	 pos;
+	char			 c[HTTP_CURSOR_MAX];
+	static const char *const bad[] = {
+		"", "2", "zz", "00000000661f0a0b0123456789abcde",
+		"00000000661f0a0b0123456789abcdef0",
+		"00000000661f0a0b0123456789ABCDEF",
+		"00000000661f0a0b0123456789abcde/",
+		"ffffffffffffffff0123456789abcdef",	/* created_at < 0 */
+	};
+	size_t			 i;
+
+	memset(&m, 0, sizeof(m));
+	m.id = "0123456789abcdef";
+	m.created_at = 1713310219;
+	http_api_cursor_format(&m, c);
+	CU_ASSERT_EQUAL(strlen(c), 16 + MESSAGE_ID_LEN);
+	CU_ASSERT_EQUAL_FATAL(http_api_cursor_parse(c, &pos), 0);
+	CU_ASSERT_EQUAL(pos.created_at, 1713310219);
+	CU_ASSERT_STRING_EQUAL(pos.id, "0123456789abcdef");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CU_ASSERT_EQUAL(http_api_cursor_parse(bad[i], &pos), -1);
+}
+
 static void
 test_errors_scopes(void)
 {
 	unsigned	 s;
 	char		 out[64];
 
-	CU_ASSERT_EQUAL(http_api_error_status("no message 0123"), 404);
-	CU_ASSERT_EQUAL(http_api_error_status("no active message 0123"), 404);
-	CU_ASSERT_EQUAL(http_api_error_status("publish: no client matches"),
-	    404);
-	CU_ASSERT_EQUAL(http_api_error_status("store failure: disk I/O"),
-	    503);
-	CU_ASSERT_EQUAL(http_api_error_status("publish: not published: "
-	    "sippushd cannot write"), 503);
-	CU_ASSERT_EQUAL(http_api_error_status("publish: client c has 1000 "
-	    "pending"), 429);
-	CU_ASSERT_EQUAL(http_api_error_status("publish: body is 9 bytes, "
-	    "over"), 400);
+	/* each code its status, and the error object's word for it */
+	static const struct {
+		enum op_code	 code;
+		int		 status;
+		const char	*name;
+	} st[] = {
+		{ OP_BAD_REQUEST, 400, "bad_request" },
+		{ OP_NOT_FOUND, 404, "not_found" },
+		{ OP_CONFLICT, 409, "conflict" },
+		{ OP_TOO_LARGE, 413, "too_large" },
+		{ OP_TOO_MANY, 429, "too_many" },
+		{ OP_UNAVAILABLE, 503, "unavailable" },
+		{ OP_INTERNAL, 500, "internal" },
+		{ OP_OK, 500, "internal" },	/* a failure without a code */
+	};
+	static const int statuses[] = { 400, 401, 403, 404, 405, 409, 413,
+	    415, 429, 500, 503 };
+	json_error_t	 je;
+	json_t		*doc, *codes;
+	size_t		 i;
+
+	CU_ASSERT_EQUAL(sizeof(st) / sizeof(st[0]), OP_NCODES);
+	for (i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+		CU_ASSERT_EQUAL(http_api_status(st[i].code), st[i].status);
+		CU_ASSERT_STRING_EQUAL(http_status_code(st[i].status),
+		    st[i].name);
+		if (st[i].code != OP_OK)
+			CU_ASSERT_STRING_EQUAL(op_code_name(st[i].code),
+			    st[i].name);
+	}
+	CU_ASSERT_EQUAL(http_api_status((enum op_code)99), 500);
+	/* every status the API answers has a code openapi.json lists */
+	doc = json_loads(http_openapi_json, 0, &je);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+	codes = json_object_get(json_object_get(json_object_get(
+	    json_object_get(json_object_get(doc, "components"), "schemas"),
+	    "Error"), "properties"), "code");
+	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+		size_t	 k;
+		json_t	*v;
+		int	 listed = 0;
+
+		json_array_foreach(json_object_get(codes, "enum"), k, v)
+			listed |= strcmp(json_string_value(v),
+			    http_status_code(statuses[i])) == 0;
+		if (!listed)
+			fprintf(stderr, "\ncode %s (%d) not in openapi.json\n",
+			    http_status_code(statuses[i]), statuses[i]);
+		CU_ASSERT(listed);
+	}
+	json_decref(doc);
+	CU_ASSERT_STRING_EQUAL(http_status_code(401), "unauthorized");
+	CU_ASSERT_STRING_EQUAL(http_status_code(403), "forbidden");
 
 	CU_ASSERT_EQUAL(token_scopes_parse("publish,read", &s), 0);
 	CU_ASSERT_EQUAL(s, SCOPE_PUBLISH | SCOPE_READ);
@@ -250,6 +320,8 @@ test_http_register(void)
 	    test_match) == NULL ||
 	    CU_add_test(s, "router and openapi.json agree",
 	    test_openapi) == NULL ||
+	    CU_add_test(s, "GET /v1/messages cursor", test_messages_cursor)
+	    == NULL ||
 	    CU_add_test(s, "error statuses, token scopes",
 	    test_errors_scopes) == NULL)
 		return -1;

@@ -1115,13 +1115,13 @@ test_rows_contract(void)
 	    &p), 0);
 	/* messages: all, active only, limit */
 	n = 0;
-	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, -1, count_msg, &n), 2);
-	CU_ASSERT_EQUAL(store_load_messages(NULL, 1, -1, count_msg, &n), 1);
-	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, 1, count_msg, &n), 1);
-	CU_ASSERT_EQUAL(store_load_messages("m2", 0, 1, count_msg, &n), 1);
+	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, NULL, -1, count_msg, &n), 2);
+	CU_ASSERT_EQUAL(store_load_messages(NULL, 1, NULL, -1, count_msg, &n), 1);
+	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, NULL, 1, count_msg, &n), 1);
+	CU_ASSERT_EQUAL(store_load_messages("m2", 0, NULL, 1, count_msg, &n), 1);
 	/* a read within a message's callback (dispatch_restore) */
 	n = 0;
-	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, -1, count_msg_targets,
+	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, NULL, -1, count_msg_targets,
 	    &n), 2);
 	CU_ASSERT_EQUAL(n, 28);
 
@@ -1140,7 +1140,7 @@ test_rows_contract(void)
 	CU_ASSERT_EQUAL(store_purge_messages(150), 0);
 	CU_ASSERT_EQUAL(store_purge_messages(151), 1);
 	n = 0;
-	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, -1, count_msg, &n), 1);
+	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, NULL, -1, count_msg, &n), 1);
 	memset(&p, 0, sizeof(p));
 	CU_ASSERT_EQUAL(store_load_targets("m2", NULL, -1, tpage_row, &p),
 	    0);
@@ -1437,7 +1437,7 @@ test_pg_body_bytes(void)
 	CU_ASSERT_EQUAL(store_write(&b), 0);
 	store_batch_free(&b);
 	memset(got, 0, sizeof(got));
-	CU_ASSERT_EQUAL(store_load_messages("mb", 0, -1, body_seen, got), 1);
+	CU_ASSERT_EQUAL(store_load_messages("mb", 0, NULL, -1, body_seen, got), 1);
 	CU_ASSERT_EQUAL(memcmp(got, "a\0\xff\x01z\n", 6), 0);
 	store_close();
 }
@@ -1650,7 +1650,7 @@ test_messages(void)
 	/* a callback that stops the load: -1, and the store goes on */
 	memset(&ml, 0, sizeof(ml));
 	ml.stop_after = 1;
-	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, -1, msgs_collect, &ml),
+	CU_ASSERT_EQUAL(store_load_messages(NULL, 0, NULL, -1, msgs_collect, &ml),
 	    -1);
 	CU_ASSERT_EQUAL(ml.n, 1);
 	msgs_free(&ml);
@@ -1756,6 +1756,91 @@ test_messages(void)
 	store_close();
 }
 
+/*
+ * Keyset pages of the message listing: newest first by (created_at, id);
+ * messages written between two page reads (newer, or in the same second
+ * as the last one seen but sorting before it) neither repeat an older
+ * message nor skip one.
+ */
+static void
+test_message_pages(void)
+{
+	static const struct {
+		const char	*id;
+		int64_t		 created;
+	} old[] = {	/* in listing order */
+		{ "00000000000000e2", T0 + 2 },
+		{ "00000000000000f1", T0 + 1 },
+		{ "00000000000000d1", T0 + 1 },
+		{ "00000000000000c0", T0 },
+		{ "00000000000000b0", T0 },
+		{ "00000000000000a0", T0 },
+		{ "0000000000000090", T0 - 1 },
+	}, later[] = {	/* written after the first page */
+		{ "00000000000000ff", T0 + 9 },
+		{ "00000000000000f0", T0 + 1 },	/* ties the cursor, before */
+		{ "00000000000000d0", T0 + 1 },	/* ties the cursor, after */
+	};
+	char			 path[PATH_MAX], err[512];
+	struct message		 m;
+	struct target		 t[1];
+	struct message_pos	 pos;
+	struct msgs		 ml;
+	const char		*seen[16];
+	size_t			 i, nseen = 0, nold = sizeof(old) / sizeof(old[0]);
+	int			 n, page;
+	static const struct tspec spec[] = {
+		{ "alpha", TARGET_PENDING, 0, 0, 0, 0, 0 },
+	};
+
+	db_path(path, sizeof(path), "pages.db");
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 0, err, sizeof(err)), 0);
+	for (i = 0; i < nold; i++) {
+		message_fill(&m, t, old[i].id, "all", "x", old[i].created, 60,
+		    spec, 1);
+		CU_ASSERT_EQUAL_FATAL(put_all(&m), 0);
+	}
+	memset(&pos, 0, sizeof(pos));
+	for (page = 0; page < 10; page++) {
+		memset(&ml, 0, sizeof(ml));
+		n = store_load_messages(NULL, 0, page ? &pos : NULL, 3,
+		    msgs_collect, &ml);
+		CU_ASSERT(n >= 0 && n <= 3);
+		for (i = 0; i < (size_t)ml.n && nseen < 16; i++)
+			seen[nseen++] = strdup(ml.r[i].id);
+		if (ml.n > 0) {
+			pos.created_at = ml.r[ml.n - 1].created_at;
+			snprintf(pos.id, sizeof(pos.id), "%s",
+			    ml.r[ml.n - 1].id);
+		}
+		msgs_free(&ml);
+		if (n < 3)
+			break;
+		if (page == 0)
+			for (i = 0; i < sizeof(later) / sizeof(later[0]);
+			    i++) {
+				message_fill(&m, t, later[i].id, "all", "y",
+				    later[i].created, 60, spec, 1);
+				CU_ASSERT_EQUAL_FATAL(put_all(&m), 0);
+			}
+	}
+	/* the first page (3), then the older ones once each, in order; of
+	 * the later ones only d0 sorts after the cursor (d1 at T0 + 1) */
+	CU_ASSERT_EQUAL(nseen, nold + 1);
+	for (i = 0; i < nseen && i < nold + 1; i++) {
+		const char *want = i < 3 ? old[i].id : i == 3 ?
+		    "00000000000000d0" : old[i - 1].id;
+
+		if (strcmp(seen[i], want) != 0)
+			fprintf(stderr, "\npage listing [%zu]: %s, want %s\n",
+			    i, seen[i], want);
+		CU_ASSERT_STRING_EQUAL(seen[i], want);
+	}
+	for (i = 0; i < nseen; i++)
+		free((char *)seen[i]);
+	store_close();
+}
+
 int
 test_store_register(void)
 {
@@ -1840,6 +1925,8 @@ test_store_add(CU_pSuite s)
 	    test_rows_contract) == NULL ||
 	    CU_add_test(s, "messages and targets: load, update, purge",
 	    test_messages) == NULL ||
+	    CU_add_test(s, "message listing: keyset pages",
+	    test_message_pages) == NULL ||
 	    CU_add_test(s, "token rows: batch, load, delete", test_tokens) ==
 	    NULL ||
 	    CU_add_test(s, "webhook outbox: put, touch, delete, reload",

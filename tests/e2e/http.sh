@@ -4,8 +4,9 @@
 # message, its targets (state filter, cursor pages), cancel; the
 # clients (filters, cursor); Idempotency-Key; tokens and scopes
 # (sippushctl token add|del|list, stored hashed); error statuses (400,
-# 401, 403, 404, 405, 409, 413, 415, 429); /healthz, /readyz, /metrics
-# (promtool check metrics) and /v1/openapi.json (the file in doc/).
+# 401, 403, 404, 405, 409, 413, 415, 429) and their codes; /healthz,
+# /readyz, /metrics (promtool check metrics) and /v1/openapi.json (the
+# file in doc/).
 . "$(dirname "$0")/lib.sh"
 
 command -v curl >/dev/null || fail "curl is needed (scripts/install-deps.sh)"
@@ -98,7 +99,7 @@ want=$(printf %s "$PUB" | sha256sum | cut -d' ' -f1)
 step "401 without or with a bad token, 403 without the scope"
 api GET /v1/clients
 expect 401 "no token"
-jq_ok '.error | test("bearer token")' "no token"
+jq_ok '(.error | test("bearer token")) and .code == "unauthorized"' "no token"
 api GET /v1/clients "sp_0000"
 expect 401 "unknown token"
 api GET /v1/clients "" -H "Authorization: Basic YTpi"
@@ -137,7 +138,7 @@ api GET "/v1/messages/$ID/targets?state=acked" "$RO"
 expect 200 "targets?state=acked"
 jq_ok '(.targets | length) == 5 and all(.targets[]; .state == "acked" and .attempts >= 1 and .acked_at > 0)' "acked targets"
 api GET "/v1/messages/$ID/targets?state=pending" "$RO"
-jq_ok '(.targets | length) == 0 and .next_cursor == null' "pending targets"
+jq_ok '(.targets | length) == 0 and (has("next_cursor") | not)' "pending targets"
 api GET "/v1/messages/$ID/targets?state=bogus" "$RO"
 expect 400 "targets?state=bogus"
 seen=() cursor=""
@@ -162,7 +163,48 @@ api GET "/v1/messages?limit=1" "$RO"
 expect 200 "messages limit=1"
 jq_ok '.messages[0].id == "'"$ID2"'" and (.next_cursor | type) == "string"' "first page"
 api GET "/v1/messages?limit=1&cursor=$(jq -r .next_cursor <<<"$HB")" "$RO"
-jq_ok '.messages[0].id == "'"$ID"'" and .next_cursor == null' "second page"
+jq_ok '.messages[0].id == "'"$ID"'" and (has("next_cursor") | not)' "second page"
+
+step "GET /v1/messages: publishes between page reads repeat or skip no older message"
+for i in 1 2 3 4 5; do
+    publish "$PUB" '{"clients":["h0"],"body":"filler '$i'"}'
+    expect 201 "filler $i"
+done
+api GET "/v1/messages?limit=1000" "$RO"
+expect 200 "all messages"
+mapfile -t before < <(jq -r '.messages[].id' <<<"$HB")
+[ "${#before[@]}" -eq 7 ] || fail "7 messages expected: ${before[*]}"
+seen=() cursor="" pages=0
+while :; do
+    api GET "/v1/messages?limit=2${cursor:+&cursor=$cursor}" "$RO"
+    expect 200 "messages page $pages"
+    mapfile -t page < <(jq -r '.messages[].id' <<<"$HB")
+    seen+=("${page[@]}")
+    cursor=$(jq -r '.next_cursor // empty' <<<"$HB")
+    [ -n "$cursor" ] || break
+    pages=$((pages + 1))
+    [ "$pages" -lt 20 ] || fail "the pages do not end: ${seen[*]}"
+    for i in 1 2; do
+        publish "$PUB" '{"clients":["h0"],"body":"meanwhile"}'
+        expect 201 "publish between pages"
+    done
+done
+dups=$(printf '%s\n' "${seen[@]}" | sort | uniq -d)
+[ -z "$dups" ] || fail "a message repeated across pages: $dups (pages: ${seen[*]})"
+old=()
+for id in "${seen[@]}"; do
+    [[ " ${before[*]} " == *" $id "* ]] && old+=("$id")
+done
+[ "${old[*]}" = "${before[*]}" ] ||
+    fail "the older messages by pages: [${old[*]}], in one read: [${before[*]}]"
+
+step "bad cursors: 400 with a message"
+for q in "messages?cursor=2" "messages?cursor=zz" "messages?cursor=$(printf "f%.0s" {1..32})" \
+    "messages/$ID/targets?cursor=a%20b" "clients?cursor=%2Fetc"; do
+    api GET "/v1/$q" "$RO"
+    expect 400 "GET /v1/$q"
+    jq_ok '.error | test("bad cursor")' "GET /v1/$q"
+done
 
 step "Idempotency-Key: the same request answers the same ID; another body is 409"
 publish "$PUB" '{"classes":["H"],"body":"once"}' -H 'Idempotency-Key: k-1'
@@ -187,7 +229,7 @@ expect 200 "cancel"
 jq_ok '.id == "'"$QID"'" and (.cancelled + .in_flight) >= 1' "cancel reply"
 api DELETE "/v1/messages/$QID" "$PUB"
 expect 409 "cancel a cancelled message"
-jq_ok '.error | test("already cancelled")' "second cancel"
+jq_ok '(.error | test("already cancelled")) and .code == "conflict"' "second cancel"
 api DELETE /v1/messages/0123456789abcdef "$PUB"
 expect 404 "cancel an unknown message"
 api GET /v1/messages/0123456789abcdef "$RO"
@@ -200,7 +242,7 @@ api GET "/v1/clients?class=H&limit=3" "$RO"
 expect 200 "clients class=H"
 jq_ok '[.clients[].id] == ["h0","h1","h2"] and .next_cursor == "h2"' "first page of H"
 api GET "/v1/clients?class=H&limit=3&cursor=h2" "$RO"
-jq_ok '[.clients[].id] == ["h3","h4"] and .next_cursor == null' "second page of H"
+jq_ok '[.clients[].id] == ["h3","h4"] and (has("next_cursor") | not)' "second page of H"
 api GET "/v1/clients?state=online" "$RO"
 jq_ok '(.clients | length) == 6' "online clients"
 api GET "/v1/clients?state=gone" "$RO"
@@ -221,6 +263,13 @@ publish "$PUB" '{"body":"x"}'
 expect 400 "no target"
 publish "$PUB" '{"classes":["nobody-here"],"body":"x"}'
 expect 404 "no client matches"
+jq_ok '.code == "not_found"' "no client matches"
+publish "$PUB" '{"clients":["ghost"],"body":"x"}'
+expect 404 "a client not in the table"
+jq_ok '(.error | test("no client \"ghost\" in the table")) and .code == "not_found"' "client ghost"
+publish "$PUB" '{"clients":["h0"],"body":"'"$(head -c 2000 /dev/zero | tr '\0' a)"'"}'
+expect 413 "a body over dispatch.max_body (1300)"
+jq_ok '(.error | test("dispatch.max_body")) and .code == "too_large"' "body over dispatch.max_body"
 api POST /v1/messages "$PUB" -H 'Content-Type: text/plain' --data-binary 'x'
 expect 415 "text/plain body"
 head -c 5000 /dev/zero | tr '\0' a >"$T/big"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # storefault.sh -- the disk fills up under a running sippushd (security
 # issue: "at run time a failed commit is logged, the request answered
-# with a 5xx, and nothing acknowledged is lost").
+# with a 5xx, and nothing acknowledged is lost"); a publish over HTTP is
+# answered 503 (issue 13).
 #
 # No root and no special file system needed: `prlimit --pid' lowers the
 # daemon's RLIMIT_FSIZE to what its files hold, so every write that
@@ -29,8 +30,11 @@ answers() { awk -v id="$2" '$2 == id && $3 == "'"$3"'"' "$1" | wc -l; }
 step "start sippushd; 20 clients of class A, a message to them"
 # the clients answer the first reception 500: the retry, 3 s later, is
 # acknowledged while the disk is "full"
+HPORT=$(free_port)
 start_daemon 'log.level = "info"' 'heartbeat.timeout = 0' \
-    'dispatch.retry_initial = 3000' 'dispatch.retry_jitter = 0'
+    'dispatch.retry_initial = 3000' 'dispatch.retry_jitter = 0' \
+    'http.enable = true' "http.port = $HPORT"
+TOKEN=$(ctl token add app --scope publish,read)
 sim_bg -q -n 20 -p a -c A --fail-first 1 --msglog "$T/a.log" register listen:50
 wait_until 10 all_in_state 20 online --class A
 ID=$(ctl publish --class A --ttl 120 'before the fault')
@@ -68,6 +72,16 @@ step "publish fails, plainly"
 assert_status 2 ctl publish --class A 'during the fault'
 assert_contains "$OUT" "not published" "sippushctl publish while the disk is full"
 assert_contains "$OUT" "cannot write its database" "sippushctl publish while the disk is full"
+if command -v curl >/dev/null; then
+    hs=$(curl -s -m 20 -o "$T/http.body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/json' --data-binary '{"classes":["A"],"body":"x"}' \
+        "http://127.0.0.1:$HPORT/v1/messages" || true)
+    assert_eq 503 "$hs" "POST /v1/messages while the disk is full: $(cat "$T/http.body")"
+    jq -e '(.error | test("cannot write its database")) and .code == "unavailable"' \
+        "$T/http.body" >/dev/null || fail "the 503's error object: $(cat "$T/http.body")"
+    hs=$(curl -s -m 20 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HPORT/readyz" || true)
+    assert_eq 503 "$hs" "GET /readyz while the disk is full"
+fi
 
 step "the fault is logged once, not once per failed write"
 sleep 2         # two more retries
