@@ -36,6 +36,7 @@
 #include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SU_ROOT_MAGIC_T		struct sippush
@@ -75,6 +76,7 @@ _Static_assert(SIPPUSH_ID_MAX == CLIENT_ID_MAX &&
 #define CLIENT_FOREVER		3600000	/* ms, sippush_step(c, -1) */
 #define CLIENT_SYSTEM_CA	"/etc/ssl/certs/ca-certificates.crt"
 #define CLIENT_CA_MAX		(16 * 1024 * 1024)	/* bytes of ca_file */
+#define CLIENT_HOLDS		16	/* servers kept off (503) at once */
 
 extern su_log_t nua_log[];
 extern su_log_t nta_log[];
@@ -197,11 +199,27 @@ struct sippush {
 	struct req		*requests;	/* relayed, unanswered */
 	struct snd		*sends;		/* sippush_send, unanswered */
 	struct sippush_discovery *disc;		/* edge relays, or NULL */
+
+	/* a 3xx to our REGISTER: its Contacts, tried in q order in place
+	 * of the listed server fo.current (which stays where it is) */
+	struct server		 redir[SIPPUSH_REDIRECT_TARGETS];
+	size_t			 nredir;	/* 0: not redirected */
+	size_t			 iredir;	/* in use, or being tried */
+	int			 redirects;	/* 3xx followed in a row */
+
+	/* servers that answered 503 with Retry-After: not tried again
+	 * before until (ms, monotonic); keyed by URL */
+	struct {
+		char		 url[160];
+		int64_t		 until;
+	}			 holds[CLIENT_HOLDS];
 	char			 relay[80];	/* "ip:port" in use, "" none */
 };
 
 static void client_register(struct sippush *);
 static void client_stop_begin(struct sippush *);
+static void client_numeric(const char *, char *, size_t);
+static const char *client_transport_name(enum sippush_transport);
 static const char *client_header(sip_t const *, const char *);
 
 static const char *const state_names[] = {
@@ -372,7 +390,65 @@ client_set_state(struct sippush *c, enum sippush_state st,
 static struct server *
 client_current(struct sippush *c)
 {
+	if (c->nredir > 0)
+		return &c->redir[c->iredir];
 	return &c->servers[c->fo.current];
+}
+
+static int64_t
+client_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ms before url may be tried again (a 503 with Retry-After); 0: now. */
+static int64_t
+client_held(struct sippush *c, const char *url)
+{
+	int64_t	 now = client_now_ms();
+	size_t	 i;
+
+	for (i = 0; i < CLIENT_HOLDS; i++)
+		if (c->holds[i].until > now &&
+		    strcmp(c->holds[i].url, url) == 0)
+			return c->holds[i].until - now;
+	return 0;
+}
+
+/* Keep off url for ms (replacing its hold, else the one ending first). */
+static void
+client_hold(struct sippush *c, const char *url, int64_t ms)
+{
+	size_t	 i, slot = 0;
+
+	for (i = 0; i < CLIENT_HOLDS; i++) {
+		if (strcmp(c->holds[i].url, url) == 0) {
+			slot = i;
+			break;
+		}
+		if (c->holds[i].until < c->holds[slot].until)
+			slot = i;
+	}
+	snprintf(c->holds[slot].url, sizeof(c->holds[slot].url), "%s", url);
+	c->holds[slot].until = client_now_ms() + ms;
+}
+
+/* Forget the targets of a 3xx: back to the listed servers. */
+static void
+client_redirect_clear(struct sippush *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->nredir; i++) {
+		su_free(c->home, c->redir[i].name);
+		su_free(c->home, c->redir[i].url);
+	}
+	memset(c->redir, 0, sizeof(c->redir));
+	c->nredir = 0;
+	c->iredir = 0;
 }
 
 static uint32_t
@@ -465,8 +541,9 @@ client_server_failed(struct sippush *c, const char *what, int status,
 		    c->tls_error);
 		c->tls_error[0] = '\0';
 	}
-	client_log(c, SIPPUSH_LOG_WARNING, "client: %s: %s failed: %d %s",
-	    sv->name, what, status, phrase ? phrase : "");
+	if (what)
+		client_log(c, SIPPUSH_LOG_WARNING, "client: %s: %s failed: "
+		    "%d %s", sv->name, what, status, phrase ? phrase : "");
 	client_stop_timers(c);
 	client_destroy_handle(&c->hb_nh);
 	client_destroy_handle(&c->probe_nh);
@@ -474,6 +551,18 @@ client_server_failed(struct sippush *c, const char *what, int status,
 	c->registered = 0;
 	c->hb_outstanding = 0;
 	c->source[0] = '\0';
+	if (c->nredir > 0) {
+		/* the next target of the 3xx, else the listed server that
+		 * sent us there counts as failed */
+		if (++c->iredir < c->nredir) {
+			su_timer_set_interval(c->retry_timer,
+			    client_retry_timer, NULL, 1);
+			return;
+		}
+		client_log(c, SIPPUSH_LOG_INFO, "client: no target of the "
+		    "redirection answers: back to the list");
+		client_redirect_clear(c);
+	}
 	delay = sippush_failover_next(&c->fo, c->s.retry_initial,
 	    c->s.retry_max, client_random());
 	if (delay > 0) {
@@ -625,7 +714,15 @@ client_register(struct sippush *c)
 {
 	struct server	*sv = client_current(c);
 	char		*auth;
+	int64_t		 held;
 
+	if (c->reg_nh == NULL && (held = client_held(c, sv->url)) > 0) {
+		client_log(c, SIPPUSH_LOG_DEBUG, "client: %s: not before "
+		    "%lld ms (Retry-After): next server", sv->name,
+		    (long long)held);
+		client_server_failed(c, NULL, 0, NULL);
+		return;
+	}
 	if (c->reg_nh == NULL) {
 		c->registered = 0;
 		c->reg_nh = nua_handle(c->nua, NULL,
@@ -683,9 +780,15 @@ client_heartbeat_timer(su_root_magic_t *c, su_timer_t *t,
 static void
 client_probe(struct sippush *c)
 {
-	struct server	*sv = &c->servers[c->probe_index];
+	struct server	*sv;
 
 	client_destroy_handle(&c->probe_nh);
+	while (c->probe_index < c->fo.current &&
+	    client_held(c, c->servers[c->probe_index].url) > 0)
+		c->probe_index++;
+	if (c->probe_index >= c->fo.current)
+		return;
+	sv = &c->servers[c->probe_index];
 	if ((c->probe_nh = nua_handle(c->nua, NULL, SIPTAG_TO_STR(sv->aor),
 	    SIPTAG_FROM_STR(sv->aor), TAG_END())) == NULL)
 		return;
@@ -731,6 +834,7 @@ client_probe_result(struct sippush *c, int status)
 		c->registered = 0;
 		c->hb_outstanding = 0;
 		c->source[0] = '\0';
+		client_redirect_clear(c);
 		sippush_failover_switch(&c->fo, c->probe_index);
 		client_set_state(c, SIPPUSH_STATE_REGISTERING, sv->name);
 		client_register(c);
@@ -754,6 +858,7 @@ client_registered(struct sippush *c, sip_t const *sip)
 	else if (sip && sip->sip_expires)
 		granted = (long)sip->sip_expires->ex_delta;
 	c->registered = 1;
+	c->redirects = 0;
 	sippush_failover_success(&c->fo);
 	client_log(c, first ? SIPPUSH_LOG_NOTICE : SIPPUSH_LOG_DEBUG,
 	    "client: registered with %s as %s for %lds, seen as %s",
@@ -955,8 +1060,9 @@ client_source_server(struct sippush *c, const char *addr, int port)
 
 	if (addr[0] == '\0')
 		return NULL;
-	for (i = 0; i < c->s.nservers; i++) {
-		sv = &c->servers[i];
+	for (i = 0; i < c->s.nservers + c->nredir; i++) {
+		sv = i < c->s.nservers ? &c->servers[i] :
+		    &c->redir[i - c->s.nservers];
 		if (strcmp(sv->addr, addr) != 0)
 			continue;
 		if (sv->port == port)
@@ -1429,6 +1535,104 @@ client_auth_retry(struct sippush *c, nua_event_t event, nua_handle_t *nh,
 	return 1;
 }
 
+/*
+ * A 3xx to our REGISTER: try its Contacts (sip: and sips: URIs, highest
+ * q first) in place of the server that sent it. Returns 0 if it does,
+ * -1 if the answer counts as the server's failure (no usable Contact,
+ * or SIPPUSH_REDIRECT_MAX redirections in a row: a loop).
+ */
+static int
+client_redirect(struct sippush *c, int status, sip_t const *sip)
+{
+	struct server		*from = client_current(c), *sv;
+	sip_contact_t const	*m;
+	sip_contact_t const	*ms[SIPPUSH_REDIRECT_TARGETS];
+	int			 q[SIPPUSH_REDIRECT_TARGETS];
+	size_t			 order[SIPPUSH_REDIRECT_TARGETS], n = 0, k, i;
+	const char		*tr = client_transport_name(c->s.transport);
+	char			 list[512] = "", *name, *url;
+	url_t const		*u;
+
+	if (++c->redirects > SIPPUSH_REDIRECT_MAX) {
+		client_log(c, SIPPUSH_LOG_WARNING, "client: %s: %d "
+		    "redirections in a row: not following this one",
+		    from->name, SIPPUSH_REDIRECT_MAX);
+		return -1;
+	}
+	for (m = sip ? sip->sip_contact : NULL;
+	    m && n < SIPPUSH_REDIRECT_TARGETS; m = m->m_next) {
+		u = m->m_url;
+		if ((u->url_type != url_sip && u->url_type != url_sips) ||
+		    u->url_host == NULL || strlen(u->url_host) > 100)
+			continue;
+		ms[n] = m;
+		q[n++] = sippush_qvalue(m->m_q);
+	}
+	k = sippush_redirect_order(q, n, order);
+	if (k == 0) {
+		client_log(c, SIPPUSH_LOG_WARNING, "client: %s: %d without a "
+		    "usable Contact", from->name, status);
+		return -1;
+	}
+	name = su_strdup(c->home, from->name);
+	client_redirect_clear(c);
+	for (i = 0; i < k; i++) {
+		u = ms[order[i]]->m_url;
+		url = su_sprintf(c->home, strchr(u->url_host, ':') ?
+		    "sip:[%s]:%s;transport=%s" : "sip:%s:%s;transport=%s",
+		    u->url_host, u->url_port ? u->url_port :
+		    c->s.transport == SIPPUSH_TRANSPORT_TLS ? "5061" : "5060",
+		    tr);
+		sv = &c->redir[c->nredir];
+		/* the listed server's AOR: the domain we register in */
+		sv->aor = c->servers[c->fo.current].aor;
+		sv->url = url;
+		sv->name = su_sprintf(c->home, "%s", url ? url + 4 : "");
+		if (url == NULL || sv->name == NULL)
+			break;
+		*strchr(sv->name, ';') = '\0';
+		client_numeric(u->url_host, sv->addr, sizeof(sv->addr));
+		sv->port = atoi(u->url_port ? u->url_port :
+		    c->s.transport == SIPPUSH_TRANSPORT_TLS ? "5061" : "5060");
+		c->nredir++;
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+		    "%s%s", i ? ", " : "", sv->name);
+	}
+	client_log(c, SIPPUSH_LOG_INFO, "client: %s redirects us (%d): "
+	    "trying %s", name ? name : "?", status, list);
+	su_free(c->home, name);
+	if (c->nredir == 0)
+		return -1;
+	client_stop_timers(c);
+	client_destroy_handle(&c->reg_nh);
+	c->registered = 0;
+	su_timer_set_interval(c->retry_timer, client_retry_timer, NULL, 1);
+	return 0;
+}
+
+/* A final answer (or one nua would restart on its own) to our REGISTER
+ * that is not a 2xx. */
+static void
+client_register_failed(struct sippush *c, int status, const char *phrase,
+    sip_t const *sip)
+{
+	struct server	*sv = client_current(c);
+	unsigned long	 ra;
+
+	if (status >= 300 && status < 400 && client_redirect(c, status,
+	    sip) == 0)
+		return;
+	if (status == 503 && sip && sip->sip_retry_after &&
+	    sip->sip_retry_after->af_delta > 0) {
+		ra = sip->sip_retry_after->af_delta;
+		client_hold(c, sv->url, sippush_hold_ms(ra));
+		client_log(c, SIPPUSH_LOG_INFO, "client: %s: 503 with "
+		    "Retry-After %lu: not trying it again for %lld s",
+		    sv->name, ra, (long long)sippush_hold_ms(ra) / 1000);
+	}
+	client_server_failed(c, "REGISTER", status, phrase);
+}
+
 static void
 client_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
     nua_magic_t *c, nua_handle_t *nh, nua_hmagic_t *hmagic,
@@ -1446,12 +1650,23 @@ client_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 	}
 	switch (event) {
 	case nua_r_register:
-		if (nh != c->reg_nh || status < 200 || c->stopping)
+		if (nh != c->reg_nh || c->stopping)
+			break;
+		/* nua would follow a 302 or wait out a Retry-After itself
+		 * (a 100 carrying that answer): we decide */
+		if (status < 200 && sip && sip->sip_status &&
+		    (sip->sip_status->st_status / 100 == 3 ||
+		    (sip->sip_status->st_status == 503))) {
+			client_register_failed(c, sip->sip_status->st_status,
+			    sip->sip_status->st_phrase, sip);
+			break;
+		}
+		if (status < 200)
 			break;
 		if (status < 300)
 			client_registered(c, sip);
 		else
-			client_server_failed(c, "REGISTER", status, phrase);
+			client_register_failed(c, status, phrase, sip);
 		break;
 	case nua_r_unregister:
 		if (status < 200)

@@ -178,6 +178,54 @@ test_dedup_bounded(void)
 	sippush_dedup_destroy(d);
 }
 
+/* ---- 3xx Contacts and 503 Retry-After ---- */
+
+static void
+test_qvalue(void)
+{
+	CU_ASSERT_EQUAL(sippush_qvalue(NULL), 1000);
+	CU_ASSERT_EQUAL(sippush_qvalue("1"), 1000);
+	CU_ASSERT_EQUAL(sippush_qvalue("1.000"), 1000);
+	CU_ASSERT_EQUAL(sippush_qvalue("0"), 0);
+	CU_ASSERT_EQUAL(sippush_qvalue("0.5"), 500);
+	CU_ASSERT_EQUAL(sippush_qvalue("0.25"), 250);
+	CU_ASSERT_EQUAL(sippush_qvalue("0.125"), 125);
+	CU_ASSERT_EQUAL(sippush_qvalue("0."), 0);
+	CU_ASSERT_EQUAL(sippush_qvalue("1.5"), -1);
+	CU_ASSERT_EQUAL(sippush_qvalue("0.1234"), -1);
+	CU_ASSERT_EQUAL(sippush_qvalue("2"), -1);
+	CU_ASSERT_EQUAL(sippush_qvalue(""), -1);
+	CU_ASSERT_EQUAL(sippush_qvalue("0.x"), -1);
+	CU_ASSERT_EQUAL(sippush_qvalue(".5"), -1);
+}
+
+/* Highest q first, the given order among equals, bad q left out. */
+static void
+test_redirect_order(void)
+{
+	int	 q[] = { 500, 1000, -1, 500, 1000, 0 };
+	size_t	 o[6], n;
+
+	n = sippush_redirect_order(q, 6, o);
+	CU_ASSERT_EQUAL(n, 5);
+	CU_ASSERT_EQUAL(o[0], 1);
+	CU_ASSERT_EQUAL(o[1], 4);
+	CU_ASSERT_EQUAL(o[2], 0);
+	CU_ASSERT_EQUAL(o[3], 3);
+	CU_ASSERT_EQUAL(o[4], 5);
+	CU_ASSERT_EQUAL(sippush_redirect_order(q, 0, o), 0);
+}
+
+static void
+test_hold(void)
+{
+	CU_ASSERT_EQUAL(sippush_hold_ms(0), 0);
+	CU_ASSERT_EQUAL(sippush_hold_ms(30), 30000);
+	CU_ASSERT_EQUAL(sippush_hold_ms(3600), 3600000);
+	CU_ASSERT_EQUAL(sippush_hold_ms(86400), 3600000);
+	CU_ASSERT_EQUAL(sippush_hold_ms(0xffffffffUL), 3600000);
+}
+
 /* ---- backoff and failover order ---- */
 
 static void
@@ -480,6 +528,11 @@ test_client_register(void)
 	    NULL ||
 	    CU_add_test(s, "failover: failback switch",
 	    test_failover_switch) == NULL ||
+	    CU_add_test(s, "3xx: q-values", test_qvalue) == NULL ||
+	    CU_add_test(s, "3xx: Contacts in q order", test_redirect_order) ==
+	    NULL ||
+	    CU_add_test(s, "503: Retry-After kept, bounded", test_hold) ==
+	    NULL ||
 	    CU_add_test(s, "servers: host, port, IPv6", test_parse_server) ==
 	    NULL ||
 	    CU_add_test(s, "client IDs and classes", test_valid_token) ==
