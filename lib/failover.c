@@ -208,3 +208,53 @@ sippush_hold_ms(unsigned long secs)
 		secs = SIPPUSH_HOLD_MAX;
 	return (int64_t)secs * 1000;
 }
+
+/*
+ * RFC 2782 order of n SRV records: lowest priority first; among equal
+ * priorities a weighted random pick, one after the other (zero weights
+ * first in the running sum, so they are rarely picked first). rnd()
+ * gives the random numbers (a fixed source in tests). Fills order[]
+ * with indexes into rr[] and returns n.
+ */
+size_t
+sippush_srv_order(const struct sippush_srv *rr, size_t n,
+    uint32_t (*rnd)(void *), void *arg, size_t *order)
+{
+	size_t		 i, j, k = 0, lo, left, t;
+	uint32_t	 sum, run, r;
+
+	if (n > SIPPUSH_SRV_MAX)
+		n = SIPPUSH_SRV_MAX;
+	/* by priority, zero weights first, stable otherwise */
+	for (i = 0; i < n; i++) {
+		for (j = i; j > 0 && (rr[order[j - 1]].priority >
+		    rr[i].priority || (rr[order[j - 1]].priority ==
+		    rr[i].priority && rr[order[j - 1]].weight > 0 &&
+		    rr[i].weight == 0)); j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+	while (k < n) {
+		for (lo = k; k < n && rr[order[k]].priority ==
+		    rr[order[lo]].priority; k++)
+			;
+		/* order[lo..k) is one priority: pick them by weight */
+		for (left = lo; left < k; left++) {
+			for (sum = 0, j = left; j < k; j++)
+				sum += rr[order[j]].weight;
+			r = rnd(arg) % (sum + 1);
+			for (run = 0, j = left; j < k; j++) {
+				run += rr[order[j]].weight;
+				if (run >= r)
+					break;
+			}
+			if (j == k)
+				j = k - 1;
+			t = order[j];
+			memmove(&order[left + 1], &order[left],
+			    (j - left) * sizeof(*order));
+			order[left] = t;
+		}
+	}
+	return n;
+}
