@@ -44,6 +44,7 @@
 #define SU_WAKEUP_ARG_T		void
 #define NUA_MAGIC_T		struct sippush
 #define NUA_HMAGIC_T		void
+#define SRES_CONTEXT_T		struct sippush
 
 #include <sofia-sip/auth_digest.h>
 #include <sofia-sip/msg_addr.h>
@@ -56,6 +57,7 @@
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/su_tag.h>
 #include <sofia-sip/su_wait.h>
+#include <sofia-sip/sresolv.h>
 #include <sofia-sip/tport_tag.h>
 
 #include "digest.h"
@@ -77,6 +79,8 @@ _Static_assert(SIPPUSH_ID_MAX == CLIENT_ID_MAX &&
 #define CLIENT_SYSTEM_CA	"/etc/ssl/certs/ca-certificates.crt"
 #define CLIENT_CA_MAX		(16 * 1024 * 1024)	/* bytes of ca_file */
 #define CLIENT_HOLDS		16	/* servers kept off (503) at once */
+#define CLIENT_TARGETS		16	/* a 3xx's or an SRV name's targets */
+#define CLIENT_TARGET_ADDRS	4	/* addresses used per SRV target */
 
 extern su_log_t nua_log[];
 extern su_log_t nta_log[];
@@ -88,6 +92,15 @@ struct server {
 	char		*aor;		/* sip:ID@host */
 	char		 addr[64];	/* IP it answered from, "" unknown */
 	int		 port;		/* and its port */
+	char		*domain;	/* listed as a domain: SRV, or NULL */
+};
+
+/* An SRV target being resolved (A and AAAA). */
+struct srv_target {
+	char		*host;		/* on home */
+	int		 port;
+	char		 addrs[CLIENT_TARGET_ADDRS][64];
+	int		 naddrs;
 };
 
 struct msg;
@@ -202,10 +215,17 @@ struct sippush {
 
 	/* a 3xx to our REGISTER: its Contacts, tried in q order in place
 	 * of the listed server fo.current (which stays where it is) */
-	struct server		 redir[SIPPUSH_REDIRECT_TARGETS];
+	struct server		 redir[CLIENT_TARGETS];
 	size_t			 nredir;	/* 0: not redirected */
 	size_t			 iredir;	/* in use, or being tried */
 	int			 redirects;	/* 3xx followed in a row */
+
+	/* a server listed as a domain: its SRV targets, then their
+	 * addresses, become the redir list (RFC 3263) */
+	sres_resolver_t		*sres;
+	int			 resolving;	/* queries outstanding */
+	struct srv_target	 targets[CLIENT_TARGETS];
+	size_t			 ntargets;
 
 	/* servers that answered 503 with Retry-After: not tried again
 	 * before until (ms, monotonic); keyed by URL */
@@ -443,6 +463,8 @@ client_redirect_clear(struct sippush *c)
 	size_t	 i;
 
 	for (i = 0; i < c->nredir; i++) {
+		if (c->state_server == c->redir[i].name)
+			c->state_server = c->servers[c->fo.current].name;
 		su_free(c->home, c->redir[i].name);
 		su_free(c->home, c->redir[i].url);
 	}
@@ -708,6 +730,220 @@ client_auth_header(struct sippush *c, const char *method, const char *uri)
 	return h;
 }
 
+/* ---- RFC 3263: a server listed as a domain ----
+ *
+ * When the failover comes to a server listed as a domain (a name with a
+ * dot and no port), the client asks Sofia's resolver (sres, on the root:
+ * nothing blocks) for the SRV records of _sip._udp, _sip._tcp or
+ * _sips._tcp at that domain, orders them (sippush_srv_order: priority,
+ * then weight), and asks for the A and AAAA records of each target; with
+ * no SRV record, the domain itself on port 5060 (5061 over TLS). The
+ * addresses, in that order, become the redir list, tried like a 3xx's
+ * targets; when they are all used up the listed entry counts as failed,
+ * and coming back to it resolves again (sres keeps answers for their
+ * TTL, so this asks the DNS again only once the TTL is over).
+ */
+
+static void
+client_targets_clear(struct sippush *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->ntargets; i++)
+		su_free(c->home, c->targets[i].host);
+	memset(c->targets, 0, sizeof(c->targets));
+	c->ntargets = 0;
+}
+
+static uint32_t
+client_srv_random(void *arg)
+{
+	(void)arg;
+	return client_random();
+}
+
+/* Do two domain names match (either may end in a dot)? */
+static int
+client_same_name(const char *a, const char *b)
+{
+	size_t	 la = strlen(a), lb = strlen(b);
+
+	if (la && a[la - 1] == '.')
+		la--;
+	if (lb && b[lb - 1] == '.')
+		lb--;
+	return la == lb && strncasecmp(a, b, la) == 0;
+}
+
+/* Every address query came back: make the redir list and go on. */
+static void
+client_srv_done(struct sippush *c)
+{
+	struct server		*listed = &c->servers[c->fo.current], *sv;
+	const char		*tr = client_transport_name(c->s.transport);
+	struct srv_target	*t;
+	char			 list[512] = "";
+	size_t			 i;
+	int			 j;
+
+	client_redirect_clear(c);
+	for (i = 0; i < c->ntargets; i++) {
+		t = &c->targets[i];
+		for (j = 0; j < t->naddrs && c->nredir < CLIENT_TARGETS; j++) {
+			sv = &c->redir[c->nredir];
+			sv->url = su_sprintf(c->home, strchr(t->addrs[j], ':') ?
+			    "sip:[%s]:%d;transport=%s" :
+			    "sip:%s:%d;transport=%s", t->addrs[j], t->port,
+			    tr);
+			sv->name = su_sprintf(c->home, strchr(t->addrs[j],
+			    ':') ? "%s ([%s]:%d)" : "%s (%s:%d)",
+			    listed->domain, t->addrs[j], t->port);
+			if (sv->url == NULL || sv->name == NULL)
+				break;
+			sv->aor = listed->aor;
+			snprintf(sv->addr, sizeof(sv->addr), "%s",
+			    t->addrs[j]);
+			sv->port = t->port;
+			snprintf(list + strlen(list), sizeof(list) -
+			    strlen(list), "%s%s:%d", c->nredir ? ", " : "",
+			    t->addrs[j], t->port);
+			c->nredir++;
+		}
+	}
+	client_targets_clear(c);
+	if (c->nredir == 0) {
+		client_server_failed(c, "DNS", 0, "no address found");
+		return;
+	}
+	client_log(c, SIPPUSH_LOG_INFO, "client: %s resolves to %s",
+	    listed->domain, list);
+	client_register(c);
+}
+
+static void
+client_srv_addr(sres_context_t *c, sres_query_t *q, sres_record_t **answers)
+{
+	struct srv_target	*t;
+	sres_record_t		*r;
+	size_t			 i, k;
+
+	(void)q;
+	for (k = 0; answers && answers[k]; k++) {
+		r = answers[k];
+		if (r->sr_record->r_status != 0 || (r->sr_record->r_type !=
+		    sres_type_a && r->sr_record->r_type != sres_type_aaaa))
+			continue;
+		for (i = 0; i < c->ntargets; i++) {
+			t = &c->targets[i];
+			if (!client_same_name(t->host, r->sr_record->r_name) ||
+			    t->naddrs >= CLIENT_TARGET_ADDRS)
+				continue;
+			if (r->sr_record->r_type == sres_type_a)
+				inet_ntop(AF_INET, &r->sr_a->a_addr,
+				    t->addrs[t->naddrs], 64);
+			else
+				inet_ntop(AF_INET6, &r->sr_aaaa->aaaa_addr,
+				    t->addrs[t->naddrs], 64);
+			t->naddrs++;
+		}
+	}
+	sres_free_answers(c->sres, answers);
+	if (--c->resolving == 0 && !c->stopping)
+		client_srv_done(c);
+}
+
+static void
+client_srv_answer(sres_context_t *c, sres_query_t *q, sres_record_t **answers)
+{
+	struct server		*listed = &c->servers[c->fo.current];
+	struct sippush_srv	 rr[SIPPUSH_SRV_MAX];
+	sres_srv_record_t	*srv[SIPPUSH_SRV_MAX];
+	size_t			 order[SIPPUSH_SRV_MAX], n = 0, k;
+	struct srv_target	*t;
+
+	(void)q;
+	c->resolving = 0;
+	if (c->stopping) {
+		sres_free_answers(c->sres, answers);
+		return;
+	}
+	for (k = 0; answers && answers[k] && n < SIPPUSH_SRV_MAX; k++) {
+		if (answers[k]->sr_record->r_status != 0 ||
+		    answers[k]->sr_record->r_type != sres_type_srv ||
+		    answers[k]->sr_srv->srv_target == NULL)
+			continue;
+		srv[n] = answers[k]->sr_srv;
+		rr[n].priority = srv[n]->srv_priority;
+		rr[n].weight = srv[n]->srv_weight;
+		n++;
+	}
+	client_targets_clear(c);
+	if (n == 0) {
+		client_log(c, SIPPUSH_LOG_INFO, "client: %s: no SRV record: "
+		    "its own address, port %d", listed->domain,
+		    c->s.transport == SIPPUSH_TRANSPORT_TLS ? 5061 : 5060);
+		c->targets[0].host = su_strdup(c->home, listed->domain);
+		c->targets[0].port = c->s.transport ==
+		    SIPPUSH_TRANSPORT_TLS ? 5061 : 5060;
+		c->ntargets = 1;
+	} else {
+		sippush_srv_order(rr, n, client_srv_random, NULL, order);
+		for (k = 0; k < n && k < CLIENT_TARGETS; k++) {
+			t = &c->targets[c->ntargets];
+			if ((t->host = su_strdup(c->home,
+			    srv[order[k]]->srv_target)) == NULL)
+				break;
+			t->port = srv[order[k]]->srv_port;
+			c->ntargets++;
+			client_log(c, SIPPUSH_LOG_DEBUG, "client: %s: SRV %u "
+			    "%u %d %s", listed->domain, rr[order[k]].priority,
+			    rr[order[k]].weight, t->port, t->host);
+		}
+	}
+	sres_free_answers(c->sres, answers);
+	for (k = 0; k < c->ntargets; k++) {
+		t = &c->targets[k];
+		c->resolving++;
+		if (sres_query(c->sres, client_srv_addr, c, sres_type_a,
+		    t->host) == NULL)
+			c->resolving--;
+		c->resolving++;
+		if (sres_query(c->sres, client_srv_addr, c, sres_type_aaaa,
+		    t->host) == NULL)
+			c->resolving--;
+	}
+	if (c->resolving == 0)
+		client_srv_done(c);
+}
+
+/* Resolve the listed server in use, a domain (see above). */
+static void
+client_srv_resolve(struct sippush *c)
+{
+	struct server	*listed = &c->servers[c->fo.current];
+	char		 name[300];
+
+	if (c->resolving)
+		return;
+	client_set_state(c, SIPPUSH_STATE_REGISTERING, listed->name);
+	if (c->sres == NULL && (c->sres = sres_resolver_create(c->root,
+	    c->s.resolv_conf, TAG_END())) == NULL) {
+		client_server_failed(c, "DNS", 0, "cannot start the resolver");
+		return;
+	}
+	snprintf(name, sizeof(name), "%s.%s",
+	    c->s.transport == SIPPUSH_TRANSPORT_TLS ? "_sips._tcp" :
+	    c->s.transport == SIPPUSH_TRANSPORT_TCP ? "_sip._tcp" :
+	    "_sip._udp", listed->domain);
+	client_log(c, SIPPUSH_LOG_DEBUG, "client: SRV %s?", name);
+	c->resolving = 1;
+	if (sres_query(c->sres, client_srv_answer, c, sres_type_srv,
+	    name) == NULL) {
+		c->resolving = 0;
+		client_server_failed(c, "DNS", 0, "cannot send the query");
+	}
+}
+
 /* Send (or send again) the REGISTER for the current server. */
 static void
 client_register(struct sippush *c)
@@ -716,6 +952,10 @@ client_register(struct sippush *c)
 	char		*auth;
 	int64_t		 held;
 
+	if (c->nredir == 0 && sv->domain != NULL) {
+		client_srv_resolve(c);
+		return;
+	}
 	if (c->reg_nh == NULL && (held = client_held(c, sv->url)) > 0) {
 		client_log(c, SIPPUSH_LOG_DEBUG, "client: %s: not before "
 		    "%lld ms (Retry-After): next server", sv->name,
@@ -2144,6 +2384,8 @@ client_copy(struct sippush *c, const struct sippush_settings *s)
 	c->s.relay_interface = s->relay_interface ?
 	    su_strdup(c->home, s->relay_interface) : NULL;
 	c->s.password = s->password ? su_strdup(c->home, s->password) : NULL;
+	c->s.resolv_conf = s->resolv_conf ?
+	    su_strdup(c->home, s->resolv_conf) : NULL;
 	c->s.ca_file = su_strdup(c->home, s->ca_file ? s->ca_file :
 	    CLIENT_SYSTEM_CA);
 	c->s.user_agent = s->user_agent ?
@@ -2175,6 +2417,11 @@ client_copy(struct sippush *c, const struct sippush_settings *s)
 			return -1;
 		client_numeric(hp.host, sv->addr, sizeof(sv->addr));
 		sv->port = hp.port;
+		/* a name with a dot and no port: RFC 3263 (SRV) */
+		if (!hp.has_port && !hp.ipv6 && sv->addr[0] == '\0' &&
+		    strchr(hp.host, '.') != NULL &&
+		    (sv->domain = su_strdup(c->home, hp.host)) == NULL)
+			return -1;
 	}
 	return 0;
 }
@@ -2356,6 +2603,8 @@ sippush_destroy(struct sippush *c)
 	while ((m = c->pending) != NULL)
 		message_free(c, m);
 	sippush_discovery_destroy(c->disc);
+	if (c->sres)
+		sres_resolver_destroy(c->sres);
 	su_timer_destroy(c->retry_timer);
 	su_timer_destroy(c->hb_timer);
 	su_timer_destroy(c->failback_timer);
