@@ -226,6 +226,11 @@ struct sippush {
 	int			 resolving;	/* queries outstanding */
 	struct srv_target	 targets[CLIENT_TARGETS];
 	size_t			 ntargets;
+	uint32_t		 ttl;		/* s, the answers' lowest */
+	int			 redir_srv;	/* redir came from SRV */
+	int64_t			 srv_until;	/* ms: when its TTL ends */
+	char			 srv_after[160];	/* resolving again after
+						   this target failed */
 
 	/* servers that answered 503 with Retry-After: not tried again
 	 * before until (ms, monotonic); keyed by URL */
@@ -471,6 +476,7 @@ client_redirect_clear(struct sippush *c)
 	memset(c->redir, 0, sizeof(c->redir));
 	c->nredir = 0;
 	c->iredir = 0;
+	c->redir_srv = 0;
 }
 
 static uint32_t
@@ -573,16 +579,30 @@ client_server_failed(struct sippush *c, const char *what, int status,
 	c->registered = 0;
 	c->hb_outstanding = 0;
 	c->source[0] = '\0';
+	if (c->nredir > 0 && c->redir_srv && c->iredir + 1 < c->nredir &&
+	    client_now_ms() >= c->srv_until) {
+		/* the DNS answer is out of date: ask again, and go on after
+		 * this target if it is still there */
+		client_log(c, SIPPUSH_LOG_INFO, "client: %s: TTL over, "
+		    "resolving %s again", sv->name,
+		    c->servers[c->fo.current].domain);
+		snprintf(c->srv_after, sizeof(c->srv_after), "%s", sv->url);
+		client_redirect_clear(c);
+		su_timer_set_interval(c->retry_timer, client_retry_timer,
+		    NULL, 1);
+		return;
+	}
 	if (c->nredir > 0) {
-		/* the next target of the 3xx, else the listed server that
-		 * sent us there counts as failed */
+		/* the next target of the 3xx or SRV answer, else the listed
+		 * server that sent us there counts as failed */
 		if (++c->iredir < c->nredir) {
 			su_timer_set_interval(c->retry_timer,
 			    client_retry_timer, NULL, 1);
 			return;
 		}
-		client_log(c, SIPPUSH_LOG_INFO, "client: no target of the "
-		    "redirection answers: back to the list");
+		client_log(c, SIPPUSH_LOG_INFO, "client: no target of %s "
+		    "answers: next server of the list",
+		    c->servers[c->fo.current].name);
 		client_redirect_clear(c);
 	}
 	delay = sippush_failover_next(&c->fo, c->s.retry_initial,
@@ -812,11 +832,29 @@ client_srv_done(struct sippush *c)
 	}
 	client_targets_clear(c);
 	if (c->nredir == 0) {
+		c->srv_after[0] = '\0';
 		client_server_failed(c, "DNS", 0, "no address found");
 		return;
 	}
-	client_log(c, SIPPUSH_LOG_INFO, "client: %s resolves to %s",
-	    listed->domain, list);
+	c->redir_srv = 1;
+	c->srv_until = client_now_ms() + (int64_t)(c->ttl ? c->ttl : 1) *
+	    1000;
+	client_log(c, SIPPUSH_LOG_INFO, "client: %s resolves to %s (TTL "
+	    "%lu s)", listed->domain, list, (unsigned long)c->ttl);
+	if (c->srv_after[0]) {
+		for (i = 0; i < c->nredir; i++)
+			if (strcmp(c->redir[i].url, c->srv_after) == 0)
+				break;
+		c->srv_after[0] = '\0';
+		if (i < c->nredir && i + 1 >= c->nredir) {
+			/* the failed one is the last: the entry failed */
+			c->iredir = c->nredir - 1;
+			client_server_failed(c, NULL, 0, NULL);
+			return;
+		}
+		if (i < c->nredir)
+			c->iredir = i + 1;
+	}
 	client_register(c);
 }
 
@@ -838,6 +876,8 @@ client_srv_addr(sres_context_t *c, sres_query_t *q, sres_record_t **answers)
 			if (!client_same_name(t->host, r->sr_record->r_name) ||
 			    t->naddrs >= CLIENT_TARGET_ADDRS)
 				continue;
+			if (r->sr_record->r_ttl < c->ttl)
+				c->ttl = r->sr_record->r_ttl;
 			if (r->sr_record->r_type == sres_type_a)
 				inet_ntop(AF_INET, &r->sr_a->a_addr,
 				    t->addrs[t->naddrs], 64);
@@ -863,6 +903,7 @@ client_srv_answer(sres_context_t *c, sres_query_t *q, sres_record_t **answers)
 
 	(void)q;
 	c->resolving = 0;
+	c->ttl = SIPPUSH_HOLD_MAX;
 	if (c->stopping) {
 		sres_free_answers(c->sres, answers);
 		return;
@@ -873,6 +914,8 @@ client_srv_answer(sres_context_t *c, sres_query_t *q, sres_record_t **answers)
 		    answers[k]->sr_srv->srv_target == NULL)
 			continue;
 		srv[n] = answers[k]->sr_srv;
+		if (answers[k]->sr_record->r_ttl < c->ttl)
+			c->ttl = answers[k]->sr_record->r_ttl;
 		rr[n].priority = srv[n]->srv_priority;
 		rr[n].weight = srv[n]->srv_weight;
 		n++;

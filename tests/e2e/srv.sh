@@ -8,8 +8,9 @@
 #   sippushd A on 127.0.0.2:P1, B on 127.0.0.3:P2; the agent lists
 #   "push.test" and reads a resolv.conf naming the test DNS server.
 #
-#   expected: registered with A (priority 1); A killed: registered with B
-#   (priority 2) from the same answer; a message from B reaches it.
+#   expected: registered with A (priority 1); A killed (after the answers'
+#   TTL of 1 s): the agent asks the DNS again, goes on after A, registers
+#   with B (priority 2); a message from B reaches it.
 #   A name without SRV records (c.push.test, A only): port 5060 is used.
 . "$(dirname "$0")/lib.sh"
 
@@ -29,7 +30,7 @@ B_PORT=$PORT B_SOCK=$SOCK
 step "the test DNS server and the agent"
 DNS_PORT=$(free_port)
 bg_log "$T/dnsd.out" timeout 90 python3 "$DNSD" --port "$DNS_PORT" \
-    --log "$T/dns.log" --ttl 5 \
+    --log "$T/dns.log" --ttl 1 \
     --srv "_sip._udp.push.test:1:10:$A_PORT:a.push.test" \
     --srv "_sip._udp.push.test:2:10:$B_PORT:b.push.test" \
     --a "a.push.test:127.0.0.2" --a "b.push.test:127.0.0.3" \
@@ -55,12 +56,16 @@ assert_status 0 "$AGENT" -n -f "$T/s1.conf"
 assert_contains "$OUT" "resolv_conf = \"$T/resolv.conf\";"
 start_agent s1
 wait_until 15 online_in "$A_SOCK" s1
-assert_contains "$(cat "$T/s1.log")" "push.test resolves to 127.0.0.2:$A_PORT, 127.0.0.3:$B_PORT"
+assert_contains "$(cat "$T/s1.log")" "push.test resolves to 127.0.0.2:$A_PORT, 127.0.0.3:$B_PORT (TTL 1 s)"
 grep -q " 33 _sip._udp.push.test" "$T/dns.log" || fail "no SRV query seen"
 
 step "A killed: the agent moves to B, the next SRV target"
+sleep 1.5
 kill -KILL "$A_PID"; wait_pid "$A_PID" 10 || true
 wait_until 20 online_in "$B_SOCK" s1
+assert_contains "$(cat "$T/s1.log")" "TTL over, resolving push.test again"
+[ "$(grep -c " 33 _sip._udp.push.test" "$T/dns.log")" -ge 2 ] ||
+    fail "the SRV records were not asked for again after their TTL"
 OUT=$(SOCK=$B_SOCK ctl --json publish --client s1 --wait "via B") ||
     fail "publish through B: $OUT"
 wait_until 10 grep -q "via B" "$T/s1.out"
