@@ -69,6 +69,7 @@ struct config {
 	int	 log_level;		/* enum sippush_log_level */
 
 	char	*tls_ca_file;		/* NULL: the system's CA bundle */
+	char	*resolv_conf;		/* DNS (SRV): NULL: /etc/resolv.conf */
 	int	 tls_insecure;		/* tests only */
 
 	int	 relay_mode;		/* RELAY_OFF, RELAY_SERVE, RELAY_USE */

@@ -62,6 +62,8 @@ static const struct setting settings[] = {
 	{ { "server.failback_interval", CONF_INT, F(failback), 0,
 	    86400, NULL },
 	    "failback", 1004 },
+	{ { "server.resolv_conf", CONF_STRING, F(resolv_conf), 0, 0, NULL },
+	    NULL, 0 },
 	{ { "client.id", CONF_STRING, F(client_id), 0, 0, NULL }, "id", 'i' },
 	{ { "client.class", CONF_STRING, F(client_class), 0, 0, NULL },
 	    "class", 'c' },
@@ -489,7 +491,8 @@ config_check(struct config *c, char *err, size_t errlen)
 		    "relay.id: \"%s\" is not a valid ID (1-%d of "
 		    "A-Z a-z 0-9 . _ -)", c->relay_id, SIPPUSH_ID_MAX);
 	if (conf_abspath(&c->state_file) == -1 ||
-	    conf_abspath(&c->tls_ca_file) == -1)
+	    conf_abspath(&c->tls_ca_file) == -1 ||
+	    conf_abspath(&c->resolv_conf) == -1)
 		return conf_fail(err, errlen, file, 0,
 		    "cannot make paths absolute: %s", strerror(errno));
 	return 0;

@@ -117,6 +117,7 @@ agent_settings(const struct config *cfg, struct sippush_settings *s)
 	s->client_class = cfg->client_class;
 	s->transport = (enum sippush_transport)cfg->transport;
 	s->ca_file = cfg->tls_ca_file;
+	s->resolv_conf = cfg->resolv_conf;
 	s->tls_insecure = cfg->tls_insecure;
 	s->bind_address = strcmp(cfg->sip_address, "0.0.0.0") == 0 ? NULL :
 	    cfg->sip_address;

@@ -36,6 +36,7 @@
 #include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SU_ROOT_MAGIC_T		struct sippush
@@ -43,6 +44,7 @@
 #define SU_WAKEUP_ARG_T		void
 #define NUA_MAGIC_T		struct sippush
 #define NUA_HMAGIC_T		void
+#define SRES_CONTEXT_T		struct sippush
 
 #include <sofia-sip/auth_digest.h>
 #include <sofia-sip/msg_addr.h>
@@ -55,6 +57,7 @@
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/su_tag.h>
 #include <sofia-sip/su_wait.h>
+#include <sofia-sip/sresolv.h>
 #include <sofia-sip/tport_tag.h>
 
 #include "digest.h"
@@ -75,6 +78,9 @@ _Static_assert(SIPPUSH_ID_MAX == CLIENT_ID_MAX &&
 #define CLIENT_FOREVER		3600000	/* ms, sippush_step(c, -1) */
 #define CLIENT_SYSTEM_CA	"/etc/ssl/certs/ca-certificates.crt"
 #define CLIENT_CA_MAX		(16 * 1024 * 1024)	/* bytes of ca_file */
+#define CLIENT_HOLDS		16	/* servers kept off (503) at once */
+#define CLIENT_TARGETS		16	/* a 3xx's or an SRV name's targets */
+#define CLIENT_TARGET_ADDRS	4	/* addresses used per SRV target */
 
 extern su_log_t nua_log[];
 extern su_log_t nta_log[];
@@ -86,6 +92,15 @@ struct server {
 	char		*aor;		/* sip:ID@host */
 	char		 addr[64];	/* IP it answered from, "" unknown */
 	int		 port;		/* and its port */
+	char		*domain;	/* listed as a domain: SRV, or NULL */
+};
+
+/* An SRV target being resolved (A and AAAA). */
+struct srv_target {
+	char		*host;		/* on home */
+	int		 port;
+	char		 addrs[CLIENT_TARGET_ADDRS][64];
+	int		 naddrs;
 };
 
 struct msg;
@@ -197,11 +212,39 @@ struct sippush {
 	struct req		*requests;	/* relayed, unanswered */
 	struct snd		*sends;		/* sippush_send, unanswered */
 	struct sippush_discovery *disc;		/* edge relays, or NULL */
+
+	/* a 3xx to our REGISTER: its Contacts, tried in q order in place
+	 * of the listed server fo.current (which stays where it is) */
+	struct server		 redir[CLIENT_TARGETS];
+	size_t			 nredir;	/* 0: not redirected */
+	size_t			 iredir;	/* in use, or being tried */
+	int			 redirects;	/* 3xx followed in a row */
+
+	/* a server listed as a domain: its SRV targets, then their
+	 * addresses, become the redir list (RFC 3263) */
+	sres_resolver_t		*sres;
+	int			 resolving;	/* queries outstanding */
+	struct srv_target	 targets[CLIENT_TARGETS];
+	size_t			 ntargets;
+	uint32_t		 ttl;		/* s, the answers' lowest */
+	int			 redir_srv;	/* redir came from SRV */
+	int64_t			 srv_until;	/* ms: when its TTL ends */
+	char			 srv_after[160];	/* resolving again after
+						   this target failed */
+
+	/* servers that answered 503 with Retry-After: not tried again
+	 * before until (ms, monotonic); keyed by URL */
+	struct {
+		char		 url[160];
+		int64_t		 until;
+	}			 holds[CLIENT_HOLDS];
 	char			 relay[80];	/* "ip:port" in use, "" none */
 };
 
 static void client_register(struct sippush *);
 static void client_stop_begin(struct sippush *);
+static void client_numeric(const char *, char *, size_t);
+static const char *client_transport_name(enum sippush_transport);
 static const char *client_header(sip_t const *, const char *);
 
 static const char *const state_names[] = {
@@ -372,7 +415,68 @@ client_set_state(struct sippush *c, enum sippush_state st,
 static struct server *
 client_current(struct sippush *c)
 {
+	if (c->nredir > 0)
+		return &c->redir[c->iredir];
 	return &c->servers[c->fo.current];
+}
+
+static int64_t
+client_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ms before url may be tried again (a 503 with Retry-After); 0: now. */
+static int64_t
+client_held(struct sippush *c, const char *url)
+{
+	int64_t	 now = client_now_ms();
+	size_t	 i;
+
+	for (i = 0; i < CLIENT_HOLDS; i++)
+		if (c->holds[i].until > now &&
+		    strcmp(c->holds[i].url, url) == 0)
+			return c->holds[i].until - now;
+	return 0;
+}
+
+/* Keep off url for ms (replacing its hold, else the one ending first). */
+static void
+client_hold(struct sippush *c, const char *url, int64_t ms)
+{
+	size_t	 i, slot = 0;
+
+	for (i = 0; i < CLIENT_HOLDS; i++) {
+		if (strcmp(c->holds[i].url, url) == 0) {
+			slot = i;
+			break;
+		}
+		if (c->holds[i].until < c->holds[slot].until)
+			slot = i;
+	}
+	snprintf(c->holds[slot].url, sizeof(c->holds[slot].url), "%s", url);
+	c->holds[slot].until = client_now_ms() + ms;
+}
+
+/* Forget the targets of a 3xx: back to the listed servers. */
+static void
+client_redirect_clear(struct sippush *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->nredir; i++) {
+		if (c->state_server == c->redir[i].name)
+			c->state_server = c->servers[c->fo.current].name;
+		su_free(c->home, c->redir[i].name);
+		su_free(c->home, c->redir[i].url);
+	}
+	memset(c->redir, 0, sizeof(c->redir));
+	c->nredir = 0;
+	c->iredir = 0;
+	c->redir_srv = 0;
 }
 
 static uint32_t
@@ -465,8 +569,9 @@ client_server_failed(struct sippush *c, const char *what, int status,
 		    c->tls_error);
 		c->tls_error[0] = '\0';
 	}
-	client_log(c, SIPPUSH_LOG_WARNING, "client: %s: %s failed: %d %s",
-	    sv->name, what, status, phrase ? phrase : "");
+	if (what)
+		client_log(c, SIPPUSH_LOG_WARNING, "client: %s: %s failed: "
+		    "%d %s", sv->name, what, status, phrase ? phrase : "");
 	client_stop_timers(c);
 	client_destroy_handle(&c->hb_nh);
 	client_destroy_handle(&c->probe_nh);
@@ -474,6 +579,32 @@ client_server_failed(struct sippush *c, const char *what, int status,
 	c->registered = 0;
 	c->hb_outstanding = 0;
 	c->source[0] = '\0';
+	if (c->nredir > 0 && c->redir_srv && c->iredir + 1 < c->nredir &&
+	    client_now_ms() >= c->srv_until) {
+		/* the DNS answer is out of date: ask again, and go on after
+		 * this target if it is still there */
+		client_log(c, SIPPUSH_LOG_INFO, "client: %s: TTL over, "
+		    "resolving %s again", sv->name,
+		    c->servers[c->fo.current].domain);
+		snprintf(c->srv_after, sizeof(c->srv_after), "%s", sv->url);
+		client_redirect_clear(c);
+		su_timer_set_interval(c->retry_timer, client_retry_timer,
+		    NULL, 1);
+		return;
+	}
+	if (c->nredir > 0) {
+		/* the next target of the 3xx or SRV answer, else the listed
+		 * server that sent us there counts as failed */
+		if (++c->iredir < c->nredir) {
+			su_timer_set_interval(c->retry_timer,
+			    client_retry_timer, NULL, 1);
+			return;
+		}
+		client_log(c, SIPPUSH_LOG_INFO, "client: no target of %s "
+		    "answers: next server of the list",
+		    c->servers[c->fo.current].name);
+		client_redirect_clear(c);
+	}
 	delay = sippush_failover_next(&c->fo, c->s.retry_initial,
 	    c->s.retry_max, client_random());
 	if (delay > 0) {
@@ -619,13 +750,262 @@ client_auth_header(struct sippush *c, const char *method, const char *uri)
 	return h;
 }
 
+/* ---- RFC 3263: a server listed as a domain ----
+ *
+ * When the failover comes to a server listed as a domain (a name with a
+ * dot and no port), the client asks Sofia's resolver (sres, on the root:
+ * nothing blocks) for the SRV records of _sip._udp, _sip._tcp or
+ * _sips._tcp at that domain, orders them (sippush_srv_order: priority,
+ * then weight), and asks for the A and AAAA records of each target; with
+ * no SRV record, the domain itself on port 5060 (5061 over TLS). The
+ * addresses, in that order, become the redir list, tried like a 3xx's
+ * targets; when they are all used up the listed entry counts as failed,
+ * and coming back to it resolves again (sres keeps answers for their
+ * TTL, so this asks the DNS again only once the TTL is over).
+ */
+
+static void
+client_targets_clear(struct sippush *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->ntargets; i++)
+		su_free(c->home, c->targets[i].host);
+	memset(c->targets, 0, sizeof(c->targets));
+	c->ntargets = 0;
+}
+
+static uint32_t
+client_srv_random(void *arg)
+{
+	(void)arg;
+	return client_random();
+}
+
+/* Do two domain names match (either may end in a dot)? */
+static int
+client_same_name(const char *a, const char *b)
+{
+	size_t	 la = strlen(a), lb = strlen(b);
+
+	if (la && a[la - 1] == '.')
+		la--;
+	if (lb && b[lb - 1] == '.')
+		lb--;
+	return la == lb && strncasecmp(a, b, la) == 0;
+}
+
+/* Every address query came back: make the redir list and go on. */
+static void
+client_srv_done(struct sippush *c)
+{
+	struct server		*listed = &c->servers[c->fo.current], *sv;
+	const char		*tr = client_transport_name(c->s.transport);
+	struct srv_target	*t;
+	char			 list[512] = "";
+	size_t			 i;
+	int			 j;
+
+	client_redirect_clear(c);
+	for (i = 0; i < c->ntargets; i++) {
+		t = &c->targets[i];
+		for (j = 0; j < t->naddrs && c->nredir < CLIENT_TARGETS; j++) {
+			sv = &c->redir[c->nredir];
+			sv->url = su_sprintf(c->home, strchr(t->addrs[j], ':') ?
+			    "sip:[%s]:%d;transport=%s" :
+			    "sip:%s:%d;transport=%s", t->addrs[j], t->port,
+			    tr);
+			sv->name = su_sprintf(c->home, strchr(t->addrs[j],
+			    ':') ? "%s ([%s]:%d)" : "%s (%s:%d)",
+			    listed->domain, t->addrs[j], t->port);
+			if (sv->url == NULL || sv->name == NULL)
+				break;
+			sv->aor = listed->aor;
+			snprintf(sv->addr, sizeof(sv->addr), "%s",
+			    t->addrs[j]);
+			sv->port = t->port;
+			snprintf(list + strlen(list), sizeof(list) -
+			    strlen(list), "%s%s:%d", c->nredir ? ", " : "",
+			    t->addrs[j], t->port);
+			c->nredir++;
+		}
+	}
+	client_targets_clear(c);
+	if (c->nredir == 0) {
+		c->srv_after[0] = '\0';
+		client_server_failed(c, "DNS", 0, "no address found");
+		return;
+	}
+	c->redir_srv = 1;
+	c->srv_until = client_now_ms() + (int64_t)(c->ttl ? c->ttl : 1) *
+	    1000;
+	client_log(c, SIPPUSH_LOG_INFO, "client: %s resolves to %s (TTL "
+	    "%lu s)", listed->domain, list, (unsigned long)c->ttl);
+	if (c->srv_after[0]) {
+		for (i = 0; i < c->nredir; i++)
+			if (strcmp(c->redir[i].url, c->srv_after) == 0)
+				break;
+		c->srv_after[0] = '\0';
+		if (i < c->nredir && i + 1 >= c->nredir) {
+			/* the failed one is the last: the entry failed */
+			c->iredir = c->nredir - 1;
+			client_server_failed(c, NULL, 0, NULL);
+			return;
+		}
+		if (i < c->nredir)
+			c->iredir = i + 1;
+	}
+	client_register(c);
+}
+
+static void
+client_srv_addr(sres_context_t *c, sres_query_t *q, sres_record_t **answers)
+{
+	struct srv_target	*t;
+	sres_record_t		*r;
+	size_t			 i, k;
+
+	(void)q;
+	for (k = 0; answers && answers[k]; k++) {
+		r = answers[k];
+		if (r->sr_record->r_status != 0 || (r->sr_record->r_type !=
+		    sres_type_a && r->sr_record->r_type != sres_type_aaaa))
+			continue;
+		for (i = 0; i < c->ntargets; i++) {
+			t = &c->targets[i];
+			if (!client_same_name(t->host, r->sr_record->r_name) ||
+			    t->naddrs >= CLIENT_TARGET_ADDRS)
+				continue;
+			if (r->sr_record->r_ttl < c->ttl)
+				c->ttl = r->sr_record->r_ttl;
+			if (r->sr_record->r_type == sres_type_a)
+				inet_ntop(AF_INET, &r->sr_a->a_addr,
+				    t->addrs[t->naddrs], 64);
+			else
+				inet_ntop(AF_INET6, &r->sr_aaaa->aaaa_addr,
+				    t->addrs[t->naddrs], 64);
+			t->naddrs++;
+		}
+	}
+	sres_free_answers(c->sres, answers);
+	if (--c->resolving == 0 && !c->stopping)
+		client_srv_done(c);
+}
+
+static void
+client_srv_answer(sres_context_t *c, sres_query_t *q, sres_record_t **answers)
+{
+	struct server		*listed = &c->servers[c->fo.current];
+	struct sippush_srv	 rr[SIPPUSH_SRV_MAX];
+	sres_srv_record_t	*srv[SIPPUSH_SRV_MAX];
+	size_t			 order[SIPPUSH_SRV_MAX], n = 0, k;
+	struct srv_target	*t;
+
+	(void)q;
+	c->resolving = 0;
+	c->ttl = SIPPUSH_HOLD_MAX;
+	if (c->stopping) {
+		sres_free_answers(c->sres, answers);
+		return;
+	}
+	for (k = 0; answers && answers[k] && n < SIPPUSH_SRV_MAX; k++) {
+		if (answers[k]->sr_record->r_status != 0 ||
+		    answers[k]->sr_record->r_type != sres_type_srv ||
+		    answers[k]->sr_srv->srv_target == NULL)
+			continue;
+		srv[n] = answers[k]->sr_srv;
+		if (answers[k]->sr_record->r_ttl < c->ttl)
+			c->ttl = answers[k]->sr_record->r_ttl;
+		rr[n].priority = srv[n]->srv_priority;
+		rr[n].weight = srv[n]->srv_weight;
+		n++;
+	}
+	client_targets_clear(c);
+	if (n == 0) {
+		client_log(c, SIPPUSH_LOG_INFO, "client: %s: no SRV record: "
+		    "its own address, port %d", listed->domain,
+		    c->s.transport == SIPPUSH_TRANSPORT_TLS ? 5061 : 5060);
+		c->targets[0].host = su_strdup(c->home, listed->domain);
+		c->targets[0].port = c->s.transport ==
+		    SIPPUSH_TRANSPORT_TLS ? 5061 : 5060;
+		c->ntargets = 1;
+	} else {
+		sippush_srv_order(rr, n, client_srv_random, NULL, order);
+		for (k = 0; k < n && k < CLIENT_TARGETS; k++) {
+			t = &c->targets[c->ntargets];
+			if ((t->host = su_strdup(c->home,
+			    srv[order[k]]->srv_target)) == NULL)
+				break;
+			t->port = srv[order[k]]->srv_port;
+			c->ntargets++;
+			client_log(c, SIPPUSH_LOG_DEBUG, "client: %s: SRV %u "
+			    "%u %d %s", listed->domain, rr[order[k]].priority,
+			    rr[order[k]].weight, t->port, t->host);
+		}
+	}
+	sres_free_answers(c->sres, answers);
+	for (k = 0; k < c->ntargets; k++) {
+		t = &c->targets[k];
+		c->resolving++;
+		if (sres_query(c->sres, client_srv_addr, c, sres_type_a,
+		    t->host) == NULL)
+			c->resolving--;
+		c->resolving++;
+		if (sres_query(c->sres, client_srv_addr, c, sres_type_aaaa,
+		    t->host) == NULL)
+			c->resolving--;
+	}
+	if (c->resolving == 0)
+		client_srv_done(c);
+}
+
+/* Resolve the listed server in use, a domain (see above). */
+static void
+client_srv_resolve(struct sippush *c)
+{
+	struct server	*listed = &c->servers[c->fo.current];
+	char		 name[300];
+
+	if (c->resolving)
+		return;
+	client_set_state(c, SIPPUSH_STATE_REGISTERING, listed->name);
+	if (c->sres == NULL && (c->sres = sres_resolver_create(c->root,
+	    c->s.resolv_conf, TAG_END())) == NULL) {
+		client_server_failed(c, "DNS", 0, "cannot start the resolver");
+		return;
+	}
+	snprintf(name, sizeof(name), "%s.%s",
+	    c->s.transport == SIPPUSH_TRANSPORT_TLS ? "_sips._tcp" :
+	    c->s.transport == SIPPUSH_TRANSPORT_TCP ? "_sip._tcp" :
+	    "_sip._udp", listed->domain);
+	client_log(c, SIPPUSH_LOG_DEBUG, "client: SRV %s?", name);
+	c->resolving = 1;
+	if (sres_query(c->sres, client_srv_answer, c, sres_type_srv,
+	    name) == NULL) {
+		c->resolving = 0;
+		client_server_failed(c, "DNS", 0, "cannot send the query");
+	}
+}
+
 /* Send (or send again) the REGISTER for the current server. */
 static void
 client_register(struct sippush *c)
 {
 	struct server	*sv = client_current(c);
 	char		*auth;
+	int64_t		 held;
 
+	if (c->nredir == 0 && sv->domain != NULL) {
+		client_srv_resolve(c);
+		return;
+	}
+	if (c->reg_nh == NULL && (held = client_held(c, sv->url)) > 0) {
+		client_log(c, SIPPUSH_LOG_DEBUG, "client: %s: not before "
+		    "%lld ms (Retry-After): next server", sv->name,
+		    (long long)held);
+		client_server_failed(c, NULL, 0, NULL);
+		return;
+	}
 	if (c->reg_nh == NULL) {
 		c->registered = 0;
 		c->reg_nh = nua_handle(c->nua, NULL,
@@ -683,9 +1063,15 @@ client_heartbeat_timer(su_root_magic_t *c, su_timer_t *t,
 static void
 client_probe(struct sippush *c)
 {
-	struct server	*sv = &c->servers[c->probe_index];
+	struct server	*sv;
 
 	client_destroy_handle(&c->probe_nh);
+	while (c->probe_index < c->fo.current &&
+	    client_held(c, c->servers[c->probe_index].url) > 0)
+		c->probe_index++;
+	if (c->probe_index >= c->fo.current)
+		return;
+	sv = &c->servers[c->probe_index];
 	if ((c->probe_nh = nua_handle(c->nua, NULL, SIPTAG_TO_STR(sv->aor),
 	    SIPTAG_FROM_STR(sv->aor), TAG_END())) == NULL)
 		return;
@@ -731,6 +1117,7 @@ client_probe_result(struct sippush *c, int status)
 		c->registered = 0;
 		c->hb_outstanding = 0;
 		c->source[0] = '\0';
+		client_redirect_clear(c);
 		sippush_failover_switch(&c->fo, c->probe_index);
 		client_set_state(c, SIPPUSH_STATE_REGISTERING, sv->name);
 		client_register(c);
@@ -754,6 +1141,7 @@ client_registered(struct sippush *c, sip_t const *sip)
 	else if (sip && sip->sip_expires)
 		granted = (long)sip->sip_expires->ex_delta;
 	c->registered = 1;
+	c->redirects = 0;
 	sippush_failover_success(&c->fo);
 	client_log(c, first ? SIPPUSH_LOG_NOTICE : SIPPUSH_LOG_DEBUG,
 	    "client: registered with %s as %s for %lds, seen as %s",
@@ -955,8 +1343,9 @@ client_source_server(struct sippush *c, const char *addr, int port)
 
 	if (addr[0] == '\0')
 		return NULL;
-	for (i = 0; i < c->s.nservers; i++) {
-		sv = &c->servers[i];
+	for (i = 0; i < c->s.nservers + c->nredir; i++) {
+		sv = i < c->s.nservers ? &c->servers[i] :
+		    &c->redir[i - c->s.nservers];
 		if (strcmp(sv->addr, addr) != 0)
 			continue;
 		if (sv->port == port)
@@ -1429,6 +1818,104 @@ client_auth_retry(struct sippush *c, nua_event_t event, nua_handle_t *nh,
 	return 1;
 }
 
+/*
+ * A 3xx to our REGISTER: try its Contacts (sip: and sips: URIs, highest
+ * q first) in place of the server that sent it. Returns 0 if it does,
+ * -1 if the answer counts as the server's failure (no usable Contact,
+ * or SIPPUSH_REDIRECT_MAX redirections in a row: a loop).
+ */
+static int
+client_redirect(struct sippush *c, int status, sip_t const *sip)
+{
+	struct server		*from = client_current(c), *sv;
+	sip_contact_t const	*m;
+	sip_contact_t const	*ms[SIPPUSH_REDIRECT_TARGETS];
+	int			 q[SIPPUSH_REDIRECT_TARGETS];
+	size_t			 order[SIPPUSH_REDIRECT_TARGETS], n = 0, k, i;
+	const char		*tr = client_transport_name(c->s.transport);
+	char			 list[512] = "", *name, *url;
+	url_t const		*u;
+
+	if (++c->redirects > SIPPUSH_REDIRECT_MAX) {
+		client_log(c, SIPPUSH_LOG_WARNING, "client: %s: %d "
+		    "redirections in a row: not following this one",
+		    from->name, SIPPUSH_REDIRECT_MAX);
+		return -1;
+	}
+	for (m = sip ? sip->sip_contact : NULL;
+	    m && n < SIPPUSH_REDIRECT_TARGETS; m = m->m_next) {
+		u = m->m_url;
+		if ((u->url_type != url_sip && u->url_type != url_sips) ||
+		    u->url_host == NULL || strlen(u->url_host) > 100)
+			continue;
+		ms[n] = m;
+		q[n++] = sippush_qvalue(m->m_q);
+	}
+	k = sippush_redirect_order(q, n, order);
+	if (k == 0) {
+		client_log(c, SIPPUSH_LOG_WARNING, "client: %s: %d without a "
+		    "usable Contact", from->name, status);
+		return -1;
+	}
+	name = su_strdup(c->home, from->name);
+	client_redirect_clear(c);
+	for (i = 0; i < k; i++) {
+		u = ms[order[i]]->m_url;
+		url = su_sprintf(c->home, strchr(u->url_host, ':') ?
+		    "sip:[%s]:%s;transport=%s" : "sip:%s:%s;transport=%s",
+		    u->url_host, u->url_port ? u->url_port :
+		    c->s.transport == SIPPUSH_TRANSPORT_TLS ? "5061" : "5060",
+		    tr);
+		sv = &c->redir[c->nredir];
+		/* the listed server's AOR: the domain we register in */
+		sv->aor = c->servers[c->fo.current].aor;
+		sv->url = url;
+		sv->name = su_sprintf(c->home, "%s", url ? url + 4 : "");
+		if (url == NULL || sv->name == NULL)
+			break;
+		*strchr(sv->name, ';') = '\0';
+		client_numeric(u->url_host, sv->addr, sizeof(sv->addr));
+		sv->port = atoi(u->url_port ? u->url_port :
+		    c->s.transport == SIPPUSH_TRANSPORT_TLS ? "5061" : "5060");
+		c->nredir++;
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+		    "%s%s", i ? ", " : "", sv->name);
+	}
+	client_log(c, SIPPUSH_LOG_INFO, "client: %s redirects us (%d): "
+	    "trying %s", name ? name : "?", status, list);
+	su_free(c->home, name);
+	if (c->nredir == 0)
+		return -1;
+	client_stop_timers(c);
+	client_destroy_handle(&c->reg_nh);
+	c->registered = 0;
+	su_timer_set_interval(c->retry_timer, client_retry_timer, NULL, 1);
+	return 0;
+}
+
+/* A final answer (or one nua would restart on its own) to our REGISTER
+ * that is not a 2xx. */
+static void
+client_register_failed(struct sippush *c, int status, const char *phrase,
+    sip_t const *sip)
+{
+	struct server	*sv = client_current(c);
+	unsigned long	 ra;
+
+	if (status >= 300 && status < 400 && client_redirect(c, status,
+	    sip) == 0)
+		return;
+	if (status == 503 && sip && sip->sip_retry_after &&
+	    sip->sip_retry_after->af_delta > 0) {
+		ra = sip->sip_retry_after->af_delta;
+		client_hold(c, sv->url, sippush_hold_ms(ra));
+		client_log(c, SIPPUSH_LOG_INFO, "client: %s: 503 with "
+		    "Retry-After %lu: not trying it again for %lld s",
+		    sv->name, ra, (long long)sippush_hold_ms(ra) / 1000);
+	}
+	client_server_failed(c, "REGISTER", status, phrase);
+}
+
 static void
 client_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
     nua_magic_t *c, nua_handle_t *nh, nua_hmagic_t *hmagic,
@@ -1446,12 +1933,23 @@ client_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 	}
 	switch (event) {
 	case nua_r_register:
-		if (nh != c->reg_nh || status < 200 || c->stopping)
+		if (nh != c->reg_nh || c->stopping)
+			break;
+		/* nua would follow a 302 or wait out a Retry-After itself
+		 * (a 100 carrying that answer): we decide */
+		if (status < 200 && sip && sip->sip_status &&
+		    (sip->sip_status->st_status / 100 == 3 ||
+		    (sip->sip_status->st_status == 503))) {
+			client_register_failed(c, sip->sip_status->st_status,
+			    sip->sip_status->st_phrase, sip);
+			break;
+		}
+		if (status < 200)
 			break;
 		if (status < 300)
 			client_registered(c, sip);
 		else
-			client_server_failed(c, "REGISTER", status, phrase);
+			client_register_failed(c, status, phrase, sip);
 		break;
 	case nua_r_unregister:
 		if (status < 200)
@@ -1929,6 +2427,8 @@ client_copy(struct sippush *c, const struct sippush_settings *s)
 	c->s.relay_interface = s->relay_interface ?
 	    su_strdup(c->home, s->relay_interface) : NULL;
 	c->s.password = s->password ? su_strdup(c->home, s->password) : NULL;
+	c->s.resolv_conf = s->resolv_conf ?
+	    su_strdup(c->home, s->resolv_conf) : NULL;
 	c->s.ca_file = su_strdup(c->home, s->ca_file ? s->ca_file :
 	    CLIENT_SYSTEM_CA);
 	c->s.user_agent = s->user_agent ?
@@ -1960,6 +2460,11 @@ client_copy(struct sippush *c, const struct sippush_settings *s)
 			return -1;
 		client_numeric(hp.host, sv->addr, sizeof(sv->addr));
 		sv->port = hp.port;
+		/* a name with a dot and no port: RFC 3263 (SRV) */
+		if (!hp.has_port && !hp.ipv6 && sv->addr[0] == '\0' &&
+		    strchr(hp.host, '.') != NULL &&
+		    (sv->domain = su_strdup(c->home, hp.host)) == NULL)
+			return -1;
 	}
 	return 0;
 }
@@ -2141,6 +2646,8 @@ sippush_destroy(struct sippush *c)
 	while ((m = c->pending) != NULL)
 		message_free(c, m);
 	sippush_discovery_destroy(c->disc);
+	if (c->sres)
+		sres_resolver_destroy(c->sres);
 	su_timer_destroy(c->retry_timer);
 	su_timer_destroy(c->hb_timer);
 	su_timer_destroy(c->failback_timer);

@@ -149,3 +149,112 @@ sippush_parse_server(const char *s, struct sippush_hostport *hp)
 	hp->host[len] = '\0';
 	return 0;
 }
+
+/*
+ * A 3xx's Contact q-value ("0.5", "1", "1.000"; NULL: absent) in
+ * thousandths: 1000 when absent, -1 when malformed (RFC 3261 25.1:
+ * "0" ["." 0*3DIGIT] / "1" ["." 0*3("0")]).
+ */
+int
+sippush_qvalue(const char *q)
+{
+	int	 v, i, scale = 100;
+
+	if (q == NULL)
+		return 1000;
+	if ((q[0] != '0' && q[0] != '1') || (q[1] != '\0' && q[1] != '.'))
+		return -1;
+	v = (q[0] - '0') * 1000;
+	if (q[1] == '\0')
+		return v;
+	for (i = 2; q[i]; i++, scale /= 10) {
+		if (i > 4 || !isdigit((unsigned char)q[i]))
+			return -1;
+		v += (q[i] - '0') * scale;
+	}
+	return v > 1000 ? -1 : v;
+}
+
+/*
+ * The order in which to try n redirect targets of q-values q[] (in
+ * thousandths): highest q first, in their given order among equals.
+ * Fills order[] with indexes into q[]; those with q < 0 are left out.
+ * Returns how many order[] has.
+ */
+size_t
+sippush_redirect_order(const int *q, size_t n, size_t *order)
+{
+	size_t	 i, j, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (q[i] < 0)
+			continue;
+		for (j = k; j > 0 && q[order[j - 1]] < q[i]; j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+		k++;
+	}
+	return k;
+}
+
+/*
+ * How long (ms) to keep off a server that answered 503 with a
+ * Retry-After of secs seconds: secs, at most SIPPUSH_HOLD_MAX seconds.
+ */
+int64_t
+sippush_hold_ms(unsigned long secs)
+{
+	if (secs > SIPPUSH_HOLD_MAX)
+		secs = SIPPUSH_HOLD_MAX;
+	return (int64_t)secs * 1000;
+}
+
+/*
+ * RFC 2782 order of n SRV records: lowest priority first; among equal
+ * priorities a weighted random pick, one after the other (zero weights
+ * first in the running sum, so they are rarely picked first). rnd()
+ * gives the random numbers (a fixed source in tests). Fills order[]
+ * with indexes into rr[] and returns n.
+ */
+size_t
+sippush_srv_order(const struct sippush_srv *rr, size_t n,
+    uint32_t (*rnd)(void *), void *arg, size_t *order)
+{
+	size_t		 i, j, k = 0, lo, left, t;
+	uint32_t	 sum, run, r;
+
+	if (n > SIPPUSH_SRV_MAX)
+		n = SIPPUSH_SRV_MAX;
+	/* by priority, zero weights first, stable otherwise */
+	for (i = 0; i < n; i++) {
+		for (j = i; j > 0 && (rr[order[j - 1]].priority >
+		    rr[i].priority || (rr[order[j - 1]].priority ==
+		    rr[i].priority && rr[order[j - 1]].weight > 0 &&
+		    rr[i].weight == 0)); j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+	while (k < n) {
+		for (lo = k; k < n && rr[order[k]].priority ==
+		    rr[order[lo]].priority; k++)
+			;
+		/* order[lo..k) is one priority: pick them by weight */
+		for (left = lo; left < k; left++) {
+			for (sum = 0, j = left; j < k; j++)
+				sum += rr[order[j]].weight;
+			r = rnd(arg) % (sum + 1);
+			for (run = 0, j = left; j < k; j++) {
+				run += rr[order[j]].weight;
+				if (run >= r)
+					break;
+			}
+			if (j == k)
+				j = k - 1;
+			t = order[j];
+			memmove(&order[left + 1], &order[left],
+			    (j - left) * sizeof(*order));
+			order[left] = t;
+		}
+	}
+	return n;
+}

@@ -139,7 +139,8 @@ typedef void	 sippush_log_fn(enum sippush_log_level, const char *line,
  * after each field. Ranges are in libsippush(3).
  */
 struct sippush_settings {
-	const char *const *servers;	/* "host", "host:port", "[v6]:port";
+	const char *const *servers;	/* "host", "host:port", "[v6]:port",
+					   or "domain.name" (SRV, RFC 3263);
 					   in order of preference */
 	size_t		 nservers;
 	const char	*client_id;	/* required */
@@ -150,6 +151,10 @@ struct sippush_settings {
 					   NULL: the system's bundle */
 	int		 tls_insecure;	/* TLS: accept any server certificate
 					   (tests only; logs a warning): 0 */
+	const char	*resolv_conf;	/* DNS for SRV (a server given as a
+					   domain): resolv.conf to read
+					   ("nameserver", "port", "options"
+					   lines); NULL: /etc/resolv.conf */
 	const char	*bind_address;	/* local address, NULL: all (IPv4) */
 	int		 bind_port;	/* 0: any */
 	int		 expires;	/* s, registration asked for: 600 */

@@ -57,6 +57,25 @@ struct sippush_hostport {
 
 int	 sippush_parse_server(const char *, struct sippush_hostport *);
 
+/* 3xx and 503 to a REGISTER (failover.c). */
+#define SIPPUSH_REDIRECT_MAX	5	/* 3xx followed in a row */
+#define SIPPUSH_REDIRECT_TARGETS 8	/* Contacts of a 3xx tried */
+#define SIPPUSH_HOLD_MAX	3600	/* s, longest Retry-After kept */
+
+int	 sippush_qvalue(const char *);
+size_t	 sippush_redirect_order(const int *q, size_t n, size_t *order);
+int64_t	 sippush_hold_ms(unsigned long secs);
+
+/* An SRV record's ordering fields (RFC 2782), failover.c. */
+#define SIPPUSH_SRV_MAX		16	/* records of an answer used */
+struct sippush_srv {
+	unsigned	 priority;
+	unsigned	 weight;
+};
+
+size_t	 sippush_srv_order(const struct sippush_srv *, size_t n,
+	    uint32_t (*rnd)(void *), void *arg, size_t *order);
+
 /* ---- edge.c: edge relay and its discovery ---- */
 
 struct sippush_edge_announce {

@@ -178,6 +178,116 @@ test_dedup_bounded(void)
 	sippush_dedup_destroy(d);
 }
 
+/* ---- 3xx Contacts and 503 Retry-After ---- */
+
+static void
+test_qvalue(void)
+{
+	CU_ASSERT_EQUAL(sippush_qvalue(NULL), 1000);
+	CU_ASSERT_EQUAL(sippush_qvalue("1"), 1000);
+	CU_ASSERT_EQUAL(sippush_qvalue("1.000"), 1000);
+	CU_ASSERT_EQUAL(sippush_qvalue("0"), 0);
+	CU_ASSERT_EQUAL(sippush_qvalue("0.5"), 500);
+	CU_ASSERT_EQUAL(sippush_qvalue("0.25"), 250);
+	CU_ASSERT_EQUAL(sippush_qvalue("0.125"), 125);
+	CU_ASSERT_EQUAL(sippush_qvalue("0."), 0);
+	CU_ASSERT_EQUAL(sippush_qvalue("1.5"), -1);
+	CU_ASSERT_EQUAL(sippush_qvalue("0.1234"), -1);
+	CU_ASSERT_EQUAL(sippush_qvalue("2"), -1);
+	CU_ASSERT_EQUAL(sippush_qvalue(""), -1);
+	CU_ASSERT_EQUAL(sippush_qvalue("0.x"), -1);
+	CU_ASSERT_EQUAL(sippush_qvalue(".5"), -1);
+}
+
+/* Highest q first, the given order among equals, bad q left out. */
+static void
+test_redirect_order(void)
+{
+	int	 q[] = { 500, 1000, -1, 500, 1000, 0 };
+	size_t	 o[6], n;
+
+	n = sippush_redirect_order(q, 6, o);
+	CU_ASSERT_EQUAL(n, 5);
+	CU_ASSERT_EQUAL(o[0], 1);
+	CU_ASSERT_EQUAL(o[1], 4);
+	CU_ASSERT_EQUAL(o[2], 0);
+	CU_ASSERT_EQUAL(o[3], 3);
+	CU_ASSERT_EQUAL(o[4], 5);
+	CU_ASSERT_EQUAL(sippush_redirect_order(q, 0, o), 0);
+}
+
+static void
+test_hold(void)
+{
+	CU_ASSERT_EQUAL(sippush_hold_ms(0), 0);
+	CU_ASSERT_EQUAL(sippush_hold_ms(30), 30000);
+	CU_ASSERT_EQUAL(sippush_hold_ms(3600), 3600000);
+	CU_ASSERT_EQUAL(sippush_hold_ms(86400), 3600000);
+	CU_ASSERT_EQUAL(sippush_hold_ms(0xffffffffUL), 3600000);
+}
+
+/* A fixed random source: the values of arg in turn. */
+struct fixed_rnd {
+	const uint32_t	*v;
+	size_t		 i;
+};
+
+static uint32_t
+fixed_rnd(void *arg)
+{
+	struct fixed_rnd	*f = arg;
+
+	return f->v[f->i++];
+}
+
+/* RFC 2782: priority first; within one, weighted by the random draw. */
+static void
+test_srv_order(void)
+{
+	struct sippush_srv	 rr[] = {
+		{ 2, 10 }, { 1, 0 }, { 1, 60 }, { 1, 40 }, { 3, 5 },
+	};
+	uint32_t		 lowest[] = { 0, 0, 0, 0, 0 };
+	/* priority 1 holds weights 0, 60, 40 (zero first): sum 100;
+	 * draw 61 -> running sums 0, 60, 100: the 40 one (index 3); then
+	 * 0, 60 left, sum 60, draw 1 -> the 60 one (index 2); then 1 */
+	uint32_t		 mid[] = { 61, 1, 0, 0, 0 };
+	struct fixed_rnd	 f = { lowest, 0 };
+	size_t			 o[5];
+	size_t			 counts[4] = { 0 }, i;
+	uint32_t		 v[3];
+
+	CU_ASSERT_EQUAL(sippush_srv_order(rr, 5, fixed_rnd, &f, o), 5);
+	/* draws of 0 take the zero weight first, then in order */
+	CU_ASSERT_EQUAL(o[0], 1);
+	CU_ASSERT_EQUAL(o[1], 2);
+	CU_ASSERT_EQUAL(o[2], 3);
+	CU_ASSERT_EQUAL(o[3], 0);
+	CU_ASSERT_EQUAL(o[4], 4);
+	f.v = mid;
+	f.i = 0;
+	sippush_srv_order(rr, 5, fixed_rnd, &f, o);
+	CU_ASSERT_EQUAL(o[0], 3);
+	CU_ASSERT_EQUAL(o[1], 2);
+	CU_ASSERT_EQUAL(o[2], 1);
+	CU_ASSERT_EQUAL(o[3], 0);
+	CU_ASSERT_EQUAL(o[4], 4);
+	/* over every draw of 0..100, the first of priority 1 is the 60
+	 * one 60 times, the 40 one 40 times, the 0 one once (draw 0) */
+	for (i = 0; i <= 100; i++) {
+		v[0] = (uint32_t)i;
+		v[1] = v[2] = 0;
+		f.v = v;
+		f.i = 0;
+		sippush_srv_order(rr, 4, fixed_rnd, &f, o);
+		counts[o[0]]++;
+	}
+	CU_ASSERT_EQUAL(counts[1], 1);
+	CU_ASSERT_EQUAL(counts[2], 60);
+	CU_ASSERT_EQUAL(counts[3], 40);
+	CU_ASSERT_EQUAL(counts[0], 0);
+}
+
 /* ---- backoff and failover order ---- */
 
 static void
@@ -480,6 +590,13 @@ test_client_register(void)
 	    NULL ||
 	    CU_add_test(s, "failover: failback switch",
 	    test_failover_switch) == NULL ||
+	    CU_add_test(s, "SRV: priority, then weight", test_srv_order) ==
+	    NULL ||
+	    CU_add_test(s, "3xx: q-values", test_qvalue) == NULL ||
+	    CU_add_test(s, "3xx: Contacts in q order", test_redirect_order) ==
+	    NULL ||
+	    CU_add_test(s, "503: Retry-After kept, bounded", test_hold) ==
+	    NULL ||
 	    CU_add_test(s, "servers: host, port, IPv6", test_parse_server) ==
 	    NULL ||
 	    CU_add_test(s, "client IDs and classes", test_valid_token) ==
