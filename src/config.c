@@ -236,7 +236,8 @@ config_free(struct config *c)
 
 	for (i = 0; i < NOPTIONS; i++)
 		if (options[i].type == CONF_STRING ||
-		    options[i].off == F(ctl_group)) {
+		    options[i].off == F(ctl_group) ||
+		    options[i].off == F(relay_rules)) {
 			if (options[i].off == F(wh_secret) && c->wh_secret)
 				explicit_bzero(c->wh_secret,
 				    strlen(c->wh_secret));
