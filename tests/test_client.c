@@ -255,7 +255,7 @@ test_srv_order(void)
 	struct fixed_rnd	 f = { lowest, 0 };
 	size_t			 o[5];
 	size_t			 counts[4] = { 0 }, i;
-	uint32_t		 v[3];
+	uint32_t		 v[4];	/* one draw per record */
 
 	CU_ASSERT_EQUAL(sippush_srv_order(rr, 5, fixed_rnd, &f, o), 5);
 	/* draws of 0 take the zero weight first, then in order */
@@ -276,7 +276,7 @@ test_srv_order(void)
 	 * one 60 times, the 40 one 40 times, the 0 one once (draw 0) */
 	for (i = 0; i <= 100; i++) {
 		v[0] = (uint32_t)i;
-		v[1] = v[2] = 0;
+		v[1] = v[2] = v[3] = 0;
 		f.v = v;
 		f.i = 0;
 		sippush_srv_order(rr, 4, fixed_rnd, &f, o);
