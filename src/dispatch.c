@@ -109,6 +109,8 @@ static struct flight		*dp_flights;
 static size_t			 dp_fhead, dp_flen, dp_fcap;
 
 static void dispatch_pump(void);
+static void dispatch_more(su_root_magic_t *, su_timer_t *, su_timer_arg_t *);
+static void dispatch_pump_later(void);
 
 const char *
 dispatch_target_state_name(int s)
@@ -930,7 +932,11 @@ dispatch_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq,
 		dispatch_retry(t, status, now, 0);
 	} else
 		dispatch_result(t, status, now);
-	dispatch_pump();
+	/* not from here: one ICMP error fails every MESSAGE in flight to
+	 * that address at once (tport_error_report), each a call of this,
+	 * and a send from each would be failed in the same call in turn:
+	 * a whole fan-out without the loop running */
+	dispatch_pump_later();
 	return 0;
 }
 
@@ -952,6 +958,15 @@ dispatch_send_one(struct message *m, int64_t now)
 		return 1;
 	}
 	return 0;
+}
+
+/* The pump at the next turn of the loop. */
+static void
+dispatch_pump_later(void)
+{
+	if (!dp_more_set && dp_more && su_timer_set(dp_more, dispatch_more,
+	    NULL) == 0)
+		dp_more_set = 1;
 }
 
 /* A pump cut short (DISPATCH_BURST) goes on. */
@@ -990,9 +1005,7 @@ dispatch_pump(void)
 			    t0 >= DISPATCH_BURST_US)) {
 				/* the rest after a turn of the loop */
 				dp_turn = m;
-				if (!dp_more_set && dp_more && su_timer_set(
-				    dp_more, dispatch_more, NULL) == 0)
-					dp_more_set = 1;
+				dispatch_pump_later();
 				return;
 			}
 			next = m->next ? m->next : dp_active;
