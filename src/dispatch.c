@@ -59,6 +59,14 @@
 /* a send unanswered this long (SIP's T1: a MESSAGE over UDP is sent again
  * by then) is written, in flight, with its attempt counted */
 #define DISPATCH_FLIGHT_WRITE_MS 500
+/* the pump sends at most this many MESSAGEs, for at most this long, in
+ * one go, then lets the loop run (answer SIP, the control socket) and
+ * goes on DISPATCH_MORE_MS later: a fan-out to 100,000 would otherwise
+ * send dispatch.max_in_flight MESSAGEs (1,000 by default, 0.3 to 1 s of
+ * work) while nothing else is served */
+#define DISPATCH_BURST		32
+#define DISPATCH_BURST_US	5000
+#define DISPATCH_MORE_MS	1
 
 static const char *const target_state_names[TARGET_NSTATES] = {
 	"pending", "sent", "acked", "expired", "failed", "cancelled"
@@ -70,6 +78,8 @@ static const char *const message_state_names[] = {
 static const struct config	*dp_cfg;
 static nta_agent_t		*dp_agent;
 static su_timer_t		*dp_tick;
+static su_timer_t		*dp_more;	/* a pump cut short goes on */
+static int			 dp_more_set;
 static int			 dp_tick_idle;	/* at DISPATCH_IDLE_TICK_MS */
 static struct message		*dp_active;	/* oldest first */
 static struct message		*dp_turn;	/* served next by the pump */
@@ -104,6 +114,8 @@ static struct flight		*dp_flights;
 static size_t			 dp_fhead, dp_flen, dp_fcap;
 
 static void dispatch_pump(void);
+static void dispatch_more(su_root_magic_t *, su_timer_t *, su_timer_arg_t *);
+static void dispatch_pump_later(void);
 
 const char *
 dispatch_target_state_name(int s)
@@ -968,7 +980,11 @@ dispatch_response(nta_outgoing_magic_t *magic, nta_outgoing_t *orq,
 		dispatch_retry(t, status, now, 0);
 	} else
 		dispatch_result(t, status, now);
-	dispatch_pump();
+	/* not from here: one ICMP error fails every MESSAGE in flight to
+	 * that address at once (tport_error_report), each a call of this,
+	 * and a send from each would be failed in the same call in turn:
+	 * a whole fan-out without the loop running */
+	dispatch_pump_later();
 	return 0;
 }
 
@@ -992,18 +1008,40 @@ dispatch_send_one(struct message *m, int64_t now)
 	return 0;
 }
 
+/* The pump at the next turn of the loop. */
+static void
+dispatch_pump_later(void)
+{
+	if (!dp_more_set && dp_more && su_timer_set(dp_more, dispatch_more,
+	    NULL) == 0)
+		dp_more_set = 1;
+}
+
+/* A pump cut short (DISPATCH_BURST) goes on. */
+static void
+dispatch_more(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *a)
+{
+	(void)magic;
+	(void)timer;
+	(void)a;
+	dp_more_set = 0;
+	dispatch_pump();
+}
+
 /*
  * Send from the ready queues while the in-flight cap allows: one target
  * per message per turn, and the next call starts with the message after
- * the last one served (dp_turn), so every message gets its share.
+ * the last one served (dp_turn), so every message gets its share. At most
+ * DISPATCH_BURST sends (or DISPATCH_BURST_US) in one call: the rest goes
+ * on from dp_more, after the loop has served what came in meanwhile.
  */
 static void
 dispatch_pump(void)
 {
 	struct message	*m, *next;
-	int64_t		 now = clock_now_ms();
+	int64_t		 now = clock_now_ms(), t0 = clock_mono_us();
 	size_t		 n, i, cap = (size_t)dp_cfg->dp_max_in_flight;
-	int		 progress = 1;
+	int		 progress = 1, sent = 0;
 
 	while (progress && dp_inflight < cap && dp_active) {
 		progress = 0;
@@ -1011,8 +1049,18 @@ dispatch_pump(void)
 			n++;
 		m = dp_turn ? dp_turn : dp_active;
 		for (i = 0; i < n && dp_inflight < cap; i++) {
+			if (sent >= DISPATCH_BURST || (sent && clock_mono_us() -
+			    t0 >= DISPATCH_BURST_US)) {
+				/* the rest after a turn of the loop */
+				dp_turn = m;
+				dispatch_pump_later();
+				return;
+			}
 			next = m->next ? m->next : dp_active;
-			progress |= dispatch_send_one(m, now);
+			if (dispatch_send_one(m, now)) {
+				progress = 1;
+				sent++;
+			}
 			/* only m can finish (a send that failed at once) */
 			if (m->finished_at && next == m)
 				next = dp_active;
@@ -1167,6 +1215,10 @@ dispatch_init(const struct config *cfg, su_root_t *root, nta_agent_t *agent)
 	    == NULL || su_timer_set_interval(dp_tick, dispatch_tick, NULL,
 	    DISPATCH_TICK_MS) == -1)
 		return -1;
+	if ((dp_more = su_timer_create(su_root_task(root), DISPATCH_MORE_MS))
+	    == NULL)
+		return -1;
+	dp_more_set = 0;
 	return 0;
 }
 
@@ -1179,6 +1231,9 @@ dispatch_shutdown(void)
 
 	su_timer_destroy(dp_tick);
 	dp_tick = NULL;
+	su_timer_destroy(dp_more);
+	dp_more = NULL;
+	dp_more_set = 0;
 	for (m = dp_active; m; m = m->next)
 		for (i = 0; i < m->ntargets; i++)
 			if (m->targets[i].orq) {
