@@ -134,6 +134,10 @@ int	 hook_init(const struct config *, struct sippush *);
 int	 hook_message(struct sippush *, struct sippush_message *, void *);
 void	 hook_reap(void);
 int	 hook_wait_ms(void);
+int64_t	 hook_now(void);
+int	 hook_child_reap(pid_t, int64_t deadline, int *killed, int64_t now,
+	    int *status);
+int64_t	 hook_child_wait(int64_t deadline, int killed, int64_t now);
 void	 hook_stop_all(int grace_ms);
 int	 hook_json(FILE *, const struct sippush_message *);
 void	 hook_json_string(FILE *, const char *, size_t);

@@ -60,7 +60,8 @@ static struct sippush		*hk_client;
 static struct hook		*hk_running;
 static int			 hk_count;
 
-static int64_t
+/* The monotonic clock in ms (hooks and request hooks). */
+int64_t
 hook_now(void)
 {
 	struct timespec	 ts;
@@ -426,24 +427,48 @@ hook_reap(void)
 	struct hook	*h, *next;
 	int64_t		 now = hook_now();
 	int		 st;
-	pid_t		 pid;
 
 	for (h = hk_running; h; h = next) {
 		next = h->next;
-		do
-			pid = waitpid(h->pid, &st, WNOHANG);
-		while (pid == -1 && errno == EINTR);
-		if (pid == h->pid || (pid == -1 && errno == ECHILD)) {
-			if (pid == -1)
-				st = W_EXITCODE(127, 0);
+		if (hook_child_reap(h->pid, h->deadline, &h->killed, now, &st))
 			hook_done(h, st);
-			continue;
-		}
-		if (!h->killed && now >= h->deadline) {
-			kill(-h->pid, SIGKILL);
-			h->killed = 1;
-		}
 	}
+}
+
+/*
+ * A hook's process (group) pid: 1 when it has ended, *st its status
+ * (127 if it was reaped elsewhere); else 0, after killing its group once
+ * past deadline (*killed set).
+ */
+int
+hook_child_reap(pid_t pid, int64_t deadline, int *killed, int64_t now,
+    int *st)
+{
+	pid_t	 r;
+
+	do
+		r = waitpid(pid, st, WNOHANG);
+	while (r == -1 && errno == EINTR);
+	if (r == pid || (r == -1 && errno == ECHILD)) {
+		if (r == -1)
+			*st = W_EXITCODE(127, 0);
+		return 1;
+	}
+	if (!*killed && now >= deadline) {
+		kill(-pid, SIGKILL);
+		*killed = 1;
+	}
+	return 0;
+}
+
+/* ms before a hook's process needs looking at: its deadline, or 100 ms
+ * once killed (to reap it); never below 0. */
+int64_t
+hook_child_wait(int64_t deadline, int killed, int64_t now)
+{
+	int64_t	 d = killed ? 100 : deadline - now;
+
+	return d < 0 ? 0 : d;
 }
 
 /* How long the loop may sleep before a hook's deadline, in ms; -1: no
@@ -455,9 +480,7 @@ hook_wait_ms(void)
 	int64_t		 now = hook_now(), d, best = -1;
 
 	for (h = hk_running; h; h = h->next) {
-		d = h->killed ? 100 : h->deadline - now;
-		if (d < 0)
-			d = 0;
+		d = hook_child_wait(h->deadline, h->killed, now);
 		if (best == -1 || d < best)
 			best = d;
 	}

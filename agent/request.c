@@ -44,15 +44,6 @@ static const struct config	*rq_cfg;
 static struct sippush		*rq_client;
 static struct rhook		*rq_running;
 
-static int64_t
-request_now(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 request_init(const struct config *cfg, struct sippush *c)
 {
@@ -162,7 +153,7 @@ request_hook(struct sippush *c, struct sippush_request *r, void *arg)
 	snprintf(h->from, sizeof(h->from), "%s", r->from);
 	h->pid = pid;
 	h->out = pfd[0];
-	h->deadline = request_now() + (int64_t)rq_cfg->hook_timeout * 1000;
+	h->deadline = hook_now() + (int64_t)rq_cfg->hook_timeout * 1000;
 	h->next = rq_running;
 	rq_running = h;
 	log_info("request: from %s: hook started, process group %d", r->from,
@@ -228,25 +219,13 @@ void
 request_reap(void)
 {
 	struct rhook	*h, *next;
-	int64_t		 now = request_now();
+	int64_t		 now = hook_now();
 	int		 st;
-	pid_t		 pid;
 
 	for (h = rq_running; h; h = next) {
 		next = h->next;
-		do
-			pid = waitpid(h->pid, &st, WNOHANG);
-		while (pid == -1 && errno == EINTR);
-		if (pid == h->pid || (pid == -1 && errno == ECHILD)) {
-			if (pid == -1)
-				st = W_EXITCODE(127, 0);
+		if (hook_child_reap(h->pid, h->deadline, &h->killed, now, &st))
 			request_done(h, st);
-			continue;
-		}
-		if (!h->killed && now >= h->deadline) {
-			kill(-h->pid, SIGKILL);
-			h->killed = 1;
-		}
 	}
 }
 
@@ -255,12 +234,10 @@ int
 request_wait_ms(void)
 {
 	struct rhook	*h;
-	int64_t		 now = request_now(), d, best = -1;
+	int64_t		 now = hook_now(), d, best = -1;
 
 	for (h = rq_running; h; h = h->next) {
-		d = h->killed ? 100 : h->deadline - now;
-		if (d < 0)
-			d = 0;
+		d = hook_child_wait(h->deadline, h->killed, now);
 		if (best == -1 || d < best)
 			best = d;
 	}
@@ -323,7 +300,7 @@ request_send(struct sippush *c, const char *to, const char *body, int store,
     int wait_ms)
 {
 	struct send_state	 ss;
-	int64_t			 end = request_now() + wait_ms;
+	int64_t			 end = hook_now() + wait_ms;
 	int			 rv;
 
 	memset(&ss, 0, sizeof(ss));
@@ -339,7 +316,7 @@ request_send(struct sippush *c, const char *to, const char *body, int store,
 			}
 			ss.sent = 1;
 		}
-		if (!ss.done && request_now() > end) {
+		if (!ss.done && hook_now() > end) {
 			if (!ss.sent)
 				fprintf(stderr, "sippush-agent: not "
 				    "registered within %d ms\n", wait_ms);
@@ -347,7 +324,7 @@ request_send(struct sippush *c, const char *to, const char *body, int store,
 				fprintf(stderr, "sippush-agent: no answer "
 				    "within %d ms\n", wait_ms);
 			sippush_stop(c);
-			end = request_now() + 60000;
+			end = hook_now() + 60000;
 		}
 	}
 	if (!ss.done)
