@@ -120,6 +120,11 @@ static const struct conf_opt options[] = {
 	{ "relay.timeout", CONF_INT, F(relay_timeout), 100, 32000, NULL },
 	{ "relay.rate", CONF_INT, F(relay_rate), 0, 1000000, NULL },
 	{ "relay.rules", OPT_RULES, F(relay_rules), 0, 0, NULL },
+	{ "cluster.node", CONF_STRING, F(cl_node), 0, 0, NULL },
+	{ "cluster.address", CONF_STRING, F(cl_address), 0, 0, NULL },
+	{ "cluster.lease", CONF_INT, F(cl_lease), 2, 3600, NULL },
+	{ "cluster.redirect", CONF_BOOL, F(cl_redirect), 0, 1, NULL },
+	{ "cluster.poll", CONF_INT, F(cl_poll), 100, 60000, NULL },
 	/* the HTTP API, off unless enabled */
 	{ "http.enable", CONF_BOOL, F(http_enable), 0, 1, NULL },
 	{ "http.address", CONF_STRING, F(http_address), 0, 0, NULL },
@@ -152,7 +157,7 @@ static const struct conf_opt options[] = {
 
 static const char *const groups[] = {
 	"sip", "database", "registration", "heartbeat", "control", "dispatch",
-	"auth", "log", "tls", "relay", "http", "webhooks", NULL
+	"auth", "log", "tls", "relay", "http", "webhooks", "cluster", NULL
 };
 
 /* Fill c with the built-in defaults. Aborts on ENOMEM. */
@@ -215,6 +220,9 @@ config_defaults(struct config *c)
 	c->relay_enabled = 0;
 	c->relay_timeout = 5000;
 	c->relay_rate = 20;
+	c->cl_lease = 10;
+	c->cl_redirect = 0;
+	c->cl_poll = 1000;
 	c->http_enable = 0;
 	c->http_port = 8080;
 	c->http_max_body = 65536;
@@ -529,6 +537,62 @@ config_address(const struct config *c, int socktype)
 	return ai;
 }
 
+/*
+ * cluster: the node's name (default: the host name, cut at the first dot)
+ * and the SIP address it gives other nodes and redirected clients
+ * (default: sip.address:sip.port, the host name for 0.0.0.0 or ::).
+ * 0, or -1 with err.
+ */
+static int
+config_check_cluster(struct config *c, const char *file, char *err,
+    size_t errlen)
+{
+	char	 host[256], buf[300], *dot;
+
+	if (c->cl_node == NULL || c->cl_address == NULL) {
+		if (gethostname(host, sizeof(host)) == -1)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+	}
+	if (c->cl_node == NULL) {
+		snprintf(buf, sizeof(buf), "%s", host);
+		if ((dot = strchr(buf, '.')) != NULL)
+			*dot = '\0';
+		if ((c->cl_node = strdup(buf)) == NULL)
+			return conf_fail(err, errlen, file, 0,
+			    "out of memory");
+	}
+	if (!clients_valid_class(c->cl_node))
+		return conf_fail(err, errlen, file, 0,
+		    "cluster.node: \"%s\" is not a valid node name (1-%d of "
+		    "A-Z a-z 0-9 . _ -)", c->cl_node, CLIENT_CLASS_MAX);
+	if (c->cl_address == NULL) {
+		if (strcmp(c->sip_address, "0.0.0.0") == 0 ||
+		    strcmp(c->sip_address, "::") == 0)
+			snprintf(buf, sizeof(buf), "%s:%d", host, c->sip_port);
+		else if (strchr(c->sip_address, ':') != NULL)
+			snprintf(buf, sizeof(buf), "[%s]:%d", c->sip_address,
+			    c->sip_port);
+		else
+			snprintf(buf, sizeof(buf), "%s:%d", c->sip_address,
+			    c->sip_port);
+		if ((c->cl_address = strdup(buf)) == NULL)
+			return conf_fail(err, errlen, file, 0,
+			    "out of memory");
+	}
+	if (*c->cl_address == '\0' || strlen(c->cl_address) > 255 ||
+	    strpbrk(c->cl_address, " \t\r\n\"<>;,") != NULL)
+		return conf_fail(err, errlen, file, 0,
+		    "cluster.address: \"%s\" is not a host[:port] (1-255 "
+		    "bytes, no space, quote, <, >, ; or ,)", c->cl_address);
+	if (c->cl_poll > c->cl_lease * 1000 / 2)
+		return conf_fail(err, errlen, file, 0,
+		    "cluster.poll (%d ms) is above half of cluster.lease "
+		    "(%d s): a node would miss its own renewals", c->cl_poll,
+		    c->cl_lease);
+	return 0;
+}
+
 /* Checks across options, once each has its value. */
 static int
 config_check(struct config *c, const char *file, char *err, size_t errlen)
@@ -586,6 +650,8 @@ config_check(struct config *c, const char *file, char *err, size_t errlen)
 			    "database.conninfo: %s: write it as keyword=value "
 			    "pairs or a postgresql:// URI", why);
 	}
+	if (config_check_cluster(c, file, err, errlen) == -1)
+		return -1;
 	if (conf_abspath(&c->db_path) == -1 ||
 	    conf_abspath(&c->db_passfile) == -1 ||
 	    conf_abspath(&c->ctl_socket) == -1)

@@ -197,6 +197,8 @@ main(int argc, char *argv[])
 		fatalx("sippushd: out of memory");
 	if (store_open_config(&cfg, err, sizeof(err)) == -1)
 		sippushd_startfail(foreground, "%s", err);
+	if (cluster_init(&cfg, root, err, sizeof(err)) == -1)
+		sippushd_startfail(foreground, "%s", err);
 	if ((n = store_load_clients(sippushd_restore, NULL)) == -1)
 		sippushd_startfail(foreground, "%s: cannot load the clients: "
 		    "%s", store_where(), store_errmsg());
@@ -257,6 +259,7 @@ main(int argc, char *argv[])
 	token_shutdown();
 	sip_shutdown();
 	su_root_destroy(root);
+	cluster_shutdown();
 	store_close();
 	su_deinit();
 	config_free(&cfg);

@@ -122,6 +122,12 @@ struct config {
 	int	 relay_timeout;		/* ms before an unanswered one is 408 */
 	int	 relay_rate;		/* requests/s per sender, 0 off */
 	char	*relay_rules;		/* "FROM -> TO" a line; "" none */
+	char	*cl_node;		/* cluster.node; NULL: the host name */
+	char	*cl_address;		/* cluster.address "host:port"; NULL:
+					   sip.address:sip.port */
+	int	 cl_lease;		/* s a node's lease lasts */
+	int	 cl_redirect;		/* REGISTER: 302 to the least loaded */
+	int	 cl_poll;		/* ms between polls (NOTIFY fallback) */
 	int	 http_enable;		/* the HTTP API (http.c) */
 	char	*http_address;
 	int	 http_port;
@@ -694,6 +700,13 @@ extern const struct store_backend store_postgresql; /* store_postgresql.c */
 /* conninfo with its password masked, into out; can libpq parse it */
 const char *store_pg_mask(const char *conninfo, char *out, size_t len);
 int	 store_pg_check(const char *conninfo, char *err, size_t errlen);
+/* The node the writer writes as (cluster.c sets it, on the writer side):
+ * each batch then starts with sippush_fence(name, epoch, lease) and the
+ * rows it writes carry name as their owner. epoch 0: no node (tests). */
+void	 store_pg_node(const char *name, int64_t epoch, int lease);
+/* store_write's answer when the batch was refused because the node is
+ * fenced (SQLSTATE SP001): nothing of it was written. */
+#define STORE_FENCED	(-2)
 
 #define STORE_BACKEND_DEFAULT	"sqlite"
 
@@ -902,6 +915,29 @@ void	 auth_user(const struct user_req *,
 int	 auth_users_load(void);
 size_t	 auth_users_count(void);
 void	 auth_users_free(void);
+
+/* ---- cluster.c: this node among several on one PostgreSQL ---- */
+
+/*
+ * With database.backend = "postgresql" sippushd is a node of a cluster
+ * (of one, or more sharing the database): it joins at start (a new epoch
+ * in `nodes`), keeps a lease and writes as its node; every batch checks
+ * the lease first (sippush_fence, sql/postgresql/005_cluster.sql). With
+ * SQLite, cluster_on() is 0 and the rest is inert.
+ */
+int	 cluster_init(const struct config *, struct su_root_s *, char *err,
+	    size_t errlen);	/* join: after store_open, before loading */
+void	 cluster_shutdown(void);
+int	 cluster_on(void);		/* the store is shared (postgresql) */
+const char *cluster_node(void);		/* this node's name (cluster.node) */
+const char *cluster_address(void);	/* "host:port" it advertises */
+int64_t	 cluster_epoch(void);		/* this node's epoch; 0: not joined */
+int	 cluster_fenced(void);		/* lease lapsed: send nothing */
+int	 cluster_draining(void);	/* sippushctl drain: 503 to clients */
+/* fenced runs on the loop when the node finds itself fenced (drop every
+ * client and target held, send nothing); rejoined after it joined again
+ * with a new epoch (load what it owns again). */
+void	 cluster_hooks(void (*fenced)(void), void (*rejoined)(void));
 
 /* ---- relay.c: client-to-client requests (MESSAGE to sip:ID@server) ---- */
 

@@ -188,6 +188,11 @@ static char		 pg_shown[512];	/* the conninfo, password masked */
 static char		 pg_where_s[530];	/* "postgresql " pg_shown */
 static int		 pg_open_now;
 
+/* The node this writer writes as (store_pg_node); epoch 0: none. */
+static char		 pg_node_name[64];
+static int64_t		 pg_node_epoch;
+static int		 pg_node_lease;
+
 static _Atomic unsigned long	 pg_loop_n;
 static _Atomic int		 pg_writer_on;
 static _Atomic int		 pg_down;	/* the last write: a fault */
@@ -479,6 +484,15 @@ pg_connect(void)
 	if (pg_exec("SET client_min_messages = warning") == -1)
 		return -1;
 	return 0;
+}
+
+/* The node the writer writes as, from cluster.c on the writer side. */
+void
+store_pg_node(const char *name, int64_t epoch, int lease)
+{
+	snprintf(pg_node_name, sizeof(pg_node_name), "%s", name ? name : "");
+	pg_node_epoch = epoch;
+	pg_node_lease = lease;
 }
 
 /* The name statement which is prepared under. */

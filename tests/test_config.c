@@ -920,7 +920,7 @@ struct doc_opt {
 	long long	 min, max;
 };
 
-#define DOC_MAX	64
+#define DOC_MAX	128
 
 /* Replace every \(dq of s by a double quote, in place. */
 static void

@@ -1,0 +1,58 @@
+-- sippush schema for PostgreSQL, version 5: several sippushd nodes on one
+-- database (sippushd(8) CLUSTER). PostgreSQL only: SQLite is one node.
+--
+-- A node joins by taking a new epoch in its row of `nodes` and keeps a
+-- lease there, measured by the database's clock (now()). Every batch a
+-- node writes starts with sippush_fence(): if the node's epoch is not the
+-- current one or its lease lapsed, the whole transaction fails with
+-- SQLSTATE SP001 and the node is fenced (stops sending, drops what it
+-- holds, joins again with a new epoch). A node whose lease lapsed is
+-- marked 'down' by another (under an advisory lock); its clients are
+-- marked offline with no owner and their unfinished targets parked.
+
+CREATE TABLE nodes (
+    name            text COLLATE "C" PRIMARY KEY,  -- cluster.node
+    epoch           bigint NOT NULL,    -- +1 at every join
+    address         text NOT NULL,      -- cluster.address, "host:port"
+    -- up: serving; draining: sippushctl drain, answers REGISTER and
+    -- OPTIONS with 503 so that its clients move; down: lease lapsed
+    state           text NOT NULL CONSTRAINT node_state
+                    CHECK (state IN ('up', 'draining', 'down')),
+    lease_until     timestamptz NOT NULL,
+    joined_at       timestamptz NOT NULL,
+    clients         bigint NOT NULL DEFAULT 0  -- online, at its last renewal
+);
+
+-- The node holding the client's registration (NULL: none, e.g. offline
+-- after its node went down).
+ALTER TABLE clients ADD COLUMN owner text COLLATE "C";
+CREATE INDEX clients_owner ON clients (owner) WHERE owner IS NOT NULL;
+
+-- The node that sends this target (NULL: parked until the client
+-- registers somewhere). A REGISTER takes its client's unfinished targets
+-- in the transaction that writes the registration; every later target
+-- update by a node checks that it is still the owner.
+ALTER TABLE targets ADD COLUMN owner text COLLATE "C";
+CREATE INDEX targets_owner ON targets (owner, message_id)
+    WHERE state IN ('pending', 'sent');
+CREATE INDEX targets_client ON targets (client_id)
+    WHERE state IN ('pending', 'sent');
+
+-- Renew node's lease for secs seconds if epoch is still its epoch, the
+-- lease has not lapsed and it was not marked down; else raise SP001
+-- (fenced). Returns the node's state ('up' or 'draining').
+CREATE FUNCTION sippush_fence(node text, ep bigint, secs integer)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+BEGIN
+    UPDATE nodes SET lease_until = now() + make_interval(secs => secs)
+     WHERE name = node AND epoch = ep AND lease_until > now()
+       AND state <> 'down'
+    RETURNING state INTO st;
+    IF st IS NULL THEN
+        RAISE EXCEPTION 'node % epoch % is fenced (lease lapsed or '
+            'epoch superseded)', node, ep USING ERRCODE = 'SP001';
+    END IF;
+    RETURN st;
+END $$;
