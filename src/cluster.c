@@ -33,6 +33,8 @@ cluster_init(const struct config *cfg, struct su_root_s *root, char *err,
 	(void)errlen;
 	cl_cfg = cfg;
 	cl_on = strcmp(store_backend_list[cfg->db_backend], "postgresql") == 0;
+	if (cl_on)	/* the owner of what it writes; epoch 0: no fence yet */
+		store_pg_node(cfg->cl_node, 0, cfg->cl_lease);
 	return 0;
 }
 
