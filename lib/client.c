@@ -1172,6 +1172,12 @@ client_heartbeat_result(struct sippush *c, int status, const char *phrase,
 	/* 403: our credentials are refused (withdrawn by the admin), so
 	 * the server no longer counts us: as good as no answer */
 	if (status == 408 || status == 403 || status >= 500) {
+		/* a 503 with Retry-After (a node draining, or rejoining its
+		 * cluster): keep off it that long, as after a REGISTER */
+		if (status == 503 && sip && sip->sip_retry_after &&
+		    sip->sip_retry_after->af_delta > 0)
+			client_hold(c, client_current(c)->url,
+			    sippush_hold_ms(sip->sip_retry_after->af_delta));
 		client_server_failed(c, "heartbeat", status, phrase);
 		return;
 	}

@@ -68,4 +68,8 @@ void	 cmd_render_messages(struct buf *, const struct messages_result *);
 void	 cmd_render_cancel(struct buf *, const struct cancel_result *);
 void	 cmd_render_user(struct buf *, const struct user_result *);
 
+/* cluster.c */
+void	 cluster_cmd_nodes(struct cmd_call *, int argc, char **argv);
+void	 cluster_cmd_drain(struct cmd_call *, int argc, char **argv);
+
 #endif

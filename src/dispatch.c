@@ -1043,6 +1043,8 @@ dispatch_pump(void)
 	size_t		 n, i, cap = (size_t)dp_cfg->dp_max_in_flight;
 	int		 progress = 1, sent = 0;
 
+	if (cluster_fenced())	/* its lease lapsed: another node may send */
+		return;
 	while (progress && dp_inflight < cap && dp_active) {
 		progress = 0;
 		for (n = 0, m = dp_active; m; m = m->next)

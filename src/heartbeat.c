@@ -114,6 +114,15 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 		id = sip->sip_from->a_url->url_user;
 	if (!auth_request(msg, sip, id, &g))
 		return;
+	if (id != NULL && (cluster_draining() || cluster_fenced())) {
+		/* the client should go to another node of its list */
+		nta_msg_treply(hb_agent, msg, 503, cluster_draining() ?
+		    CLUSTER_PHRASE_DRAINING : CLUSTER_PHRASE_FENCED,
+		    SIPTAG_RETRY_AFTER_STR(cluster_draining() ?
+		    CLUSTER_RETRY_DRAINING : CLUSTER_RETRY_FENCED),
+		    SIPTAG_SERVER(hb_server), TAG_END());
+		return;
+	}
 	if (id != NULL && ((c = clients_find(id)) == NULL ||
 	    (c->state != CLIENT_ONLINE && c->state != CLIENT_OFFLINE))) {
 		why = REGISTRATION_NONE;

@@ -442,6 +442,38 @@ registrar_log_refusal(sip_t const *sip, const struct reg_error *e)
 		    e->status, e->phrase);
 }
 
+/*
+ * cluster.redirect: a client new to this node while another live node
+ * holds fewer clients is answered 302 with the live nodes' Contacts,
+ * least loaded first (q 1.0, 0.9, ...). 1 if answered so.
+ */
+static int
+registrar_redirect(msg_t *msg, const char *id)
+{
+	su_home_t	*home = msg_home(msg);
+	const char	*to[CLUSTER_REDIRECT_MAX];
+	sip_contact_t	*list = NULL, **tail = &list;
+	size_t		 i, n;
+
+	if ((n = cluster_redirect(to, CLUSTER_REDIRECT_MAX)) == 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		*tail = sip_contact_format(home, "<sip:%s>;q=%d.%d", to[i],
+		    i == 0 ? 1 : 0, i == 0 ? 0 : (int)(9 - (i < 9 ? i - 1 :
+		    8)));
+		if (*tail == NULL)
+			return 0;
+		tail = &(*tail)->m_next;
+	}
+	log_info("registrar: %s redirected to %s%s (cluster.redirect: a "
+	    "node with fewer clients)", id, to[0], n > 1 ? " and others" :
+	    "");
+	nta_msg_treply(reg_agent, msg, 302, "Moved Temporarily",
+	    SIPTAG_CONTACT(list), SIPTAG_SERVER_STR("sippushd/"
+	    SIPPUSH_VERSION), TAG_END());
+	return 1;
+}
+
 /* Answer a REGISTER. Takes ownership of msg. */
 void
 registrar_request(msg_t *msg, sip_t *sip)
@@ -489,6 +521,17 @@ registrar_request(msg_t *msg, sip_t *sip)
 		registrar_reply(msg, SIP_200_OK, contact);
 		return;
 	}
+	if (r.expires > 0 && (cluster_draining() || cluster_fenced())) {
+		/* clients go to another node of their list meanwhile */
+		registrar_reply_retry(msg, 503, cluster_draining() ?
+		    CLUSTER_PHRASE_DRAINING : CLUSTER_PHRASE_FENCED, NULL,
+		    atoi(cluster_draining() ? CLUSTER_RETRY_DRAINING :
+		    CLUSTER_RETRY_FENCED));
+		return;
+	}
+	if (r.expires > 0 && (c == NULL || (c->state != CLIENT_ONLINE &&
+	    c->state != CLIENT_OFFLINE)) && registrar_redirect(msg, r.id))
+		return;
 	if (r.expires == 0) {
 		if (c == NULL || c->state == CLIENT_UNREGISTERED) {
 			registrar_reply(msg, SIP_200_OK, NULL);

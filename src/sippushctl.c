@@ -109,6 +109,9 @@ usage(FILE *fp)
 	    "                       secret, which cannot be shown again\n"
 	    "  token del NAME       revoke a token\n"
 	    "  token list           list the tokens (names and scopes)\n"
+	    "  nodes                list the cluster's nodes (PostgreSQL)\n"
+	    "  drain NODE [--off]   move NODE's clients to other nodes, or\n"
+	    "                       end that\n"
 	    "short forms: clients -c; publish -c -i -a -t -T -f -w; messages -l;\n"
 	    "  user add -p -g\n"
 	    "\n"
@@ -1515,10 +1518,73 @@ cmd_token(int argc, char **argv)
 	return 0;
 }
 
+static const char *const node_head[] = {
+	"NODE", "STATE", "EPOCH", "ADDRESS", "LEASE", "CLIENTS", "JOINED"
+};
+
+static void
+ctl_node_row(struct table *t, const struct record *r)
+{
+	char		 lease[32], name[80], joined[48];
+	long long	 ms = strtoll(ctl_get(r, "lease_ms"), NULL, 10);
+
+	if (ms >= 0)
+		snprintf(lease, sizeof(lease), "%lld.%llds", ms / 1000,
+		    ms % 1000 / 100);
+	else
+		snprintf(lease, sizeof(lease), "lapsed %llds", -ms / 1000);
+	snprintf(name, sizeof(name), "%s%s", ctl_get(r, "node"),
+	    strcmp(ctl_get(r, "self"), "yes") == 0 ? "*" : "");
+	ctl_when(ctl_get(r, "joined_at"), joined, sizeof(joined));
+	table_row(t, name, ctl_get(r, "state"), ctl_get(r, "epoch"),
+	    ctl_get(r, "address"), lease, ctl_get(r, "clients"), joined);
+}
+
+/* nodes: the cluster's nodes (the one answering marked *). */
+static int
+cmd_nodes(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		die(EXIT_USAGE, "nodes: takes no arguments");
+	ctl_listing("nodes", EXIT_REFUSED, 7, ctl_node_row, node_head);
+	return 0;
+}
+
+/* drain NODE [--off]: NODE sends its clients to other nodes (503), or
+ * serves again. */
+static int
+cmd_drain(int argc, char **argv)
+{
+	struct buf	 req = { 0 };
+	struct reply	 rp;
+	int		 off = 0;
+
+	if (argc == 3 && strcmp(argv[2], "--off") == 0)
+		off = 1;
+	else if (argc != 2 || argv[1][0] == '-')
+		die(EXIT_USAGE, "drain: usage: drain NODE [--off]");
+	buf_puts(&req, "drain");
+	proto_put_kv(&req, "node", argv[1]);
+	if (off)
+		proto_put_kv(&req, "off", "yes");
+	ctl_request(req.data, &rp, EXIT_REFUSED);
+	if (ctl_json)
+		ctl_output(&rp, 0, NULL);
+	else
+		printf("node %s: %s\n", argv[1], off ? "up (drain ended)" :
+		    "draining: its clients move to other nodes");
+	ctl_reply_free(&rp);
+	buf_free(&req);
+	return 0;
+}
+
 static const struct {
 	const char	*name;
 	int		(*fn)(int, char **);
 } commands[] = {
+	{ "nodes", cmd_nodes },
+	{ "drain", cmd_drain },
 	{ "clients", cmd_clients },
 	{ "client", cmd_client },
 	{ "stats", cmd_stats },

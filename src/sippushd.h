@@ -608,6 +608,8 @@ struct outbox_row {
  */
 struct store_chunk;
 struct store_batch {
+	int64_t			 epoch;		/* cluster_epoch() when made:
+						   written as that epoch */
 	struct client_row	*clients;
 	size_t			 nclients, aclients;
 	struct message_row	*msgs;
@@ -704,9 +706,38 @@ int	 store_pg_check(const char *conninfo, char *err, size_t errlen);
  * each batch then starts with sippush_fence(name, epoch, lease) and the
  * rows it writes carry name as their owner. epoch 0: no node (tests). */
 void	 store_pg_node(const char *name, int64_t epoch, int lease);
-/* store_write's answer when the batch was refused because the node is
- * fenced (SQLSTATE SP001): nothing of it was written. */
-#define STORE_FENCED	(-2)
+/* A batch refused because its node is fenced (SQLSTATE SP001) fails
+ * like any other (store_write -1, nothing written); this says it was
+ * that, once (it clears the mark). */
+int	 store_pg_fenced(void);
+/* The cluster thread's own connection (cluster.c): use it from here on
+ * in the calling thread. */
+void	 store_pg_use_cluster(void);
+/* Join as name: a new epoch (1, or the last + 1), state up, a lease of
+ * lease s. 0 with *epoch, or -1 (store_errmsg). */
+int	 store_pg_join(const char *name, const char *address, int lease,
+	    int64_t *epoch);
+/* Renew the lease of (name, epoch) and record its count of online
+ * clients: 0 (*draining: its state is draining), 1 fenced, -1 failed. */
+int	 store_pg_renew(const char *name, int64_t epoch, int lease,
+	    long clients, int *draining);
+/* Mark down every node whose lease lapsed (one node at a time, under an
+ * advisory lock): their clients offline with no owner, their unfinished
+ * targets parked. fn is called for each node marked. The count, -1. */
+int	 store_pg_reap(void (*fn)(const char *name, long clients,
+	    long targets, void *), void *arg);
+struct node_row {
+	const char	*name;
+	int64_t		 epoch;
+	const char	*address;
+	const char	*state;		/* up, draining, down */
+	int64_t		 lease_ms;	/* left of its lease; < 0: lapsed */
+	int64_t		 clients;	/* online, at its last renewal */
+	int64_t		 joined_at;	/* unix s */
+};
+int	 store_pg_nodes(int (*fn)(const struct node_row *, void *), void *);
+/* Set node's state to draining (on) or up: 1, 0 no such live node, -1. */
+int	 store_pg_drain(const char *name, int on);
 
 #define STORE_BACKEND_DEFAULT	"sqlite"
 
@@ -938,6 +969,16 @@ int	 cluster_draining(void);	/* sippushctl drain: 503 to clients */
  * client and target held, send nothing); rejoined after it joined again
  * with a new epoch (load what it owns again). */
 void	 cluster_hooks(void (*fenced)(void), void (*rejoined)(void));
+/* cluster.redirect: the addresses of the live nodes a new client should
+ * go to, least loaded first (at most max); 0: take it here. */
+size_t	 cluster_redirect(const char **out, size_t max);
+#define CLUSTER_REDIRECT_MAX	8	/* Contacts in a 302 */
+/* What a draining or fenced node answers REGISTER and heartbeats: 503
+ * with these phrases and Retry-After (s) */
+#define CLUSTER_PHRASE_DRAINING	"Node Draining"
+#define CLUSTER_PHRASE_FENCED	"Node Rejoining Its Cluster"
+#define CLUSTER_RETRY_DRAINING	"300"
+#define CLUSTER_RETRY_FENCED	"5"
 
 /* ---- relay.c: client-to-client requests (MESSAGE to sip:ID@server) ---- */
 

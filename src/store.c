@@ -281,6 +281,7 @@ void
 store_batch_init(struct store_batch *b)
 {
 	memset(b, 0, sizeof(*b));
+	b->epoch = cluster_epoch();
 }
 
 void

@@ -36,6 +36,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,10 +177,12 @@ struct pg_conn {
 	int		 prepared;	/* the statements exist on db */
 	char		 err[512];	/* the last failure's reason */
 	int		 fault;		/* it was the server's or the link's */
+	int		 fenced;	/* it was SP001: the node is fenced */
 };
 
 static struct pg_conn	 pg_main;	/* the event loop's */
 static struct pg_conn	 pg_wr;		/* the commit writer's */
+static struct pg_conn	 pg_cl;		/* the cluster thread's */
 static _Thread_local struct pg_conn *pc = &pg_main;
 
 static char		*pg_conninfo;	/* as configured, never logged */
@@ -192,6 +195,8 @@ static int		 pg_open_now;
 static char		 pg_node_name[64];
 static int64_t		 pg_node_epoch;
 static int		 pg_node_lease;
+
+static _Atomic int		 pg_fenced_mark;	/* a batch got SP001 */
 
 static _Atomic unsigned long	 pg_loop_n;
 static _Atomic int		 pg_writer_on;
@@ -396,6 +401,15 @@ static int
 pg_unavailable(void)
 {
 	return pg_down;
+}
+
+/* r is the error sippush_fence raises for a fenced node. */
+static int
+pg_is_fence(const PGresult *r)
+{
+	const char	*st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	return st != NULL && strcmp(st, "SP001") == 0;
 }
 
 /* A failure on pc: note why (from r if there is one), whether it is a
@@ -723,6 +737,7 @@ pg_close(void)
 {
 	pg_conn_close(&pg_main);
 	pg_conn_close(&pg_wr);
+	pg_conn_close(&pg_cl);
 	free(pg_conninfo);
 	pg_conninfo = NULL;
 	free(pg_passfile);
@@ -797,6 +812,28 @@ pg_send(int which, int n, const char *const *vals, const int *lens,
 	}
 	if (++*nsent % PG_FLUSH_EVERY == 0)
 		return pg_flush();
+	return 0;
+}
+
+/* The batch's first statement as a node of a cluster: renew the lease
+ * of (pg_node_name, epoch), or fail the whole transaction with SP001. */
+static int
+pg_send_fence(int64_t epoch, size_t *nsent)
+{
+	char		 ep[24], lease[16];
+	const char	*vals[3];
+
+	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
+	snprintf(lease, sizeof(lease), "%d", pg_node_lease);
+	vals[0] = pg_node_name;
+	vals[1] = ep;
+	vals[2] = lease;
+	if (!PQsendQueryParams(pc->db, "SELECT sippush_fence($1, $2::bigint,"
+	    " $3::integer)", 3, NULL, vals, NULL, NULL, 0)) {
+		pg_failed("sending the batch", NULL);
+		return -1;
+	}
+	++*nsent;
 	return 0;
 }
 
@@ -956,6 +993,7 @@ pg_read_pipeline(size_t nsent)
 			st = PQresultStatus(r);
 			if (st == PGRES_FATAL_ERROR && rv == 0) {
 				pg_failed(NULL, r);
+				pc->fenced = pg_is_fence(r);
 				rv = -1;
 			} else if (st == PGRES_PIPELINE_ABORTED && rv == 0) {
 				pg_failed("pipeline aborted", r);
@@ -995,6 +1033,7 @@ pg_write(const struct store_batch *b)
 	pg_count();
 	pc->err[0] = '\0';
 	pc->fault = 0;
+	pc->fenced = 0;
 	if (pg_ready() == -1) {
 		if (pc->fault && pg_open_now)
 			pg_fault();
@@ -1006,6 +1045,8 @@ pg_write(const struct store_batch *b)
 	}
 	if (rv == 0)
 		rv = pg_send_sql("BEGIN", &nsent);
+	if (rv == 0 && b->epoch > 0)
+		rv = pg_send_fence(b->epoch, &nsent);
 	for (i = 0; rv == 0 && i < b->nclients; i++)
 		rv = pg_send_client(&b->clients[i], &nsent);
 	for (i = 0; rv == 0 && i < b->nmsgs; i++)
@@ -1045,7 +1086,10 @@ pg_write(const struct store_batch *b)
 		pg_recovered();
 		return 0;
 	}
-	if (pc->fault)
+	if (pc->fenced) {
+		pg_fenced_mark = 1;
+		log_warn("store: postgresql: batch refused: %s", pc->err);
+	} else if (pc->fault)
 		pg_fault();
 	else
 		log_error("store: postgresql: %s", pc->err);
@@ -1413,3 +1457,211 @@ const struct store_backend store_postgresql = {
 	.where = pg_where,
 	.unavailable = pg_unavailable,
 };
+
+/* ---- the nodes of a cluster (cluster.c's thread, or a writer job) ---- */
+
+#define PG_REAP_KEY	"7310302143262281073"	/* "sippushd" + 1 */
+
+int
+store_pg_fenced(void)
+{
+	return atomic_exchange(&pg_fenced_mark, 0);
+}
+
+void
+store_pg_use_cluster(void)
+{
+	pc = &pg_cl;
+}
+
+/* Run sql with n text parameters on pc (connecting if need be): its
+ * answer if it is status want, else NULL noted as what and logged. */
+static PGresult *
+pg_cl_exec(const char *what, const char *sql, int n,
+    const char *const *vals, ExecStatusType want)
+{
+	PGresult	*r;
+
+	pc->err[0] = '\0';
+	pc->fault = 0;
+	pc->fenced = 0;
+	if (pg_ready() == -1) {
+		log_error("store: %s: %s: %s", pg_where_s, what, pc->err);
+		return NULL;
+	}
+	r = PQexecParams(pc->db, sql, n, NULL, vals, NULL, NULL, 0);
+	if (PQresultStatus(r) != want) {
+		pg_failed(what, r);
+		pc->fenced = pg_is_fence(r);
+		if (!pc->fenced)
+			log_error("store: %s: %s", pg_where_s, pc->err);
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+int
+store_pg_join(const char *name, const char *address, int lease,
+    int64_t *epoch)
+{
+	PGresult	*r;
+	char		 ls[16];
+	const char	*vals[3];
+
+	snprintf(ls, sizeof(ls), "%d", lease);
+	vals[0] = name;
+	vals[1] = address;
+	vals[2] = ls;
+	/* a node joining again (restarted, or fenced) takes the next epoch:
+	 * whatever its previous life still has in flight is refused */
+	r = pg_cl_exec("joining the cluster",
+	    "INSERT INTO nodes (name, epoch, address, state, lease_until,"
+	    " joined_at, clients) VALUES ($1, 1, $2, 'up',"
+	    " now() + make_interval(secs => $3::integer), now(), 0)"
+	    " ON CONFLICT (name) DO UPDATE SET epoch = nodes.epoch + 1,"
+	    " address = EXCLUDED.address, state = 'up',"
+	    " lease_until = EXCLUDED.lease_until,"
+	    " joined_at = EXCLUDED.joined_at, clients = 0"
+	    " RETURNING epoch", 3, vals, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return -1;
+	*epoch = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return 0;
+}
+
+int
+store_pg_renew(const char *name, int64_t epoch, int lease, long clients,
+    int *draining)
+{
+	PGresult	*r;
+	char		 ep[24], ls[16], cl[24];
+	const char	*vals[3];
+
+	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
+	snprintf(ls, sizeof(ls), "%d", lease);
+	snprintf(cl, sizeof(cl), "%ld", clients);
+	vals[0] = name;
+	vals[1] = ep;
+	vals[2] = ls;
+	r = pg_cl_exec("renewing the lease",
+	    "SELECT sippush_fence($1, $2::bigint, $3::integer)", 3, vals,
+	    PGRES_TUPLES_OK);
+	if (r == NULL)
+		return pc->fenced ? 1 : -1;
+	*draining = strcmp(PQgetvalue(r, 0, 0), "draining") == 0;
+	PQclear(r);
+	r = pg_cl_exec("renewing the lease",
+	    "UPDATE nodes SET clients = $2::bigint WHERE name = $1", 2,
+	    (const char *const []){ name, cl }, PGRES_COMMAND_OK);
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+int
+store_pg_reap(void (*fn)(const char *, long, long, void *), void *arg)
+{
+	PGresult	*r;
+	int		 i, n;
+
+	r = pg_cl_exec("looking for lapsed nodes", "BEGIN", 0, NULL,
+	    PGRES_COMMAND_OK);
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	/* one node reaps at a time; the others skip this round */
+	r = pg_cl_exec("looking for lapsed nodes",
+	    "SELECT pg_try_advisory_xact_lock(" PG_REAP_KEY ")", 0, NULL,
+	    PGRES_TUPLES_OK);
+	if (r == NULL || strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
+		PQclear(r);
+		if (pc->db)
+			PQclear(PQexec(pc->db, r ? "COMMIT" : "ROLLBACK"));
+		return r ? 0 : -1;
+	}
+	PQclear(r);
+	r = pg_cl_exec("marking lapsed nodes down",
+	    "WITH dead AS (UPDATE nodes SET state = 'down', clients = 0"
+	    "  WHERE state <> 'down' AND lease_until < now()"
+	    "  RETURNING name),"
+	    " c AS (UPDATE clients SET owner = NULL,"
+	    "  state = CASE WHEN state = 'online' THEN 'offline'"
+	    "  ELSE state END"
+	    "  WHERE owner IN (SELECT name FROM dead) RETURNING owner),"
+	    " t AS (UPDATE targets SET owner = NULL"
+	    "  WHERE owner IN (SELECT name FROM dead)"
+	    "  AND state IN ('pending', 'sent') RETURNING owner)"
+	    " SELECT d.name, (SELECT count(*) FROM c WHERE c.owner IS NULL),"
+	    " (SELECT count(*) FROM t) FROM dead d", 0, NULL,
+	    PGRES_TUPLES_OK);
+	if (r == NULL) {
+		if (pc->db)
+			PQclear(PQexec(pc->db, "ROLLBACK"));
+		return -1;
+	}
+	n = PQntuples(r);
+	PQclear(pg_cl_exec("marking lapsed nodes down", "COMMIT", 0, NULL,
+	    PGRES_COMMAND_OK));
+	if (pc->err[0]) {
+		PQclear(r);
+		return -1;
+	}
+	for (i = 0; i < n && fn; i++)
+		fn(PQgetvalue(r, i, 0), n == 1 ? strtol(PQgetvalue(r, i, 1),
+		    NULL, 10) : -1, n == 1 ? strtol(PQgetvalue(r, i, 2), NULL,
+		    10) : -1, arg);
+	PQclear(r);
+	return n;
+}
+
+int
+store_pg_nodes(int (*fn)(const struct node_row *, void *), void *arg)
+{
+	PGresult		*r;
+	struct node_row		 row;
+	int			 i, n;
+
+	r = pg_cl_exec("listing the nodes",
+	    "SELECT name, epoch, address, state,"
+	    " (extract(epoch FROM lease_until - now()) * 1000)::bigint,"
+	    " clients, extract(epoch FROM joined_at)::bigint"
+	    " FROM nodes ORDER BY name", 0, NULL, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	for (i = 0; i < n; i++) {
+		row.name = PQgetvalue(r, i, 0);
+		row.epoch = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		row.address = PQgetvalue(r, i, 2);
+		row.state = PQgetvalue(r, i, 3);
+		row.lease_ms = strtoll(PQgetvalue(r, i, 4), NULL, 10);
+		row.clients = strtoll(PQgetvalue(r, i, 5), NULL, 10);
+		row.joined_at = strtoll(PQgetvalue(r, i, 6), NULL, 10);
+		if (fn(&row, arg) == -1)
+			break;
+	}
+	PQclear(r);
+	return n;
+}
+
+int
+store_pg_drain(const char *name, int on)
+{
+	PGresult	*r;
+	const char	*vals[2];
+	int		 n;
+
+	vals[0] = name;
+	vals[1] = on ? "draining" : "up";
+	r = pg_cl_exec(on ? "draining a node" : "ending a drain",
+	    "UPDATE nodes SET state = $2 WHERE name = $1 AND state <> 'down'",
+	    2, vals, PGRES_COMMAND_OK);
+	if (r == NULL)
+		return -1;
+	n = atoi(PQcmdTuples(r));
+	PQclear(r);
+	return n > 0;
+}

@@ -25,7 +25,8 @@ static void
 test_table(void)
 {
 	static const char *const names[] = { "cancel", "client", "clients",
-	    "messages", "ping", "publish", "stats", "status", "token", "user" };
+	    "drain", "messages", "nodes", "ping", "publish", "stats", "status",
+	    "token", "user" };
 	const struct cmd	*t, *c;
 	size_t			 i, n;
 

@@ -86,6 +86,7 @@ test_contains(const char *haystack, const char *needle)
 }
 
 int test_dispatch_register(void);	/* test_dispatch.c */
+int test_cluster_register(void);	/* test_cluster.c */
 
 static int (*const suites[])(void) = {
 	test_config_register,
@@ -105,6 +106,7 @@ static int (*const suites[])(void) = {
 	test_wire_register,
 	test_relay_register,
 	test_webhook_register,
+	test_cluster_register,
 };
 
 int

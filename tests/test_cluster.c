@@ -1,0 +1,334 @@
+/*
+ * test_cluster.c: the nodes of a cluster in PostgreSQL (store_pg_join,
+ * store_pg_renew, store_pg_reap, store_pg_drain, store_pg_nodes) and the
+ * fence every batch of a node goes through (sippush_fence). Runs on the
+ * server SIPPUSH_TEST_PG names (make check sets it: tests/pg.sh), each
+ * test in a database of its own; skipped without one.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+#include <libpq-fe.h>
+
+#include "sippushd.h"
+#include "tests.h"
+
+static const char *cl_server;		/* SIPPUSH_TEST_PG */
+
+/* Run sql on conninfo; the first column of the first row into out (if
+ * given, "NULL" for a null). 0, or -1 (printed). */
+static int
+cl_sql(const char *conninfo, const char *sql, char *out, size_t len)
+{
+	PGconn		*db = PQconnectdb(conninfo);
+	PGresult	*r;
+	int		 rv = -1;
+
+	if (PQstatus(db) == CONNECTION_OK) {
+		PQclear(PQexec(db, "SET client_min_messages = warning"));
+		r = PQexec(db, sql);
+		if (PQresultStatus(r) == PGRES_COMMAND_OK ||
+		    PQresultStatus(r) == PGRES_TUPLES_OK) {
+			rv = 0;
+			if (out && PQntuples(r) > 0)
+				snprintf(out, len, "%s", PQgetisnull(r, 0, 0) ?
+				    "NULL" : PQgetvalue(r, 0, 0));
+			else if (out)
+				snprintf(out, len, "(no row)");
+		} else
+			fprintf(stderr, "\ncl_sql: %s: %s", sql,
+			    PQresultErrorMessage(r));
+		PQclear(r);
+	} else
+		fprintf(stderr, "\ncl_sql: %s", PQerrorMessage(db));
+	PQfinish(db);
+	return rv;
+}
+
+/* A fresh database called name, opened as the store; its conninfo in
+ * conn. */
+static void
+cl_open(const char *name, char *conn, size_t len)
+{
+	char	 sql[160], err[512];
+
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS cl_%s WITH (FORCE)",
+	    name);
+	CU_ASSERT_EQUAL_FATAL(cl_sql(cl_server, sql, NULL, 0), 0);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE cl_%s", name);
+	CU_ASSERT_EQUAL_FATAL(cl_sql(cl_server, sql, NULL, 0), 0);
+	snprintf(conn, len, "%s dbname=cl_%s", cl_server, name);
+	if (store_open("postgresql", conn, 0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "\nstore_open: %s\n", err);
+		CU_FAIL_FATAL("store_open failed");
+	}
+}
+
+/* The first column of sql's first row, as a string (static). */
+static const char *
+cl_get(const char *conn, const char *sql)
+{
+	static char	 out[256];
+
+	if (cl_sql(conn, sql, out, sizeof(out)) == -1)
+		snprintf(out, sizeof(out), "(failed)");
+	return out;
+}
+
+/* One client row for a batch. */
+static void
+cl_client(struct store_batch *b, const char *id)
+{
+	struct client_row	 r;
+
+	memset(&r, 0, sizeof(r));
+	r.op = STORE_PUT;
+	r.id = id;
+	r.class = "k";
+	r.state = "online";
+	r.contact = "<sip:x@127.0.0.1:5999>";
+	r.transport = "udp";
+	r.address = "127.0.0.1";
+	r.port = 5999;
+	r.registered_at = 1000;
+	r.expires_at = 99999999999LL;
+	r.last_seen = 1000;
+	CU_ASSERT_EQUAL_FATAL(store_batch_client(b, &r), 0);
+}
+
+/* Write one client row as (node, epoch): store_write's answer. */
+static int
+cl_write(const char *node, int64_t epoch, const char *id)
+{
+	struct store_batch	 b;
+	int			 rv;
+
+	store_pg_node(node, epoch, 5);
+	store_batch_init(&b);
+	b.epoch = epoch;
+	cl_client(&b, id);
+	rv = store_write(&b);
+	store_batch_free(&b);
+	return rv;
+}
+
+struct cl_seen {
+	int	 n;
+	char	 names[4][64];
+	long	 clients, targets;
+};
+
+static int
+cl_node_row(const struct node_row *r, void *arg)
+{
+	struct cl_seen	*s = arg;
+
+	if (s->n < 4)
+		snprintf(s->names[s->n], sizeof(s->names[0]), "%s/%s/%lld",
+		    r->name, r->state, (long long)r->epoch);
+	s->n++;
+	return 0;
+}
+
+static void
+cl_reaped(const char *name, long clients, long targets, void *arg)
+{
+	struct cl_seen	*s = arg;
+
+	if (s->n < 4)
+		snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
+	s->n++;
+	s->clients = clients;
+	s->targets = targets;
+}
+
+/* Joining takes the next epoch; a renewal under an old epoch, or by a
+ * node marked down, is refused as fenced; drain sets the state a renewal
+ * reads back. */
+static void
+test_join_renew_drain(void)
+{
+	char		 conn[512];
+	int64_t		 e1 = 0, e2 = 0, e3 = 0;
+	int		 draining = -1;
+	struct cl_seen	 s;
+
+	cl_open("join", conn, sizeof(conn));
+	CU_ASSERT_EQUAL(store_pg_join("n1", "127.0.0.2:5060", 5, &e1), 0);
+	CU_ASSERT_EQUAL(e1, 1);
+	CU_ASSERT_EQUAL(store_pg_join("n1", "127.0.0.2:5060", 5, &e2), 0);
+	CU_ASSERT_EQUAL(e2, 2);
+	CU_ASSERT_EQUAL(store_pg_join("n2", "127.0.0.3:5060", 5, &e3), 0);
+	CU_ASSERT_EQUAL(e3, 1);
+
+	CU_ASSERT_EQUAL(store_pg_renew("n1", e2, 5, 7, &draining), 0);
+	CU_ASSERT_EQUAL(draining, 0);
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT clients FROM nodes "
+	    "WHERE name = 'n1'"), "7");
+	/* the epoch before: superseded */
+	CU_ASSERT_EQUAL(store_pg_renew("n1", e1, 5, 7, &draining), 1);
+	/* no such node */
+	CU_ASSERT_EQUAL(store_pg_renew("n9", 1, 5, 0, &draining), 1);
+
+	CU_ASSERT_EQUAL(store_pg_drain("n1", 1), 1);
+	CU_ASSERT_EQUAL(store_pg_renew("n1", e2, 5, 7, &draining), 0);
+	CU_ASSERT_EQUAL(draining, 1);
+	CU_ASSERT_EQUAL(store_pg_drain("n1", 0), 1);
+	CU_ASSERT_EQUAL(store_pg_renew("n1", e2, 5, 7, &draining), 0);
+	CU_ASSERT_EQUAL(draining, 0);
+	CU_ASSERT_EQUAL(store_pg_drain("n9", 1), 0);
+
+	memset(&s, 0, sizeof(s));
+	CU_ASSERT_EQUAL(store_pg_nodes(cl_node_row, &s), 2);
+	CU_ASSERT_STRING_EQUAL(s.names[0], "n1/up/2");
+	CU_ASSERT_STRING_EQUAL(s.names[1], "n2/up/1");
+
+	/* marked down: its renewals are refused, and so is a drain */
+	CU_ASSERT_EQUAL(cl_sql(conn, "UPDATE nodes SET state = 'down' WHERE "
+	    "name = 'n2'", NULL, 0), 0);
+	CU_ASSERT_EQUAL(store_pg_renew("n2", e3, 5, 0, &draining), 1);
+	CU_ASSERT_EQUAL(store_pg_drain("n2", 1), 0);
+	/* joining again brings it up with the next epoch */
+	CU_ASSERT_EQUAL(store_pg_join("n2", "127.0.0.3:5060", 5, &e3), 0);
+	CU_ASSERT_EQUAL(e3, 2);
+	CU_ASSERT_EQUAL(store_pg_renew("n2", e3, 5, 0, &draining), 0);
+	store_pg_node("", 0, 0);
+	store_close();
+}
+
+/* A batch made under an epoch that is no longer the node's, or after its
+ * lease lapsed, is refused whole (SP001) and says so once; the same
+ * batch under the current epoch is written. */
+static void
+test_fence_batch(void)
+{
+	char		 conn[512];
+	int64_t		 e1 = 0, e2 = 0;
+
+	cl_open("fence", conn, sizeof(conn));
+	CU_ASSERT_EQUAL(store_pg_join("n1", "127.0.0.2:5060", 5, &e1), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "a1"), 0);
+	CU_ASSERT_EQUAL(store_pg_fenced(), 0);
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT count(*) FROM clients"),
+	    "1");
+	/* the lease was renewed by the batch */
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT lease_until > now() + "
+	    "interval '4 seconds' FROM nodes"), "t");
+
+	/* joined again (a restart, or after a fence): the old epoch's
+	 * batch is refused, nothing of it written */
+	CU_ASSERT_EQUAL(store_pg_join("n1", "127.0.0.2:5060", 5, &e2), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "a2"), -1);
+	CU_ASSERT_EQUAL(store_pg_fenced(), 1);
+	CU_ASSERT_EQUAL(store_pg_fenced(), 0);	/* said once */
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT count(*) FROM clients "
+	    "WHERE id = 'a2'"), "0");
+	CU_ASSERT_EQUAL(cl_write("n1", e2, "a2"), 0);
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT count(*) FROM clients "
+	    "WHERE id = 'a2'"), "1");
+
+	/* the lease lapsed (as after a SIGSTOP): refused too */
+	CU_ASSERT_EQUAL(cl_sql(conn, "UPDATE nodes SET lease_until = now() - "
+	    "interval '1 second'", NULL, 0), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e2, "a3"), -1);
+	CU_ASSERT_EQUAL(store_pg_fenced(), 1);
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT count(*) FROM clients "
+	    "WHERE id = 'a3'"), "0");
+	/* a batch with no epoch (no cluster) is not fenced */
+	CU_ASSERT_EQUAL(cl_write("n1", 0, "a4"), 0);
+	CU_ASSERT_EQUAL(store_pg_fenced(), 0);
+	store_pg_node("", 0, 0);
+	store_close();
+}
+
+/* A node whose lease lapsed is marked down by the reaper: its clients
+ * offline with no owner, its unfinished targets parked; its finished
+ * targets and the other nodes' rows stay. Once, not twice. */
+static void
+test_reap(void)
+{
+	char		 conn[512];
+	int64_t		 e1 = 0, e2 = 0;
+	int		 draining;
+	struct cl_seen	 s;
+
+	cl_open("reap", conn, sizeof(conn));
+	CU_ASSERT_EQUAL(store_pg_join("n1", "127.0.0.2:5060", 5, &e1), 0);
+	CU_ASSERT_EQUAL(store_pg_join("n2", "127.0.0.3:5060", 5, &e2), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "c1"), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "c2"), 0);
+	CU_ASSERT_EQUAL(cl_sql(conn,
+	    "UPDATE clients SET owner = CASE id WHEN 'c1' THEN 'n2' "
+	    "ELSE 'n1' END;"
+	    "INSERT INTO messages (id, state, selector, content_type, body, "
+	    "created_at, expires_at) VALUES ('m1', 'active', 'all', "
+	    "'text/plain', 'x', 1, 99999999999);"
+	    "INSERT INTO targets (message_id, client_id, state, owner) VALUES "
+	    "('m1', 'c1', 'pending', 'n2'), ('m1', 'c2', 'sent', 'n1');"
+	    "INSERT INTO messages (id, state, selector, content_type, body, "
+	    "created_at, expires_at) VALUES ('m2', 'active', 'all', "
+	    "'text/plain', 'x', 1, 99999999999);"
+	    "INSERT INTO targets (message_id, client_id, state, owner) VALUES "
+	    "('m2', 'c1', 'acked', 'n2')", NULL, 0), 0);
+
+	/* nobody lapsed: nothing */
+	memset(&s, 0, sizeof(s));
+	CU_ASSERT_EQUAL(store_pg_reap(cl_reaped, &s), 0);
+	CU_ASSERT_EQUAL(s.n, 0);
+
+	CU_ASSERT_EQUAL(cl_sql(conn, "UPDATE nodes SET lease_until = now() - "
+	    "interval '1 second' WHERE name = 'n2'", NULL, 0), 0);
+	memset(&s, 0, sizeof(s));
+	CU_ASSERT_EQUAL(store_pg_reap(cl_reaped, &s), 1);
+	CU_ASSERT_EQUAL(s.n, 1);
+	CU_ASSERT_STRING_EQUAL(s.names[0], "n2");
+	CU_ASSERT_EQUAL(s.clients, 1);
+	CU_ASSERT_EQUAL(s.targets, 1);
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT state FROM nodes WHERE "
+	    "name = 'n2'"), "down");
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT state || '/' || "
+	    "coalesce(owner, 'none') FROM clients WHERE id = 'c1'"),
+	    "offline/none");
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT state || '/' || "
+	    "coalesce(owner, 'none') FROM clients WHERE id = 'c2'"),
+	    "online/n1");
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT coalesce(owner, 'parked') "
+	    "FROM targets WHERE message_id = 'm1' AND client_id = 'c1'"),
+	    "parked");
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT owner FROM targets WHERE "
+	    "message_id = 'm1' AND client_id = 'c2'"), "n1");
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT owner FROM targets WHERE "
+	    "message_id = 'm2'"), "n2");	/* finished: left as it was */
+
+	/* the node marked down is fenced; reaped once */
+	CU_ASSERT_EQUAL(store_pg_renew("n2", e2, 5, 0, &draining), 1);
+	memset(&s, 0, sizeof(s));
+	CU_ASSERT_EQUAL(store_pg_reap(cl_reaped, &s), 0);
+	CU_ASSERT_EQUAL(s.n, 0);
+	store_pg_node("", 0, 0);
+	store_close();
+}
+
+int
+test_cluster_register(void)
+{
+	CU_pSuite	 s;
+
+	cl_server = getenv("SIPPUSH_TEST_PG");
+	if (cl_server == NULL || *cl_server == '\0') {
+		fprintf(stderr, "\n*** cluster/postgresql SKIPPED: "
+		    "SIPPUSH_TEST_PG is not set (make check sets it)\n");
+		return 0;
+	}
+	if ((s = CU_add_suite("cluster/postgresql", NULL, NULL)) == NULL ||
+	    CU_add_test(s, "join, renew, drain, list", test_join_renew_drain)
+	    == NULL ||
+	    CU_add_test(s, "a batch of a fenced node is refused whole",
+	    test_fence_batch) == NULL ||
+	    CU_add_test(s, "a lapsed node is marked down, its work parked",
+	    test_reap) == NULL)
+		return -1;
+	return 0;
+}
