@@ -58,6 +58,8 @@ static int		 cl_fenced_loop;	/* dropped all; rejoin asked */
 static int		 cl_draining_loop;
 static struct cl_node	 cl_live[CLUSTER_NODES_MAX];
 static size_t		 cl_nlive;
+static int64_t		 cl_counted;		/* mono us of the last count */
+static long		 cl_online;		/* clients online here */
 
 /* shared with the thread, under cl_lock (deadline: atomic) */
 static pthread_t	 cl_thread;
@@ -71,7 +73,7 @@ static int		 cl_refused;		/* a renewal got SP001 */
 static int		 cl_rejoin;		/* the loop asks to join */
 static int		 cl_rejoined;		/* the thread did */
 static int		 cl_draining;
-static long		 cl_held;		/* clients, from the loop */
+static long		 cl_held;		/* online clients, from the loop */
 static struct cl_node	 cl_nodes[CLUSTER_NODES_MAX];
 static size_t		 cl_nnodes;
 static int		 cl_nodes_new;
@@ -119,7 +121,7 @@ cl_main(void *arg)
 	struct timespec	 ts;
 	int64_t		 t0, epoch, every = cl_lease_us() / 3;
 	long		 held;
-	int		 rc, draining, rejoin;
+	int		 rc = 0, draining, rejoin;
 
 	(void)arg;
 	store_pg_use_cluster();
@@ -130,6 +132,7 @@ cl_main(void *arg)
 		pthread_mutex_unlock(&cl_lock);
 
 		t0 = clock_mono_us();
+		rc = 0;
 		if (rejoin) {
 			if (store_pg_join(cl_cfg->cl_node, cl_cfg->cl_address,
 			    cl_cfg->cl_lease, &epoch) == 0) {
@@ -154,6 +157,10 @@ cl_main(void *arg)
 				cl_refused = 1;
 			pthread_mutex_unlock(&cl_lock);
 		}
+		/* the rest only with the database answering (one error a
+		 * round while it does not) */
+		if (!rejoin && rc == -1)
+			goto wait;
 		(void)store_pg_reap(cl_reaped, NULL);
 		pthread_mutex_lock(&cl_lock);
 		cl_nnodes = 0;
@@ -165,6 +172,7 @@ cl_main(void *arg)
 			pthread_mutex_unlock(&cl_lock);
 		}
 
+wait:
 		pthread_mutex_lock(&cl_lock);
 		if (cl_stop || (cl_rejoin && !rejoin))
 			continue;
@@ -185,14 +193,22 @@ cl_main(void *arg)
 static void
 cl_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
+	struct clients_stats st;
 	const char	*why = NULL;
 	int		 rejoined = 0, draining;
 
 	(void)magic;
 	(void)t;
 	(void)arg;
+	/* the online count the thread reports: a walk of the table, once
+	 * a renewal */
+	if (clock_mono_us() >= cl_counted + cl_lease_us() / 3) {
+		clients_stats(&st);
+		cl_counted = clock_mono_us();
+		cl_online = (long)st.by_state[CLIENT_ONLINE];
+	}
 	pthread_mutex_lock(&cl_lock);
-	cl_held = (long)clients_count();
+	cl_held = cl_online;
 	if (!cl_fenced_loop) {
 		if (cl_refused)
 			why = "the database refused its lease (epoch "
@@ -270,8 +286,7 @@ cluster_init(const struct config *cfg, struct su_root_s *root, char *err,
 	    "%d s", cfg->cl_node, cfg->cl_address, epoch, cfg->cl_lease);
 	if ((cl_timer = su_timer_create(su_root_task(root),
 	    CLUSTER_TICK_MS)) == NULL ||
-	    su_timer_set_interval(cl_timer, cl_tick, NULL,
-	    CLUSTER_TICK_MS) == -1) {
+	    su_timer_set_for_ever(cl_timer, cl_tick, NULL) == -1) {
 		snprintf(err, errlen, "cluster: cannot create a timer");
 		return -1;
 	}
@@ -360,7 +375,7 @@ size_t
 cluster_redirect(const char **out, size_t max)
 {
 	size_t		 i, j, n = 0, order[CLUSTER_NODES_MAX];
-	int64_t		 mine = (int64_t)clients_count(), least, sum = 0, slack;
+	int64_t		 mine = cl_online, least, sum = 0, slack;
 
 	if (!cl_on || !cl_cfg->cl_redirect || cl_nlive < 2)
 		return 0;

@@ -253,13 +253,13 @@ main(int argc, char *argv[])
 	webhook_quiesce();
 	dispatch_shutdown();
 	commit_shutdown();
+	cluster_shutdown();	/* its timer: before the loop goes */
 	webhook_shutdown();	/* after the last commit: its rows written */
 	clients_free();		/* drops its connections: before the agent */
 	auth_users_free();
 	token_shutdown();
 	sip_shutdown();
 	su_root_destroy(root);
-	cluster_shutdown();
 	store_close();
 	su_deinit();
 	config_free(&cfg);

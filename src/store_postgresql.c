@@ -1627,7 +1627,7 @@ store_pg_nodes(int (*fn)(const struct node_row *, void *), void *arg)
 	r = pg_cl_exec("listing the nodes",
 	    "SELECT name, epoch, address, state,"
 	    " (extract(epoch FROM lease_until - now()) * 1000)::bigint,"
-	    " clients, extract(epoch FROM joined_at)::bigint"
+	    " clients, floor(extract(epoch FROM joined_at))::bigint"
 	    " FROM nodes ORDER BY name", 0, NULL, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return -1;
