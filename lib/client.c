@@ -1158,6 +1158,8 @@ client_registered(struct sippush *c, sip_t const *sip)
 		    NULL);
 }
 
+static void client_hold_logged(struct sippush *, unsigned long);
+
 /* Answer to a heartbeat: alive, alive but from elsewhere, or failed. */
 static void
 client_heartbeat_result(struct sippush *c, int status, const char *phrase,
@@ -1176,8 +1178,7 @@ client_heartbeat_result(struct sippush *c, int status, const char *phrase,
 		 * cluster): keep off it that long, as after a REGISTER */
 		if (status == 503 && sip && sip->sip_retry_after &&
 		    sip->sip_retry_after->af_delta > 0)
-			client_hold(c, client_current(c)->url,
-			    sippush_hold_ms(sip->sip_retry_after->af_delta));
+			client_hold_logged(c, sip->sip_retry_after->af_delta);
 		client_server_failed(c, "heartbeat", status, phrase);
 		return;
 	}
@@ -1899,26 +1900,32 @@ client_redirect(struct sippush *c, int status, sip_t const *sip)
 	return 0;
 }
 
+/* The current server answered 503 with Retry-After ra (s): keep off it
+ * that long (a REGISTER or a heartbeat: a node draining or rejoining its
+ * cluster says so). */
+static void
+client_hold_logged(struct sippush *c, unsigned long ra)
+{
+	struct server	*sv = client_current(c);
+
+	client_hold(c, sv->url, sippush_hold_ms(ra));
+	client_log(c, SIPPUSH_LOG_INFO, "client: %s: 503 with Retry-After "
+	    "%lu: not trying it again for %lld s", sv->name, ra,
+	    (long long)sippush_hold_ms(ra) / 1000);
+}
+
 /* A final answer (or one nua would restart on its own) to our REGISTER
  * that is not a 2xx. */
 static void
 client_register_failed(struct sippush *c, int status, const char *phrase,
     sip_t const *sip)
 {
-	struct server	*sv = client_current(c);
-	unsigned long	 ra;
-
 	if (status >= 300 && status < 400 && client_redirect(c, status,
 	    sip) == 0)
 		return;
 	if (status == 503 && sip && sip->sip_retry_after &&
-	    sip->sip_retry_after->af_delta > 0) {
-		ra = sip->sip_retry_after->af_delta;
-		client_hold(c, sv->url, sippush_hold_ms(ra));
-		client_log(c, SIPPUSH_LOG_INFO, "client: %s: 503 with "
-		    "Retry-After %lu: not trying it again for %lld s",
-		    sv->name, ra, (long long)sippush_hold_ms(ra) / 1000);
-	}
+	    sip->sip_retry_after->af_delta > 0)
+		client_hold_logged(c, sip->sip_retry_after->af_delta);
 	client_server_failed(c, "REGISTER", status, phrase);
 }
 

@@ -117,6 +117,9 @@ wait_until 10 grep -q "cluster: node n2 draining" "$T/n2.log"
 for a in a1 a2 a3; do wait_until 20 state_on 1 "$a"; done
 grep -q "503 Node Draining" "$T/a1.log" ||
     fail "a1's log shows no '503 Node Draining' from n2"
+# the heartbeat's Retry-After keeps it off n2 (libsippush)
+grep -q "${NADDR[2]}:$NPORT: 503 with Retry-After 300: not trying it again" "$T/a1.log" ||
+    fail "a1's log shows no hold of n2 after the heartbeat's 503"
 # a REGISTER to the draining node: 503 with a Retry-After
 OUT=$(timeout 10 "$SIMCLIENT" -s "${NADDR[2]}:$NPORT" -q -n 1 -p d -c k \
     --expect 503 register 2>&1) || fail "REGISTER on draining n2: expected 503: $OUT"
