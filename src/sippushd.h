@@ -621,6 +621,9 @@ struct store_batch {
 	struct outbox_row	*outbox;
 	size_t			 noutbox, aoutbox;
 	struct store_chunk	*chunks;	/* the strings and bodies */
+	/* cluster: the messages the write found finished go onto
+	 * *finished (the caller frees them); NULL: not asked */
+	struct store_finished	**finished;
 };
 
 /*
@@ -707,6 +710,72 @@ void	 store_pg_node(const char *name, int64_t epoch, int lease);
 /* store_write's answer when the batch was refused because the node is
  * fenced (SQLSTATE SP001): nothing of it was written. */
 #define STORE_FENCED	(-2)
+
+/*
+ * Ownership across nodes (store_postgresql.c, sippushd(8) CLUSTER,
+ * "Ownership"). Every call runs on the writer thread (jobs); the rows
+ * carry the node's name (store_pg_node) as their owner.
+ */
+/* A message found finished in SQL: no target unfinished anywhere. */
+struct store_finished {
+	struct store_finished	*next;
+	char			 id[MESSAGE_ID_LEN + 1];
+	int			 cancelled;	/* its state is cancelled */
+	char			*callback;	/* NULL: none */
+	int64_t			 created_at;
+	int64_t			 finished_at;
+	size_t			 count[TARGET_NSTATES];
+};
+void	 store_finished_free(struct store_finished *);
+
+/* What a cluster publish gives and gets (store_pg_publish). */
+struct store_pub {
+	const char		*id;
+	const char		*selector;
+	const char		*content_type;
+	const char		*callback;	/* NULL: none */
+	const void		*body;
+	size_t			 body_len;
+	int64_t			 created_at;	/* unix s */
+	int64_t			 expires_at;
+	int64_t			 now_ms;	/* the targets' next_attempt */
+	int			 all;
+	const char *const	*classes;
+	size_t			 nclasses;
+	const char *const	*ids;
+	size_t			 nids;
+	int			 max_pending;	/* per client */
+	/* out: refused (1) because ... */
+	char			 missing[CLIENT_ID_MAX + 1]; /* not a client */
+	char			 full[CLIENT_ID_MAX + 1];  /* at max_pending */
+	size_t			 full_pending;	/* its unfinished targets */
+	size_t			 nfull;		/* clients at the limit */
+	/* out: the target set */
+	size_t			 targets;
+	size_t			 online;
+	size_t			 udp;
+};
+int	 store_pg_publish(struct store_pub *);
+int	 store_pg_cancel(const char *id, int64_t now, size_t *cancelled,
+	    struct store_finished **);
+int	 store_pg_load_owned(const char *message_id,
+	    const char *const *clients, size_t nclients,
+	    int (*mfn)(const struct message_row *, void *),
+	    int (*tfn)(const struct target_row *, void *), void *);
+int	 store_pg_poll(int64_t since,
+	    int (*owned)(const char *message_id, size_t n, void *),
+	    int (*gone)(const char *id, int cancelled, void *),
+	    char *authsum, size_t authlen, void *);
+int	 store_pg_expire_parked(int64_t now, struct store_finished **);
+/* The notifications of the LISTEN connection (its own thread). */
+struct store_note {
+	char	 channel[64];		/* "": (re)connected, poll now */
+	char	 payload[128];
+};
+int	 store_pg_listen_start(const char *const *channels, size_t n,
+	    int efd);
+void	 store_pg_listen_stop(void);
+size_t	 store_pg_listen_take(struct store_note *, size_t max);
 
 #define STORE_BACKEND_DEFAULT	"sqlite"
 
