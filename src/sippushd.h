@@ -41,6 +41,8 @@ struct msg_s;
 struct sip_s;
 struct tport_s;
 struct store_batch;
+struct store_finished;
+struct client_row;
 struct webhook_event;
 
 /* ---- config.c ---- */
@@ -214,6 +216,13 @@ struct client {
 					   writing (heartbeats write lazily) */
 	uint32_t	 pending;	/* its targets pending or sent, over
 					   the active messages (dispatch.c) */
+	uint8_t		 given;		/* its row is in the batch being
+					   written */
+	uint8_t		 dropped;	/* out of the table (another node
+					   has it): freed once no batch
+					   holds it */
+	uint8_t		 take;		/* cluster: load its targets once
+					   its row is written online */
 	struct auth_seen *auth;		/* nonces it used last (auth.c) */
 };
 
@@ -254,6 +263,9 @@ void	 clients_batch_done(int ok);
 size_t	 clients_count(void);
 void	 clients_stats(struct clients_stats *);
 void	 clients_foreach(int (*)(struct client *, void *), void *);
+void	 clients_drop(struct client *);
+int	 clients_restore_row(const struct client_row *, void *);
+void	 clients_drop_all(void);
 const char *clients_state_name(int state);
 int	 clients_state_parse(const char *);
 const char *clients_transport_name(int transport);
@@ -301,6 +313,8 @@ struct target {
 	uint16_t		 binding;	/* the client's binding a UDP
 						   send went to; 0: over a
 						   connection */
+	uint8_t			 dropped;	/* cluster: another node has
+						   it; nothing more is written */
 };
 
 /* A published control message and its target set. */
@@ -331,6 +345,9 @@ struct message {
 	struct target		*dirty_targets;
 	size_t			 offline;	/* pending, client offline: */
 	int64_t			 offline_at;	/* counted then (unix ms) */
+	uint8_t			 dropped;	/* cluster: forgotten (cancelled
+						   fleet-wide, or fenced): none
+						   of its rows is written */
 	struct msg_s		*tmpl;		/* headers common to its MESSAGEs
 					   (dispatch.c), built at the first
 					   send; NULL until then */
@@ -348,6 +365,16 @@ void	 dispatch_requeue_target(struct target *);
 void	 dispatch_written(struct message *);
 int	 dispatch_batch(struct store_batch *);
 void	 dispatch_batch_done(int ok);
+/* cluster (sippushd(8) CLUSTER, "Ownership"): a message in memory holds
+ * only this node's targets, maybe in several parts (struct message)
+ * loaded at different times */
+void	 dispatch_cluster_take(const char *client);
+void	 dispatch_cluster_load(const char *message_id);
+void	 dispatch_cluster_drop_client(const char *client);
+void	 dispatch_cluster_drop_message(const char *message_id);
+void	 dispatch_cluster_drop_all(void);
+size_t	 dispatch_cluster_unfinished(const char *message_id);
+void	 dispatch_cluster_finished(struct store_finished *);
 
 /*
  * The control operations, for any front end (command.c parses the
@@ -983,6 +1010,7 @@ void	 auth_user(const struct user_req *,
 	    void (*done)(void *, const struct user_result *), void *arg);
 int	 auth_users_load(void);
 size_t	 auth_users_count(void);
+int	 auth_users_replace(const struct user_row *, size_t);
 void	 auth_users_free(void);
 
 /* ---- cluster.c: this node among several on one PostgreSQL ---- */
@@ -1007,6 +1035,14 @@ int	 cluster_draining(void);	/* sippushctl drain: 503 to clients */
  * client and target held, send nothing); rejoined after it joined again
  * with a new epoch (load what it owns again). */
 void	 cluster_hooks(void (*fenced)(void), void (*rejoined)(void));
+
+/* ---- fleet.c: ownership and messages across nodes ---- */
+
+int	 fleet_init(const struct config *, struct su_root_s *);
+void	 fleet_shutdown(void);
+void	 fleet_fenced(void);
+void	 fleet_rejoined(void);
+void	 fleet_poll(void);
 
 /* ---- relay.c: client-to-client requests (MESSAGE to sip:ID@server) ---- */
 
@@ -1094,6 +1130,7 @@ void	 metrics_commit(int64_t us, int ok);
 struct cmd_call;
 void	 token_cmd(struct cmd_call *, int argc, char **argv);
 int	 token_init(const struct config *);
+int	 token_replace(const struct token_row *, size_t);
 void	 token_shutdown(void);
 
 /* ---- clock.c: the one clock ---- */
