@@ -1015,6 +1015,21 @@ auth_users_load(void)
 	return (int)auth_nusers;
 }
 
+/* The users as another node changed them (cluster): memory says what
+ * the n rows say. 0, or -1 when memory is short (some left out). */
+int
+auth_users_replace(const struct user_row *v, size_t n)
+{
+	size_t	 i;
+	int	 rv = 0;
+
+	auth_users_free();
+	for (i = 0; i < n; i++)
+		if (auth_user_apply(&v[i]) == -1)
+			rv = -1;
+	return rv;
+}
+
 /* How many users there are. */
 size_t
 auth_users_count(void)

@@ -99,6 +99,11 @@ clients_free(void)
 	struct client	*c, *next;
 	size_t		 i;
 
+	for (c = clients_dirty; c; c = next) {	/* dropped, not written */
+		next = c->dnext;
+		if (c->dropped)
+			clients_destroy(c);
+	}
 	for (i = 0; i < clients_nbuckets; i++)
 		for (c = clients_table[i]; c; c = next) {
 			next = c->hnext;
@@ -321,6 +326,32 @@ clients_restore(const struct client *src)
 	return 0;
 }
 
+/* A stored client row into the table (a store_load_clients callback). */
+int
+clients_restore_row(const struct client_row *r, void *arg)
+{
+	struct client	 c;
+	int		 v;
+
+	(void)arg;
+	memset(&c, 0, sizeof(c));
+	c.id = (char *)r->id;
+	c.class = (char *)r->class;
+	v = clients_state_parse(r->state);
+	c.state = (uint8_t)(v < 0 ? CLIENT_OFFLINE : v);
+	c.contact = (char *)r->contact;
+	v = clients_transport_parse(r->transport);
+	c.transport = (uint8_t)(v < 0 ? TRANSPORT_UDP : v);
+	snprintf(c.address, sizeof(c.address), "%s", r->address);
+	c.port = (uint16_t)r->port;
+	c.user_agent = (char *)r->user_agent;
+	c.path = (char *)r->path;
+	c.registered_at = r->registered_at;
+	c.expires_at = r->expires_at;
+	c.last_seen = r->last_seen;
+	return clients_restore(&c);
+}
+
 /* Detach and return the dirty list (linked by dnext, marks kept). */
 struct client *
 clients_take_dirty(void)
@@ -411,6 +442,12 @@ clients_batch(struct store_batch *b)
 	list = clients_take_dirty();
 	for (c = list; c; c = next) {
 		next = c->dnext;
+		if (c->dropped) {	/* nothing of it is written */
+			c->dirty = 0;
+			if (!c->given)
+				clients_destroy(c);
+			continue;
+		}
 		if (clients_ngiven == clients_agiven) {
 			na = clients_agiven ? clients_agiven * 2 : 256;
 			if ((ng = realloc(clients_given, na * sizeof(*ng))) ==
@@ -424,13 +461,16 @@ clients_batch(struct store_batch *b)
 			goto nomem;
 		clients_given[clients_ngiven].c = c;
 		clients_given[clients_ngiven++].marks = c->dirty;
+		c->given = 1;
 		c->dirty = 0;
 	}
 	return 0;
 nomem:
 	clients_requeue_dirty(c);
-	for (i = 0; i < clients_ngiven; i++)
+	for (i = 0; i < clients_ngiven; i++) {
+		clients_given[i].c->given = 0;
 		clients_requeue(clients_given[i].c, clients_given[i].marks);
+	}
 	clients_ngiven = 0;
 	return -1;
 }
@@ -441,14 +481,62 @@ clients_batch_done(int ok)
 {
 	size_t	 i;
 
-	for (i = 0; i < clients_ngiven; i++)
+	struct client	*c;
+
+	for (i = 0; i < clients_ngiven; i++) {
+		c = clients_given[i].c;
+		c->given = 0;
+		if (c->dropped) {
+			if (c->dirty == 0)
+				clients_destroy(c);
+			continue;
+		}
+		if (ok && c->take && c->state == CLIENT_ONLINE &&
+		    (clients_given[i].marks & (CLIENT_DIRTY_ROW |
+		    CLIENT_DIRTY_SEEN))) {
+			c->take = 0;	/* its targets are this node's now */
+			dispatch_cluster_take(c->id);
+		}
 		if (ok)
-			clients_written(clients_given[i].c,
-			    clients_given[i].marks);
+			clients_written(c, clients_given[i].marks);
 		else
-			clients_requeue(clients_given[i].c,
-			    clients_given[i].marks);
+			clients_requeue(c, clients_given[i].marks);
+	}
 	clients_ngiven = 0;
+}
+
+/*
+ * Forget c (cluster: another node took it, or this node is fenced): out
+ * of the table at once, its connection closed so that the client fails
+ * over, nothing of it written any more. Freed now, or once the batch
+ * that holds its row is done.
+ */
+void
+clients_drop(struct client *c)
+{
+	if (c->dropped)
+		return;
+	clients_unlink(c);
+	if (c->tport)
+		tport_shutdown(c->tport, 2);
+	clients_set_tport(c, NULL);
+	c->dropped = 1;
+	if (c->dirty == 0 && !c->given)
+		clients_destroy(c);
+}
+
+/* Forget every client (the node is fenced). */
+void
+clients_drop_all(void)
+{
+	struct client	*c, *next;
+	size_t		 i;
+
+	for (i = 0; i < clients_nbuckets; i++)
+		for (c = clients_table[i]; c; c = next) {
+			next = c->hnext;
+			clients_drop(c);
+		}
 }
 
 size_t

@@ -461,12 +461,35 @@ dispatch_events(struct message *m, struct target *t)
 
 /* Once no target is pending or in flight, the message is finished: it
  * leaves the active list and is freed after its last write. */
+static int dispatch_given_has(const struct message *);
+
+/* A part that is over (cluster): freed now if no batch holds its rows,
+ * else by dispatch_written once they are written. */
+static void
+dispatch_release(struct message *m)
+{
+	if (!m->listed && !dispatch_given_has(m))
+		dispatch_free(m);
+}
+
 static void
 dispatch_check_done(struct message *m)
 {
 	if (m->finished_at || m->count[TARGET_PENDING] ||
 	    m->count[TARGET_SENT])
 		return;
+	if (cluster_on()) {
+		/* this node's part is over; whether the message is, SQL
+		 * decides with the batch that writes its targets
+		 * (dispatch_cluster_finished) */
+		m->finished_at = clock_now();
+		dispatch_unlink(m);
+		dp_trim = 1;
+		log_debug("dispatch: %s: this node's %zu targets are done",
+		    m->id, m->ntargets);
+		dispatch_release(m);
+		return;
+	}
 	m->finished_at = clock_now();
 	if (m->state == MESSAGE_ACTIVE)
 		m->state = MESSAGE_DONE;
@@ -545,6 +568,8 @@ dispatch_requeue(struct message *m, int row)
 void
 dispatch_requeue_target(struct target *t)
 {
+	if (t->dropped || t->msg->dropped)
+		return;
 	dispatch_mark_target(t);
 	dispatch_list(t->msg);
 }
@@ -560,6 +585,38 @@ static struct dispatch_given	*dp_given;
 static size_t			 dp_ngiven, dp_agiven;
 static struct target		**dp_tgiven;
 static size_t			 dp_ntgiven, dp_atgiven;
+/* cluster: the messages the batch being written found finished, and the
+ * "finished" webhook events made for such messages, to be written (in
+ * the next batch) and given (in the batch being written) */
+static struct store_finished	*dp_finished;
+static struct webhook_event	*dp_cl_events, *dp_cl_given;
+
+/* Is m's row, or one of its targets', in the batch being written? */
+static int
+dispatch_given_has(const struct message *m)
+{
+	size_t	 i;
+
+	for (i = 0; i < dp_ngiven; i++)
+		if (dp_given[i].m == m)
+			return 1;
+	return 0;
+}
+
+/* The cluster events of a batch not written: to the next one. */
+static void
+dispatch_cl_events_back(void)
+{
+	struct webhook_event	*ev;
+
+	while ((ev = dp_cl_given) != NULL) {
+		dp_cl_given = ev->next;
+		ev->next = dp_cl_events;
+		dp_cl_events = ev;
+	}
+	if (dp_cl_events)
+		commit_schedule_lazy();
+}
 
 /* Room for one more in *v (n used of *a). */
 static int
@@ -603,6 +660,14 @@ dispatch_given_back(struct dispatch_given *g)
 {
 	struct webhook_event	*ev;
 
+	if (g->m->dropped) {
+		webhook_events_free(g->events);
+		g->events = NULL;
+		if (g->m->finished_at)
+			dispatch_release(g->m);
+		return;
+	}
+
 	while ((ev = g->events) != NULL) {
 		g->events = ev->next;
 		ev->next = g->m->events;
@@ -628,6 +693,16 @@ dispatch_batch(struct store_batch *b)
 	struct webhook_event	*ev;
 	size_t			 i;
 
+	if (cluster_on()) {
+		b->finished = &dp_finished;
+		for (ev = dp_cl_events; ev; ev = ev->next) {
+			webhook_outbox_row(ev, STORE_PUT, &or);
+			if (store_batch_outbox(b, &or) == -1)
+				return -1;
+		}
+		dp_cl_given = dp_cl_events;
+		dp_cl_events = NULL;
+	}
 	list = dispatch_take_dirty();
 	for (m = list; m; m = next) {
 		next = m->dnext;
@@ -676,11 +751,12 @@ nomem:
 		m->listed = 0;
 		dispatch_list(m);
 	}
-	for (i = 0; i < dp_ngiven; i++)
-		dispatch_given_back(&dp_given[i]);
 	for (i = 0; i < dp_ntgiven; i++)
 		dispatch_requeue_target(dp_tgiven[i]);
+	for (i = 0; i < dp_ngiven; i++)
+		dispatch_given_back(&dp_given[i]);
 	dp_ngiven = dp_ntgiven = 0;
+	dispatch_cl_events_back();
 	return -1;
 }
 
@@ -690,18 +766,30 @@ dispatch_batch_done(int ok)
 {
 	size_t	 i;
 
+	struct store_finished	*fin = dp_finished;
+	size_t			 n = dp_ngiven;
+
+	dp_finished = NULL;
 	if (!ok) {
-		for (i = 0; i < dp_ngiven; i++)
-			dispatch_given_back(&dp_given[i]);
 		for (i = 0; i < dp_ntgiven; i++)
 			dispatch_requeue_target(dp_tgiven[i]);
-	} else
-		for (i = 0; i < dp_ngiven; i++) {
+		dp_ngiven = 0;	/* dispatch_release may free them now */
+		for (i = 0; i < n; i++)
+			dispatch_given_back(&dp_given[i]);
+		dispatch_cl_events_back();
+		store_finished_free(fin);
+	} else {
+		dp_ngiven = 0;
+		for (i = 0; i < n; i++) {
 			/* the events' rows are in the outbox now */
 			webhook_enqueue(dp_given[i].events);
 			dispatch_written(dp_given[i].m);
 		}
-	dp_ngiven = dp_ntgiven = 0;
+		webhook_enqueue(dp_cl_given);
+		dp_cl_given = NULL;
+		dispatch_cluster_finished(fin);
+	}
+	dp_ntgiven = 0;
 }
 
 /* A commit holding m's rows is done: free m if it is finished and has
@@ -1423,11 +1511,490 @@ nomem:
 	return -1;
 }
 
+/* ---- the cluster: this node's parts of messages ---- */
+
+/*
+ * With several nodes, a message in memory holds only the targets this
+ * node owns (targets.owner), and may be held in several parts (struct
+ * message, each on the active list), one per load: at start, after a
+ * publish, when a client's targets come with its registration. A load
+ * (a job) reads the node's unfinished targets from the store; on the
+ * loop the ones some part already holds are left out, so a target is
+ * never held twice. A part being over is only this node's share: the
+ * batch that writes its last targets decides in SQL whether the
+ * message is (dispatch_cluster_finished).
+ *
+ * Why no target is loaded twice: a load's done runs after the batch it
+ * was queued behind, so the store it read holds every change made
+ * before it was queued; a part is freed only once its rows are written
+ * (dispatch_written); and a part that is over but not yet written is
+ * still found (the dirty list, the batch being written).
+ */
+
+/* Does a part of message id hold a target for client? Parts still
+ * active, over but not yet written, and in the batch being written. */
+static int
+dispatch_holds_in(const struct message *m, const char *id,
+    const char *client)
+{
+	size_t	 lo = 0, hi, mid;
+	int	 cmp;
+
+	if (strcmp(m->id, id) != 0)
+		return 0;
+	hi = m->ntargets;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((cmp = strcmp(client, m->targets[mid].client)) == 0)
+			return 1;
+		if (cmp < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return 0;
+}
+
+static int
+dispatch_holds(const char *id, const char *client)
+{
+	const struct message	*m;
+	size_t			 i;
+
+	for (m = dp_active; m; m = m->next)
+		if (dispatch_holds_in(m, id, client))
+			return 1;
+	for (m = dp_dirty; m; m = m->dnext)
+		if (dispatch_holds_in(m, id, client))
+			return 1;
+	for (i = 0; i < dp_ngiven; i++)
+		if (dispatch_holds_in(dp_given[i].m, id, client))
+			return 1;
+	return 0;
+}
+
+/* What a load read: the messages, each with its restore state. */
+struct dispatch_load {
+	struct commit_job	 job;
+	char			*message_id;	/* NULL: any */
+	char			**clients;	/* NULL: any */
+	size_t			 nclients;
+	struct message		**v;
+	struct restore		*rs;
+	size_t			 n, cap, cur;
+	int			 rc;
+	int			 nomem;
+	int			 queued;	/* the take job: in the queue */
+};
+
+static int
+dispatch_load_message(const struct message_row *r, void *arg)
+{
+	struct dispatch_load	*ld = arg;
+	struct message		*m, **v;
+	struct restore		*rs;
+	size_t			 cap;
+
+	if (ld->n == ld->cap) {
+		cap = ld->cap ? ld->cap * 2 : 16;
+		if ((v = realloc(ld->v, cap * sizeof(*v))) == NULL)
+			return ld->nomem = 1, -1;
+		ld->v = v;
+		if ((rs = realloc(ld->rs, cap * sizeof(*rs))) == NULL)
+			return ld->nomem = 1, -1;
+		ld->rs = rs;
+		ld->cap = cap;
+	}
+	if ((m = dispatch_alloc(0, 0)) == NULL)
+		return ld->nomem = 1, -1;
+	snprintf(m->id, sizeof(m->id), "%s", r->id);
+	m->selector = strdup(r->selector);
+	m->content_type = strdup(r->content_type);
+	m->body = malloc(r->body_len + 1);
+	if (m->selector == NULL || m->content_type == NULL ||
+	    m->body == NULL ||
+	    (r->callback && (m->callback = strdup(r->callback)) == NULL)) {
+		dispatch_free(m);
+		return ld->nomem = 1, -1;
+	}
+	memcpy(m->body, r->body, r->body_len);
+	m->body[r->body_len] = '\0';
+	m->body_len = r->body_len;
+	m->created_at = r->created_at;
+	m->expires_at = r->expires_at;
+	m->state = strcmp(r->state, "cancelled") == 0 ? MESSAGE_CANCELLED :
+	    MESSAGE_ACTIVE;
+	memset(&ld->rs[ld->n], 0, sizeof(ld->rs[ld->n]));
+	ld->rs[ld->n].m = m;
+	ld->rs[ld->n].cap = 1;
+	ld->rs[ld->n].poolcap = 1;
+	ld->v[ld->n++] = m;
+	return 0;
+}
+
+static int
+dispatch_load_target(const struct target_row *r, void *arg)
+{
+	struct dispatch_load	*ld = arg;
+
+	while (ld->cur < ld->n &&
+	    strcmp(ld->v[ld->cur]->id, r->message_id) < 0)
+		ld->cur++;
+	if (ld->cur == ld->n || strcmp(ld->v[ld->cur]->id, r->message_id))
+		return 0;	/* its message is not one read */
+	if (dispatch_restore_target(r, &ld->rs[ld->cur]) == -1)
+		return ld->nomem = 1, -1;
+	return 0;
+}
+
+/* On the writer (or at start, on the loop): read. */
+static void
+dispatch_load_run(struct commit_job *j)
+{
+	struct dispatch_load	*ld = (struct dispatch_load *)j;
+
+	ld->cur = 0;
+	ld->rc = store_pg_load_owned(ld->message_id,
+	    (const char *const *)ld->clients, ld->nclients,
+	    dispatch_load_message, dispatch_load_target, ld);
+}
+
+/* Start the parts read, without the targets some part holds already;
+ * free what is left. The count of targets taken in. */
+static size_t
+dispatch_load_apply(struct dispatch_load *ld)
+{
+	struct message	*m;
+	size_t		 i, k, t, taken = 0;
+
+	for (i = 0; i < ld->n; i++) {
+		m = ld->v[i];
+		m->ntargets = ld->rs[i].n;
+		for (k = 0; k < m->ntargets; k++)
+			m->targets[k].client = m->pool +
+			    (uintptr_t)m->targets[k].client;
+		if (ld->rc == -1 || ld->nomem) {
+			dispatch_free(m);
+			continue;
+		}
+		for (k = t = 0; k < m->ntargets; k++)
+			if (!dispatch_holds(m->id, m->targets[k].client))
+				m->targets[t++] = m->targets[k];
+		m->ntargets = t;
+		if (t == 0) {
+			dispatch_free(m);
+			continue;
+		}
+		taken += t;
+		dispatch_activate(m);
+		log_info("dispatch: %s: %zu targets taken in (%zu pending)",
+		    m->id, t, m->count[TARGET_PENDING]);
+	}
+	free(ld->v);
+	free(ld->rs);
+	ld->v = NULL;
+	ld->rs = NULL;
+	ld->n = ld->cap = 0;
+	if (taken)
+		dispatch_pump();
+	return taken;
+}
+
+static void
+dispatch_load_free(struct dispatch_load *ld)
+{
+	size_t	 i;
+
+	for (i = 0; i < ld->nclients; i++)
+		free(ld->clients[i]);
+	free(ld->clients);
+	free(ld->message_id);
+	free(ld);
+}
+
+static void
+dispatch_load_done(struct commit_job *j)
+{
+	struct dispatch_load	*ld = (struct dispatch_load *)j;
+
+	if (j->failed)
+		ld->rc = -1;
+	if (ld->rc == -1 || ld->nomem)
+		log_warn("dispatch: cannot load this node's targets%s%s: "
+		    "%s; the next poll tries again", ld->message_id ?
+		    " of " : "", ld->message_id ? ld->message_id : "",
+		    ld->nomem ? "out of memory" : "store failure");
+	dispatch_load_apply(ld);
+	dispatch_load_free(ld);
+}
+
+/* Load this node's unfinished targets of message_id (NULL: all of
+ * them) and send them: a publish anywhere, a poll that found more. */
+void
+dispatch_cluster_load(const char *message_id)
+{
+	struct dispatch_load	*ld;
+
+	if ((ld = calloc(1, sizeof(*ld))) == NULL ||
+	    (message_id && (ld->message_id = strdup(message_id)) == NULL)) {
+		free(ld);
+		log_warn("dispatch: out of memory: targets of %s not loaded; "
+		    "the next poll tries again", message_id ? message_id :
+		    "this node");
+		return;
+	}
+	ld->job.run = dispatch_load_run;
+	ld->job.done = dispatch_load_done;
+	commit_job(&ld->job);
+}
+
+/* The clients whose targets are to be loaded, and whether a take job
+ * is queued (one at a time: the clients that come meanwhile wait for
+ * the next, in one job). */
+static char			**dp_take;
+static size_t			 dp_ntake;
+static int			 dp_take_busy;
+
+static void dispatch_take_queue(void);
+
+static void
+dispatch_take_done(struct commit_job *j)
+{
+	dp_take_busy = 0;
+	dispatch_load_done(j);
+	dispatch_take_queue();
+}
+
+static void
+dispatch_take_queue(void)
+{
+	struct dispatch_load	*ld;
+
+	if (dp_take_busy || dp_ntake == 0)
+		return;
+	if ((ld = calloc(1, sizeof(*ld))) == NULL)
+		return;		/* the next take or poll */
+	ld->clients = dp_take;
+	ld->nclients = dp_ntake;
+	dp_take = NULL;
+	dp_ntake = 0;
+	ld->job.run = dispatch_load_run;
+	ld->job.done = dispatch_take_done;
+	dp_take_busy = 1;
+	commit_job(&ld->job);
+}
+
+/*
+ * Client registered here, or came back online, and its row is written:
+ * the transaction that wrote it made its unfinished targets this
+ * node's (taken from the node that had it, or parked); load them.
+ */
+void
+dispatch_cluster_take(const char *client)
+{
+	char	**v;
+
+	if ((v = realloc(dp_take, (dp_ntake + 1) * sizeof(*v))) == NULL ||
+	    (dp_take = v, (v[dp_ntake] = strdup(client)) == NULL)) {
+		log_warn("dispatch: out of memory: the targets of %s are "
+		    "loaded by the next poll", client);
+		return;
+	}
+	dp_ntake++;
+	dispatch_take_queue();
+}
+
+/* End target t of a part in memory only (another node has it, or it
+ * was cancelled fleet-wide, or the node is fenced): nothing more is
+ * sent or written for it. */
+static void
+dispatch_forget(struct target *t)
+{
+	struct message	*m = t->msg;
+	struct target	**pp;
+
+	if (t->orq) {
+		nta_outgoing_destroy(t->orq);
+		t->orq = NULL;
+		dp_inflight--;
+	}
+	if (t->heap)
+		heap_remove(m, t);
+	if (t->dirty) {
+		for (pp = &m->dirty_targets; *pp; pp = &(*pp)->dnext)
+			if (*pp == t) {
+				*pp = t->dnext;
+				break;
+			}
+		t->dirty = 0;
+	}
+	t->dropped = 1;
+	if (dispatch_unfinished(t->state)) {
+		dispatch_count(t->client, -1);
+		m->count[t->state]--;
+		m->count[TARGET_CANCELLED]++;
+		t->state = TARGET_CANCELLED;
+	}
+}
+
+/* Forget part m (on the active list) whole. */
+static void
+dispatch_forget_part(struct message *m)
+{
+	size_t	 i;
+
+	m->dropped = 1;
+	m->ready = NULL;
+	m->ready_tail = &m->ready;
+	for (i = 0; i < m->ntargets; i++) {
+		m->targets[i].queued = 0;
+		dispatch_forget(&m->targets[i]);
+	}
+	webhook_events_free(m->events);
+	m->events = NULL;
+	m->dirty = 0;
+	dispatch_check_done(m);
+}
+
+/* Another node took client (its REGISTER there): forget the client and
+ * its targets here, sending nothing more to it. */
+void
+dispatch_cluster_drop_client(const char *client)
+{
+	struct message	*m, *next;
+	struct client	*c;
+	size_t		 lo, hi, mid, n = 0;
+	int		 cmp;
+
+	for (m = dp_active; m; m = next) {
+		next = m->next;
+		lo = 0;
+		hi = m->ntargets;
+		while (lo < hi) {
+			mid = lo + (hi - lo) / 2;
+			cmp = strcmp(client, m->targets[mid].client);
+			if (cmp == 0) {
+				if (dispatch_unfinished(
+				    m->targets[mid].state))
+					n++;
+				dispatch_forget(&m->targets[mid]);
+				break;
+			}
+			if (cmp < 0)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		dispatch_check_done(m);
+	}
+	if ((c = clients_find(client)) != NULL)
+		clients_drop(c);
+	if (c || n)
+		log_info("dispatch: %s registered with another node: "
+		    "forgotten here (%zu unfinished targets go with it)",
+		    client, n);
+}
+
+/* Message id was cancelled (on any node): forget its parts. */
+void
+dispatch_cluster_drop_message(const char *id)
+{
+	struct message	*m, *next;
+
+	for (m = dp_active; m; m = next) {
+		next = m->next;
+		if (strcmp(m->id, id) == 0) {
+			log_info("dispatch: %s cancelled: %zu targets of this "
+			    "node forgotten", m->id,
+			    m->count[TARGET_PENDING] + m->count[TARGET_SENT]);
+			dispatch_forget_part(m);
+		}
+	}
+}
+
+/* The node is fenced: forget every part (nothing more sent or
+ * written). */
+void
+dispatch_cluster_drop_all(void)
+{
+	struct message	*m, *next;
+
+	for (m = dp_active; m; m = next) {
+		next = m->next;
+		dispatch_forget_part(m);
+	}
+	for (m = dp_dirty; m; m = m->dnext) {	/* over, not yet written */
+		m->dropped = 1;
+		while (m->dirty_targets) {
+			m->dirty_targets->dirty = 0;
+			m->dirty_targets = m->dirty_targets->dnext;
+		}
+	}
+}
+
+/* This node's unfinished targets of message id, over its parts. */
+size_t
+dispatch_cluster_unfinished(const char *id)
+{
+	struct message	*m;
+	size_t		 n = 0;
+
+	for (m = dp_active; m; m = m->next)
+		if (strcmp(m->id, id) == 0)
+			n += m->count[TARGET_PENDING] + m->count[TARGET_SENT];
+	return n;
+}
+
+/* Messages that a transaction of this node found finished (no target
+ * unfinished on any node): their "finished" webhook events, written by
+ * the next batch. Takes list. */
+void
+dispatch_cluster_finished(struct store_finished *list)
+{
+	struct store_finished	*f;
+	struct message		 m;
+	int			 i;
+
+	for (f = list; f; f = f->next) {
+		memset(&m, 0, sizeof(m));
+		memcpy(m.id, f->id, sizeof(m.id));
+		m.state = f->cancelled ? MESSAGE_CANCELLED : MESSAGE_DONE;
+		m.callback = f->callback;
+		m.created_at = f->created_at;
+		m.finished_at = f->finished_at;
+		for (i = 0; i < TARGET_NSTATES; i++) {
+			m.count[i] = f->count[i];
+			m.ntargets += f->count[i];
+		}
+		log_info("dispatch: %s finished: %zu acked, %zu expired, %zu "
+		    "failed, %zu cancelled", m.id, m.count[TARGET_ACKED],
+		    m.count[TARGET_EXPIRED], m.count[TARGET_FAILED],
+		    m.count[TARGET_CANCELLED]);
+		if (webhook_events(&m, NULL, &dp_cl_events) == -1)
+			log_error("dispatch: %s: out of memory: a webhook "
+			    "event of its end is lost", m.id);
+	}
+	store_finished_free(list);
+	if (dp_cl_events)
+		commit_schedule_lazy();
+}
+
 /* Load the unfinished messages from the store and resume them. Count or
- * -1. */
+ * -1. A node of a cluster loads only its own targets. */
 int
 dispatch_restore(void)
 {
+	struct dispatch_load	 ld;
+
+	if (cluster_on()) {
+		memset(&ld, 0, sizeof(ld));
+		dispatch_load_run(&ld.job);
+		if (ld.rc == -1 || ld.nomem) {
+			dispatch_load_apply(&ld);
+			return -1;
+		}
+		return (int)dispatch_load_apply(&ld);
+	}
 	return store_load_messages(NULL, 1, NULL, -1,
 	    dispatch_restore_message, NULL);
 }
@@ -1489,6 +2056,190 @@ dispatch_cmp_client(const void *a, const void *b)
 	    (*(struct client *const *)b)->id);
 }
 
+/* ---- publish on a node of a cluster ---- */
+
+/* A publish whose message and targets the writer inserts (the target
+ * set chosen in SQL), then loads this node's targets of. */
+struct dispatch_clpub {
+	struct dispatch_load	 ld;		/* first: the job */
+	struct store_pub	 p;
+	char			 id[MESSAGE_ID_LEN + 1];
+	char			*selector;
+	char			*ctype;
+	char			*callback;
+	char			*body;
+	char			**names;	/* classes, then IDs */
+	int			 rv;
+	char			 err[OP_ERROR_MAX - 80];
+	void			(*done)(void *, const struct publish_result *);
+	void			*arg;
+};
+
+static void
+dispatch_clpub_free(struct dispatch_clpub *cp)
+{
+	size_t	 i;
+
+	for (i = 0; i < cp->p.nclasses + cp->p.nids; i++)
+		free(cp->names[i]);
+	free(cp->names);
+	free(cp->selector);
+	free(cp->ctype);
+	free(cp->callback);
+	free(cp->body);
+	free(cp->ld.message_id);
+	free(cp);
+}
+
+/* On the writer: the transaction, then this node's targets. */
+static void
+dispatch_clpub_run(struct commit_job *j)
+{
+	struct dispatch_clpub	*cp = (struct dispatch_clpub *)j;
+
+	if ((cp->rv = store_pg_publish(&cp->p)) == -1) {
+		snprintf(cp->err, sizeof(cp->err), "%s%s%s", store_errmsg(),
+		    *store_errhint() ? "; " : "", store_errhint());
+		return;
+	}
+	if (cp->rv == 0)
+		dispatch_load_run(j);
+}
+
+static void
+dispatch_clpub_done(struct commit_job *j)
+{
+	struct dispatch_clpub	*cp = (struct dispatch_clpub *)j;
+	struct store_pub	*p = &cp->p;
+	struct publish_result	 res;
+
+	memset(&res, 0, sizeof(res));
+	if (j->failed)
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "publish: out of memory");
+	else if (cp->rv == -1)
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "publish: not published: sippushd cannot write its "
+		    "database: %s", cp->err);
+	else if (cp->rv == 1 && p->missing[0])
+		op_error(&res.code, res.error, OP_NOT_FOUND,
+		    "publish: no client \"%.64s\" in the table", p->missing);
+	else if (cp->rv == 1 && p->targets == 0)
+		op_error(&res.code, res.error, OP_NOT_FOUND,
+		    "publish: no client matches");
+	else if (cp->rv == 1 && p->nfull)
+		op_error(&res.code, res.error, OP_TOO_MANY,
+		    "publish: client %s has %zu unfinished messages, the most "
+		    "dispatch.max_pending_per_client allows (%zu target%s at "
+		    "the limit); wait for deliveries to end or cancel some",
+		    p->full, p->full_pending, p->nfull, p->nfull > 1 ? "s" :
+		    "");
+	else if (cp->rv == 1)
+		op_error(&res.code, res.error, OP_TOO_LARGE,
+		    "publish: body is %zu bytes, over the %d that RFC 3428 "
+		    "allows over UDP, and %zu targets use UDP", p->body_len,
+		    MESSAGE_UDP_BODY_MAX, p->udp);
+	else {
+		log_info("dispatch: published %s to %zu targets (%zu "
+		    "online): %s", cp->id, p->targets, p->online,
+		    cp->selector);
+		res.ok = 1;
+		res.id = cp->id;
+		res.targets = p->targets;
+		res.online = p->online;
+		if (cp->ld.rc == -1 || cp->ld.nomem)
+			log_warn("dispatch: %s: this node's targets not "
+			    "loaded yet; the next poll loads them", cp->id);
+	}
+	if (!j->failed && cp->rv == 0)
+		dispatch_load_apply(&cp->ld);
+	else
+		cp->ld.rc = -1, dispatch_load_apply(&cp->ld);
+	cp->done(cp->arg, &res);
+	dispatch_clpub_free(cp);
+}
+
+/* The cluster's publish, rq checked (but for its IDs), classes in p. */
+static void
+dispatch_publish_cluster(const struct publish_req *rq, const struct pick *pk,
+    long ttl, const char *ctype, size_t body_len,
+    void (*done)(void *, const struct publish_result *), void *arg)
+{
+	struct publish_result	 res;
+	struct dispatch_clpub	*cp;
+	struct buf		 sel = { 0 };
+	uint8_t			 rnd[MESSAGE_ID_LEN / 2];
+	int64_t			 now_ms = clock_now_ms();
+	size_t			 i, k = 0;
+
+	memset(&res, 0, sizeof(res));
+	if ((cp = calloc(1, sizeof(*cp))) == NULL ||
+	    (cp->names = calloc(rq->nsel + 1, sizeof(*cp->names))) == NULL)
+		goto nomem;
+	if (pk->all)
+		buf_puts(&sel, "all");
+	for (i = 0; i < rq->nsel; i++) {
+		if (sel.len)
+			buf_puts(&sel, " ");
+		buf_printf(&sel, "%s=%s", rq->sel[i].kind == PUBLISH_CLASS ?
+		    "class" : "client", rq->sel[i].name);
+	}
+	for (i = 0; i < rq->nsel; i++)		/* classes first */
+		if (rq->sel[i].kind == PUBLISH_CLASS &&
+		    (cp->names[k++] = strdup(rq->sel[i].name)) == NULL)
+			goto nomem;
+	cp->p.nclasses = k;
+	for (i = 0; i < rq->nsel; i++)
+		if (rq->sel[i].kind == PUBLISH_CLIENT &&
+		    (cp->names[k++] = strdup(rq->sel[i].name)) == NULL)
+			goto nomem;
+	cp->p.nids = k - cp->p.nclasses;
+	if (sel.data == NULL || (cp->selector = strdup(sel.data)) == NULL ||
+	    (cp->ctype = strdup(ctype)) == NULL ||
+	    (rq->callback && (cp->callback = strdup(rq->callback)) == NULL) ||
+	    (cp->body = malloc(body_len + 1)) == NULL)
+		goto nomem;
+	memcpy(cp->body, rq->body, body_len);
+	cp->body[body_len] = '\0';
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+		op_error(&res.code, res.error, OP_INTERNAL,
+		    "publish: no randomness: %s", strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(cp->id + 2 * i, 3, "%02x", rnd[i]);
+	if ((cp->ld.message_id = strdup(cp->id)) == NULL)
+		goto nomem;
+	cp->p.id = cp->id;
+	cp->p.selector = cp->selector;
+	cp->p.content_type = cp->ctype;
+	cp->p.callback = cp->callback;
+	cp->p.body = cp->body;
+	cp->p.body_len = body_len;
+	cp->p.created_at = now_ms / 1000;
+	cp->p.expires_at = (now_ms + (int64_t)ttl * 1000 + 999) / 1000;
+	cp->p.now_ms = now_ms;
+	cp->p.all = pk->all;
+	cp->p.classes = (const char *const *)cp->names;
+	cp->p.ids = (const char *const *)cp->names + cp->p.nclasses;
+	cp->p.max_pending = dp_cfg->dp_max_pending;
+	cp->done = done;
+	cp->arg = arg;
+	cp->ld.job.run = dispatch_clpub_run;
+	cp->ld.job.done = dispatch_clpub_done;
+	buf_free(&sel);
+	commit_job(&cp->ld.job);
+	return;
+nomem:
+	op_error(&res.code, res.error, OP_UNAVAILABLE,
+	    "publish: out of memory");
+out:
+	if (cp)
+		dispatch_clpub_free(cp);
+	buf_free(&sel);
+	done(arg, &res);
+}
+
 /*
  * Publish: expands the targets, commits message and targets, answers
  * the ID.
@@ -1545,7 +2296,8 @@ dispatch_publish(const struct publish_req *rq,
 				goto out;
 			}
 			p.classes[p.nclasses++] = rq->sel[i].name;
-		} else if (clients_find(rq->sel[i].name) == NULL) {
+		} else if (!cluster_on() &&
+		    clients_find(rq->sel[i].name) == NULL) {
 			op_error(&res.code, res.error, OP_NOT_FOUND,
 			    "publish: no client \"%.64s\" in the table",
 			    rq->sel[i].name);
@@ -1572,6 +2324,18 @@ dispatch_publish(const struct publish_req *rq,
 		    "publish: body is %zu bytes, over dispatch.max_body (%d)",
 		    body_len, dp_cfg->dp_max_body);
 		goto out;
+	}
+	if (cluster_on()) {	/* the fleet's clients: chosen in SQL */
+		if (!p.all && rq->nsel == 0) {
+			op_error(&res.code, res.error, OP_BAD_REQUEST,
+			    "publish: no target given (class=, client= or "
+			    "all=yes)");
+			goto out;
+		}
+		dispatch_publish_cluster(rq, &p, ttl, ctype, body_len, done,
+		    arg);
+		free(p.classes);
+		return;
 	}
 	if (p.all || p.nclasses)
 		clients_foreach(dispatch_pick, &p);
@@ -2077,7 +2841,8 @@ dispatch_status(const struct status_req *rq,
 		    "status needs id=ID");
 		goto out;
 	}
-	if ((m = dispatch_find(rq->id)) != NULL) {
+	/* a node of a cluster holds only its share: the store has all */
+	if (!cluster_on() && (m = dispatch_find(rq->id)) != NULL) {
 		dispatch_info_message(&res.msg, m);
 		if (rq->targets && m->ntargets &&
 		    (tv = calloc(m->ntargets, sizeof(*tv))) == NULL) {
@@ -2149,7 +2914,7 @@ dispatch_messages_done(struct commit_job *j)
 		op_error(&res.code, res.error, OP_UNAVAILABLE,
 		    "store failure: %s", rd->err);
 	else {
-		for (i = 0; i < rd->ll.n; i++)
+		for (i = 0; i < rd->ll.n && !cluster_on(); i++)
 			if ((m = dispatch_find(rd->ll.v[i].id)) != NULL)
 				dispatch_info_message(&rd->ll.v[i], m);
 		res.ok = 1;
@@ -2213,14 +2978,69 @@ dispatch_cancel_committed(struct commit_waiter *w, int ok)
 	free(cw);
 }
 
+/* A cancel on a node of a cluster: in SQL, fleet-wide. */
+struct dispatch_clcancel {
+	struct commit_job	 job;
+	char			 id[MESSAGE_ID_LEN + 1];
+	int			 rv;
+	size_t			 cancelled;
+	struct store_finished	*fin;
+	char			 err[OP_ERROR_MAX - 80];
+	void			(*done)(void *, const struct cancel_result *);
+	void			*arg;
+};
+
+static void
+dispatch_clcancel_run(struct commit_job *j)
+{
+	struct dispatch_clcancel	*cc = (struct dispatch_clcancel *)j;
+
+	if ((cc->rv = store_pg_cancel(cc->id, clock_now(), &cc->cancelled,
+	    &cc->fin)) == -1)
+		snprintf(cc->err, sizeof(cc->err), "%s", store_errmsg());
+}
+
+static void
+dispatch_clcancel_done(struct commit_job *j)
+{
+	struct dispatch_clcancel	*cc = (struct dispatch_clcancel *)j;
+	struct cancel_result		 res;
+
+	memset(&res, 0, sizeof(res));
+	res.id = cc->id;
+	if (j->failed)
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "cancel: out of memory");
+	else if (cc->rv == -1)
+		op_error(&res.code, res.error, OP_UNAVAILABLE,
+		    "cancel: store failure: %s", cc->err);
+	else if (cc->rv == 0 || cc->rv == 2)
+		op_error(&res.code, res.error, cc->rv == 2 ? OP_CONFLICT :
+		    OP_NOT_FOUND, "no active message %.64s", cc->id);
+	else {
+		log_info("dispatch: %s cancelled on every node (%zu targets)",
+		    cc->id, cc->cancelled);
+		dispatch_cluster_drop_message(cc->id);
+		dispatch_cluster_finished(cc->fin);
+		cc->fin = NULL;
+		res.ok = 1;
+		res.cancelled = cc->cancelled;
+	}
+	store_finished_free(cc->fin);
+	cc->done(cc->arg, &res);
+	free(cc);
+}
+
 /* Cancel: every pending target becomes cancelled; those in flight end
- * as acked (2xx) or cancelled. */
+ * as acked (2xx) or cancelled. On a node of a cluster every unfinished
+ * target, on any node, is cancelled at once. */
 void
 dispatch_cancel(const struct cancel_req *rq,
     void (*done)(void *, const struct cancel_result *), void *arg)
 {
 	struct cancel_result	 res;
 	struct dispatch_cancel_wait *cw;
+	struct dispatch_clcancel *cc;
 	struct message		*m;
 	char			 id[MESSAGE_ID_LEN + 1];
 	size_t			 before;
@@ -2230,6 +3050,26 @@ dispatch_cancel(const struct cancel_req *rq,
 		op_error(&res.code, res.error, OP_BAD_REQUEST,
 		    "cancel needs id=ID");
 		goto out;
+	}
+	if (cluster_on()) {
+		if (strlen(rq->id) != MESSAGE_ID_LEN) {
+			op_error(&res.code, res.error, OP_NOT_FOUND,
+			    "no active message %.64s", rq->id);
+			res.id = rq->id;
+			goto out;
+		}
+		if ((cc = calloc(1, sizeof(*cc))) == NULL) {
+			op_error(&res.code, res.error, OP_UNAVAILABLE,
+			    "cancel: out of memory");
+			goto out;
+		}
+		memcpy(cc->id, rq->id, MESSAGE_ID_LEN);
+		cc->done = done;
+		cc->arg = arg;
+		cc->job.run = dispatch_clcancel_run;
+		cc->job.done = dispatch_clcancel_done;
+		commit_job(&cc->job);
+		return;
 	}
 	if ((m = dispatch_find(rq->id)) == NULL ||
 	    m->state == MESSAGE_CANCELLED) {

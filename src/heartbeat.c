@@ -139,12 +139,17 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 		    "again", id);
 	else if (id != NULL && why == NULL) {
 		c->last_seen = clock_now();
-		if (c->state == CLIENT_OFFLINE ||
-		    c->last_seen - c->seen_marked >= heartbeat_write_every()) {
+		/* a node of a cluster writes only state changes: a fleet's
+		 * heartbeats would be a row write each on the shared
+		 * database (last_seen stays in memory) */
+		if (c->state == CLIENT_OFFLINE || (!cluster_on() &&
+		    c->last_seen - c->seen_marked >= heartbeat_write_every())) {
 			c->seen_marked = c->last_seen;
 			clients_mark(c, CLIENT_DIRTY_SEEN);
 		}
 		if (c->state == CLIENT_OFFLINE) {
+			/* cluster: its parked targets come with the write */
+			c->take = (uint8_t)cluster_on();
 			c->state = CLIENT_ONLINE;
 			log_info("heartbeat: %s is back online", c->id);
 			dispatch_client_online(c);

@@ -560,10 +560,15 @@ registrar_request(msg_t *msg, sip_t *sip)
 	r.address = addr;
 	r.tport = sip_connection(msg);
 	r.now = now;
+	wait = c != NULL && c->state == CLIENT_ONLINE;
 	if (clients_register(&r, &c) == -1) {
 		registrar_reply(msg, 500, "Out Of Memory", NULL);
 		return;
 	}
+	/* cluster: new here, or back: the write takes its targets (from
+	 * another node, or parked), then they are loaded */
+	if (cluster_on() && !wait)
+		c->take = 1;
 	auth_seen_use(c, &g);	/* a new client: its first nonce */
 	log_debug("registrar: %s registered, class %s, from %s %s:%u%s for "
 	    "%ds", c->id, c->class, clients_transport_name(c->transport),

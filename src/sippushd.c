@@ -65,32 +65,6 @@ sippushd_startfail(int foreground, const char *fmt, ...)
 	exit(1);
 }
 
-/* A stored client into the table. */
-static int
-sippushd_restore(const struct client_row *r, void *arg)
-{
-	struct client	 c;
-	int		 v;
-
-	(void)arg;
-	memset(&c, 0, sizeof(c));
-	c.id = (char *)r->id;
-	c.class = (char *)r->class;
-	v = clients_state_parse(r->state);
-	c.state = (uint8_t)(v < 0 ? CLIENT_OFFLINE : v);
-	c.contact = (char *)r->contact;
-	v = clients_transport_parse(r->transport);
-	c.transport = (uint8_t)(v < 0 ? TRANSPORT_UDP : v);
-	snprintf(c.address, sizeof(c.address), "%s", r->address);
-	c.port = (uint16_t)r->port;
-	c.user_agent = (char *)r->user_agent;
-	c.path = (char *)r->path;
-	c.registered_at = r->registered_at;
-	c.expires_at = r->expires_at;
-	c.last_seen = r->last_seen;
-	return clients_restore(&c);
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -199,7 +173,7 @@ main(int argc, char *argv[])
 		sippushd_startfail(foreground, "%s", err);
 	if (cluster_init(&cfg, root, err, sizeof(err)) == -1)
 		sippushd_startfail(foreground, "%s", err);
-	if ((n = store_load_clients(sippushd_restore, NULL)) == -1)
+	if ((n = store_load_clients(clients_restore_row, NULL)) == -1)
 		sippushd_startfail(foreground, "%s: cannot load the clients: "
 		    "%s", store_where(), store_errmsg());
 	log_info("store: %s: %d clients loaded", store_where(), n);
@@ -230,6 +204,8 @@ main(int argc, char *argv[])
 	if ((n = dispatch_restore()) == -1)
 		sippushd_startfail(foreground, "%s: cannot load the messages: "
 		    "%s", store_where(), store_errmsg());
+	if (fleet_init(&cfg, root) == -1)
+		fatalx("fleet: cannot start listening for the other nodes");
 	if (control_init(&cfg, root, err, sizeof(err)) == -1)
 		sippushd_startfail(foreground, "%s", err);
 	if (http_init(&cfg, root, err, sizeof(err)) == -1)
@@ -251,6 +227,7 @@ main(int argc, char *argv[])
 	heartbeat_shutdown();
 	relay_shutdown();
 	webhook_quiesce();
+	fleet_shutdown();
 	dispatch_shutdown();
 	commit_shutdown();
 	cluster_shutdown();	/* its timer: before the loop goes */

@@ -41,6 +41,8 @@ struct msg_s;
 struct sip_s;
 struct tport_s;
 struct store_batch;
+struct store_finished;
+struct client_row;
 struct webhook_event;
 
 /* ---- config.c ---- */
@@ -214,6 +216,13 @@ struct client {
 					   writing (heartbeats write lazily) */
 	uint32_t	 pending;	/* its targets pending or sent, over
 					   the active messages (dispatch.c) */
+	uint8_t		 given;		/* its row is in the batch being
+					   written */
+	uint8_t		 dropped;	/* out of the table (another node
+					   has it): freed once no batch
+					   holds it */
+	uint8_t		 take;		/* cluster: load its targets once
+					   its row is written online */
 	struct auth_seen *auth;		/* nonces it used last (auth.c) */
 };
 
@@ -254,6 +263,9 @@ void	 clients_batch_done(int ok);
 size_t	 clients_count(void);
 void	 clients_stats(struct clients_stats *);
 void	 clients_foreach(int (*)(struct client *, void *), void *);
+void	 clients_drop(struct client *);
+int	 clients_restore_row(const struct client_row *, void *);
+void	 clients_drop_all(void);
 const char *clients_state_name(int state);
 int	 clients_state_parse(const char *);
 const char *clients_transport_name(int transport);
@@ -301,6 +313,8 @@ struct target {
 	uint16_t		 binding;	/* the client's binding a UDP
 						   send went to; 0: over a
 						   connection */
+	uint8_t			 dropped;	/* cluster: another node has
+						   it; nothing more is written */
 };
 
 /* A published control message and its target set. */
@@ -331,6 +345,9 @@ struct message {
 	struct target		*dirty_targets;
 	size_t			 offline;	/* pending, client offline: */
 	int64_t			 offline_at;	/* counted then (unix ms) */
+	uint8_t			 dropped;	/* cluster: forgotten (cancelled
+						   fleet-wide, or fenced): none
+						   of its rows is written */
 	struct msg_s		*tmpl;		/* headers common to its MESSAGEs
 					   (dispatch.c), built at the first
 					   send; NULL until then */
@@ -348,6 +365,16 @@ void	 dispatch_requeue_target(struct target *);
 void	 dispatch_written(struct message *);
 int	 dispatch_batch(struct store_batch *);
 void	 dispatch_batch_done(int ok);
+/* cluster (sippushd(8) CLUSTER, "Ownership"): a message in memory holds
+ * only this node's targets, maybe in several parts (struct message)
+ * loaded at different times */
+void	 dispatch_cluster_take(const char *client);
+void	 dispatch_cluster_load(const char *message_id);
+void	 dispatch_cluster_drop_client(const char *client);
+void	 dispatch_cluster_drop_message(const char *message_id);
+void	 dispatch_cluster_drop_all(void);
+size_t	 dispatch_cluster_unfinished(const char *message_id);
+void	 dispatch_cluster_finished(struct store_finished *);
 
 /*
  * The control operations, for any front end (command.c parses the
@@ -623,6 +650,9 @@ struct store_batch {
 	struct outbox_row	*outbox;
 	size_t			 noutbox, aoutbox;
 	struct store_chunk	*chunks;	/* the strings and bodies */
+	/* cluster: the messages the write found finished go onto
+	 * *finished (the caller frees them); NULL: not asked */
+	struct store_finished	**finished;
 };
 
 /*
@@ -738,6 +768,72 @@ struct node_row {
 int	 store_pg_nodes(int (*fn)(const struct node_row *, void *), void *);
 /* Set node's state to draining (on) or up: 1, 0 no such live node, -1. */
 int	 store_pg_drain(const char *name, int on);
+
+/*
+ * Ownership across nodes (store_postgresql.c, sippushd(8) CLUSTER,
+ * "Ownership"). Every call runs on the writer thread (jobs); the rows
+ * carry the node's name (store_pg_node) as their owner.
+ */
+/* A message found finished in SQL: no target unfinished anywhere. */
+struct store_finished {
+	struct store_finished	*next;
+	char			 id[MESSAGE_ID_LEN + 1];
+	int			 cancelled;	/* its state is cancelled */
+	char			*callback;	/* NULL: none */
+	int64_t			 created_at;
+	int64_t			 finished_at;
+	size_t			 count[TARGET_NSTATES];
+};
+void	 store_finished_free(struct store_finished *);
+
+/* What a cluster publish gives and gets (store_pg_publish). */
+struct store_pub {
+	const char		*id;
+	const char		*selector;
+	const char		*content_type;
+	const char		*callback;	/* NULL: none */
+	const void		*body;
+	size_t			 body_len;
+	int64_t			 created_at;	/* unix s */
+	int64_t			 expires_at;
+	int64_t			 now_ms;	/* the targets' next_attempt */
+	int			 all;
+	const char *const	*classes;
+	size_t			 nclasses;
+	const char *const	*ids;
+	size_t			 nids;
+	int			 max_pending;	/* per client */
+	/* out: refused (1) because ... */
+	char			 missing[CLIENT_ID_MAX + 1]; /* not a client */
+	char			 full[CLIENT_ID_MAX + 1];  /* at max_pending */
+	size_t			 full_pending;	/* its unfinished targets */
+	size_t			 nfull;		/* clients at the limit */
+	/* out: the target set */
+	size_t			 targets;
+	size_t			 online;
+	size_t			 udp;
+};
+int	 store_pg_publish(struct store_pub *);
+int	 store_pg_cancel(const char *id, int64_t now, size_t *cancelled,
+	    struct store_finished **);
+int	 store_pg_load_owned(const char *message_id,
+	    const char *const *clients, size_t nclients,
+	    int (*mfn)(const struct message_row *, void *),
+	    int (*tfn)(const struct target_row *, void *), void *);
+int	 store_pg_poll(int64_t since,
+	    int (*owned)(const char *message_id, size_t n, void *),
+	    int (*gone)(const char *id, int cancelled, void *),
+	    char *authsum, size_t authlen, void *);
+int	 store_pg_expire_parked(int64_t now, struct store_finished **);
+/* The notifications of the LISTEN connection (its own thread). */
+struct store_note {
+	char	 channel[64];		/* "": (re)connected, poll now */
+	char	 payload[128];
+};
+int	 store_pg_listen_start(const char *const *channels, size_t n,
+	    int efd);
+void	 store_pg_listen_stop(void);
+size_t	 store_pg_listen_take(struct store_note *, size_t max);
 
 #define STORE_BACKEND_DEFAULT	"sqlite"
 
@@ -945,6 +1041,7 @@ void	 auth_user(const struct user_req *,
 	    void (*done)(void *, const struct user_result *), void *arg);
 int	 auth_users_load(void);
 size_t	 auth_users_count(void);
+int	 auth_users_replace(const struct user_row *, size_t);
 void	 auth_users_free(void);
 
 /* ---- cluster.c: this node among several on one PostgreSQL ---- */
@@ -979,6 +1076,14 @@ size_t	 cluster_redirect(const char **out, size_t max);
 #define CLUSTER_PHRASE_FENCED	"Node Rejoining Its Cluster"
 #define CLUSTER_RETRY_DRAINING	"300"
 #define CLUSTER_RETRY_FENCED	"5"
+
+/* ---- fleet.c: ownership and messages across nodes ---- */
+
+int	 fleet_init(const struct config *, struct su_root_s *);
+void	 fleet_shutdown(void);
+void	 fleet_fenced(void);
+void	 fleet_rejoined(void);
+void	 fleet_poll(void);
 
 /* ---- relay.c: client-to-client requests (MESSAGE to sip:ID@server) ---- */
 
@@ -1066,6 +1171,7 @@ void	 metrics_commit(int64_t us, int ok);
 struct cmd_call;
 void	 token_cmd(struct cmd_call *, int argc, char **argv);
 int	 token_init(const struct config *);
+int	 token_replace(const struct token_row *, size_t);
 void	 token_shutdown(void);
 
 /* ---- clock.c: the one clock ---- */

@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -71,6 +72,15 @@ enum {
 	ST_TOUCH_OUTBOX,
 	ST_DELETE_OUTBOX,
 	ST_LOAD_OUTBOX,
+	/* a node of a cluster (pg_node_name set): owner-checked writes */
+	ST_CL_PUT_CLIENT,
+	ST_CL_TOUCH_CLIENT,
+	ST_CL_DELETE_CLIENT,
+	ST_CL_LOAD_CLIENTS,
+	ST_CL_PUT_TARGET,
+	ST_CL_LOCK_MESSAGES,
+	ST_CL_COMPLETE,
+	ST_CL_NOTIFY,
 	ST_COUNT
 };
 
@@ -169,6 +179,72 @@ static const char *const pg_sql[ST_COUNT] = {
 	[ST_LOAD_OUTBOX] =
 	    "SELECT id, event, url, body, created_at, attempts, next_attempt"
 	    " FROM outbox ORDER BY next_attempt, id",
+	/*
+	 * A registration ($3 'online') takes the client whoever had it: the
+	 * row's owner becomes $13, its unfinished targets move to $13 and
+	 * the node that had it is told (its channel, the client's ID). Any
+	 * other state (unregistered, expired) is written only by the owner.
+	 * The CTEs share one snapshot: prev is the row before the upsert.
+	 */
+	[ST_CL_PUT_CLIENT] =
+	    "WITH prev AS (SELECT owner FROM clients WHERE id = $1),"
+	    " up AS (INSERT INTO clients (id, class, state, contact,"
+	    "  transport, address, port, user_agent, registered_at,"
+	    "  expires_at, last_seen, path, owner) VALUES ($1, $2, $3, $4,"
+	    "  $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+	    "  ON CONFLICT (id) DO UPDATE SET class = $2, state = $3,"
+	    "  contact = $4, transport = $5, address = $6, port = $7,"
+	    "  user_agent = $8, registered_at = $9, expires_at = $10,"
+	    "  last_seen = $11, path = $12, owner = $13"
+	    "  WHERE $3 = 'online' OR clients.owner = $13 RETURNING 1),"
+	    " mv AS (UPDATE targets SET owner = $13 WHERE client_id = $1"
+	    "  AND state IN ('pending', 'sent') AND $3 = 'online'"
+	    "  AND owner IS DISTINCT FROM $13 RETURNING 1)"
+	    " SELECT pg_notify('sippush_node_' || owner, $1) FROM prev"
+	    " WHERE $3 = 'online' AND owner IS NOT NULL AND owner <> $13",
+	/* back online (a heartbeat): its parked targets come along */
+	[ST_CL_TOUCH_CLIENT] =
+	    "WITH up AS (UPDATE clients SET state = $2, last_seen = $3"
+	    "  WHERE id = $1 AND owner = $4 RETURNING 1)"
+	    " UPDATE targets SET owner = $4 WHERE client_id = $1"
+	    " AND state IN ('pending', 'sent') AND owner IS NULL"
+	    " AND $2 = 'online' AND EXISTS (SELECT 1 FROM up)",
+	[ST_CL_DELETE_CLIENT] =
+	    "DELETE FROM clients WHERE id = $1 AND owner = $2",
+	[ST_CL_LOAD_CLIENTS] =
+	    "SELECT id, class, state, contact, transport, address, port,"
+	    " user_agent, registered_at, expires_at, last_seen, path"
+	    " FROM clients WHERE owner = $1",
+	/* only the owner, only while unfinished: a target another node
+	 * took, or one cancelled or expired fleet-wide, stays as it is */
+	[ST_CL_PUT_TARGET] =
+	    "UPDATE targets SET state = $3, attempts = $4, next_attempt = $5,"
+	    " last_status = $6, last_attempt = $7, acked_at = $8"
+	    " WHERE message_id = $1 AND client_id = $2 AND owner = $9"
+	    " AND state IN ('pending', 'sent')",
+	/* the messages whose targets a batch ends, locked in ID order:
+	 * two nodes ending the last targets of one message at once are
+	 * serialized, so that the second sees the first's and one of them
+	 * finds the message finished */
+	[ST_CL_LOCK_MESSAGES] =
+	    "SELECT 1 FROM messages WHERE id = ANY($1::text[])"
+	    " ORDER BY id FOR UPDATE",
+	/* the message is finished once no target is unfinished anywhere;
+	 * finished_at IS NULL: only the first transaction to see it */
+	[ST_CL_COMPLETE] =
+	    "WITH c AS (SELECT"
+	    "  count(*) FILTER (WHERE state IN ('pending', 'sent')) AS open,"
+	    "  count(*) FILTER (WHERE state = 'acked') AS acked,"
+	    "  count(*) FILTER (WHERE state = 'expired') AS expired,"
+	    "  count(*) FILTER (WHERE state = 'failed') AS failed,"
+	    "  count(*) FILTER (WHERE state = 'cancelled') AS cancelled"
+	    "  FROM targets WHERE message_id = $1)"
+	    " UPDATE messages m SET finished_at = $2, state = CASE"
+	    "  WHEN m.state = 'cancelled' THEN 'cancelled' ELSE 'done' END"
+	    " FROM c WHERE m.id = $1 AND m.finished_at IS NULL AND c.open = 0"
+	    " RETURNING m.id, m.state, m.created_at, m.finished_at,"
+	    " m.callback, c.acked, c.expired, c.failed, c.cancelled",
+	[ST_CL_NOTIFY] = "SELECT pg_notify($1, $2)",
 };
 
 /* A connection and its last failure. */
@@ -210,6 +286,7 @@ static unsigned		 pg_fault_count;
 static unsigned		 pg_fault_unlogged;
 
 static void pg_close(void);
+static int64_t pg_i64(const PGresult *, int, int);
 
 static void
 pg_count(void)
@@ -852,20 +929,33 @@ pg_send_sql(const char *sql, size_t *nsent)
 			    (int64_t)(v)), (buf))
 
 static int
+pg_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int
 pg_send_client(const struct client_row *c, size_t *nsent)
 {
 	char		 port[16], reg[24], exp[24], seen[24];
 	const char	*v[12];
 
+	const char	*me = pg_node_name[0] ? pg_node_name : NULL;
+	const char	*w[13];
+
 	switch (c->op) {
 	case STORE_DELETE:
 		v[0] = c->id;
-		return pg_send(ST_DELETE_CLIENT, 1, v, NULL, NULL, nsent);
+		v[1] = me;
+		return pg_send(me ? ST_CL_DELETE_CLIENT : ST_DELETE_CLIENT,
+		    me ? 2 : 1, v, NULL, NULL, nsent);
 	case STORE_TOUCH:
 		v[0] = c->id;
 		v[1] = c->state;
 		v[2] = I64(seen, c->last_seen);
-		return pg_send(ST_TOUCH_CLIENT, 3, v, NULL, NULL, nsent);
+		v[3] = me;
+		return pg_send(me ? ST_CL_TOUCH_CLIENT : ST_TOUCH_CLIENT,
+		    me ? 4 : 3, v, NULL, NULL, nsent);
 	}
 	v[0] = c->id;
 	v[1] = c->class;
@@ -879,7 +969,11 @@ pg_send_client(const struct client_row *c, size_t *nsent)
 	v[9] = I64(exp, c->expires_at);
 	v[10] = I64(seen, c->last_seen);
 	v[11] = c->path;
-	return pg_send(ST_PUT_CLIENT, 12, v, NULL, NULL, nsent);
+	if (me == NULL)
+		return pg_send(ST_PUT_CLIENT, 12, v, NULL, NULL, nsent);
+	memcpy(w, v, sizeof(v));
+	w[12] = me;
+	return pg_send(ST_CL_PUT_CLIENT, 13, w, NULL, NULL, nsent);
 }
 
 static int
@@ -912,7 +1006,7 @@ static int
 pg_send_target(const struct target_row *t, size_t *nsent)
 {
 	char		 att[24], next[24], st[16], last[24], acked[24];
-	const char	*v[8];
+	const char	*v[9];
 
 	v[0] = t->message_id;
 	v[1] = t->client;
@@ -922,6 +1016,10 @@ pg_send_target(const struct target_row *t, size_t *nsent)
 	v[5] = t->last_status ? I64(st, t->last_status) : NULL;
 	v[6] = t->last_attempt ? I64(last, t->last_attempt) : NULL;
 	v[7] = t->acked_at ? I64(acked, t->acked_at) : NULL;
+	if (pg_node_name[0]) {
+		v[8] = pg_node_name;
+		return pg_send(ST_CL_PUT_TARGET, 9, v, NULL, NULL, nsent);
+	}
 	return pg_send(ST_PUT_TARGET, 8, v, NULL, NULL, nsent);
 }
 
@@ -979,6 +1077,130 @@ pg_send_outbox(const struct outbox_row *o, size_t *nsent)
 	return pg_send(ST_PUT_OUTBOX, 7, v, NULL, NULL, nsent);
 }
 
+/* The statements of a batch whose rows are messages found finished
+ * (ST_CL_COMPLETE): [pg_cap_first, pg_cap_end) of the pipeline, read
+ * into pg_cap_list. */
+static size_t			 pg_cap_first, pg_cap_end;
+static struct store_finished	*pg_cap_list;
+
+void
+store_finished_free(struct store_finished *f)
+{
+	struct store_finished	*next;
+
+	for (; f; f = next) {
+		next = f->next;
+		free(f->callback);
+		free(f);
+	}
+}
+
+/* The rows of an ST_CL_COMPLETE answer onto *list. 0, or -1 (memory). */
+static int
+pg_finished_rows(const PGresult *r, struct store_finished **list)
+{
+	struct store_finished	*f;
+	int			 i;
+
+	for (i = 0; i < PQntuples(r); i++) {
+		if ((f = calloc(1, sizeof(*f))) == NULL)
+			return -1;
+		snprintf(f->id, sizeof(f->id), "%s", PQgetvalue(r, i, 0));
+		f->cancelled = strcmp(PQgetvalue(r, i, 1), "cancelled") == 0;
+		f->created_at = pg_i64(r, i, 2);
+		f->finished_at = pg_i64(r, i, 3);
+		if (!PQgetisnull(r, i, 4) &&
+		    (f->callback = strdup(PQgetvalue(r, i, 4))) == NULL) {
+			free(f);
+			return -1;
+		}
+		f->count[TARGET_ACKED] = (size_t)pg_i64(r, i, 5);
+		f->count[TARGET_EXPIRED] = (size_t)pg_i64(r, i, 6);
+		f->count[TARGET_FAILED] = (size_t)pg_i64(r, i, 7);
+		f->count[TARGET_CANCELLED] = (size_t)pg_i64(r, i, 8);
+		f->next = *list;
+		*list = f;
+	}
+	return 0;
+}
+
+/* The distinct message IDs of b's targets, as a text[] literal
+ * ("{a,b}": IDs are hex), sorted; NULL when memory is short. */
+static char *
+pg_batch_ids(const struct store_batch *b, size_t *n)
+{
+	const char	**v;
+	char		 *out, *p;
+	size_t		  i, k = 0;
+
+	if ((v = malloc(b->ntargets * sizeof(*v))) == NULL)
+		return NULL;
+	for (i = 0; i < b->ntargets; i++)
+		v[i] = b->targets[i].message_id;
+	qsort(v, b->ntargets, sizeof(*v), pg_cmp_str);
+	for (i = 0; i < b->ntargets; i++)
+		if (k == 0 || strcmp(v[k - 1], v[i]) != 0)
+			v[k++] = v[i];
+	if ((out = p = malloc(k * (MESSAGE_ID_LEN + 1) + 3)) == NULL) {
+		free(v);
+		return NULL;
+	}
+	*p++ = '{';
+	for (i = 0; i < k; i++)
+		p += sprintf(p, "%s%.*s", i ? "," : "", MESSAGE_ID_LEN, v[i]);
+	*p++ = '}';
+	*p = '\0';
+	free(v);
+	*n = k;
+	return out;
+}
+
+static int
+pg_send_lock(const struct store_batch *b, size_t *nsent)
+{
+	const char	*v[1];
+	size_t		 n;
+	int		 rv;
+
+	if ((v[0] = pg_batch_ids(b, &n)) == NULL) {
+		snprintf(pc->err, sizeof(pc->err), "out of memory");
+		return -1;
+	}
+	rv = pg_send(ST_CL_LOCK_MESSAGES, 1, v, NULL, NULL, nsent);
+	free((char *)v[0]);
+	return rv;
+}
+
+/* An ST_CL_COMPLETE for each message of b's targets. */
+static int
+pg_send_complete(const struct store_batch *b, size_t *nsent)
+{
+	char		*ids, *p, *e, now[24];
+	const char	*v[2];
+	size_t		 n;
+	int		 rv = 0;
+
+	if ((ids = pg_batch_ids(b, &n)) == NULL) {
+		snprintf(pc->err, sizeof(pc->err), "out of memory");
+		return -1;
+	}
+	v[1] = I64(now, clock_now());
+	for (p = ids + 1; rv == 0 && *p && *p != '}'; p = e + 1) {
+		e = p + strcspn(p, ",}");
+		if (*e == '}') {
+			*e = '\0';
+			v[0] = p;
+			rv = pg_send(ST_CL_COMPLETE, 2, v, NULL, NULL, nsent);
+			break;
+		}
+		*e = '\0';
+		v[0] = p;
+		rv = pg_send(ST_CL_COMPLETE, 2, v, NULL, NULL, nsent);
+	}
+	free(ids);
+	return rv;
+}
+
 /* Read the answers of nsent statements and the sync. 0 if every one
  * succeeded, else -1 with the first failure noted. */
 static int
@@ -991,6 +1213,13 @@ pg_read_pipeline(size_t nsent)
 	for (i = 0; i < nsent && pc->db; i++) {
 		while ((r = PQgetResult(pc->db)) != NULL) {
 			st = PQresultStatus(r);
+			if (st == PGRES_TUPLES_OK && i >= pg_cap_first &&
+			    i < pg_cap_end && rv == 0 &&
+			    pg_finished_rows(r, &pg_cap_list) == -1) {
+				snprintf(pc->err, sizeof(pc->err),
+				    "out of memory");
+				rv = -1;
+			}
 			if (st == PGRES_FATAL_ERROR && rv == 0) {
 				pg_failed(NULL, r);
 				pc->fenced = pg_is_fence(r);
@@ -1043,6 +1272,8 @@ pg_write(const struct store_batch *b)
 		pg_failed("entering pipeline mode", NULL);
 		rv = -1;
 	}
+	pg_cap_first = pg_cap_end = 0;
+	pg_cap_list = NULL;
 	if (rv == 0)
 		rv = pg_send_sql("BEGIN", &nsent);
 	if (rv == 0 && b->epoch > 0)
@@ -1051,14 +1282,27 @@ pg_write(const struct store_batch *b)
 		rv = pg_send_client(&b->clients[i], &nsent);
 	for (i = 0; rv == 0 && i < b->nmsgs; i++)
 		rv = pg_send_message(&b->msgs[i], &nsent);
+	if (rv == 0 && pg_node_name[0] && b->ntargets)
+		rv = pg_send_lock(b, &nsent);
 	for (i = 0; rv == 0 && i < b->ntargets; i++)
 		rv = pg_send_target(&b->targets[i], &nsent);
+	if (rv == 0 && pg_node_name[0] && b->ntargets) {
+		pg_cap_first = nsent;
+		rv = pg_send_complete(b, &nsent);
+		pg_cap_end = nsent;
+	}
 	for (i = 0; rv == 0 && i < b->nusers; i++)
 		rv = pg_send_user(&b->users[i], &nsent);
 	for (i = 0; rv == 0 && i < b->ntokens; i++)
 		rv = pg_send_token(&b->tokens[i], &nsent);
 	for (i = 0; rv == 0 && i < b->noutbox; i++)
 		rv = pg_send_outbox(&b->outbox[i], &nsent);
+	/* the other nodes reload their users and tokens */
+	if (rv == 0 && pg_node_name[0] && (b->nusers || b->ntokens)) {
+		const char	*v[2] = { "sippush_auth", pg_node_name };
+
+		rv = pg_send(ST_CL_NOTIFY, 2, v, NULL, NULL, &nsent);
+	}
 	if (rv == 0)
 		rv = pg_send_sql("COMMIT", &nsent);
 	if (rv == 0 && !PQpipelineSync(pc->db)) {
@@ -1082,10 +1326,22 @@ pg_write(const struct store_batch *b)
 	}
 	if (pc->db && PQtransactionStatus(pc->db) != PQTRANS_IDLE)
 		PQclear(PQexec(pc->db, "ROLLBACK"));
+	pg_cap_first = pg_cap_end = 0;
 	if (rv == 0) {
 		pg_recovered();
+		if (b->finished) {
+			struct store_finished	**fp = b->finished;
+
+			while (*fp)
+				fp = &(*fp)->next;
+			*fp = pg_cap_list;
+		} else
+			store_finished_free(pg_cap_list);
+		pg_cap_list = NULL;
 		return 0;
 	}
+	store_finished_free(pg_cap_list);
+	pg_cap_list = NULL;
 	if (pc->fenced) {
 		pg_fenced_mark = 1;
 		log_warn("store: postgresql: batch refused: %s", pc->err);
@@ -1221,7 +1477,12 @@ pg_load_clients(int (*fn)(const struct client_row *, void *), void *arg)
 {
 	struct pg_cb	 cb = { (void *)fn, arg, NULL };
 
+	const char	*v[1] = { pg_node_name };
+
 	pg_count();
+	if (pg_node_name[0])	/* a node loads the clients it owns */
+		return pg_rows(ST_CL_LOAD_CLIENTS, 1, v, "loading clients", 1,
+		    pg_client_row, &cb);
 	return pg_rows(ST_LOAD_CLIENTS, 0, NULL, "loading clients", 1,
 	    pg_client_row, &cb);
 }
@@ -1403,6 +1664,743 @@ pg_load_outbox(int (*fn)(const struct outbox_row *, void *), void *arg)
 	    0, pg_outbox_row, &cb);
 }
 
+/* ---- the cluster: ownership and messages across nodes ---- */
+
+/* Run sql with n text parameters on pc; the result (the caller clears
+ * it), or NULL noted and logged as what. */
+static PGresult *
+pg_q(const char *what, const char *sql, int n, const char *const *v)
+{
+	PGresult	*r;
+	int		 st;
+
+	r = PQexecParams(pc->db, sql, n, NULL, v, NULL, NULL, 0);
+	st = PQresultStatus(r);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		pg_failed(what, r);
+		log_error("store: %s: %s", pg_where_s, pc->err);
+		PQclear(r);
+		if (pc->db && PQtransactionStatus(pc->db) != PQTRANS_IDLE)
+			PQclear(PQexec(pc->db, "ROLLBACK"));
+		return NULL;
+	}
+	return r;
+}
+
+/* Run sql for its effect; 0, or -1 noted, logged, rolled back. */
+static int
+pg_do(const char *what, const char *sql, int n, const char *const *v)
+{
+	PGresult	*r;
+
+	if ((r = pg_q(what, sql, n, v)) == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+/* BEGIN, and the node's fence when it has joined (epoch > 0): a node
+ * whose lease lapsed writes nothing. 0, or -1 noted. */
+static int
+pg_cl_begin(const char *what)
+{
+	char		 ep[24], lease[24];
+	const char	*v[3];
+
+	pc->err[0] = '\0';
+	pc->fault = 0;
+	if (pg_ready() == -1) {
+		log_error("store: %s: %s: %s", pg_where_s, what, pc->err);
+		return -1;
+	}
+	if (pg_do(what, "BEGIN", 0, NULL) == -1)
+		return -1;
+	if (pg_node_epoch <= 0)
+		return 0;
+	v[0] = pg_node_name;
+	v[1] = I64(ep, pg_node_epoch);
+	v[2] = I64(lease, pg_node_lease);
+	return pg_do(what, "SELECT sippush_fence($1, $2::bigint, $3::integer)",
+	    3, v);
+}
+
+/* COMMIT; 0, or -1 noted. */
+static int
+pg_cl_commit(const char *what)
+{
+	return pg_do(what, "COMMIT", 0, NULL);
+}
+
+static void
+pg_cl_rollback(void)
+{
+	if (pc->db && PQtransactionStatus(pc->db) != PQTRANS_IDLE)
+		PQclear(PQexec(pc->db, "ROLLBACK"));
+}
+
+/* A text[] literal of v (client IDs and class names: no quotes,
+ * backslashes, commas or braces in them, but quoted anyway); NULL when
+ * memory is short. */
+static char *
+pg_array(const char *const *v, size_t n)
+{
+	struct buf	 b = { 0 };
+	size_t		 i;
+	const char	*p;
+
+	buf_puts(&b, "{");
+	for (i = 0; i < n; i++) {
+		buf_puts(&b, i ? ",\"" : "\"");
+		for (p = v[i]; *p; p++)
+			buf_printf(&b, "%s%c", *p == '"' || *p == '\\' ?
+			    "\\" : "", *p);
+		buf_puts(&b, "\"");
+	}
+	buf_puts(&b, "}");
+	if (b.data == NULL)
+		buf_free(&b);
+	return b.data;
+}
+
+/*
+ * Publish p on the fleet, in one transaction: the message, and its
+ * targets chosen here from the clients table (every client for all,
+ * those of p's classes, those of p's IDs: in any state), each owned by
+ * its client's node when the client is online, else parked (no owner).
+ * At COMMIT every node is told (channel sippush_msg, the ID) and loads
+ * its own targets. 0 committed; 1 refused and rolled back (p->missing:
+ * an ID that is no client; p->targets 0: none matched; p->nfull: clients
+ * at p->max_pending; p->udp with a body over 1300 bytes: the caller
+ * decides, the counts are filled); -1 store failure (pg_errmsg).
+ */
+int
+store_pg_publish(struct store_pub *p)
+{
+	PGresult	*r;
+	char		 created[24], expires[24], now[24], maxp[24];
+	char		*classes = NULL, *ids = NULL;
+	const char	*v[9];
+	int		 lens[9], fmts[9], rv = -1;
+
+	pg_count();
+	p->missing[0] = p->full[0] = '\0';
+	p->nfull = p->full_pending = p->targets = p->online = p->udp = 0;
+	if ((classes = pg_array(p->classes, p->nclasses)) == NULL ||
+	    (ids = pg_array(p->ids, p->nids)) == NULL) {
+		snprintf(pc->err, sizeof(pc->err), "out of memory");
+		goto out;
+	}
+	if (pg_cl_begin("publishing") == -1)
+		goto out;
+	v[0] = ids;
+	if ((r = pg_q("publishing", "SELECT x FROM unnest($1::text[]) x"
+	    " WHERE NOT EXISTS (SELECT 1 FROM clients c WHERE c.id = x)"
+	    " LIMIT 1", 1, v)) == NULL)
+		goto out;
+	if (PQntuples(r) == 1) {
+		snprintf(p->missing, sizeof(p->missing), "%s",
+		    PQgetvalue(r, 0, 0));
+		PQclear(r);
+		pg_cl_rollback();
+		rv = 1;
+		goto out;
+	}
+	PQclear(r);
+	memset(lens, 0, sizeof(lens));
+	memset(fmts, 0, sizeof(fmts));
+	v[0] = p->id;
+	v[1] = "active";
+	v[2] = p->selector;
+	v[3] = p->content_type;
+	v[4] = p->body;
+	lens[4] = (int)p->body_len;
+	fmts[4] = 1;
+	v[5] = I64(created, p->created_at);
+	v[6] = I64(expires, p->expires_at);
+	v[7] = NULL;
+	v[8] = p->callback;
+	r = PQexecParams(pc->db, "INSERT INTO messages (id, state, selector,"
+	    " content_type, body, created_at, expires_at, finished_at,"
+	    " callback) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9, NULL,
+	    v, lens, fmts, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		pg_failed("publishing", r);
+		log_error("store: %s: %s", pg_where_s, pc->err);
+		PQclear(r);
+		pg_cl_rollback();
+		goto out;
+	}
+	PQclear(r);
+	v[0] = p->id;
+	v[1] = I64(now, p->now_ms);
+	v[2] = p->all ? "true" : "false";
+	v[3] = classes;
+	v[4] = ids;
+	if ((r = pg_q("publishing", "WITH t AS (INSERT INTO targets"
+	    " (message_id, client_id, state, attempts, next_attempt, owner)"
+	    " SELECT $1, c.id, 'pending', 0, $2::bigint, CASE WHEN"
+	    "  c.state = 'online' THEN c.owner END FROM clients c"
+	    "  WHERE $3::boolean OR c.class = ANY($4::text[])"
+	    "  OR c.id = ANY($5::text[])"
+	    " RETURNING client_id)"
+	    " SELECT count(*),"
+	    " count(*) FILTER (WHERE c.state = 'online'),"
+	    " count(*) FILTER (WHERE c.transport = 'udp')"
+	    " FROM t JOIN clients c ON c.id = t.client_id", 5, v)) == NULL)
+		goto out;
+	p->targets = (size_t)pg_i64(r, 0, 0);
+	p->online = (size_t)pg_i64(r, 0, 1);
+	p->udp = (size_t)pg_i64(r, 0, 2);
+	PQclear(r);
+	if (p->targets == 0) {
+		pg_cl_rollback();
+		rv = 1;
+		goto out;
+	}
+	v[0] = p->id;
+	v[1] = I64(maxp, p->max_pending);
+	if ((r = pg_q("publishing", "SELECT count(*), min(client_id),"
+	    " coalesce((array_agg(n ORDER BY client_id))[1], 0) FROM"
+	    " (SELECT o.client_id, count(*) AS n FROM targets o"
+	    "  WHERE o.client_id IN (SELECT client_id FROM targets"
+	    "   WHERE message_id = $1)"
+	    "  AND o.state IN ('pending', 'sent') AND o.message_id <> $1"
+	    "  GROUP BY o.client_id HAVING count(*) >= $2::bigint) f",
+	    2, v)) == NULL)
+		goto out;
+	p->nfull = (size_t)pg_i64(r, 0, 0);
+	if (p->nfull) {
+		snprintf(p->full, sizeof(p->full), "%s", PQgetvalue(r, 0, 1));
+		p->full_pending = (size_t)pg_i64(r, 0, 2);
+	}
+	PQclear(r);
+	if (p->nfull || (p->udp && p->body_len > MESSAGE_UDP_BODY_MAX)) {
+		pg_cl_rollback();
+		rv = 1;
+		goto out;
+	}
+	v[0] = "sippush_msg";
+	v[1] = p->id;
+	if (pg_do("publishing", "SELECT pg_notify($1, $2)", 2, v) == -1 ||
+	    pg_cl_commit("publishing") == -1)
+		goto out;
+	rv = 0;
+out:
+	if (rv == -1)
+		pg_cl_rollback();
+	free(classes);
+	free(ids);
+	return rv;
+}
+
+/*
+ * Cancel message id fleet-wide: its unfinished targets, wherever they
+ * are, become cancelled; the message is finished (onto *fin) and the
+ * owners are told (channel sippush_cancel). 1 cancelled (*cancelled:
+ * its targets that were unfinished), 0 no such message, 2 not active
+ * (already finished or cancelled), -1 store failure.
+ */
+int
+store_pg_cancel(const char *id, int64_t now, size_t *cancelled,
+    struct store_finished **fin)
+{
+	PGresult	*r;
+	char		 t[24];
+	const char	*v[2];
+	int		 found;
+
+	pg_count();
+	*cancelled = 0;
+	if (pg_cl_begin("cancelling") == -1)
+		return -1;
+	v[0] = id;
+	if ((r = pg_q("cancelling", "SELECT state, finished_at IS NULL FROM"
+	    " messages WHERE id = $1 FOR UPDATE", 1, v)) == NULL)
+		return -1;
+	found = PQntuples(r) == 1;
+	if (!found || strcmp(PQgetvalue(r, 0, 0), "active") != 0 ||
+	    strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
+		PQclear(r);
+		pg_cl_rollback();
+		return found ? 2 : 0;
+	}
+	PQclear(r);
+	if (pg_do("cancelling", "UPDATE messages SET state = 'cancelled'"
+	    " WHERE id = $1", 1, v) == -1 ||
+	    (r = pg_q("cancelling", "UPDATE targets SET state = 'cancelled'"
+	    " WHERE message_id = $1 AND state IN ('pending', 'sent')", 1,
+	    v)) == NULL)
+		return -1;
+	*cancelled = (size_t)strtoull(PQcmdTuples(r), NULL, 10);
+	PQclear(r);
+	v[1] = I64(t, now);
+	if ((r = pg_q("cancelling", pg_sql[ST_CL_COMPLETE], 2, v)) == NULL)
+		return -1;
+	if (pg_finished_rows(r, fin) == -1) {
+		PQclear(r);
+		pg_cl_rollback();
+		snprintf(pc->err, sizeof(pc->err), "out of memory");
+		return -1;
+	}
+	PQclear(r);
+	v[0] = "sippush_cancel";
+	v[1] = id;
+	if (pg_do("cancelling", "SELECT pg_notify($1, $2)", 2, v) == -1 ||
+	    pg_cl_commit("cancelling") == -1) {
+		store_finished_free(*fin);
+		*fin = NULL;
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * This node's unfinished targets (owner = the node): of message_id if
+ * not NULL, of those clients if nclients, else all. First mfn for each
+ * of their messages (counts not filled), then tfn for each target
+ * (message_id set), ordered by message and client. The number of
+ * targets, or -1.
+ */
+int
+store_pg_load_owned(const char *message_id, const char *const *clients,
+    size_t nclients, int (*mfn)(const struct message_row *, void *),
+    int (*tfn)(const struct target_row *, void *), void *arg)
+{
+	PGresult		*r;
+	struct message_row	 m;
+	struct target_row	 t;
+	unsigned char		*body;
+	size_t			 len;
+	char			*ids = NULL;
+	const char		*v[3];
+	int			 i, n = -1;
+
+	pg_count();
+	pc->err[0] = '\0';
+	pc->fault = 0;
+	if (pg_ready() == -1) {
+		log_error("store: %s: loading targets: %s", pg_where_s,
+		    pc->err);
+		return -1;
+	}
+	if (nclients && (ids = pg_array(clients, nclients)) == NULL)
+		return -1;
+	v[0] = pg_node_name;
+	v[1] = message_id;
+	v[2] = ids;
+	/* one snapshot for both reads */
+	if (pg_do("loading targets", "BEGIN ISOLATION LEVEL REPEATABLE READ"
+	    " READ ONLY", 0, NULL) == -1)
+		goto out;
+	if ((r = pg_q("loading targets", "SELECT id, state, selector,"
+	    " content_type, body, created_at, expires_at, callback"
+	    " FROM messages WHERE id IN (SELECT message_id FROM targets"
+	    "  WHERE owner = $1 AND state IN ('pending', 'sent')"
+	    "  AND ($2::text IS NULL OR message_id = $2)"
+	    "  AND ($3::text[] IS NULL OR client_id = ANY($3::text[])))"
+	    " AND finished_at IS NULL ORDER BY id", 3, v)) == NULL)
+		goto out;
+	for (i = 0; i < PQntuples(r); i++) {
+		memset(&m, 0, sizeof(m));
+		m.op = STORE_PUT;
+		m.id = PQgetvalue(r, i, 0);
+		m.state = PQgetvalue(r, i, 1);
+		m.selector = PQgetvalue(r, i, 2);
+		m.content_type = PQgetvalue(r, i, 3);
+		body = PQunescapeBytea((const unsigned char *)
+		    PQgetvalue(r, i, 4), &len);
+		if (body == NULL) {
+			PQclear(r);
+			goto out;
+		}
+		m.body = body;
+		m.body_len = len;
+		m.created_at = pg_i64(r, i, 5);
+		m.expires_at = pg_i64(r, i, 6);
+		m.callback = PQgetisnull(r, i, 7) ? NULL :
+		    PQgetvalue(r, i, 7);
+		if (mfn(&m, arg) == -1) {
+			PQfreemem(body);
+			PQclear(r);
+			goto out;
+		}
+		PQfreemem(body);
+	}
+	PQclear(r);
+	if ((r = pg_q("loading targets", "SELECT t.message_id, t.client_id,"
+	    " t.state, t.attempts, t.next_attempt,"
+	    " coalesce(t.last_attempt, 0), coalesce(t.acked_at, 0),"
+	    " coalesce(t.last_status, 0) FROM targets t JOIN messages m"
+	    " ON m.id = t.message_id AND m.finished_at IS NULL"
+	    " WHERE t.owner = $1 AND t.state IN ('pending', 'sent')"
+	    " AND ($2::text IS NULL OR t.message_id = $2)"
+	    " AND ($3::text[] IS NULL OR t.client_id = ANY($3::text[]))"
+	    " ORDER BY t.message_id, t.client_id", 3, v)) == NULL)
+		goto out;
+	for (i = 0; i < PQntuples(r); i++) {
+		memset(&t, 0, sizeof(t));
+		t.op = STORE_PUT;
+		t.message_id = PQgetvalue(r, i, 0);
+		t.client = PQgetvalue(r, i, 1);
+		t.state = PQgetvalue(r, i, 2);
+		t.attempts = (uint32_t)pg_i64(r, i, 3);
+		t.next_attempt = pg_i64(r, i, 4);
+		t.last_attempt = pg_i64(r, i, 5);
+		t.acked_at = pg_i64(r, i, 6);
+		t.last_status = (int)pg_i64(r, i, 7);
+		if (tfn(&t, arg) == -1) {
+			PQclear(r);
+			goto out;
+		}
+	}
+	n = PQntuples(r);
+	PQclear(r);
+out:
+	pg_cl_rollback();
+	free(ids);
+	return n;
+}
+
+/*
+ * What the notifications may have missed (the poll, every cluster.poll
+ * ms): owned(message, n) for every message with n unfinished targets of
+ * this node; gone(client, 0) for each client another node (or none)
+ * owns now that registered since `since` (unix s), gone(message, 1)
+ * for each message cancelled since then; into authsum a digest of the
+ * users and tokens (changed: reload them). 0, or -1.
+ */
+int
+store_pg_poll(int64_t since,
+    int (*owned)(const char *message_id, size_t n, void *),
+    int (*gone)(const char *id, int cancelled, void *),
+    char *authsum, size_t authlen, void *arg)
+{
+	PGresult	*r;
+	char		 t[24];
+	const char	*v[2];
+	int		 i, rv = -1;
+
+	pg_count();
+	pc->err[0] = '\0';
+	pc->fault = 0;
+	if (pg_ready() == -1) {
+		log_error("store: %s: polling: %s", pg_where_s, pc->err);
+		return -1;
+	}
+	v[0] = pg_node_name;
+	v[1] = I64(t, since);
+	if ((r = pg_q("polling", "SELECT message_id, count(*) FROM targets"
+	    " WHERE owner = $1 AND state IN ('pending', 'sent')"
+	    " GROUP BY message_id ORDER BY message_id", 1, v)) == NULL)
+		return -1;
+	for (i = 0; i < PQntuples(r); i++)
+		if (owned(PQgetvalue(r, i, 0), (size_t)pg_i64(r, i, 1),
+		    arg) == -1)
+			goto out;
+	PQclear(r);
+	if ((r = pg_q("polling", "SELECT id, false FROM clients"
+	    " WHERE owner IS DISTINCT FROM $1 AND registered_at >= $2::bigint"
+	    " UNION ALL SELECT id, true FROM messages"
+	    " WHERE state = 'cancelled' AND finished_at >= $2::bigint",
+	    2, v)) == NULL)
+		return -1;
+	for (i = 0; i < PQntuples(r); i++)
+		if (gone(PQgetvalue(r, i, 0),
+		    strcmp(PQgetvalue(r, i, 1), "t") == 0, arg) == -1)
+			goto out;
+	PQclear(r);
+	if ((r = pg_q("polling", "SELECT md5(coalesce((SELECT string_agg("
+	    " id || ':' || ha1_sha256 || ha1_md5, ',' ORDER BY id) FROM"
+	    " users), '') || '/' || coalesce((SELECT string_agg(name || ':'"
+	    " || hash || scopes, ',' ORDER BY name) FROM tokens), ''))",
+	    0, NULL)) == NULL)
+		return -1;
+	snprintf(authsum, authlen, "%s", PQgetvalue(r, 0, 0));
+	rv = 0;
+out:
+	PQclear(r);
+	return rv;
+}
+
+#define PG_CL_LOCK_KEY	"7310302143262281073"	/* the one-node chores */
+
+/*
+ * The parked targets (no owner: their client offline, or its node down)
+ * of messages whose TTL ran out by now become expired, and the messages
+ * so finished go onto *fin; on one node at a time (an advisory lock;
+ * another node holding it: 0 done here). The count expired, or -1.
+ */
+int
+store_pg_expire_parked(int64_t now, struct store_finished **fin)
+{
+	PGresult	*r, *c;
+	char		 t[24];
+	const char	*v[2];
+	int		 i, n;
+
+	pg_count();
+	if (pg_cl_begin("expiring parked targets") == -1)
+		return -1;
+	if ((r = pg_q("expiring parked targets", "SELECT"
+	    " pg_try_advisory_xact_lock(" PG_CL_LOCK_KEY ")", 0, NULL))
+	    == NULL)
+		return -1;
+	if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
+		PQclear(r);
+		pg_cl_rollback();
+		return 0;
+	}
+	PQclear(r);
+	v[0] = I64(t, now);
+	if ((r = pg_q("expiring parked targets", "WITH e AS (UPDATE targets"
+	    " t SET state = 'expired' FROM messages m"
+	    " WHERE m.id = t.message_id AND t.owner IS NULL"
+	    " AND t.state IN ('pending', 'sent') AND m.expires_at <= $1::bigint"
+	    " RETURNING t.message_id)"
+	    " SELECT DISTINCT message_id FROM e ORDER BY 1", 1, v)) == NULL)
+		return -1;
+	n = PQntuples(r);
+	v[1] = v[0];
+	for (i = 0; i < n; i++) {
+		v[0] = PQgetvalue(r, i, 0);
+		if ((c = pg_q("expiring parked targets", pg_sql[ST_CL_COMPLETE],
+		    2, v)) == NULL) {
+			PQclear(r);
+			return -1;
+		}
+		if (pg_finished_rows(c, fin) == -1) {
+			PQclear(c);
+			PQclear(r);
+			pg_cl_rollback();
+			return -1;
+		}
+		PQclear(c);
+	}
+	PQclear(r);
+	if (pg_cl_commit("expiring parked targets") == -1) {
+		store_finished_free(*fin);
+		*fin = NULL;
+		return -1;
+	}
+	return n;
+}
+
+/* ---- the LISTEN connection, on a thread of its own ---- */
+
+/*
+ * Why a thread: LISTEN needs a connection of its own that reconnects by
+ * itself, and connecting (and the LISTEN commands after) blocks; the
+ * event loop runs no SQL, not even that (test_loop_runs_no_sql). The
+ * thread only waits on its socket, queues what arrives (bounded) and
+ * signals efd; the loop takes the queue (store_pg_listen_take).
+ */
+#define PG_NOTES_MAX	4096
+
+static pthread_t	 pg_ln_thread;
+static int		 pg_ln_on;
+static int		 pg_ln_quit[2] = { -1, -1 };	/* a pipe: stop */
+static int		 pg_ln_efd = -1;
+static char		**pg_ln_chan;
+static size_t		 pg_ln_nchan;
+static pthread_mutex_t	 pg_ln_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store_note *pg_ln_q;
+static size_t		 pg_ln_n;
+static int		 pg_ln_over;	/* notes dropped: poll */
+
+static void
+pg_ln_push(const char *channel, const char *payload)
+{
+	uint64_t	 one = 1;
+	ssize_t		 w;
+
+	pthread_mutex_lock(&pg_ln_lock);
+	if (pg_ln_n < PG_NOTES_MAX) {
+		snprintf(pg_ln_q[pg_ln_n].channel,
+		    sizeof(pg_ln_q[pg_ln_n].channel), "%s", channel);
+		snprintf(pg_ln_q[pg_ln_n].payload,
+		    sizeof(pg_ln_q[pg_ln_n].payload), "%s", payload);
+		pg_ln_n++;
+	} else
+		pg_ln_over = 1;
+	pthread_mutex_unlock(&pg_ln_lock);
+	w = write(pg_ln_efd, &one, sizeof(one));
+	(void)w;
+}
+
+/* Connect and LISTEN; NULL when it cannot (tried again later). */
+static PGconn *
+pg_ln_connect(void)
+{
+	const char	*keys[6], *vals[6];
+	char		 sql[160];
+	PGconn		*db;
+	PGresult	*r;
+	size_t		 i;
+	int		 n = 0;
+
+	keys[n] = "application_name", vals[n++] = "sippushd-listen";
+	keys[n] = "connect_timeout", vals[n++] = "10";
+	keys[n] = "dbname", vals[n++] = pg_conninfo;
+	if (pg_passfile)
+		keys[n] = "passfile", vals[n++] = pg_passfile;
+	keys[n] = NULL, vals[n] = NULL;
+	if ((db = PQconnectdbParams(keys, vals, 1)) == NULL)
+		return NULL;
+	if (PQstatus(db) != CONNECTION_OK) {
+		PQfinish(db);
+		return NULL;
+	}
+	PQsetNoticeProcessor(db, pg_notice, NULL);
+	for (i = 0; i < pg_ln_nchan; i++) {
+		snprintf(sql, sizeof(sql), "LISTEN \"%s\"", pg_ln_chan[i]);
+		r = PQexec(db, sql);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			log_error("store: %s: LISTEN %s: %s", pg_where_s,
+			    pg_ln_chan[i], PQresultErrorMessage(r));
+			PQclear(r);
+			PQfinish(db);
+			return NULL;
+		}
+		PQclear(r);
+	}
+	return db;
+}
+
+static void *
+pg_ln_main(void *arg)
+{
+	struct pollfd	 p[2];
+	PGconn		*db = NULL;
+	PGnotify	*nt;
+	int		 down = 0, wait_ms;
+
+	(void)arg;
+	for (;;) {
+		if (db == NULL) {
+			if ((db = pg_ln_connect()) != NULL) {
+				if (down)
+					log_notice("store: %s: listening "
+					    "again", pg_where_s);
+				down = 0;
+				pg_ln_push("", "");	/* poll: missed any? */
+			} else if (!down) {
+				log_warn("store: %s: cannot listen for the "
+				    "other nodes' changes; polling meanwhile, "
+				    "trying again every second", pg_where_s);
+				down = 1;
+			}
+		}
+		p[0].fd = pg_ln_quit[0];
+		p[0].events = POLLIN;
+		p[1].fd = db ? PQsocket(db) : -1;
+		p[1].events = POLLIN;
+		p[0].revents = p[1].revents = 0;
+		wait_ms = db ? -1 : 1000;
+		if (poll(p, 2, wait_ms) == -1 && errno != EINTR)
+			break;
+		if (p[0].revents)
+			break;
+		if (db == NULL || p[1].revents == 0)
+			continue;
+		if (!PQconsumeInput(db) || PQstatus(db) != CONNECTION_OK) {
+			PQfinish(db);
+			db = NULL;
+			continue;
+		}
+		while ((nt = PQnotifies(db)) != NULL) {
+			pg_ln_push(nt->relname, nt->extra ? nt->extra : "");
+			PQfreemem(nt);
+		}
+	}
+	if (db)
+		PQfinish(db);
+	return NULL;
+}
+
+/* LISTEN on channels (copied) from a thread, signalling efd (an
+ * eventfd) when notes arrive. 0, or -1. */
+int
+store_pg_listen_start(const char *const *channels, size_t n, int efd)
+{
+	size_t	 i;
+
+	if (pg_ln_on || !pg_open_now)
+		return -1;
+	if ((pg_ln_q = calloc(PG_NOTES_MAX, sizeof(*pg_ln_q))) == NULL ||
+	    (pg_ln_chan = calloc(n, sizeof(*pg_ln_chan))) == NULL)
+		goto fail;
+	for (i = 0; i < n; i++)
+		if ((pg_ln_chan[i] = strdup(channels[i])) == NULL)
+			goto fail;
+	pg_ln_nchan = n;
+	pg_ln_efd = efd;
+	pg_ln_n = 0;
+	pg_ln_over = 0;
+	if (pipe(pg_ln_quit) == -1)
+		goto fail;
+	if (pthread_create(&pg_ln_thread, NULL, pg_ln_main, NULL) != 0) {
+		close(pg_ln_quit[0]);
+		close(pg_ln_quit[1]);
+		goto fail;
+	}
+	pg_ln_on = 1;
+	return 0;
+fail:
+	pg_ln_quit[0] = pg_ln_quit[1] = -1;
+	for (i = 0; pg_ln_chan && i < n; i++)
+		free(pg_ln_chan[i]);
+	free(pg_ln_chan);
+	pg_ln_chan = NULL;
+	free(pg_ln_q);
+	pg_ln_q = NULL;
+	return -1;
+}
+
+void
+store_pg_listen_stop(void)
+{
+	size_t	 i;
+	ssize_t	 w;
+
+	if (!pg_ln_on)
+		return;
+	w = write(pg_ln_quit[1], "q", 1);
+	(void)w;
+	pthread_join(pg_ln_thread, NULL);
+	close(pg_ln_quit[0]);
+	close(pg_ln_quit[1]);
+	pg_ln_quit[0] = pg_ln_quit[1] = -1;
+	for (i = 0; i < pg_ln_nchan; i++)
+		free(pg_ln_chan[i]);
+	free(pg_ln_chan);
+	pg_ln_chan = NULL;
+	pg_ln_nchan = 0;
+	free(pg_ln_q);
+	pg_ln_q = NULL;
+	pg_ln_on = 0;
+}
+
+/* Take up to max queued notes into v; the count. A queue that overflowed
+ * gives one note with channel "" (poll) first. */
+size_t
+store_pg_listen_take(struct store_note *v, size_t max)
+{
+	size_t	 n = 0;
+
+	pthread_mutex_lock(&pg_ln_lock);
+	if (pg_ln_over && max > 0) {
+		v[n].channel[0] = v[n].payload[0] = '\0';
+		n++;
+		pg_ln_over = 0;
+	}
+	while (n < max && pg_ln_n > 0) {
+		v[n++] = pg_ln_q[0];
+		memmove(pg_ln_q, pg_ln_q + 1, --pg_ln_n * sizeof(*pg_ln_q));
+	}
+	pthread_mutex_unlock(&pg_ln_lock);
+	return n;
+}
+
 static int
 pg_purge(int64_t finished_before)
 {
@@ -1417,6 +2415,20 @@ pg_purge(int64_t finished_before)
 	if (pg_ready() == -1)
 		return -1;
 	v[0] = I64(t, finished_before);
+	if (pg_node_name[0]) {	/* one node at a time purges */
+		if (pg_do("purging messages", "BEGIN", 0, NULL) == -1)
+			return -1;
+		if ((r = pg_q("purging messages", "SELECT"
+		    " pg_try_advisory_xact_lock(" PG_CL_LOCK_KEY ")", 0, NULL))
+		    == NULL)
+			return -1;
+		n = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+		PQclear(r);
+		if (!n) {
+			pg_cl_rollback();
+			return 0;
+		}
+	}
 	r = PQexecPrepared(pc->db, pg_name(ST_PURGE_MESSAGES, name,
 	    sizeof(name)), 1, v, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
@@ -1427,6 +2439,8 @@ pg_purge(int64_t finished_before)
 	}
 	n = atoi(PQcmdTuples(r));
 	PQclear(r);
+	if (pg_node_name[0] && pg_cl_commit("purging messages") == -1)
+		return -1;
 	return n;
 }
 

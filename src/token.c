@@ -158,6 +158,22 @@ token_init(const struct config *cfg)
 	return n;
 }
 
+/* The tokens as another node changed them (cluster): memory says what
+ * the n rows say (their rate buckets start full). 0, or -1 when memory
+ * is short. */
+int
+token_replace(const struct token_row *v, size_t n)
+{
+	size_t	 i;
+	int	 rv = 0;
+
+	token_clear();
+	for (i = 0; i < n; i++)
+		if (token_apply(&v[i]) == -1)
+			rv = -1;
+	return rv;
+}
+
 void
 token_shutdown(void)
 {

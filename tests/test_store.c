@@ -1898,6 +1898,470 @@ test_store_add_sqlite(CU_pSuite s)
 	return 0;
 }
 
+/* ---- the cluster: ownership across nodes (PostgreSQL only) ---- */
+
+#define CL_T	1760000000
+
+/* Write client id's row as node writes it (op STORE_PUT or TOUCH). */
+static int
+cl_client(const char *node, int op, const char *id, const char *class,
+    const char *state)
+{
+	struct store_batch	 b;
+	struct client_row	 r;
+	int			 rv;
+
+	store_pg_node(node, 0, 10);
+	store_batch_init(&b);
+	memset(&r, 0, sizeof(r));
+	r.op = op;
+	r.id = id;
+	r.class = class;
+	r.state = state;
+	r.contact = "<sip:c@127.0.0.1>";
+	r.transport = "udp";
+	r.address = "127.0.0.1";
+	r.port = 5060;
+	r.registered_at = CL_T;
+	r.expires_at = CL_T + 600;
+	r.last_seen = CL_T;
+	rv = store_batch_client(&b, &r);
+	if (rv == 0)
+		rv = store_write(&b);
+	store_batch_free(&b);
+	return rv;
+}
+
+/* Write target (msg, client) in state as node writes it; the messages
+ * the write found finished onto *fin. */
+static int
+cl_target(const char *node, const char *msg, const char *client,
+    const char *state, struct store_finished **fin)
+{
+	struct store_batch	 b;
+	struct target_row	 r;
+	int			 rv;
+
+	store_pg_node(node, 0, 10);
+	store_batch_init(&b);
+	b.finished = fin;
+	memset(&r, 0, sizeof(r));
+	r.op = STORE_PUT;
+	r.message_id = msg;
+	r.client = client;
+	r.state = state;
+	r.attempts = 1;
+	r.next_attempt = CL_T * 1000LL;
+	r.last_status = strcmp(state, "acked") == 0 ? 200 : 0;
+	r.acked_at = strcmp(state, "acked") == 0 ? CL_T : 0;
+	rv = store_batch_target(&b, &r);
+	if (rv == 0)
+		rv = store_write(&b);
+	store_batch_free(&b);
+	return rv;
+}
+
+/* Publish id as node to all, or to class, or to the IDs (NULL-ended). */
+static int
+cl_publish(const char *node, const char *id, int all, const char *class,
+    const char *const *ids, struct store_pub *p)
+{
+	const char	*classes[1] = { class };
+	size_t		 n = 0;
+
+	store_pg_node(node, 0, 10);
+	while (ids && ids[n])
+		n++;
+	memset(p, 0, sizeof(*p));
+	p->id = id;
+	p->selector = "test";
+	p->content_type = "text/plain";
+	p->body = "hi";
+	p->body_len = 2;
+	p->created_at = CL_T;
+	p->expires_at = CL_T + 60;
+	p->now_ms = CL_T * 1000LL;
+	p->all = all;
+	p->classes = classes;
+	p->nclasses = class ? 1 : 0;
+	p->ids = ids;
+	p->nids = n;
+	p->max_pending = 100;
+	return store_pg_publish(p);
+}
+
+/* The first column of the first row of sql on path's database. */
+static const char *
+cl_q(const char *path, const char *sql)
+{
+	static char	 out[256];
+
+	if (pg_query(path, sql, out, sizeof(out)) == -1)
+		snprintf(out, sizeof(out), "(failed)");
+	return out;
+}
+
+static size_t
+cl_nfinished(struct store_finished *f)
+{
+	size_t	 n = 0;
+
+	for (; f; f = f->next)
+		n++;
+	return n;
+}
+
+/*
+ * A REGISTER at another node takes the client and its unfinished
+ * targets in the transaction that writes its row, and tells the node
+ * that had it (sippush_node_<name>, the client's ID); that node's later
+ * writes of the client and of its targets change nothing.
+ */
+static void
+test_pg_cluster_takeover(void)
+{
+	char			 path[PATH_MAX], err[512];
+	const char		*ids[] = { "x1", NULL };
+	struct store_pub	 p;
+	struct store_finished	*fin = NULL;
+	PGconn			*ln;
+	PGnotify		*nt = NULL;
+	int			 i;
+
+	db_path(path, sizeof(path), "pgtake");
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cl_client("na", STORE_PUT, "x1", "k", "online"), 0);
+	CU_ASSERT_EQUAL(cl_publish("na", "00000000000000a1", 0, NULL, ids,
+	    &p), 0);
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT owner FROM targets"), "na");
+
+	ln = PQconnectdb(path);
+	CU_ASSERT_EQUAL_FATAL(PQstatus(ln), CONNECTION_OK);
+	PQclear(PQexec(ln, "LISTEN sippush_node_na"));
+
+	/* x1 registers with nb */
+	CU_ASSERT_EQUAL(cl_client("nb", STORE_PUT, "x1", "k", "online"), 0);
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT owner FROM clients"), "nb");
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT owner FROM targets"), "nb");
+	for (i = 0; i < 50 && nt == NULL; i++) {
+		PQconsumeInput(ln);
+		if ((nt = PQnotifies(ln)) == NULL)
+			usleep(20000);
+	}
+	CU_ASSERT_PTR_NOT_NULL(nt);
+	if (nt) {
+		CU_ASSERT_STRING_EQUAL(nt->relname, "sippush_node_na");
+		CU_ASSERT_STRING_EQUAL(nt->extra, "x1");
+		PQfreemem(nt);
+	}
+	PQfinish(ln);
+
+	/* na, late, still thinks it has both: nothing it writes counts */
+	CU_ASSERT_EQUAL(cl_client("na", STORE_TOUCH, "x1", "k", "offline"),
+	    0);
+	CU_ASSERT_EQUAL(cl_client("na", STORE_PUT, "x1", "k", "expired"), 0);
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT state || ':' || owner FROM"
+	    " clients"), "online:nb");
+	CU_ASSERT_EQUAL(cl_target("na", "00000000000000a1", "x1", "failed",
+	    &fin), 0);
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT state FROM targets"),
+	    "pending");
+	CU_ASSERT_PTR_NULL(fin);
+	/* the owner's write does */
+	CU_ASSERT_EQUAL(cl_target("nb", "00000000000000a1", "x1", "acked",
+	    &fin), 0);
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT state FROM targets"),
+	    "acked");
+	CU_ASSERT_EQUAL(cl_nfinished(fin), 1);
+	store_finished_free(fin);
+	store_pg_node("", 0, 0);
+	store_close();
+}
+
+/*
+ * A publish chooses its targets in SQL from the clients table: every
+ * client for all (in any state), those of a class, the IDs given (one
+ * that is no client refuses it, nothing written); each target is owned
+ * by its client's node when the client is online, else parked.
+ */
+static void
+test_pg_cluster_publish(void)
+{
+	char			 path[PATH_MAX], err[512];
+	const char		*bad[] = { "x1", "nosuch", NULL };
+	const char		*one[] = { "x1", NULL };
+	struct store_pub	 p;
+
+	db_path(path, sizeof(path), "pgpub");
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cl_client("na", STORE_PUT, "x1", "k", "online"), 0);
+	CU_ASSERT_EQUAL(cl_client("nb", STORE_PUT, "y1", "k", "online"), 0);
+	CU_ASSERT_EQUAL(cl_client("na", STORE_PUT, "z1", "j", "online"), 0);
+	CU_ASSERT_EQUAL(cl_client("na", STORE_TOUCH, "z1", "j", "offline"),
+	    0);
+
+	CU_ASSERT_EQUAL(cl_publish("nb", "00000000000000b1", 1, NULL, NULL,
+	    &p), 0);
+	CU_ASSERT_EQUAL(p.targets, 3);
+	CU_ASSERT_EQUAL(p.online, 2);
+	CU_ASSERT_EQUAL(p.udp, 3);
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT string_agg(client_id || '="
+	    "' || coalesce(owner, '-') || ':' || state, ',' ORDER BY"
+	    " client_id) FROM targets WHERE message_id = '00000000000000b1'"),
+	    "x1=na:pending,y1=nb:pending,z1=-:pending");
+
+	CU_ASSERT_EQUAL(cl_publish("na", "00000000000000b2", 0, "j", NULL,
+	    &p), 0);
+	CU_ASSERT_EQUAL(p.targets, 1);
+	CU_ASSERT_EQUAL(p.online, 0);
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT client_id || '=' ||"
+	    " coalesce(owner, '-') FROM targets WHERE message_id ="
+	    " '00000000000000b2'"), "z1=-");
+
+	/* refused: nothing of them written */
+	CU_ASSERT_EQUAL(cl_publish("na", "00000000000000b3", 0, NULL, bad,
+	    &p), 1);
+	CU_ASSERT_STRING_EQUAL(p.missing, "nosuch");
+	CU_ASSERT_EQUAL(cl_publish("na", "00000000000000b4", 0, "none", NULL,
+	    &p), 1);
+	CU_ASSERT_EQUAL(p.targets, 0);
+	p.max_pending = 1;
+	CU_ASSERT_EQUAL(cl_publish("na", "00000000000000b5", 0, NULL, one,
+	    &p), 0);	/* x1 had 1 unfinished: under 100 */
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT count(*) FROM messages"),
+	    "3");
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT count(*) FROM targets WHERE"
+	    " message_id IN ('00000000000000b3', '00000000000000b4')"), "0");
+	store_pg_node("", 0, 0);
+	store_close();
+}
+
+/*
+ * A message whose targets two nodes hold is finished by the write that
+ * ends the last unfinished one, wherever: once (finished_at set, one
+ * entry for its "finished" event), and not again.
+ */
+static void
+test_pg_cluster_complete(void)
+{
+	char			 path[PATH_MAX], err[512];
+	struct store_pub	 p;
+	struct store_finished	*fin = NULL;
+
+	db_path(path, sizeof(path), "pgdone");
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cl_client("na", STORE_PUT, "x1", "k", "online"), 0);
+	CU_ASSERT_EQUAL(cl_client("nb", STORE_PUT, "y1", "k", "online"), 0);
+	CU_ASSERT_EQUAL(cl_publish("na", "00000000000000c1", 1, NULL, NULL,
+	    &p), 0);
+	CU_ASSERT_EQUAL(p.targets, 2);
+
+	CU_ASSERT_EQUAL(cl_target("na", "00000000000000c1", "x1", "acked",
+	    &fin), 0);
+	CU_ASSERT_PTR_NULL(fin);
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT state || ':' ||"
+	    " coalesce(finished_at::text, '-') FROM messages"), "active:-");
+
+	CU_ASSERT_EQUAL(cl_target("nb", "00000000000000c1", "y1", "failed",
+	    &fin), 0);
+	CU_ASSERT_EQUAL_FATAL(cl_nfinished(fin), 1);
+	CU_ASSERT_STRING_EQUAL(fin->id, "00000000000000c1");
+	CU_ASSERT_EQUAL(fin->count[TARGET_ACKED], 1);
+	CU_ASSERT_EQUAL(fin->count[TARGET_FAILED], 1);
+	CU_ASSERT_EQUAL(fin->cancelled, 0);
+	store_finished_free(fin);
+	fin = NULL;
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT state FROM messages"),
+	    "done");
+
+	/* written again (a batch retried): not finished twice */
+	CU_ASSERT_EQUAL(cl_target("nb", "00000000000000c1", "y1", "failed",
+	    &fin), 0);
+	CU_ASSERT_EQUAL(cl_target("na", "00000000000000c1", "x1", "acked",
+	    &fin), 0);
+	CU_ASSERT_PTR_NULL(fin);
+	store_pg_node("", 0, 0);
+	store_close();
+}
+
+struct cl_polled {
+	char	 owned[4][MESSAGE_ID_LEN + 1];
+	size_t	 nowned[4];
+	int	 n;
+	char	 gone[4][CLIENT_ID_MAX + 1];
+	int	 cancelled[4];
+	int	 ngone;
+	int	 targets;
+};
+
+static int
+cl_poll_owned(const char *id, size_t n, void *arg)
+{
+	struct cl_polled	*cp = arg;
+
+	if (cp->n == 4)
+		return -1;
+	snprintf(cp->owned[cp->n], sizeof(cp->owned[0]), "%s", id);
+	cp->nowned[cp->n++] = n;
+	return 0;
+}
+
+static int
+cl_poll_gone(const char *id, int cancelled, void *arg)
+{
+	struct cl_polled	*cp = arg;
+
+	if (cp->ngone == 4)
+		return -1;
+	snprintf(cp->gone[cp->ngone], sizeof(cp->gone[0]), "%s", id);
+	cp->cancelled[cp->ngone++] = cancelled;
+	return 0;
+}
+
+static int
+cl_gone(const struct cl_polled *cp, const char *id, int cancelled)
+{
+	int	 i;
+
+	for (i = 0; i < cp->ngone; i++)
+		if (strcmp(cp->gone[i], id) == 0 &&
+		    cp->cancelled[i] == cancelled)
+			return 1;
+	return 0;
+}
+
+static int
+cl_load_msg(const struct message_row *r, void *arg)
+{
+	(void)r;
+	(void)arg;
+	return 0;
+}
+
+static int
+cl_load_target(const struct target_row *r, void *arg)
+{
+	struct cl_polled	*cp = arg;
+
+	(void)r;
+	cp->targets++;
+	return 0;
+}
+
+/*
+ * The poll finds what a missed notification would have said: a message
+ * published elsewhere with targets of this node, a client another node
+ * took, a message cancelled elsewhere, users changed.
+ */
+static void
+test_pg_cluster_poll(void)
+{
+	char			 path[PATH_MAX], err[512], sum[40], sum2[40];
+	struct store_pub	 p;
+	struct store_finished	*fin = NULL;
+	struct cl_polled	 cp;
+	size_t			 n;
+
+	db_path(path, sizeof(path), "pgpoll");
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cl_client("na", STORE_PUT, "x1", "k", "online"), 0);
+	CU_ASSERT_EQUAL(cl_client("nb", STORE_PUT, "y1", "k", "online"), 0);
+	store_pg_node("nb", 0, 10);
+	memset(&cp, 0, sizeof(cp));
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T, cl_poll_owned, cl_poll_gone, sum,
+	    sizeof(sum), &cp), 0);
+	CU_ASSERT_EQUAL(cp.n, 0);
+	CU_ASSERT_EQUAL(cp.ngone, 1);	/* x1: another node's */
+	CU_ASSERT(cl_gone(&cp, "x1", 0));
+
+	/* published on na: nb's poll finds its target, its load reads it */
+	CU_ASSERT_EQUAL(cl_publish("na", "00000000000000d1", 1, NULL, NULL,
+	    &p), 0);
+	store_pg_node("nb", 0, 10);
+	memset(&cp, 0, sizeof(cp));
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T, cl_poll_owned, cl_poll_gone, sum,
+	    sizeof(sum), &cp), 0);
+	CU_ASSERT_EQUAL_FATAL(cp.n, 1);
+	CU_ASSERT_STRING_EQUAL(cp.owned[0], "00000000000000d1");
+	CU_ASSERT_EQUAL(cp.nowned[0], 1);
+	CU_ASSERT_EQUAL(store_pg_load_owned("00000000000000d1", NULL, 0,
+	    cl_load_msg, cl_load_target, &cp), 1);
+	CU_ASSERT_EQUAL(cp.targets, 1);
+
+	/* x1 moves to nb; the message is cancelled on na */
+	CU_ASSERT_EQUAL(cl_client("nb", STORE_PUT, "x1", "k", "online"), 0);
+	store_pg_node("na", 0, 10);
+	CU_ASSERT_EQUAL(store_pg_cancel("00000000000000d1", CL_T + 1, &n,
+	    &fin), 1);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(cl_nfinished(fin), 1);
+	store_finished_free(fin);
+	fin = NULL;
+	CU_ASSERT_EQUAL(store_pg_cancel("00000000000000d1", CL_T + 1, &n,
+	    &fin), 2);
+	CU_ASSERT_EQUAL(store_pg_cancel("00000000000000ff", CL_T + 1, &n,
+	    &fin), 0);
+	memset(&cp, 0, sizeof(cp));
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T, cl_poll_owned, cl_poll_gone, sum,
+	    sizeof(sum), &cp), 0);
+	CU_ASSERT_EQUAL(cp.n, 0);
+	CU_ASSERT_EQUAL(cp.ngone, 3);	/* x1, y1: nb's; d1 cancelled */
+	CU_ASSERT(cl_gone(&cp, "x1", 0));
+	CU_ASSERT(cl_gone(&cp, "00000000000000d1", 1));
+	CU_ASSERT(!cl_gone(&cp, "00000000000000d1", 0));
+	/* later than since: nothing */
+	memset(&cp, 0, sizeof(cp));
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T + 5, cl_poll_owned, cl_poll_gone,
+	    sum, sizeof(sum), &cp), 0);
+	CU_ASSERT_EQUAL(cp.ngone, 0);
+
+	/* a user added: the digest changes */
+	CU_ASSERT_EQUAL(ts_put_user("u1", "r", "aa", "bb", CL_T), 0);
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T + 5, cl_poll_owned, cl_poll_gone,
+	    sum2, sizeof(sum2), &cp), 0);
+	CU_ASSERT_STRING_NOT_EQUAL(sum, sum2);
+	store_pg_node("", 0, 0);
+	store_close();
+}
+
+/* Parked targets whose TTL ran out expire, and their message is
+ * finished; targets a node owns are its own to expire. */
+static void
+test_pg_cluster_expire(void)
+{
+	char			 path[PATH_MAX], err[512];
+	struct store_pub	 p;
+	struct store_finished	*fin = NULL;
+
+	db_path(path, sizeof(path), "pgexp");
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cl_client("na", STORE_PUT, "x1", "k", "online"), 0);
+	CU_ASSERT_EQUAL(cl_client("na", STORE_PUT, "z1", "j", "online"), 0);
+	CU_ASSERT_EQUAL(cl_client("na", STORE_TOUCH, "z1", "j", "offline"),
+	    0);
+	CU_ASSERT_EQUAL(cl_publish("na", "00000000000000e1", 0, "j", NULL,
+	    &p), 0);
+	CU_ASSERT_EQUAL(cl_publish("na", "00000000000000e2", 0, "k", NULL,
+	    &p), 0);
+	store_pg_node("nb", 0, 10);
+	CU_ASSERT_EQUAL(store_pg_expire_parked(CL_T + 30, &fin), 0);
+	CU_ASSERT_PTR_NULL(fin);
+	CU_ASSERT_EQUAL(store_pg_expire_parked(CL_T + 60, &fin), 1);
+	CU_ASSERT_EQUAL_FATAL(cl_nfinished(fin), 1);
+	CU_ASSERT_STRING_EQUAL(fin->id, "00000000000000e1");
+	CU_ASSERT_EQUAL(fin->count[TARGET_EXPIRED], 1);
+	store_finished_free(fin);
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT string_agg(state, ','"
+	    " ORDER BY id) FROM messages"), "done,active");
+	store_pg_node("", 0, 0);
+	store_close();
+}
+
 static int
 test_store_add_pg(CU_pSuite s)
 {
@@ -1911,7 +2375,17 @@ test_store_add_pg(CU_pSuite s)
 	    CU_add_test(s, "a lost connection fails a write, then reconnects",
 	    test_pg_connection_lost) == NULL ||
 	    CU_add_test(s, "a body is bytes, a message written twice is one",
-	    test_pg_body_bytes) == NULL)
+	    test_pg_body_bytes) == NULL ||
+	    CU_add_test(s, "cluster: a REGISTER elsewhere takes the targets",
+	    test_pg_cluster_takeover) == NULL ||
+	    CU_add_test(s, "cluster: publish chooses owners or parks",
+	    test_pg_cluster_publish) == NULL ||
+	    CU_add_test(s, "cluster: a message is finished once",
+	    test_pg_cluster_complete) == NULL ||
+	    CU_add_test(s, "cluster: the poll finds what was missed",
+	    test_pg_cluster_poll) == NULL ||
+	    CU_add_test(s, "cluster: parked targets reach their TTL",
+	    test_pg_cluster_expire) == NULL)
 		return -1;
 	return 0;
 }
