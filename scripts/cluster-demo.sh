@@ -204,7 +204,7 @@ unset 'node_pid[2]'
 moved=0
 for ((i = 0; i < 300; i++)); do
     # every client online again, none on n2 (its lease lapses after 4 s)
-    if [ "$(ctl 1 --json nodes 2>/dev/null | jq -r '.[] | select(.name == "n2") | .state' 2>/dev/null)" = down ] &&
+    if [ "$(ctl 1 --json nodes 2>/dev/null | jq -r '.[] | select(.node == "n2") | .state' 2>/dev/null)" = down ] &&
        [ "$(online)" -ge 6 ]; then
         moved=1
         break

@@ -22,7 +22,7 @@
 #           clients fail over and register elsewhere, their targets
 #           follow), n2 shows down; n2 starts again and joins
 #   drain   `sippushctl drain n3' moves n3's clients to other nodes; a
-#           REGISTER to n3 is answered 503; `drain n3 off'
+#           REGISTER to n3 is answered 503; `drain n3 --off'
 #   c       a fan-out whose first attempts fail (retry 5 s later); n1 is
 #           stopped (SIGSTOP) past its lease before its retries are due:
 #           its clients move and are served by the others, a message
@@ -121,7 +121,7 @@ node_start()
 # node_json N: `sippushctl --json nodes' asked of node N
 node_json() { nctl "$1" --json nodes; }
 # node_field ASKED NAME FIELD: one field of NAME's row in ASKED's list
-node_field() { node_json "$1" | jq -r --arg n "$2" '.[] | select(.name == $n) | .'"$3"; }
+node_field() { node_json "$1" | jq -r --arg n "$2" '.[] | select(.node == $n) | .'"$3"; }
 node_state_is() { [ "$(node_field "$1" "$2" state)" = "$3" ]; }
 
 online() { q "SELECT count(*) FROM clients WHERE state = 'online' AND id LIKE 'a%'"; }
@@ -294,7 +294,7 @@ timeout 20 "$SIMCLIENT" -s "$(addr 3):$P" -q -n 1 -p z -c probe --expect 503 reg
 ID_D0=$(publish 3 'after the drain'); published "$ID_D0"
 wait_until 30 all_acked "$ID_D0"
 assert_eq 0 "$(tried_from "$ID_D0" "$(addr 3)")" "clients served by the draining n3"
-assert_status 0 nctl 1 drain n3 off
+assert_status 0 nctl 1 drain n3 --off
 wait_until 10 node_state_is 2 n3 up
 echo "n3 held $BEFORE clients; after the drain: 0"
 
