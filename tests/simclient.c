@@ -5,6 +5,9 @@
  * per client) against a sippush server, runs a list of steps (register,
  * unregister, options, heartbeat:SECS, reregister:SECS, listen:SECS,
  * listen:until-idle:SECS, sleep:SECS) and answers incoming MESSAGE requests all the time.
+ * With several servers (-s repeated), client K starts at server K mod their
+ * number and, in heartbeat and reregister steps, moves to the next one when a
+ * request fails (several nodes of a cluster, bench/cluster.sh).
  * Single thread, epoll, non-blocking sockets.  Run with -h for usage.
  *
  * Build: gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -O2 -o simclient simclient.c
@@ -46,14 +49,21 @@
 #define T2_US 4000000LL
 #define MAX_WBUF (4u << 20)        /* max pending TCP output per client */
 #define FD_RESERVE 64              /* descriptors beyond one per client */
+#define MAXSRV 8                   /* servers in the list (-s repeated) */
+#define RETRY_MOVE_US 200000LL     /* between failed registrations while moving */
 
 /* ------------------------------------------------------------------ */
 /* configuration */
 
-static struct {
-    const char *server;            /* HOST:PORT as given */
+/* the servers, in the order given (-s repeated) */
+static struct server {
+    const char *name;              /* HOST:PORT as given */
     char host[256];
-    struct sockaddr_in srv;
+    struct sockaddr_in sa;
+} srvs[MAXSRV];
+static unsigned nsrv;
+
+static struct {
     unsigned long n;
     const char *prefix;
     unsigned long long first;
@@ -101,6 +111,8 @@ struct client {
     uint16_t lport;
     uint8_t busy, due, queued, method;
     uint8_t connected, connecting, evout;
+    uint8_t sv;                    /* its server: an index into srvs */
+    uint8_t moving;                /* registering with the next server */
     uint32_t reg_cseq;
     uint32_t txn_gen, hb_gen;
     int64_t t_start, t_deadline, t_rtx;
@@ -137,6 +149,8 @@ static struct {
     unsigned long messages, ans_ok, ans_err, silent, dups;
     unsigned long conn_err;
     unsigned long challenged;          /* 401s answered (--password) */
+    unsigned long failovers, moved;    /* several servers: moves begun, done */
+    double last_moved;                 /* wall clock of the last move done */
 } S;
 
 /* ------------------------------------------------------------------ */
@@ -156,6 +170,15 @@ static int64_t now_us(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const struct server *srv_of(uint32_t idx);
 
 static uint64_t rng_state;
 static uint32_t run_id, branch_ctr;
@@ -705,7 +728,7 @@ static int tcp_connect(uint32_t idx)
     struct sockaddr_in la = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(c->addr) };
     if (bind(fd, (struct sockaddr *)&la, sizeof la) < 0)
         goto fail;
-    int r = connect(fd, (struct sockaddr *)&cfg.srv, sizeof cfg.srv);
+    int r = connect(fd, (const struct sockaddr *)&srv_of(idx)->sa, sizeof(struct sockaddr_in));
     if (r < 0 && errno != EINPROGRESS)
         goto fail;
     socklen_t sl = sizeof la;
@@ -760,7 +783,7 @@ static const char *auth_header(uint32_t idx, const char *id, const char *method)
     snprintf(a1, sizeof a1, "%s:%s:%s", id, auth_realm, cfg.password);
     sha256(a1, strlen(a1), d);
     sha256_hex(d, SHA256_LEN, ha1);
-    snprintf(uri, sizeof uri, "sip:%s", cfg.server);
+    snprintf(uri, sizeof uri, "sip:%s", srv_of(idx)->name);
     snprintf(nc, sizeof nc, "%08x", ++c->nc);
     snprintf(cnonce, sizeof cnonce, "%08x%08x", run_id, idx);
     if (digest_response(1, ha1, c->nonce, nc, cnonce, method, uri, resp) == -1)
@@ -800,6 +823,7 @@ static bool auth_take(uint32_t idx, struct sl ch)
 static int build_request(uint32_t idx, int method, char *buf, size_t sz)
 {
     struct client *c = &clients[idx];
+    const struct server *sv = srv_of(idx);
     char id[160], ip[INET_ADDRSTRLEN], tag[17], cid[17];
     client_id(idx, id, sizeof id);
     const char *auth = auth_header(idx, id, method == M_OPTIONS ? "OPTIONS" : "REGISTER");
@@ -821,8 +845,8 @@ static int build_request(uint32_t idx, int method, char *buf, size_t sz)
                      "User-Agent: sippush-simclient\r\n"
                      "%s"
                      "Content-Length: 0\r\n\r\n",
-                     cfg.server, tr, ip, c->lport, c->branch, id, cfg.host, tag,
-                     id, cfg.host, cid, ip, auth);
+                     sv->name, tr, ip, c->lport, c->branch, id, sv->host, tag,
+                     id, sv->host, cid, ip, auth);
     } else {
         bool cp = cfg.cls && !cfg.class_header, ch = cfg.cls && cfg.class_header;
         n = snprintf(buf, sz,
@@ -839,8 +863,8 @@ static int build_request(uint32_t idx, int method, char *buf, size_t sz)
                      "User-Agent: sippush-simclient\r\n"
                      "%s"
                      "Content-Length: 0\r\n\r\n",
-                     cfg.server, tr, ip, c->lport, c->branch, id, cfg.host, tag,
-                     id, cfg.host, c->reg_callid, ip, ++c->reg_cseq,
+                     sv->name, tr, ip, c->lport, c->branch, id, sv->host, tag,
+                     id, sv->host, c->reg_callid, ip, ++c->reg_cseq,
                      id, ip, c->lport, cfg.tcp ? ";transport=tcp" : "",
                      cp ? ";class=" : "", cp ? cfg.cls : "",
                      ch ? "Sippush-Class: " : "", ch ? cfg.cls : "", ch ? "\r\n" : "",
@@ -875,7 +899,8 @@ static void send_txn(uint32_t idx)
     if (!c->req) { fprintf(stderr, "simclient: out of memory\n"); exit(2); }
     memcpy(c->req, buf, (size_t)n);
     c->req_len = (uint32_t)n;
-    sendto(c->fd, c->req, c->req_len, 0, (struct sockaddr *)&cfg.srv, sizeof cfg.srv);
+    sendto(c->fd, c->req, c->req_len, 0, (const struct sockaddr *)&srv_of(idx)->sa,
+           sizeof(struct sockaddr_in));
     c->rtx_iv = T1_US;
     c->t_rtx = t + T1_US;
     heap_push(c->t_rtx < c->t_deadline ? c->t_rtx : c->t_deadline, idx, c->txn_gen, TK_TXN);
@@ -900,6 +925,36 @@ static void start_txn(uint32_t idx, int method)
         return;
     }
     send_txn(idx);
+}
+
+/*
+ * Several servers, heartbeat and reregister steps: a client whose request
+ * failed (timeout, transport error, not the expected status) registers
+ * with the next server at once, and again with the one after that every
+ * RETRY_MOVE_US while that fails; its heartbeats go on from there.
+ */
+static void failover(uint32_t idx, bool ok)
+{
+    struct client *c = &clients[idx];
+
+    if (c->moving && ok) {
+        c->moving = 0;
+        S.moved++;
+        S.last_moved = wall_now();
+        return;
+    }
+    if (ok)
+        return;
+    c->sv = (uint8_t)((c->sv + 1) % nsrv);
+    if (cfg.tcp && c->fd >= 0)
+        tcp_close(idx, NULL);         /* the next request connects there */
+    if (!c->moving) {
+        c->moving = 1;
+        S.failovers++;
+        rq_push(idx);
+    } else {
+        heap_push(now_us() + RETRY_MOVE_US, idx, ++c->hb_gen, TK_HB);
+    }
 }
 
 static void finish_txn(uint32_t idx, int res, int status)
@@ -936,6 +991,8 @@ static void finish_txn(uint32_t idx, int res, int status)
         else
             printf("%s %s\n", id, res == R_TIMEOUT ? "timeout" : "error");
     }
+    if (nsrv > 1 && S.type == ST_HEARTBEAT && now_us() < S.end)
+        failover(idx, res == R_RESP && status == cfg.expect);
     if (c->due) {                     /* heartbeat tick came while busy */
         c->due = 0;
         if (S.type == ST_HEARTBEAT && now_us() < S.end)
@@ -953,7 +1010,8 @@ static void txn_timer(uint32_t idx, int64_t t)
         return;
     }
     if (!cfg.tcp && t >= c->t_rtx) {
-        sendto(c->fd, c->req, c->req_len, 0, (struct sockaddr *)&cfg.srv, sizeof cfg.srv);
+        sendto(c->fd, c->req, c->req_len, 0, (const struct sockaddr *)&srv_of(idx)->sa,
+               sizeof(struct sockaddr_in));
         c->rtx_iv = c->rtx_iv * 2 > T2_US ? T2_US : c->rtx_iv * 2;
         c->t_rtx = t + c->rtx_iv;
     }
@@ -1350,7 +1408,7 @@ static void pump(void)
             if (clients[idx].busy)
                 clients[idx].due = 1;
             else
-                start_txn(idx, S.method);
+                start_txn(idx, clients[idx].moving ? M_REGISTER : S.method);
         }
     }
 }
@@ -1435,6 +1493,9 @@ static void print_summary(int64_t t_end)
     case ST_HEARTBEAT:
         printf("%s: n=%lu sent=%lu ok=%lu fail=%lu timeout=%lu elapsed=%.3fs rate=%.0f/s p50=%s p99=%s",
                name, cfg.n, S.sent, S.ok, S.fail, S.timeout, el, rate, p50, p99);
+        if (nsrv > 1)
+            printf(" failovers=%lu moved=%lu last_moved=%.3f", S.failovers, S.moved,
+                   S.last_moved);
         msgs = S.messages > 0;
         break;
     case ST_LISTEN: case ST_LISTEN_IDLE:
@@ -1516,7 +1577,7 @@ static void run_step(const struct step *st)
 static void usage(FILE *f)
 {
     fprintf(f,
-"Usage: simclient -s HOST:PORT [options] STEP...\n"
+"Usage: simclient -s HOST:PORT [-s HOST:PORT...] [options] STEP...\n"
 "SIP client simulator for sippush: plays N clients (one UDP socket or TCP\n"
 "connection each, on 127.0.0.1) and runs the steps in order, each for all\n"
 "clients concurrently.  MESSAGE requests are answered during every step.\n"
@@ -1533,7 +1594,13 @@ static void usage(FILE *f)
 "  sleep:SECS               wait (MESSAGE requests are still answered)\n"
 "\n"
 "Options:\n"
-"  -s, --server HOST:PORT   server address (required)\n"
+"  -s, --server HOST:PORT   server address (required); repeat for a list (at\n"
+"                           most 8): client K starts at server K %% their number\n"
+"                           (K = the number in its ID) and in heartbeat and\n"
+"                           reregister steps, when a request fails (timeout,\n"
+"                           error, not --expect), registers with the next one;\n"
+"                           the step's summary adds failovers=, moved= and\n"
+"                           last_moved= (wall clock of the last move done)\n"
 "  -n, --clients N          number of clients (default 1)\n"
 "  -p, --prefix PREFIX      client IDs are PREFIX<index> (default sim)\n"
 "      --first K            first index (default 0)\n"
@@ -1632,22 +1699,27 @@ static bool parse_step(const char *s, struct step *st)
     return false;
 }
 
-static void parse_server(void)
+static void parse_server(struct server *sv)
 {
-    const char *s = cfg.server;
+    const char *s = sv->name;
     const char *colon = strrchr(s, ':');
-    if (!colon || colon == s || (size_t)(colon - s) >= sizeof cfg.host)
+    if (!colon || colon == s || (size_t)(colon - s) >= sizeof sv->host)
         die2("invalid server address '%s' (expected HOST:PORT)%s", s, "");
-    memcpy(cfg.host, s, (size_t)(colon - s));
-    cfg.host[colon - s] = 0;
+    memcpy(sv->host, s, (size_t)(colon - s));
+    sv->host[colon - s] = 0;
     unsigned port = (unsigned)parse_num(colon + 1, "server port", 1, 65535);
     struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM }, *res;
-    int r = getaddrinfo(cfg.host, NULL, &hints, &res);
+    int r = getaddrinfo(sv->host, NULL, &hints, &res);
     if (r != 0)
-        die2("cannot resolve '%s': %s", cfg.host, gai_strerror(r));
-    memcpy(&cfg.srv, res->ai_addr, sizeof cfg.srv);
-    cfg.srv.sin_port = htons((uint16_t)port);
+        die2("cannot resolve '%s': %s", sv->host, gai_strerror(r));
+    memcpy(&sv->sa, res->ai_addr, sizeof sv->sa);
+    sv->sa.sin_port = htons((uint16_t)port);
     freeaddrinfo(res);
+}
+
+static const struct server *srv_of(uint32_t idx)
+{
+    return &srvs[clients[idx].sv];
 }
 
 static void raise_nofile(unsigned long need)
@@ -1728,7 +1800,11 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "s:n:p:c:e:t:qvh", lopts, NULL)) != -1) {
         switch (opt) {
-        case 's': cfg.server = optarg; break;
+        case 's':
+            if (nsrv == MAXSRV)
+                die2("at most %s servers (-s)%s", "8", "");
+            srvs[nsrv++].name = optarg;
+            break;
         case 'n': cfg.n = (unsigned long)parse_num(optarg, "-n", 1, 10000000); break;
         case 'p':
             if (strlen(optarg) > 100)
@@ -1767,7 +1843,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!cfg.server) {
+    if (nsrv == 0) {
         fprintf(stderr, "simclient: -s HOST:PORT is required\n");
         usage(stderr);
         return 2;
@@ -1786,7 +1862,8 @@ int main(int argc, char **argv)
             free(steps);
             return 2;
         }
-    parse_server();
+    for (unsigned i = 0; i < nsrv; i++)
+        parse_server(&srvs[i]);
     if (!cfg.src_addrs)
         cfg.src_addrs = auto_src_addrs();
     if (cfg.src_addrs > cfg.n)
@@ -1817,6 +1894,7 @@ int main(int argc, char **argv)
         struct client *c = &clients[i];
         c->fd = -1;
         c->addr = 0x7f000001u + (uint32_t)(i % cfg.src_addrs);
+        c->sv = (uint8_t)((cfg.first + i) % nsrv);
         rand_hex(c->reg_callid, 16);
         if (cfg.tcp)
             continue;
