@@ -532,6 +532,13 @@ struct client_row {
 	int64_t		 last_seen;
 };
 
+/* Which clients a listing shows (store_list_clients). */
+struct client_filter {
+	const char	*class;		/* NULL: any */
+	const char	*state;		/* a state's name; NULL: any */
+	int		 online;	/* -1: any, 0: not online, 1: online */
+};
+
 struct message_row {
 	int		 op;
 	const char	*id;
@@ -634,6 +641,9 @@ struct store_batch {
  *		id (NULL: all), only unfinished ones if active_only, only
  *		those older than after (NULL: from the newest), at most limit
  *		(-1: all)
+ * list_clients	a page of clients by ID (byte order): those with ID >
+ *		after (NULL: from the first) that pass the filter, at most
+ *		limit
  * load_targets	by client ID, the ones with client ID > after (NULL: from
  *		the first), at most limit (-1: all)
  * load_users	by ID; the one id, or all if NULL
@@ -656,6 +666,9 @@ struct store_backend {
 	int	(*write)(const struct store_batch *);
 	int	(*load_clients)(int (*fn)(const struct client_row *, void *),
 		    void *);
+	int	(*list_clients)(const struct client_filter *,
+		    const char *after, int limit,
+		    int (*fn)(const struct client_row *, void *), void *);
 	int	(*load_messages)(const char *id, int active_only,
 		    const struct message_pos *after, int limit,
 		    int (*fn)(const struct message_row *, void *), void *);
@@ -712,6 +725,8 @@ int	 store_version(void);
 int	 store_write(const struct store_batch *);
 int	 store_load_clients(int (*)(const struct client_row *, void *),
 	    void *);
+int	 store_list_clients(const struct client_filter *, const char *after,
+	    int limit, int (*)(const struct client_row *, void *), void *);
 int	 store_load_messages(const char *id, int active_only,
 	    const struct message_pos *after, int limit,
 	    int (*)(const struct message_row *, void *), void *);
