@@ -984,7 +984,10 @@ int	 control_init(const struct config *, struct su_root_s *, char *err,
 void	 control_shutdown(void);
 void	 control_request(struct buf *out, int argc, char **argv);
 struct ctl_stream;
-struct ctl_stream *control_cmd_clients(struct buf *, int argc, char **argv);
+struct cmd_call;
+void	 control_cmd_clients(struct cmd_call *, int argc, char **argv);
+void	 control_stream_free(struct ctl_stream *);
+void	 control_clients_pages(unsigned long *jobs, size_t *max_rows);
 void	 control_cmd_client(struct buf *, int argc, char **argv);
 void	 control_cmd_stats(struct buf *);
 
