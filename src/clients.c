@@ -24,6 +24,9 @@ static size_t		  clients_nbuckets;
 static size_t		  clients_n;
 static struct client	 *clients_dirty;
 static struct client	**clients_dirty_tail = &clients_dirty;
+static uint64_t		  clients_seq;		/* joins of the dirty list */
+static uint64_t		  clients_covered;	/* every join up to this one
+						   is in a batch given */
 
 static const char *const state_names[] = {
 	"online", "offline", "expired", "unregistered"
@@ -216,6 +219,7 @@ void
 clients_mark(struct client *c, int dirty)
 {
 	if (c->dirty == 0) {
+		c->dseq = ++clients_seq;
 		c->dnext = NULL;
 		*clients_dirty_tail = c;
 		clients_dirty_tail = &c->dnext;
@@ -395,10 +399,59 @@ clients_row(const struct client *c, int marks, struct client_row *r)
 	r->last_seen = c->last_seen;
 }
 
+/* The dirty list's joins so far: a commit waiter that comes now waits
+ * for the rows of the joins up to this one (commit.c). */
+uint64_t
+clients_dirty_seq(void)
+{
+	return clients_seq;
+}
+
+/* Every join of the dirty list up to this one is in a batch given (the
+ * last clients_batch's, or an earlier one). */
+uint64_t
+clients_batch_covered(void)
+{
+	return clients_covered;
+}
+
+/* Are clients dirty (left by a batch that took CLIENTS_BATCH_MAX)? */
+int
+clients_dirty_left(void)
+{
+	return clients_dirty != NULL;
+}
+
 /*
- * Copy every dirty client's row into b and clear the marks; the outcome
- * comes with clients_batch_done. 0, or -1 when memory is short: then
- * every client is dirty as before.
+ * Take the first n of the dirty list (in the order they joined it),
+ * leaving the rest; clients_covered tells how far the taken ones go.
+ */
+static struct client *
+clients_take_first(size_t n)
+{
+	struct client	*list = clients_dirty, *c, *last = NULL;
+	size_t		 i;
+
+	for (c = list, i = 0; c && i < n; c = c->dnext, i++)
+		last = c;
+	if (c == NULL) {
+		clients_take_dirty();
+		clients_covered = clients_seq;
+		return list;
+	}
+	clients_dirty = c;		/* the tail stays */
+	last->dnext = NULL;
+	clients_covered = last->dseq;
+	return list;
+}
+
+/*
+ * Copy the rows of the first CLIENTS_BATCH_MAX dirty clients (in the
+ * order they were marked) into b and clear their marks, so that the
+ * copy on the event loop is bounded; the rest wait for the next batch
+ * (clients_dirty_left, clients_batch_covered). The outcome comes with
+ * clients_batch_done. 0, or -1 when memory is short: then every client
+ * is dirty as before.
  */
 int
 clients_batch(struct store_batch *b)
@@ -408,7 +461,7 @@ clients_batch(struct store_batch *b)
 	struct client_row	 r;
 	size_t			 i, na;
 
-	list = clients_take_dirty();
+	list = clients_take_first(CLIENTS_BATCH_MAX);
 	for (c = list; c; c = next) {
 		next = c->dnext;
 		if (clients_ngiven == clients_agiven) {
@@ -469,6 +522,41 @@ clients_stats(struct clients_stats *st)
 			st->total++;
 			st->by_state[c->state]++;
 		}
+}
+
+/*
+ * Call fn on the clients of the buckets from *pos on, a bucket at a
+ * time, until max of them are seen (the bucket is finished) or fn
+ * returns non-zero; *pos is then where to go on. 1 when the end of the
+ * table is reached (*pos is 0 again), else 0. The table may grow
+ * between two calls: a client may then be seen twice in a pass, but
+ * none is missed (doubling moves a bucket's clients to it or to one
+ * past the old count). fn may change the client's fields and marks but
+ * must not add or free clients.
+ */
+int
+clients_foreach_from(size_t *pos, size_t max,
+    int (*fn)(struct client *, void *), void *arg)
+{
+	struct client	*c, *next;
+	size_t		 i, seen = 0;
+
+	for (i = *pos; i < clients_nbuckets; i++) {
+		if (seen >= max) {
+			*pos = i;
+			return 0;
+		}
+		for (c = clients_table[i]; c; c = next) {
+			next = c->hnext;
+			seen++;
+			if (fn(c, arg)) {
+				*pos = i + 1;
+				return i + 1 >= clients_nbuckets;
+			}
+		}
+	}
+	*pos = 0;
+	return 1;
 }
 
 /* Call fn on every client until it returns non-zero. fn may change the

@@ -196,6 +196,8 @@ struct client {
 	uint8_t		 transport;	/* enum transport */
 	uint8_t		 state;		/* enum client_state */
 	uint8_t		 dirty;		/* CLIENT_DIRTY_* */
+	uint64_t	 dseq;		/* when it joined the dirty list
+					   (clients_dirty_seq) */
 	uint16_t	 binding;	/* never 0; changes with the address,
 					   port or transport it registered
 					   from (a stale answer: dispatch.c) */
@@ -243,8 +245,15 @@ struct client *clients_take_dirty(void);
 void	 clients_requeue_dirty(struct client *list);
 void	 clients_requeue(struct client *, int marks);
 void	 clients_written(struct client *, int marks);
+/* rows one batch takes at most: the copy on the event loop is bounded */
+#define CLIENTS_BATCH_MAX	10000
 int	 clients_batch(struct store_batch *);
 void	 clients_batch_done(int ok);
+uint64_t clients_dirty_seq(void);
+uint64_t clients_batch_covered(void);
+int	 clients_dirty_left(void);
+int	 clients_foreach_from(size_t *pos, size_t max,
+	    int (*)(struct client *, void *), void *);
 size_t	 clients_count(void);
 void	 clients_stats(struct clients_stats *);
 void	 clients_foreach(int (*)(struct client *, void *), void *);
@@ -761,6 +770,8 @@ int	 store_load_outbox(int (*fn)(const struct outbox_row *, void *),
 struct commit_waiter {
 	struct commit_waiter	*next;
 	void			(*done)(struct commit_waiter *, int ok);
+	uint64_t		 seq;	/* the client rows it waits for
+					   (set by commit_wait) */
 };
 
 /* Work for the writer side: run on its thread, done on the event loop. */
@@ -769,6 +780,7 @@ struct commit_job {
 	void			(*run)(struct commit_job *);
 	void			(*done)(struct commit_job *);
 	int			 failed;	/* run did not run */
+	uint64_t		 seq;	/* set by commit_job, as a waiter's */
 };
 
 /* The arrival rate of waiters, for the adaptive delay (times in us). */
