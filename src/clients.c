@@ -526,8 +526,9 @@ clients_stats(struct clients_stats *st)
 
 /*
  * Call fn on the clients of the buckets from *pos on, a bucket at a
- * time, until max of them are seen (the bucket is finished) or fn
- * returns non-zero; *pos is then where to go on. 1 when the end of the
+ * time, until max of them are seen or fn returns non-zero (either way
+ * the bucket is finished: none is skipped); *pos is then where to go
+ * on. 1 when the end of the
  * table is reached (*pos is 0 again), else 0. The table may grow
  * between two calls: a client may then be seen twice in a pass, but
  * none is missed (doubling moves a bucket's clients to it or to one
@@ -540,19 +541,18 @@ clients_foreach_from(size_t *pos, size_t max,
 {
 	struct client	*c, *next;
 	size_t		 i, seen = 0;
+	int		 stop = 0;
 
 	for (i = *pos; i < clients_nbuckets; i++) {
-		if (seen >= max) {
+		if (seen >= max || stop) {
 			*pos = i;
 			return 0;
 		}
 		for (c = clients_table[i]; c; c = next) {
 			next = c->hnext;
 			seen++;
-			if (fn(c, arg)) {
-				*pos = i + 1;
-				return i + 1 >= clients_nbuckets;
-			}
+			if (fn(c, arg))
+				stop = 1;
 		}
 	}
 	*pos = 0;

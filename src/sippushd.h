@@ -957,6 +957,8 @@ int	 heartbeat_init(const struct config *, struct su_root_s *,
 void	 heartbeat_shutdown(void);
 void	 heartbeat_request(struct msg_s *, struct sip_s *);
 int	 heartbeat_sweep(int64_t now);
+int	 heartbeat_sweep_step(int64_t now, size_t max_rows, int64_t max_us,
+	    size_t *seen);
 
 /* ---- sip.c: the nta agent and routing of requests by method ---- */
 
