@@ -186,7 +186,7 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 			clients_mark(c, CLIENT_DIRTY_SEEN);
 		}
 		if (c->state == CLIENT_OFFLINE) {
-			c->state = CLIENT_ONLINE;
+			clients_set_state(c, CLIENT_ONLINE);
 			log_info("heartbeat: %s is back online", c->id);
 			dispatch_client_online(c);
 		}
@@ -212,7 +212,7 @@ heartbeat_check(struct client *c, void *arg)
 	case CLIENT_ONLINE:
 	case CLIENT_OFFLINE:
 		if (sw->now >= c->expires_at) {
-			c->state = CLIENT_EXPIRED;
+			clients_set_state(c, CLIENT_EXPIRED);
 			clients_set_tport(c, NULL);
 			clients_mark(c, CLIENT_DIRTY_ROW);
 			if (sw->expired++ < HEARTBEAT_LOG_EACH)
@@ -223,7 +223,7 @@ heartbeat_check(struct client *c, void *arg)
 				    "expired", c->id);
 		} else if (c->state == CLIENT_ONLINE && hb_cfg->hb_timeout &&
 		    sw->now - c->last_seen > hb_cfg->hb_timeout) {
-			c->state = CLIENT_OFFLINE;
+			clients_set_state(c, CLIENT_OFFLINE);
 			clients_mark(c, CLIENT_DIRTY_SEEN);
 			if (sw->offline++ < HEARTBEAT_LOG_EACH)
 				log_info("heartbeat: %s is offline (silent "

@@ -241,6 +241,7 @@ void	 clients_unregister(struct client *, int64_t now);
 void	 clients_set_tport(struct client *, struct tport_s *);
 int	 clients_restore(const struct client *);
 void	 clients_mark(struct client *, int dirty);
+void	 clients_set_state(struct client *, int state);
 struct client *clients_take_dirty(void);
 void	 clients_requeue_dirty(struct client *list);
 void	 clients_requeue(struct client *, int marks);

@@ -585,7 +585,7 @@ client_add(const char *id, const char *cls, enum transport tr, int state,
 	if ((c = test_reg_client(&r)) == NULL)
 		return NULL;
 	if (state != CLIENT_ONLINE) {
-		c->state = (uint8_t)state;
+		clients_set_state(c, state);
 		clients_mark(c, CLIENT_DIRTY_SEEN);
 	}
 	return c;

@@ -242,7 +242,7 @@ test_expired(void)
 	CU_ASSERT_FATAL(on && off && both);
 	on->last_seen = 1599;
 	CU_ASSERT_EQUAL(heartbeat_sweep(1000), 0);
-	off->state = CLIENT_OFFLINE;
+	clients_set_state(off, CLIENT_OFFLINE);
 	clients_mark(off, CLIENT_DIRTY_SEEN);
 
 	/* silent past the timeout and past expiry at once: expired wins */
