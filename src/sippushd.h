@@ -497,6 +497,7 @@ void	 dispatch_messages(const struct messages_req *,
 void	 dispatch_cancel(const struct cancel_req *,
 	    void (*done)(void *, const struct cancel_result *), void *arg);
 void	 dispatch_status_pages(unsigned long *jobs, size_t *max_rows);
+size_t	 dispatch_tick_most(void);
 int	 dispatch_max_ttl(void);
 int	 dispatch_reachable(const struct client *);
 /* url is a Sofia url_t *, an anonymous struct that cannot be declared */

@@ -1608,6 +1608,61 @@ test_no_chain(void)
 		fprintf(stderr, "\nchain: %lld sent in a turn\n", most);
 }
 
+/*
+ * A retry wave does not hold the loop: when the retries of many targets
+ * are due at once (a fan-out to a closed port, all failed by ICMP and
+ * due together), a tick moves at most DISPATCH_TICK_MOVE (512) of them
+ * to the ready queues and comes again a millisecond later for the rest
+ * (issue 11: 100,000 due retries moved in one tick, 0.1 to 0.3 s).
+ */
+static void
+test_tick_bounded(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1], cid[16];
+	long long	 sent0;
+	int		 i, n = 1500;
+	unsigned	 port = closed_udp_port();
+	int64_t		 end;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	CU_ASSERT_FATAL(port != 0);
+	lv_conf.dp_max_in_flight = n;
+	lv_conf.dp_retry_initial = 5000;
+	lv_conf.dp_retry_jitter = 0;
+	for (i = 0; i < n; i++) {
+		snprintf(cid, sizeof(cid), "wave%04d", i);
+		CU_ASSERT_FATAL(client_add(cid, "wave", TRANSPORT_UDP,
+		    CLIENT_ONLINE, port) != NULL);
+	}
+	stats();
+	sent0 = rnum(0, "sent_total");
+	CU_ASSERT_EQUAL_FATAL(publish(id, "class=wave body=wave"), n);
+	/* every one sent and failed: all in the retry heap */
+	for (end = real_ms() + 4000; real_ms() < end; ) {
+		step(5);
+		stats();
+		if (rnum(0, "sent_total") - sent0 >= n &&
+		    rnum(0, "in_flight") == 0)
+			break;
+	}
+	CU_ASSERT_FATAL(rnum(0, "sent_total") - sent0 == n &&
+	    rnum(0, "in_flight") == 0);
+	CU_ASSERT(dispatch_tick_most() == 0);
+	test_now += 60;			/* all due at the next tick */
+	for (end = real_ms() + 4000; real_ms() < end; ) {
+		step(5);
+		stats();
+		if (rnum(0, "sent_total") - sent0 >= 2 * n)
+			break;
+	}
+	CU_ASSERT(rnum(0, "sent_total") - sent0 >= 2 * n);	/* all again */
+	CU_ASSERT(dispatch_tick_most() > 0);
+	CU_ASSERT(dispatch_tick_most() <= 512);
+	if (dispatch_tick_most() > 512)
+		fprintf(stderr, "\ntick: %zu retries moved at once\n",
+		    dispatch_tick_most());
+}
+
 static void
 test_pending_per_client(void)
 {
@@ -2415,7 +2470,9 @@ test_dispatch_register(void)
 	    CU_add_test(s, "a fan-out sends in bursts, the loop runs between",
 	    test_burst) == NULL ||
 	    CU_add_test(s, "sends that fail at once do not chain",
-	    test_no_chain) == NULL)
+	    test_no_chain) == NULL ||
+	    CU_add_test(s, "a tick moves a bounded part of a retry wave",
+	    test_tick_bounded) == NULL)
 		return -1;
 	return 0;
 }
