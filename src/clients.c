@@ -24,6 +24,10 @@ static size_t		  clients_nbuckets;
 static size_t		  clients_n;
 static struct client	 *clients_dirty;
 static struct client	**clients_dirty_tail = &clients_dirty;
+static size_t		  clients_by_state[CLIENT_UNREGISTERED + 1];
+static uint64_t		  clients_seq;		/* joins of the dirty list */
+static uint64_t		  clients_covered;	/* every join up to this one
+						   is in a batch given */
 
 static const char *const state_names[] = {
 	"online", "offline", "expired", "unregistered"
@@ -115,6 +119,7 @@ clients_free(void)
 	free(clients_table);
 	clients_table = NULL;
 	clients_nbuckets = clients_n = 0;
+	memset(clients_by_state, 0, sizeof(clients_by_state));
 	clients_dirty = NULL;
 	clients_dirty_tail = &clients_dirty;
 }
@@ -188,6 +193,7 @@ clients_insert(const char *id)
 	c->hnext = clients_table[h];
 	clients_table[h] = c;
 	clients_n++;
+	clients_by_state[c->state]++;
 	return c;
 }
 
@@ -214,6 +220,16 @@ clients_unlink(struct client *c)
 		pp = &(*pp)->hnext;
 	*pp = c->hnext;
 	clients_n--;
+	clients_by_state[c->state]--;
+}
+
+/* Set c's state, keeping the counts of clients_stats. */
+void
+clients_set_state(struct client *c, int state)
+{
+	clients_by_state[c->state]--;
+	c->state = (uint8_t)state;
+	clients_by_state[c->state]++;
 }
 
 /* Put c on the dirty list with the given marks. */
@@ -221,6 +237,7 @@ void
 clients_mark(struct client *c, int dirty)
 {
 	if (c->dirty == 0) {
+		c->dseq = ++clients_seq;
 		c->dnext = NULL;
 		*clients_dirty_tail = c;
 		clients_dirty_tail = &c->dnext;
@@ -274,7 +291,7 @@ clients_register(const struct registration *r, struct client **cp)
 	c->port = r->port;
 	c->transport = (uint8_t)r->transport;
 	clients_set_tport(c, r->tport);
-	c->state = CLIENT_ONLINE;
+	clients_set_state(c, CLIENT_ONLINE);
 	c->registered_at = r->now;
 	c->expires_at = r->now + r->expires;
 	c->last_seen = c->seen_marked = r->now;
@@ -289,7 +306,7 @@ clients_register(const struct registration *r, struct client **cp)
 void
 clients_unregister(struct client *c, int64_t now)
 {
-	c->state = CLIENT_UNREGISTERED;
+	clients_set_state(c, CLIENT_UNREGISTERED);
 	c->expires_at = now;
 	clients_set_tport(c, NULL);
 	clients_mark(c, CLIENT_DIRTY_ROW);
@@ -313,11 +330,11 @@ clients_restore(const struct client *src)
 	memcpy(c->address, src->address, sizeof(c->address));
 	c->port = src->port;
 	c->transport = src->transport;
-	c->state = src->state;
+	clients_set_state(c, src->state);
 	/* a TCP/TLS client's connection did not survive the restart: it
 	 * cannot be reached until it registers again */
 	if (c->transport != TRANSPORT_UDP && c->state == CLIENT_ONLINE) {
-		c->state = CLIENT_OFFLINE;
+		clients_set_state(c, CLIENT_OFFLINE);
 		clients_mark(c, CLIENT_DIRTY_SEEN);
 	}
 	c->registered_at = src->registered_at;
@@ -426,10 +443,59 @@ clients_row(const struct client *c, int marks, struct client_row *r)
 	r->last_seen = c->last_seen;
 }
 
+/* The dirty list's joins so far: a commit waiter that comes now waits
+ * for the rows of the joins up to this one (commit.c). */
+uint64_t
+clients_dirty_seq(void)
+{
+	return clients_seq;
+}
+
+/* Every join of the dirty list up to this one is in a batch given (the
+ * last clients_batch's, or an earlier one). */
+uint64_t
+clients_batch_covered(void)
+{
+	return clients_covered;
+}
+
+/* Are clients dirty (left by a batch that took CLIENTS_BATCH_MAX)? */
+int
+clients_dirty_left(void)
+{
+	return clients_dirty != NULL;
+}
+
 /*
- * Copy every dirty client's row into b and clear the marks; the outcome
- * comes with clients_batch_done. 0, or -1 when memory is short: then
- * every client is dirty as before.
+ * Take the first n of the dirty list (in the order they joined it),
+ * leaving the rest; clients_covered tells how far the taken ones go.
+ */
+static struct client *
+clients_take_first(size_t n)
+{
+	struct client	*list = clients_dirty, *c, *last = NULL;
+	size_t		 i;
+
+	for (c = list, i = 0; c && i < n; c = c->dnext, i++)
+		last = c;
+	if (c == NULL) {
+		clients_take_dirty();
+		clients_covered = clients_seq;
+		return list;
+	}
+	clients_dirty = c;		/* the tail stays */
+	last->dnext = NULL;
+	clients_covered = last->dseq;
+	return list;
+}
+
+/*
+ * Copy the rows of the first CLIENTS_BATCH_MAX dirty clients (in the
+ * order they were marked) into b and clear their marks, so that the
+ * copy on the event loop is bounded; the rest wait for the next batch
+ * (clients_dirty_left, clients_batch_covered). The outcome comes with
+ * clients_batch_done. 0, or -1 when memory is short: then every client
+ * is dirty as before.
  */
 int
 clients_batch(struct store_batch *b)
@@ -439,7 +505,7 @@ clients_batch(struct store_batch *b)
 	struct client_row	 r;
 	size_t			 i, na;
 
-	list = clients_take_dirty();
+	list = clients_take_first(CLIENTS_BATCH_MAX);
 	for (c = list; c; c = next) {
 		next = c->dnext;
 		if (c->dropped) {	/* nothing of it is written */
@@ -545,18 +611,52 @@ clients_count(void)
 	return clients_n;
 }
 
+/* The counts, kept as clients come, go and change state (a walk of a
+ * million clients held the loop ~100 ms for every stats request). */
 void
 clients_stats(struct clients_stats *st)
 {
-	struct client	*c;
-	size_t		 i;
+	size_t	 i;
 
 	memset(st, 0, sizeof(*st));
-	for (i = 0; i < clients_nbuckets; i++)
-		for (c = clients_table[i]; c; c = c->hnext) {
-			st->total++;
-			st->by_state[c->state]++;
+	st->total = clients_n;
+	for (i = 0; i <= CLIENT_UNREGISTERED; i++)
+		st->by_state[i] = clients_by_state[i];
+}
+
+/*
+ * Call fn on the clients of the buckets from *pos on, a bucket at a
+ * time, until max of them are seen or fn returns non-zero (either way
+ * the bucket is finished: none is skipped); *pos is then where to go
+ * on. 1 when the end of the
+ * table is reached (*pos is 0 again), else 0. The table may grow
+ * between two calls: a client may then be seen twice in a pass, but
+ * none is missed (doubling moves a bucket's clients to it or to one
+ * past the old count). fn may change the client's fields and marks but
+ * must not add or free clients.
+ */
+int
+clients_foreach_from(size_t *pos, size_t max,
+    int (*fn)(struct client *, void *), void *arg)
+{
+	struct client	*c, *next;
+	size_t		 i, seen = 0;
+	int		 stop = 0;
+
+	for (i = *pos; i < clients_nbuckets; i++) {
+		if (seen >= max || stop) {
+			*pos = i;
+			return 0;
 		}
+		for (c = clients_table[i]; c; c = next) {
+			next = c->hnext;
+			seen++;
+			if (fn(c, arg))
+				stop = 1;
+		}
+	}
+	*pos = 0;
+	return 1;
 }
 
 /* Call fn on every client until it returns non-zero. fn may change the

@@ -24,8 +24,7 @@ cmd_ping(struct cmd_call *call, int argc, char **argv)
 static void
 cmd_clients(struct cmd_call *call, int argc, char **argv)
 {
-	call->stream = control_cmd_clients(&call->out, argc, argv);
-	cmd_done(call);
+	control_cmd_clients(call, argc, argv);
 }
 
 static void
@@ -649,6 +648,7 @@ cmd_done(struct cmd_call *call)
 {
 	call->finished = 1;
 	if (call->detached) {
+		control_stream_free(call->stream);
 		cmd_call_free(call);
 		return;
 	}

@@ -22,7 +22,12 @@
  * and back on the event loop commit_finish reports the outcome to
  * clients.c and dispatch.c and to the batch's waiters. One batch is in
  * flight at a time: changes made meanwhile are marked dirty as usual and
- * go into the next batch, started as soon as this one is done. The
+ * go into the next batch, started as soon as this one is done. A batch
+ * takes at most CLIENTS_BATCH_MAX client rows, the oldest marked (a
+ * million clients going offline at once is not copied in one turn of
+ * the loop); the rest go into the batches after it, and a waiter or a
+ * job goes with the first batch that has every client row dirty when
+ * it came, never sooner. The
  * pointers a batch keeps to the live objects are used only by
  * commit_finish, on the event loop; the objects outlive the batch
  * (clients and finished messages are freed only by the outcome of the
@@ -133,9 +138,48 @@ commit_owners_done(int ok)
 }
 
 /*
+ * Give b the waiters and jobs whose client rows (those dirty when they
+ * came, seq) are all in b or in a batch before it: the queue's first
+ * ones, as they came in order. The others wait for the next batch: a
+ * REGISTER's 200 never goes before its row is written, nor a read
+ * before the changes made before it.
+ */
+static void
+commit_take_covered(struct commit_batch *b, uint64_t covered)
+{
+	struct commit_waiter	**wp, *w, *whead = commit_queue, *wrest;
+	struct commit_job	**jp, *j, *jhead = commit_jobq, *jrest;
+	size_t			  n = 0;
+
+	for (wp = &commit_queue; *wp && (*wp)->seq <= covered;
+	    wp = &(*wp)->next)
+		n++;
+	wrest = *wp;
+	*wp = NULL;
+	b->waiters = n ? whead : NULL;
+	b->nwaiters = n;
+	commit_nwaiting -= n;
+	commit_queue = wrest;
+	commit_tail = &commit_queue;
+	for (w = commit_queue; w; w = w->next)
+		commit_tail = &w->next;
+	for (jp = &commit_jobq; *jp && (*jp)->seq <= covered;
+	    jp = &(*jp)->next)
+		;
+	jrest = *jp;
+	*jp = NULL;
+	b->jobs = jp != &commit_jobq ? jhead : NULL;
+	commit_jobq = jrest;
+	commit_jobtail = &commit_jobq;
+	for (j = commit_jobq; j; j = j->next)
+		commit_jobtail = &j->next;
+}
+
+/*
  * Have every owner copy its dirty rows into a new batch (and clear its
- * marks), with the waiters queued now. NULL when memory is short: then
- * the owners keep their rows dirty.
+ * marks; clients.c at most CLIENTS_BATCH_MAX of them), with the waiters
+ * and jobs queued now whose rows it covers. NULL when memory is short:
+ * then the owners keep their rows dirty.
  */
 static struct commit_batch *
 commit_snapshot(void)
@@ -151,14 +195,7 @@ commit_snapshot(void)
 		commit_batch_free(b);	/* commit_finish tells the owners */
 		return NULL;
 	}
-	b->waiters = commit_queue;
-	b->nwaiters = commit_nwaiting;
-	b->jobs = commit_jobq;
-	commit_jobq = NULL;
-	commit_jobtail = &commit_jobq;
-	commit_queue = NULL;
-	commit_tail = &commit_queue;
-	commit_nwaiting = 0;
+	commit_take_covered(b, clients_batch_covered());
 	return b;
 }
 
@@ -449,6 +486,7 @@ commit_wait(struct commit_waiter *w)
 	if (commit_nwaiting == 0)
 		commit_first = now;
 	w->next = NULL;
+	w->seq = clients_dirty_seq();
 	*commit_tail = w;
 	commit_tail = &w->next;
 	if (++commit_nwaiting >= COMMIT_QUEUE_MAX && commit_retry_at == 0) {
@@ -479,6 +517,7 @@ commit_job(struct commit_job *j)
 {
 	j->next = NULL;
 	j->failed = 0;
+	j->seq = clients_dirty_seq();
 	*commit_jobtail = j;
 	commit_jobtail = &j->next;
 	commit_start();
@@ -503,7 +542,9 @@ void
 commit_start(void)
 {
 	struct commit_batch	*b;
+	int			 rv;
 
+again:
 	if (commit_inflight) {
 		commit_again = 1;
 		return;
@@ -541,9 +582,16 @@ commit_start(void)
 	if (!cm_running) {
 		commit_run(b);
 		commit_finish(b);
+		rv = b->rv;
 		commit_batch_free(b);
+		if (rv == 0 && clients_dirty_left())
+			goto again;
 		return;
 	}
+	/* rows left for the next batch (clients.c took its most): it
+	 * starts as soon as this one is done */
+	if (clients_dirty_left())
+		commit_again = 1;
 	commit_inflight = b;
 	pthread_mutex_lock(&cm_lock);
 	cm_handed = b;
@@ -594,8 +642,9 @@ commit_drain(void)
 }
 
 /*
- * Write everything dirty now and wait for the outcome (for the waiters
- * too). Returns 0, or -1 if the commit failed.
+ * Write everything dirty now (in as many batches as it takes) and wait
+ * for the outcome (for the waiters too). Returns 0, or -1 if a commit
+ * failed.
  */
 int
 commit_flush(void)
@@ -603,16 +652,18 @@ commit_flush(void)
 	struct commit_batch	*b;
 	int			 rv;
 
-	commit_reap();
-	commit_start();
-	if ((b = commit_inflight) == NULL)
-		return commit_retry_at ? -1 : 0;
-	pthread_mutex_lock(&cm_lock);
-	while (!b->done)
-		pthread_cond_wait(&cm_cond, &cm_lock);
-	pthread_mutex_unlock(&cm_lock);
-	rv = b->rv;
-	commit_reap();
+	do {
+		commit_reap();
+		commit_start();
+		if ((b = commit_inflight) == NULL)
+			return commit_retry_at ? -1 : 0;
+		pthread_mutex_lock(&cm_lock);
+		while (!b->done)
+			pthread_cond_wait(&cm_cond, &cm_lock);
+		pthread_mutex_unlock(&cm_lock);
+		rv = b->rv;
+		commit_reap();
+	} while (rv == 0 && clients_dirty_left());
 	return rv;
 }
 
@@ -632,6 +683,17 @@ commit_finish(struct commit_batch *b)
 		log_debug("commit: transaction failed, retry in %dms: %s",
 		    COMMIT_RETRY_MS, b->err);
 	commit_owners_done(b->rv == 0);
+	if (b->rv != 0) {
+		/* the rows are marked again, later in the list: those who
+		 * wait for the next batch wait for them too */
+		struct commit_waiter	*q;
+		struct commit_job	*qj;
+
+		for (q = commit_queue; q; q = q->next)
+			q->seq = clients_dirty_seq();
+		for (qj = commit_jobq; qj; qj = qj->next)
+			qj->seq = clients_dirty_seq();
+	}
 	for (w = b->waiters; w; w = next) {
 		next = w->next;
 		w->done(w, b->rv == 0);

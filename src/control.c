@@ -42,10 +42,17 @@
 #define CONTROL_REFUSED_LOG	10	/* s between refusal reports */
 
 /* A reply produced step by step: next() appends about CONTROL_CHUNK
- * bytes and returns 1, or ends the reply and returns 0. */
+ * bytes and returns 1, ends the reply and returns 0, returns
+ * CTL_STREAM_WAIT when the rest is being read by the writer (it then
+ * calls wake(wake_arg) once it can go on, never from within next), or
+ * -1 when it cannot go on (the connection is closed: the reply is cut
+ * short). free() may come while it waits. */
+#define CTL_STREAM_WAIT	2
 struct ctl_stream {
 	int	(*next)(struct ctl_stream *, struct buf *out);
 	void	(*free)(struct ctl_stream *);
+	void	(*wake)(void *);
+	void	*wake_arg;
 };
 
 struct conn {
@@ -56,6 +63,7 @@ struct conn {
 	struct buf		 out;
 	size_t			 out_off;	/* written of out */
 	struct ctl_stream	*more;		/* the reply goes on */
+	int			 more_wait;	/* more waits for the writer */
 	struct cmd_call		*call;		/* the command in progress */
 	int			 in_line;	/* in control_line */
 	int			 closing;	/* close once out is written */
@@ -417,11 +425,22 @@ control_flush(struct conn *c)
 		if (control_pending(c) > 0 || c->closing)
 			break;
 		if (c->more != NULL) {
-			if (steps++ == CONTROL_CHUNKS_PER_EVENT)
+			if (c->more_wait || steps++ == CONTROL_CHUNKS_PER_EVENT)
 				break;
-			if (!c->more->next(c->more, &c->out)) {
+			before = c->out.len;
+			switch (c->more->next(c->more, &c->out)) {
+			case 0:
 				c->more->free(c->more);
 				c->more = NULL;
+				break;
+			case CTL_STREAM_WAIT:
+				c->more_wait = 1;
+				if (c->out.len == before)
+					goto out;
+				break;
+			case -1:
+				c->closing = 1;
+				break;
 			}
 			continue;
 		}
@@ -433,15 +452,27 @@ control_flush(struct conn *c)
 		    c->more == NULL))
 			break;
 	}
+out:
 	if (control_pending(c) == 0 && c->closing)
 		return -1;
 	if (!c->closing && c->call == NULL &&
 	    control_pending(c) < CONTROL_OUT_HIGH)
 		mask |= SU_WAIT_IN;
-	if (control_pending(c) > 0 || c->more != NULL)
+	if (control_pending(c) > 0 || (c->more != NULL && !c->more_wait))
 		mask |= SU_WAIT_OUT;
 	su_root_eventmask(ctl_root, c->index, c->fd, mask);
 	return 0;
+}
+
+/* A stream that waited for the writer can go on. */
+static void
+control_wake(void *arg)
+{
+	struct conn	*c = arg;
+
+	c->more_wait = 0;
+	if (!c->in_line && control_flush(c) == -1)
+		control_close(c);
 }
 
 /* A command has finished: its reply goes out, and the requests that
@@ -453,7 +484,11 @@ control_call_done(struct cmd_call *call, void *arg)
 
 	if (buf_append(&c->out, call->out.data, call->out.len) == -1)
 		c->closing = 1;
-	c->more = call->stream;
+	if ((c->more = call->stream) != NULL) {
+		c->more->wake = control_wake;
+		c->more->wake_arg = c;
+		c->more_wait = 0;
+	}
 	call->stream = NULL;
 	c->call = NULL;
 	cmd_call_free(call);
@@ -558,95 +593,231 @@ control_client_record(struct buf *out, const struct client *c)
 	proto_end_record(out);
 }
 
-struct selection {
-	char		 *class;	/* NULL: any */
-	int		  state;	/* -1: any */
-	int		  online;	/* -1: any, 0: not online, 1: online */
-	struct buf	  ids;		/* the IDs selected, "id\0id\0..." */
-	size_t		 *off;		/* where each starts in ids */
-	size_t		  n, cap;
-	int		  nomem;
+/*
+ * The listing of clients, read from the store by the writer a page at a
+ * time (CONTROL_CLIENTS_PAGE rows by ID after the last one listed, the
+ * filters applied by the store) as the peer reads it: the event loop
+ * never walks or sorts the table, and the listing shows what is
+ * committed, which is the whole fleet's table when several daemons
+ * share one store. The first page is read before the reply starts (so
+ * a store failure is an ERR); a page that fails later cuts the reply
+ * short (the connection is closed). The first page's job is queued
+ * behind every change made before the request, so the listing starts
+ * from a table that has them. A client this daemon holds is shown with
+ * its newest last_seen (heartbeats are written lazily).
+ */
+#define CONTROL_CLIENTS_PAGE	1000
+
+struct clients_row {
+	struct client_row	 r;
+	char			*mem;	/* r's strings */
 };
 
-static int
-control_selected(const struct selection *s, const struct client *c)
+struct clients_stream {
+	struct ctl_stream	 s;
+	struct commit_job	 job;
+	struct cmd_call		*call;	/* until the first page is read */
+	struct client_filter	 f;
+	char			*class;
+	char			 after[CLIENT_ID_MAX + 1];
+	struct clients_row	*rows;	/* the page read */
+	size_t			 n, pos;
+	int			 nomem;
+	int			 rc;	/* the read's: rows, or -1 */
+	int			 last;	/* the last page is read */
+	int			 busy;	/* a job is queued */
+	int			 in_next;
+	int			 gone;	/* freed while busy */
+	char			 err[256];
+};
+
+static unsigned long	 ctl_clients_jobs;
+static size_t		 ctl_clients_maxrows;
+
+/* Writer jobs the listings of clients ran, and the most rows one of
+ * them read (for the tests). */
+void
+control_clients_pages(unsigned long *jobs, size_t *max_rows)
 {
-	return !((s->class && strcmp(s->class, c->class) != 0) ||
-	    (s->state != -1 && s->state != c->state) ||
-	    (s->online == 1 && c->state != CLIENT_ONLINE) ||
-	    (s->online == 0 && c->state == CLIENT_ONLINE));
+	*jobs = ctl_clients_jobs;
+	*max_rows = ctl_clients_maxrows;
 }
 
-static int
-control_select(struct client *c, void *arg)
+static void
+control_clients_drop(struct clients_stream *cs)
 {
-	struct selection	*s = arg;
-	size_t			*off;
+	size_t	 i;
 
-	if (!control_selected(s, c))
-		return 0;
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 256;
-		if ((off = realloc(s->off, s->cap * sizeof(*off))) == NULL) {
-			s->nomem = 1;
-			return 1;
+	for (i = 0; i < cs->n; i++)
+		free(cs->rows[i].mem);
+	cs->n = cs->pos = 0;
+}
+
+/* On the writer: keep a copy of a row of the page. */
+static int
+control_clients_row(const struct client_row *r, void *arg)
+{
+	struct clients_stream	*cs = arg;
+	struct clients_row	*d = &cs->rows[cs->n];
+	const char		*src[8] = { r->id, r->class, r->state,
+				    r->contact, r->transport, r->address,
+				    r->user_agent, r->path };
+	const char		**dst[8];
+	size_t			 len = 0, l, i;
+	char			*p;
+
+	if (cs->n == CONTROL_CLIENTS_PAGE)
+		return -1;
+	for (i = 0; i < 8; i++)
+		len += src[i] ? strlen(src[i]) + 1 : 0;
+	if ((p = malloc(len ? len : 1)) == NULL) {
+		cs->nomem = 1;
+		return -1;
+	}
+	d->r = *r;
+	d->mem = p;
+	dst[0] = &d->r.id;
+	dst[1] = &d->r.class;
+	dst[2] = &d->r.state;
+	dst[3] = &d->r.contact;
+	dst[4] = &d->r.transport;
+	dst[5] = &d->r.address;
+	dst[6] = &d->r.user_agent;
+	dst[7] = &d->r.path;
+	for (i = 0; i < 8; i++) {
+		if (src[i] == NULL) {
+			*dst[i] = NULL;
+			continue;
 		}
-		s->off = off;
+		l = strlen(src[i]) + 1;
+		memcpy(p, src[i], l);
+		*dst[i] = p;
+		p += l;
 	}
-	s->off[s->n++] = s->ids.len;
-	if (buf_append(&s->ids, c->id, strlen(c->id) + 1) == -1) {
-		s->nomem = 1;
-		return 1;
-	}
+	cs->n++;
 	return 0;
 }
 
-/* qsort has no argument for the comparison: the IDs being sorted (the
- * event loop's thread only) */
-static const char	*control_sort_ids;
-
-static int
-control_cmp_id(const void *a, const void *b)
+static void
+control_clients_run(struct commit_job *j)
 {
-	return strcmp(control_sort_ids + *(const size_t *)a,
-	    control_sort_ids + *(const size_t *)b);
+	struct clients_stream	*cs = (struct clients_stream *)
+				    ((char *)j - offsetof(struct clients_stream,
+				    job));
+
+	cs->rc = store_list_clients(&cs->f, cs->after[0] ? cs->after : NULL,
+	    CONTROL_CLIENTS_PAGE, control_clients_row, cs);
+	if (cs->rc == -1)
+		snprintf(cs->err, sizeof(cs->err), "%s", cs->nomem ?
+		    "out of memory" : store_errmsg());
+	ctl_clients_jobs++;
+	if (cs->n > ctl_clients_maxrows)
+		ctl_clients_maxrows = cs->n;
 }
 
-/*
- * The listing of clients, as the peer reads it: the IDs selected and
- * sorted when the request came, copied (a client may be deleted while
- * the listing goes on, and its memory with it); each is looked up again
- * when its record is written, and left out if it is gone or no longer
- * matches. About 10 bytes per client instead of ~230 of records; the
- * IDs are sorted as one block, not through the clients (1,000,000: 0.4
- * s instead of 0.8).
- */
-struct clients_stream {
-	struct ctl_stream	 s;
-	struct selection	 sel;
-	char			*ids;	/* sorted, "id\0id\0..." */
-	size_t			 len, pos;
-};
+static void control_clients_free(struct ctl_stream *);
+
+static void
+control_clients_done(struct commit_job *j)
+{
+	struct clients_stream	*cs = (struct clients_stream *)
+				    ((char *)j - offsetof(struct clients_stream,
+				    job));
+	struct cmd_call		*call;
+
+	cs->busy = 0;
+	if (j->failed) {
+		cs->rc = -1;
+		snprintf(cs->err, sizeof(cs->err), "out of memory");
+	}
+	if (cs->rc != -1) {
+		cs->last = cs->n < CONTROL_CLIENTS_PAGE;
+		if (cs->n)
+			snprintf(cs->after, sizeof(cs->after), "%s",
+			    cs->rows[cs->n - 1].r.id);
+	}
+	if (cs->gone) {
+		control_clients_free(&cs->s);
+		return;
+	}
+	if ((call = cs->call) != NULL) {	/* the first page */
+		cs->call = NULL;
+		if (call->detached || cs->rc == -1) {
+			if (cs->rc == -1)
+				proto_err(&call->out, "store failure: %s",
+				    cs->err);
+			control_clients_free(&cs->s);
+		} else {
+			buf_puts(&call->out, "OK\n");
+			call->stream = &cs->s;
+		}
+		cmd_done(call);
+		return;
+	}
+	if (cs->rc == -1)
+		log_error("control: a listing of clients is cut short: %s",
+		    cs->err);
+	if (!cs->in_next && cs->s.wake)
+		cs->s.wake(cs->s.wake_arg);
+}
+
+/* Queue the read of the next page. */
+static void
+control_clients_read(struct clients_stream *cs)
+{
+	control_clients_drop(cs);
+	cs->busy = 1;
+	cs->in_next = 1;
+	commit_job(&cs->job);
+	cs->in_next = 0;
+}
+
+static void
+control_clients_record(struct buf *out, const struct client_row *r)
+{
+	struct client	*c;
+	int64_t		 seen = r->last_seen;
+
+	if ((c = clients_find(r->id)) != NULL && c->last_seen > seen)
+		seen = c->last_seen;
+	proto_put_kv(out, "id", r->id);
+	proto_put_kv(out, "class", r->class);
+	proto_put_kv(out, "state", r->state);
+	proto_put_kv(out, "transport", r->transport);
+	proto_put_kv(out, "address", r->address);
+	proto_put_kvi(out, "port", r->port);
+	proto_put_kv(out, "contact", r->contact);
+	proto_put_kv(out, "user_agent", r->user_agent ? r->user_agent : "");
+	if (r->path)
+		proto_put_kv(out, "path", r->path);
+	proto_put_kvi(out, "registered_at", r->registered_at);
+	proto_put_kvi(out, "expires_at", r->expires_at);
+	proto_put_kvi(out, "last_seen", seen);
+	proto_end_record(out);
+}
 
 static int
 control_clients_next(struct ctl_stream *st, struct buf *out)
 {
 	struct clients_stream	*cs = (struct clients_stream *)st;
-	struct client		*c;
-	const char		*id;
 	size_t			 limit = out->len + CONTROL_CHUNK;
 
-	while (cs->pos < cs->len && out->len < limit) {
-		id = cs->ids + cs->pos;
-		cs->pos += strlen(id) + 1;
-		if ((c = clients_find(id)) != NULL &&
-		    control_selected(&cs->sel, c))
-			control_client_record(out, c);
+	while (out->len < limit) {
+		if (cs->busy)
+			return CTL_STREAM_WAIT;
+		if (cs->rc == -1)
+			return -1;
+		if (cs->pos < cs->n) {
+			control_clients_record(out, &cs->rows[cs->pos++].r);
+			continue;
+		}
+		if (cs->last) {
+			buf_puts(out, ".\n");
+			return 0;
+		}
+		control_clients_read(cs);
 	}
-	if (cs->pos < cs->len)
-		return 1;
-	buf_puts(out, ".\n");
-	return 0;
+	return 1;
 }
 
 static void
@@ -654,68 +825,71 @@ control_clients_free(struct ctl_stream *st)
 {
 	struct clients_stream	*cs = (struct clients_stream *)st;
 
-	free(cs->sel.class);
-	buf_free(&cs->sel.ids);
-	free(cs->sel.off);
-	free(cs->ids);
+	if (cs->busy) {		/* its job frees it */
+		cs->gone = 1;
+		return;
+	}
+	control_clients_drop(cs);
+	free(cs->rows);
+	free(cs->class);
 	free(cs);
 }
 
-/* clients [class=C] [state=S] [online=yes|no] */
-struct ctl_stream *
-control_cmd_clients(struct buf *out, int argc, char **argv)
+/* The rest of a streamed reply, not to be sent (its peer has gone). */
+void
+control_stream_free(struct ctl_stream *st)
+{
+	if (st != NULL)
+		st->free(st);
+}
+
+/* clients [class=C] [state=S] [online=yes|no]: answered (cmd_done) once
+ * the first page is read. */
+void
+control_cmd_clients(struct cmd_call *call, int argc, char **argv)
 {
 	struct clients_stream	*cs;
-	struct selection	*s;
 	const char		*v;
-	size_t			 i, len;
+	int			 state;
 
-	if ((cs = calloc(1, sizeof(*cs))) == NULL) {
-		proto_err(out, "out of memory");
-		return NULL;
+	if ((cs = calloc(1, sizeof(*cs))) == NULL ||
+	    (cs->rows = calloc(CONTROL_CLIENTS_PAGE,
+	    sizeof(*cs->rows))) == NULL) {
+		free(cs);
+		proto_err(&call->out, "out of memory");
+		cmd_done(call);
+		return;
 	}
 	cs->s.next = control_clients_next;
 	cs->s.free = control_clients_free;
-	s = &cs->sel;
-	s->state = s->online = -1;
+	cs->job.run = control_clients_run;
+	cs->job.done = control_clients_done;
+	cs->f.online = -1;
 	if ((v = proto_get(argc, argv, "class")) != NULL &&
-	    (s->class = strdup(v)) == NULL)
-		s->nomem = 1;
-	if ((v = proto_get(argc, argv, "state")) != NULL &&
-	    (s->state = clients_state_parse(v)) == -1) {
-		proto_err(out, "unknown state \"%.32s\"", v);
+	    (cs->f.class = cs->class = strdup(v)) == NULL) {
+		proto_err(&call->out, "out of memory");
 		goto fail;
+	}
+	if ((v = proto_get(argc, argv, "state")) != NULL) {
+		if ((state = clients_state_parse(v)) == -1) {
+			proto_err(&call->out, "unknown state \"%.32s\"", v);
+			goto fail;
+		}
+		cs->f.state = clients_state_name(state);
 	}
 	if ((v = proto_get(argc, argv, "online")) != NULL) {
 		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
-			proto_err(out, "online must be yes or no");
+			proto_err(&call->out, "online must be yes or no");
 			goto fail;
 		}
-		s->online = strcmp(v, "yes") == 0;
+		cs->f.online = strcmp(v, "yes") == 0;
 	}
-	if (!s->nomem)
-		clients_foreach(control_select, s);
-	if (s->nomem || (s->ids.len > 0 &&
-	    (cs->ids = malloc(s->ids.len)) == NULL)) {
-		proto_err(out, "out of memory");
-		goto fail;
-	}
-	control_sort_ids = s->ids.data;
-	if (s->n > 1)
-		qsort(s->off, s->n, sizeof(*s->off), control_cmp_id);
-	for (i = 0; i < s->n; i++) {
-		len = strlen(s->ids.data + s->off[i]) + 1;
-		memcpy(cs->ids + cs->len, s->ids.data + s->off[i], len);
-		cs->len += len;
-	}
-	buf_free(&s->ids);
-	free(s->off);
-	s->off = NULL;
-	buf_puts(out, "OK\n");
-	return &cs->s;
+	cs->call = call;
+	control_clients_read(cs);
+	return;
 fail:
 	control_clients_free(&cs->s);
-	return NULL;
+	cmd_done(call);
 }
 
 /* client id=ID */
@@ -777,11 +951,13 @@ control_request_done(struct cmd_call *call, void *arg)
 {
 	struct control_req	*r = arg;
 	struct ctl_stream	*st;
+	int			 rc;
 
 	buf_append(r->out, call->out.data, call->out.len);
 	if ((st = call->stream) != NULL) {
-		while (st->next(st, r->out))
-			;
+		while ((rc = st->next(st, r->out)) != 0 && rc != -1)
+			if (rc == CTL_STREAM_WAIT)
+				commit_flush();
 		st->free(st);
 	}
 	r->finished = 1;

@@ -7,9 +7,10 @@
  * next group commit or sweep carries it). Every OPTIONS is answered 200:
  * one from anybody else is a capability query or a ping and changes
  * nothing. last_seen is written at most every heartbeat.timeout / 4.
- * The sweep, every heartbeat.sweep_interval seconds, marks silent clients
- * offline, ends lapsed registrations and deletes rows
- * retained past registration.retain.
+ * The sweep, every heartbeat.sweep_interval seconds, marks silent
+ * clients offline, ends lapsed registrations and deletes rows retained
+ * past registration.retain; it goes over the table in slices, one per
+ * turn of the loop (heartbeat_sweep_step).
  * With auth.enabled on, an OPTIONS must first pass Digest authentication
  * as the client its From names (auth.c); others get 401 or 403. A
  * retransmission (the same request on the same flow) is answered again
@@ -38,13 +39,39 @@
 #define REGISTRATION_NONE	REGISTRATION_HEADER ": none"
 #define REGISTRATION_ELSEWHERE	REGISTRATION_HEADER ": elsewhere"
 
+/* A sweep goes over the table a slice per turn of the loop: at most
+ * HEARTBEAT_SLICE_ROWS clients or HEARTBEAT_SLICE_US, then the next
+ * slice HEARTBEAT_SLICE_GAP_MS later, so that SIP is answered between
+ * two (a million clients: about 50 slices). Each pass logs its first
+ * HEARTBEAT_LOG_EACH changes of each kind one by one (the rest at
+ * debug level), then a summary. */
+#define HEARTBEAT_SLICE_ROWS	20000
+#define HEARTBEAT_SLICE_US	5000
+#define HEARTBEAT_SLICE_GAP_MS	1
+#define HEARTBEAT_LOG_EACH	16
+
 static const struct config	*hb_cfg;
 static nta_agent_t		*hb_agent;
 static su_timer_t		*hb_timer;
+static su_timer_t		*hb_slice_timer;	/* the next slice */
 /* the constant headers of every 200, parsed once; each reply gets a copy */
 static su_home_t		 hb_home[1];
 static sip_allow_t		*hb_allow;
 static sip_server_t		*hb_server;
+
+struct sweep {
+	int64_t	 now;
+	int64_t	 deadline;	/* us, monotonic: the slice ends */
+	size_t	 pos;		/* the next bucket */
+	size_t	 seen;		/* clients checked, this slice */
+	int	 active;	/* a pass is under way */
+	int	 offline, expired, deleted;
+};
+
+static struct sweep	 hb_sw;
+
+static void heartbeat_slice(su_root_magic_t *, su_timer_t *,
+    su_timer_arg_t *);
 
 static void
 heartbeat_timer(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
@@ -52,7 +79,24 @@ heartbeat_timer(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 	(void)magic;
 	(void)t;
 	(void)arg;
-	heartbeat_sweep(clock_now());
+	if (hb_sw.active)	/* the last pass is not done: it goes on */
+		return;
+	if (heartbeat_sweep_step(clock_now(), HEARTBEAT_SLICE_ROWS,
+	    HEARTBEAT_SLICE_US, NULL) == 0 && hb_slice_timer != NULL)
+		su_timer_set_interval(hb_slice_timer, heartbeat_slice, NULL,
+		    HEARTBEAT_SLICE_GAP_MS);
+}
+
+static void
+heartbeat_slice(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+	(void)magic;
+	(void)t;
+	(void)arg;
+	if (heartbeat_sweep_step(0, HEARTBEAT_SLICE_ROWS, HEARTBEAT_SLICE_US,
+	    NULL) == 0)
+		su_timer_set_interval(hb_slice_timer, heartbeat_slice, NULL,
+		    HEARTBEAT_SLICE_GAP_MS);
 }
 
 int
@@ -70,6 +114,9 @@ heartbeat_init(const struct config *cfg, su_root_t *root, nta_agent_t *agent)
 		return -1;
 	if (su_timer_set_for_ever(hb_timer, heartbeat_timer, NULL) == -1)
 		return -1;
+	if ((hb_slice_timer = su_timer_create(su_root_task(root),
+	    HEARTBEAT_SLICE_GAP_MS)) == NULL)
+		return -1;
 	return 0;
 }
 
@@ -78,6 +125,9 @@ heartbeat_shutdown(void)
 {
 	su_timer_destroy(hb_timer);
 	hb_timer = NULL;
+	su_timer_destroy(hb_slice_timer);
+	hb_slice_timer = NULL;
+	memset(&hb_sw, 0, sizeof(hb_sw));
 	su_home_deinit(hb_home);
 	hb_allow = NULL;
 	hb_server = NULL;
@@ -150,7 +200,7 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 		if (c->state == CLIENT_OFFLINE) {
 			/* cluster: its parked targets come with the write */
 			c->take = (uint8_t)cluster_on();
-			c->state = CLIENT_ONLINE;
+			clients_set_state(c, CLIENT_ONLINE);
 			log_info("heartbeat: %s is back online", c->id);
 			dispatch_client_online(c);
 		}
@@ -167,11 +217,6 @@ heartbeat_request(msg_t *msg, sip_t *sip)
 	    TAG_END());
 }
 
-struct sweep {
-	int64_t	 now;
-	int	 offline, expired, deleted;
-};
-
 static int
 heartbeat_check(struct client *c, void *arg)
 {
@@ -181,18 +226,27 @@ heartbeat_check(struct client *c, void *arg)
 	case CLIENT_ONLINE:
 	case CLIENT_OFFLINE:
 		if (sw->now >= c->expires_at) {
-			c->state = CLIENT_EXPIRED;
+			clients_set_state(c, CLIENT_EXPIRED);
 			clients_set_tport(c, NULL);
 			clients_mark(c, CLIENT_DIRTY_ROW);
-			log_info("heartbeat: registration of %s expired", c->id);
-			sw->expired++;
+			if (sw->expired++ < HEARTBEAT_LOG_EACH)
+				log_info("heartbeat: registration of %s "
+				    "expired", c->id);
+			else
+				log_debug("heartbeat: registration of %s "
+				    "expired", c->id);
 		} else if (c->state == CLIENT_ONLINE && hb_cfg->hb_timeout &&
 		    sw->now - c->last_seen > hb_cfg->hb_timeout) {
-			c->state = CLIENT_OFFLINE;
+			clients_set_state(c, CLIENT_OFFLINE);
 			clients_mark(c, CLIENT_DIRTY_SEEN);
-			log_info("heartbeat: %s is offline (silent for %llds)",
-			    c->id, (long long)(sw->now - c->last_seen));
-			sw->offline++;
+			if (sw->offline++ < HEARTBEAT_LOG_EACH)
+				log_info("heartbeat: %s is offline (silent "
+				    "for %llds)", c->id,
+				    (long long)(sw->now - c->last_seen));
+			else
+				log_debug("heartbeat: %s is offline (silent "
+				    "for %llds)", c->id,
+				    (long long)(sw->now - c->last_seen));
 		}
 		break;
 	case CLIENT_EXPIRED:
@@ -207,26 +261,70 @@ heartbeat_check(struct client *c, void *arg)
 		}
 		break;
 	}
+	/* the clock is read every 1024 clients: a slice's time bound */
+	if ((++sw->seen & 1023) == 0 && sw->deadline &&
+	    clock_mono_us() >= sw->deadline)
+		return 1;
 	return 0;
 }
 
 /*
- * One pass over the table at time now, then start a commit of every
- * change (including the lazy heartbeat writes), without waiting for the
- * writer thread (commit.c). Returns the number of clients
- * whose state changed or that were deleted.
+ * One slice of a sweep: check at most max_rows clients (whole buckets,
+ * so a few more) or for at most max_us (0: no bound), going on from
+ * where the slice before stopped; a new pass starts at time now (now is
+ * ignored while a pass is under way: the whole pass uses its start's
+ * time). seen, if not NULL, gets the clients checked. At a pass's end,
+ * the summary is logged and a commit of every change is started
+ * (without waiting for the writer thread, commit.c). Returns 1 when the
+ * pass is done, else 0 (call again, at a later turn of the loop).
+ */
+int
+heartbeat_sweep_step(int64_t now, size_t max_rows, int64_t max_us,
+    size_t *seen)
+{
+	int	 done;
+
+	if (!hb_sw.active) {
+		memset(&hb_sw, 0, sizeof(hb_sw));
+		hb_sw.active = 1;
+		hb_sw.now = now;
+	}
+	hb_sw.seen = 0;
+	hb_sw.deadline = max_us > 0 ? clock_mono_us() + max_us : 0;
+	done = clients_foreach_from(&hb_sw.pos, max_rows, heartbeat_check,
+	    &hb_sw);
+	if (seen != NULL)
+		*seen = hb_sw.seen;
+	if (!done)
+		return 0;
+	hb_sw.active = 0;
+	if (hb_sw.offline > HEARTBEAT_LOG_EACH)
+		log_info("heartbeat: %d clients went offline in this sweep "
+		    "(silent for more than %ds; the first %d named above)",
+		    hb_sw.offline, hb_cfg->hb_timeout, HEARTBEAT_LOG_EACH);
+	if (hb_sw.expired > HEARTBEAT_LOG_EACH)
+		log_info("heartbeat: %d registrations expired in this sweep "
+		    "(the first %d named above)", hb_sw.expired,
+		    HEARTBEAT_LOG_EACH);
+	if (hb_sw.deleted)
+		log_info("heartbeat: %d lapsed registrations deleted",
+		    hb_sw.deleted);
+	commit_start();
+	return 1;
+}
+
+/*
+ * A whole pass over the table at time now, at once (the timer runs it
+ * in slices, heartbeat_sweep_step); a pass under way is finished with
+ * now. Returns the number of clients whose state changed or that were
+ * deleted in the pass.
  */
 int
 heartbeat_sweep(int64_t now)
 {
-	struct sweep	 sw;
-
-	memset(&sw, 0, sizeof(sw));
-	sw.now = now;
-	clients_foreach(heartbeat_check, &sw);
-	if (sw.deleted)
-		log_info("heartbeat: %d lapsed registrations deleted",
-		    sw.deleted);
-	commit_start();
-	return sw.offline + sw.expired + sw.deleted;
+	if (hb_sw.active)
+		hb_sw.now = now;
+	while (!heartbeat_sweep_step(now, (size_t)-1, 0, NULL))
+		;
+	return hb_sw.offline + hb_sw.expired + hb_sw.deleted;
 }

@@ -738,86 +738,148 @@ api_cancel(struct http_req *r, char **p)
 		dispatch_cancel(&rq, api_cancel_done, t);
 }
 
-struct client_sel {
-	const char		*class;
-	const char		*cursor;
-	int			 state;
-	const struct client	**v;
-	size_t			 n, cap;
-	int			 nomem;
+/* A page of GET /v1/clients, read by the writer. */
+struct api_clients_read {
+	struct commit_job	 job;
+	struct http_ticket	*t;
+	struct client_filter	 f;
+	char			*class;
+	char			*cursor;
+	long			 limit;
+	json_t			*a;	/* the page, limit + 1 at most */
+	int			 rc;
+	char			 err[256];
 };
 
 static int
-api_client_select(struct client *c, void *arg)
+api_clients_row(const struct client_row *r, void *arg)
 {
-	struct client_sel	*s = arg;
-	const struct client	**v;
+	struct api_clients_read	*rd = arg;
+	json_t			*o;
 
-	if ((s->class && strcmp(s->class, c->class) != 0) ||
-	    (s->state != -1 && s->state != c->state) ||
-	    (s->cursor && strcmp(c->id, s->cursor) <= 0))
-		return 0;
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 256;
-		if ((v = realloc(s->v, s->cap * sizeof(*v))) == NULL) {
-			s->nomem = 1;
-			return 1;
-		}
-		s->v = v;
-	}
-	s->v[s->n++] = c;
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s?, s:I, "
+	    "s:I, s:I}",
+	    "id", r->id, "class", r->class, "state", r->state,
+	    "transport", r->transport, "address", r->address,
+	    "port", r->port, "contact", r->contact,
+	    "user_agent", r->user_agent,
+	    "registered_at", (json_int_t)r->registered_at,
+	    "expires_at", (json_int_t)r->expires_at,
+	    "last_seen", (json_int_t)r->last_seen);
+	if (o == NULL || json_array_append_new(rd->a, o) == -1)
+		return -1;
 	return 0;
 }
 
-static int
-api_client_cmp(const void *a, const void *b)
+/* On the writer: limit + 1 rows after the cursor (the one more tells
+ * whether a next page exists). */
+static void
+api_clients_run(struct commit_job *j)
 {
-	return strcmp((*(const struct client *const *)a)->id,
-	    (*(const struct client *const *)b)->id);
+	struct api_clients_read	*rd = (struct api_clients_read *)j;
+
+	if ((rd->rc = store_list_clients(&rd->f, rd->cursor,
+	    (int)rd->limit + 1, api_clients_row, rd)) == -1)
+		snprintf(rd->err, sizeof(rd->err), "%s", store_errmsg());
+}
+
+static void
+api_clients_done(struct commit_job *j)
+{
+	struct api_clients_read	*rd = (struct api_clients_read *)j;
+	struct http_req		*r = http_ticket_take(rd->t);
+	const struct client	*c;
+	json_t			*o;
+	const char		*next = NULL;
+	size_t			 i, n;
+
+	if (r == NULL)
+		goto out;
+	if (j->failed || rd->a == NULL) {
+		http_error(r, 503, "out of memory");
+		goto out;
+	}
+	if (rd->rc == -1) {
+		http_error(r, 503, "store failure: %s", rd->err);
+		goto out;
+	}
+	if ((n = json_array_size(rd->a)) > (size_t)rd->limit) {
+		json_array_remove(rd->a, (size_t)rd->limit);
+		n = (size_t)rd->limit;
+		next = json_string_value(json_object_get(json_array_get(rd->a,
+		    n - 1), "id"));
+	}
+	/* heartbeats are written lazily: this daemon's clients with their
+	 * newest last_seen */
+	for (i = 0; i < n; i++) {
+		o = json_array_get(rd->a, i);
+		if ((c = clients_find(json_string_value(json_object_get(o,
+		    "id")))) != NULL && c->last_seen >
+		    json_integer_value(json_object_get(o, "last_seen")))
+			json_object_set_new(o, "last_seen",
+			    json_integer((json_int_t)c->last_seen));
+	}
+	api_page(r, json_pack("{s:O}", "clients", rd->a), next);
+out:
+	json_decref(rd->a);
+	free(rd->class);
+	free(rd->cursor);
+	free(rd);
 }
 
 /* GET /v1/clients?class=C&state=S&limit=N&cursor=ID: sorted by ID; the
  * cursor is the last ID of the page before, the next page starts after
- * it (a client that registers meanwhile shows if its ID sorts later). */
+ * it (a client that registers meanwhile shows if its ID sorts later).
+ * Read from the store (what is committed) by the writer, one page. */
 static void
 api_clients(struct http_req *r, char **p)
 {
-	struct client_sel	 s = { 0 };
-	const char		*v;
-	json_t			*a;
-	size_t			 i;
+	struct api_clients_read	*rd;
+	const char		*v, *class, *cursor;
 	long			 lim;
+	int			 state = -1;
 
 	(void)p;
 	if ((lim = api_limit(r)) == -1)
 		return;
-	s.class = http_query(r, "class");
-	s.cursor = http_query(r, "cursor");
-	s.state = -1;
-	if (s.cursor != NULL && !clients_valid_id(s.cursor)) {
+	class = http_query(r, "class");
+	cursor = http_query(r, "cursor");
+	if (cursor != NULL && !clients_valid_id(cursor)) {
 		http_error(r, 400, "bad cursor \"%.64s\": pass the "
-		    "next_cursor of the page before (a client ID)", s.cursor);
+		    "next_cursor of the page before (a client ID)", cursor);
 		return;
 	}
 	if ((v = http_query(r, "state")) != NULL &&
-	    (s.state = clients_state_parse(v)) == -1) {
+	    (state = clients_state_parse(v)) == -1) {
 		http_error(r, 400, "unknown state \"%.32s\"", v);
 		return;
 	}
-	clients_foreach(api_client_select, &s);
-	if (s.nomem) {
-		free(s.v);
+	if ((rd = calloc(1, sizeof(*rd))) == NULL ||
+	    (class && (rd->class = strdup(class)) == NULL) ||
+	    (cursor && (rd->cursor = strdup(cursor)) == NULL) ||
+	    (rd->a = json_array()) == NULL) {
+		if (rd) {
+			free(rd->class);
+			free(rd->cursor);
+			free(rd);
+		}
 		http_error(r, 503, "out of memory");
 		return;
 	}
-	if (s.n > 1)
-		qsort(s.v, s.n, sizeof(*s.v), api_client_cmp);
-	a = json_array();
-	for (i = 0; i < s.n && i < (size_t)lim; i++)
-		json_array_append_new(a, api_client(s.v[i]));
-	api_page(r, json_pack("{s:o}", "clients", a),
-	    s.n > (size_t)lim ? s.v[lim - 1]->id : NULL);
-	free(s.v);
+	if ((rd->t = http_wait(r)) == NULL) {
+		json_decref(rd->a);
+		free(rd->class);
+		free(rd->cursor);
+		free(rd);
+		return;
+	}
+	rd->f.class = rd->class;
+	rd->f.state = state == -1 ? NULL : clients_state_name(state);
+	rd->f.online = -1;
+	rd->limit = lim;
+	rd->job.run = api_clients_run;
+	rd->job.done = api_clients_done;
+	commit_job(&rd->job);
 }
 
 static void

@@ -204,6 +204,8 @@ struct client {
 	uint8_t		 transport;	/* enum transport */
 	uint8_t		 state;		/* enum client_state */
 	uint8_t		 dirty;		/* CLIENT_DIRTY_* */
+	uint64_t	 dseq;		/* when it joined the dirty list
+					   (clients_dirty_seq) */
 	uint16_t	 binding;	/* never 0; changes with the address,
 					   port or transport it registered
 					   from (a stale answer: dispatch.c) */
@@ -254,12 +256,20 @@ void	 clients_unregister(struct client *, int64_t now);
 void	 clients_set_tport(struct client *, struct tport_s *);
 int	 clients_restore(const struct client *);
 void	 clients_mark(struct client *, int dirty);
+void	 clients_set_state(struct client *, int state);
 struct client *clients_take_dirty(void);
 void	 clients_requeue_dirty(struct client *list);
 void	 clients_requeue(struct client *, int marks);
 void	 clients_written(struct client *, int marks);
+/* rows one batch takes at most: the copy on the event loop is bounded */
+#define CLIENTS_BATCH_MAX	10000
 int	 clients_batch(struct store_batch *);
 void	 clients_batch_done(int ok);
+uint64_t clients_dirty_seq(void);
+uint64_t clients_batch_covered(void);
+int	 clients_dirty_left(void);
+int	 clients_foreach_from(size_t *pos, size_t max,
+	    int (*)(struct client *, void *), void *);
 size_t	 clients_count(void);
 void	 clients_stats(struct clients_stats *);
 void	 clients_foreach(int (*)(struct client *, void *), void *);
@@ -520,6 +530,7 @@ void	 dispatch_messages(const struct messages_req *,
 void	 dispatch_cancel(const struct cancel_req *,
 	    void (*done)(void *, const struct cancel_result *), void *arg);
 void	 dispatch_status_pages(unsigned long *jobs, size_t *max_rows);
+size_t	 dispatch_tick_most(void);
 int	 dispatch_max_ttl(void);
 int	 dispatch_reachable(const struct client *);
 /* url is a Sofia url_t *, an anonymous struct that cannot be declared */
@@ -563,6 +574,13 @@ struct client_row {
 	int64_t		 registered_at;
 	int64_t		 expires_at;
 	int64_t		 last_seen;
+};
+
+/* Which clients a listing shows (store_list_clients). */
+struct client_filter {
+	const char	*class;		/* NULL: any */
+	const char	*state;		/* a state's name; NULL: any */
+	int		 online;	/* -1: any, 0: not online, 1: online */
 };
 
 struct message_row {
@@ -672,6 +690,9 @@ struct store_batch {
  *		id (NULL: all), only unfinished ones if active_only, only
  *		those older than after (NULL: from the newest), at most limit
  *		(-1: all)
+ * list_clients	a page of clients by ID (byte order): those with ID >
+ *		after (NULL: from the first) that pass the filter, at most
+ *		limit
  * load_targets	by client ID, the ones with client ID > after (NULL: from
  *		the first), at most limit (-1: all)
  * load_users	by ID; the one id, or all if NULL
@@ -694,6 +715,9 @@ struct store_backend {
 	int	(*write)(const struct store_batch *);
 	int	(*load_clients)(int (*fn)(const struct client_row *, void *),
 		    void *);
+	int	(*list_clients)(const struct client_filter *,
+		    const char *after, int limit,
+		    int (*fn)(const struct client_row *, void *), void *);
 	int	(*load_messages)(const char *id, int active_only,
 		    const struct message_pos *after, int limit,
 		    int (*fn)(const struct message_row *, void *), void *);
@@ -852,6 +876,8 @@ int	 store_version(void);
 int	 store_write(const struct store_batch *);
 int	 store_load_clients(int (*)(const struct client_row *, void *),
 	    void *);
+int	 store_list_clients(const struct client_filter *, const char *after,
+	    int limit, int (*)(const struct client_row *, void *), void *);
 int	 store_load_messages(const char *id, int active_only,
 	    const struct message_pos *after, int limit,
 	    int (*)(const struct message_row *, void *), void *);
@@ -886,6 +912,8 @@ int	 store_load_outbox(int (*fn)(const struct outbox_row *, void *),
 struct commit_waiter {
 	struct commit_waiter	*next;
 	void			(*done)(struct commit_waiter *, int ok);
+	uint64_t		 seq;	/* the client rows it waits for
+					   (set by commit_wait) */
 };
 
 /* Work for the writer side: run on its thread, done on the event loop. */
@@ -894,6 +922,7 @@ struct commit_job {
 	void			(*run)(struct commit_job *);
 	void			(*done)(struct commit_job *);
 	int			 failed;	/* run did not run */
+	uint64_t		 seq;	/* set by commit_job, as a waiter's */
 };
 
 /* The arrival rate of waiters, for the adaptive delay (times in us). */
@@ -1112,6 +1141,8 @@ int	 heartbeat_init(const struct config *, struct su_root_s *,
 void	 heartbeat_shutdown(void);
 void	 heartbeat_request(struct msg_s *, struct sip_s *);
 int	 heartbeat_sweep(int64_t now);
+int	 heartbeat_sweep_step(int64_t now, size_t max_rows, int64_t max_us,
+	    size_t *seen);
 
 /* ---- sip.c: the nta agent and routing of requests by method ---- */
 
@@ -1151,7 +1182,10 @@ int	 control_init(const struct config *, struct su_root_s *, char *err,
 void	 control_shutdown(void);
 void	 control_request(struct buf *out, int argc, char **argv);
 struct ctl_stream;
-struct ctl_stream *control_cmd_clients(struct buf *, int argc, char **argv);
+struct cmd_call;
+void	 control_cmd_clients(struct cmd_call *, int argc, char **argv);
+void	 control_stream_free(struct ctl_stream *);
+void	 control_clients_pages(unsigned long *jobs, size_t *max_rows);
 void	 control_cmd_client(struct buf *, int argc, char **argv);
 void	 control_cmd_stats(struct buf *);
 

@@ -173,6 +173,16 @@ store_load_clients(int (*fn)(const struct client_row *, void *), void *arg)
 	return store_be ? store_be->load_clients(fn, arg) : -1;
 }
 
+/* A page of clients (struct client_filter), by ID after after (NULL:
+ * from the first), at most limit: the count, or -1. */
+int
+store_list_clients(const struct client_filter *f, const char *after,
+    int limit, int (*fn)(const struct client_row *, void *), void *arg)
+{
+	return store_be ? store_be->list_clients(f, after, limit, fn, arg) :
+	    -1;
+}
+
 int
 store_load_messages(const char *id, int active_only,
     const struct message_pos *after, int limit,

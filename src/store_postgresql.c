@@ -56,6 +56,7 @@ enum {
 	ST_TOUCH_CLIENT,
 	ST_DELETE_CLIENT,
 	ST_LOAD_CLIENTS,
+	ST_LIST_CLIENTS,
 	ST_PUT_MESSAGE,
 	ST_PUT_TARGET,
 	ST_SET_MESSAGE_STATE,
@@ -101,6 +102,15 @@ static const char *const pg_sql[ST_COUNT] = {
 	    "SELECT id, class, state, contact, transport, address, port,"
 	    " user_agent, registered_at, expires_at, last_seen, path"
 	    " FROM clients",
+	/* as in store_sqlite.c; id is COLLATE "C": byte order */
+	[ST_LIST_CLIENTS] =
+	    "SELECT id, class, state, contact, transport, address, port,"
+	    " user_agent, registered_at, expires_at, last_seen, path"
+	    " FROM clients WHERE id > $1::text"
+	    " AND ($2::text IS NULL OR class = $2::text)"
+	    " AND ($3::text IS NULL OR state = $3::text)"
+	    " AND ($4::int < 0 OR (state = 'online') = ($4::int = 1))"
+	    " ORDER BY id LIMIT $5::bigint",
 	/* an upsert (SQLite's is a plain INSERT): see the header */
 	[ST_PUT_MESSAGE] =
 	    "INSERT INTO messages (id, state, selector, content_type, body,"
@@ -1488,6 +1498,24 @@ pg_load_clients(int (*fn)(const struct client_row *, void *), void *arg)
 }
 
 static int
+pg_list_clients(const struct client_filter *f, const char *after, int limit,
+    int (*fn)(const struct client_row *, void *), void *arg)
+{
+	struct pg_cb	 cb = { (void *)fn, arg, NULL };
+	char		 on[24], lim[24];
+	const char	*v[5];
+
+	pg_count();
+	v[0] = after ? after : "";
+	v[1] = f->class;
+	v[2] = f->state;
+	v[3] = I64(on, f->online);
+	v[4] = I64(lim, limit);
+	return pg_rows(ST_LIST_CLIENTS, 5, v, "listing clients", 0,
+	    pg_client_row, &cb);
+}
+
+static int
 pg_message_row(const PGresult *r, int i, void *arg)
 {
 	struct pg_cb		*cb = arg;
@@ -2459,6 +2487,7 @@ const struct store_backend store_postgresql = {
 	.write = pg_write,
 	.load_clients = pg_load_clients,
 	.load_messages = pg_load_messages,
+	.list_clients = pg_list_clients,
 	.load_targets = pg_load_targets,
 	.load_users = pg_load_users,
 	.load_tokens = pg_load_tokens,

@@ -43,6 +43,7 @@ enum {
 	ST_TOUCH_CLIENT,
 	ST_DELETE_CLIENT,
 	ST_LOAD_CLIENTS,
+	ST_LIST_CLIENTS,
 	ST_PUT_MESSAGE,
 	ST_PUT_TARGET,
 	ST_SET_MESSAGE_STATE,
@@ -82,6 +83,16 @@ static const char *const sqlite_sql[ST_COUNT] = {
 	    "SELECT id, class, state, contact, transport, address, port,"
 	    " user_agent, registered_at, expires_at, last_seen, path"
 	    " FROM clients",
+	/* ?1: after this ID ('': from the first); ?2 class, ?3 state (NULL:
+	 * any); ?4 online (-1: any, 0: not, 1: online); ?5: how many. By
+	 * the primary key, a page at a time (clients_page) */
+	[ST_LIST_CLIENTS] =
+	    "SELECT id, class, state, contact, transport, address, port,"
+	    " user_agent, registered_at, expires_at, last_seen, path"
+	    " FROM clients WHERE id > ?1"
+	    " AND (?2 IS NULL OR class = ?2) AND (?3 IS NULL OR state = ?3)"
+	    " AND (?4 < 0 OR (state = 'online') = ?4)"
+	    " ORDER BY id LIMIT ?5",
 	[ST_PUT_MESSAGE] =
 	    "INSERT INTO messages (id, state, selector, content_type, body,"
 	    " created_at, expires_at, finished_at, callback)"
@@ -817,14 +828,14 @@ sqlite_rows_end(sqlite3_stmt *st, int rc, int n, const char *what)
 	return n;
 }
 
+/* The client rows of st (the columns of ST_LOAD_CLIENTS) to fn. */
 static int
-sqlite_load_clients(int (*fn)(const struct client_row *, void *), void *arg)
+sqlite_client_rows(sqlite3_stmt *st, int (*fn)(const struct client_row *,
+    void *), void *arg, const char *what)
 {
-	sqlite3_stmt		*st = sc->st[ST_LOAD_CLIENTS];
 	struct client_row	 c;
 	int			 rc, n = 0;
 
-	sqlite_count();
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&c, 0, sizeof(c));
 		c.op = STORE_PUT;
@@ -848,7 +859,36 @@ sqlite_load_clients(int (*fn)(const struct client_row *, void *), void *arg)
 		}
 		n++;
 	}
-	return sqlite_rows_end(st, rc, n, "loading clients");
+	return sqlite_rows_end(st, rc, n, what);
+}
+
+static int
+sqlite_load_clients(int (*fn)(const struct client_row *, void *), void *arg)
+{
+	sqlite_count();
+	return sqlite_client_rows(sc->st[ST_LOAD_CLIENTS], fn, arg,
+	    "loading clients");
+}
+
+static int
+sqlite_list_clients(const struct client_filter *f, const char *after,
+    int limit, int (*fn)(const struct client_row *, void *), void *arg)
+{
+	sqlite3_stmt	*st = sc->st[ST_LIST_CLIENTS];
+
+	sqlite_count();
+	sqlite3_bind_text(st, 1, after ? after : "", -1, SQLITE_STATIC);
+	if (f->class)
+		sqlite3_bind_text(st, 2, f->class, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 2);
+	if (f->state)
+		sqlite3_bind_text(st, 3, f->state, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 3);
+	sqlite3_bind_int(st, 4, f->online);
+	sqlite3_bind_int(st, 5, limit);
+	return sqlite_client_rows(st, fn, arg, "listing clients");
 }
 
 static void
@@ -1276,6 +1316,7 @@ const struct store_backend store_sqlite = {
 	.write = sqlite_write,
 	.load_clients = sqlite_load_clients,
 	.load_messages = sqlite_load_messages,
+	.list_clients = sqlite_list_clients,
 	.load_targets = sqlite_load_targets,
 	.load_users = sqlite_load_users,
 	.load_tokens = sqlite_load_tokens,

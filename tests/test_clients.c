@@ -117,7 +117,7 @@ test_register_find(void)
 	CU_ASSERT_EQUAL(clients_count(), 1);
 
 	/* a new registration of the same ID updates the same client */
-	c->state = CLIENT_OFFLINE;
+	clients_set_state(c, CLIENT_OFFLINE);
 	test_reg_fill(&r, "alice", 2000);
 	r.class = "android";
 	r.contact = "<sip:alice@[2001:db8::1]>";
@@ -255,6 +255,74 @@ test_dirty_list(void)
 	/* a client dropped from the list would keep its mark for ever */
 	CU_ASSERT_EQUAL(b->dirty, 0);
 	CU_ASSERT_EQUAL(c->dirty, 0);
+}
+
+static int
+stats_walk(struct client *c, void *arg)
+{
+	struct clients_stats	*st = arg;
+
+	st->total++;
+	st->by_state[c->state]++;
+	return 0;
+}
+
+/* clients_stats (kept as counts) agrees with a walk of the table. */
+static int
+stats_agree(void)
+{
+	struct clients_stats	 a, w;
+
+	clients_stats(&a);
+	memset(&w, 0, sizeof(w));
+	clients_foreach(stats_walk, &w);
+	return memcmp(&a, &w, sizeof(a)) == 0;
+}
+
+/* The counts by state follow registering, state changes, restoring,
+ * unregistering and deletes. */
+static void
+test_stats_counts(void)
+{
+	struct registration	 r;
+	struct client		*a, *b, x;
+	struct clients_stats	 st;
+
+	test_reg_fill(&r, "sa", 1000);
+	CU_ASSERT_EQUAL_FATAL(clients_register(&r, &a), 0);
+	test_reg_fill(&r, "sb", 1000);
+	CU_ASSERT_EQUAL_FATAL(clients_register(&r, &b), 0);
+	CU_ASSERT(stats_agree());
+	clients_set_state(a, CLIENT_OFFLINE);
+	CU_ASSERT(stats_agree());
+	clients_unregister(b, 1100);
+	CU_ASSERT(stats_agree());
+	memset(&x, 0, sizeof(x));
+	x.id = "sc";
+	x.class = "k";
+	x.contact = "<sip:sc@h>";
+	x.state = CLIENT_EXPIRED;
+	x.transport = TRANSPORT_UDP;
+	CU_ASSERT_EQUAL(clients_restore(&x), 0);
+	CU_ASSERT(stats_agree());
+	clients_stats(&st);
+	CU_ASSERT_EQUAL(st.total, 3);
+	CU_ASSERT_EQUAL(st.by_state[CLIENT_OFFLINE], 1);
+	CU_ASSERT_EQUAL(st.by_state[CLIENT_UNREGISTERED], 1);
+	CU_ASSERT_EQUAL(st.by_state[CLIENT_EXPIRED], 1);
+	release(clients_take_dirty());
+	clients_mark(b, CLIENT_DIRTY_DELETE);
+	release(clients_take_dirty());		/* b is freed */
+	CU_ASSERT_PTR_NULL(clients_find("sb"));
+	CU_ASSERT(stats_agree());
+	clients_stats(&st);
+	CU_ASSERT_EQUAL(st.total, 2);
+	CU_ASSERT_EQUAL(st.by_state[CLIENT_UNREGISTERED], 0);
+	test_reg_fill(&r, "sa", 1200);		/* back online */
+	CU_ASSERT_EQUAL_FATAL(clients_register(&r, &a), 0);
+	CU_ASSERT(stats_agree());
+	clients_stats(&st);
+	CU_ASSERT_EQUAL(st.by_state[CLIENT_ONLINE], 1);
 }
 
 static void
@@ -547,7 +615,9 @@ test_clients_register(void)
 	if ((s = CU_add_suite_with_setup_and_teardown("clients", NULL, NULL,
 	    clients_setup, clients_teardown)) == NULL)
 		return -1;
-	if (CU_add_test(s, "register, find, update, unregister",
+	if (CU_add_test(s, "stats: counts by state follow the changes",
+	    test_stats_counts) == NULL ||
+	    CU_add_test(s, "register, find, update, unregister",
 	    test_register_find) == NULL ||
 	    CU_add_test(s, "dirty list order and marks", test_dirty_list) ==
 	    NULL ||

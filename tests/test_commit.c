@@ -192,6 +192,67 @@ test_batch_is_a_copy(void)
 	CU_ASSERT_STRING_EQUAL(contact, "<sip:three@h>");
 }
 
+static int
+count_row(const struct client_row *r, void *arg)
+{
+	(void)r;
+	++*(int *)arg;
+	return 0;
+}
+
+/* Client rows in the store (read on this thread's connection). */
+static int
+stored_clients(void)
+{
+	int	 n = 0;
+
+	commit_drain();
+	return store_load_clients(count_row, &n) == -1 ? -1 : n;
+}
+
+/*
+ * A batch takes at most CLIENTS_BATCH_MAX client rows, the first marked
+ * (a mass change is copied a slice per batch, not all in one turn of
+ * the loop); a waiter whose row was marked after those is not told
+ * before the next batch has written it, and a job queued with it does
+ * not run before either.
+ */
+static void
+test_batch_capped(void)
+{
+	enum { EXTRA = 500 };
+	struct waiter		 w;
+	char			 id[32], contact[128];
+	int			 i, n0;
+
+	CU_ASSERT_FATAL(cm_ready);
+	CU_ASSERT_EQUAL_FATAL(commit_flush(), 0);
+	n0 = stored_clients();
+	memset(&w, 0, sizeof(w));
+	w.w.done = waiter_done;
+	for (i = 0; i < CLIENTS_BATCH_MAX + EXTRA; i++) {
+		snprintf(id, sizeof(id), "cap%05d", i);
+		CU_ASSERT_FATAL(reg(id, "<sip:cap@h>") != NULL);
+	}
+	CU_ASSERT_FATAL(reg("late", "<sip:late@h>") != NULL);
+	commit_wait(&w.w);		/* the 200 of late's REGISTER */
+	commit_start();			/* the first batch, on the writer */
+	commit_drain();			/* written, and only that one */
+	CU_ASSERT_EQUAL(stored_clients(), n0 + CLIENTS_BATCH_MAX);
+	CU_ASSERT_EQUAL(stored_contact("late", contact, sizeof(contact)), 0);
+	CU_ASSERT_STRING_EQUAL(contact, "");
+	CU_ASSERT_EQUAL(w.calls, 0);	/* its row is not written yet */
+	CU_ASSERT(clients_dirty_left());
+	CU_ASSERT_EQUAL(commit_flush(), 0);	/* the rest */
+	CU_ASSERT_EQUAL(w.calls, 1);
+	CU_ASSERT_EQUAL(w.ok, 1);
+	CU_ASSERT_EQUAL(stored_contact("late", contact, sizeof(contact)), 0);
+	CU_ASSERT_STRING_EQUAL(contact, "<sip:late@h>");
+	CU_ASSERT_EQUAL(stored_clients(), n0 + CLIENTS_BATCH_MAX + EXTRA + 1);
+	CU_ASSERT(!clients_dirty_left());
+	CU_ASSERT_EQUAL(commit_waiting(), 0);
+}
+
 /* A deleted client leaves the table when its delete is committed, not
  * before; one that registers again meanwhile stays, and so does its row. */
 static void
@@ -479,7 +540,9 @@ test_commit_register(void)
 	    commit_suite_clean, commit_setup, commit_teardown);
 	if (s == NULL)
 		return -1;
-	if (CU_add_test(s, "a batch is a copy", test_batch_is_a_copy) ==
+	if (CU_add_test(s, "a batch takes at most CLIENTS_BATCH_MAX rows; "
+	    "its waiters wait for theirs", test_batch_capped) == NULL ||
+	    CU_add_test(s, "a batch is a copy", test_batch_is_a_copy) ==
 	    NULL ||
 	    CU_add_test(s, "a delete frees the client once committed",
 	    test_delete) == NULL ||

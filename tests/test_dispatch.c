@@ -585,7 +585,7 @@ client_add(const char *id, const char *cls, enum transport tr, int state,
 	if ((c = test_reg_client(&r)) == NULL)
 		return NULL;
 	if (state != CLIENT_ONLINE) {
-		c->state = (uint8_t)state;
+		clients_set_state(c, state);
 		clients_mark(c, CLIENT_DIRTY_SEEN);
 	}
 	return c;
@@ -1608,6 +1608,61 @@ test_no_chain(void)
 		fprintf(stderr, "\nchain: %lld sent in a turn\n", most);
 }
 
+/*
+ * A retry wave does not hold the loop: when the retries of many targets
+ * are due at once (a fan-out to a closed port, all failed by ICMP and
+ * due together), a tick moves at most DISPATCH_TICK_MOVE (512) of them
+ * to the ready queues and comes again a millisecond later for the rest
+ * (issue 11: 100,000 due retries moved in one tick, 0.1 to 0.3 s).
+ */
+static void
+test_tick_bounded(void)
+{
+	char		 id[MESSAGE_ID_LEN + 1], cid[16];
+	long long	 sent0;
+	int		 i, n = 1500;
+	unsigned	 port = closed_udp_port();
+	int64_t		 end;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	CU_ASSERT_FATAL(port != 0);
+	lv_conf.dp_max_in_flight = n;
+	lv_conf.dp_retry_initial = 5000;
+	lv_conf.dp_retry_jitter = 0;
+	for (i = 0; i < n; i++) {
+		snprintf(cid, sizeof(cid), "wave%04d", i);
+		CU_ASSERT_FATAL(client_add(cid, "wave", TRANSPORT_UDP,
+		    CLIENT_ONLINE, port) != NULL);
+	}
+	stats();
+	sent0 = rnum(0, "sent_total");
+	CU_ASSERT_EQUAL_FATAL(publish(id, "class=wave body=wave"), n);
+	/* every one sent and failed: all in the retry heap */
+	for (end = real_ms() + 4000; real_ms() < end; ) {
+		step(5);
+		stats();
+		if (rnum(0, "sent_total") - sent0 >= n &&
+		    rnum(0, "in_flight") == 0)
+			break;
+	}
+	CU_ASSERT_FATAL(rnum(0, "sent_total") - sent0 == n &&
+	    rnum(0, "in_flight") == 0);
+	CU_ASSERT(dispatch_tick_most() == 0);
+	test_now += 60;			/* all due at the next tick */
+	for (end = real_ms() + 4000; real_ms() < end; ) {
+		step(5);
+		stats();
+		if (rnum(0, "sent_total") - sent0 >= 2 * n)
+			break;
+	}
+	CU_ASSERT(rnum(0, "sent_total") - sent0 >= 2 * n);	/* all again */
+	CU_ASSERT(dispatch_tick_most() > 0);
+	CU_ASSERT(dispatch_tick_most() <= 512);
+	if (dispatch_tick_most() > 512)
+		fprintf(stderr, "\ntick: %zu retries moved at once\n",
+		    dispatch_tick_most());
+}
+
 static void
 test_pending_per_client(void)
 {
@@ -2175,6 +2230,89 @@ test_status_big_paged(void)
 	CU_ASSERT_EQUAL(jobs0, jobs1);
 }
 
+/*
+ * The clients listing is read from the store by the writer, a page of
+ * at most 1,000 rows per job, in ID order: it shows a row committed by
+ * somebody else (another daemon on the same store) that this daemon's
+ * memory does not hold, the filters apply, and a client of this
+ * daemon's shows its newest last_seen (written lazily).
+ */
+static void
+test_clients_paged(void)
+{
+	enum { CN = 2500 };
+	struct store_batch	 b;
+	struct client_row	 row;
+	struct client		*c;
+	char			 cid[32];
+	unsigned long		 jobs0, jobs1;
+	size_t			 maxrows;
+	int			 i, ordered = 1, k;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	for (i = 0; i < CN; i++) {
+		snprintf(cid, sizeof(cid), "ls%05d", (i * 7919) % CN);
+		CU_ASSERT_FATAL(client_add(cid, i % 2 ? "odd" : "even",
+		    TRANSPORT_UDP, i % 5 ? CLIENT_ONLINE : CLIENT_OFFLINE,
+		    5061) != NULL);
+	}
+	commit_flush();
+	/* a row only the store has */
+	memset(&row, 0, sizeof(row));
+	row.op = STORE_PUT;
+	row.id = "ls99999";
+	row.class = "elsewhere";
+	row.state = "online";
+	row.contact = "<sip:ls99999@127.0.0.2:5060>";
+	row.transport = "udp";
+	row.address = "127.0.0.2";
+	row.port = 5060;
+	row.registered_at = row.last_seen = test_now;
+	row.expires_at = test_now + 3600;
+	store_batch_init(&b);
+	CU_ASSERT_FATAL(store_batch_client(&b, &row) == 0);
+	commit_drain();
+	CU_ASSERT_FATAL(store_write(&b) == 0);
+	store_batch_free(&b);
+	/* a heartbeat not yet written */
+	CU_ASSERT_FATAL((c = clients_find("ls00007")) != NULL);
+	c->last_seen = test_now + 100;
+
+	control_clients_pages(&jobs0, &maxrows);
+	run(control_request, "clients");
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT_EQUAL_FATAL(nrec(), CN + 1);
+	for (i = 0; i < CN; i++) {
+		snprintf(cid, sizeof(cid), "ls%05d", i);
+		if (!req(i, "id", cid))
+			ordered = 0;
+	}
+	CU_ASSERT(ordered);
+	CU_ASSERT(req(CN, "id", "ls99999") && req(CN, "class", "elsewhere") &&
+	    req(CN, "address", "127.0.0.2"));
+	CU_ASSERT_EQUAL(rnum(7, "last_seen"), test_now + 100);
+	CU_ASSERT_EQUAL(rnum(8, "last_seen"), test_now);
+	control_clients_pages(&jobs1, &maxrows);
+	CU_ASSERT_EQUAL(jobs1 - jobs0, (CN + 1) / 1000 + 1);
+	CU_ASSERT(maxrows <= 1000);
+
+	/* filters: class and online; 1 in 5 of each class is offline */
+	run(control_request, "clients class=odd online=no");
+	CU_ASSERT_FATAL(is_ok());
+	k = 0;
+	for (i = 0; i < CN; i++)
+		k += i % 2 && i % 5 == 0;
+	CU_ASSERT_EQUAL(nrec(), k);
+	for (i = 0; i < nrec(); i++)
+		if (!req(i, "class", "odd") || !req(i, "state", "offline"))
+			k = -1;
+	CU_ASSERT(k != -1);
+	run(control_request, "clients state=online class=elsewhere");
+	CU_ASSERT(is_ok() && nrec() == 1 && req(0, "id", "ls99999"));
+	run(control_request, "clients state=nosuch");
+	CU_ASSERT(is_err("unknown state"));
+}
+
 /* ---- webhook events ---- */
 
 /* The outbox rows, by URL (at most 4). */
@@ -2323,6 +2461,8 @@ test_dispatch_register(void)
 	    test_restore_rows) == NULL ||
 	    CU_add_test(s, "status of a big stored message, in pages",
 	    test_status_big_paged) == NULL ||
+	    CU_add_test(s, "the clients listing: store pages of 1,000",
+	    test_clients_paged) == NULL ||
 	    CU_add_test(s, "the event loop runs no SQL",
 	    test_loop_runs_no_sql) == NULL ||
 	    CU_add_test(s, "publish: dispatch.max_pending_per_client",
@@ -2330,7 +2470,9 @@ test_dispatch_register(void)
 	    CU_add_test(s, "a fan-out sends in bursts, the loop runs between",
 	    test_burst) == NULL ||
 	    CU_add_test(s, "sends that fail at once do not chain",
-	    test_no_chain) == NULL)
+	    test_no_chain) == NULL ||
+	    CU_add_test(s, "a tick moves a bounded part of a retry wave",
+	    test_tick_bounded) == NULL)
 		return -1;
 	return 0;
 }

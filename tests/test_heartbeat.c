@@ -242,7 +242,7 @@ test_expired(void)
 	CU_ASSERT_FATAL(on && off && both);
 	on->last_seen = 1599;
 	CU_ASSERT_EQUAL(heartbeat_sweep(1000), 0);
-	off->state = CLIENT_OFFLINE;
+	clients_set_state(off, CLIENT_OFFLINE);
 	clients_mark(off, CLIENT_DIRTY_SEEN);
 
 	/* silent past the timeout and past expiry at once: expired wins */
@@ -471,6 +471,50 @@ test_source_is(void)
 		}
 }
 
+/*
+ * A sweep in slices: each step checks at most its budget of clients
+ * (whole hash buckets: a few more), the next goes on where it stopped,
+ * and the pass marks every silent client offline, once, and ends with
+ * every one of them written.
+ */
+static void
+test_sweep_sliced(void)
+{
+	enum { SN = 30000, BUDGET = 1000 };
+	struct clients_stats	 st;
+	char			 id[32];
+	size_t			 seen, total = 0, most = 0;
+	int			 i, steps = 0, done = 0;
+
+	CU_ASSERT_FATAL(hb_ready);
+	for (i = 0; i < SN; i++) {
+		snprintf(id, sizeof(id), "sl%05d", i);
+		CU_ASSERT_FATAL(add(id, 1000, 3600) != NULL);
+	}
+	CU_ASSERT_EQUAL(heartbeat_sweep(1000), 0);	/* commits them */
+	while (!done && steps < 10 * SN / BUDGET) {
+		done = heartbeat_sweep_step(1100, BUDGET, 0, &seen);
+		steps++;
+		total += seen;
+		if (seen > most)
+			most = seen;
+		if (!done) {		/* between two: still under way */
+			clients_stats(&st);
+			CU_ASSERT(st.by_state[CLIENT_OFFLINE] < SN);
+		}
+	}
+	CU_ASSERT(done);
+	CU_ASSERT(most >= BUDGET && most < BUDGET + 32);
+	CU_ASSERT(steps >= SN / (BUDGET + 32));
+	CU_ASSERT_EQUAL(total, SN);	/* the table did not grow: once each */
+	clients_stats(&st);
+	CU_ASSERT_EQUAL(st.by_state[CLIENT_OFFLINE], SN);
+	commit_flush();
+	CU_ASSERT_EQUAL(stored("sl00000").state, CLIENT_OFFLINE);
+	CU_ASSERT_EQUAL(stored("sl29999").state, CLIENT_OFFLINE);
+	CU_ASSERT_EQUAL(heartbeat_sweep(1200), 0);	/* nothing new */
+}
+
 int
 test_heartbeat_register(void)
 {
@@ -491,6 +535,8 @@ test_heartbeat_register(void)
 	    CU_add_test(s, "retain 0", test_retain_zero) == NULL ||
 	    CU_add_test(s, "registering again cancels a delete",
 	    test_reregister_before_delete) == NULL ||
+	    CU_add_test(s, "a sweep goes in slices of a budget",
+	    test_sweep_sliced) == NULL ||
 	    CU_add_test(s, "the sweep timer reads the clock",
 	    test_sweep_uses_clock) == NULL ||
 	    CU_add_test(s, "source check agrees with sip_source",

@@ -1206,6 +1206,133 @@ test_big_batch(void)
 	store_close();
 }
 
+/* ---- every backend: the clients listing, page by page ---- */
+
+struct cpage {
+	int	 n;
+	char	 last[32];
+	int	 ordered;
+	int	 state_bad;	/* rows that fail the filter */
+	const struct client_filter *f;
+};
+
+static int
+cpage_row(const struct client_row *r, void *arg)
+{
+	struct cpage	*p = arg;
+
+	if (p->n && strcmp(r->id, p->last) <= 0)
+		p->ordered = 0;
+	if ((p->f->class && strcmp(r->class, p->f->class) != 0) ||
+	    (p->f->state && strcmp(r->state, p->f->state) != 0) ||
+	    (p->f->online == 1 && strcmp(r->state, "online") != 0) ||
+	    (p->f->online == 0 && strcmp(r->state, "online") == 0))
+		p->state_bad++;
+	snprintf(p->last, sizeof(p->last), "%s", r->id);
+	p->n++;
+	return 0;
+}
+
+/* Read every page of f (pages of limit): the rows, the pages read. */
+static int
+list_all(const struct client_filter *f, int limit, int *pages,
+    struct cpage *p)
+{
+	int	 n, total = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->ordered = 1;
+	p->f = f;
+	*pages = 0;
+	do {
+		n = store_list_clients(f, *pages ? p->last : NULL, limit,
+		    cpage_row, p);
+		CU_ASSERT(n >= 0 && n <= limit);
+		total += n > 0 ? n : 0;
+		++*pages;
+	} while (n == limit && *pages < 1000);
+	return total;
+}
+
+/* 100 clients in byte order of their IDs ("C..." before "c...", as
+ * strcmp sorts), classes k0..k3, every third offline, the fifth one
+ * expired: pages by ID, each at most the limit, with the filters of
+ * the listing. */
+static void
+test_client_pages(void)
+{
+	char			 path[PATH_MAX], err[512], id[32];
+	struct client_filter	 f = { NULL, NULL, -1 };
+	struct store_batch	 b;
+	struct client_row	 r;
+	struct cpage		 p;
+	int			 i, pages, online = 0, k1 = 0, k1off = 0;
+
+	db_path(path, sizeof(path), "cpages.db");
+	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err,
+	    sizeof(err)), 0);
+	store_batch_init(&b);
+	for (i = 0; i < 100; i++) {
+		memset(&r, 0, sizeof(r));
+		snprintf(id, sizeof(id), "%cl-%03d", i % 2 ? 'C' : 'c', i);
+		r.op = STORE_PUT;
+		r.id = id;
+		r.class = i % 4 == 0 ? "k0" : i % 4 == 1 ? "k1" :
+		    i % 4 == 2 ? "k2" : "k3";
+		r.state = i == 5 ? "expired" : i % 3 == 0 ? "offline" :
+		    "online";
+		r.contact = "<sip:x@192.0.2.1:5060>";
+		r.transport = "udp";
+		r.address = "192.0.2.1";
+		r.port = 5060;
+		r.registered_at = r.last_seen = 1700000000 + i;
+		r.expires_at = 1700003600;
+		online += strcmp(r.state, "online") == 0;
+		k1 += i % 4 == 1;
+		k1off += i % 4 == 1 && strcmp(r.state, "online") != 0;
+		CU_ASSERT_EQUAL_FATAL(store_batch_client(&b, &r), 0);
+	}
+	CU_ASSERT_EQUAL(store_write(&b), 0);
+	store_batch_free(&b);
+
+	CU_ASSERT_EQUAL(list_all(&f, 30, &pages, &p), 100);
+	CU_ASSERT_EQUAL(pages, 4);
+	CU_ASSERT(p.ordered);
+	CU_ASSERT_STRING_EQUAL(p.last, "cl-098");
+	CU_ASSERT_EQUAL(list_all(&f, 1000, &pages, &p), 100);
+	CU_ASSERT_EQUAL(pages, 1);
+	/* after a given ID */
+	memset(&p, 0, sizeof(p));
+	p.f = &f;
+	CU_ASSERT_EQUAL(store_list_clients(&f, "cl-090", 1000, cpage_row, &p),
+	    4);
+	CU_ASSERT_EQUAL(store_list_clients(&f, "cl-098", 1000, cpage_row, &p),
+	    0);
+	/* filters */
+	f.online = 1;
+	CU_ASSERT_EQUAL(list_all(&f, 7, &pages, &p), online);
+	CU_ASSERT_EQUAL(p.state_bad, 0);
+	CU_ASSERT(p.ordered);
+	f.online = 0;
+	CU_ASSERT_EQUAL(list_all(&f, 7, &pages, &p), 100 - online);
+	CU_ASSERT_EQUAL(p.state_bad, 0);
+	f.online = -1;
+	f.state = "expired";
+	CU_ASSERT_EQUAL(list_all(&f, 7, &pages, &p), 1);
+	CU_ASSERT_STRING_EQUAL(p.last, "Cl-005");
+	f.state = NULL;
+	f.class = "k1";
+	CU_ASSERT_EQUAL(list_all(&f, 7, &pages, &p), k1);
+	CU_ASSERT_EQUAL(p.state_bad, 0);
+	f.online = 0;
+	CU_ASSERT_EQUAL(list_all(&f, 2, &pages, &p), k1off);
+	CU_ASSERT_EQUAL(p.state_bad, 0);
+	f.class = "nosuch";
+	f.online = -1;
+	CU_ASSERT_EQUAL(list_all(&f, 7, &pages, &p), 0);
+	store_close();
+}
+
 /* ---- PostgreSQL only ---- */
 
 /* Open makes the schema in an empty database, once. */
@@ -2401,6 +2528,8 @@ test_store_add(CU_pSuite s)
 	    test_messages) == NULL ||
 	    CU_add_test(s, "message listing: keyset pages",
 	    test_message_pages) == NULL ||
+	    CU_add_test(s, "clients listing: keyset pages, filters",
+	    test_client_pages) == NULL ||
 	    CU_add_test(s, "token rows: batch, load, delete", test_tokens) ==
 	    NULL ||
 	    CU_add_test(s, "webhook outbox: put, touch, delete, reload",
