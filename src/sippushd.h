@@ -775,9 +775,9 @@ int	 store_pg_join(const char *name, const char *address, int lease,
  * clients: 0 (*draining: its state is draining), 1 fenced, -1 failed. */
 int	 store_pg_renew(const char *name, int64_t epoch, int lease,
 	    long clients, int *draining);
-/* Mark down every node whose lease lapsed (one node at a time, under an
- * advisory lock): their clients offline with no owner, their unfinished
- * targets parked. fn is called for each node marked. The count, -1. */
+/* Mark down every node whose lease lapsed (one statement: concurrent
+ * reapers queue on the row locks): their clients offline with no owner,
+ * their unfinished targets parked. fn is called for each node marked. The count, -1. */
 int	 store_pg_reap(void (*fn)(const char *name, long clients,
 	    long targets, void *), void *arg);
 struct node_row {

@@ -2503,8 +2503,6 @@ const struct store_backend store_postgresql = {
 
 /* ---- the nodes of a cluster (cluster.c's thread, or a writer job) ---- */
 
-#define PG_REAP_KEY	"7310302143262281073"	/* "sippushd" + 1 */
-
 int
 store_pg_fenced(void)
 {
@@ -2610,22 +2608,12 @@ store_pg_reap(void (*fn)(const char *, long, long, void *), void *arg)
 	PGresult	*r;
 	int		 i, n;
 
-	r = pg_cl_exec("looking for lapsed nodes", "BEGIN", 0, NULL,
-	    PGRES_COMMAND_OK);
-	if (r == NULL)
-		return -1;
-	PQclear(r);
-	/* one node reaps at a time; the others skip this round */
-	r = pg_cl_exec("looking for lapsed nodes",
-	    "SELECT pg_try_advisory_xact_lock(" PG_REAP_KEY ")", 0, NULL,
-	    PGRES_TUPLES_OK);
-	if (r == NULL || strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
-		PQclear(r);
-		if (pc->db)
-			PQclear(PQexec(pc->db, r ? "COMMIT" : "ROLLBACK"));
-		return r ? 0 : -1;
-	}
-	PQclear(r);
+	/*
+	 * One statement, committed by the server on its own: a reaper
+	 * stopped (SIGSTOP) half-way must not hold a lock that keeps the
+	 * others from reaping it in turn. Two reapers at once queue on the
+	 * nodes' row locks, and the second finds them down already.
+	 */
 	r = pg_cl_exec("marking lapsed nodes down",
 	    "WITH dead AS (UPDATE nodes SET state = 'down', clients = 0"
 	    "  WHERE state <> 'down' AND lease_until < now()"
@@ -2633,25 +2621,16 @@ store_pg_reap(void (*fn)(const char *, long, long, void *), void *arg)
 	    " c AS (UPDATE clients SET owner = NULL,"
 	    "  state = CASE WHEN state = 'online' THEN 'offline'"
 	    "  ELSE state END"
-	    "  WHERE owner IN (SELECT name FROM dead) RETURNING owner),"
+	    "  WHERE owner IN (SELECT name FROM dead) RETURNING id),"
 	    " t AS (UPDATE targets SET owner = NULL"
 	    "  WHERE owner IN (SELECT name FROM dead)"
-	    "  AND state IN ('pending', 'sent') RETURNING owner)"
-	    " SELECT d.name, (SELECT count(*) FROM c WHERE c.owner IS NULL),"
+	    "  AND state IN ('pending', 'sent') RETURNING client_id)"
+	    " SELECT d.name, (SELECT count(*) FROM c),"
 	    " (SELECT count(*) FROM t) FROM dead d", 0, NULL,
 	    PGRES_TUPLES_OK);
-	if (r == NULL) {
-		if (pc->db)
-			PQclear(PQexec(pc->db, "ROLLBACK"));
+	if (r == NULL)
 		return -1;
-	}
 	n = PQntuples(r);
-	PQclear(pg_cl_exec("marking lapsed nodes down", "COMMIT", 0, NULL,
-	    PGRES_COMMAND_OK));
-	if (pc->err[0]) {
-		PQclear(r);
-		return -1;
-	}
 	for (i = 0; i < n && fn; i++)
 		fn(PQgetvalue(r, i, 0), n == 1 ? strtol(PQgetvalue(r, i, 1),
 		    NULL, 10) : -1, n == 1 ? strtol(PQgetvalue(r, i, 2), NULL,

@@ -253,6 +253,7 @@ test_reap(void)
 	int64_t		 e1 = 0, e2 = 0;
 	int		 draining;
 	struct cl_seen	 s;
+	PGconn		*held;
 
 	cl_open("reap", conn, sizeof(conn));
 	CU_ASSERT_EQUAL(store_pg_join("n1", "127.0.0.2:5060", 5, &e1), 0);
@@ -280,8 +281,17 @@ test_reap(void)
 
 	CU_ASSERT_EQUAL(cl_sql(conn, "UPDATE nodes SET lease_until = now() - "
 	    "interval '1 second' WHERE name = 'n2'", NULL, 0), 0);
+	/* another reaper stopped (SIGSTOP) inside a transaction holding
+	 * what it took (here: the advisory lock reaping once took) must not
+	 * keep this one from reaping */
+	held = PQconnectdb(conn);
+	CU_ASSERT_EQUAL_FATAL(PQstatus(held), CONNECTION_OK);
+	PQclear(PQexec(held, "BEGIN"));
+	PQclear(PQexec(held, "SELECT pg_advisory_xact_lock("
+	    "7310302143262281073)"));
 	memset(&s, 0, sizeof(s));
 	CU_ASSERT_EQUAL(store_pg_reap(cl_reaped, &s), 1);
+	PQfinish(held);
 	CU_ASSERT_EQUAL(s.n, 1);
 	CU_ASSERT_STRING_EQUAL(s.names[0], "n2");
 	CU_ASSERT_EQUAL(s.clients, 1);
