@@ -1706,7 +1706,14 @@ pg_q(const char *what, const char *sql, int n, const char *const *v)
 	st = PQresultStatus(r);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		pg_failed(what, r);
-		log_error("store: %s: %s", pg_where_s, pc->err);
+		if ((pc->fenced = pg_is_fence(r)) != 0) {
+			/* the node's own transaction found it fenced: the
+			 * loop reacts as to a refused batch */
+			pg_fenced_mark = 1;
+			log_warn("store: postgresql: %s refused: %s", what,
+			    pc->err);
+		} else
+			log_error("store: %s: %s", pg_where_s, pc->err);
 		PQclear(r);
 		if (pc->db && PQtransactionStatus(pc->db) != PQTRANS_IDLE)
 			PQclear(PQexec(pc->db, "ROLLBACK"));

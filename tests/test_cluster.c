@@ -236,6 +236,18 @@ test_fence_batch(void)
 	CU_ASSERT_EQUAL(store_pg_fenced(), 1);
 	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT count(*) FROM clients "
 	    "WHERE id = 'a3'"), "0");
+	/* so is the node's own transaction (a cancel, a publish): the loop
+	 * hears of it the same way */
+	store_pg_node("n1", e2, 5);
+	{
+		size_t			 n = 0;
+		struct store_finished	*fin = NULL;
+
+		CU_ASSERT_EQUAL(store_pg_cancel("00112233445566aa", 1000, &n,
+		    &fin), -1);
+		store_finished_free(fin);
+	}
+	CU_ASSERT_EQUAL(store_pg_fenced(), 1);
 	/* a batch with no epoch (no cluster) is not fenced */
 	CU_ASSERT_EQUAL(cl_write("n1", 0, "a4"), 0);
 	CU_ASSERT_EQUAL(store_pg_fenced(), 0);

@@ -323,7 +323,7 @@ ID_C2=$(publish 3 'while n1 is stopped'); published "$ID_C2"
 wait_until 30 all_acked "$ID_C2"
 wait_until 10 all_ran "$ID_C2"
 # n1's retry timers (RETRY_MS after its first attempts) are due by now
-while ! later "$(now)" "$(awk -v a="$T_STOP" -v r="$RETRY_MS" 'BEGIN { print a + r / 1000 + 1 }')"; do
+while ! later "$(now)" "$(awk -v a="$T_STOP" -v r="$RETRY_MS" 'BEGIN { printf "%.3f", a + r / 1000 + 1 }')"; do
     sleep 0.2
 done
 AGAIN_C=$(again "$ID_C") AGAIN_C2=$(again "$ID_C2")
@@ -362,7 +362,7 @@ assert_contains "$OUT" "database" "publish error while PostgreSQL is down"
 timeout 20 "$SIMCLIENT" -s "$(addr 3):$P" -q -n 1 -p y -c probe --expect 503 register ||
     fail "REGISTER while PostgreSQL is down: expected 503"
 # the retries of ID_E fall due during the outage
-while ! later "$(now)" "$(awk -v a="$T_DOWN" -v r="$RETRY_MS" 'BEGIN { print a + r / 1000 + 1 }')"; do
+while ! later "$(now)" "$(awk -v a="$T_DOWN" -v r="$RETRY_MS" 'BEGIN { printf "%.3f", a + r / 1000 + 1 }')"; do
     sleep 0.2
 done
 for n in 1 2 3; do
