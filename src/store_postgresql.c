@@ -1237,12 +1237,14 @@ pg_write(const struct store_batch *b)
 	pg_cap_list = NULL;
 	if (rv == 0)
 		rv = pg_send_sql("BEGIN", &nsent);
+	/* the message rows first, before any target row: every writer of
+	 * targets takes the locks in this order */
+	if (rv == 0 && pg_node_name[0] && b->ntargets)
+		rv = pg_send_lock(b, &nsent);
 	for (i = 0; rv == 0 && i < b->nclients; i++)
 		rv = pg_send_client(&b->clients[i], &nsent);
 	for (i = 0; rv == 0 && i < b->nmsgs; i++)
 		rv = pg_send_message(&b->msgs[i], &nsent);
-	if (rv == 0 && pg_node_name[0] && b->ntargets)
-		rv = pg_send_lock(b, &nsent);
 	for (i = 0; rv == 0 && i < b->ntargets; i++)
 		rv = pg_send_target(&b->targets[i], &nsent);
 	if (rv == 0 && pg_node_name[0] && b->ntargets) {
