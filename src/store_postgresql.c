@@ -2393,6 +2393,7 @@ pg_purge(int64_t finished_before)
 		pg_failed("purging messages", r);
 		log_error("store: %s: %s", pg_where_s, pc->err);
 		PQclear(r);
+		pg_cl_rollback();
 		return -1;
 	}
 	n = atoi(PQcmdTuples(r));
