@@ -585,11 +585,8 @@ static struct dispatch_given	*dp_given;
 static size_t			 dp_ngiven, dp_agiven;
 static struct target		**dp_tgiven;
 static size_t			 dp_ntgiven, dp_atgiven;
-/* cluster: the messages the batch being written found finished, and the
- * "finished" webhook events made for such messages, to be written (in
- * the next batch) and given (in the batch being written) */
+/* cluster: the messages the batch being written found finished */
 static struct store_finished	*dp_finished;
-static struct webhook_event	*dp_cl_events, *dp_cl_given;
 
 /* Is m's row, or one of its targets', in the batch being written? */
 static int
@@ -601,21 +598,6 @@ dispatch_given_has(const struct message *m)
 		if (dp_given[i].m == m)
 			return 1;
 	return 0;
-}
-
-/* The cluster events of a batch not written: to the next one. */
-static void
-dispatch_cl_events_back(void)
-{
-	struct webhook_event	*ev;
-
-	while ((ev = dp_cl_given) != NULL) {
-		dp_cl_given = ev->next;
-		ev->next = dp_cl_events;
-		dp_cl_events = ev;
-	}
-	if (dp_cl_events)
-		commit_schedule_lazy();
 }
 
 /* Room for one more in *v (n used of *a). */
@@ -693,16 +675,8 @@ dispatch_batch(struct store_batch *b)
 	struct webhook_event	*ev;
 	size_t			 i;
 
-	if (cluster_on()) {
+	if (cluster_on())
 		b->finished = &dp_finished;
-		for (ev = dp_cl_events; ev; ev = ev->next) {
-			webhook_outbox_row(ev, STORE_PUT, &or);
-			if (store_batch_outbox(b, &or) == -1)
-				return -1;
-		}
-		dp_cl_given = dp_cl_events;
-		dp_cl_events = NULL;
-	}
 	list = dispatch_take_dirty();
 	for (m = list; m; m = next) {
 		next = m->dnext;
@@ -756,7 +730,6 @@ nomem:
 	for (i = 0; i < dp_ngiven; i++)
 		dispatch_given_back(&dp_given[i]);
 	dp_ngiven = dp_ntgiven = 0;
-	dispatch_cl_events_back();
 	return -1;
 }
 
@@ -776,7 +749,6 @@ dispatch_batch_done(int ok)
 		dp_ngiven = 0;	/* dispatch_release may free them now */
 		for (i = 0; i < n; i++)
 			dispatch_given_back(&dp_given[i]);
-		dispatch_cl_events_back();
 		store_finished_free(fin);
 	} else {
 		dp_ngiven = 0;
@@ -785,8 +757,6 @@ dispatch_batch_done(int ok)
 			webhook_enqueue(dp_given[i].events);
 			dispatch_written(dp_given[i].m);
 		}
-		webhook_enqueue(dp_cl_given);
-		dp_cl_given = NULL;
 		dispatch_cluster_finished(fin);
 	}
 	dp_ntgiven = 0;
@@ -1944,37 +1914,36 @@ dispatch_cluster_unfinished(const char *id)
 }
 
 /* Messages that a transaction of this node found finished (no target
- * unfinished on any node): their "finished" webhook events, written by
- * the next batch. Takes list. */
+ * unfinished on any node): logged, and their "finished" webhook events,
+ * which that transaction put in the outbox, delivered. Takes list. */
 void
 dispatch_cluster_finished(struct store_finished *list)
 {
-	struct store_finished	*f;
-	struct message		 m;
-	int			 i;
+	struct store_finished		*f;
+	struct store_finished_ev	*ev;
+	struct outbox_row		 r;
 
 	for (f = list; f; f = f->next) {
-		memset(&m, 0, sizeof(m));
-		memcpy(m.id, f->id, sizeof(m.id));
-		m.state = f->cancelled ? MESSAGE_CANCELLED : MESSAGE_DONE;
-		m.callback = f->callback;
-		m.created_at = f->created_at;
-		m.finished_at = f->finished_at;
-		for (i = 0; i < TARGET_NSTATES; i++) {
-			m.count[i] = f->count[i];
-			m.ntargets += f->count[i];
-		}
 		log_info("dispatch: %s finished: %zu acked, %zu expired, %zu "
-		    "failed, %zu cancelled", m.id, m.count[TARGET_ACKED],
-		    m.count[TARGET_EXPIRED], m.count[TARGET_FAILED],
-		    m.count[TARGET_CANCELLED]);
-		if (webhook_events(&m, NULL, &dp_cl_events) == -1)
-			log_error("dispatch: %s: out of memory: a webhook "
-			    "event of its end is lost", m.id);
+		    "failed, %zu cancelled", f->id, f->count[TARGET_ACKED],
+		    f->count[TARGET_EXPIRED], f->count[TARGET_FAILED],
+		    f->count[TARGET_CANCELLED]);
+		for (ev = f->events; ev; ev = ev->next) {
+			memset(&r, 0, sizeof(r));
+			r.op = STORE_PUT;
+			r.id = ev->id;
+			r.event = "finished";
+			r.url = ev->url;
+			r.body = ev->body;
+			r.created_at = f->finished_at;
+			r.next_attempt = f->finished_at * 1000;
+			if (webhook_adopt(&r) == -1)
+				log_error("dispatch: %s: out of memory: its "
+				    "\"finished\" event %s waits in the "
+				    "outbox for a restart", f->id, ev->id);
+		}
 	}
 	store_finished_free(list);
-	if (dp_cl_events)
-		commit_schedule_lazy();
 }
 
 /* Load the unfinished messages from the store and resume them. Count or

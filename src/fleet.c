@@ -432,6 +432,8 @@ fleet_init(const struct config *cfg, su_root_t *root)
 	    (su_duration_t)cfg->cl_poll)) == NULL ||
 	    su_timer_set_for_ever(fl_timer, fleet_timer, NULL) == -1)
 		goto fail;
+	store_pg_webhooks((const char *const *)cfg->wh_url,
+	    (size_t)cfg->wh_nurl, (cfg->wh_events & WEBHOOK_EV_FINISHED) != 0);
 	cluster_hooks(fleet_fenced, fleet_rejoined);
 	fl_on = 1;
 	log_info("fleet: node %s listening for the other nodes (channel "

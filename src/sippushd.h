@@ -743,9 +743,18 @@ void	 store_pg_node(const char *name, int64_t epoch, int lease);
  * "Ownership"). Every call runs on the writer thread (jobs); the rows
  * carry the node's name (store_pg_node) as their owner.
  */
+/* A "finished" webhook event the same transaction put in the outbox. */
+struct store_finished_ev {
+	struct store_finished_ev *next;
+	char			 id[17];	/* delivery ID */
+	char			*url;
+	char			*body;
+};
+
 /* A message found finished in SQL: no target unfinished anywhere. */
 struct store_finished {
 	struct store_finished	*next;
+	struct store_finished_ev *events;	/* in the outbox, committed */
 	char			 id[MESSAGE_ID_LEN + 1];
 	int			 cancelled;	/* its state is cancelled */
 	char			*callback;	/* NULL: none */
@@ -783,6 +792,7 @@ struct store_pub {
 	size_t			 udp;
 };
 int	 store_pg_publish(struct store_pub *);
+void	 store_pg_webhooks(const char *const *urls, size_t n, int finished);
 int	 store_pg_cancel(const char *id, int64_t now, size_t *cancelled,
 	    struct store_finished **);
 int	 store_pg_load_owned(const char *message_id,

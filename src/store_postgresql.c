@@ -237,12 +237,38 @@ static const char *const pg_sql[ST_COUNT] = {
 	    "  count(*) FILTER (WHERE state = 'expired') AS expired,"
 	    "  count(*) FILTER (WHERE state = 'failed') AS failed,"
 	    "  count(*) FILTER (WHERE state = 'cancelled') AS cancelled"
-	    "  FROM targets WHERE message_id = $1)"
-	    " UPDATE messages m SET finished_at = $2, state = CASE"
+	    "  FROM targets WHERE message_id = $1),"
+	    " d AS (UPDATE messages m SET finished_at = $2, state = CASE"
 	    "  WHEN m.state = 'cancelled' THEN 'cancelled' ELSE 'done' END"
-	    " FROM c WHERE m.id = $1 AND m.finished_at IS NULL AND c.open = 0"
-	    " RETURNING m.id, m.state, m.created_at, m.finished_at,"
-	    " m.callback, c.acked, c.expired, c.failed, c.cancelled",
+	    "  FROM c WHERE m.id = $1 AND m.finished_at IS NULL AND c.open = 0"
+	    "  RETURNING m.id, m.state, m.created_at, m.finished_at,"
+	    "  m.callback, c.acked, c.expired, c.failed, c.cancelled),"
+	    /* its "finished" webhook events, in the same transaction: for
+	     * its callback, then each of $3 (webhooks.url) not the same;
+	     * none unless $4 (webhooks.events has finished) */
+	    " u AS (SELECT DISTINCT ON (url) url FROM"
+	    "  (SELECT d.callback AS url, 0::bigint AS ord FROM d"
+	    "   WHERE d.callback IS NOT NULL UNION ALL"
+	    "   SELECT g.url, g.ord FROM unnest($3::text[]) WITH ORDINALITY"
+	    "   AS g(url, ord)) s WHERE $4::boolean AND EXISTS (SELECT 1 FROM d)"
+	    "  ORDER BY url, ord),"
+	    " e AS (SELECT substr(replace(gen_random_uuid()::text, '-', ''),"
+	    "  1, 16) AS eid, url FROM u),"
+	    " o AS (INSERT INTO outbox (id, event, url, body, created_at,"
+	    "  attempts, next_attempt) SELECT e.eid, 'finished', e.url,"
+	    "  json_build_object('id', e.eid, 'event', 'finished',"
+	    "  'time', $2::bigint, 'message_id', d.id, 'state', CASE"
+	    "  WHEN d.state = 'cancelled' THEN 'cancelled'"
+	    "  WHEN d.expired > 0 THEN 'expired' ELSE 'done' END,"
+	    "  'created_at', d.created_at, 'finished_at', d.finished_at,"
+	    "  'counts', json_build_object('targets', d.acked + d.expired +"
+	    "  d.failed + d.cancelled, 'pending', 0, 'acked', d.acked,"
+	    "  'expired', d.expired, 'failed', d.failed, 'cancelled',"
+	    "  d.cancelled))::text, $2::bigint, 0, $2::bigint * 1000"
+	    "  FROM e, d RETURNING id, url, body)"
+	    " SELECT d.id, d.state, d.created_at, d.finished_at, d.callback,"
+	    " d.acked, d.expired, d.failed, d.cancelled, o.id, o.url, o.body"
+	    " FROM d LEFT JOIN o ON true",
 	[ST_CL_NOTIFY] = "SELECT pg_notify($1, $2)",
 };
 
@@ -264,6 +290,12 @@ static char		 pg_shown[512];	/* the conninfo, password masked */
 static char		 pg_where_s[530];	/* "postgresql " pg_shown */
 static int		 pg_open_now;
 
+/* The "finished" webhook events the cluster's completion writes
+ * (store_pg_webhooks): webhooks.url as a text[] literal, and whether
+ * webhooks.events has finished. */
+static char		*pg_wh_urls;
+static int		 pg_wh_finished = 1;
+
 /* The node this writer writes as (store_pg_node); epoch 0: none. */
 static char		 pg_node_name[64];
 static int64_t		 pg_node_epoch;
@@ -282,6 +314,7 @@ static unsigned		 pg_fault_unlogged;
 
 static void pg_close(void);
 static int64_t pg_i64(const PGresult *, int, int);
+static char *pg_array(const char *const *, size_t);
 
 static void
 pg_count(void)
@@ -561,6 +594,22 @@ pg_connect(void)
 	if (pg_exec("SET client_min_messages = warning") == -1)
 		return -1;
 	return 0;
+}
+
+/* The "finished" webhook events that a node's completion writes in its
+ * transaction: to urls (webhooks.url), if finished (webhooks.events
+ * has it). Before the writer starts. */
+void
+store_pg_webhooks(const char *const *urls, size_t n, int finished)
+{
+	char	*a;
+
+	if ((a = pg_array(urls, n)) == NULL)
+		log_error("store: out of memory: the \"finished\" events go "
+		    "to the messages' callbacks only");
+	free(pg_wh_urls);
+	pg_wh_urls = a;
+	pg_wh_finished = finished;
 }
 
 /* The node the writer writes as, from cluster.c on the writer side. */
@@ -1051,11 +1100,39 @@ store_finished_free(struct store_finished *f)
 {
 	struct store_finished	*next;
 
+	struct store_finished_ev	*ev;
+
 	for (; f; f = next) {
 		next = f->next;
+		while ((ev = f->events) != NULL) {
+			f->events = ev->next;
+			free(ev->url);
+			free(ev->body);
+			free(ev);
+		}
 		free(f->callback);
 		free(f);
 	}
+}
+
+/* Row i's outbox event (columns 9..11) onto f. 0, or -1 (memory). */
+static int
+pg_finished_event(const PGresult *r, int i, struct store_finished *f)
+{
+	struct store_finished_ev	*ev;
+
+	if ((ev = calloc(1, sizeof(*ev))) == NULL)
+		return -1;
+	snprintf(ev->id, sizeof(ev->id), "%s", PQgetvalue(r, i, 9));
+	if ((ev->url = strdup(PQgetvalue(r, i, 10))) == NULL ||
+	    (ev->body = strdup(PQgetvalue(r, i, 11))) == NULL) {
+		free(ev->url);
+		free(ev);
+		return -1;
+	}
+	ev->next = f->events;
+	f->events = ev;
+	return 0;
 }
 
 /* The rows of an ST_CL_COMPLETE answer onto *list. 0, or -1 (memory). */
@@ -1066,6 +1143,11 @@ pg_finished_rows(const PGresult *r, struct store_finished **list)
 	int			 i;
 
 	for (i = 0; i < PQntuples(r); i++) {
+		if (i > 0 && !PQgetisnull(r, i, 9)) {	/* one more event */
+			if (pg_finished_event(r, i, *list) == -1)
+				return -1;
+			continue;
+		}
 		if ((f = calloc(1, sizeof(*f))) == NULL)
 			return -1;
 		snprintf(f->id, sizeof(f->id), "%s", PQgetvalue(r, i, 0));
@@ -1083,6 +1165,9 @@ pg_finished_rows(const PGresult *r, struct store_finished **list)
 		f->count[TARGET_CANCELLED] = (size_t)pg_i64(r, i, 8);
 		f->next = *list;
 		*list = f;
+		if (PQnfields(r) > 9 && !PQgetisnull(r, i, 9) &&
+		    pg_finished_event(r, i, f) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -1139,7 +1224,7 @@ static int
 pg_send_complete(const struct store_batch *b, size_t *nsent)
 {
 	char		*ids, *p, *e, now[24];
-	const char	*v[2];
+	const char	*v[4];
 	size_t		 n;
 	int		 rv = 0;
 
@@ -1148,17 +1233,19 @@ pg_send_complete(const struct store_batch *b, size_t *nsent)
 		return -1;
 	}
 	v[1] = I64(now, clock_now());
+	v[2] = pg_wh_urls ? pg_wh_urls : "{}";
+	v[3] = pg_wh_finished ? "true" : "false";
 	for (p = ids + 1; rv == 0 && *p && *p != '}'; p = e + 1) {
 		e = p + strcspn(p, ",}");
 		if (*e == '}') {
 			*e = '\0';
 			v[0] = p;
-			rv = pg_send(ST_CL_COMPLETE, 2, v, NULL, NULL, nsent);
+			rv = pg_send(ST_CL_COMPLETE, 4, v, NULL, NULL, nsent);
 			break;
 		}
 		*e = '\0';
 		v[0] = p;
-		rv = pg_send(ST_CL_COMPLETE, 2, v, NULL, NULL, nsent);
+		rv = pg_send(ST_CL_COMPLETE, 4, v, NULL, NULL, nsent);
 	}
 	free(ids);
 	return rv;
@@ -1864,7 +1951,7 @@ store_pg_cancel(const char *id, int64_t now, size_t *cancelled,
 {
 	PGresult	*r;
 	char		 t[24];
-	const char	*v[2];
+	const char	*v[4];
 	int		 found;
 
 	pg_count();
@@ -1892,7 +1979,9 @@ store_pg_cancel(const char *id, int64_t now, size_t *cancelled,
 	*cancelled = (size_t)strtoull(PQcmdTuples(r), NULL, 10);
 	PQclear(r);
 	v[1] = I64(t, now);
-	if ((r = pg_q("cancelling", pg_sql[ST_CL_COMPLETE], 2, v)) == NULL)
+	v[2] = pg_wh_urls ? pg_wh_urls : "{}";
+	v[3] = pg_wh_finished ? "true" : "false";
+	if ((r = pg_q("cancelling", pg_sql[ST_CL_COMPLETE], 4, v)) == NULL)
 		return -1;
 	if (pg_finished_rows(r, fin) == -1) {
 		PQclear(r);
@@ -2093,7 +2182,7 @@ store_pg_expire_parked(int64_t now, struct store_finished **fin)
 {
 	PGresult	*r, *c;
 	char		 t[24];
-	const char	*v[2];
+	const char	*v[4];
 	int		 i, n;
 
 	pg_count();
@@ -2119,10 +2208,12 @@ store_pg_expire_parked(int64_t now, struct store_finished **fin)
 		return -1;
 	n = PQntuples(r);
 	v[1] = v[0];
+	v[2] = pg_wh_urls ? pg_wh_urls : "{}";
+	v[3] = pg_wh_finished ? "true" : "false";
 	for (i = 0; i < n; i++) {
 		v[0] = PQgetvalue(r, i, 0);
 		if ((c = pg_q("expiring parked targets", pg_sql[ST_CL_COMPLETE],
-		    2, v)) == NULL) {
+		    4, v)) == NULL) {
 			PQclear(r);
 			return -1;
 		}

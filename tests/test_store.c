@@ -2147,12 +2147,16 @@ static void
 test_pg_cluster_complete(void)
 {
 	char			 path[PATH_MAX], err[512];
+	const char		*urls[] = { "http://w.test/1", "http://w.test/2" };
 	struct store_pub	 p;
 	struct store_finished	*fin = NULL;
+	struct store_finished_ev *ev;
+	int			 nev = 0;
 
 	db_path(path, sizeof(path), "pgdone");
 	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err,
 	    sizeof(err)), 0);
+	store_pg_webhooks(urls, 2, 1);
 	CU_ASSERT_EQUAL(cl_client("na", STORE_PUT, "x1", "k", "online"), 0);
 	CU_ASSERT_EQUAL(cl_client("nb", STORE_PUT, "y1", "k", "online"), 0);
 	CU_ASSERT_EQUAL(cl_publish("na", "00000000000000c1", 1, NULL, NULL,
@@ -2172,10 +2176,21 @@ test_pg_cluster_complete(void)
 	CU_ASSERT_EQUAL(fin->count[TARGET_ACKED], 1);
 	CU_ASSERT_EQUAL(fin->count[TARGET_FAILED], 1);
 	CU_ASSERT_EQUAL(fin->cancelled, 0);
+	/* its "finished" events, one per URL, in the same transaction */
+	for (ev = fin->events; ev; ev = ev->next) {
+		nev++;
+		CU_ASSERT(test_contains(ev->body, "\"message_id\" : "
+		    "\"00000000000000c1\""));
+		CU_ASSERT(test_contains(ev->body, "\"state\" : \"done\""));
+	}
+	CU_ASSERT_EQUAL(nev, 2);
 	store_finished_free(fin);
 	fin = NULL;
 	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT state FROM messages"),
 	    "done");
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT string_agg(url, ',' ORDER BY"
+	    " url) FROM outbox WHERE event = 'finished'"),
+	    "http://w.test/1,http://w.test/2");
 
 	/* written again (a batch retried): not finished twice */
 	CU_ASSERT_EQUAL(cl_target("nb", "00000000000000c1", "y1", "failed",
@@ -2183,6 +2198,8 @@ test_pg_cluster_complete(void)
 	CU_ASSERT_EQUAL(cl_target("na", "00000000000000c1", "x1", "acked",
 	    &fin), 0);
 	CU_ASSERT_PTR_NULL(fin);
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT count(*) FROM outbox"), "2");
+	store_pg_webhooks(NULL, 0, 1);
 	store_pg_node("", 0, 0);
 	store_close();
 }
