@@ -113,6 +113,13 @@ struct flight {
 static struct flight		*dp_flights;
 static size_t			 dp_fhead, dp_flen, dp_fcap;
 
+/* The clients whose targets are to be loaded, and whether a take job
+ * is queued (one at a time: the clients that come meanwhile wait for
+ * the next, in one job). */
+static char			**dp_take;
+static size_t			 dp_ntake;
+static int			 dp_take_busy;
+
 static void dispatch_pump(void);
 static void dispatch_more(su_root_magic_t *, su_timer_t *, su_timer_arg_t *);
 static void dispatch_pump_later(void);
@@ -1311,6 +1318,10 @@ dispatch_shutdown(void)
 	}
 	dp_active = dp_dirty = dp_turn = NULL;
 	dp_inflight = 0;
+	while (dp_ntake > 0)
+		free(dp_take[--dp_ntake]);
+	free(dp_take);
+	dp_take = NULL;
 	free(dp_flights);
 	dp_flights = NULL;
 	dp_fhead = dp_flen = dp_fcap = 0;
@@ -1716,12 +1727,6 @@ dispatch_cluster_load(const char *message_id)
 	commit_job(&ld->job);
 }
 
-/* The clients whose targets are to be loaded, and whether a take job
- * is queued (one at a time: the clients that come meanwhile wait for
- * the next, in one job). */
-static char			**dp_take;
-static size_t			 dp_ntake;
-static int			 dp_take_busy;
 
 static void dispatch_take_queue(void);
 

@@ -231,21 +231,21 @@ static const char *const pg_sql[ST_COUNT] = {
 	/* the message is finished once no target is unfinished anywhere;
 	 * finished_at IS NULL: only the first transaction to see it */
 	[ST_CL_COMPLETE] =
-	    "WITH c AS (SELECT"
-	    "  count(*) FILTER (WHERE state IN ('pending', 'sent')) AS open,"
+	    /* one probe of targets_open while targets remain; the counts
+	     * only once, for the message just finished */
+	    "WITH d AS (UPDATE messages m SET finished_at = $2, state = CASE"
+	    "  WHEN m.state = 'cancelled' THEN 'cancelled' ELSE 'done' END"
+	    "  WHERE m.id = $1 AND m.finished_at IS NULL AND NOT EXISTS"
+	    "  (SELECT 1 FROM targets t WHERE t.message_id = $1"
+	    "   AND t.state IN ('pending', 'sent'))"
+	    "  RETURNING m.id, m.state, m.created_at, m.finished_at,"
+	    "  m.callback),"
+	    " c AS (SELECT"
 	    "  count(*) FILTER (WHERE state = 'acked') AS acked,"
 	    "  count(*) FILTER (WHERE state = 'expired') AS expired,"
 	    "  count(*) FILTER (WHERE state = 'failed') AS failed,"
 	    "  count(*) FILTER (WHERE state = 'cancelled') AS cancelled"
-	    "  FROM targets WHERE message_id = $1),"
-	    " d AS (UPDATE messages m SET finished_at = $2, state = CASE"
-	    "  WHEN m.state = 'cancelled' THEN 'cancelled' ELSE 'done' END"
-	    "  FROM c WHERE m.id = $1 AND m.finished_at IS NULL AND c.open = 0"
-	    "  RETURNING m.id, m.state, m.created_at, m.finished_at,"
-	    "  m.callback, c.acked, c.expired, c.failed, c.cancelled),"
-	    /* its "finished" webhook events, in the same transaction: for
-	     * its callback, then each of $3 (webhooks.url) not the same;
-	     * none unless $4 (webhooks.events has finished) */
+	    "  FROM targets WHERE message_id = (SELECT id FROM d)),"
 	    " u AS (SELECT DISTINCT ON (url) url FROM"
 	    "  (SELECT d.callback AS url, 0::bigint AS ord FROM d"
 	    "   WHERE d.callback IS NOT NULL UNION ALL"
@@ -259,16 +259,16 @@ static const char *const pg_sql[ST_COUNT] = {
 	    "  json_build_object('id', e.eid, 'event', 'finished',"
 	    "  'time', $2::bigint, 'message_id', d.id, 'state', CASE"
 	    "  WHEN d.state = 'cancelled' THEN 'cancelled'"
-	    "  WHEN d.expired > 0 THEN 'expired' ELSE 'done' END,"
+	    "  WHEN c.expired > 0 THEN 'expired' ELSE 'done' END,"
 	    "  'created_at', d.created_at, 'finished_at', d.finished_at,"
-	    "  'counts', json_build_object('targets', d.acked + d.expired +"
-	    "  d.failed + d.cancelled, 'pending', 0, 'acked', d.acked,"
-	    "  'expired', d.expired, 'failed', d.failed, 'cancelled',"
-	    "  d.cancelled))::text, $2::bigint, 0, $2::bigint * 1000"
-	    "  FROM e, d RETURNING id, url, body)"
+	    "  'counts', json_build_object('targets', c.acked + c.expired +"
+	    "  c.failed + c.cancelled, 'pending', 0, 'acked', c.acked,"
+	    "  'expired', c.expired, 'failed', c.failed, 'cancelled',"
+	    "  c.cancelled))::text, $2::bigint, 0, $2::bigint * 1000"
+	    "  FROM e, d, c RETURNING id, url, body)"
 	    " SELECT d.id, d.state, d.created_at, d.finished_at, d.callback,"
-	    " d.acked, d.expired, d.failed, d.cancelled, o.id, o.url, o.body"
-	    " FROM d LEFT JOIN o ON true",
+	    " c.acked, c.expired, c.failed, c.cancelled, o.id, o.url, o.body"
+	    " FROM d CROSS JOIN c LEFT JOIN o ON true",
 	[ST_CL_NOTIFY] = "SELECT pg_notify($1, $2)",
 };
 
