@@ -1563,7 +1563,9 @@ struct dispatch_load {
 	size_t			 n, cap, cur;
 	int			 rc;
 	int			 nomem;
-	int			 queued;	/* the take job: in the queue */
+	int			 prune;		/* forget the unfinished targets
+						   of message_id held here that
+						   the store no longer gives */
 };
 
 static int
@@ -1640,6 +1642,44 @@ dispatch_load_run(struct commit_job *j)
 
 /* Start the parts read, without the targets some part holds already;
  * free what is left. The count of targets taken in. */
+static void dispatch_forget(struct target *);
+
+/* The store says this node's unfinished targets of ld->message_id are
+ * those ld read: forget the others held here (taken by another node,
+ * cancelled or expired fleet-wide). A target finished here but not yet
+ * written is not unfinished here: left alone. */
+static void
+dispatch_load_prune(struct dispatch_load *ld)
+{
+	struct message	*m, *next, *got = NULL;
+	size_t		 i, k, n = 0;
+
+	for (i = 0; i < ld->n; i++)
+		if (strcmp(ld->v[i]->id, ld->message_id) == 0)
+			got = ld->v[i];
+	for (m = dp_active; m; m = next) {
+		next = m->next;
+		if (strcmp(m->id, ld->message_id) != 0)
+			continue;
+		for (i = 0; i < m->ntargets; i++) {
+			if (!dispatch_unfinished(m->targets[i].state))
+				continue;
+			for (k = 0; got && k < got->ntargets; k++)
+				if (strcmp(got->targets[k].client,
+				    m->targets[i].client) == 0)
+					break;
+			if (got && k < got->ntargets)
+				continue;
+			dispatch_forget(&m->targets[i]);
+			n++;
+		}
+		dispatch_check_done(m);
+	}
+	if (n)
+		log_info("dispatch: %s: %zu targets held here are no longer "
+		    "this node's: forgotten", ld->message_id, n);
+}
+
 static size_t
 dispatch_load_apply(struct dispatch_load *ld)
 {
@@ -1652,6 +1692,11 @@ dispatch_load_apply(struct dispatch_load *ld)
 		for (k = 0; k < m->ntargets; k++)
 			m->targets[k].client = m->pool +
 			    (uintptr_t)m->targets[k].client;
+	}
+	if (ld->prune && ld->message_id && ld->rc != -1 && !ld->nomem)
+		dispatch_load_prune(ld);
+	for (i = 0; i < ld->n; i++) {
+		m = ld->v[i];
 		if (ld->rc == -1 || ld->nomem) {
 			dispatch_free(m);
 			continue;
@@ -1707,10 +1752,26 @@ dispatch_load_done(struct commit_job *j)
 	dispatch_load_free(ld);
 }
 
+static void dispatch_load_queue(const char *, int);
+
 /* Load this node's unfinished targets of message_id (NULL: all of
  * them) and send them: a publish anywhere, a poll that found more. */
 void
 dispatch_cluster_load(const char *message_id)
+{
+	dispatch_load_queue(message_id, 0);
+}
+
+/* Load them, and forget those held here that are no longer this
+ * node's (a poll that found fewer). */
+static void
+dispatch_cluster_reconcile(const char *message_id)
+{
+	dispatch_load_queue(message_id, 1);
+}
+
+static void
+dispatch_load_queue(const char *message_id, int prune)
 {
 	struct dispatch_load	*ld;
 
@@ -1722,6 +1783,7 @@ dispatch_cluster_load(const char *message_id)
 		    "this node");
 		return;
 	}
+	ld->prune = prune;
 	ld->job.run = dispatch_load_run;
 	ld->job.done = dispatch_load_done;
 	commit_job(&ld->job);
@@ -1906,8 +1968,8 @@ dispatch_cluster_drop_all(void)
 }
 
 /* This node's unfinished targets of message id, over its parts. */
-size_t
-dispatch_cluster_unfinished(const char *id)
+static size_t
+dispatch_unfinished_of(const char *id)
 {
 	struct message	*m;
 	size_t		 n = 0;
@@ -1916,6 +1978,51 @@ dispatch_cluster_unfinished(const char *id)
 		if (strcmp(m->id, id) == 0)
 			n += m->count[TARGET_PENDING] + m->count[TARGET_SENT];
 	return n;
+}
+
+static void dispatch_cluster_reconcile(const char *);
+
+/*
+ * The poll's count of this node's unfinished targets per message (ids
+ * sorted, count of them) against memory: more in the store, load them
+ * (a publish or a take whose notification was missed); fewer, reconcile
+ * (some were taken by another node, cancelled or expired meanwhile).
+ */
+void
+dispatch_cluster_compare(char *const *ids, const size_t *n, size_t count)
+{
+	struct message	*m, *p;
+	size_t		 i, lo, hi, mid, db, mem;
+	int		 cmp;
+
+	for (i = 0; i < count; i++)
+		if (dispatch_unfinished_of(ids[i]) < n[i])
+			dispatch_cluster_load(ids[i]);
+	for (m = dp_active; m; m = m->next) {
+		for (p = dp_active; p != m; p = p->next)
+			if (strcmp(p->id, m->id) == 0)
+				break;
+		if (p != m)		/* one look per message */
+			continue;
+		if ((mem = dispatch_unfinished_of(m->id)) == 0)
+			continue;
+		db = 0;
+		lo = 0;
+		hi = count;
+		while (lo < hi) {
+			mid = lo + (hi - lo) / 2;
+			if ((cmp = strcmp(m->id, ids[mid])) == 0) {
+				db = n[mid];
+				break;
+			}
+			if (cmp < 0)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		if (db < mem)
+			dispatch_cluster_reconcile(m->id);
+	}
 }
 
 /* Messages that a transaction of this node found finished (no target

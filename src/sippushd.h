@@ -373,7 +373,8 @@ void	 dispatch_cluster_load(const char *message_id);
 void	 dispatch_cluster_drop_client(const char *client);
 void	 dispatch_cluster_drop_message(const char *message_id);
 void	 dispatch_cluster_drop_all(void);
-size_t	 dispatch_cluster_unfinished(const char *message_id);
+void	 dispatch_cluster_compare(char *const *ids, const size_t *n,
+	    size_t count);
 void	 dispatch_cluster_finished(struct store_finished *);
 
 /*
@@ -799,7 +800,7 @@ int	 store_pg_load_owned(const char *message_id,
 	    const char *const *clients, size_t nclients,
 	    int (*mfn)(const struct message_row *, void *),
 	    int (*tfn)(const struct target_row *, void *), void *);
-int	 store_pg_poll(int64_t since,
+int	 store_pg_poll(int64_t since, int clients,
 	    int (*owned)(const char *message_id, size_t n, void *),
 	    int (*gone)(const char *id, int cancelled, void *),
 	    char *authsum, size_t authlen, void *);

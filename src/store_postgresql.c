@@ -2111,20 +2111,22 @@ out:
 /*
  * What the notifications may have missed (the poll, every cluster.poll
  * ms): owned(message, n) for every message with n unfinished targets of
- * this node; gone(client, 0) for each client another node (or none)
- * owns now that registered since `since` (unix s), gone(message, 1)
- * for each message cancelled since then; into authsum a digest of the
- * users and tokens (changed: reload them). 0, or -1.
+ * this node (ordered by message); if clients (the LISTEN connection was
+ * down meanwhile: a registration elsewhere may have gone unheard),
+ * gone(client, 0) for each client another node (or none) owns now that
+ * registered since `since` (unix s); gone(message, 1) for each message
+ * cancelled since then; into authsum a digest of the users and tokens
+ * (changed: reload them). 0, or -1.
  */
 int
-store_pg_poll(int64_t since,
+store_pg_poll(int64_t since, int clients,
     int (*owned)(const char *message_id, size_t n, void *),
     int (*gone)(const char *id, int cancelled, void *),
     char *authsum, size_t authlen, void *arg)
 {
 	PGresult	*r;
 	char		 t[24];
-	const char	*v[2];
+	const char	*v[3];
 	int		 i, rv = -1;
 
 	pg_count();
@@ -2145,11 +2147,13 @@ store_pg_poll(int64_t since,
 		    arg) == -1)
 			goto out;
 	PQclear(r);
+	v[2] = clients ? "true" : "false";
 	if ((r = pg_q("polling", "SELECT id, false FROM clients"
-	    " WHERE owner IS DISTINCT FROM $1 AND registered_at >= $2::bigint"
+	    " WHERE $3::boolean AND owner IS DISTINCT FROM $1"
+	    " AND registered_at >= $2::bigint"
 	    " UNION ALL SELECT id, true FROM messages"
 	    " WHERE state = 'cancelled' AND finished_at >= $2::bigint",
-	    2, v)) == NULL)
+	    3, v)) == NULL)
 		return -1;
 	for (i = 0; i < PQntuples(r); i++)
 		if (gone(PQgetvalue(r, i, 0),

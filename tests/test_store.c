@@ -2289,7 +2289,7 @@ test_pg_cluster_poll(void)
 	CU_ASSERT_EQUAL(cl_client("nb", STORE_PUT, "y1", "k", "online"), 0);
 	store_pg_node("nb", 0, 10);
 	memset(&cp, 0, sizeof(cp));
-	CU_ASSERT_EQUAL(store_pg_poll(CL_T, cl_poll_owned, cl_poll_gone, sum,
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T, 1, cl_poll_owned, cl_poll_gone, sum,
 	    sizeof(sum), &cp), 0);
 	CU_ASSERT_EQUAL(cp.n, 0);
 	CU_ASSERT_EQUAL(cp.ngone, 1);	/* x1: another node's */
@@ -2300,7 +2300,7 @@ test_pg_cluster_poll(void)
 	    &p), 0);
 	store_pg_node("nb", 0, 10);
 	memset(&cp, 0, sizeof(cp));
-	CU_ASSERT_EQUAL(store_pg_poll(CL_T, cl_poll_owned, cl_poll_gone, sum,
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T, 1, cl_poll_owned, cl_poll_gone, sum,
 	    sizeof(sum), &cp), 0);
 	CU_ASSERT_EQUAL_FATAL(cp.n, 1);
 	CU_ASSERT_STRING_EQUAL(cp.owned[0], "00000000000000d1");
@@ -2323,7 +2323,7 @@ test_pg_cluster_poll(void)
 	CU_ASSERT_EQUAL(store_pg_cancel("00000000000000ff", CL_T + 1, &n,
 	    &fin), 0);
 	memset(&cp, 0, sizeof(cp));
-	CU_ASSERT_EQUAL(store_pg_poll(CL_T, cl_poll_owned, cl_poll_gone, sum,
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T, 1, cl_poll_owned, cl_poll_gone, sum,
 	    sizeof(sum), &cp), 0);
 	CU_ASSERT_EQUAL(cp.n, 0);
 	CU_ASSERT_EQUAL(cp.ngone, 3);	/* x1, y1: nb's; d1 cancelled */
@@ -2332,13 +2332,13 @@ test_pg_cluster_poll(void)
 	CU_ASSERT(!cl_gone(&cp, "00000000000000d1", 0));
 	/* later than since: nothing */
 	memset(&cp, 0, sizeof(cp));
-	CU_ASSERT_EQUAL(store_pg_poll(CL_T + 5, cl_poll_owned, cl_poll_gone,
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T + 5, 1, cl_poll_owned, cl_poll_gone,
 	    sum, sizeof(sum), &cp), 0);
 	CU_ASSERT_EQUAL(cp.ngone, 0);
 
 	/* a user added: the digest changes */
 	CU_ASSERT_EQUAL(ts_put_user("u1", "r", "aa", "bb", CL_T), 0);
-	CU_ASSERT_EQUAL(store_pg_poll(CL_T + 5, cl_poll_owned, cl_poll_gone,
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T + 5, 1, cl_poll_owned, cl_poll_gone,
 	    sum2, sizeof(sum2), &cp), 0);
 	CU_ASSERT_STRING_NOT_EQUAL(sum, sum2);
 	store_pg_node("", 0, 0);
