@@ -2325,16 +2325,18 @@ pg_ln_main(void *arg)
 	struct pollfd	 p[2];
 	PGconn		*db = NULL;
 	PGnotify	*nt;
-	int		 down = 0, wait_ms;
+	int		 down = 0, wait_ms, ever = 0;
 
 	(void)arg;
 	for (;;) {
 		if (db == NULL) {
 			if ((db = pg_ln_connect()) != NULL) {
-				if (down)
+				if (down || ever)
 					log_notice("store: %s: listening "
-					    "again", pg_where_s);
+					    "again (polling for what was "
+					    "missed)", pg_where_s);
 				down = 0;
+				ever = 1;
 				pg_ln_push("", "");	/* poll: missed any? */
 			} else if (!down) {
 				log_warn("store: %s: cannot listen for the "
@@ -2356,6 +2358,8 @@ pg_ln_main(void *arg)
 		if (db == NULL || p[1].revents == 0)
 			continue;
 		if (!PQconsumeInput(db) || PQstatus(db) != CONNECTION_OK) {
+			log_warn("store: %s: the LISTEN connection was lost: "
+			    "connecting again", pg_where_s);
 			PQfinish(db);
 			db = NULL;
 			continue;

@@ -9,6 +9,8 @@
 #     against a): a takes its pending message and delivers it, b forgets
 #     it (the notification) and sends it nothing more;
 #   - a cancel on b stops a's retries to a client that answers 500;
+#   - the LISTEN connections cut: they connect again and poll, and a
+#     publish still arrives;
 #   - a user added on a authenticates on b (b reloads its users).
 . "$(dirname "$0")/lib.sh"
 
@@ -141,6 +143,14 @@ N=$(answers "$T/f.log" "$ID3")
 sleep 3
 assert_eq "$N" "$(answers "$T/f.log" "$ID3")" "receptions after the cancel"
 assert_eq cancelled "$(q "SELECT state FROM targets WHERE message_id = '$ID3'")" "target in PostgreSQL"
+
+step "b's LISTEN connection cut: a publish on a still reaches b's clients"
+q "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'sippushd-listen'" >/dev/null
+ID4=$(ctl_a publish --class G --ttl 120 'after the cut')
+assert_match "$ID4" '^[0-9a-f]{16}$' "message ID"
+wait_until 15 grep -q "after the cut" "$T/g1.out"
+wait_until 15 grep -q "after the cut" "$T/g2.out"
+wait_until 10 grep -q "listening again" "$B_LOG"
 
 step "a user added on a authenticates on b"
 stop_daemon
