@@ -466,8 +466,6 @@ dispatch_events(struct message *m, struct target *t)
 	dispatch_mark_message(m);
 }
 
-/* Once no target is pending or in flight, the message is finished: it
- * leaves the active list and is freed after its last write. */
 static int dispatch_given_has(const struct message *);
 
 /* A part that is over (cluster): freed now if no batch holds its rows,
@@ -479,6 +477,8 @@ dispatch_release(struct message *m)
 		dispatch_free(m);
 }
 
+/* Once no target is pending or in flight, the message is finished: it
+ * leaves the active list and is freed after its last write. */
 static void
 dispatch_check_done(struct message *m)
 {
@@ -744,10 +744,8 @@ nomem:
 void
 dispatch_batch_done(int ok)
 {
-	size_t	 i;
-
 	struct store_finished	*fin = dp_finished;
-	size_t			 n = dp_ngiven;
+	size_t			 i, n = dp_ngiven;
 
 	dp_finished = NULL;
 	if (!ok) {
