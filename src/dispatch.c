@@ -121,6 +121,13 @@ struct flight {
 static struct flight		*dp_flights;
 static size_t			 dp_fhead, dp_flen, dp_fcap;
 
+/* The clients whose targets are to be loaded, and whether a take job
+ * is queued (one at a time: the clients that come meanwhile wait for
+ * the next, in one job). */
+static char			**dp_take;
+static size_t			 dp_ntake;
+static int			 dp_take_busy;
+
 static void dispatch_pump(void);
 static void dispatch_more(su_root_magic_t *, su_timer_t *, su_timer_arg_t *);
 static void dispatch_pump_later(void);
@@ -467,8 +474,6 @@ dispatch_events(struct message *m, struct target *t)
 	dispatch_mark_message(m);
 }
 
-/* Once no target is pending or in flight, the message is finished: it
- * leaves the active list and is freed after its last write. */
 static int dispatch_given_has(const struct message *);
 
 /* A part that is over (cluster): freed now if no batch holds its rows,
@@ -480,6 +485,8 @@ dispatch_release(struct message *m)
 		dispatch_free(m);
 }
 
+/* Once no target is pending or in flight, the message is finished: it
+ * leaves the active list and is freed after its last write. */
 static void
 dispatch_check_done(struct message *m)
 {
@@ -593,11 +600,8 @@ static struct dispatch_given	*dp_given;
 static size_t			 dp_ngiven, dp_agiven;
 static struct target		**dp_tgiven;
 static size_t			 dp_ntgiven, dp_atgiven;
-/* cluster: the messages the batch being written found finished, and the
- * "finished" webhook events made for such messages, to be written (in
- * the next batch) and given (in the batch being written) */
+/* cluster: the messages the batch being written found finished */
 static struct store_finished	*dp_finished;
-static struct webhook_event	*dp_cl_events, *dp_cl_given;
 
 /* Is m's row, or one of its targets', in the batch being written? */
 static int
@@ -609,21 +613,6 @@ dispatch_given_has(const struct message *m)
 		if (dp_given[i].m == m)
 			return 1;
 	return 0;
-}
-
-/* The cluster events of a batch not written: to the next one. */
-static void
-dispatch_cl_events_back(void)
-{
-	struct webhook_event	*ev;
-
-	while ((ev = dp_cl_given) != NULL) {
-		dp_cl_given = ev->next;
-		ev->next = dp_cl_events;
-		dp_cl_events = ev;
-	}
-	if (dp_cl_events)
-		commit_schedule_lazy();
 }
 
 /* Room for one more in *v (n used of *a). */
@@ -701,16 +690,8 @@ dispatch_batch(struct store_batch *b)
 	struct webhook_event	*ev;
 	size_t			 i;
 
-	if (cluster_on()) {
+	if (cluster_on())
 		b->finished = &dp_finished;
-		for (ev = dp_cl_events; ev; ev = ev->next) {
-			webhook_outbox_row(ev, STORE_PUT, &or);
-			if (store_batch_outbox(b, &or) == -1)
-				return -1;
-		}
-		dp_cl_given = dp_cl_events;
-		dp_cl_events = NULL;
-	}
 	list = dispatch_take_dirty();
 	for (m = list; m; m = next) {
 		next = m->dnext;
@@ -764,7 +745,6 @@ nomem:
 	for (i = 0; i < dp_ngiven; i++)
 		dispatch_given_back(&dp_given[i]);
 	dp_ngiven = dp_ntgiven = 0;
-	dispatch_cl_events_back();
 	return -1;
 }
 
@@ -772,10 +752,8 @@ nomem:
 void
 dispatch_batch_done(int ok)
 {
-	size_t	 i;
-
 	struct store_finished	*fin = dp_finished;
-	size_t			 n = dp_ngiven;
+	size_t			 i, n = dp_ngiven;
 
 	dp_finished = NULL;
 	if (!ok) {
@@ -784,7 +762,6 @@ dispatch_batch_done(int ok)
 		dp_ngiven = 0;	/* dispatch_release may free them now */
 		for (i = 0; i < n; i++)
 			dispatch_given_back(&dp_given[i]);
-		dispatch_cl_events_back();
 		store_finished_free(fin);
 	} else {
 		dp_ngiven = 0;
@@ -793,8 +770,6 @@ dispatch_batch_done(int ok)
 			webhook_enqueue(dp_given[i].events);
 			dispatch_written(dp_given[i].m);
 		}
-		webhook_enqueue(dp_cl_given);
-		dp_cl_given = NULL;
 		dispatch_cluster_finished(fin);
 	}
 	dp_ntgiven = 0;
@@ -1370,6 +1345,10 @@ dispatch_shutdown(void)
 	}
 	dp_active = dp_dirty = dp_turn = NULL;
 	dp_inflight = 0;
+	while (dp_ntake > 0)
+		free(dp_take[--dp_ntake]);
+	free(dp_take);
+	dp_take = NULL;
 	free(dp_flights);
 	dp_flights = NULL;
 	dp_fhead = dp_flen = dp_fcap = 0;
@@ -1611,7 +1590,9 @@ struct dispatch_load {
 	size_t			 n, cap, cur;
 	int			 rc;
 	int			 nomem;
-	int			 queued;	/* the take job: in the queue */
+	int			 prune;		/* forget the unfinished targets
+						   of message_id held here that
+						   the store no longer gives */
 };
 
 static int
@@ -1688,6 +1669,44 @@ dispatch_load_run(struct commit_job *j)
 
 /* Start the parts read, without the targets some part holds already;
  * free what is left. The count of targets taken in. */
+static void dispatch_forget(struct target *);
+
+/* The store says this node's unfinished targets of ld->message_id are
+ * those ld read: forget the others held here (taken by another node,
+ * cancelled or expired fleet-wide). A target finished here but not yet
+ * written is not unfinished here: left alone. */
+static void
+dispatch_load_prune(struct dispatch_load *ld)
+{
+	struct message	*m, *next, *got = NULL;
+	size_t		 i, k, n = 0;
+
+	for (i = 0; i < ld->n; i++)
+		if (strcmp(ld->v[i]->id, ld->message_id) == 0)
+			got = ld->v[i];
+	for (m = dp_active; m; m = next) {
+		next = m->next;
+		if (strcmp(m->id, ld->message_id) != 0)
+			continue;
+		for (i = 0; i < m->ntargets; i++) {
+			if (!dispatch_unfinished(m->targets[i].state))
+				continue;
+			for (k = 0; got && k < got->ntargets; k++)
+				if (strcmp(got->targets[k].client,
+				    m->targets[i].client) == 0)
+					break;
+			if (got && k < got->ntargets)
+				continue;
+			dispatch_forget(&m->targets[i]);
+			n++;
+		}
+		dispatch_check_done(m);
+	}
+	if (n)
+		log_info("dispatch: %s: %zu targets held here are no longer "
+		    "this node's: forgotten", ld->message_id, n);
+}
+
 static size_t
 dispatch_load_apply(struct dispatch_load *ld)
 {
@@ -1700,6 +1719,11 @@ dispatch_load_apply(struct dispatch_load *ld)
 		for (k = 0; k < m->ntargets; k++)
 			m->targets[k].client = m->pool +
 			    (uintptr_t)m->targets[k].client;
+	}
+	if (ld->prune && ld->message_id && ld->rc != -1 && !ld->nomem)
+		dispatch_load_prune(ld);
+	for (i = 0; i < ld->n; i++) {
+		m = ld->v[i];
 		if (ld->rc == -1 || ld->nomem) {
 			dispatch_free(m);
 			continue;
@@ -1755,10 +1779,26 @@ dispatch_load_done(struct commit_job *j)
 	dispatch_load_free(ld);
 }
 
+static void dispatch_load_queue(const char *, int);
+
 /* Load this node's unfinished targets of message_id (NULL: all of
  * them) and send them: a publish anywhere, a poll that found more. */
 void
 dispatch_cluster_load(const char *message_id)
+{
+	dispatch_load_queue(message_id, 0);
+}
+
+/* Load them, and forget those held here that are no longer this
+ * node's (a poll that found fewer). */
+static void
+dispatch_cluster_reconcile(const char *message_id)
+{
+	dispatch_load_queue(message_id, 1);
+}
+
+static void
+dispatch_load_queue(const char *message_id, int prune)
 {
 	struct dispatch_load	*ld;
 
@@ -1770,17 +1810,12 @@ dispatch_cluster_load(const char *message_id)
 		    "this node");
 		return;
 	}
+	ld->prune = prune;
 	ld->job.run = dispatch_load_run;
 	ld->job.done = dispatch_load_done;
 	commit_job(&ld->job);
 }
 
-/* The clients whose targets are to be loaded, and whether a take job
- * is queued (one at a time: the clients that come meanwhile wait for
- * the next, in one job). */
-static char			**dp_take;
-static size_t			 dp_ntake;
-static int			 dp_take_busy;
 
 static void dispatch_take_queue(void);
 
@@ -1960,8 +1995,8 @@ dispatch_cluster_drop_all(void)
 }
 
 /* This node's unfinished targets of message id, over its parts. */
-size_t
-dispatch_cluster_unfinished(const char *id)
+static size_t
+dispatch_unfinished_of(const char *id)
 {
 	struct message	*m;
 	size_t		 n = 0;
@@ -1972,38 +2007,82 @@ dispatch_cluster_unfinished(const char *id)
 	return n;
 }
 
+static void dispatch_cluster_reconcile(const char *);
+
+/*
+ * The poll's count of this node's unfinished targets per message (ids
+ * sorted, count of them) against memory: more in the store, load them
+ * (a publish or a take whose notification was missed); fewer, reconcile
+ * (some were taken by another node, cancelled or expired meanwhile).
+ */
+void
+dispatch_cluster_compare(char *const *ids, const size_t *n, size_t count)
+{
+	struct message	*m, *p;
+	size_t		 i, lo, hi, mid, db, mem;
+	int		 cmp;
+
+	for (i = 0; i < count; i++)
+		if (dispatch_unfinished_of(ids[i]) < n[i])
+			dispatch_cluster_load(ids[i]);
+	for (m = dp_active; m; m = m->next) {
+		for (p = dp_active; p != m; p = p->next)
+			if (strcmp(p->id, m->id) == 0)
+				break;
+		if (p != m)		/* one look per message */
+			continue;
+		if ((mem = dispatch_unfinished_of(m->id)) == 0)
+			continue;
+		db = 0;
+		lo = 0;
+		hi = count;
+		while (lo < hi) {
+			mid = lo + (hi - lo) / 2;
+			if ((cmp = strcmp(m->id, ids[mid])) == 0) {
+				db = n[mid];
+				break;
+			}
+			if (cmp < 0)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		if (db < mem)
+			dispatch_cluster_reconcile(m->id);
+	}
+}
+
 /* Messages that a transaction of this node found finished (no target
- * unfinished on any node): their "finished" webhook events, written by
- * the next batch. Takes list. */
+ * unfinished on any node): logged, and their "finished" webhook events,
+ * which that transaction put in the outbox, delivered. Takes list. */
 void
 dispatch_cluster_finished(struct store_finished *list)
 {
-	struct store_finished	*f;
-	struct message		 m;
-	int			 i;
+	struct store_finished		*f;
+	struct store_finished_ev	*ev;
+	struct outbox_row		 r;
 
 	for (f = list; f; f = f->next) {
-		memset(&m, 0, sizeof(m));
-		memcpy(m.id, f->id, sizeof(m.id));
-		m.state = f->cancelled ? MESSAGE_CANCELLED : MESSAGE_DONE;
-		m.callback = f->callback;
-		m.created_at = f->created_at;
-		m.finished_at = f->finished_at;
-		for (i = 0; i < TARGET_NSTATES; i++) {
-			m.count[i] = f->count[i];
-			m.ntargets += f->count[i];
-		}
 		log_info("dispatch: %s finished: %zu acked, %zu expired, %zu "
-		    "failed, %zu cancelled", m.id, m.count[TARGET_ACKED],
-		    m.count[TARGET_EXPIRED], m.count[TARGET_FAILED],
-		    m.count[TARGET_CANCELLED]);
-		if (webhook_events(&m, NULL, &dp_cl_events) == -1)
-			log_error("dispatch: %s: out of memory: a webhook "
-			    "event of its end is lost", m.id);
+		    "failed, %zu cancelled", f->id, f->count[TARGET_ACKED],
+		    f->count[TARGET_EXPIRED], f->count[TARGET_FAILED],
+		    f->count[TARGET_CANCELLED]);
+		for (ev = f->events; ev; ev = ev->next) {
+			memset(&r, 0, sizeof(r));
+			r.op = STORE_PUT;
+			r.id = ev->id;
+			r.event = "finished";
+			r.url = ev->url;
+			r.body = ev->body;
+			r.created_at = f->finished_at;
+			r.next_attempt = f->finished_at * 1000;
+			if (webhook_adopt(&r) == -1)
+				log_error("dispatch: %s: out of memory: its "
+				    "\"finished\" event %s waits in the "
+				    "outbox for a restart", f->id, ev->id);
+		}
 	}
 	store_finished_free(list);
-	if (dp_cl_events)
-		commit_schedule_lazy();
 }
 
 /* Load the unfinished messages from the store and resume them. Count or

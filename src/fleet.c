@@ -51,6 +51,9 @@ static char			 fl_authsum[40];	/* the last poll's */
 static int64_t			 fl_since;	/* the poll looks from then */
 static int			 fl_polling;	/* a poll job is queued */
 static int			 fl_again;	/* poll once more after it */
+static int			 fl_missed;	/* LISTEN was down: notes of
+						   registrations elsewhere may
+						   be lost */
 
 /* ---- the poll ---- */
 
@@ -58,6 +61,7 @@ struct fleet_poll {
 	struct commit_job	 job;
 	int64_t			 started;
 	int64_t			 since;
+	int			 clients;	/* look for clients taken */
 	int			 rc;
 	int			 nomem;
 	char			**owned;	/* message IDs */
@@ -124,8 +128,8 @@ fleet_poll_run(struct commit_job *j)
 {
 	struct fleet_poll	*fp = (struct fleet_poll *)j;
 
-	fp->rc = store_pg_poll(fp->since, fleet_poll_owned, fleet_poll_gone,
-	    fp->authsum, sizeof(fp->authsum), fp);
+	fp->rc = store_pg_poll(fp->since, fp->clients, fleet_poll_owned,
+	    fleet_poll_gone, fp->authsum, sizeof(fp->authsum), fp);
 	fp->expired = store_pg_expire_parked(clock_now(), &fp->fin);
 }
 
@@ -139,7 +143,9 @@ fleet_poll_done(struct commit_job *j)
 	size_t			 i;
 
 	fl_polling = 0;
-	if (!j->failed && fp->rc == 0 && !fp->nomem) {
+	if (j->failed || fp->rc != 0 || fp->nomem)
+		fl_missed |= fp->clients;
+	else {
 		fl_since = fp->started - FLEET_SLACK;
 		for (i = 0; i < fp->ngone; i++)
 			if (fp->cancelled[i])
@@ -147,11 +153,9 @@ fleet_poll_done(struct commit_job *j)
 			else
 				fleet_gone_client(fp->gone[i]);
 		/* more of this node's targets in the store than in memory:
-		 * a publish or a take whose notification was missed */
-		for (i = 0; i < fp->n; i++)
-			if (dispatch_cluster_unfinished(fp->owned[i]) <
-			    fp->nowned[i])
-				dispatch_cluster_load(fp->owned[i]);
+		 * a publish or a take whose notification was missed; fewer:
+		 * taken, cancelled or expired elsewhere */
+		dispatch_cluster_compare(fp->owned, fp->nowned, fp->n);
 		if (fl_authsum[0] && strcmp(fl_authsum, fp->authsum) != 0)
 			fleet_auth_reload();
 		memcpy(fl_authsum, fp->authsum, sizeof(fl_authsum));
@@ -192,6 +196,8 @@ fleet_poll(void)
 		return;
 	fp->started = clock_now();
 	fp->since = fl_since;
+	fp->clients = fl_missed;
+	fl_missed = 0;
 	fp->job.run = fleet_poll_run;
 	fp->job.done = fleet_poll_done;
 	fl_polling = 1;
@@ -292,8 +298,10 @@ fleet_gone_client(const char *id)
 static void
 fleet_note(const struct store_note *n)
 {
-	if (n->channel[0] == '\0')		/* connected: missed any? */
+	if (n->channel[0] == '\0') {		/* connected: missed any? */
+		fl_missed = 1;
 		fleet_poll();
+	}
 	else if (strcmp(n->channel, fl_channel) == 0)
 		fleet_gone_client(n->payload);
 	else if (strcmp(n->channel, "sippush_msg") == 0)
@@ -419,6 +427,7 @@ fleet_init(const struct config *cfg, su_root_t *root)
 	chan[2] = "sippush_cancel";
 	chan[3] = "sippush_auth";
 	fl_since = clock_now() - FLEET_SLACK;
+	fl_missed = 1;
 	fl_authsum[0] = '\0';
 	if ((fl_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		return -1;
@@ -432,6 +441,8 @@ fleet_init(const struct config *cfg, su_root_t *root)
 	    (su_duration_t)cfg->cl_poll)) == NULL ||
 	    su_timer_set_for_ever(fl_timer, fleet_timer, NULL) == -1)
 		goto fail;
+	store_pg_webhooks((const char *const *)cfg->wh_url,
+	    (size_t)cfg->wh_nurl, (cfg->wh_events & WEBHOOK_EV_FINISHED) != 0);
 	cluster_hooks(fleet_fenced, fleet_rejoined);
 	fl_on = 1;
 	log_info("fleet: node %s listening for the other nodes (channel "

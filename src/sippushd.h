@@ -383,7 +383,8 @@ void	 dispatch_cluster_load(const char *message_id);
 void	 dispatch_cluster_drop_client(const char *client);
 void	 dispatch_cluster_drop_message(const char *message_id);
 void	 dispatch_cluster_drop_all(void);
-size_t	 dispatch_cluster_unfinished(const char *message_id);
+void	 dispatch_cluster_compare(char *const *ids, const size_t *n,
+	    size_t count);
 void	 dispatch_cluster_finished(struct store_finished *);
 
 /*
@@ -798,9 +799,18 @@ int	 store_pg_drain(const char *name, int on);
  * "Ownership"). Every call runs on the writer thread (jobs); the rows
  * carry the node's name (store_pg_node) as their owner.
  */
+/* A "finished" webhook event the same transaction put in the outbox. */
+struct store_finished_ev {
+	struct store_finished_ev *next;
+	char			 id[17];	/* delivery ID */
+	char			*url;
+	char			*body;
+};
+
 /* A message found finished in SQL: no target unfinished anywhere. */
 struct store_finished {
 	struct store_finished	*next;
+	struct store_finished_ev *events;	/* in the outbox, committed */
 	char			 id[MESSAGE_ID_LEN + 1];
 	int			 cancelled;	/* its state is cancelled */
 	char			*callback;	/* NULL: none */
@@ -838,13 +848,14 @@ struct store_pub {
 	size_t			 udp;
 };
 int	 store_pg_publish(struct store_pub *);
+void	 store_pg_webhooks(const char *const *urls, size_t n, int finished);
 int	 store_pg_cancel(const char *id, int64_t now, size_t *cancelled,
 	    struct store_finished **);
 int	 store_pg_load_owned(const char *message_id,
 	    const char *const *clients, size_t nclients,
 	    int (*mfn)(const struct message_row *, void *),
 	    int (*tfn)(const struct target_row *, void *), void *);
-int	 store_pg_poll(int64_t since,
+int	 store_pg_poll(int64_t since, int clients,
 	    int (*owned)(const char *message_id, size_t n, void *),
 	    int (*gone)(const char *id, int cancelled, void *),
 	    char *authsum, size_t authlen, void *);

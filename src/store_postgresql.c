@@ -242,18 +242,44 @@ static const char *const pg_sql[ST_COUNT] = {
 	/* the message is finished once no target is unfinished anywhere;
 	 * finished_at IS NULL: only the first transaction to see it */
 	[ST_CL_COMPLETE] =
-	    "WITH c AS (SELECT"
-	    "  count(*) FILTER (WHERE state IN ('pending', 'sent')) AS open,"
+	    /* one probe of targets_open while targets remain; the counts
+	     * only once, for the message just finished */
+	    "WITH d AS (UPDATE messages m SET finished_at = $2, state = CASE"
+	    "  WHEN m.state = 'cancelled' THEN 'cancelled' ELSE 'done' END"
+	    "  WHERE m.id = $1 AND m.finished_at IS NULL AND NOT EXISTS"
+	    "  (SELECT 1 FROM targets t WHERE t.message_id = $1"
+	    "   AND t.state IN ('pending', 'sent'))"
+	    "  RETURNING m.id, m.state, m.created_at, m.finished_at,"
+	    "  m.callback),"
+	    " c AS (SELECT"
 	    "  count(*) FILTER (WHERE state = 'acked') AS acked,"
 	    "  count(*) FILTER (WHERE state = 'expired') AS expired,"
 	    "  count(*) FILTER (WHERE state = 'failed') AS failed,"
 	    "  count(*) FILTER (WHERE state = 'cancelled') AS cancelled"
-	    "  FROM targets WHERE message_id = $1)"
-	    " UPDATE messages m SET finished_at = $2, state = CASE"
-	    "  WHEN m.state = 'cancelled' THEN 'cancelled' ELSE 'done' END"
-	    " FROM c WHERE m.id = $1 AND m.finished_at IS NULL AND c.open = 0"
-	    " RETURNING m.id, m.state, m.created_at, m.finished_at,"
-	    " m.callback, c.acked, c.expired, c.failed, c.cancelled",
+	    "  FROM targets WHERE message_id = (SELECT id FROM d)),"
+	    " u AS (SELECT DISTINCT ON (url) url FROM"
+	    "  (SELECT d.callback AS url, 0::bigint AS ord FROM d"
+	    "   WHERE d.callback IS NOT NULL UNION ALL"
+	    "   SELECT g.url, g.ord FROM unnest($3::text[]) WITH ORDINALITY"
+	    "   AS g(url, ord)) s WHERE $4::boolean AND EXISTS (SELECT 1 FROM d)"
+	    "  ORDER BY url, ord),"
+	    " e AS (SELECT substr(replace(gen_random_uuid()::text, '-', ''),"
+	    "  1, 16) AS eid, url FROM u),"
+	    " o AS (INSERT INTO outbox (id, event, url, body, created_at,"
+	    "  attempts, next_attempt) SELECT e.eid, 'finished', e.url,"
+	    "  json_build_object('id', e.eid, 'event', 'finished',"
+	    "  'time', $2::bigint, 'message_id', d.id, 'state', CASE"
+	    "  WHEN d.state = 'cancelled' THEN 'cancelled'"
+	    "  WHEN c.expired > 0 THEN 'expired' ELSE 'done' END,"
+	    "  'created_at', d.created_at, 'finished_at', d.finished_at,"
+	    "  'counts', json_build_object('targets', c.acked + c.expired +"
+	    "  c.failed + c.cancelled, 'pending', 0, 'acked', c.acked,"
+	    "  'expired', c.expired, 'failed', c.failed, 'cancelled',"
+	    "  c.cancelled))::text, $2::bigint, 0, $2::bigint * 1000"
+	    "  FROM e, d, c RETURNING id, url, body)"
+	    " SELECT d.id, d.state, d.created_at, d.finished_at, d.callback,"
+	    " c.acked, c.expired, c.failed, c.cancelled, o.id, o.url, o.body"
+	    " FROM d CROSS JOIN c LEFT JOIN o ON true",
 	[ST_CL_NOTIFY] = "SELECT pg_notify($1, $2)",
 };
 
@@ -277,6 +303,12 @@ static char		 pg_shown[512];	/* the conninfo, password masked */
 static char		 pg_where_s[530];	/* "postgresql " pg_shown */
 static int		 pg_open_now;
 
+/* The "finished" webhook events the cluster's completion writes
+ * (store_pg_webhooks): webhooks.url as a text[] literal, and whether
+ * webhooks.events has finished. */
+static char		*pg_wh_urls;
+static int		 pg_wh_finished = 1;
+
 /* The node this writer writes as (store_pg_node); epoch 0: none. */
 static char		 pg_node_name[64];
 static int64_t		 pg_node_epoch;
@@ -297,6 +329,7 @@ static unsigned		 pg_fault_unlogged;
 
 static void pg_close(void);
 static int64_t pg_i64(const PGresult *, int, int);
+static char *pg_array(const char *const *, size_t);
 
 static void
 pg_count(void)
@@ -585,6 +618,22 @@ pg_connect(void)
 	if (pg_exec("SET client_min_messages = warning") == -1)
 		return -1;
 	return 0;
+}
+
+/* The "finished" webhook events that a node's completion writes in its
+ * transaction: to urls (webhooks.url), if finished (webhooks.events
+ * has it). Before the writer starts. */
+void
+store_pg_webhooks(const char *const *urls, size_t n, int finished)
+{
+	char	*a;
+
+	if ((a = pg_array(urls, n)) == NULL)
+		log_error("store: out of memory: the \"finished\" events go "
+		    "to the messages' callbacks only");
+	free(pg_wh_urls);
+	pg_wh_urls = a;
+	pg_wh_finished = finished;
 }
 
 /* The node the writer writes as, from cluster.c on the writer side. */
@@ -1098,11 +1147,39 @@ store_finished_free(struct store_finished *f)
 {
 	struct store_finished	*next;
 
+	struct store_finished_ev	*ev;
+
 	for (; f; f = next) {
 		next = f->next;
+		while ((ev = f->events) != NULL) {
+			f->events = ev->next;
+			free(ev->url);
+			free(ev->body);
+			free(ev);
+		}
 		free(f->callback);
 		free(f);
 	}
+}
+
+/* Row i's outbox event (columns 9..11) onto f. 0, or -1 (memory). */
+static int
+pg_finished_event(const PGresult *r, int i, struct store_finished *f)
+{
+	struct store_finished_ev	*ev;
+
+	if ((ev = calloc(1, sizeof(*ev))) == NULL)
+		return -1;
+	snprintf(ev->id, sizeof(ev->id), "%s", PQgetvalue(r, i, 9));
+	if ((ev->url = strdup(PQgetvalue(r, i, 10))) == NULL ||
+	    (ev->body = strdup(PQgetvalue(r, i, 11))) == NULL) {
+		free(ev->url);
+		free(ev);
+		return -1;
+	}
+	ev->next = f->events;
+	f->events = ev;
+	return 0;
 }
 
 /* The rows of an ST_CL_COMPLETE answer onto *list. 0, or -1 (memory). */
@@ -1113,6 +1190,11 @@ pg_finished_rows(const PGresult *r, struct store_finished **list)
 	int			 i;
 
 	for (i = 0; i < PQntuples(r); i++) {
+		if (i > 0 && !PQgetisnull(r, i, 9)) {	/* one more event */
+			if (pg_finished_event(r, i, *list) == -1)
+				return -1;
+			continue;
+		}
 		if ((f = calloc(1, sizeof(*f))) == NULL)
 			return -1;
 		snprintf(f->id, sizeof(f->id), "%s", PQgetvalue(r, i, 0));
@@ -1130,6 +1212,9 @@ pg_finished_rows(const PGresult *r, struct store_finished **list)
 		f->count[TARGET_CANCELLED] = (size_t)pg_i64(r, i, 8);
 		f->next = *list;
 		*list = f;
+		if (PQnfields(r) > 9 && !PQgetisnull(r, i, 9) &&
+		    pg_finished_event(r, i, f) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -1186,7 +1271,7 @@ static int
 pg_send_complete(const struct store_batch *b, size_t *nsent)
 {
 	char		*ids, *p, *e, now[24];
-	const char	*v[2];
+	const char	*v[4];
 	size_t		 n;
 	int		 rv = 0;
 
@@ -1195,17 +1280,19 @@ pg_send_complete(const struct store_batch *b, size_t *nsent)
 		return -1;
 	}
 	v[1] = I64(now, clock_now());
+	v[2] = pg_wh_urls ? pg_wh_urls : "{}";
+	v[3] = pg_wh_finished ? "true" : "false";
 	for (p = ids + 1; rv == 0 && *p && *p != '}'; p = e + 1) {
 		e = p + strcspn(p, ",}");
 		if (*e == '}') {
 			*e = '\0';
 			v[0] = p;
-			rv = pg_send(ST_CL_COMPLETE, 2, v, NULL, NULL, nsent);
+			rv = pg_send(ST_CL_COMPLETE, 4, v, NULL, NULL, nsent);
 			break;
 		}
 		*e = '\0';
 		v[0] = p;
-		rv = pg_send(ST_CL_COMPLETE, 2, v, NULL, NULL, nsent);
+		rv = pg_send(ST_CL_COMPLETE, 4, v, NULL, NULL, nsent);
 	}
 	free(ids);
 	return rv;
@@ -1288,12 +1375,14 @@ pg_write(const struct store_batch *b)
 		rv = pg_send_sql("BEGIN", &nsent);
 	if (rv == 0 && b->epoch > 0)
 		rv = pg_send_fence(b->epoch, &nsent);
+	/* the message rows first, before any target row: every writer of
+	 * targets takes the locks in this order */
+	if (rv == 0 && pg_node_name[0] && b->ntargets)
+		rv = pg_send_lock(b, &nsent);
 	for (i = 0; rv == 0 && i < b->nclients; i++)
 		rv = pg_send_client(&b->clients[i], &nsent);
 	for (i = 0; rv == 0 && i < b->nmsgs; i++)
 		rv = pg_send_message(&b->msgs[i], &nsent);
-	if (rv == 0 && pg_node_name[0] && b->ntargets)
-		rv = pg_send_lock(b, &nsent);
 	for (i = 0; rv == 0 && i < b->ntargets; i++)
 		rv = pg_send_target(&b->targets[i], &nsent);
 	if (rv == 0 && pg_node_name[0] && b->ntargets) {
@@ -1941,7 +2030,7 @@ store_pg_cancel(const char *id, int64_t now, size_t *cancelled,
 {
 	PGresult	*r;
 	char		 t[24];
-	const char	*v[2];
+	const char	*v[4];
 	int		 found;
 
 	pg_count();
@@ -1969,7 +2058,9 @@ store_pg_cancel(const char *id, int64_t now, size_t *cancelled,
 	*cancelled = (size_t)strtoull(PQcmdTuples(r), NULL, 10);
 	PQclear(r);
 	v[1] = I64(t, now);
-	if ((r = pg_q("cancelling", pg_sql[ST_CL_COMPLETE], 2, v)) == NULL)
+	v[2] = pg_wh_urls ? pg_wh_urls : "{}";
+	v[3] = pg_wh_finished ? "true" : "false";
+	if ((r = pg_q("cancelling", pg_sql[ST_CL_COMPLETE], 4, v)) == NULL)
 		return -1;
 	if (pg_finished_rows(r, fin) == -1) {
 		PQclear(r);
@@ -2099,20 +2190,22 @@ out:
 /*
  * What the notifications may have missed (the poll, every cluster.poll
  * ms): owned(message, n) for every message with n unfinished targets of
- * this node; gone(client, 0) for each client another node (or none)
- * owns now that registered since `since` (unix s), gone(message, 1)
- * for each message cancelled since then; into authsum a digest of the
- * users and tokens (changed: reload them). 0, or -1.
+ * this node (ordered by message); if clients (the LISTEN connection was
+ * down meanwhile: a registration elsewhere may have gone unheard),
+ * gone(client, 0) for each client another node (or none) owns now that
+ * registered since `since` (unix s); gone(message, 1) for each message
+ * cancelled since then; into authsum a digest of the users and tokens
+ * (changed: reload them). 0, or -1.
  */
 int
-store_pg_poll(int64_t since,
+store_pg_poll(int64_t since, int clients,
     int (*owned)(const char *message_id, size_t n, void *),
     int (*gone)(const char *id, int cancelled, void *),
     char *authsum, size_t authlen, void *arg)
 {
 	PGresult	*r;
 	char		 t[24];
-	const char	*v[2];
+	const char	*v[3];
 	int		 i, rv = -1;
 
 	pg_count();
@@ -2133,11 +2226,13 @@ store_pg_poll(int64_t since,
 		    arg) == -1)
 			goto out;
 	PQclear(r);
+	v[2] = clients ? "true" : "false";
 	if ((r = pg_q("polling", "SELECT id, false FROM clients"
-	    " WHERE owner IS DISTINCT FROM $1 AND registered_at >= $2::bigint"
+	    " WHERE $3::boolean AND owner IS DISTINCT FROM $1"
+	    " AND registered_at >= $2::bigint"
 	    " UNION ALL SELECT id, true FROM messages"
 	    " WHERE state = 'cancelled' AND finished_at >= $2::bigint",
-	    2, v)) == NULL)
+	    3, v)) == NULL)
 		return -1;
 	for (i = 0; i < PQntuples(r); i++)
 		if (gone(PQgetvalue(r, i, 0),
@@ -2170,7 +2265,7 @@ store_pg_expire_parked(int64_t now, struct store_finished **fin)
 {
 	PGresult	*r, *c;
 	char		 t[24];
-	const char	*v[2];
+	const char	*v[4];
 	int		 i, n;
 
 	pg_count();
@@ -2196,10 +2291,12 @@ store_pg_expire_parked(int64_t now, struct store_finished **fin)
 		return -1;
 	n = PQntuples(r);
 	v[1] = v[0];
+	v[2] = pg_wh_urls ? pg_wh_urls : "{}";
+	v[3] = pg_wh_finished ? "true" : "false";
 	for (i = 0; i < n; i++) {
 		v[0] = PQgetvalue(r, i, 0);
 		if ((c = pg_q("expiring parked targets", pg_sql[ST_CL_COMPLETE],
-		    2, v)) == NULL) {
+		    4, v)) == NULL) {
 			PQclear(r);
 			return -1;
 		}
@@ -2307,16 +2404,18 @@ pg_ln_main(void *arg)
 	struct pollfd	 p[2];
 	PGconn		*db = NULL;
 	PGnotify	*nt;
-	int		 down = 0, wait_ms;
+	int		 down = 0, wait_ms, ever = 0;
 
 	(void)arg;
 	for (;;) {
 		if (db == NULL) {
 			if ((db = pg_ln_connect()) != NULL) {
-				if (down)
+				if (down || ever)
 					log_notice("store: %s: listening "
-					    "again", pg_where_s);
+					    "again (polling for what was "
+					    "missed)", pg_where_s);
 				down = 0;
+				ever = 1;
 				pg_ln_push("", "");	/* poll: missed any? */
 			} else if (!down) {
 				log_warn("store: %s: cannot listen for the "
@@ -2338,6 +2437,8 @@ pg_ln_main(void *arg)
 		if (db == NULL || p[1].revents == 0)
 			continue;
 		if (!PQconsumeInput(db) || PQstatus(db) != CONNECTION_OK) {
+			log_warn("store: %s: the LISTEN connection was lost: "
+			    "connecting again", pg_where_s);
 			PQfinish(db);
 			db = NULL;
 			continue;
@@ -2470,6 +2571,7 @@ pg_purge(int64_t finished_before)
 		pg_failed("purging messages", r);
 		log_error("store: %s: %s", pg_where_s, pc->err);
 		PQclear(r);
+		pg_cl_rollback();
 		return -1;
 	}
 	n = atoi(PQcmdTuples(r));

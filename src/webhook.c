@@ -796,6 +796,18 @@ webhook_restore_row(const struct outbox_row *r, void *arg)
 	return heap_push(ev);
 }
 
+/* An event another writer put in the outbox and committed (the
+ * cluster's completion, in SQL): delivered as if restored. 0, or -1
+ * (memory). */
+int
+webhook_adopt(const struct outbox_row *r)
+{
+	if (webhook_restore_row(r, NULL) == -1)
+		return -1;
+	webhook_pump();
+	return 0;
+}
+
 /* Load the outbox left by the last run: how many events, or -1. */
 int
 webhook_restore(void)

@@ -65,6 +65,7 @@ void	 webhook_outbox_row(const struct webhook_event *, int op,
 	    struct outbox_row *);
 int	 webhook_init(const struct config *, struct su_root_s *);
 int	 webhook_restore(void);
+int	 webhook_adopt(const struct outbox_row *);
 void	 webhook_enqueue(struct webhook_event *list);
 int	 webhook_batch(struct store_batch *);
 void	 webhook_batch_done(int ok);

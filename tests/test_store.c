@@ -2274,12 +2274,16 @@ static void
 test_pg_cluster_complete(void)
 {
 	char			 path[PATH_MAX], err[512];
+	const char		*urls[] = { "http://w.test/1", "http://w.test/2" };
 	struct store_pub	 p;
 	struct store_finished	*fin = NULL;
+	struct store_finished_ev *ev;
+	int			 nev = 0;
 
 	db_path(path, sizeof(path), "pgdone");
 	CU_ASSERT_EQUAL_FATAL(store_open(st_backend, path, 1, err,
 	    sizeof(err)), 0);
+	store_pg_webhooks(urls, 2, 1);
 	CU_ASSERT_EQUAL(cl_client("na", STORE_PUT, "x1", "k", "online"), 0);
 	CU_ASSERT_EQUAL(cl_client("nb", STORE_PUT, "y1", "k", "online"), 0);
 	CU_ASSERT_EQUAL(cl_publish("na", "00000000000000c1", 1, NULL, NULL,
@@ -2299,10 +2303,21 @@ test_pg_cluster_complete(void)
 	CU_ASSERT_EQUAL(fin->count[TARGET_ACKED], 1);
 	CU_ASSERT_EQUAL(fin->count[TARGET_FAILED], 1);
 	CU_ASSERT_EQUAL(fin->cancelled, 0);
+	/* its "finished" events, one per URL, in the same transaction */
+	for (ev = fin->events; ev; ev = ev->next) {
+		nev++;
+		CU_ASSERT(test_contains(ev->body, "\"message_id\" : "
+		    "\"00000000000000c1\""));
+		CU_ASSERT(test_contains(ev->body, "\"state\" : \"done\""));
+	}
+	CU_ASSERT_EQUAL(nev, 2);
 	store_finished_free(fin);
 	fin = NULL;
 	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT state FROM messages"),
 	    "done");
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT string_agg(url, ',' ORDER BY"
+	    " url) FROM outbox WHERE event = 'finished'"),
+	    "http://w.test/1,http://w.test/2");
 
 	/* written again (a batch retried): not finished twice */
 	CU_ASSERT_EQUAL(cl_target("nb", "00000000000000c1", "y1", "failed",
@@ -2310,6 +2325,8 @@ test_pg_cluster_complete(void)
 	CU_ASSERT_EQUAL(cl_target("na", "00000000000000c1", "x1", "acked",
 	    &fin), 0);
 	CU_ASSERT_PTR_NULL(fin);
+	CU_ASSERT_STRING_EQUAL(cl_q(path, "SELECT count(*) FROM outbox"), "2");
+	store_pg_webhooks(NULL, 0, 1);
 	store_pg_node("", 0, 0);
 	store_close();
 }
@@ -2399,7 +2416,7 @@ test_pg_cluster_poll(void)
 	CU_ASSERT_EQUAL(cl_client("nb", STORE_PUT, "y1", "k", "online"), 0);
 	store_pg_node("nb", 0, 10);
 	memset(&cp, 0, sizeof(cp));
-	CU_ASSERT_EQUAL(store_pg_poll(CL_T, cl_poll_owned, cl_poll_gone, sum,
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T, 1, cl_poll_owned, cl_poll_gone, sum,
 	    sizeof(sum), &cp), 0);
 	CU_ASSERT_EQUAL(cp.n, 0);
 	CU_ASSERT_EQUAL(cp.ngone, 1);	/* x1: another node's */
@@ -2410,7 +2427,7 @@ test_pg_cluster_poll(void)
 	    &p), 0);
 	store_pg_node("nb", 0, 10);
 	memset(&cp, 0, sizeof(cp));
-	CU_ASSERT_EQUAL(store_pg_poll(CL_T, cl_poll_owned, cl_poll_gone, sum,
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T, 1, cl_poll_owned, cl_poll_gone, sum,
 	    sizeof(sum), &cp), 0);
 	CU_ASSERT_EQUAL_FATAL(cp.n, 1);
 	CU_ASSERT_STRING_EQUAL(cp.owned[0], "00000000000000d1");
@@ -2433,7 +2450,7 @@ test_pg_cluster_poll(void)
 	CU_ASSERT_EQUAL(store_pg_cancel("00000000000000ff", CL_T + 1, &n,
 	    &fin), 0);
 	memset(&cp, 0, sizeof(cp));
-	CU_ASSERT_EQUAL(store_pg_poll(CL_T, cl_poll_owned, cl_poll_gone, sum,
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T, 1, cl_poll_owned, cl_poll_gone, sum,
 	    sizeof(sum), &cp), 0);
 	CU_ASSERT_EQUAL(cp.n, 0);
 	CU_ASSERT_EQUAL(cp.ngone, 3);	/* x1, y1: nb's; d1 cancelled */
@@ -2442,13 +2459,13 @@ test_pg_cluster_poll(void)
 	CU_ASSERT(!cl_gone(&cp, "00000000000000d1", 0));
 	/* later than since: nothing */
 	memset(&cp, 0, sizeof(cp));
-	CU_ASSERT_EQUAL(store_pg_poll(CL_T + 5, cl_poll_owned, cl_poll_gone,
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T + 5, 1, cl_poll_owned, cl_poll_gone,
 	    sum, sizeof(sum), &cp), 0);
 	CU_ASSERT_EQUAL(cp.ngone, 0);
 
 	/* a user added: the digest changes */
 	CU_ASSERT_EQUAL(ts_put_user("u1", "r", "aa", "bb", CL_T), 0);
-	CU_ASSERT_EQUAL(store_pg_poll(CL_T + 5, cl_poll_owned, cl_poll_gone,
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T + 5, 1, cl_poll_owned, cl_poll_gone,
 	    sum2, sizeof(sum2), &cp), 0);
 	CU_ASSERT_STRING_NOT_EQUAL(sum, sum2);
 	store_pg_node("", 0, 0);

@@ -37,6 +37,10 @@ CREATE INDEX targets_owner ON targets (owner, message_id)
     WHERE state IN ('pending', 'sent');
 CREATE INDEX targets_client ON targets (client_id)
     WHERE state IN ('pending', 'sent');
+-- Is any target of the message unfinished, on any node? One probe: a
+-- batch that ends targets asks it of each of their messages.
+CREATE INDEX targets_open ON targets (message_id)
+    WHERE state IN ('pending', 'sent');
 
 -- Renew node's lease for secs seconds if epoch is still its epoch, the
 -- lease has not lapsed and it was not marked down; else raise SP001

@@ -9,6 +9,8 @@
 #     against a): a takes its pending message and delivers it, b forgets
 #     it (the notification) and sends it nothing more;
 #   - a cancel on b stops a's retries to a client that answers 500;
+#   - the LISTEN connections cut: they connect again and poll, and a
+#     publish still arrives;
 #   - a user added on a authenticates on b (b reloads its users).
 . "$(dirname "$0")/lib.sh"
 
@@ -27,6 +29,13 @@ ctl_a() { SOCK=$A_SOCK ctl "$@"; }
 ctl_b() { SOCK=$B_SOCK ctl "$@"; }
 online_in() { [ "$(SOCK=$1 client_field "$2" state)" = online ]; }
 answers() { awk -v id="$2" '$2 == id' "$1" | wc -l; }
+# rx_finished ID: the "finished" events about ID the receiver took (200)
+rx_finished()
+{
+    [ -f "$T/rx.log" ] || return 0
+    jq -c --arg id "$1" 'select(.status == 200) | .body | fromjson |
+        select(.event == "finished" and .message_id == $id)' "$T/rx.log"
+}
 
 # agent_conf NAME SERVER: an agent of class G listing one server
 agent_conf()
@@ -50,8 +59,15 @@ step "a throwaway PostgreSQL; nodes a (127.0.0.2) and b (127.0.0.3) on it"
 ADMIN=$(bash "$PGSH" start "$PGDIR") || fail "tests/pg.sh could not start PostgreSQL"
 timeout 20 psql "$ADMIN" -q -c "CREATE DATABASE sippush" || fail "CREATE DATABASE"
 CONNINFO="host=127.0.0.1 port=$(cat "$PGDIR/port") user=postgres dbname=sippush"
+# a webhook receiver that both nodes tell (webhooks.url)
+rm -f "$T/rx.port"
+bg_log "$T/rx.out" python3 "$top_srcdir/tests/e2e/webhook_receiver.py" \
+    --port-file "$T/rx.port" --log "$T/rx.log" --max-time 240
+wait_until 15 test -s "$T/rx.port"
+RXPORT=$(cat "$T/rx.port")
 COMMON=('database.backend = "postgresql"' "database.conninfo = \"$CONNINFO\""
     "database.passfile = \"$PGDIR/pgpass\"" 'log.level = "debug"'
+    "webhooks.url = [\"http://127.0.0.1:$RXPORT/hook\"]"
     'heartbeat.timeout = 0' 'cluster.poll = 500'
     'dispatch.retry_initial = 500' 'dispatch.retry_max = 1000'
     'dispatch.retry_jitter = 0' 'dispatch.timeout = 1000')
@@ -85,6 +101,11 @@ assert_eq 2 "$(ctl_a --json messages | jq --arg id "$ID" '.[] | select(.id == $i
 grep -q "dispatch: $ID finished" "$B_LOG" || grep -q "dispatch: $ID finished" "$A_LOG" ||
     fail "no node logged $ID finished"
 assert_eq 1 "$(cat "$A_LOG" "$B_LOG" | grep -c "dispatch: $ID finished")" "nodes that found $ID finished"
+# one "finished" event, with the fleet's counts
+wait_until 10 eval '[ "$(rx_finished "$ID" | wc -l)" -ge 1 ]'
+sleep 1
+assert_eq 1 "$(rx_finished "$ID" | wc -l)" "finished events of $ID"
+assert_eq "done 2 2" "$(rx_finished "$ID" | jq -r '"\(.state) \(.counts.targets) \(.counts.acked)"')" "its state and counts"
 
 step "m1, held by b, dies with a message pending; it comes back on a, which delivers it"
 agent_conf m1 "127.0.0.3:$B_PORT"
@@ -122,6 +143,14 @@ N=$(answers "$T/f.log" "$ID3")
 sleep 3
 assert_eq "$N" "$(answers "$T/f.log" "$ID3")" "receptions after the cancel"
 assert_eq cancelled "$(q "SELECT state FROM targets WHERE message_id = '$ID3'")" "target in PostgreSQL"
+
+step "b's LISTEN connection cut: a publish on a still reaches b's clients"
+q "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'sippushd-listen'" >/dev/null
+ID4=$(ctl_a publish --class G --ttl 120 'after the cut')
+assert_match "$ID4" '^[0-9a-f]{16}$' "message ID"
+wait_until 15 grep -q "after the cut" "$T/g1.out"
+wait_until 15 grep -q "after the cut" "$T/g2.out"
+wait_until 10 grep -q "listening again" "$B_LOG"
 
 step "a user added on a authenticates on b"
 stop_daemon
