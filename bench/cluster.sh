@@ -317,6 +317,8 @@ config_run() {
 	say "   $a; nodes cpu $(fmt0 "$(calc "100 * ($c1 - $c0) / $el")")%, postgres cpu $(fmt0 "$(calc "100 * ($pc1 - $pc0) / $el")")%"
 	ST_RATE[$name]=$rate ST_FAIL[$name]=$fails ST_LAT[$name]="$(kv "$a" p50) / $(kv "$a" p99) ms"
 	ST_CPU[$name]="$(fmt0 "$(calc "100 * ($c1 - $c0) / $el")")% + $(fmt0 "$(calc "100 * ($pc1 - $pc0) / $el")")%"
+	# CPU per registration (less sensitive to a busy machine than a rate)
+	ST_US[$name]="$(fmt0 "$(calc "1e6 * ($c1 - $c0) / $ok")") + $(fmt0 "$(calc "1e6 * ($pc1 - $pc0) / $ok")") us"
 	sleep 1
 	say "A. $name: publish --all --wait on n1 ($N targets)"
 	c0=$(cpu_s $(node_pids)); pc0=0
@@ -339,22 +341,23 @@ config_run() {
 	FO_T[$name]=$(printf '%.2f' "$el") FO_ACKED[$name]=$acked FO_RC[$name]=$rc
 	FO_TPS[$name]=$(calc "$N / $el")
 	FO_CPU[$name]="$(fmt0 "$(calc "100 * ($c1 - $c0) / $el")")% + $(fmt0 "$(calc "100 * ($pc1 - $pc0) / $el")")%"
+	FO_US[$name]="$(fmt0 "$(calc "1e6 * ($c1 - $c0) / $N")") + $(fmt0 "$(calc "1e6 * ($pc1 - $pc0) / $N")") us"
 	sim_stop
 	nodes_stop
 	rm -f "$RUN/$name"/n*/sippush.db*
 	[ "$backend" = pg ] && timeout 60 psql "$PGADMIN" -q -c "DROP DATABASE $DBNAME" >/dev/null 2>&1 || true
 }
 
-declare -A ST_RATE ST_FAIL ST_LAT ST_CPU FO_T FO_ACKED FO_RC FO_TPS FO_CPU
+declare -A ST_RATE ST_FAIL ST_LAT ST_CPU ST_US FO_T FO_ACKED FO_RC FO_TPS FO_CPU FO_US
 if want A; then
 	for c in $CONFIGS; do config_run "$c"; done
 	for c in $CONFIGS; do
 		row "A. REGISTER storm, $(num "$N"): rate" "$c" "$(num "${ST_RATE[$c]}")/s" \
-		    "${ST_FAIL[$c]} failed; p50 / p99 ${ST_LAT[$c]}; CPU nodes + postgres ${ST_CPU[$c]}"
+		    "${ST_FAIL[$c]} failed; p50 / p99 ${ST_LAT[$c]}; CPU nodes + postgres ${ST_CPU[$c]}, per REGISTER ${ST_US[$c]}"
 	done
 	for c in $CONFIGS; do
 		row "A. fan-out $(num "$N"): publish --wait to all acked" "$c" "${FO_T[$c]} s" \
-		    "$(num "${FO_TPS[$c]}") targets/s; acked ${FO_ACKED[$c]}/$N (rc ${FO_RC[$c]}); CPU nodes + postgres ${FO_CPU[$c]}"
+		    "$(num "${FO_TPS[$c]}") targets/s; acked ${FO_ACKED[$c]}/$N (rc ${FO_RC[$c]}); CPU nodes + postgres ${FO_CPU[$c]}, per target ${FO_US[$c]}"
 	done
 fi
 
