@@ -20,7 +20,8 @@
 #   bash bench/cluster.sh               N = 100,000
 #   QUICK=1 bash bench/cluster.sh       N = 10,000 (a minute or two)
 #
-# Settings (environment): N, KILL_N (default N), HB_INTERVAL (10 s),
+# Settings (environment): N, KILL_N (default N), REG_TIMEOUT (ms a
+# REGISTER of the storm waits: 60000), HB_INTERVAL (10 s),
 # SIM_TIMEOUT (ms a heartbeat waits before its client moves: 2000),
 # LEASE (cluster.lease of part B: 10, the default), CONFIGS (default
 # "sqlite pg1 pg3"), PARTS (default "A B"), BENCH_OUT (default
@@ -51,8 +52,16 @@ fi
 : "${CONFIGS:=sqlite pg1 pg3}" "${PARTS:=A B}" "${KILL_AFTER:=1}"
 : "${SIM_PER_PROC:=16700}"	# clients per simclient (RLIMIT_NOFILE 20000)
 : "${SIM_PER_ADDR:=12000}"	# sockets per 127.0.0.x across all simclients
+# a REGISTER waits this long for its answer (UDP retransmissions at 0.5,
+# 1, 2, 4, 4... s are absorbed by the server's transaction layer): a storm
+# on PostgreSQL queues for seconds, and a client that gave up would not
+# be in the fan-out
+: "${REG_TIMEOUT:=60000}"
 LIMIT=1800			# seconds any process started here may live
-FAN_IDLE=30			# simclient listen:until-idle after the storm
+# simclients listen after the storm until the script stops them; the idle
+# bound only ends them if the script died (longer than any storm on
+# PostgreSQL, where a simclient done early waits for the others)
+FAN_IDLE=900
 
 BENCH_OUT=${BENCH_OUT:-$BENCH/out}
 RUN=$BENCH_OUT/cluster-$(date +%Y%m%d-%H%M%S)
@@ -169,11 +178,22 @@ pg_up() {
 	PGPORT_=$(cat "$PGDIR/port")
 	say "PostgreSQL: $(psql "$PGADMIN" -tA -c 'SHOW server_version') on 127.0.0.1:$PGPORT_ ($PGDIR)"
 }
-# the postmaster and its children
-pg_pids() {
-	local pm
-	pm=$(head -1 "$PGDIR/data/postmaster.pid" 2>/dev/null) || return 0
-	echo "$pm" $(pgrep -P "$pm")
+# pg_cpu: CPU seconds of PostgreSQL so far: the postmaster with its reaped
+# children (cutime, cstime: backends come and go) and the live children
+pg_cpu() {
+	local pm st t=0 p
+	pm=$(head -1 "$PGDIR/data/postmaster.pid" 2>/dev/null) || { echo 0; return 0; }
+	st=$(cat "/proc/$pm/stat" 2>/dev/null) || { echo 0; return 0; }
+	st=${st##*) }
+	set -- $st
+	t=$((${12} + ${13} + ${14} + ${15}))
+	for p in $(pgrep -P "$pm"); do
+		st=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		st=${st##*) }
+		set -- $st
+		t=$((t + ${12} + ${13}))
+	done
+	calc "$t / $TICK"
 }
 DBNAME=
 q() { timeout 60 psql "$PGADMIN dbname=$DBNAME" -tA -c "$1"; }
@@ -284,11 +304,11 @@ config_run() {
 	done
 	say "A. $name: REGISTER storm of $N clients over $nnodes node(s)"
 	c0=$(cpu_s $(node_pids)); pc0=0
-	[ "$backend" = pg ] && pc0=$(cpu_s $(pg_pids))
-	sim_start "$name" "$N" f "$servers" -- register listen:until-idle:"$FAN_IDLE":"$LIMIT"
+	[ "$backend" = pg ] && pc0=$(pg_cpu)
+	sim_start "$name" "$N" f "$servers" -t "$REG_TIMEOUT" -- register listen:until-idle:"$FAN_IDLE":"$LIMIT"
 	sim_wait_step "$name" register 600 || die "$name: the storm did not end in 600 s"
 	c1=$(cpu_s $(node_pids)); pc1=0
-	[ "$backend" = pg ] && pc1=$(cpu_s $(pg_pids))
+	[ "$backend" = pg ] && pc1=$(pg_cpu)
 	a=$(agg "$name" register)
 	local ok el rate fails
 	ok=$(kv "$a" ok) el=$(kv "$a" elapsed)
@@ -297,17 +317,19 @@ config_run() {
 	say "   $a; nodes cpu $(fmt0 "$(calc "100 * ($c1 - $c0) / $el")")%, postgres cpu $(fmt0 "$(calc "100 * ($pc1 - $pc0) / $el")")%"
 	ST_RATE[$name]=$rate ST_FAIL[$name]=$fails ST_LAT[$name]="$(kv "$a" p50) / $(kv "$a" p99) ms"
 	ST_CPU[$name]="$(fmt0 "$(calc "100 * ($c1 - $c0) / $el")")% + $(fmt0 "$(calc "100 * ($pc1 - $pc0) / $el")")%"
+	# CPU per registration (less sensitive to a busy machine than a rate)
+	ST_US[$name]="$(fmt0 "$(calc "1e6 * ($c1 - $c0) / $ok")") + $(fmt0 "$(calc "1e6 * ($pc1 - $pc0) / $ok")") us"
 	sleep 1
 	say "A. $name: publish --all --wait on n1 ($N targets)"
 	c0=$(cpu_s $(node_pids)); pc0=0
-	[ "$backend" = pg ] && pc0=$(cpu_s $(pg_pids))
+	[ "$backend" = pg ] && pc0=$(pg_cpu)
 	sc0=$(cpu_s "${SIM_REAL[@]}")
 	t0=$EPOCHREALTIME
 	rc=0
 	id=$(nctl 1 publish --all --wait "bench fan-out $name" 2>"$RUN/$name/publish.err") || rc=$?
 	t1=$EPOCHREALTIME
 	c1=$(cpu_s $(node_pids)); pc1=0
-	[ "$backend" = pg ] && pc1=$(cpu_s $(pg_pids))
+	[ "$backend" = pg ] && pc1=$(pg_cpu)
 	sc1=$(cpu_s "${SIM_REAL[@]}")
 	el=$(calc "$t1 - $t0")
 	if [ "$backend" = pg ]; then
@@ -319,22 +341,23 @@ config_run() {
 	FO_T[$name]=$(printf '%.2f' "$el") FO_ACKED[$name]=$acked FO_RC[$name]=$rc
 	FO_TPS[$name]=$(calc "$N / $el")
 	FO_CPU[$name]="$(fmt0 "$(calc "100 * ($c1 - $c0) / $el")")% + $(fmt0 "$(calc "100 * ($pc1 - $pc0) / $el")")%"
+	FO_US[$name]="$(fmt0 "$(calc "1e6 * ($c1 - $c0) / $N")") + $(fmt0 "$(calc "1e6 * ($pc1 - $pc0) / $N")") us"
 	sim_stop
 	nodes_stop
 	rm -f "$RUN/$name"/n*/sippush.db*
 	[ "$backend" = pg ] && timeout 60 psql "$PGADMIN" -q -c "DROP DATABASE $DBNAME" >/dev/null 2>&1 || true
 }
 
-declare -A ST_RATE ST_FAIL ST_LAT ST_CPU FO_T FO_ACKED FO_RC FO_TPS FO_CPU
+declare -A ST_RATE ST_FAIL ST_LAT ST_CPU ST_US FO_T FO_ACKED FO_RC FO_TPS FO_CPU FO_US
 if want A; then
 	for c in $CONFIGS; do config_run "$c"; done
 	for c in $CONFIGS; do
 		row "A. REGISTER storm, $(num "$N"): rate" "$c" "$(num "${ST_RATE[$c]}")/s" \
-		    "${ST_FAIL[$c]} failed; p50 / p99 ${ST_LAT[$c]}; CPU nodes + postgres ${ST_CPU[$c]}"
+		    "${ST_FAIL[$c]} failed; p50 / p99 ${ST_LAT[$c]}; CPU nodes + postgres ${ST_CPU[$c]}, per REGISTER ${ST_US[$c]}"
 	done
 	for c in $CONFIGS; do
 		row "A. fan-out $(num "$N"): publish --wait to all acked" "$c" "${FO_T[$c]} s" \
-		    "$(num "${FO_TPS[$c]}") targets/s; acked ${FO_ACKED[$c]}/$N (rc ${FO_RC[$c]}); CPU nodes + postgres ${FO_CPU[$c]}"
+		    "$(num "${FO_TPS[$c]}") targets/s; acked ${FO_ACKED[$c]}/$N (rc ${FO_RC[$c]}); CPU nodes + postgres ${FO_CPU[$c]}, per target ${FO_US[$c]}"
 	done
 fi
 
@@ -352,7 +375,8 @@ if want B; then
 	# heartbeats until well after the recovery; the step prints the moves
 	HB_DUR=$((HB_INTERVAL * 2 + LEASE * 2 + 60))
 	say "B. $KILL_N clients over n1..n3, OPTIONS every $HB_INTERVAL s (timeout $SIM_TIMEOUT ms), lease $LEASE s"
-	sim_start kill "$KILL_N" k "$servers" --interval "$HB_INTERVAL" -t "$SIM_TIMEOUT" -- \
+	sim_start kill "$KILL_N" k "$servers" --interval "$HB_INTERVAL" -t "$SIM_TIMEOUT" \
+	    --register-timeout "$REG_TIMEOUT" -- \
 	    register heartbeat:"$HB_DUR"
 	sim_wait_step kill register 600 || die "kill: the registrations did not end in 600 s"
 	a=$(agg kill register)

@@ -173,7 +173,10 @@ for ((i = 0; i < 6; i++)); do
     pids+=($!)
     agents+=("$id")
 done
-online() { ctl 1 --json clients --class kiosk --online 2>/dev/null | jq length 2>/dev/null || echo 0; }
+# what the database says (the nodes share it)
+dbq() { timeout 20 psql "$admin dbname=sippush" "$@"; }
+online() { dbq -tA -c "SELECT count(*) FROM clients WHERE class = 'kiosk' AND state = 'online'" 2>/dev/null || echo 0; }
+where() { dbq -c "SELECT id, state, owner AS node FROM clients WHERE class = 'kiosk' ORDER BY id"; }
 for ((i = 0; i < 150; i++)); do
     [ "$(online)" -ge 6 ] && break
     sleep 0.1
@@ -183,8 +186,10 @@ sleep 2     # a lease renewal: the nodes' client counts are written
 
 say "sippushctl nodes (asked of n3)"
 ctl 3 nodes || die "sippushctl nodes failed"
-say "sippushctl clients (asked of n2: any node sees the whole fleet)"
+say "sippushctl clients (asked of n2)"
 ctl 2 clients
+say "which node holds each client (psql: SELECT id, state, owner FROM clients)"
+where
 
 # ---- a publish ---------------------------------------------------------------
 say "sippushctl publish --class kiosk --wait 'reload the page' (on n1)"
@@ -205,7 +210,8 @@ moved=0
 for ((i = 0; i < 300; i++)); do
     # every client online again, none on n2 (its lease lapses after 4 s)
     if [ "$(ctl 1 --json nodes 2>/dev/null | jq -r '.[] | select(.node == "n2") | .state' 2>/dev/null)" = down ] &&
-       [ "$(online)" -ge 6 ]; then
+       [ "$(online)" -ge 6 ] &&
+       [ "$(dbq -tA -c "SELECT count(*) FROM clients WHERE owner = 'n2'" 2>/dev/null)" = 0 ]; then
         moved=1
         break
     fi
@@ -213,6 +219,7 @@ for ((i = 0; i < 300; i++)); do
 done
 [ "$moved" = 1 ] || echo "cluster-demo: n2 not shown down with its clients moved within 30 s" >&2
 ctl 1 nodes
+where
 say "sippushctl publish --class kiosk --wait 'n2 is gone' (on n3)"
 msgid2=$(ctl 3 publish --class kiosk --ttl 1m --wait 'n2 is gone') ||
     die "the second message did not reach every client (exit status $?)"

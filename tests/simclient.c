@@ -76,6 +76,7 @@ static struct {
     const char *msglog;
     bool tcp;
     long timeout_ms;
+    long reg_timeout_ms;           /* REGISTER; 0: timeout_ms */
     unsigned long window;
     double interval;
     bool quiet, verbose;
@@ -914,7 +915,8 @@ static void start_txn(uint32_t idx, int method)
     c->due = 0;
     c->method = (uint8_t)method;
     c->t_start = t;
-    c->t_deadline = t + cfg.timeout_ms * 1000;
+    c->t_deadline = t + (method != M_OPTIONS && cfg.reg_timeout_ms ?
+                         cfg.reg_timeout_ms : cfg.timeout_ms) * 1000;
     c->txn_gen++;
     c->auth_tries = 0;
     outstanding++;
@@ -1621,6 +1623,7 @@ static void usage(FILE *f)
 "                           per received MESSAGE (\\, newline, CR escaped)\n"
 "      --tcp                use TCP (one connection per client)\n"
 "  -t, --timeout MS         transaction timeout (default 5000)\n"
+"      --register-timeout MS  the same for REGISTER only (default: -t)\n"
 "      --window W           max outstanding transactions (default 1000)\n"
 "      --interval S         heartbeat / reregister interval in seconds (default 1)\n"
 "      --src-addrs K        spread clients over 127.0.0.1..127.0.0.K (default:\n"
@@ -1770,7 +1773,7 @@ int main(int argc, char **argv)
 {
     enum { O_FIRST = 256, O_CLASS_HEADER, O_EXPECT, O_ANSWER, O_FAIL_FIRST, O_SILENT_FIRST,
            O_FAIL_SHARE, O_SILENT_SHARE, O_MSGLOG, O_TCP, O_WINDOW, O_INTERVAL, O_SRC_ADDRS,
-           O_PASSWORD };
+           O_PASSWORD, O_REG_TIMEOUT };
     static const struct option lopts[] = {
         { "server", required_argument, NULL, 's' },
         { "clients", required_argument, NULL, 'n' },
@@ -1795,6 +1798,7 @@ int main(int argc, char **argv)
         { "interval", required_argument, NULL, O_INTERVAL },
         { "src-addrs", required_argument, NULL, O_SRC_ADDRS },
         { "password", required_argument, NULL, O_PASSWORD },
+        { "register-timeout", required_argument, NULL, O_REG_TIMEOUT },
         { NULL, 0, NULL, 0 },
     };
     int opt;
@@ -1838,6 +1842,7 @@ int main(int argc, char **argv)
             break;
         case O_SRC_ADDRS: cfg.src_addrs = (unsigned long)parse_num(optarg, "--src-addrs", 1, 65534); break;
         case O_PASSWORD: cfg.password = optarg; break;
+        case O_REG_TIMEOUT: cfg.reg_timeout_ms = (long)parse_num(optarg, "--register-timeout", 1, 86400000); break;
         default:
             usage(stderr);
             return 2;

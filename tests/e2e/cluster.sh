@@ -100,6 +100,17 @@ nctl() { local n=$1; shift; SIPPUSH_SOCKET=$(nsock "$n") timeout 20 "$SIPPUSHCTL
 q() { timeout 20 psql "$ADMIN dbname=sippush" -tA -c "$1"; }
 now() { date +%s.%N; }
 later() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }  # a > b
+plus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a + b }'; }
+# sleep_until T: until the clock is past T (seconds since the epoch), 60 s at most
+sleep_until()
+{
+    local i
+    for ((i = 0; i < 600; i++)); do
+        later "$(now)" "$1" && return 0
+        sleep 0.1
+    done
+    fail "sleep_until $1: not there after 60 s"
+}
 
 # node_start N: sippushd with $T/nN.conf; its log $T/nN.log.
 node_start()
@@ -235,8 +246,8 @@ for n in 1 2 3; do
     assert_contains "$OUT" "n$n" "sippushctl nodes"
 done
 for n in 1 2 3; do
-    wait_until 10 eval '[ "$(node_field 3 n'"$n"' clients)" = 10 ]'
-    assert_eq up "$(node_field 1 "n$n" state)" "n$n's state (sippushctl nodes on n1)"
+    soft wait_until 10 eval '[ "$(node_field 3 n'"$n"' clients)" = 10 ]'
+    soft assert_eq up "$(node_field 1 "n$n" state)" "n$n's state (sippushctl nodes on n1)"
 done
 
 # ---- a: publish on n1, all acked -------------------------------------------
@@ -245,14 +256,16 @@ step "a: publish on n1 to all: every target acked, every hook ran"
 ID_A=$(publish 1 'hello cluster'); published "$ID_A"
 wait_until 30 all_acked "$ID_A"
 wait_until 10 all_ran "$ID_A"
+# any node sees the whole fleet (soft: the scenarios after do not
+# depend on these)
 for n in 2 3; do
-    wait_until 10 eval '[ "$(nctl '"$n"' --json status "$ID_A" | jq "[.targets[] | select(.state == \"acked\")] | length")" = "$NAGENTS" ]'
-    assert_eq "$NAGENTS" "$(nctl "$n" --json clients --class kiosk | jq length)" "clients seen from n$n"
+    soft wait_until 10 eval '[ "$(nctl '"$n"' --json status "$ID_A" | jq "[.targets[] | select(.state == \"acked\")] | length")" = "$NAGENTS" ]'
+    soft assert_eq "$NAGENTS" "$(nctl "$n" --json clients --class kiosk | jq length)" "clients listed by n$n"
 done
 for n in 1 2 3; do
-    assert_eq 10 "$(tried_from "$ID_A" "$(addr $n)")" "clients served by n$n"
+    soft assert_eq 10 "$(tried_from "$ID_A" "$(addr $n)")" "clients served by n$n"
 done
-wait_until 10 eval '[ "$(nctl 3 --json status "$ID_A" | jq -r .message.state)" = done ]'
+soft wait_until 10 eval '[ "$(nctl 3 --json status "$ID_A" | jq -r .message.state)" = done ]'
 
 # ---- b: kill -9 n2 during a fan-out ----------------------------------------
 
@@ -268,17 +281,17 @@ T_ACKED=$(now)
 wait_until 10 all_ran "$ID_B"
 echo "n2 killed; all $NAGENTS targets of $ID_B acked $(awk -v a="$T_KILL" -v b="$T_ACKED" 'BEGIN { printf "%.1f", b - a }') s later"
 wait_until 20 eval '[ "$(online)" = "$NAGENTS" ]'
-assert_eq 0 "$(owned_by n2)" "online clients still owned by the dead n2"
-wait_until 20 node_state_is 1 n2 down
-assert_eq 0 "$(q "SELECT count(*) FROM targets WHERE owner = 'n2' AND state IN ('pending', 'sent')")" \
+soft assert_eq 0 "$(owned_by n2)" "online clients still owned by the dead n2"
+soft wait_until 20 node_state_is 1 n2 down
+soft assert_eq 0 "$(q "SELECT count(*) FROM targets WHERE owner = 'n2' AND state IN ('pending', 'sent')")" \
     "unfinished targets still owned by n2"
 
 step "b: n2 starts again and joins with a new epoch"
 node_start 2
 NEW=$(q "SELECT epoch FROM nodes WHERE name = 'n2'")
-[ "$NEW" -gt "${EPOCH[2]}" ] || fail "n2's epoch after its restart: $NEW, before: ${EPOCH[2]}"
+soft eval '[ "$NEW" -gt "${EPOCH[2]}" ]'
 EPOCH[2]=$NEW
-wait_until 10 node_state_is 3 n2 up
+soft wait_until 10 node_state_is 3 n2 up
 
 # ---- drain ---------------------------------------------------------------------
 
@@ -286,16 +299,15 @@ step "drain: sippushctl drain n3 moves its clients to other nodes"
 BEFORE=$(owned_by n3)
 [ "$BEFORE" -gt 0 ] || fail "n3 holds no client before the drain"
 assert_status 0 nctl 2 drain n3
-wait_until 10 node_state_is 1 n3 draining
+soft wait_until 10 node_state_is 1 n3 draining
 wait_until 30 eval '[ "$(owned_by n3)" = 0 ]'
 wait_until 20 eval '[ "$(online)" = "$NAGENTS" ]'
-timeout 20 "$SIMCLIENT" -s "$(addr 3):$P" -q -n 1 -p z -c probe --expect 503 register ||
-    fail "REGISTER to the draining n3: expected 503"
+soft timeout 20 "$SIMCLIENT" -s "$(addr 3):$P" -q -n 1 -p z -c probe --expect 503 register
 ID_D0=$(publish 3 'after the drain'); published "$ID_D0"
 wait_until 30 all_acked "$ID_D0"
-assert_eq 0 "$(tried_from "$ID_D0" "$(addr 3)")" "clients served by the draining n3"
+soft assert_eq 0 "$(tried_from "$ID_D0" "$(addr 3)")" "clients served by the draining n3"
 assert_status 0 nctl 1 drain n3 --off
-wait_until 10 node_state_is 2 n3 up
+soft wait_until 10 node_state_is 2 n3 up
 echo "n3 held $BEFORE clients; after the drain: 0"
 
 # ---- c: SIGSTOP n1 past its lease -------------------------------------------
@@ -314,7 +326,7 @@ T_STOP=$(now)
 wait_until $((LEASE + 10)) eval '[ "$(q "SELECT lease_until < now() FROM nodes WHERE name = '"'n1'"'")" = t ]'
 T_LAPSE=$(now)
 echo "n1's lease lapsed $(awk -v a="$T_STOP" -v b="$T_LAPSE" 'BEGIN { printf "%.1f", b - a }') s after SIGSTOP"
-wait_until 20 node_state_is 2 n1 down
+soft wait_until 20 node_state_is 2 n1 down
 wait_until 30 eval '[ "$(owned_by n1)" = 0 ]'
 wait_until 20 eval '[ "$(online)" = "$NAGENTS" ]'
 wait_until 40 all_acked "$ID_C"
@@ -323,26 +335,24 @@ ID_C2=$(publish 3 'while n1 is stopped'); published "$ID_C2"
 wait_until 30 all_acked "$ID_C2"
 wait_until 10 all_ran "$ID_C2"
 # n1's retry timers (RETRY_MS after its first attempts) are due by now
-while ! later "$(now)" "$(awk -v a="$T_STOP" -v r="$RETRY_MS" 'BEGIN { printf "%.3f", a + r / 1000 + 1 }')"; do
-    sleep 0.2
-done
+sleep_until "$(plus "$T_STOP" $((RETRY_MS / 1000 + 1)))"
 AGAIN_C=$(again "$ID_C") AGAIN_C2=$(again "$ID_C2")
 
 step "c: SIGCONT: n1 sends nothing more, is fenced and joins again"
 kill -CONT "${NODE_PID[1]}"
 T_CONT=$(now)
 wait_until 20 eval '[ "$(q "SELECT epoch FROM nodes WHERE name = '"'n1'"'")" -gt "${EPOCH[1]}" ]'
-wait_until 10 node_state_is 2 n1 up
+soft wait_until 10 node_state_is 2 n1 up
 EPOCH[1]=$(q "SELECT epoch FROM nodes WHERE name = 'n1'")
 sleep $((LEASE + 1))    # time for anything n1 still had to go out
 LATE=$(awk -F'|' -v a="$(addr 1):" -v t="$T_LAPSE" 'index($3, a) == 1 && $4 > t' "$T/tries")
-assert_eq "" "$LATE" "hook runs on a MESSAGE from n1 after its lease lapsed"
-assert_eq "$AGAIN_C" "$(again "$ID_C")" "receptions of $ID_C again after n1's SIGCONT"
-assert_eq "$AGAIN_C2" "$(again "$ID_C2")" "receptions of $ID_C2 again after n1's SIGCONT"
-assert_eq "$NAGENTS" "$(acked "$ID_C")" "targets of $ID_C still acked after n1's SIGCONT"
-assert_eq 0 "$(owned_by n1)" "clients back on n1 (they moved away)"
+soft assert_eq "" "$LATE" "hook runs on a MESSAGE from n1 after its lease lapsed"
+soft assert_eq "$AGAIN_C" "$(again "$ID_C")" "receptions of $ID_C again after n1's SIGCONT"
+soft assert_eq "$AGAIN_C2" "$(again "$ID_C2")" "receptions of $ID_C2 again after n1's SIGCONT"
+soft assert_eq "$NAGENTS" "$(acked "$ID_C")" "targets of $ID_C still acked after n1's SIGCONT"
+soft assert_eq 0 "$(owned_by n1)" "clients back on n1 (they moved away)"
 for id in $N1_IDS; do
-    assert_eq online "$(q "SELECT state FROM clients WHERE id = '$id'")" "state of $id (moved from n1)"
+    soft assert_eq online "$(q "SELECT state FROM clients WHERE id = '$id'")" "state of $id (moved from n1)"
 done
 soft eval 'grep -qi "fenced" "$T/n1.log"'
 
@@ -362,9 +372,7 @@ assert_contains "$OUT" "database" "publish error while PostgreSQL is down"
 timeout 20 "$SIMCLIENT" -s "$(addr 3):$P" -q -n 1 -p y -c probe --expect 503 register ||
     fail "REGISTER while PostgreSQL is down: expected 503"
 # the retries of ID_E fall due during the outage
-while ! later "$(now)" "$(awk -v a="$T_DOWN" -v r="$RETRY_MS" 'BEGIN { printf "%.3f", a + r / 1000 + 1 }')"; do
-    sleep 0.2
-done
+sleep_until "$(plus "$T_DOWN" $((RETRY_MS / 1000 + 1)))"
 for n in 1 2 3; do
     _alive "${NODE_PID[$n]}" || fail "n$n died with PostgreSQL"
 done
@@ -374,7 +382,7 @@ bash "$PGSH" start "$PGDIR" >/dev/null || fail "PostgreSQL did not start again"
 wait_until 60 all_acked "$ID_E"
 wait_until 10 all_ran "$ID_E"
 for id in "$ID_A" "$ID_B" "$ID_D0" "$ID_C" "$ID_C2"; do
-    assert_eq "$NAGENTS" "$(acked "$id")" "acked targets of $id after the outage"
+    soft assert_eq "$NAGENTS" "$(acked "$id")" "acked targets of $id after the outage"
 done
 wait_until 30 eval 'ID_F=$(publish 1 "after the outage")'
 published "$ID_F"
@@ -382,7 +390,7 @@ wait_until 30 all_acked "$ID_F"
 wait_until 10 all_ran "$ID_F"
 wait_until 30 eval '[ "$(online)" = "$NAGENTS" ]'
 for n in 1 2 3; do
-    wait_until 20 node_state_is 3 "n$n" up
+    soft wait_until 20 node_state_is 3 "n$n" up
 done
 nctl 1 nodes
 
@@ -390,9 +398,9 @@ nctl 1 nodes
 
 step "end: hooks ran only for published IDs, each client once at least per ID"
 BAD=$(awk -F'|' -v ids=" ${PUBLISHED[*]} " 'index(ids, " " $2 " ") == 0' "$T/tries")
-assert_eq "" "$BAD" "hook runs for IDs never published"
+soft assert_eq "" "$BAD" "hook runs for IDs never published"
 for id in "${PUBLISHED[@]}"; do
-    assert_eq "$NAGENTS" "$(ran "$id")" "clients that took $id"
+    soft assert_eq "$NAGENTS" "$(ran "$id")" "clients that took $id"
 done
 echo "hook runs: $(wc -l <"$T/runs") for $((NAGENTS * ${#PUBLISHED[@]})) (client, message) pairs"
 
