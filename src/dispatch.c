@@ -1244,7 +1244,10 @@ dispatch_tick(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *a)
 	if (moved > dp_tick_most)
 		dp_tick_most = moved;
 	dispatch_flight_age(now - DISPATCH_FLIGHT_WRITE_MS);
-	dispatch_pump();
+	/* a pump cut short goes on from its own timer: not twice as fast
+	 * while the tick comes every millisecond for a retry wave */
+	if (!dp_more_set)
+		dispatch_pump();
 	/* a fan-out leaves its transactions' memory in malloc's free lists:
 	 * once nothing is in flight for a while, hand it back */
 	if (dp_inflight)
