@@ -951,8 +951,8 @@ pg_send(int which, int n, const char *const *vals, const int *lens,
 	return 0;
 }
 
-/* The batch's first statement as a node of a cluster: renew the lease
- * of (pg_node_name, epoch), or fail the whole transaction with SP001. */
+/* The batch's first statement as a node of a cluster: (pg_node_name,
+ * epoch) may still write, or the whole transaction fails with SP001. */
 static int
 pg_send_fence(int64_t epoch, size_t *nsent)
 {
@@ -2696,7 +2696,7 @@ store_pg_renew(const char *name, int64_t epoch, int lease, long clients,
 	vals[1] = ep;
 	vals[2] = ls;
 	r = pg_cl_exec("renewing the lease",
-	    "SELECT sippush_fence($1, $2::bigint, $3::integer)", 3, vals,
+	    "SELECT sippush_renew($1, $2::bigint, $3::integer)", 3, vals,
 	    PGRES_TUPLES_OK);
 	if (r == NULL)
 		return pc->fenced ? 1 : -1;

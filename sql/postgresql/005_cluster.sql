@@ -2,12 +2,12 @@
 -- database (sippushd(8) CLUSTER). PostgreSQL only: SQLite is one node.
 --
 -- A node joins by taking a new epoch in its row of `nodes` and keeps a
--- lease there, measured by the database's clock (now()). Every batch a
--- node writes starts with sippush_fence(): if the node's epoch is not the
--- current one or its lease lapsed, the whole transaction fails with
--- SQLSTATE SP001 and the node is fenced (stops sending, drops what it
--- holds, joins again with a new epoch). A node whose lease lapsed is
--- marked 'down' by another (under an advisory lock); its clients are
+-- lease there, measured by the database's clock (now()), renewed by
+-- sippush_renew(). Every batch a node writes starts with sippush_fence():
+-- if the node's epoch is not the current one or its lease lapsed, the
+-- whole transaction fails with SQLSTATE SP001 and the node is fenced
+-- (stops sending, drops what it holds, joins again with a new epoch). A
+-- node whose lease lapsed is marked 'down' by another; its clients are
 -- marked offline with no owner and their unfinished targets parked.
 
 CREATE TABLE nodes (
@@ -42,10 +42,33 @@ CREATE INDEX targets_client ON targets (client_id)
 CREATE INDEX targets_open ON targets (message_id)
     WHERE state IN ('pending', 'sent');
 
--- Renew node's lease for secs seconds if epoch is still its epoch, the
--- lease has not lapsed and it was not marked down; else raise SP001
--- (fenced). Returns the node's state ('up' or 'draining').
+-- Check that node may write as epoch ep: its epoch is the current one,
+-- its lease has not lapsed and it was not marked down; else raise SP001
+-- (fenced), which fails the transaction that asked. The row is only
+-- share-locked (FOR KEY SHARE) until that transaction ends: a long
+-- batch, or a node stopped half-way through one, never holds up its own
+-- lease renewals or another node marking it down. (secs: unused, kept
+-- for the callers.) Returns the node's state ('up' or 'draining').
 CREATE FUNCTION sippush_fence(node text, ep bigint, secs integer)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+BEGIN
+    SELECT state INTO st FROM nodes
+     WHERE name = node AND epoch = ep AND lease_until > now()
+       AND state <> 'down'
+       FOR KEY SHARE;
+    IF st IS NULL THEN
+        RAISE EXCEPTION 'node % epoch % is fenced (lease lapsed or '
+            'epoch superseded)', node, ep USING ERRCODE = 'SP001';
+    END IF;
+    RETURN st;
+END $$;
+
+-- Renew node's lease for secs seconds if it may still write as epoch ep
+-- (as sippush_fence checks), in a statement of its own; else SP001.
+-- Returns the node's state.
+CREATE FUNCTION sippush_renew(node text, ep bigint, secs integer)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     st text;
