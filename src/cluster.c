@@ -542,3 +542,28 @@ cluster_cmd_drain(struct cmd_call *call, int argc, char **argv)
 	cl_cmd_start(call, "drain", node, off == NULL ||
 	    strcmp(off, "no") == 0);
 }
+
+/* Is ip the host of a live node's cluster.address, other than this one? */
+int
+cluster_is_node_address(const char *ip)
+{
+	size_t		 i, n;
+	const char	*a, *end;
+
+	if (!cl_on)
+		return 0;
+	for (i = 0; i < cl_nlive; i++) {
+		if (strcmp(cl_live[i].name, cl_cfg->cl_node) == 0)
+			continue;
+		a = cl_live[i].address;
+		if (*a == '[') {		/* [v6]:port */
+			a++;
+			end = strchr(a, ']');
+		} else
+			end = strrchr(a, ':');
+		n = end ? (size_t)(end - a) : strlen(a);
+		if (strlen(ip) == n && strncmp(a, ip, n) == 0)
+			return 1;
+	}
+	return 0;
+}

@@ -54,13 +54,27 @@
 
 /* A relayed request in progress: the sender's server transaction and
  * our client transaction to the target (or the publish in progress). */
+struct relay_lookup;
 struct relay_req {
 	struct relay_req	*next;		/* relay_live */
 	nta_incoming_t		*irq;
 	nta_outgoing_t		*orq;
 	su_timer_t		*timer;
+	struct relay_lookup	*lookup;	/* a cluster's: in flight */
 	char			 from[CLIENT_ID_MAX + 1];
 	char			 to[CLIENT_ID_MAX + 1];
+	char			 from_class[CLIENT_CLASS_MAX + 1];
+	int			 store;		/* Sippush-Store given */
+	long			 ttl;
+};
+
+/* Where a target held by no client of ours is (a cluster): a job. */
+struct relay_lookup {
+	struct commit_job	 job;
+	struct relay_req	*rr;		/* NULL: gone meanwhile */
+	char			 id[CLIENT_ID_MAX + 1];
+	struct client_where	 w;
+	int			 rv;
 };
 
 static const struct config	*relay_cfg;
@@ -218,6 +232,8 @@ relay_free(struct relay_req *rr)
 			*pp = rr->next;
 			break;
 		}
+	if (rr->lookup)
+		rr->lookup->rr = NULL;
 	if (rr->timer)
 		su_timer_destroy(rr->timer);
 	if (rr->orq)
@@ -383,7 +399,8 @@ relay_timeout(su_root_magic_t *magic, su_timer_t *t, struct relay_req *rr)
 /* Build the request to the target from the sender's; NULL if out of
  * memory. */
 static msg_t *
-relay_build(sip_t const *sip, const url_t *url, const struct client *from)
+relay_build(sip_t const *sip, const url_t *url, const struct client *from,
+    const char *node)
 {
 	msg_t			*msg;
 	su_home_t		*home;
@@ -423,6 +440,12 @@ relay_build(sip_t const *sip, const url_t *url, const struct client *from)
 	snprintf(hdr, sizeof(hdr), FROM_ID_HEADER ": %s", from->id);
 	if (sip_add_tl(msg, out, SIPTAG_HEADER_STR(hdr), TAG_END()) < 0)
 		goto fail;
+	if (node != NULL) {	/* to the node that holds the target */
+		snprintf(hdr, sizeof(hdr), NODE_HEADER ": %s", node);
+		if (sip_add_tl(msg, out, SIPTAG_HEADER_STR(hdr),
+		    TAG_END()) < 0)
+			goto fail;
+	}
 	snprintf(hdr, sizeof(hdr), FROM_CLASS_HEADER ": %s", from->class);
 	if (sip_add_tl(msg, out, SIPTAG_HEADER_STR(hdr),
 	    SIPTAG_CONTENT_LENGTH(sip_content_length_create(home,
@@ -483,6 +506,259 @@ relay_store(struct relay_req *rr, sip_t const *sip, long ttl)
 	dispatch_publish(&rq, relay_published, rr);
 }
 
+/* Send rr's request on to url by route (the target, or the node that
+ * holds it: node then names us), as from; a failure answers 500. */
+static void
+relay_forward(struct relay_req *rr, sip_t const *sip, url_t const *url,
+    const char *route, const struct client *from, struct tport_s *tport,
+    const char *node)
+{
+	msg_t	*fwd = NULL;
+
+	if (route[0] == '\0' || (fwd = relay_build(sip, url, from,
+	    node)) == NULL ||
+	    (rr->timer = su_timer_create(su_root_task(relay_root),
+	    relay_cfg->relay_timeout)) == NULL ||
+	    (rr->orq = nta_outgoing_mcreate(relay_agent, relay_response, rr,
+	    (url_string_t const *)route, fwd,
+	    TAG_IF(tport, NTATAG_TPORT(tport)), TAG_END())) == NULL) {
+		if (rr->orq == NULL && fwd != NULL)
+			msg_destroy(fwd);
+		log_warn("relay: MESSAGE %s -> %s: cannot forward it",
+		    rr->from, rr->to);
+		nta_incoming_treply(rr->irq, 500, "Cannot Forward",
+		    SIPTAG_SERVER_STR(RELAY_SERVER), TAG_END());
+		relay_free(rr);
+		return;
+	}
+	su_timer_set(rr->timer, relay_timeout, rr);
+	relay_relayed++;
+	log_debug("relay: MESSAGE %s -> %s via %s", rr->from, rr->to, route);
+}
+
+/* A new request in flight for msg (consumed): NULL if refused (msg
+ * answered). */
+static struct relay_req *
+relay_new(msg_t *msg, sip_t *sip, const char *fid, const char *tid)
+{
+	struct relay_req	*rr;
+
+	if ((rr = calloc(1, sizeof(*rr))) == NULL) {
+		relay_refuse(msg, 500, "Out Of Memory", fid, tid, NULL);
+		return NULL;
+	}
+	snprintf(rr->from, sizeof(rr->from), "%s", fid);
+	snprintf(rr->to, sizeof(rr->to), "%s", tid);
+	if ((rr->irq = nta_incoming_create(relay_agent, NULL, msg, sip,
+	    TAG_END())) == NULL) {
+		free(rr);
+		relay_refuse(msg, 500, "Server Error", fid, tid,
+		    "cannot create a transaction");
+		return NULL;
+	}
+	rr->next = relay_live;
+	relay_live = rr;
+	return rr;
+}
+
+/* Answer rr now and end it. */
+static void
+relay_answer(struct relay_req *rr, int status, const char *phrase,
+    const char *why)
+{
+	relay_refused++;
+	log_info("relay: MESSAGE %s -> %s refused: %d %s%s%s", rr->from,
+	    rr->to, status, phrase, why ? ": " : "", why ? why : "");
+	nta_incoming_treply(rr->irq, status, phrase,
+	    SIPTAG_SERVER_STR(RELAY_SERVER), TAG_END());
+	relay_free(rr);
+}
+
+/* On the writer: where rr's target is. */
+static void
+relay_lookup_run(struct commit_job *j)
+{
+	struct relay_lookup	*lk = (struct relay_lookup *)j;
+
+	lk->rv = store_pg_client_where(lk->id, &lk->w);
+}
+
+/* The target's node is known: refuse, store, or send it there. */
+static void
+relay_lookup_done(struct commit_job *j)
+{
+	struct relay_lookup	*lk = (struct relay_lookup *)j;
+	struct relay_req	*rr = lk->rr;
+	struct client		 from;
+	msg_t			*msg;
+	url_t			*url;
+	char			 phrase[128], route[300];
+
+	if (rr == NULL)	/* ended meanwhile (shutdown) */
+		goto done;
+	rr->lookup = NULL;
+	if (j->failed || lk->rv == -1) {
+		relay_answer(rr, 503, "Store Unavailable", "cannot find the "
+		    "target's node");
+		goto done;
+	}
+	if (lk->rv == 0) {
+		relay_answer(rr, 404, "Target Not Found", NULL);
+		goto done;
+	}
+	if (!relay_allowed(relay_rules, relay_nrules, rr->from_class,
+	    lk->w.class)) {
+		snprintf(phrase, sizeof(phrase), "Relay Not Allowed: %s -> %s",
+		    rr->from_class, lk->w.class);
+		relay_answer(rr, 403, phrase, "no relay.rules entry allows it");
+		goto done;
+	}
+	msg = nta_incoming_getrequest(rr->irq);
+	if (rr->store) {
+		relay_store(rr, sip_object(msg), rr->ttl);
+		msg_destroy(msg);
+		goto done;
+	}
+	if (strcmp(lk->w.state, "online") != 0 || lk->w.owner[0] == '\0' ||
+	    !lk->w.live || strcmp(lk->w.owner, cluster_node()) == 0) {
+		msg_destroy(msg);
+		relay_answer(rr, 480, "Target Offline", NULL);
+		goto done;
+	}
+	memset(&from, 0, sizeof(from));
+	from.id = rr->from;
+	from.class = rr->from_class;
+	snprintf(route, sizeof(route), "sip:%s;transport=udp", lk->w.address);
+	url = url_format(msg_home(msg), "sip:%s@%s", rr->to, lk->w.address);
+	if (url == NULL)
+		route[0] = '\0';
+	log_debug("relay: MESSAGE %s -> %s: held by node %s (%s)", rr->from,
+	    rr->to, lk->w.owner, lk->w.address);
+	relay_forward(rr, sip_object(msg), url, route, &from, NULL,
+	    cluster_node());
+	msg_destroy(msg);
+done:
+	free(lk);
+}
+
+/*
+ * A request another node relayed to us (NODE_HEADER) for a client we
+ * hold: it must come from a live node's address; the sender's ID and
+ * class are that node's word (it checked them, its rules and its rate).
+ */
+static int
+relay_from_node(msg_t *msg, sip_t *sip, const char *tid)
+{
+	struct client		*to, from;
+	struct relay_req	*rr;
+	const char		*fid = relay_header(sip, FROM_ID_HEADER);
+	const char		*cls = relay_header(sip, FROM_CLASS_HEADER);
+	char			 addr[46], route[128];
+	url_t			 url[1];
+	uint16_t		 port;
+	enum transport		 tr;
+
+	if (sip_source(msg, addr, sizeof(addr), &port, &tr) == -1 ||
+	    !cluster_is_node_address(addr)) {
+		relay_refuse(msg, 403, "Not From A Node", fid ? fid : "(no ID)",
+		    tid, "a " NODE_HEADER " header from an address that is no "
+		    "live node's");
+		return 1;
+	}
+	if (fid == NULL || !clients_valid_id(fid) || cls == NULL ||
+	    !clients_valid_class(cls)) {
+		relay_refuse(msg, 400, "Bad Sender Headers", fid ? fid :
+		    "(no ID)", tid, "a node's request names no valid sender");
+		return 1;
+	}
+	if (relay_loop(sip)) {
+		relay_refuse(msg, 482, "Loop Detected", fid, tid, NULL);
+		return 1;
+	}
+	if ((to = clients_find(tid)) == NULL) {
+		relay_refuse(msg, 404, "Target Not Found", fid, tid, "not "
+		    "held here (any more)");
+		return 1;
+	}
+	if (!dispatch_reachable(to)) {
+		relay_refuse(msg, 480, "Target Offline", fid, tid, NULL);
+		return 1;
+	}
+	if ((rr = relay_new(msg, sip, fid, tid)) == NULL)
+		return 1;
+	memset(&from, 0, sizeof(from));
+	from.id = rr->from;
+	from.class = (char *)cls;
+	memset(url, 0, sizeof(url));
+	if (dispatch_route(msg_home(msg), to, url, route, sizeof(route)) ==
+	    -1)
+		route[0] = '\0';
+	relay_forward(rr, sip, url, route, &from, to->tport, NULL);
+	return 1;
+}
+
+/* Sippush-Store: ttl into *ttl (0: yes); 0, or -1 refused. */
+static int
+relay_store_header(msg_t *msg, const char *store, const char *fid,
+    const char *tid, long *ttl)
+{
+	char	*end;
+
+	*ttl = 0;
+	if (store == NULL || strcasecmp(store, "yes") == 0)
+		return 0;
+	if ((*ttl = strtol(store, &end, 10)) < 1 || *end != '\0' ||
+	    *ttl > relay_cfg->dp_max_ttl) {
+		relay_refuse(msg, 400, "Bad " STORE_HEADER, fid, tid,
+		    "expected yes or a TTL in seconds");
+		return -1;
+	}
+	return 0;
+}
+
+/* A target no client of ours (a cluster): find its node first (a job
+ * for the writer), then go on in relay_lookup_done. */
+static int
+relay_elsewhere(msg_t *msg, sip_t *sip, const struct client *from,
+    const char *tid)
+{
+	struct relay_lookup	*lk;
+	struct relay_req	*rr;
+	const char		*store = relay_header(sip, STORE_HEADER);
+	char			 wait_s[16];
+	long			 ttl;
+	int			 wait;
+
+	if ((wait = relay_over_rate(from->id)) > 0) {
+		relay_refused++;
+		snprintf(wait_s, sizeof(wait_s), "%d", wait);
+		nta_msg_treply(relay_agent, msg, 403, "Relay Rate Exceeded",
+		    SIPTAG_RETRY_AFTER_STR(wait_s),
+		    SIPTAG_SERVER_STR(RELAY_SERVER), TAG_END());
+		return 1;
+	}
+	if (relay_store_header(msg, store, from->id, tid, &ttl) == -1)
+		return 1;
+	if ((lk = calloc(1, sizeof(*lk))) == NULL) {
+		relay_refuse(msg, 500, "Out Of Memory", from->id, tid, NULL);
+		return 1;
+	}
+	if ((rr = relay_new(msg, sip, from->id, tid)) == NULL) {
+		free(lk);
+		return 1;
+	}
+	snprintf(rr->from_class, sizeof(rr->from_class), "%s", from->class);
+	rr->store = store != NULL;
+	rr->ttl = ttl;
+	rr->lookup = lk;
+	lk->rr = rr;
+	snprintf(lk->id, sizeof(lk->id), "%s", tid);
+	lk->job.run = relay_lookup_run;
+	lk->job.done = relay_lookup_done;
+	commit_job(&lk->job);
+	return 1;
+}
+
 /*
  * A MESSAGE from sip.c. Returns 0 when it is not ours (the relay is off,
  * or it is addressed to the server itself: msg untouched), 1 when it was
@@ -495,9 +771,8 @@ relay_request(msg_t *msg, sip_t *sip)
 	struct relay_req	*rr;
 	struct auth_grant	 g;
 	const char		*fid, *tid, *store;
-	char			 route[128], phrase[128], *end;
+	char			 route[128], phrase[128];
 	url_t			 url[1];
-	msg_t			*fwd;
 	long			 ttl = 0;
 	int			 wait;
 
@@ -506,6 +781,8 @@ relay_request(msg_t *msg, sip_t *sip)
 		return 0;
 	fid = sip->sip_from && sip->sip_from->a_url->url_user ?
 	    sip->sip_from->a_url->url_user : NULL;
+	if (cluster_on() && relay_header(sip, NODE_HEADER) != NULL)
+		return relay_from_node(msg, sip, tid);
 	if (!auth_request(msg, sip, fid, &g))
 		return 1;	/* answered: 401, 403, ... */
 	if (fid == NULL || (from = clients_find(fid)) == NULL ||
@@ -531,7 +808,9 @@ relay_request(msg_t *msg, sip_t *sip)
 	}
 	/* a client whose registration ended (its row retained) is known:
 	 * 480 below, and a request may be stored for it */
-	if ((to = clients_find(tid)) == NULL) {
+	if ((to = clients_find(tid)) == NULL && cluster_on())
+		return relay_elsewhere(msg, sip, from, tid);
+	if (to == NULL) {
 		relay_refuse(msg, 404, "Target Not Found", fid, tid, NULL);
 		return 1;
 	}
@@ -551,59 +830,23 @@ relay_request(msg_t *msg, sip_t *sip)
 		    SIPTAG_SERVER_STR(RELAY_SERVER), TAG_END());
 		return 1;
 	}
-	if ((store = relay_header(sip, STORE_HEADER)) != NULL) {
-		if (strcasecmp(store, "yes") == 0)
-			ttl = 0;
-		else if ((ttl = strtol(store, &end, 10)) < 1 || *end != '\0' ||
-		    ttl > relay_cfg->dp_max_ttl) {
-			relay_refuse(msg, 400, "Bad " STORE_HEADER, fid,
-			    tid, "expected yes or a TTL in seconds");
-			return 1;
-		}
-	}
+	store = relay_header(sip, STORE_HEADER);
+	if (relay_store_header(msg, store, fid, tid, &ttl) == -1)
+		return 1;
 	if (store == NULL && !dispatch_reachable(to)) {
 		relay_refuse(msg, 480, "Target Offline", fid, tid, NULL);
 		return 1;
 	}
-	if ((rr = calloc(1, sizeof(*rr))) == NULL) {
-		relay_refuse(msg, 500, "Out Of Memory", fid, tid, NULL);
+	if ((rr = relay_new(msg, sip, fid, tid)) == NULL)
 		return 1;
-	}
-	snprintf(rr->from, sizeof(rr->from), "%s", fid);
-	snprintf(rr->to, sizeof(rr->to), "%s", tid);
-	if ((rr->irq = nta_incoming_create(relay_agent, NULL, msg, sip,
-	    TAG_END())) == NULL) {
-		free(rr);
-		relay_refuse(msg, 500, "Server Error", fid, tid,
-		    "cannot create a transaction");
-		return 1;
-	}
-	rr->next = relay_live;
-	relay_live = rr;
 	if (store) {
 		relay_store(rr, sip, ttl);
 		return 1;
 	}
 	memset(url, 0, sizeof(url));
-	fwd = NULL;
 	if (dispatch_route(msg_home(msg), to, url, route, sizeof(route)) ==
-	    -1 || (fwd = relay_build(sip, url, from)) == NULL ||
-	    (rr->timer = su_timer_create(su_root_task(relay_root),
-	    relay_cfg->relay_timeout)) == NULL ||
-	    (rr->orq = nta_outgoing_mcreate(relay_agent, relay_response, rr,
-	    (url_string_t const *)route, fwd,
-	    TAG_IF(to->tport, NTATAG_TPORT(to->tport)), TAG_END())) == NULL) {
-		if (rr->orq == NULL)
-			msg_destroy(fwd);
-		log_warn("relay: MESSAGE %s -> %s: cannot forward it", fid,
-		    tid);
-		nta_incoming_treply(rr->irq, 500, "Cannot Forward",
-		    SIPTAG_SERVER_STR(RELAY_SERVER), TAG_END());
-		relay_free(rr);
-		return 1;
-	}
-	su_timer_set(rr->timer, relay_timeout, rr);
-	relay_relayed++;
-	log_debug("relay: MESSAGE %s -> %s via %s", fid, tid, route);
+	    -1)
+		route[0] = '\0';
+	relay_forward(rr, sip, url, route, from, to->tport, NULL);
 	return 1;
 }

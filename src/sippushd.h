@@ -791,6 +791,16 @@ struct node_row {
 	int64_t		 joined_at;	/* unix s */
 };
 int	 store_pg_nodes(int (*fn)(const struct node_row *, void *), void *);
+/* Where client id is in the cluster: its class, state, owner and the
+ * owner's address and liveness. 1 found, 0 no such client, -1 failed. */
+struct client_where {
+	char	 class[CLIENT_CLASS_MAX + 1];
+	char	 state[16];
+	char	 owner[64];		/* "": none */
+	char	 address[256];		/* the owner's cluster.address */
+	int	 live;			/* the owner is up, its lease held */
+};
+int	 store_pg_client_where(const char *id, struct client_where *);
 /* Set node's state to draining (on) or up: 1, 0 no such live node, -1. */
 int	 store_pg_drain(const char *name, int on);
 
@@ -1109,6 +1119,10 @@ void	 cluster_hooks(void (*fenced)(void), void (*rejoined)(void));
 /* cluster.redirect: the addresses of the live nodes a new client should
  * go to, least loaded first (at most max); 0: take it here. */
 size_t	 cluster_redirect(const char **out, size_t max);
+/* Is ip the address of a live node (not this one)? Requests a node
+ * relays carry NODE_HEADER and must come from one. */
+int	 cluster_is_node_address(const char *ip);
+#define NODE_HEADER		"Sippush-Node"
 #define CLUSTER_REDIRECT_MAX	8	/* Contacts in a 302 */
 /* What a draining or fenced node answers REGISTER and heartbeats: 503
  * with these phrases and Retry-After (s) */

@@ -2796,3 +2796,31 @@ store_pg_drain(const char *name, int on)
 	PQclear(r);
 	return n > 0;
 }
+
+int
+store_pg_client_where(const char *id, struct client_where *w)
+{
+	PGresult	*r;
+	const char	*vals[1] = { id };
+
+	memset(w, 0, sizeof(*w));
+	r = pg_cl_exec("finding a client's node",
+	    "SELECT c.class, c.state, coalesce(c.owner, ''),"
+	    " coalesce(n.address, ''),"
+	    " coalesce(n.state = 'up' AND n.lease_until > now(), false)"
+	    " FROM clients c LEFT JOIN nodes n ON n.name = c.owner"
+	    " WHERE c.id = $1", 1, vals, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return 0;
+	}
+	snprintf(w->class, sizeof(w->class), "%s", PQgetvalue(r, 0, 0));
+	snprintf(w->state, sizeof(w->state), "%s", PQgetvalue(r, 0, 1));
+	snprintf(w->owner, sizeof(w->owner), "%s", PQgetvalue(r, 0, 2));
+	snprintf(w->address, sizeof(w->address), "%s", PQgetvalue(r, 0, 3));
+	w->live = strcmp(PQgetvalue(r, 0, 4), "t") == 0;
+	PQclear(r);
+	return 1;
+}
