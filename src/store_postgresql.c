@@ -226,12 +226,18 @@ static const char *const pg_sql[ST_COUNT] = {
 	    " user_agent, registered_at, expires_at, last_seen, path"
 	    " FROM clients WHERE owner = $1",
 	/* only the owner, only while unfinished: a target another node
-	 * took, or one cancelled or expired fleet-wide, stays as it is */
+	 * took, or one cancelled or expired fleet-wide, stays as it is.
+	 * "Unfinished" is written as "none of the finished states" so that
+	 * no partial index (targets_owner, targets_open: WHERE state IN
+	 * ('pending', 'sent')) matches: the prepared statement's generic
+	 * plan took targets_owner and read every target of the node's
+	 * share of the message for each row, a batch of acks quadratic in
+	 * the fan-out; this way it is the primary key's one row */
 	[ST_CL_PUT_TARGET] =
 	    "UPDATE targets SET state = $3, attempts = $4, next_attempt = $5,"
 	    " last_status = $6, last_attempt = $7, acked_at = $8"
 	    " WHERE message_id = $1 AND client_id = $2 AND owner = $9"
-	    " AND state IN ('pending', 'sent')",
+	    " AND state NOT IN ('acked', 'expired', 'failed', 'cancelled')",
 	/* the messages whose targets a batch ends, locked in ID order:
 	 * two nodes ending the last targets of one message at once are
 	 * serialized, so that the second sees the first's and one of them
