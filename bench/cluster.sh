@@ -234,7 +234,7 @@ heartbeat = { timeout = 0; };
 control = { socket = "$sock"; };
 registration = { rate_per_source = 0; };
 dispatch = { retry_initial = 200; };
-log = { level = "notice"; };
+log = { level = "${NODE_LOG:-notice}"; };
 EOF
 	spawn "$d/sippushd.log" "$BIN/sippushd" -F -f "$d/sippushd.conf"
 	NODE_TPID[$n]=$LAST_PID
