@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <CUnit/CUnit.h>
 #include <libpq-fe.h>
@@ -348,6 +349,62 @@ test_reap(void)
 	store_close();
 }
 
+/* A batch of acks by the node that owns the targets reads each target by
+ * its key: the prepared update's generic plan once took the partial
+ * index targets_owner and read every target of the node's share per row
+ * (a fan-out's acks were quadratic). The index's reads, from the
+ * server's statistics, stay far below N * N / 2. */
+static void
+test_acks_by_key(void)
+{
+	char			 conn[512], sql[512], id[16];
+	int64_t			 e1 = 0;
+	struct store_batch	 b;
+	struct target_row	 t;
+	long			 reads;
+	int			 i, n = 600;
+
+	cl_open("acks", conn, sizeof(conn));
+	CU_ASSERT_EQUAL(store_pg_join("n1", "127.0.0.2:5060", 5, &e1), 0);
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO messages (id, state, selector, content_type, body,"
+	    " created_at, expires_at) VALUES ('m1', 'active', 'all',"
+	    " 'text/plain', 'x', 1, 99999999999);"
+	    "INSERT INTO targets (message_id, client_id, state, owner)"
+	    " SELECT 'm1', 'c' || g, 'pending', 'n1'"
+	    " FROM generate_series(1, %d) g", n);
+	CU_ASSERT_EQUAL_FATAL(cl_sql(conn, sql, NULL, 0), 0);
+	store_pg_node("n1", e1, 5);
+	store_batch_init(&b);
+	b.epoch = e1;
+	for (i = 1; i <= n; i++) {
+		snprintf(id, sizeof(id), "c%d", i);
+		memset(&t, 0, sizeof(t));
+		t.op = STORE_PUT;
+		t.message_id = "m1";
+		t.client = id;
+		t.state = "acked";
+		t.attempts = 1;
+		t.last_status = 200;
+		t.acked_at = 1000;
+		CU_ASSERT_EQUAL_FATAL(store_batch_target(&b, &t), 0);
+	}
+	CU_ASSERT_EQUAL(store_write(&b), 0);
+	store_batch_free(&b);
+	store_pg_node("", 0, 0);
+	store_close();		/* its statistics reach the server */
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT count(*) FROM targets "
+	    "WHERE state = 'acked'"), "600");
+	usleep(200000);
+	reads = strtol(cl_get(conn, "SELECT coalesce(sum(idx_tup_read), 0) "
+	    "FROM pg_stat_user_indexes WHERE indexrelname IN "
+	    "('targets_owner', 'targets_open')"), NULL, 10);
+	if (reads >= (long)n * 10)
+		fprintf(stderr, "\nacks: %ld index tuples read for %d acks\n",
+		    reads, n);
+	CU_ASSERT(reads < (long)n * 10);
+}
+
 int
 test_cluster_register(void)
 {
@@ -365,7 +422,9 @@ test_cluster_register(void)
 	    CU_add_test(s, "a batch of a fenced node is refused whole",
 	    test_fence_batch) == NULL ||
 	    CU_add_test(s, "a lapsed node is marked down, its work parked",
-	    test_reap) == NULL)
+	    test_reap) == NULL ||
+	    CU_add_test(s, "a batch of acks reads each target by its key",
+	    test_acks_by_key) == NULL)
 		return -1;
 	return 0;
 }
