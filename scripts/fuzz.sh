@@ -81,7 +81,7 @@ mv -f "$b/schema_pg.c.tmp" "$b/schema_pg.c"
 core=(common_log common_sha256 common_digest common_conffile common_wire config
       log store store_sqlite store_postgresql clients commit dispatch registrar
       heartbeat sip guard control command proto auth tls rate clock relay
-      token metrics http http_api webhook)
+      token metrics http http_api webhook cluster fleet)
 objs=()
 for f in "${core[@]}" schema schema_pg openapi web fuzz_common; do
     case $f in
