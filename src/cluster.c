@@ -164,8 +164,10 @@ cl_main(void *arg)
 		(void)store_pg_reap(cl_reaped, NULL);
 		pthread_mutex_lock(&cl_lock);
 		cl_nnodes = 0;
+		cl_nodes_new = 0;	/* the loop copies none half-written */
 		pthread_mutex_unlock(&cl_lock);
-		/* the listing fills cl_nodes: nobody else writes it */
+		/* the listing fills cl_nodes: nobody else writes it, and the
+		 * loop reads it only once cl_nodes_new says it is whole */
 		if (store_pg_nodes(cl_node_seen, NULL) >= 0) {
 			pthread_mutex_lock(&cl_lock);
 			cl_nodes_new = 1;
