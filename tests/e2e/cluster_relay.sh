@@ -60,28 +60,8 @@ log = { level = "debug"; };
 EOF
 }
 
-cat >"$T/hook.sh" <<'EOF'
-#!/bin/sh
-body=$(cat)
-if [ -n "$SIPPUSH_REQUEST" ]; then
-    echo "$SIPPUSH_CLIENT_ID heard $body from $SIPPUSH_FROM ($SIPPUSH_FROM_CLASS)"
-    exit 0
-fi
-echo "$SIPPUSH_CLIENT_ID|$SIPPUSH_MESSAGE_ID|$body" >>"$(dirname "$0")/control"
-EOF
-chmod +x "$T/hook.sh"
+relay_hook
 
-# send NAME TARGET BODY [FLAGS]: its answer in OUT, ERR, RC
-send()
-{
-    local name=$1 to=$2 body=$3
-    shift 3
-    RC=0
-    OUT=$(timeout 30 "$AGENT" -f "$T/$name.conf" "$@" --send "$to" "$body" \
-        2>"$T/send.err") || RC=$?
-    ERR=$(grep '^sippush-agent:' "$T/send.err" || true)
-    cat "$T/send.err" >>"$T/send.log"
-}
 
 # ---------------------------------------------------------------------
 step "a throwaway PostgreSQL; nodes n1 and n2 with the relay on"

@@ -633,3 +633,39 @@ stop_agent()
     wait_pid "${!pidvar}" 10 || rc=$?
     assert_eq 0 "$rc" "exit status of agent $1 after SIGTERM"
 }
+
+# relay_hook: $T/hook.sh, the agents' hook of the relay tests: a relayed
+# request is answered on stdout ("ID heard BODY from SENDER (CLASS)";
+# a body "sleep..." waits 10 s, "fail..." exits 3), a control message is
+# recorded in $T/control as "ID|MESSAGE-ID|BODY".
+relay_hook()
+{
+    cat >"$T/hook.sh" <<'EOF'
+#!/bin/sh
+body=$(cat)
+if [ -n "$SIPPUSH_REQUEST" ]; then
+    case $body in
+    sleep*) sleep 10 ;;
+    fail*) echo "cannot do $body"; exit 3 ;;
+    esac
+    echo "$SIPPUSH_CLIENT_ID heard $body from $SIPPUSH_FROM ($SIPPUSH_FROM_CLASS)"
+    exit 0
+fi
+echo "$SIPPUSH_CLIENT_ID|$SIPPUSH_MESSAGE_ID|$body" >>"$(dirname "$0")/control"
+EOF
+    chmod +x "$T/hook.sh"
+}
+
+# send NAME TARGET BODY [FLAGS]: sippush-agent --send as NAME (config
+# $T/NAME.conf); its answer in OUT (stdout), ERR (stderr's sippush-agent
+# lines) and RC (exit status).
+send()
+{
+    local name=$1 to=$2 body=$3
+    shift 3
+    RC=0
+    OUT=$(timeout 30 "$AGENT" -f "$T/$name.conf" "$@" --send "$to" "$body" \
+        2>"$T/send.err") || RC=$?
+    ERR=$(grep '^sippush-agent:' "$T/send.err" || true)
+    cat "$T/send.err" >>"$T/send.log"
+}

@@ -40,34 +40,8 @@ EOF
     [ -z "${4:-}" ] || printf 'auth = { password = "%s"; };\n' "$4" >>"$T/$1.conf"
 }
 
-# A relayed request: answer on stdout; a control message: record it.
-cat >"$T/hook.sh" <<'EOF'
-#!/bin/sh
-body=$(cat)
-if [ -n "$SIPPUSH_REQUEST" ]; then
-    case $body in
-    sleep*) sleep 10 ;;
-    fail*) echo "cannot do $body"; exit 3 ;;
-    esac
-    echo "$SIPPUSH_CLIENT_ID heard $body from $SIPPUSH_FROM ($SIPPUSH_FROM_CLASS)"
-    exit 0
-fi
-echo "$SIPPUSH_CLIENT_ID|$SIPPUSH_MESSAGE_ID|$body" >>"$(dirname "$0")/control"
-EOF
-chmod +x "$T/hook.sh"
+relay_hook
 
-# send NAME TARGET BODY [FLAGS]: sippush-agent --send as NAME; its answer
-# in OUT (stdout), ERR (stderr) and RC (exit status).
-send()
-{
-    local name=$1 to=$2 body=$3
-    shift 3
-    RC=0
-    OUT=$(timeout 30 "$AGENT" -f "$T/$name.conf" "$@" --send "$to" "$body" \
-        2>"$T/send.err") || RC=$?
-    ERR=$(grep '^sippush-agent:' "$T/send.err" || true)
-    cat "$T/send.err" >>"$T/send.log"
-}
 
 online() { [ "$(client_field "$1" state)" = online ]; }
 offline() { [ "$(client_field "$1" state)" = offline ]; }
