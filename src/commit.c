@@ -100,6 +100,7 @@ static struct commit_rate	 commit_rate;	/* of waiters */
 static int64_t			 commit_retry_at;	/* us; 0: last ok */
 static struct commit_batch	*commit_inflight;	/* event loop's view */
 static int			 commit_again;	/* flush when it is done */
+static int			 commit_finishing;	/* in commit_finish */
 
 /* The writer thread and what it shares with the event loop. */
 static pthread_mutex_t		 cm_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -545,7 +546,10 @@ commit_start(void)
 	int			 rv;
 
 again:
-	if (commit_inflight) {
+	if (commit_inflight || commit_finishing) {
+		/* an owner told of a batch's outcome may start work (a
+		 * take's job): its rows are not snapshot while the owners
+		 * still hold the last batch's, but after commit_finish */
 		commit_again = 1;
 		return;
 	}
@@ -584,7 +588,7 @@ again:
 		commit_finish(b);
 		rv = b->rv;
 		commit_batch_free(b);
-		if (rv == 0 && clients_dirty_left())
+		if (rv == 0 && (clients_dirty_left() || commit_again))
 			goto again;
 		return;
 	}
@@ -677,6 +681,7 @@ commit_finish(struct commit_batch *b)
 	struct commit_waiter	*w, *next;
 	struct commit_job	*j, *jnext;
 
+	commit_finishing++;
 	if (b->started && !store_batch_empty(&b->rows))
 		metrics_commit(b->written - b->started, b->rv == 0);
 	if (b->rv != 0)
@@ -710,4 +715,9 @@ commit_finish(struct commit_batch *b)
 		commit_retry_at = clock_mono_us() + COMMIT_RETRY_MS * 1000;
 	} else
 		commit_retry_at = 0;
+	/* a commit_start deferred meanwhile comes at the next turn of the
+	 * loop (commit_event starts it sooner when it reaped this batch) */
+	if (--commit_finishing == 0 && commit_again && commit_inflight ==
+	    NULL)
+		commit_arm(0);
 }

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 #include <sofia-sip/su.h>
@@ -336,6 +337,67 @@ test_failed_batch(void)
 	CU_ASSERT_STRING_EQUAL(contact, "");
 }
 
+/*
+ * An owner told of a batch's outcome may start work that commits
+ * (cluster: a client whose registration is written takes its targets,
+ * a job): the rows dirty then are not snapshot while the owners still
+ * hold the last batch's. Here b's new row, marked while a's batch was
+ * written, goes into a batch that fails (RLIMIT_FSIZE): it must stay
+ * marked and be written once there is room. Before the fix the job's
+ * commit_start took b inside clients_batch_done, which then reported b
+ * as written with a's batch, and b's row was lost.
+ */
+static void
+test_batch_in_done(void)
+{
+	char			 wal[PATH_MAX + 8], contact[128];
+	struct sigaction	 ign, old;
+	struct rlimit		 rl, saved;
+	struct stat		 sb;
+	struct client		*a, *b;
+	int			 i;
+
+	CU_ASSERT_FATAL(cm_ready);
+	CU_ASSERT_FATAL((a = reg("a", "<sip:a@h>")) != NULL);
+	CU_ASSERT_FATAL((b = reg("b", "<sip:b@h>")) != NULL);
+	CU_ASSERT_EQUAL_FATAL(commit_flush(), 0);
+
+	CU_ASSERT_FATAL(reg("a", "<sip:a2@h>") == a);
+	a->take = 1;		/* as a cluster REGISTER marks it */
+	commit_start();		/* a's batch goes to the writer */
+	for (i = 0; i < 500; i++) {
+		CU_ASSERT_EQUAL_FATAL(stored_contact("a", contact,
+		    sizeof(contact)), 0);
+		if (strcmp(contact, "<sip:a2@h>") == 0)
+			break;
+		usleep(10000);
+	}
+	CU_ASSERT_STRING_EQUAL_FATAL(contact, "<sip:a2@h>");
+
+	/* a's batch is written, not yet reaped: no room from now on */
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigaction(SIGXFSZ, &ign, &old);
+	CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	snprintf(wal, sizeof(wal), "%s-wal", cm_db);
+	CU_ASSERT_EQUAL_FATAL(stat(wal, &sb), 0);
+	rl = saved;
+	rl.rlim_cur = (rlim_t)sb.st_size;
+	CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_FSIZE, &rl), 0);
+
+	CU_ASSERT_FATAL(reg("b", "<sip:b2@h>") == b);
+	commit_flush();		/* a's outcome, then b's batch fails */
+	CU_ASSERT_EQUAL(a->take, 0);
+	CU_ASSERT(b->dirty != 0);
+
+	CU_ASSERT_EQUAL(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	sigaction(SIGXFSZ, &old, NULL);
+	CU_ASSERT_EQUAL(commit_flush(), 0);
+	CU_ASSERT_EQUAL(b->dirty, 0);
+	CU_ASSERT_EQUAL(stored_contact("b", contact, sizeof(contact)), 0);
+	CU_ASSERT_STRING_EQUAL(contact, "<sip:b2@h>");
+}
+
 /* ---- the adaptive delay ---- */
 
 struct sim {
@@ -548,6 +610,8 @@ test_commit_register(void)
 	    test_delete) == NULL ||
 	    CU_add_test(s, "a failed batch is written again, newest values",
 	    test_failed_batch) == NULL ||
+	    CU_add_test(s, "work started by a batch's outcome goes into the "
+	    "next batch", test_batch_in_done) == NULL ||
 	    CU_add_test(s, "policy: moderate load is grouped, within the "
 	    "bound", test_policy_groups) == NULL ||
 	    CU_add_test(s, "policy: a lone or trickling waiter goes at once",
