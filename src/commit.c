@@ -100,7 +100,7 @@ static struct commit_rate	 commit_rate;	/* of waiters */
 static int64_t			 commit_retry_at;	/* us; 0: last ok */
 static struct commit_batch	*commit_inflight;	/* event loop's view */
 static int			 commit_again;	/* flush when it is done */
-static int			 commit_finishing;	/* in commit_finish */
+static int			 commit_finishing;	/* telling the owners */
 
 /* The writer thread and what it shares with the event loop. */
 static pthread_mutex_t		 cm_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -549,7 +549,8 @@ again:
 	if (commit_inflight || commit_finishing) {
 		/* an owner told of a batch's outcome may start work (a
 		 * take's job): its rows are not snapshot while the owners
-		 * still hold the last batch's, but after commit_finish */
+		 * still hold the last batch's, but once they are told;
+		 * waiters and jobs told after them may start a batch */
 		commit_again = 1;
 		return;
 	}
@@ -681,13 +682,14 @@ commit_finish(struct commit_batch *b)
 	struct commit_waiter	*w, *next;
 	struct commit_job	*j, *jnext;
 
-	commit_finishing++;
 	if (b->started && !store_batch_empty(&b->rows))
 		metrics_commit(b->written - b->started, b->rv == 0);
 	if (b->rv != 0)
 		log_debug("commit: transaction failed, retry in %dms: %s",
 		    COMMIT_RETRY_MS, b->err);
+	commit_finishing++;
 	commit_owners_done(b->rv == 0);
+	commit_finishing--;
 	if (b->rv != 0) {
 		/* the rows are marked again, later in the list: those who
 		 * wait for the next batch wait for them too */
@@ -715,9 +717,9 @@ commit_finish(struct commit_batch *b)
 		commit_retry_at = clock_mono_us() + COMMIT_RETRY_MS * 1000;
 	} else
 		commit_retry_at = 0;
-	/* a commit_start deferred meanwhile comes at the next turn of the
-	 * loop (commit_event starts it sooner when it reaped this batch) */
-	if (--commit_finishing == 0 && commit_again && commit_inflight ==
-	    NULL)
+	/* a commit_start deferred while the owners were told comes at the
+	 * next turn of the loop (commit_event starts it sooner when it
+	 * reaped this batch) */
+	if (commit_again && commit_inflight == NULL && !commit_finishing)
 		commit_arm(0);
 }
