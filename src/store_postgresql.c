@@ -2087,6 +2087,21 @@ store_pg_cancel(const char *id, int64_t now, size_t *cancelled,
 }
 
 /*
+ * The targets of a list of clients ($3), read client by client through
+ * targets_client: with "client_id = ANY($3) AND owner = $1" the planner
+ * took targets_owner and read the node's whole share of the fleet for
+ * every take-over job (2,300 clients of a dead node at 100,000 targets:
+ * 129 ms against 25 ms, and a node's death is a few hundred such jobs).
+ * OFFSET 0 keeps the subquery from being flattened back into that plan.
+ */
+#define PG_OWNED_OF_CLIENTS "unnest($3::text[]) AS c(id)"		\
+	" CROSS JOIN LATERAL (SELECT * FROM targets x"			\
+	"  WHERE x.client_id = c.id AND x.state IN ('pending', 'sent')"	\
+	"  OFFSET 0) t"
+#define PG_OWNED_WHERE "t.owner = $1 AND t.state IN ('pending', 'sent')" \
+	" AND ($2::text IS NULL OR t.message_id = $2)"
+
+/*
  * This node's unfinished targets (owner = the node): of message_id if
  * not NULL, of those clients if nclients, else all. First mfn for each
  * of their messages (counts not filled), then tfn for each target
@@ -2103,9 +2118,9 @@ store_pg_load_owned(const char *message_id, const char *const *clients,
 	struct target_row	 t;
 	unsigned char		*body;
 	size_t			 len;
-	char			*ids = NULL;
-	const char		*v[3];
-	int			 i, n = -1;
+	char			*ids = NULL, sql[1024];
+	const char		*v[3], *from = "targets t";
+	int			 i, nv = 2, n = -1;
 
 	pg_count();
 	pc->err[0] = '\0';
@@ -2120,17 +2135,20 @@ store_pg_load_owned(const char *message_id, const char *const *clients,
 	v[0] = pg_node_name;
 	v[1] = message_id;
 	v[2] = ids;
+	if (nclients) {
+		from = PG_OWNED_OF_CLIENTS;
+		nv = 3;
+	}
 	/* one snapshot for both reads */
 	if (pg_do("loading targets", "BEGIN ISOLATION LEVEL REPEATABLE READ"
 	    " READ ONLY", 0, NULL) == -1)
 		goto out;
-	if ((r = pg_q("loading targets", "SELECT id, state, selector,"
+	snprintf(sql, sizeof(sql), "SELECT id, state, selector,"
 	    " content_type, body, created_at, expires_at, callback"
-	    " FROM messages WHERE id IN (SELECT message_id FROM targets"
-	    "  WHERE owner = $1 AND state IN ('pending', 'sent')"
-	    "  AND ($2::text IS NULL OR message_id = $2)"
-	    "  AND ($3::text[] IS NULL OR client_id = ANY($3::text[])))"
-	    " AND finished_at IS NULL ORDER BY id", 3, v)) == NULL)
+	    " FROM messages WHERE id IN (SELECT t.message_id FROM %s"
+	    "  WHERE %s) AND finished_at IS NULL ORDER BY id", from,
+	    PG_OWNED_WHERE);
+	if ((r = pg_q("loading targets", sql, nv, v)) == NULL)
 		goto out;
 	for (i = 0; i < PQntuples(r); i++) {
 		memset(&m, 0, sizeof(m));
@@ -2159,15 +2177,14 @@ store_pg_load_owned(const char *message_id, const char *const *clients,
 		PQfreemem(body);
 	}
 	PQclear(r);
-	if ((r = pg_q("loading targets", "SELECT t.message_id, t.client_id,"
+	snprintf(sql, sizeof(sql), "SELECT t.message_id, t.client_id,"
 	    " t.state, t.attempts, t.next_attempt,"
 	    " coalesce(t.last_attempt, 0), coalesce(t.acked_at, 0),"
-	    " coalesce(t.last_status, 0) FROM targets t JOIN messages m"
+	    " coalesce(t.last_status, 0) FROM %s JOIN messages m"
 	    " ON m.id = t.message_id AND m.finished_at IS NULL"
-	    " WHERE t.owner = $1 AND t.state IN ('pending', 'sent')"
-	    " AND ($2::text IS NULL OR t.message_id = $2)"
-	    " AND ($3::text[] IS NULL OR t.client_id = ANY($3::text[]))"
-	    " ORDER BY t.message_id, t.client_id", 3, v)) == NULL)
+	    " WHERE %s ORDER BY t.message_id, t.client_id", from,
+	    PG_OWNED_WHERE);
+	if ((r = pg_q("loading targets", sql, nv, v)) == NULL)
 		goto out;
 	for (i = 0; i < PQntuples(r); i++) {
 		memset(&t, 0, sizeof(t));
