@@ -575,6 +575,8 @@ struct client_row {
 	int64_t		 registered_at;
 	int64_t		 expires_at;
 	int64_t		 last_seen;
+	const char	*owner;		/* read back (postgresql): the node
+					   holding it; NULL: none, or SQLite */
 };
 
 /* Which clients a listing shows (store_list_clients). */
@@ -801,6 +803,10 @@ struct client_where {
 	int	 live;			/* the owner is up, its lease held */
 };
 int	 store_pg_client_where(const char *id, struct client_where *);
+/* Client id's row as stored, with its owner (the node holding it, NULL
+ * if none), to fn: 1 found, 0 no such client, -1 failed. */
+int	 store_pg_client_get(const char *id,
+	    int (*fn)(const struct client_row *, void *), void *);
 /* Set node's state to draining (on) or up: 1, 0 no such live node, -1. */
 int	 store_pg_drain(const char *name, int on);
 
@@ -1211,7 +1217,11 @@ struct cmd_call;
 void	 control_cmd_clients(struct cmd_call *, int argc, char **argv);
 void	 control_stream_free(struct ctl_stream *);
 void	 control_clients_pages(unsigned long *jobs, size_t *max_rows);
-void	 control_cmd_client(struct buf *, int argc, char **argv);
+void	 control_cmd_client(struct cmd_call *, int argc, char **argv);
+int	 control_client_read(const char *id, void (*done)(void *, const char *,
+	    int, const struct client_row *, const char *), void *arg);
+const char *control_client_node(const struct client_row *,
+	    const struct client *);
 void	 control_cmd_stats(struct buf *);
 
 /* ---- http.c: the HTTP API (http.h has its pieces) ---- */

@@ -391,7 +391,8 @@ store_batch_client(struct store_batch *b, const struct client_row *r)
 	    store_batch_str(b, &c.contact) == -1 ||
 	    store_batch_str(b, &c.address) == -1 ||
 	    store_batch_str(b, &c.user_agent) == -1 ||
-	    store_batch_str(b, &c.path) == -1)
+	    store_batch_str(b, &c.path) == -1 ||
+	    store_batch_str(b, &c.owner) == -1)
 		return -1;
 	b->clients[b->nclients++] = c;
 	return 0;

@@ -57,6 +57,7 @@ enum {
 	ST_DELETE_CLIENT,
 	ST_LOAD_CLIENTS,
 	ST_LIST_CLIENTS,
+	ST_GET_CLIENT,
 	ST_PUT_MESSAGE,
 	ST_PUT_TARGET,
 	ST_SET_MESSAGE_STATE,
@@ -105,12 +106,16 @@ static const char *const pg_sql[ST_COUNT] = {
 	/* as in store_sqlite.c; id is COLLATE "C": byte order */
 	[ST_LIST_CLIENTS] =
 	    "SELECT id, class, state, contact, transport, address, port,"
-	    " user_agent, registered_at, expires_at, last_seen, path"
+	    " user_agent, registered_at, expires_at, last_seen, path, owner"
 	    " FROM clients WHERE id > $1::text"
 	    " AND ($2::text IS NULL OR class = $2::text)"
 	    " AND ($3::text IS NULL OR state = $3::text)"
 	    " AND ($4::int < 0 OR (state = 'online') = ($4::int = 1))"
 	    " ORDER BY id LIMIT $5::bigint",
+	[ST_GET_CLIENT] =
+	    "SELECT id, class, state, contact, transport, address, port,"
+	    " user_agent, registered_at, expires_at, last_seen, path, owner"
+	    " FROM clients WHERE id = $1",
 	/* an upsert (SQLite's is a plain INSERT): see the header */
 	[ST_PUT_MESSAGE] =
 	    "INSERT INTO messages (id, state, selector, content_type, body,"
@@ -1573,6 +1578,8 @@ pg_client_row(const PGresult *r, int i, void *arg)
 	c.expires_at = pg_i64(r, i, 9);
 	c.last_seen = pg_i64(r, i, 10);
 	c.path = PQgetisnull(r, i, 11) ? NULL : PQgetvalue(r, i, 11);
+	if (PQnfields(r) > 12 && !PQgetisnull(r, i, 12))
+		c.owner = PQgetvalue(r, i, 12);
 	return ((int (*)(const struct client_row *, void *))cb->fn)(&c,
 	    cb->arg);
 }
@@ -1607,6 +1614,18 @@ pg_list_clients(const struct client_filter *f, const char *after, int limit,
 	v[3] = I64(on, f->online);
 	v[4] = I64(lim, limit);
 	return pg_rows(ST_LIST_CLIENTS, 5, v, "listing clients", 0,
+	    pg_client_row, &cb);
+}
+
+int
+store_pg_client_get(const char *id,
+    int (*fn)(const struct client_row *, void *), void *arg)
+{
+	struct pg_cb	 cb = { (void *)fn, arg, NULL };
+	const char	*v[1] = { id };
+
+	pg_count();
+	return pg_rows(ST_GET_CLIENT, 1, v, "reading a client", 0,
 	    pg_client_row, &cb);
 }
 

@@ -405,6 +405,63 @@ test_acks_by_key(void)
 	CU_ASSERT(reads < (long)n * 10);
 }
 
+struct cl_rows {
+	int	 n;
+	char	 seen[4][128];
+};
+
+static int
+cl_client_seen(const struct client_row *r, void *arg)
+{
+	struct cl_rows	*s = arg;
+
+	if (s->n < 4)
+		snprintf(s->seen[s->n], sizeof(s->seen[0]), "%s/%s/%s", r->id,
+		    r->state, r->owner ? r->owner : "none");
+	s->n++;
+	return 0;
+}
+
+/* Any node reads any client's row, with the node holding it (sippushctl
+ * client, the listing's node): one held by n1, one left with no node
+ * after its node went down, one that does not exist. */
+static void
+test_client_node(void)
+{
+	char			 conn[512];
+	int64_t			 e1 = 0, e2 = 0;
+	struct client_filter	 f = { NULL, NULL, -1 };
+	struct cl_rows		 s;
+
+	cl_open("cnode", conn, sizeof(conn));
+	CU_ASSERT_EQUAL(store_pg_join("n1", "127.0.0.2:5060", 5, &e1), 0);
+	CU_ASSERT_EQUAL(store_pg_join("n2", "127.0.0.3:5060", 5, &e2), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "c1"), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "c2"), 0);
+	CU_ASSERT_EQUAL(cl_sql(conn, "UPDATE clients SET owner = NULL, "
+	    "state = 'offline' WHERE id = 'c2'", NULL, 0), 0);
+	store_pg_node("n2", e2, 5);	/* asked on the other node */
+
+	memset(&s, 0, sizeof(s));
+	CU_ASSERT_EQUAL(store_pg_client_get("c1", cl_client_seen, &s), 1);
+	CU_ASSERT_EQUAL(s.n, 1);
+	CU_ASSERT_STRING_EQUAL(s.seen[0], "c1/online/n1");
+	memset(&s, 0, sizeof(s));
+	CU_ASSERT_EQUAL(store_pg_client_get("c2", cl_client_seen, &s), 1);
+	CU_ASSERT_STRING_EQUAL(s.seen[0], "c2/offline/none");
+	memset(&s, 0, sizeof(s));
+	CU_ASSERT_EQUAL(store_pg_client_get("c3", cl_client_seen, &s), 0);
+	CU_ASSERT_EQUAL(s.n, 0);
+
+	memset(&s, 0, sizeof(s));
+	CU_ASSERT_EQUAL(store_list_clients(&f, NULL, 10, cl_client_seen, &s),
+	    2);
+	CU_ASSERT_STRING_EQUAL(s.seen[0], "c1/online/n1");
+	CU_ASSERT_STRING_EQUAL(s.seen[1], "c2/offline/none");
+	store_pg_node("", 0, 0);
+	store_close();
+}
+
 int
 test_cluster_register(void)
 {
@@ -424,7 +481,9 @@ test_cluster_register(void)
 	    CU_add_test(s, "a lapsed node is marked down, its work parked",
 	    test_reap) == NULL ||
 	    CU_add_test(s, "a batch of acks reads each target by its key",
-	    test_acks_by_key) == NULL)
+	    test_acks_by_key) == NULL ||
+	    CU_add_test(s, "any node reads a client with its node",
+	    test_client_node) == NULL)
 		return -1;
 	return 0;
 }
