@@ -13,7 +13,8 @@
 #     publish still arrives;
 #   - either node shows any client with the node holding it (client,
 #     clients, GET /v1/clients);
-#   - a user added on a authenticates on b (b reloads its users).
+#   - a user added on a authenticates on b (b reloads its users); deleted
+#     on a, b ends its client's registration.
 . "$(dirname "$0")/lib.sh"
 
 PGSH=$top_srcdir/tests/pg.sh
@@ -193,6 +194,13 @@ wait_until 10 grep -q "fleet: users and tokens reloaded" "$B_LOG"
 sim_b -q -n 1 -p u -c U --password 'u0-password-1' register ||
     fail "REGISTER at b of the user added on a"
 assert_eq online "$(ctl_b --json client u0 | jq -r .state)" "u0 at b"
+
+step "the user deleted on a: b ends u0's registration"
+assert_status 0 ctl_a user del u0
+wait_until 10 eval '[ "$(ctl_b --json client u0 | jq -r .state)" = unregistered ]'
+wait_until 10 grep -q "auth: user u0 deleted on another node, its registration ended" "$B_LOG"
+wait_until 10 eval '[ "$(q "SELECT state FROM clients WHERE id = '"'u0'"'")" = unregistered ]'
+assert_eq "unregistered b" "$(ctl_a --json client u0 | jq -r '"\(.state) \(.node)"')" "u0 as a shows it"
 
 stop_agent g1
 stop_agent g2
