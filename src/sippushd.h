@@ -701,13 +701,20 @@ struct store_batch {
  * load_users	by ID; the one id, or all if NULL
  * load_tokens	by name, all
  * load_outbox	the undelivered webhook events, soonest due first
- * purge	delete messages finished before t; how many
+ * purge	delete messages finished before finished_before (0: none);
+ *		how many; and (postgresql, a node of a cluster) the client
+ *		rows no node holds (owner NULL: left offline by a node that
+ *		went down) whose registration ended (expires_at) at or
+ *		before ended_before (0: none), at most PURGE_ENDED_MAX a
+ *		run, how many into *ended; SQLite has none such (a node's
+ *		sweep deletes its own rows)
  * errhint	what a person can do about the last failure, or ""
  * failing	since when (unix s) writes fail, 0: they do not; count
  * where	what the store is, for a log line (no password in it)
  * unavailable	1 while the last write failed for want of the server
  *		(postgresql: connection lost), else 0; may be NULL
  */
+#define PURGE_ENDED_MAX	50000	/* client rows no node holds, a purge */
 struct store_backend {
 	const char	*name;
 	int	(*open)(const char *where, int sync_full,
@@ -733,7 +740,8 @@ struct store_backend {
 		    void *);
 	int	(*load_outbox)(int (*fn)(const struct outbox_row *, void *),
 		    void *);
-	int	(*purge)(int64_t finished_before);
+	int	(*purge)(int64_t finished_before, int64_t ended_before,
+		    long *ended);
 	const char *(*errmsg)(void);
 	const char *(*errhint)(void);
 	int64_t	(*failing)(unsigned *count);
@@ -914,6 +922,8 @@ int	 store_load_users(const char *id,
 	    int (*)(const struct user_row *, void *), void *);
 int	 store_load_tokens(int (*)(const struct token_row *, void *), void *);
 int	 store_purge_messages(int64_t finished_before);
+int	 store_purge(int64_t finished_before, int64_t ended_before,
+	    long *ended);
 const char *store_errmsg(void);
 /* store faults: a write failed for want of disk (store_sqlite.c) */
 const char *store_errhint(void);

@@ -226,7 +226,21 @@ store_load_outbox(int (*fn)(const struct outbox_row *, void *), void *arg)
 int
 store_purge_messages(int64_t finished_before)
 {
-	return store_be ? store_be->purge(finished_before) : -1;
+	long	 ended;
+
+	return store_purge(finished_before, 0, &ended);
+}
+
+/* Delete finished messages finished before finished_before, and the
+ * client rows no node holds whose registration ended at or before
+ * ended_before (0: neither; see struct store_backend): the messages
+ * deleted, or -1; the client rows into *ended. */
+int
+store_purge(int64_t finished_before, int64_t ended_before, long *ended)
+{
+	*ended = 0;
+	return store_be ? store_be->purge(finished_before, ended_before,
+	    ended) : -1;
 }
 
 const char *

@@ -2562,20 +2562,29 @@ store_pg_listen_take(struct store_note *v, size_t max)
 	return n;
 }
 
+/*
+ * The purge: finished messages, and on a node of a cluster the client
+ * rows no node holds (owner NULL: their node went down) whose
+ * registration ended at or before ended_before, as a node's sweep
+ * deletes its own past registration.retain. At most PURGE_ENDED_MAX of
+ * those a run (a big node's death leaves many; the next run goes on),
+ * rows a REGISTER has locked skipped (it takes them). One node at a
+ * time (the advisory lock of the one-node chores), in one transaction.
+ */
 static int
-pg_purge(int64_t finished_before)
+pg_purge(int64_t finished_before, int64_t ended_before, long *ended)
 {
 	PGresult	*r;
-	char		 t[24], name[8];
-	const char	*v[1];
-	int		 n;
+	char		 t[24], name[8], lim[24];
+	const char	*v[2];
+	int		 n = 0;
 
 	pg_count();
+	*ended = 0;
 	pc->err[0] = '\0';
 	pc->fault = 0;
 	if (pg_ready() == -1)
 		return -1;
-	v[0] = I64(t, finished_before);
 	if (pg_node_name[0]) {	/* one node at a time purges */
 		if (pg_do("purging messages", "BEGIN", 0, NULL) == -1)
 			return -1;
@@ -2589,20 +2598,38 @@ pg_purge(int64_t finished_before)
 			pg_cl_rollback();
 			return 0;
 		}
+		n = 0;
 	}
-	r = PQexecPrepared(pc->db, pg_name(ST_PURGE_MESSAGES, name,
-	    sizeof(name)), 1, v, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		pg_failed("purging messages", r);
-		log_error("store: %s: %s", pg_where_s, pc->err);
+	if (finished_before > 0) {
+		v[0] = I64(t, finished_before);
+		r = PQexecPrepared(pc->db, pg_name(ST_PURGE_MESSAGES, name,
+		    sizeof(name)), 1, v, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			pg_failed("purging messages", r);
+			log_error("store: %s: %s", pg_where_s, pc->err);
+			PQclear(r);
+			pg_cl_rollback();
+			return -1;
+		}
+		n = atoi(PQcmdTuples(r));
 		PQclear(r);
-		pg_cl_rollback();
+	}
+	if (pg_node_name[0] && ended_before > 0) {
+		v[0] = I64(t, ended_before);
+		v[1] = I64(lim, PURGE_ENDED_MAX);
+		if ((r = pg_q("purging the clients no node holds",
+		    "DELETE FROM clients WHERE id IN (SELECT id FROM clients"
+		    " WHERE owner IS NULL AND expires_at <= $1::bigint"
+		    " LIMIT $2::bigint FOR UPDATE SKIP LOCKED)"
+		    " AND owner IS NULL", 2, v)) == NULL)
+			return -1;
+		*ended = atol(PQcmdTuples(r));
+		PQclear(r);
+	}
+	if (pg_node_name[0] && pg_cl_commit("purging messages") == -1) {
+		*ended = 0;
 		return -1;
 	}
-	n = atoi(PQcmdTuples(r));
-	PQclear(r);
-	if (pg_node_name[0] && pg_cl_commit("purging messages") == -1)
-		return -1;
 	return n;
 }
 

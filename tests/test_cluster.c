@@ -462,6 +462,77 @@ test_client_node(void)
 	store_close();
 }
 
+/*
+ * The rows the reaper leaves with no owner (their node went down) are
+ * deleted by the purge once their registration ended more than
+ * registration.retain ago (expires_at at or before the time given), as
+ * a node's sweep deletes its own; a row a node holds, or one that ended
+ * later, stays. One node at a time: with the chores' advisory lock held
+ * elsewhere nothing is deleted; a store that is no node deletes none.
+ */
+static void
+test_purge_unowned(void)
+{
+	char		 conn[512];
+	int64_t		 e1 = 0;
+	long		 ended;
+	PGconn		*held;
+
+	cl_open("unowned", conn, sizeof(conn));
+	CU_ASSERT_EQUAL(store_pg_join("n1", "127.0.0.2:5060", 5, &e1), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "held"), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "held_ended"), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "gone"), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "gone_unreg"), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "gone_recent"), 0);
+	CU_ASSERT_EQUAL(cl_sql(conn,
+	    "UPDATE clients SET expires_at = 1000, state = 'expired'"
+	    " WHERE id = 'held_ended';"
+	    "UPDATE clients SET owner = NULL, state = 'offline',"
+	    " expires_at = 1000 WHERE id = 'gone';"
+	    "UPDATE clients SET owner = NULL, state = 'unregistered',"
+	    " expires_at = 2000 WHERE id = 'gone_unreg';"
+	    "UPDATE clients SET owner = NULL, state = 'offline',"
+	    " expires_at = 2001 WHERE id = 'gone_recent';"
+	    "INSERT INTO messages (id, state, selector, content_type, body,"
+	    " created_at, expires_at, finished_at) VALUES ('m1', 'done',"
+	    " 'all', 'text/plain', 'x', 1, 2, 100)", NULL, 0), 0);
+	store_pg_node("n1", e1, 5);
+
+	/* another node purging (the lock held): nothing here */
+	held = PQconnectdb(conn);
+	CU_ASSERT_EQUAL_FATAL(PQstatus(held), CONNECTION_OK);
+	PQclear(PQexec(held, "BEGIN"));
+	PQclear(PQexec(held, "SELECT pg_advisory_xact_lock("
+	    "7310302143262281073)"));
+	CU_ASSERT_EQUAL(store_purge(150, 2000, &ended), 0);
+	CU_ASSERT_EQUAL(ended, 0);
+	PQfinish(held);
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT count(*) FROM clients"),
+	    "5");
+
+	CU_ASSERT_EQUAL(store_purge(150, 2000, &ended), 1);	/* m1 */
+	CU_ASSERT_EQUAL(ended, 2);
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT string_agg(id, ','"
+	    " ORDER BY id) FROM clients"), "gone_recent,held,held_ended");
+	/* no messages asked for (dispatch.retain 0): only clients */
+	CU_ASSERT_EQUAL(store_purge(0, 2001, &ended), 0);
+	CU_ASSERT_EQUAL(ended, 1);
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT string_agg(id, ','"
+	    " ORDER BY id) FROM clients"), "held,held_ended");
+
+	/* a store that is no node's (its rows carry no owner) deletes
+	 * none */
+	CU_ASSERT_EQUAL(cl_sql(conn, "UPDATE clients SET owner = NULL",
+	    NULL, 0), 0);
+	store_pg_node("", 0, 0);
+	CU_ASSERT_EQUAL(store_purge(0, 99999999999LL, &ended), 0);
+	CU_ASSERT_EQUAL(ended, 0);
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT count(*) FROM clients"),
+	    "2");
+	store_close();
+}
+
 int
 test_cluster_register(void)
 {
@@ -483,7 +554,9 @@ test_cluster_register(void)
 	    CU_add_test(s, "a batch of acks reads each target by its key",
 	    test_acks_by_key) == NULL ||
 	    CU_add_test(s, "any node reads a client with its node",
-	    test_client_node) == NULL)
+	    test_client_node) == NULL ||
+	    CU_add_test(s, "the purge deletes the rows no node holds past "
+	    "registration.retain", test_purge_unowned) == NULL)
 		return -1;
 	return 0;
 }
