@@ -650,9 +650,10 @@ struct outbox_row {
 
 /*
  * A batch: the rows of one transaction, with copies of their strings in
- * memory of its own (not of state and transport: static names), so that the writer thread may use it while the
- * event loop changes the live objects. Written in this order: clients,
- * messages, targets, users, tokens.
+ * memory of its own (a client's state and transport too; not the other
+ * rows' states: static names), so that the writer thread may use it
+ * while the event loop changes the live objects. Written in this order:
+ * clients, messages, targets, users, tokens.
  */
 struct store_chunk;
 struct store_batch {

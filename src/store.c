@@ -399,9 +399,13 @@ store_batch_client(struct store_batch *b, const struct client_row *r)
 {
 	struct client_row	 c = *r;
 
+	/* state and transport too: a row read back from the store (a node
+	 * joining again, fleet.c) has them in the store's result */
 	if (store_batch_grow((void **)&b->clients, &b->aclients, b->nclients,
 	    sizeof(c)) == -1 || store_batch_str(b, &c.id) == -1 ||
 	    store_batch_str(b, &c.class) == -1 ||
+	    store_batch_str(b, &c.state) == -1 ||
+	    store_batch_str(b, &c.transport) == -1 ||
 	    store_batch_str(b, &c.contact) == -1 ||
 	    store_batch_str(b, &c.address) == -1 ||
 	    store_batch_str(b, &c.user_agent) == -1 ||
