@@ -697,16 +697,23 @@ auth_change_run(struct commit_job *j)
  * receives nothing more. Its pending messages stay queued for the day
  * it registers again with new credentials.
  */
-static void
-auth_revoke(struct user_result *res, const char *id)
+static int
+auth_end_registration(const char *id)
 {
 	struct client	*c = clients_find(id);
-	int		 ended = 0;
 
 	if (auth_enabled() && c != NULL && c->state != CLIENT_UNREGISTERED) {
 		clients_unregister(c, clock_now());
-		ended = 1;
+		return 1;
 	}
+	return 0;
+}
+
+static void
+auth_revoke(struct user_result *res, const char *id)
+{
+	int	 ended = auth_end_registration(id);
+
 	log_notice("auth: user %s deleted%s", id,
 	    ended ? ", its registration ended" : "");
 	res->ok = 1;
@@ -1015,18 +1022,37 @@ auth_users_load(void)
 	return (int)auth_nusers;
 }
 
-/* The users as another node changed them (cluster): memory says what
- * the n rows say. 0, or -1 when memory is short (some left out). */
+/*
+ * The users as another node changed them (cluster): memory says what
+ * the n rows say. A user that is gone was deleted on another node: the
+ * registration of its client, if this node holds it, ends as it would
+ * on that node (auth_revoke), so that a user deleted on any node ends
+ * its client's registration wherever it is held. 0, or -1 when memory
+ * is short (some left out: then no registration is ended).
+ */
 int
 auth_users_replace(const struct user_row *v, size_t n)
 {
-	size_t	 i;
-	int	 rv = 0;
+	struct auth_user	**old = auth_users, *u, *next;
+	size_t			 nold = auth_nbuckets, i;
+	int			 rv = 0;
 
-	auth_users_free();
+	auth_users = NULL;
+	auth_nbuckets = auth_nusers = 0;
 	for (i = 0; i < n; i++)
 		if (auth_user_apply(&v[i]) == -1)
 			rv = -1;
+	for (i = 0; i < nold; i++)
+		for (u = old[i]; u; u = next) {
+			next = u->next;
+			if (rv == 0 && auth_user_find(u->id) == NULL)
+				log_notice("auth: user %s deleted on another "
+				    "node%s", u->id,
+				    auth_end_registration(u->id) ?
+				    ", its registration ended" : "");
+			auth_user_free(u);
+		}
+	free(old);
 	return rv;
 }
 

@@ -30,8 +30,7 @@ cmd_clients(struct cmd_call *call, int argc, char **argv)
 static void
 cmd_client(struct cmd_call *call, int argc, char **argv)
 {
-	control_cmd_client(&call->out, argc, argv);
-	cmd_done(call);
+	control_cmd_client(call, argc, argv);
 }
 
 static void
@@ -562,7 +561,7 @@ cmd_user(struct cmd_call *call, int argc, char **argv)
 static const struct cmd cmd_rows[] = {
 	{ "cancel",	cmd_cancel,	CMD_WRITES,
 	    "cancel id=ID" },
-	{ "client",	cmd_client,	0,
+	{ "client",	cmd_client,	CMD_READS,
 	    "client id=ID" },
 	{ "clients",	cmd_clients,	CMD_STREAMS,
 	    "clients [class=C] [state=S] [online=yes|no]" },

@@ -590,6 +590,8 @@ control_client_record(struct buf *out, const struct client *c)
 	proto_put_kvi(out, "registered_at", c->registered_at);
 	proto_put_kvi(out, "expires_at", c->expires_at);
 	proto_put_kvi(out, "last_seen", c->last_seen);
+	if (cluster_on())
+		proto_put_kv(out, "node", cluster_node());
 	proto_end_record(out);
 }
 
@@ -653,27 +655,21 @@ control_clients_drop(struct clients_stream *cs)
 	cs->n = cs->pos = 0;
 }
 
-/* On the writer: keep a copy of a row of the page. */
+/* A copy of r into d, its strings in d->mem. 0, or -1 (no memory). */
 static int
-control_clients_row(const struct client_row *r, void *arg)
+control_row_copy(struct clients_row *d, const struct client_row *r)
 {
-	struct clients_stream	*cs = arg;
-	struct clients_row	*d = &cs->rows[cs->n];
-	const char		*src[8] = { r->id, r->class, r->state,
-				    r->contact, r->transport, r->address,
-				    r->user_agent, r->path };
-	const char		**dst[8];
-	size_t			 len = 0, l, i;
-	char			*p;
+	const char	*src[9] = { r->id, r->class, r->state, r->contact,
+			    r->transport, r->address, r->user_agent, r->path,
+			    r->owner };
+	const char	**dst[9];
+	size_t		 len = 0, l, i;
+	char		*p;
 
-	if (cs->n == CONTROL_CLIENTS_PAGE)
-		return -1;
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < 9; i++)
 		len += src[i] ? strlen(src[i]) + 1 : 0;
-	if ((p = malloc(len ? len : 1)) == NULL) {
-		cs->nomem = 1;
+	if ((p = malloc(len ? len : 1)) == NULL)
 		return -1;
-	}
 	d->r = *r;
 	d->mem = p;
 	dst[0] = &d->r.id;
@@ -684,7 +680,8 @@ control_clients_row(const struct client_row *r, void *arg)
 	dst[5] = &d->r.address;
 	dst[6] = &d->r.user_agent;
 	dst[7] = &d->r.path;
-	for (i = 0; i < 8; i++) {
+	dst[8] = &d->r.owner;
+	for (i = 0; i < 9; i++) {
 		if (src[i] == NULL) {
 			*dst[i] = NULL;
 			continue;
@@ -693,6 +690,21 @@ control_clients_row(const struct client_row *r, void *arg)
 		memcpy(p, src[i], l);
 		*dst[i] = p;
 		p += l;
+	}
+	return 0;
+}
+
+/* On the writer: keep a copy of a row of the page. */
+static int
+control_clients_row(const struct client_row *r, void *arg)
+{
+	struct clients_stream	*cs = arg;
+
+	if (cs->n == CONTROL_CLIENTS_PAGE)
+		return -1;
+	if (control_row_copy(&cs->rows[cs->n], r) == -1) {
+		cs->nomem = 1;
+		return -1;
 	}
 	cs->n++;
 	return 0;
@@ -772,6 +784,19 @@ control_clients_read(struct clients_stream *cs)
 	cs->in_next = 0;
 }
 
+/*
+ * The node holding a client (a cluster): the owner its row names, or
+ * this node for a client it holds whose row names none yet; "" for
+ * none (offline since its node went down).
+ */
+const char *
+control_client_node(const struct client_row *r, const struct client *c)
+{
+	if (r->owner != NULL && r->owner[0] != '\0')
+		return r->owner;
+	return c != NULL ? cluster_node() : "";
+}
+
 static void
 control_clients_record(struct buf *out, const struct client_row *r)
 {
@@ -793,6 +818,8 @@ control_clients_record(struct buf *out, const struct client_row *r)
 	proto_put_kvi(out, "registered_at", r->registered_at);
 	proto_put_kvi(out, "expires_at", r->expires_at);
 	proto_put_kvi(out, "last_seen", seen);
+	if (cluster_on())
+		proto_put_kv(out, "node", control_client_node(r, c));
 	proto_end_record(out);
 }
 
@@ -892,24 +919,133 @@ fail:
 	cmd_done(call);
 }
 
-/* client id=ID */
+/*
+ * A client's row as stored, read by a writer job (a cluster: the client
+ * another node holds, or none does). done(arg, id, rc, row, err) runs on
+ * the loop: rc 1 found (row valid during the call), 0 no such client,
+ * -1 failed (err).
+ */
+struct client_read {
+	struct commit_job	 job;
+	char			 id[CLIENT_ID_MAX + 1];
+	struct clients_row	 row;
+	int			 rc;
+	int			 nomem;
+	char			 err[256];
+	void			(*done)(void *, const char *, int,
+				    const struct client_row *, const char *);
+	void			*arg;
+};
+
+static int
+control_read_row(const struct client_row *r, void *arg)
+{
+	struct client_read	*rd = arg;
+
+	if (rd->row.mem != NULL)	/* one row: the ID is the key */
+		return 0;
+	if (control_row_copy(&rd->row, r) == -1) {
+		rd->nomem = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+control_read_run(struct commit_job *j)
+{
+	struct client_read	*rd = (struct client_read *)j;
+
+	rd->rc = store_pg_client_get(rd->id, control_read_row, rd);
+	if (rd->rc == -1)
+		snprintf(rd->err, sizeof(rd->err), "%s", rd->nomem ?
+		    "out of memory" : store_errmsg());
+}
+
+static void
+control_read_done(struct commit_job *j)
+{
+	struct client_read	*rd = (struct client_read *)j;
+
+	if (j->failed)
+		rd->done(rd->arg, rd->id, -1, NULL, "out of memory");
+	else
+		rd->done(rd->arg, rd->id, rd->rc > 0 ? 1 : rd->rc,
+		    rd->rc > 0 ? &rd->row.r : NULL, rd->err);
+	free(rd->row.mem);
+	free(rd);
+}
+
+/* Read client id from the store (by a writer job): 0, or -1 when memory
+ * is short (done is not called). */
+int
+control_client_read(const char *id, void (*done)(void *, const char *,
+    int, const struct client_row *, const char *), void *arg)
+{
+	struct client_read	*rd;
+
+	if ((rd = calloc(1, sizeof(*rd))) == NULL)
+		return -1;
+	snprintf(rd->id, sizeof(rd->id), "%s", id);
+	rd->done = done;
+	rd->arg = arg;
+	rd->job.run = control_read_run;
+	rd->job.done = control_read_done;
+	commit_job(&rd->job);
+	return 0;
+}
+
+static void
+control_client_stored(void *arg, const char *id, int rc,
+    const struct client_row *r, const char *err)
+{
+	struct cmd_call	*call = arg;
+
+	(void)id;
+	if (rc == -1)
+		proto_err(&call->out, "store failure: %s", err);
+	else if (rc == 0)
+		buf_puts(&call->out, "ERR no such client\n");
+	else {
+		buf_puts(&call->out, "OK\n");
+		control_clients_record(&call->out, r);
+		buf_puts(&call->out, ".\n");
+	}
+	cmd_done(call);
+}
+
+/*
+ * client id=ID: a client this daemon holds from memory; on a node of a
+ * cluster, any other from the store (the whole fleet's table), with the
+ * node that holds it.
+ */
 void
-control_cmd_client(struct buf *out, int argc, char **argv)
+control_cmd_client(struct cmd_call *call, int argc, char **argv)
 {
 	const char	*id = proto_get(argc, argv, "id");
 	struct client	*c;
 
 	if (id == NULL) {
-		buf_puts(out, "ERR client needs id=ID\n");
+		buf_puts(&call->out, "ERR client needs id=ID\n");
+		cmd_done(call);
 		return;
 	}
-	if ((c = clients_find(id)) == NULL) {
-		buf_puts(out, "ERR no such client\n");
+	if ((c = clients_find(id)) != NULL) {
+		buf_puts(&call->out, "OK\n");
+		control_client_record(&call->out, c);
+		buf_puts(&call->out, ".\n");
+		cmd_done(call);
 		return;
 	}
-	buf_puts(out, "OK\n");
-	control_client_record(out, c);
-	buf_puts(out, ".\n");
+	if (!cluster_on() || !clients_valid_id(id)) {
+		buf_puts(&call->out, "ERR no such client\n");
+		cmd_done(call);
+		return;
+	}
+	if (control_client_read(id, control_client_stored, call) == -1) {
+		proto_err(&call->out, "out of memory");
+		cmd_done(call);
+	}
 }
 
 void

@@ -98,8 +98,11 @@ static int64_t			 dp_last_purge;
 /* The purge job (one at a time). */
 struct dispatch_purge {
 	struct commit_job	 job;
-	int64_t			 before;
+	int64_t			 before;	/* messages; 0: none */
+	int64_t			 ended;		/* cluster: client rows no
+						   node holds; 0: none */
 	int			 n;
+	long			 nended;
 	int			 busy;
 };
 static struct dispatch_purge	 dp_purge;
@@ -1256,11 +1259,17 @@ dispatch_tick(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *a)
 		malloc_trim(0);
 		dp_trim = 0;
 	}
-	/* the purge is a job of the writer's, one at a time */
-	if (dp_cfg->dp_retain && now / 1000 - dp_last_purge >=
-	    DISPATCH_PURGE_EVERY && !dp_purge.busy) {
+	/* the purge is a job of the writer's, one at a time; in a cluster
+	 * it also deletes the client rows no node holds (their node went
+	 * down) once their registration ended registration.retain ago, as
+	 * a node's sweep deletes its own */
+	if ((dp_cfg->dp_retain || cluster_on()) && now / 1000 -
+	    dp_last_purge >= DISPATCH_PURGE_EVERY && !dp_purge.busy) {
 		dp_last_purge = now / 1000;
-		dp_purge.before = now / 1000 - dp_cfg->dp_retain;
+		dp_purge.before = dp_cfg->dp_retain ? now / 1000 -
+		    dp_cfg->dp_retain : 0;
+		dp_purge.ended = cluster_on() ? now / 1000 -
+		    dp_cfg->reg_retain : 0;
 		dp_purge.busy = 1;
 		dp_purge.job.run = dispatch_purge_run;
 		dp_purge.job.done = dispatch_purge_done;
@@ -1275,7 +1284,7 @@ dispatch_purge_run(struct commit_job *j)
 {
 	struct dispatch_purge	*pg = (struct dispatch_purge *)j;
 
-	pg->n = store_purge_messages(pg->before);
+	pg->n = store_purge(pg->before, pg->ended, &pg->nended);
 }
 
 static void
@@ -1285,6 +1294,10 @@ dispatch_purge_done(struct commit_job *j)
 
 	if (!j->failed && pg->n > 0)
 		log_info("dispatch: purged %d finished messages", pg->n);
+	if (!j->failed && pg->nended > 0)
+		log_info("dispatch: purged %ld clients no node held, their "
+		    "registration ended more than registration.retain ago",
+		    pg->nended);
 	pg->busy = 0;
 }
 

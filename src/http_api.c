@@ -766,6 +766,14 @@ api_clients_row(const struct client_row *r, void *arg)
 	    "registered_at", (json_int_t)r->registered_at,
 	    "expires_at", (json_int_t)r->expires_at,
 	    "last_seen", (json_int_t)r->last_seen);
+	/* a cluster: the node holding it (null: none); cluster_on() is
+	 * set before the writer starts */
+	if (o != NULL && cluster_on() && json_object_set_new(o, "node",
+	    r->owner != NULL && r->owner[0] != '\0' ? json_string(r->owner) :
+	    json_null()) == -1) {
+		json_decref(o);
+		return -1;
+	}
 	if (o == NULL || json_array_append_new(rd->a, o) == -1)
 		return -1;
 	return 0;
@@ -810,14 +818,20 @@ api_clients_done(struct commit_job *j)
 		    n - 1), "id"));
 	}
 	/* heartbeats are written lazily: this daemon's clients with their
-	 * newest last_seen */
+	 * newest last_seen; one it holds whose row names no node yet is
+	 * this node's */
 	for (i = 0; i < n; i++) {
 		o = json_array_get(rd->a, i);
 		if ((c = clients_find(json_string_value(json_object_get(o,
-		    "id")))) != NULL && c->last_seen >
+		    "id")))) == NULL)
+			continue;
+		if (c->last_seen >
 		    json_integer_value(json_object_get(o, "last_seen")))
 			json_object_set_new(o, "last_seen",
 			    json_integer((json_int_t)c->last_seen));
+		if (json_is_null(json_object_get(o, "node")))
+			json_object_set_new(o, "node",
+			    json_string(cluster_node()));
 	}
 	api_page(r, json_pack("{s:O}", "clients", rd->a), next);
 out:
@@ -882,16 +896,63 @@ api_clients(struct http_req *r, char **p)
 	commit_job(&rd->job);
 }
 
+/* A client read from the store (a cluster: not held here). */
+static void
+api_client_stored(void *arg, const char *id, int rc,
+    const struct client_row *c, const char *err)
+{
+	struct http_req	*r = http_ticket_take(arg);
+	json_t		*o;
+
+	if (r == NULL)
+		return;
+	if (rc == -1) {
+		http_error(r, 503, "store failure: %s", err);
+		return;
+	}
+	if (rc == 0) {
+		http_error(r, 404, "no client %.64s", id);
+		return;
+	}
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s?, s:I, s:I, "
+	    "s:I, s:o}",
+	    "id", c->id, "class", c->class, "state", c->state,
+	    "transport", c->transport, "address", c->address,
+	    "port", c->port, "contact", c->contact,
+	    "user_agent", c->user_agent,
+	    "registered_at", (json_int_t)c->registered_at,
+	    "expires_at", (json_int_t)c->expires_at,
+	    "last_seen", (json_int_t)c->last_seen,
+	    "node", c->owner != NULL && c->owner[0] != '\0' ?
+	    json_string(c->owner) : json_null());
+	http_reply(r, 200, o);
+}
+
+/* GET /v1/clients/ID: a client this daemon holds from memory; on a node
+ * of a cluster, any other from the store, with its node. */
 static void
 api_client_get(struct http_req *r, char **p)
 {
-	struct client	*c;
+	struct client		*c;
+	struct http_ticket	*t;
+	json_t			*o;
 
-	if ((c = clients_find(p[0])) == NULL) {
+	if ((c = clients_find(p[0])) != NULL) {
+		o = api_client(c);
+		if (o != NULL && cluster_on())
+			json_object_set_new(o, "node",
+			    json_string(cluster_node()));
+		http_reply(r, 200, o);
+		return;
+	}
+	if (!cluster_on() || !clients_valid_id(p[0])) {
 		http_error(r, 404, "no client %.64s", p[0]);
 		return;
 	}
-	http_reply(r, 200, api_client(c));
+	if ((t = http_wait(r)) == NULL)
+		return;
+	if (control_client_read(p[0], api_client_stored, t) == -1)
+		api_client_stored(t, p[0], -1, NULL, "out of memory");
 }
 
 /* GET /v1/stats: the record of "sippushctl stats", as numbers. */

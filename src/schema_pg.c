@@ -208,6 +208,18 @@ const struct schema_step pg_schema_steps[] = {
       "    RETURN st;\n"
       "END $$;\n"
       "" },
+    { 6, "006_unowned.sql",
+      "-- sippush schema for PostgreSQL, version 6: the rows no node holds.\n"
+      "--\n"
+      "-- A node marked down leaves its clients offline with no owner (005);\n"
+      "-- nothing on any node holds them, so no sweep ever ends or deletes them\n"
+      "-- as a node's sweep does for its own. The purge (one node at a time,\n"
+      "-- under the advisory lock of the one-node chores) deletes those whose\n"
+      "-- registration ended more than registration.retain ago (expires_at, as\n"
+      "-- a node's sweep counts it), a bounded number a run; this index finds\n"
+      "-- them without reading the fleet's table every time.\n"
+      "CREATE INDEX clients_unowned ON clients (expires_at) WHERE owner IS NULL;\n"
+      "" },
 };
 
-const size_t pg_schema_nsteps = 5;
+const size_t pg_schema_nsteps = 6;

@@ -84,7 +84,7 @@ usage(FILE *fp)
 	    "commands:\n"
 	    "  clients [--class C] [--online | --offline]\n"
 	    "                       list the application-information table\n"
-	    "  client ID            show one client\n"
+	    "  client ID            show one client (in a cluster: any node's)\n"
 	    "  stats                show counts\n"
 	    "  publish (--class C | --client ID | --all)... [--ttl DURATION]\n"
 	    "          [--content-type T] [--callback URL] [--wait]\n"
@@ -442,7 +442,7 @@ ctl_get(const struct record *r, const char *key)
 static const char *const string_keys[] = {
 	"id", "class", "state", "transport", "address", "contact",
 	"user_agent", "version", "record", "client", "selector",
-	"content_type", "path", NULL
+	"content_type", "path", "node", NULL
 };
 
 static int
@@ -663,15 +663,45 @@ ctl_listing(const char *req, int err_status, int ncols,
 }
 
 static const char *const client_head[] = {
-	"ID", "CLASS", "STATE", "TRANSPORT", "SOURCE", "LAST-SEEN", "EXPIRES"
+	"ID", "CLASS", "STATE", "TRANSPORT", "SOURCE", "LAST-SEEN", "EXPIRES",
+	"NODE"
 };
+
+/* Does r have the field key (even empty)? */
+static int
+ctl_has(const struct record *r, const char *key)
+{
+	int	 i;
+
+	for (i = 0; i < r->n; i++)
+		if (strcmp(r->key[i], key) == 0)
+			return 1;
+	return 0;
+}
 
 static void
 ctl_client_row(struct table *t, const struct record *r)
 {
 	char		 src[96], seen[48], exp[48];
-	const char	*state = ctl_get(r, "state");
+	const char	*state = ctl_get(r, "state"), *node;
 
+	/* a node of a cluster names the node holding each client: a NODE
+	 * column, added on the first record (only the header is in) */
+	if (t->ncols == 7 && t->nrows == 1 && !t->streaming &&
+	    ctl_has(r, "node")) {
+		free(t->cell[0]);
+		free(t->cell[1]);
+		free(t->cell[2]);
+		free(t->cell[3]);
+		free(t->cell[4]);
+		free(t->cell[5]);
+		free(t->cell[6]);
+		free(t->cell);
+		t->cell = NULL;
+		t->nrows = 0;
+		t->ncols = 8;
+		table_row_v(t, client_head);
+	}
 	snprintf(src, sizeof(src), strchr(ctl_get(r, "address"), ':') ?
 	    "%s[%s]:%s" : "%s%s:%s", *ctl_get(r, "path") ? "via relay " : "",
 	    ctl_get(r, "address"), ctl_get(r, "port"));
@@ -680,8 +710,9 @@ ctl_client_row(struct table *t, const struct record *r)
 		ctl_when(ctl_get(r, "expires_at"), exp, sizeof(exp));
 	else
 		snprintf(exp, sizeof(exp), "-");
+	node = *ctl_get(r, "node") ? ctl_get(r, "node") : "-";
 	table_row(t, ctl_get(r, "id"), ctl_get(r, "class"), state,
-	    ctl_get(r, "transport"), src, seen, exp);
+	    ctl_get(r, "transport"), src, seen, exp, node);
 }
 
 /* "key: value" lines, keys padded to one width. */

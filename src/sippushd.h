@@ -575,6 +575,8 @@ struct client_row {
 	int64_t		 registered_at;
 	int64_t		 expires_at;
 	int64_t		 last_seen;
+	const char	*owner;		/* read back (postgresql): the node
+					   holding it; NULL: none, or SQLite */
 };
 
 /* Which clients a listing shows (store_list_clients). */
@@ -648,9 +650,10 @@ struct outbox_row {
 
 /*
  * A batch: the rows of one transaction, with copies of their strings in
- * memory of its own (not of state and transport: static names), so that the writer thread may use it while the
- * event loop changes the live objects. Written in this order: clients,
- * messages, targets, users, tokens.
+ * memory of its own (a client's state and transport too; not the other
+ * rows' states: static names), so that the writer thread may use it
+ * while the event loop changes the live objects. Written in this order:
+ * clients, messages, targets, users, tokens.
  */
 struct store_chunk;
 struct store_batch {
@@ -699,13 +702,20 @@ struct store_batch {
  * load_users	by ID; the one id, or all if NULL
  * load_tokens	by name, all
  * load_outbox	the undelivered webhook events, soonest due first
- * purge	delete messages finished before t; how many
+ * purge	delete messages finished before finished_before (0: none);
+ *		how many; and (postgresql, a node of a cluster) the client
+ *		rows no node holds (owner NULL: left offline by a node that
+ *		went down) whose registration ended (expires_at) at or
+ *		before ended_before (0: none), at most PURGE_ENDED_MAX a
+ *		run, how many into *ended; SQLite has none such (a node's
+ *		sweep deletes its own rows)
  * errhint	what a person can do about the last failure, or ""
  * failing	since when (unix s) writes fail, 0: they do not; count
  * where	what the store is, for a log line (no password in it)
  * unavailable	1 while the last write failed for want of the server
  *		(postgresql: connection lost), else 0; may be NULL
  */
+#define PURGE_ENDED_MAX	50000	/* client rows no node holds, a purge */
 struct store_backend {
 	const char	*name;
 	int	(*open)(const char *where, int sync_full,
@@ -731,7 +741,8 @@ struct store_backend {
 		    void *);
 	int	(*load_outbox)(int (*fn)(const struct outbox_row *, void *),
 		    void *);
-	int	(*purge)(int64_t finished_before);
+	int	(*purge)(int64_t finished_before, int64_t ended_before,
+		    long *ended);
 	const char *(*errmsg)(void);
 	const char *(*errhint)(void);
 	int64_t	(*failing)(unsigned *count);
@@ -801,6 +812,10 @@ struct client_where {
 	int	 live;			/* the owner is up, its lease held */
 };
 int	 store_pg_client_where(const char *id, struct client_where *);
+/* Client id's row as stored, with its owner (the node holding it, NULL
+ * if none), to fn: 1 found, 0 no such client, -1 failed. */
+int	 store_pg_client_get(const char *id,
+	    int (*fn)(const struct client_row *, void *), void *);
 /* Set node's state to draining (on) or up: 1, 0 no such live node, -1. */
 int	 store_pg_drain(const char *name, int on);
 
@@ -908,6 +923,8 @@ int	 store_load_users(const char *id,
 	    int (*)(const struct user_row *, void *), void *);
 int	 store_load_tokens(int (*)(const struct token_row *, void *), void *);
 int	 store_purge_messages(int64_t finished_before);
+int	 store_purge(int64_t finished_before, int64_t ended_before,
+	    long *ended);
 const char *store_errmsg(void);
 /* store faults: a write failed for want of disk (store_sqlite.c) */
 const char *store_errhint(void);
@@ -1211,7 +1228,11 @@ struct cmd_call;
 void	 control_cmd_clients(struct cmd_call *, int argc, char **argv);
 void	 control_stream_free(struct ctl_stream *);
 void	 control_clients_pages(unsigned long *jobs, size_t *max_rows);
-void	 control_cmd_client(struct buf *, int argc, char **argv);
+void	 control_cmd_client(struct cmd_call *, int argc, char **argv);
+int	 control_client_read(const char *id, void (*done)(void *, const char *,
+	    int, const struct client_row *, const char *), void *arg);
+const char *control_client_node(const struct client_row *,
+	    const struct client *);
 void	 control_cmd_stats(struct buf *);
 
 /* ---- http.c: the HTTP API (http.h has its pieces) ---- */

@@ -226,7 +226,21 @@ store_load_outbox(int (*fn)(const struct outbox_row *, void *), void *arg)
 int
 store_purge_messages(int64_t finished_before)
 {
-	return store_be ? store_be->purge(finished_before) : -1;
+	long	 ended;
+
+	return store_purge(finished_before, 0, &ended);
+}
+
+/* Delete finished messages finished before finished_before, and the
+ * client rows no node holds whose registration ended at or before
+ * ended_before (0: neither; see struct store_backend): the messages
+ * deleted, or -1; the client rows into *ended. */
+int
+store_purge(int64_t finished_before, int64_t ended_before, long *ended)
+{
+	*ended = 0;
+	return store_be ? store_be->purge(finished_before, ended_before,
+	    ended) : -1;
 }
 
 const char *
@@ -385,13 +399,18 @@ store_batch_client(struct store_batch *b, const struct client_row *r)
 {
 	struct client_row	 c = *r;
 
+	/* state and transport too: a row read back from the store (a node
+	 * joining again, fleet.c) has them in the store's result */
 	if (store_batch_grow((void **)&b->clients, &b->aclients, b->nclients,
 	    sizeof(c)) == -1 || store_batch_str(b, &c.id) == -1 ||
 	    store_batch_str(b, &c.class) == -1 ||
+	    store_batch_str(b, &c.state) == -1 ||
+	    store_batch_str(b, &c.transport) == -1 ||
 	    store_batch_str(b, &c.contact) == -1 ||
 	    store_batch_str(b, &c.address) == -1 ||
 	    store_batch_str(b, &c.user_agent) == -1 ||
-	    store_batch_str(b, &c.path) == -1)
+	    store_batch_str(b, &c.path) == -1 ||
+	    store_batch_str(b, &c.owner) == -1)
 		return -1;
 	b->clients[b->nclients++] = c;
 	return 0;

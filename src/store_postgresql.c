@@ -57,6 +57,7 @@ enum {
 	ST_DELETE_CLIENT,
 	ST_LOAD_CLIENTS,
 	ST_LIST_CLIENTS,
+	ST_GET_CLIENT,
 	ST_PUT_MESSAGE,
 	ST_PUT_TARGET,
 	ST_SET_MESSAGE_STATE,
@@ -105,12 +106,16 @@ static const char *const pg_sql[ST_COUNT] = {
 	/* as in store_sqlite.c; id is COLLATE "C": byte order */
 	[ST_LIST_CLIENTS] =
 	    "SELECT id, class, state, contact, transport, address, port,"
-	    " user_agent, registered_at, expires_at, last_seen, path"
+	    " user_agent, registered_at, expires_at, last_seen, path, owner"
 	    " FROM clients WHERE id > $1::text"
 	    " AND ($2::text IS NULL OR class = $2::text)"
 	    " AND ($3::text IS NULL OR state = $3::text)"
 	    " AND ($4::int < 0 OR (state = 'online') = ($4::int = 1))"
 	    " ORDER BY id LIMIT $5::bigint",
+	[ST_GET_CLIENT] =
+	    "SELECT id, class, state, contact, transport, address, port,"
+	    " user_agent, registered_at, expires_at, last_seen, path, owner"
+	    " FROM clients WHERE id = $1",
 	/* an upsert (SQLite's is a plain INSERT): see the header */
 	[ST_PUT_MESSAGE] =
 	    "INSERT INTO messages (id, state, selector, content_type, body,"
@@ -1573,6 +1578,8 @@ pg_client_row(const PGresult *r, int i, void *arg)
 	c.expires_at = pg_i64(r, i, 9);
 	c.last_seen = pg_i64(r, i, 10);
 	c.path = PQgetisnull(r, i, 11) ? NULL : PQgetvalue(r, i, 11);
+	if (PQnfields(r) > 12 && !PQgetisnull(r, i, 12))
+		c.owner = PQgetvalue(r, i, 12);
 	return ((int (*)(const struct client_row *, void *))cb->fn)(&c,
 	    cb->arg);
 }
@@ -1607,6 +1614,18 @@ pg_list_clients(const struct client_filter *f, const char *after, int limit,
 	v[3] = I64(on, f->online);
 	v[4] = I64(lim, limit);
 	return pg_rows(ST_LIST_CLIENTS, 5, v, "listing clients", 0,
+	    pg_client_row, &cb);
+}
+
+int
+store_pg_client_get(const char *id,
+    int (*fn)(const struct client_row *, void *), void *arg)
+{
+	struct pg_cb	 cb = { (void *)fn, arg, NULL };
+	const char	*v[1] = { id };
+
+	pg_count();
+	return pg_rows(ST_GET_CLIENT, 1, v, "reading a client", 0,
 	    pg_client_row, &cb);
 }
 
@@ -2560,20 +2579,29 @@ store_pg_listen_take(struct store_note *v, size_t max)
 	return n;
 }
 
+/*
+ * The purge: finished messages, and on a node of a cluster the client
+ * rows no node holds (owner NULL: their node went down) whose
+ * registration ended at or before ended_before, as a node's sweep
+ * deletes its own past registration.retain. At most PURGE_ENDED_MAX of
+ * those a run (a big node's death leaves many; the next run goes on),
+ * rows a REGISTER has locked skipped (it takes them). One node at a
+ * time (the advisory lock of the one-node chores), in one transaction.
+ */
 static int
-pg_purge(int64_t finished_before)
+pg_purge(int64_t finished_before, int64_t ended_before, long *ended)
 {
 	PGresult	*r;
-	char		 t[24], name[8];
-	const char	*v[1];
-	int		 n;
+	char		 t[24], name[8], lim[24];
+	const char	*v[2];
+	int		 n = 0;
 
 	pg_count();
+	*ended = 0;
 	pc->err[0] = '\0';
 	pc->fault = 0;
 	if (pg_ready() == -1)
 		return -1;
-	v[0] = I64(t, finished_before);
 	if (pg_node_name[0]) {	/* one node at a time purges */
 		if (pg_do("purging messages", "BEGIN", 0, NULL) == -1)
 			return -1;
@@ -2587,20 +2615,38 @@ pg_purge(int64_t finished_before)
 			pg_cl_rollback();
 			return 0;
 		}
+		n = 0;
 	}
-	r = PQexecPrepared(pc->db, pg_name(ST_PURGE_MESSAGES, name,
-	    sizeof(name)), 1, v, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		pg_failed("purging messages", r);
-		log_error("store: %s: %s", pg_where_s, pc->err);
+	if (finished_before > 0) {
+		v[0] = I64(t, finished_before);
+		r = PQexecPrepared(pc->db, pg_name(ST_PURGE_MESSAGES, name,
+		    sizeof(name)), 1, v, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			pg_failed("purging messages", r);
+			log_error("store: %s: %s", pg_where_s, pc->err);
+			PQclear(r);
+			pg_cl_rollback();
+			return -1;
+		}
+		n = atoi(PQcmdTuples(r));
 		PQclear(r);
-		pg_cl_rollback();
+	}
+	if (pg_node_name[0] && ended_before > 0) {
+		v[0] = I64(t, ended_before);
+		v[1] = I64(lim, PURGE_ENDED_MAX);
+		if ((r = pg_q("purging the clients no node holds",
+		    "DELETE FROM clients WHERE id IN (SELECT id FROM clients"
+		    " WHERE owner IS NULL AND expires_at <= $1::bigint"
+		    " LIMIT $2::bigint FOR UPDATE SKIP LOCKED)"
+		    " AND owner IS NULL", 2, v)) == NULL)
+			return -1;
+		*ended = atol(PQcmdTuples(r));
+		PQclear(r);
+	}
+	if (pg_node_name[0] && pg_cl_commit("purging messages") == -1) {
+		*ended = 0;
 		return -1;
 	}
-	n = atoi(PQcmdTuples(r));
-	PQclear(r);
-	if (pg_node_name[0] && pg_cl_commit("purging messages") == -1)
-		return -1;
 	return n;
 }
 

@@ -1201,8 +1201,10 @@ sqlite_load_targets(const char *message_id, const char *after, int limit,
 }
 
 static int
-sqlite_purge(int64_t finished_before)
+sqlite_purge(int64_t finished_before, int64_t ended_before, long *ended)
 {
+	(void)ended_before;	/* every row is held: the sweep deletes */
+	*ended = 0;
 	sqlite_count();
 	sqlite3_bind_int64(sc->st[ST_PURGE_MESSAGES], 1, finished_before);
 	if (sqlite_exec(ST_PURGE_MESSAGES) == -1)

@@ -639,6 +639,44 @@ test_user_cache(void)
 	free(t);
 }
 
+/*
+ * The users as another node changed them (a cluster reloads them): a
+ * user no longer among them was deleted on that node, and the
+ * registration of its client, which this node holds, ends here as a
+ * local "user del" ends it; the others' stay.
+ */
+static void
+test_replace_ends(void)
+{
+	struct user_row	 v[1];
+	struct client	*c1, *c2;
+	char		 sha[65], md5[33];
+
+	c1 = test_reg("dev1", clock_now());
+	c2 = test_reg("dev2", clock_now());
+	CU_ASSERT_FATAL(c1 != NULL && c2 != NULL);
+	CU_ASSERT_EQUAL_FATAL(c2->state, CLIENT_ONLINE);
+	memset(v, 0, sizeof(v));
+	digest_ha1("dev1", auth_conf.auth_realm, AU_PASSWORD, sha, md5);
+	v[0].op = STORE_PUT;
+	v[0].id = "dev1";
+	v[0].realm = auth_conf.auth_realm;
+	v[0].ha1_sha256 = sha;
+	v[0].ha1_md5 = md5;
+	v[0].created_at = clock_now();
+	CU_ASSERT_EQUAL(auth_users_replace(v, 1), 0);
+	CU_ASSERT_EQUAL(auth_users_count(), 1);
+	CU_ASSERT_EQUAL(clients_find("dev2")->state, CLIENT_UNREGISTERED);
+	CU_ASSERT_EQUAL(clients_find("dev1")->state, CLIENT_ONLINE);
+	CU_ASSERT_EQUAL(au_user_check("dev1", AU_PASSWORD, "r-1"), 0);
+	CU_ASSERT_NOT_EQUAL(au_user_check("dev2", "dev2-password", "r-2"),
+	    0);
+	/* the same set again: nothing more ends */
+	CU_ASSERT_EQUAL(auth_users_replace(v, 1), 0);
+	CU_ASSERT_EQUAL(clients_find("dev1")->state, CLIENT_ONLINE);
+	CU_ASSERT(auth_users_load() >= 2);	/* as the store has them */
+}
+
 static int
 auth_suite_init(void)
 {
@@ -729,7 +767,9 @@ test_auth_register(void)
 	    CU_add_test(s, "users: the cache, not the store; stale nonce",
 	    test_user_cache) == NULL ||
 	    CU_add_test(s, "a row outlives the nonces it used", test_quiet) ==
-	    NULL)
+	    NULL ||
+	    CU_add_test(s, "a user deleted on another node ends its "
+	    "registration here", test_replace_ends) == NULL)
 		return -1;
 	return 0;
 }

@@ -473,6 +473,134 @@ test_take_reads_clients(void)
 	CU_ASSERT(reads < nt * 4 * 3);
 }
 
+struct cl_rows {
+	int	 n;
+	char	 seen[4][128];
+};
+
+static int
+cl_client_seen(const struct client_row *r, void *arg)
+{
+	struct cl_rows	*s = arg;
+
+	if (s->n < 4)
+		snprintf(s->seen[s->n], sizeof(s->seen[0]), "%s/%s/%s", r->id,
+		    r->state, r->owner ? r->owner : "none");
+	s->n++;
+	return 0;
+}
+
+/* Any node reads any client's row, with the node holding it (sippushctl
+ * client, the listing's node): one held by n1, one left with no node
+ * after its node went down, one that does not exist. */
+static void
+test_client_node(void)
+{
+	char			 conn[512];
+	int64_t			 e1 = 0, e2 = 0;
+	struct client_filter	 f = { NULL, NULL, -1 };
+	struct cl_rows		 s;
+
+	cl_open("cnode", conn, sizeof(conn));
+	CU_ASSERT_EQUAL(store_pg_join("n1", "127.0.0.2:5060", 5, &e1), 0);
+	CU_ASSERT_EQUAL(store_pg_join("n2", "127.0.0.3:5060", 5, &e2), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "c1"), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "c2"), 0);
+	CU_ASSERT_EQUAL(cl_sql(conn, "UPDATE clients SET owner = NULL, "
+	    "state = 'offline' WHERE id = 'c2'", NULL, 0), 0);
+	store_pg_node("n2", e2, 5);	/* asked on the other node */
+
+	memset(&s, 0, sizeof(s));
+	CU_ASSERT_EQUAL(store_pg_client_get("c1", cl_client_seen, &s), 1);
+	CU_ASSERT_EQUAL(s.n, 1);
+	CU_ASSERT_STRING_EQUAL(s.seen[0], "c1/online/n1");
+	memset(&s, 0, sizeof(s));
+	CU_ASSERT_EQUAL(store_pg_client_get("c2", cl_client_seen, &s), 1);
+	CU_ASSERT_STRING_EQUAL(s.seen[0], "c2/offline/none");
+	memset(&s, 0, sizeof(s));
+	CU_ASSERT_EQUAL(store_pg_client_get("c3", cl_client_seen, &s), 0);
+	CU_ASSERT_EQUAL(s.n, 0);
+
+	memset(&s, 0, sizeof(s));
+	CU_ASSERT_EQUAL(store_list_clients(&f, NULL, 10, cl_client_seen, &s),
+	    2);
+	CU_ASSERT_STRING_EQUAL(s.seen[0], "c1/online/n1");
+	CU_ASSERT_STRING_EQUAL(s.seen[1], "c2/offline/none");
+	store_pg_node("", 0, 0);
+	store_close();
+}
+
+/*
+ * The rows the reaper leaves with no owner (their node went down) are
+ * deleted by the purge once their registration ended more than
+ * registration.retain ago (expires_at at or before the time given), as
+ * a node's sweep deletes its own; a row a node holds, or one that ended
+ * later, stays. One node at a time: with the chores' advisory lock held
+ * elsewhere nothing is deleted; a store that is no node deletes none.
+ */
+static void
+test_purge_unowned(void)
+{
+	char		 conn[512];
+	int64_t		 e1 = 0;
+	long		 ended;
+	PGconn		*held;
+
+	cl_open("unowned", conn, sizeof(conn));
+	CU_ASSERT_EQUAL(store_pg_join("n1", "127.0.0.2:5060", 5, &e1), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "held"), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "held_ended"), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "gone"), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "gone_unreg"), 0);
+	CU_ASSERT_EQUAL(cl_write("n1", e1, "gone_recent"), 0);
+	CU_ASSERT_EQUAL(cl_sql(conn,
+	    "UPDATE clients SET expires_at = 1000, state = 'expired'"
+	    " WHERE id = 'held_ended';"
+	    "UPDATE clients SET owner = NULL, state = 'offline',"
+	    " expires_at = 1000 WHERE id = 'gone';"
+	    "UPDATE clients SET owner = NULL, state = 'unregistered',"
+	    " expires_at = 2000 WHERE id = 'gone_unreg';"
+	    "UPDATE clients SET owner = NULL, state = 'offline',"
+	    " expires_at = 2001 WHERE id = 'gone_recent';"
+	    "INSERT INTO messages (id, state, selector, content_type, body,"
+	    " created_at, expires_at, finished_at) VALUES ('m1', 'done',"
+	    " 'all', 'text/plain', 'x', 1, 2, 100)", NULL, 0), 0);
+	store_pg_node("n1", e1, 5);
+
+	/* another node purging (the lock held): nothing here */
+	held = PQconnectdb(conn);
+	CU_ASSERT_EQUAL_FATAL(PQstatus(held), CONNECTION_OK);
+	PQclear(PQexec(held, "BEGIN"));
+	PQclear(PQexec(held, "SELECT pg_advisory_xact_lock("
+	    "7310302143262281073)"));
+	CU_ASSERT_EQUAL(store_purge(150, 2000, &ended), 0);
+	CU_ASSERT_EQUAL(ended, 0);
+	PQfinish(held);
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT count(*) FROM clients"),
+	    "5");
+
+	CU_ASSERT_EQUAL(store_purge(150, 2000, &ended), 1);	/* m1 */
+	CU_ASSERT_EQUAL(ended, 2);
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT string_agg(id, ','"
+	    " ORDER BY id) FROM clients"), "gone_recent,held,held_ended");
+	/* no messages asked for (dispatch.retain 0): only clients */
+	CU_ASSERT_EQUAL(store_purge(0, 2001, &ended), 0);
+	CU_ASSERT_EQUAL(ended, 1);
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT string_agg(id, ','"
+	    " ORDER BY id) FROM clients"), "held,held_ended");
+
+	/* a store that is no node's (its rows carry no owner) deletes
+	 * none */
+	CU_ASSERT_EQUAL(cl_sql(conn, "UPDATE clients SET owner = NULL",
+	    NULL, 0), 0);
+	store_pg_node("", 0, 0);
+	CU_ASSERT_EQUAL(store_purge(0, 99999999999LL, &ended), 0);
+	CU_ASSERT_EQUAL(ended, 0);
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT count(*) FROM clients"),
+	    "2");
+	store_close();
+}
+
 int
 test_cluster_register(void)
 {
@@ -494,7 +622,11 @@ test_cluster_register(void)
 	    CU_add_test(s, "a batch of acks reads each target by its key",
 	    test_acks_by_key) == NULL ||
 	    CU_add_test(s, "taking clients over reads those clients' targets",
-	    test_take_reads_clients) == NULL)
+	    test_take_reads_clients) == NULL ||
+	    CU_add_test(s, "any node reads a client with its node",
+	    test_client_node) == NULL ||
+	    CU_add_test(s, "the purge deletes the rows no node holds past "
+	    "registration.retain", test_purge_unowned) == NULL)
 		return -1;
 	return 0;
 }

@@ -32,7 +32,8 @@ q() { timeout 20 psql "$ADMIN dbname=sippush" -tA -c "$1"; }
 # nctl N ARGS...: sippushctl on node N
 nctl() { SIPPUSH_SOCKET=$SOCKDIR/n$1.sock timeout 20 "$SIPPUSHCTL" "${@:2}"; }
 node_field() { nctl "$1" --json nodes | jq -r ".[] | select(.node == \"$2\") | .$3"; }
-state_on() { [ "$(nctl "$1" --json client "$2" 2>/dev/null | jq -r .state)" = online ]; }
+# state_on N ID: node nN holds ID, online (any node shows any client)
+state_on() { [ "$(nctl "$1" --json client "$2" 2>/dev/null | jq -r '"\(.state)/\(.node)"')" = "online/n$1" ]; }
 
 
 NADDR[1]=127.0.0.2 NADDR[2]=127.0.0.3

@@ -11,13 +11,17 @@
 #   - a cancel on b stops a's retries to a client that answers 500;
 #   - the LISTEN connections cut: they connect again and poll, and a
 #     publish still arrives;
-#   - a user added on a authenticates on b (b reloads its users).
+#   - either node shows any client with the node holding it (client,
+#     clients, GET /v1/clients);
+#   - a user added on a authenticates on b (b reloads its users); deleted
+#     on a, b ends its client's registration.
 . "$(dirname "$0")/lib.sh"
 
 PGSH=$top_srcdir/tests/pg.sh
 AGENT=$top_builddir/sippush-agent
 [ -x "$AGENT" ] || fail "$AGENT is not built (run: make sippush-agent)"
 command -v jq >/dev/null 2>&1 || fail "jq is missing"
+command -v curl >/dev/null 2>&1 || fail "curl is missing"
 command -v psql >/dev/null 2>&1 ||
     fail "psql is missing: apt-get install postgresql-client-15"
 
@@ -27,7 +31,16 @@ trap '_pg_rc=$?; bash "$PGSH" clean "$PGDIR" >/dev/null 2>&1; (exit $_pg_rc); _c
 q() { timeout 20 psql "$ADMIN dbname=sippush" -tA -c "$1"; }
 ctl_a() { SOCK=$A_SOCK ctl "$@"; }
 ctl_b() { SOCK=$B_SOCK ctl "$@"; }
-online_in() { [ "$(SOCK=$1 client_field "$2" state)" = online ]; }
+# online_in SOCK ID: the node answering on SOCK holds ID, online (any
+# node shows any client, with the node holding it)
+online_in()
+{
+    local n=b
+    [ "$1" = "$A_SOCK" ] && n=a
+    [ "$(SOCK=$1 ctl --json client "$2" | jq -r '"\(.state)/\(.node)"')" = "online/$n" ]
+}
+# api PATH: GET it from a's HTTP API with the read token
+api() { curl -s -m 20 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HPORT$1"; }
 answers() { awk -v id="$2" '$2 == id' "$1" | wc -l; }
 # rx_finished ID: the "finished" events about ID the receiver took (200)
 rx_finished()
@@ -71,7 +84,9 @@ COMMON=('database.backend = "postgresql"' "database.conninfo = \"$CONNINFO\""
     'heartbeat.timeout = 0' 'cluster.poll = 500'
     'dispatch.retry_initial = 500' 'dispatch.retry_max = 1000'
     'dispatch.retry_jitter = 0' 'dispatch.timeout = 1000')
-start_daemon "${COMMON[@]}" 'sip.address = "127.0.0.2"' 'cluster.node = "a"'
+HPORT=$(free_port)
+start_daemon "${COMMON[@]}" 'sip.address = "127.0.0.2"' 'cluster.node = "a"' \
+    'http.enable = true' "http.port = $HPORT"
 A_PORT=$PORT A_SOCK=$SOCK A_LOG=$DAEMON_LOG A_PID=$DAEMON_PID
 CONF=$T/b.conf SOCK=$SOCKDIR/b.sock DAEMON_LOG=$T/b.log DAEMON_PID=
 start_daemon "${COMMON[@]}" 'sip.address = "127.0.0.3"' 'cluster.node = "b"'
@@ -79,7 +94,7 @@ B_PORT=$PORT B_SOCK=$SOCK B_CONF=$CONF B_LOG=$DAEMON_LOG B_PID=$DAEMON_PID
 wait_until 10 grep -q "fleet: node a listening" "$A_LOG"
 wait_until 10 grep -q "fleet: node b listening" "$B_LOG"
 
-step "agents g1, g2 register with b; a publish on a reaches them"
+step "agents g1, g2 register with b"
 agent_conf g1 "127.0.0.3:$B_PORT"
 agent_conf g2 "127.0.0.3:$B_PORT"
 start_agent g1
@@ -89,6 +104,18 @@ wait_until 15 online_in "$B_SOCK" g2
 assert_eq "b,b" "$(q "SELECT string_agg(owner, ',' ORDER BY id) FROM clients WHERE id IN ('g1', 'g2')")" "owner of g1, g2"
 # a holds none of them: its table is its own clients
 assert_eq 0 "$(ctl_a stats | awk '$1 == "clients" { print $2 }')" "clients held by a"
+
+step "a shows the clients b holds, with their node"
+assert_eq "online b" "$(ctl_a --json client g1 | jq -r '"\(.state) \(.node)"')" "g1 as a shows it"
+assert_eq "b" "$(ctl_a --json clients | jq -r '.[] | select(.id == "g2") | .node')" "g2's node in a's listing"
+ctl_a clients | head -1 | grep -q ' NODE$' || fail "no NODE column in a's listing"
+assert_eq "b" "$(ctl_a clients | awk '$1 == "g1" { print $NF }')" "g1's NODE on a"
+assert_status 1 ctl_a client nosuch
+TOKEN=$(ctl_a token add viewer --scope read)
+assert_eq "b" "$(api /v1/clients/g1 | jq -r .node)" "GET /v1/clients/g1 on a"
+assert_eq "b b" "$(api /v1/clients | jq -r '[.clients[] | .node] | join(" ")')" "GET /v1/clients on a"
+
+step "a publish on a reaches them"
 ID=$(ctl_a publish --class G --ttl 120 'from a to b')
 assert_match "$ID" '^[0-9a-f]{16}$' "message ID"
 wait_until 15 grep -q "from a to b" "$T/g1.out"
@@ -167,6 +194,13 @@ wait_until 10 grep -q "fleet: users and tokens reloaded" "$B_LOG"
 sim_b -q -n 1 -p u -c U --password 'u0-password-1' register ||
     fail "REGISTER at b of the user added on a"
 assert_eq online "$(ctl_b --json client u0 | jq -r .state)" "u0 at b"
+
+step "the user deleted on a: b ends u0's registration"
+assert_status 0 ctl_a user del u0
+wait_until 10 eval '[ "$(ctl_b --json client u0 | jq -r .state)" = unregistered ]'
+wait_until 10 grep -q "auth: user u0 deleted on another node, its registration ended" "$B_LOG"
+wait_until 10 eval '[ "$(q "SELECT state FROM clients WHERE id = '"'u0'"'")" = unregistered ]'
+assert_eq "unregistered b" "$(ctl_a --json client u0 | jq -r '"\(.state) \(.node)"')" "u0 as a shows it"
 
 stop_agent g1
 stop_agent g2

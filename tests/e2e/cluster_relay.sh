@@ -25,7 +25,8 @@ trap '_pg_rc=$?; for p in "${NPID[@]}"; do kill -9 "$p" 2>/dev/null || true; don
     bash "$PGSH" clean "$PGDIR" >/dev/null 2>&1; (exit $_pg_rc); _cleanup' EXIT
 
 nctl() { SIPPUSH_SOCKET=$SOCKDIR/n$1.sock timeout 20 "$SIPPUSHCTL" "${@:2}"; }
-held_by() { [ "$(nctl "$1" --json client "$2" 2>/dev/null | jq -r .state)" = online ]; }
+# held_by N ID: node nN holds ID, online (any node shows any client)
+held_by() { [ "$(nctl "$1" --json client "$2" 2>/dev/null | jq -r '"\(.state)/\(.node)"')" = "online/n$1" ]; }
 
 node_start()
 {
