@@ -411,6 +411,14 @@ if want B; then
 	ID=$(head -1 "$RUN/kill/publish.out")
 	ACKED=$(q "SELECT count(*) FROM targets WHERE message_id = '$ID' AND state = 'acked'" 2>/dev/null || echo '?')
 	say "   publish --wait: rc=$pub_rc, $(tail -1 "$RUN/kill/publish.err"); acked in the database $ACKED/$KILL_N"
+	if [ "$ACKED" != "$KILL_N" ]; then	# what is left, for the logs
+		q "SELECT t.client_id, t.state, coalesce(t.owner, '-'), t.attempts,
+		    t.last_status, c.state, coalesce(c.owner, '-'), c.contact
+		    FROM targets t LEFT JOIN clients c ON c.id = t.client_id
+		    WHERE t.message_id = '$ID' AND t.state <> 'acked' LIMIT 50" \
+		    >"$RUN/kill/unacked.txt" 2>&1 || true
+		say "   not acked (client, state, owner, attempts, status; client state, owner, contact): $(head -3 "$RUN/kill/unacked.txt" | tr '\n' ' ')"
+	fi
 	ON_N2=$(q "SELECT count(*) FROM clients WHERE owner = 'n2' AND state = 'online'" 2>/dev/null || echo '?')
 	# the heartbeat step's summary (with last_moved) comes at its end
 	say "   waiting for the simclients' heartbeat summaries (up to $HB_DUR s after the registrations)"
