@@ -50,6 +50,13 @@
 #define PG_FLUSH_EVERY		256	/* rows sent between flushes */
 #define PG_IO_TIMEOUT_MS	30000	/* a batch's socket silent this long */
 #define PG_LOCK_KEY		"7310302143262281072"	/* "sippushd" */
+/*
+ * A publish against the registrations: a batch that writes client rows
+ * (a REGISTER moves its client's targets; a client back online takes its
+ * parked ones) holds it shared; a publish holds it alone from the moment
+ * it sets its targets' owners again to its COMMIT (store_pg_publish).
+ */
+#define PG_PUB_LOCK_KEY		"7310302143262281074"
 
 enum {
 	ST_PUT_CLIENT,
@@ -1359,6 +1366,20 @@ pg_read_pipeline(size_t nsent)
 	return rv;
 }
 
+/* Does a node's batch move targets to their client's node: a client
+ * registered (taking its targets) or back online (taking its parked
+ * ones)? */
+static int
+pg_moves_targets(const struct store_batch *b)
+{
+	size_t	 i;
+
+	for (i = 0; i < b->nclients; i++)
+		if (b->clients[i].op != STORE_DELETE)
+			return 1;
+	return 0;
+}
+
 /* Write a batch in one transaction: 0, or -1 rolled back (the reason in
  * pg_errmsg; a fault is logged and counted). */
 static int
@@ -1386,6 +1407,9 @@ pg_write(const struct store_batch *b)
 		rv = pg_send_sql("BEGIN", &nsent);
 	if (rv == 0 && b->epoch > 0)
 		rv = pg_send_fence(b->epoch, &nsent);
+	if (rv == 0 && pg_node_name[0] && pg_moves_targets(b))
+		rv = pg_send_sql("SELECT pg_advisory_xact_lock_shared("
+		    PG_PUB_LOCK_KEY ")", &nsent);
 	/* the message rows first, before any target row: every writer of
 	 * targets takes the locks in this order */
 	if (rv == 0 && pg_node_name[0] && b->ntargets)
@@ -2028,6 +2052,23 @@ store_pg_publish(struct store_pub *p)
 		rv = 1;
 		goto out;
 	}
+	/*
+	 * The targets took their owners from this statement's snapshot: a
+	 * client that registered with another node (moving its targets
+	 * before these existed), came back online or lost its node since
+	 * would keep a target nobody sends. With the registrations held off
+	 * until COMMIT, each target's owner is set again from its client's
+	 * row as it is now.
+	 */
+	v[0] = p->id;
+	if (pg_node_name[0] && (pg_do("publishing", "SELECT"
+	    " pg_advisory_xact_lock(" PG_PUB_LOCK_KEY ")", 0, NULL) == -1 ||
+	    pg_do("publishing", "UPDATE targets t SET owner = CASE WHEN"
+	    " c.state = 'online' THEN c.owner END FROM clients c"
+	    " WHERE t.message_id = $1 AND c.id = t.client_id"
+	    " AND t.owner IS DISTINCT FROM (CASE WHEN c.state = 'online'"
+	    " THEN c.owner END)", 1, v) == -1))
+		goto out;
 	v[0] = "sippush_msg";
 	v[1] = p->id;
 	if (pg_do("publishing", "SELECT pg_notify($1, $2)", 2, v) == -1 ||

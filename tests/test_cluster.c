@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <pthread.h>
 
 #include <CUnit/CUnit.h>
 #include <libpq-fe.h>
@@ -601,6 +602,159 @@ test_purge_unowned(void)
 	store_close();
 }
 
+/* Wait (up to 5 s) until a backend of conn's database waits on a lock
+ * (wait_event_type Lock) whose query starts with prefix; 1 if one did. */
+static int
+cl_waits(const char *conn, const char *prefix)
+{
+	char	 sql[256], out[32];
+	int	 i;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity "
+	    "WHERE wait_event_type = 'Lock' AND query LIKE '%s%%'", prefix);
+	for (i = 0; i < 100; i++) {
+		if (cl_sql(conn, sql, out, sizeof(out)) == 0 &&
+		    strcmp(out, "0") != 0)
+			return 1;
+		usleep(50000);
+	}
+	return 0;
+}
+
+struct cl_pub {
+	struct store_pub	 p;
+	int			 rv;
+};
+
+static void *
+cl_pub_run(void *arg)
+{
+	struct cl_pub	*c = arg;
+
+	c->rv = store_pg_publish(&c->p);
+	return NULL;
+}
+
+/* A publish's targets take their owners from its first statement's
+ * snapshot; a client that registered with another node meanwhile (its
+ * REGISTER moving the targets it could see: not these) or lost its node
+ * (the reaper parking them) kept a target owned by a node that does not
+ * hold it, so nobody sent it: a node's death at 100,000 left 191 of them
+ * pending, parked, their clients online on n3. The publish is held inside
+ * its targets' INSERT (a trigger waiting on a lock the test holds) while
+ * x1 registers with n3 and x2's node is reaped. */
+static void
+test_publish_owners_now(void)
+{
+	char			 conn[512];
+	int64_t			 e1 = 0, e2 = 0, e3 = 0;
+	struct cl_pub		 c;
+	pthread_t		 th;
+	PGconn			*hold;
+
+	cl_open("pubrace", conn, sizeof(conn));
+	CU_ASSERT_EQUAL(store_pg_join("n1", "127.0.0.2:5060", 10, &e1), 0);
+	CU_ASSERT_EQUAL(store_pg_join("n2", "127.0.0.3:5060", 10, &e2), 0);
+	CU_ASSERT_EQUAL(store_pg_join("n3", "127.0.0.4:5060", 10, &e3), 0);
+	CU_ASSERT_EQUAL(cl_write("n2", e2, "x1"), 0);
+	CU_ASSERT_EQUAL(cl_write("n2", e2, "x2"), 0);
+	CU_ASSERT_EQUAL(cl_write("n2", e2, "x3"), 0);
+	CU_ASSERT_EQUAL_FATAL(cl_sql(conn,
+	    "CREATE FUNCTION cl_hold() RETURNS trigger LANGUAGE plpgsql AS $$"
+	    " BEGIN PERFORM pg_advisory_lock_shared(42);"
+	    " PERFORM pg_advisory_unlock_shared(42); RETURN NEW; END $$;"
+	    "CREATE TRIGGER cl_hold BEFORE INSERT ON targets"
+	    " FOR EACH ROW EXECUTE FUNCTION cl_hold()", NULL, 0), 0);
+	hold = PQconnectdb(conn);
+	CU_ASSERT_FATAL(PQstatus(hold) == CONNECTION_OK);
+	PQclear(PQexec(hold, "SELECT pg_advisory_lock(42)"));
+
+	memset(&c, 0, sizeof(c));
+	c.p.id = "00000000000000e1";
+	c.p.selector = "all";
+	c.p.content_type = "text/plain";
+	c.p.body = "hi";
+	c.p.body_len = 2;
+	c.p.created_at = 1000;
+	c.p.expires_at = 99999999999LL;
+	c.p.now_ms = 1000000;
+	c.p.all = 1;
+	c.p.max_pending = 100;
+	store_pg_node("n1", e1, 10);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, cl_pub_run, &c), 0);
+	CU_ASSERT(cl_waits(conn, "WITH t AS (INSERT INTO targets"));
+	/* meanwhile: x1 registers with n3 (what its REGISTER writes), and
+	 * x2's node is reaped (its client offline, no node) */
+	CU_ASSERT_EQUAL(cl_sql(conn, "BEGIN;"
+	    "UPDATE clients SET owner = 'n3' WHERE id = 'x1';"
+	    "UPDATE targets SET owner = 'n3' WHERE client_id = 'x1'"
+	    " AND state IN ('pending', 'sent');"
+	    "UPDATE clients SET owner = NULL, state = 'offline'"
+	    " WHERE id = 'x2';"
+	    "COMMIT", NULL, 0), 0);
+	PQclear(PQexec(hold, "SELECT pg_advisory_unlock(42)"));
+	pthread_join(th, NULL);
+	PQfinish(hold);
+	CU_ASSERT_EQUAL(c.rv, 0);
+	CU_ASSERT_EQUAL(c.p.targets, 3);
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT coalesce(owner, 'parked')"
+	    " FROM targets WHERE client_id = 'x1'"), "n3");
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT coalesce(owner, 'parked')"
+	    " FROM targets WHERE client_id = 'x2'"), "parked");
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT coalesce(owner, 'parked')"
+	    " FROM targets WHERE client_id = 'x3'"), "n2");
+	store_pg_node("", 0, 0);
+	store_close();
+}
+
+struct cl_wr {
+	int64_t	 epoch;
+	int	 rv;
+};
+
+static void *
+cl_write_run(void *arg)
+{
+	struct cl_wr	*w = arg;
+
+	w->rv = cl_write("n2", w->epoch, "y1");
+	return NULL;
+}
+
+/* ... and a registration cannot commit between that second look and the
+ * publish's COMMIT: a node's batch that writes client rows waits while a
+ * publish holds the lock (here the test holds it, as a publish would:
+ * PG_PUB_LOCK_KEY in store_postgresql.c). */
+static void
+test_register_waits_publish(void)
+{
+	char		 conn[512];
+	int64_t		 e2 = 0;
+	struct cl_wr	 w;
+	pthread_t	 th;
+	PGconn		*hold;
+
+	cl_open("regwait", conn, sizeof(conn));
+	CU_ASSERT_EQUAL(store_pg_join("n2", "127.0.0.3:5060", 10, &e2), 0);
+	hold = PQconnectdb(conn);
+	CU_ASSERT_FATAL(PQstatus(hold) == CONNECTION_OK);
+	PQclear(PQexec(hold, "SELECT pg_advisory_lock(7310302143262281074)"));
+	w.epoch = e2;
+	w.rv = -2;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, cl_write_run, &w), 0);
+	CU_ASSERT(cl_waits(conn, "SELECT pg_advisory_xact_lock_shared"));
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT count(*) FROM clients"),
+	    "0");
+	PQclear(PQexec(hold, "SELECT pg_advisory_unlock(7310302143262281074)"));
+	pthread_join(th, NULL);
+	PQfinish(hold);
+	CU_ASSERT_EQUAL(w.rv, 0);
+	CU_ASSERT_STRING_EQUAL(cl_get(conn, "SELECT owner FROM clients"),
+	    "n2");
+	store_pg_node("", 0, 0);
+	store_close();
+}
+
 int
 test_cluster_register(void)
 {
@@ -626,7 +780,11 @@ test_cluster_register(void)
 	    CU_add_test(s, "any node reads a client with its node",
 	    test_client_node) == NULL ||
 	    CU_add_test(s, "the purge deletes the rows no node holds past "
-	    "registration.retain", test_purge_unowned) == NULL)
+	    "registration.retain", test_purge_unowned) == NULL ||
+	    CU_add_test(s, "a publish's targets go to their clients' nodes "
+	    "as at its COMMIT", test_publish_owners_now) == NULL ||
+	    CU_add_test(s, "a registration waits for a publish's COMMIT",
+	    test_register_waits_publish) == NULL)
 		return -1;
 	return 0;
 }
