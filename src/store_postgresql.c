@@ -308,6 +308,8 @@ struct pg_conn {
 	char		 err[512];	/* the last failure's reason */
 	int		 fault;		/* it was the server's or the link's */
 	int		 fenced;	/* it was SP001: the node is fenced */
+	int		 conflict;	/* a deadlock or serialization
+					   failure: worth trying again */
 };
 
 static struct pg_conn	 pg_main;	/* the event loop's */
@@ -446,6 +448,21 @@ pg_is_fault(const PGresult *r)
 	    strncmp(state, "57", 2) == 0 || strncmp(state, "58", 2) == 0;
 }
 
+/* Did r fail for a deadlock (40P01) or a serialization failure (40001):
+ * the server aborted one of two transactions that got in each other's
+ * way (a node's batch of registrations and another node's reaper), and
+ * the same transaction written again succeeds? */
+static int
+pg_is_conflict(const PGresult *r)
+{
+	const char	*state;
+
+	if (r == NULL ||
+	    (state = PQresultErrorField(r, PG_DIAG_SQLSTATE)) == NULL)
+		return 0;
+	return strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0;
+}
+
 static const char *
 pg_hint(void)
 {
@@ -564,6 +581,7 @@ pg_failed(const char *what, const PGresult *r)
 		msg = pc->db ? PQerrorMessage(pc->db) : "not connected";
 	pg_note(what, msg);
 	pc->fault = pg_is_fault(r);
+	pc->conflict = pg_is_conflict(r);
 	if (pc->db && PQstatus(pc->db) != CONNECTION_OK) {
 		PQfinish(pc->db);
 		pc->db = NULL;
@@ -1380,10 +1398,31 @@ pg_moves_targets(const struct store_batch *b)
 	return 0;
 }
 
+#define PG_CONFLICT_TRIES	3	/* a batch in a deadlock: written again */
+
+static int	 pg_write_once(const struct store_batch *);
+
 /* Write a batch in one transaction: 0, or -1 rolled back (the reason in
- * pg_errmsg; a fault is logged and counted). */
+ * pg_errmsg; a fault is logged and counted). A batch the server aborted
+ * for a deadlock is written again at once, up to PG_CONFLICT_TRIES times
+ * in all: its REGISTERs are not answered 500 for it. */
 static int
 pg_write(const struct store_batch *b)
+{
+	int	 i, rv;
+
+	for (i = 1; (rv = pg_write_once(b)) == -1 && pc->conflict &&
+	    !pc->fenced && i < PG_CONFLICT_TRIES; i++)
+		log_info("store: postgresql: %s: the batch is written again",
+		    pc->err);
+	if (rv == -1 && pc->conflict && !pc->fenced)
+		log_error("store: postgresql: %s", pc->err);
+	return rv;
+}
+
+/* pg_write's one try; a conflict is not logged (pg_write does). */
+static int
+pg_write_once(const struct store_batch *b)
 {
 	size_t	 i, nsent = 0;
 	int	 rv = 0;
@@ -1392,6 +1431,7 @@ pg_write(const struct store_batch *b)
 	pc->err[0] = '\0';
 	pc->fault = 0;
 	pc->fenced = 0;
+	pc->conflict = 0;
 	if (pg_ready() == -1) {
 		if (pc->fault && pg_open_now)
 			pg_fault();
@@ -1481,7 +1521,7 @@ pg_write(const struct store_batch *b)
 		log_warn("store: postgresql: batch refused: %s", pc->err);
 	} else if (pc->fault)
 		pg_fault();
-	else
+	else if (!pc->conflict)
 		log_error("store: postgresql: %s", pc->err);
 	return -1;
 }
@@ -2753,7 +2793,9 @@ pg_cl_exec(const char *what, const char *sql, int n,
 	if (PQresultStatus(r) != want) {
 		pg_failed(what, r);
 		pc->fenced = pg_is_fence(r);
-		if (!pc->fenced)
+		if (pc->conflict)	/* the next renewal tries again */
+			log_info("store: %s: %s", pg_where_s, pc->err);
+		else if (!pc->fenced)
 			log_error("store: %s: %s", pg_where_s, pc->err);
 		PQclear(r);
 		return NULL;

@@ -755,6 +755,66 @@ test_register_waits_publish(void)
 	store_close();
 }
 
+struct cl_wr2 {
+	int64_t	 epoch;
+	int	 rv;
+};
+
+static void *
+cl_write2_run(void *arg)
+{
+	struct cl_wr2		*w = arg;
+	struct store_batch	 b;
+
+	store_pg_node("n2", w->epoch, 10);
+	store_batch_init(&b);
+	b.epoch = w->epoch;
+	cl_client(&b, "y1");
+	cl_client(&b, "y2");
+	w->rv = store_write(&b);
+	store_batch_free(&b);
+	return NULL;
+}
+
+/* A batch the server aborts for a deadlock (here with a transaction that
+ * locks its second row, then its first; a batch of registrations meets
+ * another node's reaper so) is written again: its REGISTERs are not
+ * answered 500 for it. The test's transaction waits longer before it
+ * looks for deadlocks, so that the batch is the one aborted. */
+static void
+test_deadlock_written_again(void)
+{
+	char		 conn[512];
+	int64_t		 e2 = 0;
+	struct cl_wr2	 w;
+	pthread_t	 th;
+	PGconn		*side;
+	PGresult	*r;
+
+	cl_open("deadlock", conn, sizeof(conn));
+	CU_ASSERT_EQUAL(store_pg_join("n2", "127.0.0.3:5060", 10, &e2), 0);
+	CU_ASSERT_EQUAL(cl_write("n2", e2, "y1"), 0);
+	CU_ASSERT_EQUAL(cl_write("n2", e2, "y2"), 0);
+	side = PQconnectdb(conn);
+	CU_ASSERT_FATAL(PQstatus(side) == CONNECTION_OK);
+	PQclear(PQexec(side, "SET deadlock_timeout = '20s'"));
+	PQclear(PQexec(side, "BEGIN"));
+	PQclear(PQexec(side, "SELECT 1 FROM clients WHERE id = 'y2' FOR UPDATE"));
+	w.epoch = e2;
+	w.rv = -2;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, cl_write2_run, &w), 0);
+	CU_ASSERT(cl_waits(conn, "WITH prev AS"));	/* y1 done, on y2 */
+	r = PQexec(side, "SELECT 1 FROM clients WHERE id = 'y1' FOR UPDATE");
+	CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_TUPLES_OK);	/* not ours */
+	PQclear(r);
+	PQclear(PQexec(side, "COMMIT"));
+	pthread_join(th, NULL);
+	PQfinish(side);
+	CU_ASSERT_EQUAL(w.rv, 0);
+	store_pg_node("", 0, 0);
+	store_close();
+}
+
 int
 test_cluster_register(void)
 {
@@ -784,7 +844,9 @@ test_cluster_register(void)
 	    CU_add_test(s, "a publish's targets go to their clients' nodes "
 	    "as at its COMMIT", test_publish_owners_now) == NULL ||
 	    CU_add_test(s, "a registration waits for a publish's COMMIT",
-	    test_register_waits_publish) == NULL)
+	    test_register_waits_publish) == NULL ||
+	    CU_add_test(s, "a batch aborted for a deadlock is written again",
+	    test_deadlock_written_again) == NULL)
 		return -1;
 	return 0;
 }
