@@ -38,6 +38,10 @@
 #define FLEET_NOTES	64	/* taken from the queue per wake-up */
 #define FLEET_SLACK	30	/* s: the poll looks back this much more
 				   (the nodes' clocks differ a little) */
+#define FLEET_FULL_EVERY 30	/* polls: one in so many (and any after
+				   LISTEN was down) also counts the node's
+				   targets and digests the users: reads
+				   that grow with the fleet */
 
 static const struct config	*fl_cfg;
 static su_root_t		*fl_root;
@@ -51,6 +55,9 @@ static char			 fl_authsum[40];	/* the last poll's */
 static int64_t			 fl_since;	/* the poll looks from then */
 static int			 fl_polling;	/* a poll job is queued */
 static int			 fl_again;	/* poll once more after it */
+static unsigned			 fl_rounds;	/* polls made */
+static int			 fl_auth_again;	/* a reload failed: the
+						   next poll reloads */
 static int			 fl_missed;	/* LISTEN was down: notes of
 						   registrations elsewhere may
 						   be lost */
@@ -62,6 +69,7 @@ struct fleet_poll {
 	int64_t			 started;
 	int64_t			 since;
 	int			 clients;	/* look for clients taken */
+	int			 full;		/* and count, digest */
 	int			 rc;
 	int			 nomem;
 	char			**owned;	/* message IDs */
@@ -128,8 +136,9 @@ fleet_poll_run(struct commit_job *j)
 {
 	struct fleet_poll	*fp = (struct fleet_poll *)j;
 
-	fp->rc = store_pg_poll(fp->since, fp->clients, fleet_poll_owned,
-	    fleet_poll_gone, fp->authsum, sizeof(fp->authsum), fp);
+	fp->rc = store_pg_poll(fp->since, fp->clients, fp->full,
+	    fleet_poll_owned, fleet_poll_gone, fp->authsum,
+	    sizeof(fp->authsum), fp);
 	fp->expired = store_pg_expire_parked(clock_now(), &fp->fin);
 }
 
@@ -143,9 +152,11 @@ fleet_poll_done(struct commit_job *j)
 	size_t			 i;
 
 	fl_polling = 0;
-	if (j->failed || fp->rc != 0 || fp->nomem)
+	if (j->failed || fp->rc != 0 || fp->nomem) {
 		fl_missed |= fp->clients;
-	else {
+		if (fp->full)		/* the next one counts again */
+			fl_rounds = 0;
+	} else {
 		fl_since = fp->started - FLEET_SLACK;
 		for (i = 0; i < fp->ngone; i++)
 			if (fp->cancelled[i])
@@ -155,10 +166,15 @@ fleet_poll_done(struct commit_job *j)
 		/* more of this node's targets in the store than in memory:
 		 * a publish or a take whose notification was missed; fewer:
 		 * taken, cancelled or expired elsewhere */
-		dispatch_cluster_compare(fp->owned, fp->nowned, fp->n);
-		if (fl_authsum[0] && strcmp(fl_authsum, fp->authsum) != 0)
-			fleet_auth_reload();
-		memcpy(fl_authsum, fp->authsum, sizeof(fl_authsum));
+		if (fp->full) {
+			dispatch_cluster_compare(fp->owned, fp->nowned, fp->n);
+			if (fl_auth_again || (fl_authsum[0] &&
+			    strcmp(fl_authsum, fp->authsum) != 0)) {
+				fl_auth_again = 0;
+				fleet_auth_reload();
+			}
+			memcpy(fl_authsum, fp->authsum, sizeof(fl_authsum));
+		}
 	}
 	if (!j->failed && fp->expired > 0)
 		log_info("fleet: %d parked targets reached their TTL",
@@ -197,6 +213,10 @@ fleet_poll(void)
 	fp->started = clock_now();
 	fp->since = fl_since;
 	fp->clients = fl_missed;
+	/* LISTEN delivers every note while it is up (an overflow of its
+	 * queue is reported as down): the full look is for what a bug or
+	 * an unseen loss would leave, now and then */
+	fp->full = fl_missed || fl_rounds++ % FLEET_FULL_EVERY == 0;
 	fl_missed = 0;
 	fp->job.run = fleet_poll_run;
 	fp->job.done = fleet_poll_done;
@@ -262,8 +282,10 @@ fleet_auth_done(struct commit_job *j)
 	else
 		log_info("fleet: users and tokens reloaded (%zu users, %zu "
 		    "tokens)", fa->rows.nusers, fa->rows.ntokens);
-	if (j->failed || fa->rc == -1)
-		fl_authsum[0] = '\0';	/* the next poll reloads */
+	if (j->failed || fa->rc == -1) {
+		fl_auth_again = 1;	/* the next poll reloads */
+		fl_rounds = 0;		/* and it is a full one */
+	}
 	store_batch_free(&fa->rows);
 	free(fa);
 }

@@ -880,7 +880,7 @@ int	 store_pg_load_owned(const char *message_id,
 	    const char *const *clients, size_t nclients,
 	    int (*mfn)(const struct message_row *, void *),
 	    int (*tfn)(const struct target_row *, void *), void *);
-int	 store_pg_poll(int64_t since, int clients,
+int	 store_pg_poll(int64_t since, int clients, int full,
 	    int (*owned)(const char *message_id, size_t n, void *),
 	    int (*gone)(const char *id, int cancelled, void *),
 	    char *authsum, size_t authlen, void *);

@@ -2312,16 +2312,18 @@ out:
 
 /*
  * What the notifications may have missed (the poll, every cluster.poll
- * ms): owned(message, n) for every message with n unfinished targets of
- * this node (ordered by message); if clients (the LISTEN connection was
- * down meanwhile: a registration elsewhere may have gone unheard),
- * gone(client, 0) for each client another node (or none) owns now that
- * registered since `since` (unix s); gone(message, 1) for each message
- * cancelled since then; into authsum a digest of the users and tokens
- * (changed: reload them). 0, or -1.
+ * ms): gone(message, 1) for each message cancelled since `since` (unix
+ * s); if clients (the LISTEN connection was down meanwhile: a
+ * registration elsewhere may have gone unheard), gone(client, 0) for
+ * each client another node (or none) owns now that registered since
+ * then; if full (the reads that grow with the fleet: now and then, and
+ * after LISTEN was down), owned(message, n) for every message with n
+ * unfinished targets of this node (ordered by message) and into authsum
+ * a digest of the users and tokens (changed: reload them), else
+ * authsum "". 0, or -1.
  */
 int
-store_pg_poll(int64_t since, int clients,
+store_pg_poll(int64_t since, int clients, int full,
     int (*owned)(const char *message_id, size_t n, void *),
     int (*gone)(const char *id, int cancelled, void *),
     char *authsum, size_t authlen, void *arg)
@@ -2340,15 +2342,20 @@ store_pg_poll(int64_t since, int clients,
 	}
 	v[0] = pg_node_name;
 	v[1] = I64(t, since);
-	if ((r = pg_q("polling", "SELECT message_id, count(*) FROM targets"
-	    " WHERE owner = $1 AND state IN ('pending', 'sent')"
-	    " GROUP BY message_id ORDER BY message_id", 1, v)) == NULL)
-		return -1;
-	for (i = 0; i < PQntuples(r); i++)
-		if (owned(PQgetvalue(r, i, 0), (size_t)pg_i64(r, i, 1),
-		    arg) == -1)
-			goto out;
-	PQclear(r);
+	if (authlen)
+		authsum[0] = '\0';
+	if (full) {
+		if ((r = pg_q("polling", "SELECT message_id, count(*)"
+		    " FROM targets WHERE owner = $1"
+		    " AND state IN ('pending', 'sent')"
+		    " GROUP BY message_id ORDER BY message_id", 1, v)) == NULL)
+			return -1;
+		for (i = 0; i < PQntuples(r); i++)
+			if (owned(PQgetvalue(r, i, 0),
+			    (size_t)pg_i64(r, i, 1), arg) == -1)
+				goto out;
+		PQclear(r);
+	}
 	v[2] = clients ? "true" : "false";
 	if ((r = pg_q("polling", "SELECT id, false FROM clients"
 	    " WHERE $3::boolean AND owner IS DISTINCT FROM $1"
@@ -2362,6 +2369,8 @@ store_pg_poll(int64_t since, int clients,
 		    strcmp(PQgetvalue(r, i, 1), "t") == 0, arg) == -1)
 			goto out;
 	PQclear(r);
+	if (!full)
+		return 0;
 	if ((r = pg_q("polling", "SELECT md5(coalesce((SELECT string_agg("
 	    " id || ':' || ha1_sha256 || ha1_md5, ',' ORDER BY id) FROM"
 	    " users), '') || '/' || coalesce((SELECT string_agg(name || ':'"

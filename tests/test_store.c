@@ -2454,8 +2454,8 @@ test_pg_cluster_poll(void)
 	CU_ASSERT_EQUAL(cl_client("nb", STORE_PUT, "y1", "k", "online"), 0);
 	store_pg_node("nb", 0, 10);
 	memset(&cp, 0, sizeof(cp));
-	CU_ASSERT_EQUAL(store_pg_poll(CL_T, 1, cl_poll_owned, cl_poll_gone, sum,
-	    sizeof(sum), &cp), 0);
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T, 1, 1, cl_poll_owned, cl_poll_gone,
+	    sum, sizeof(sum), &cp), 0);
 	CU_ASSERT_EQUAL(cp.n, 0);
 	CU_ASSERT_EQUAL(cp.ngone, 1);	/* x1: another node's */
 	CU_ASSERT(cl_gone(&cp, "x1", 0));
@@ -2465,11 +2465,19 @@ test_pg_cluster_poll(void)
 	    &p), 0);
 	store_pg_node("nb", 0, 10);
 	memset(&cp, 0, sizeof(cp));
-	CU_ASSERT_EQUAL(store_pg_poll(CL_T, 1, cl_poll_owned, cl_poll_gone, sum,
-	    sizeof(sum), &cp), 0);
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T, 1, 1, cl_poll_owned, cl_poll_gone,
+	    sum, sizeof(sum), &cp), 0);
 	CU_ASSERT_EQUAL_FATAL(cp.n, 1);
 	CU_ASSERT_STRING_EQUAL(cp.owned[0], "00000000000000d1");
 	CU_ASSERT_EQUAL(cp.nowned[0], 1);
+	/* the light poll (most rounds) neither counts nor digests */
+	memset(&cp, 0, sizeof(cp));
+	snprintf(sum2, sizeof(sum2), "x");
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T, 1, 0, cl_poll_owned, cl_poll_gone,
+	    sum2, sizeof(sum2), &cp), 0);
+	CU_ASSERT_EQUAL(cp.n, 0);
+	CU_ASSERT_STRING_EQUAL(sum2, "");
+	CU_ASSERT(cl_gone(&cp, "x1", 0));	/* still looked for */
 	CU_ASSERT_EQUAL(store_pg_load_owned("00000000000000d1", NULL, 0,
 	    cl_load_msg, cl_load_target, &cp), 1);
 	CU_ASSERT_EQUAL(cp.targets, 1);
@@ -2488,8 +2496,8 @@ test_pg_cluster_poll(void)
 	CU_ASSERT_EQUAL(store_pg_cancel("00000000000000ff", CL_T + 1, &n,
 	    &fin), 0);
 	memset(&cp, 0, sizeof(cp));
-	CU_ASSERT_EQUAL(store_pg_poll(CL_T, 1, cl_poll_owned, cl_poll_gone, sum,
-	    sizeof(sum), &cp), 0);
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T, 1, 1, cl_poll_owned, cl_poll_gone,
+	    sum, sizeof(sum), &cp), 0);
 	CU_ASSERT_EQUAL(cp.n, 0);
 	CU_ASSERT_EQUAL(cp.ngone, 3);	/* x1, y1: nb's; d1 cancelled */
 	CU_ASSERT(cl_gone(&cp, "x1", 0));
@@ -2497,14 +2505,14 @@ test_pg_cluster_poll(void)
 	CU_ASSERT(!cl_gone(&cp, "00000000000000d1", 0));
 	/* later than since: nothing */
 	memset(&cp, 0, sizeof(cp));
-	CU_ASSERT_EQUAL(store_pg_poll(CL_T + 5, 1, cl_poll_owned, cl_poll_gone,
-	    sum, sizeof(sum), &cp), 0);
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T + 5, 1, 1, cl_poll_owned,
+	    cl_poll_gone, sum, sizeof(sum), &cp), 0);
 	CU_ASSERT_EQUAL(cp.ngone, 0);
 
 	/* a user added: the digest changes */
 	CU_ASSERT_EQUAL(ts_put_user("u1", "r", "aa", "bb", CL_T), 0);
-	CU_ASSERT_EQUAL(store_pg_poll(CL_T + 5, 1, cl_poll_owned, cl_poll_gone,
-	    sum2, sizeof(sum2), &cp), 0);
+	CU_ASSERT_EQUAL(store_pg_poll(CL_T + 5, 1, 1, cl_poll_owned,
+	    cl_poll_gone, sum2, sizeof(sum2), &cp), 0);
 	CU_ASSERT_STRING_NOT_EQUAL(sum, sum2);
 	store_pg_node("", 0, 0);
 	store_close();
