@@ -487,6 +487,16 @@ struct status_result {
 	struct message_info	 msg;
 	const struct target_info *t;
 	size_t			 nt;
+	int			 more;	/* dispatch_targets: a page follows */
+};
+
+/* A page of a message's targets, by client ID: those after a client ID
+ * (NULL: from the first), of one state (-1: any), limit at most. */
+struct targets_req {
+	const char	*id;
+	const char	*after;
+	int		 state;		/* enum target_state, or -1 */
+	size_t		 limit;		/* 1..DISPATCH_STATUS_PAGE */
 };
 
 struct messages_req {
@@ -530,7 +540,10 @@ void	 dispatch_messages(const struct messages_req *,
 	    void (*done)(void *, const struct messages_result *), void *arg);
 void	 dispatch_cancel(const struct cancel_req *,
 	    void (*done)(void *, const struct cancel_result *), void *arg);
+void	 dispatch_targets(const struct targets_req *,
+	    void (*done)(void *, const struct status_result *), void *arg);
 void	 dispatch_status_pages(unsigned long *jobs, size_t *max_rows);
+void	 dispatch_targets_pages(unsigned long *calls, size_t *most);
 size_t	 dispatch_tick_most(void);
 int	 dispatch_max_ttl(void);
 int	 dispatch_reachable(const struct client *);
@@ -1226,6 +1239,7 @@ void	 control_request(struct buf *out, int argc, char **argv);
 struct ctl_stream;
 struct cmd_call;
 void	 control_cmd_clients(struct cmd_call *, int argc, char **argv);
+void	 control_cmd_status(struct cmd_call *, const char *id);
 void	 control_stream_free(struct ctl_stream *);
 void	 control_clients_pages(unsigned long *jobs, size_t *max_rows);
 void	 control_cmd_client(struct cmd_call *, int argc, char **argv);
