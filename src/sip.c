@@ -89,6 +89,19 @@ static struct {
 	int		 fd;
 }				 sip_udp[SIP_UDP_MAX];
 static size_t			 sip_nudp;
+
+/* The socket of tp if it is one of the daemon's UDP transports, else -1
+ * (guard.c). */
+int
+sip_udp_socket(const void *tp)
+{
+	size_t	 i;
+
+	for (i = 0; tp != NULL && i < sip_nudp; i++)
+		if (sip_udp[i].tp == tp)
+			return sip_udp[i].fd;
+	return -1;
+}
 static su_duration_t		 sip_sweep_every;	/* ms */
 
 static int

@@ -1209,6 +1209,7 @@ int	 sip_source(struct msg_s *, char *addr, size_t addrlen,
 	    uint16_t *port, enum transport *);
 int	 sip_source_is(struct msg_s *, const char *addr, uint16_t port,
 	    enum transport);
+int	 sip_udp_socket(const void *tport);
 int	 sip_reply_udp(struct msg_s *, struct sip_s const *, const char *tail,
 	    size_t tlen);
 struct tport_s *sip_connection(struct msg_s *);
