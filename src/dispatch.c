@@ -1408,8 +1408,14 @@ dispatch_activate(struct message *m)
 	int64_t		 now = clock_now_ms();
 	size_t		 i;
 
-	qsort(m->targets, m->ntargets, sizeof(*m->targets),
-	    dispatch_cmp_target);
+	/* a publish's come sorted by the writer: checking is linear, a
+	 * sort of 100,000 again was 30 ms of the loop */
+	for (i = 1; i < m->ntargets; i++)
+		if (strcmp(m->targets[i - 1].client, m->targets[i].client) > 0)
+			break;
+	if (i < m->ntargets)
+		qsort(m->targets, m->ntargets, sizeof(*m->targets),
+		    dispatch_cmp_target);
 	memset(m->count, 0, sizeof(m->count));
 	for (i = 0; i < m->ntargets; i++) {
 		m->targets[i].msg = m;
@@ -2150,6 +2156,20 @@ struct pick {
 	int		  nomem;
 };
 
+/* Do p's class selectors (or all) take c? */
+static int
+dispatch_picks(const struct pick *p, const struct client *c)
+{
+	int	 i;
+
+	if (p->all)
+		return 1;
+	for (i = 0; i < p->nclasses; i++)
+		if (strcmp(c->class, p->classes[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 dispatch_pick(struct client *c, void *arg)
 {
@@ -2169,13 +2189,6 @@ dispatch_pick(struct client *c, void *arg)
 	}
 	p->v[p->n++] = c;
 	return 0;
-}
-
-static int
-dispatch_cmp_client(const void *a, const void *b)
-{
-	return strcmp((*(struct client *const *)a)->id,
-	    (*(struct client *const *)b)->id);
 }
 
 /* ---- publish on a node of a cluster ---- */
@@ -2392,8 +2405,8 @@ dispatch_publish(const struct publish_req *rq,
 	const char		*body = rq->body, *ctype;
 	struct dispatch_pub	*pub = NULL;
 	struct message_row	 mr;
-	struct target_row	 tr;
 	size_t			 i, k, idlen, nudp = 0, online = 0, body_len;
+	size_t			 npicked;
 	long			 ttl = rq->ttl ? rq->ttl : dp_cfg->dp_default_ttl;
 	int64_t			 now_ms = clock_now_ms(), now = now_ms / 1000;
 	uint8_t			 rnd[MESSAGE_ID_LEN / 2];
@@ -2461,9 +2474,18 @@ dispatch_publish(const struct publish_req *rq,
 	}
 	if (p.all || p.nclasses)
 		clients_foreach(dispatch_pick, &p);
+	npicked = p.n;
 	for (i = 0; i < rq->nsel && !p.nomem; i++)
 		if (rq->sel[i].kind == PUBLISH_CLIENT) {
 			c = clients_find(rq->sel[i].name);
+			/* once: not if a class (or all) took it, nor if
+			 * named before (a few: the request's words) */
+			if (dispatch_picks(&p, c))
+				continue;
+			for (k = npicked; k < p.n && p.v[k] != c; k++)
+				;
+			if (k < p.n)
+				continue;
 			if (p.n == p.cap) {
 				struct client **nv;
 
@@ -2492,11 +2514,8 @@ dispatch_publish(const struct publish_req *rq,
 		    "publish: no client matches");
 		goto out;
 	}
-	qsort(p.v, p.n, sizeof(*p.v), dispatch_cmp_client);
-	for (i = k = 0; i < p.n; i++)
-		if (k == 0 || p.v[k - 1] != p.v[i])
-			p.v[k++] = p.v[i];
-	p.n = k;
+	/* the targets are sorted by the writer (dispatch_publish_run):
+	 * 100,000 were 50 ms and more of the loop */
 	idlen = 0;
 	for (i = 0; i < p.n; i++) {
 		idlen += strlen(p.v[i]->id) + 1;
@@ -2589,11 +2608,6 @@ dispatch_publish(const struct publish_req *rq,
 	mr.expires_at = m->expires_at;
 	if (store_batch_message(&pub->rows, &mr) == -1)
 		goto nomem;
-	for (i = 0; i < m->ntargets; i++) {
-		dispatch_target_row(&m->targets[i], &tr);
-		if (store_batch_target(&pub->rows, &tr) == -1)
-			goto nomem;
-	}
 	pub->m = m;
 	pub->online = online;
 	pub->done = done;
@@ -2625,7 +2639,22 @@ static void
 dispatch_publish_run(struct commit_job *j)
 {
 	struct dispatch_pub	*pub = (struct dispatch_pub *)j;
+	struct message		*m = pub->m;
+	struct target_row	 tr;
+	size_t			 i;
 
+	/* the message is the job's until it is done: its targets are
+	 * sorted and their rows made here, off the loop */
+	qsort(m->targets, m->ntargets, sizeof(*m->targets),
+	    dispatch_cmp_target);
+	for (i = 0; i < m->ntargets; i++) {
+		dispatch_target_row(&m->targets[i], &tr);
+		if (store_batch_target(&pub->rows, &tr) == -1) {
+			pub->rv = -1;
+			snprintf(pub->err, sizeof(pub->err), "out of memory");
+			return;
+		}
+	}
 	if ((pub->rv = store_write(&pub->rows)) == -1)
 		snprintf(pub->err, sizeof(pub->err), "%s%s%s", store_errmsg(),
 		    *store_errhint() ? "; " : "", store_errhint());
@@ -3068,7 +3097,10 @@ dispatch_targets(const struct targets_req *rq,
 		goto out;
 	}
 	if (!cluster_on() && (m = dispatch_find(rq->id)) != NULL) {
-		dispatch_info_message(&res.msg, m);
+		/* the ID alone: a page needs no summary (whose count of
+		 * offline targets goes over every target) */
+		res.msg.id = m->id;
+		res.msg.state = dispatch_message_state_name(m->state);
 		if ((tv = calloc(rq->limit, sizeof(*tv))) == NULL) {
 			op_error(&res.code, res.error, OP_UNAVAILABLE,
 			    "targets: out of memory");
