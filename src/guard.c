@@ -376,23 +376,19 @@ guard_real_error(void)
 }
 
 /*
- * Sofia's handler of a socket's error event, which takes one error: on
- * the daemon's UDP sockets, called again while the error queue holds
- * more (POLLERR), up to GUARD_ERRORS times (see the note at the top of
- * this file). Returns the first error code Sofia's returned, or 0.
+ * Take the errors queued on the UDP socket fd of transport self: real
+ * takes one (Sofia's tport_error_event: read, reported to nta), and is
+ * called again while the socket says more are queued (POLLERR), up to
+ * GUARD_ERRORS times in all. Returns the first non-zero code real
+ * returned, or 0.
  */
 int
-tport_error_event(tport_t *self)
+guard_errors(tport_t *self, int fd, int (*real)(tport_t *))
 {
-	guard_error_fn	 real = guard_real_error();
 	struct pollfd	 pfd;
-	int		 rc, r, i, fd;
+	int		 rc, r, i;
 
-	if (real == NULL)
-		return 0;	/* cannot happen: Sofia is linked */
 	rc = real(self);
-	if (guard_cfg == NULL || (fd = sip_udp_socket(self)) == -1)
-		return rc;
 	for (i = 1; i < GUARD_ERRORS; i++) {
 		pfd.fd = fd;
 		pfd.events = 0;
@@ -403,6 +399,24 @@ tport_error_event(tport_t *self)
 			rc = r;
 	}
 	return rc;
+}
+
+/*
+ * Sofia's handler of a socket's error event, which takes one error: on
+ * the daemon's UDP sockets, every error queued (guard_errors; see the
+ * note at the top of this file).
+ */
+int
+tport_error_event(tport_t *self)
+{
+	guard_error_fn	 real = guard_real_error();
+	int		 fd;
+
+	if (real == NULL)
+		return 0;	/* cannot happen: Sofia is linked */
+	if (guard_cfg == NULL || (fd = sip_udp_socket(self)) == -1)
+		return real(self);
+	return guard_errors(self, fd, real);
 }
 
 /*

@@ -1223,6 +1223,8 @@ int	 guard_init(const struct config *, char *err, size_t errlen);
 void	 guard_shutdown(void);
 int	 guard_scan(const char *, size_t, int max_headers, int max_via);
 void	 guard_stats(struct buf *out);
+struct tport_s;
+int	 guard_errors(struct tport_s *, int fd, int (*)(struct tport_s *));
 
 /* ---- tls.c: the files of the TLS transport ---- */
 
