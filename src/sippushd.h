@@ -1210,6 +1210,9 @@ int	 sip_source(struct msg_s *, char *addr, size_t addrlen,
 int	 sip_source_is(struct msg_s *, const char *addr, uint16_t port,
 	    enum transport);
 int	 sip_udp_socket(const void *tport);
+struct sockaddr;
+ssize_t	 sip_send_udp(int fd, const void *, size_t, const struct sockaddr *,
+	    size_t salen);
 int	 sip_reply_udp(struct msg_s *, struct sip_s const *, const char *tail,
 	    size_t tlen);
 struct tport_s *sip_connection(struct msg_s *);

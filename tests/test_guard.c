@@ -190,6 +190,23 @@ test_errors_drained(void)
 	if (r != 7)
 		fprintf(stderr, "\nerrors: %d taken, recv: %s\n", tg_taken,
 		    r == -1 ? strerror(errno) : "short");
+	/* an answer sent while an error is pending goes all the same
+	 * (sendto fails once with the other datagram's error) */
+	while ((r = sendto(tg_fd, "MESSAGE", 7, 0, (struct sockaddr *)&dead,
+	    sizeof(dead))) == -1 && errno == ECONNREFUSED)
+		;
+	pfd.events = 0;
+	CU_ASSERT_FATAL(poll(&pfd, 1, 2000) == 1 &&
+	    (pfd.revents & POLLERR));
+	len = sizeof(dead);
+	CU_ASSERT_FATAL(getsockname(peer, (struct sockaddr *)&dead,
+	    &len) == 0);
+	CU_ASSERT_EQUAL(sip_send_udp(tg_fd, "200", 3,
+	    (struct sockaddr *)&dead, sizeof(dead)), 3);
+	pfd.fd = peer;
+	pfd.events = POLLIN;
+	CU_ASSERT(poll(&pfd, 1, 1000) == 1);
+	CU_ASSERT_EQUAL(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), 3);
 	close(tg_fd);
 	close(peer);
 }
