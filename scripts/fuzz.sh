@@ -98,9 +98,11 @@ for f in "${core[@]}" schema schema_pg openapi web fuzz_common; do
     "$CC" "${cflags[@]}" "${san[@]}" -fsanitize=fuzzer-no-link \
         -c "$src" -o "$o"
 done
-# guard.c replaces two of Sofia's functions: exported, as for sippushd
+# guard.c replaces three of Sofia's functions: exported, as for sippushd
+# (guard_init, which fuzz_stream calls, checks all three)
 export_guard=(-Wl,--export-dynamic-symbol=msg_extract
-    -Wl,--export-dynamic-symbol=tport_recv_stun_dgram)
+    -Wl,--export-dynamic-symbol=tport_recv_stun_dgram
+    -Wl,--export-dynamic-symbol=tport_error_event)
 for t in "${targets[@]}"; do
     "$CC" "${cflags[@]}" "${san[@]}" -fsanitize=fuzzer \
         "$top/tests/fuzz/fuzz_$t.c" "${objs[@]}" "${libs[@]}" \

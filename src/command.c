@@ -315,7 +315,7 @@ cmd_render_publish(struct buf *out, const struct publish_result *r)
 	buf_puts(out, ".\n");
 }
 
-static void
+void
 cmd_put_message(struct buf *out, const struct message_info *m)
 {
 	int	 i;
@@ -337,7 +337,7 @@ cmd_put_message(struct buf *out, const struct message_info *m)
 	proto_end_record(out);
 }
 
-static void
+void
 cmd_put_target(struct buf *out, const struct target_info *t)
 {
 	proto_put_kv(out, "record", "target");
@@ -484,6 +484,10 @@ cmd_status(struct cmd_call *call, int argc, char **argv)
 		cmd_done(call);
 		return;
 	}
+	if (rq.targets) {	/* the targets follow, a page at a time */
+		control_cmd_status(call, rq.id);
+		return;
+	}
 	dispatch_status(&rq, cmd_status_done, call);
 }
 
@@ -577,7 +581,7 @@ static const struct cmd cmd_rows[] = {
 	    "publish to=... body=..." },
 	{ "stats",	cmd_stats,	CMD_READS,
 	    "stats" },
-	{ "status",	cmd_status,	CMD_READS,
+	{ "status",	cmd_status,	CMD_READS | CMD_STREAMS,
 	    "status id=ID" },
 	{ "token",	token_cmd,	CMD_WRITES | CMD_READS,
 	    "token add|del|list ..." },

@@ -64,6 +64,8 @@ int	 cmd_parse_user(int argc, char **argv, struct user_req *,
 	    struct user_cred *v, char *error);
 void	 cmd_render_publish(struct buf *, const struct publish_result *);
 void	 cmd_render_status(struct buf *, const struct status_result *);
+void	 cmd_put_message(struct buf *, const struct message_info *);
+void	 cmd_put_target(struct buf *, const struct target_info *);
 void	 cmd_render_messages(struct buf *, const struct messages_result *);
 void	 cmd_render_cancel(struct buf *, const struct cancel_result *);
 void	 cmd_render_user(struct buf *, const struct user_result *);

@@ -920,6 +920,157 @@ fail:
 }
 
 /*
+ * status id=ID: the message's record, then its targets streamed a page
+ * at a time (dispatch_targets: DISPATCH_STATUS_PAGE after the last one
+ * sent, found from that cursor in memory while the message is active,
+ * read by a writer job once it is finished) as the peer reads them. A
+ * status of 100,000 targets once copied and rendered them all in one
+ * turn of the loop (0.2 s and more); now a turn renders a few pages at
+ * most (CONTROL_CHUNKS_PER_EVENT). A page reflects the targets when it
+ * is made. The record is made before the reply starts (an unknown
+ * message is an ERR); a page that fails later (the message purged
+ * meanwhile, a store failure) cuts the reply short.
+ */
+struct status_stream {
+	struct ctl_stream	 s;
+	struct cmd_call		*call;	/* until the record is made */
+	char			*id;
+	char			 after[CLIENT_ID_MAX + 1];
+	struct buf		 page;	/* rendered, not yet handed out */
+	int			 busy;	/* a page is being read */
+	int			 in_next;
+	int			 gone;	/* freed while busy */
+	int			 last;	/* the last page is made */
+	int			 failed;
+};
+
+static void
+control_status_free(struct ctl_stream *st)
+{
+	struct status_stream	*ss = (struct status_stream *)st;
+
+	if (ss->busy) {		/* its callback frees it */
+		ss->gone = 1;
+		return;
+	}
+	buf_free(&ss->page);
+	free(ss->id);
+	free(ss);
+}
+
+static void
+control_status_page(void *arg, const struct status_result *res)
+{
+	struct status_stream	*ss = arg;
+	size_t			 i;
+
+	ss->busy = 0;
+	if (ss->gone) {
+		control_status_free(&ss->s);
+		return;
+	}
+	if (!res->ok) {
+		log_error("control: the status of %s is cut short: %s",
+		    ss->id, res->error);
+		ss->failed = 1;
+	} else {
+		for (i = 0; i < res->nt; i++)
+			cmd_put_target(&ss->page, &res->t[i]);
+		if (res->nt)
+			snprintf(ss->after, sizeof(ss->after), "%s",
+			    res->t[res->nt - 1].client);
+		ss->last = !res->more;
+	}
+	if (!ss->in_next && ss->s.wake)
+		ss->s.wake(ss->s.wake_arg);
+}
+
+static int
+control_status_next(struct ctl_stream *st, struct buf *out)
+{
+	struct status_stream	*ss = (struct status_stream *)st;
+	struct targets_req	 rq;
+
+	if (ss->busy)
+		return CTL_STREAM_WAIT;
+	if (ss->failed)
+		return -1;
+	if (ss->page.len) {
+		if (buf_append(out, ss->page.data, ss->page.len) == -1)
+			return -1;
+		ss->page.len = 0;
+		return 1;
+	}
+	if (ss->last) {
+		buf_puts(out, ".\n");
+		return 0;
+	}
+	rq.id = ss->id;
+	rq.after = ss->after[0] ? ss->after : NULL;
+	rq.state = -1;
+	rq.limit = DISPATCH_STATUS_PAGE;
+	ss->busy = 1;
+	ss->in_next = 1;
+	dispatch_targets(&rq, control_status_page, ss);
+	ss->in_next = 0;
+	if (ss->busy)
+		return CTL_STREAM_WAIT;
+	if (ss->failed)
+		return -1;
+	if (buf_append(out, ss->page.data, ss->page.len) == -1)
+		return -1;
+	ss->page.len = 0;
+	return 1;
+}
+
+/* The message's record (no targets): the reply starts. */
+static void
+control_status_record(void *arg, const struct status_result *res)
+{
+	struct status_stream	*ss = arg;
+	struct cmd_call		*call = ss->call;
+
+	ss->call = NULL;
+	if (call->detached || !res->ok) {
+		if (!res->ok)
+			proto_err(&call->out, "%s", res->error);
+		control_status_free(&ss->s);
+	} else {
+		buf_puts(&call->out, "OK\n");
+		cmd_put_message(&call->out, &res->msg);
+		if (res->msg.targets == 0) {
+			buf_puts(&call->out, ".\n");
+			control_status_free(&ss->s);
+		} else
+			call->stream = &ss->s;
+	}
+	cmd_done(call);
+}
+
+/* status id=ID (with its targets): answered (cmd_done) once the
+ * message's record is made; the targets follow as a stream. */
+void
+control_cmd_status(struct cmd_call *call, const char *id)
+{
+	struct status_stream	*ss;
+	struct status_req	 rq;
+
+	if ((ss = calloc(1, sizeof(*ss))) == NULL ||
+	    (ss->id = strdup(id)) == NULL) {
+		free(ss);
+		proto_err(&call->out, "out of memory");
+		cmd_done(call);
+		return;
+	}
+	ss->s.next = control_status_next;
+	ss->s.free = control_status_free;
+	ss->call = call;
+	rq.id = ss->id;
+	rq.targets = 0;
+	dispatch_status(&rq, control_status_record, ss);
+}
+
+/*
  * A client's row as stored, read by a writer job (a cluster: the client
  * another node holds, or none does). done(arg, id, rc, row, err) runs on
  * the loop: rc 1 found (row valid during the call), 0 no such client,

@@ -35,14 +35,30 @@
  *    drops every such datagram (stun_dropped); the daemon runs no STUN
  *    service.
  *
+ *  - ICMP errors (UDP). The socket has IP_RECVERR on: an ICMP error (a
+ *    MESSAGE sent to a closed port) is queued on its error queue and
+ *    marks the socket, so that its next recv fails with ECONNREFUSED
+ *    instead of reading a datagram, and again as long as errors are
+ *    queued. Sofia takes one error per wakeup of the socket
+ *    (tport_error_event), then one recv, which fails: while a fan-out to
+ *    clients that are gone kept the queue filled, no request was read
+ *    for 0.1 s to seconds (bench/stall.sh, issue 11: the OPTIONS all
+ *    waited, then were read in a burst once the queue ran dry). The
+ *    replacement of tport_error_event takes up to GUARD_ERRORS errors a
+ *    wakeup of the daemon's UDP sockets, each through Sofia's own (so
+ *    each is reported to nta, which fails the MESSAGEs in flight to that
+ *    address at once, as before), until the queue is empty; the recv
+ *    that follows reads the next request.
+ *
  * With guard_init not called (unit tests, fuzz targets that do not ask
  * for it), msg_extract is Sofia's own, except that stream messages still
- * get a limit (GUARD_DEFAULT_MAX).
+ * get a limit (GUARD_DEFAULT_MAX), and a wakeup takes one ICMP error.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -62,6 +78,10 @@
 					   between parses: none in practice */
 
 typedef int (*guard_extract_fn)(msg_t *);
+typedef int (*guard_error_fn)(tport_t *);
+
+/* ICMP errors taken from a UDP socket's error queue per wakeup, at most */
+#define GUARD_ERRORS	256
 
 /* Sofia's internal prototype (tport_internal.h, not installed). */
 int	 tport_recv_stun_dgram(tport_t const *, msg_t **, su_sockaddr_t *,
@@ -345,22 +365,80 @@ tport_recv_stun_dgram(tport_t const *self, msg_t **in_out_msg,
 	return 3;
 }
 
+static guard_error_fn
+guard_real_error(void)
+{
+	static guard_error_fn	 fn;
+
+	if (fn == NULL)
+		fn = (guard_error_fn)dlsym(RTLD_NEXT, "tport_error_event");
+	return fn;
+}
+
+/*
+ * Take the errors queued on the UDP socket fd of transport self: real
+ * takes one (Sofia's tport_error_event: read, reported to nta), and is
+ * called again while the socket says more are queued (POLLERR), up to
+ * GUARD_ERRORS times in all. Returns the first non-zero code real
+ * returned, or 0.
+ */
+int
+guard_errors(tport_t *self, int fd, int (*real)(tport_t *))
+{
+	struct pollfd	 pfd;
+	int		 rc, r, i;
+
+	rc = real(self);
+	for (i = 1; i < GUARD_ERRORS; i++) {
+		pfd.fd = fd;
+		pfd.events = 0;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLERR))
+			break;
+		if ((r = real(self)) != 0 && rc == 0)
+			rc = r;
+	}
+	return rc;
+}
+
+/*
+ * Sofia's handler of a socket's error event, which takes one error: on
+ * the daemon's UDP sockets, every error queued (guard_errors; see the
+ * note at the top of this file).
+ */
+int
+tport_error_event(tport_t *self)
+{
+	guard_error_fn	 real = guard_real_error();
+	int		 fd;
+
+	if (real == NULL)
+		return 0;	/* cannot happen: Sofia is linked */
+	if (guard_cfg == NULL || (fd = sip_udp_socket(self)) == -1)
+		return real(self);
+	return guard_errors(self, fd, real);
+}
+
 /*
  * Apply cfg's limits from now on, and check that Sofia calls our
- * msg_extract and tport_recv_stun_dgram. 0, or -1 with err set.
+ * msg_extract, tport_recv_stun_dgram and tport_error_event. 0, or -1
+ * with err set.
  */
 int
 guard_init(const struct config *cfg, char *err, size_t errlen)
 {
 	void	*ex = dlsym(RTLD_DEFAULT, "msg_extract");
 	void	*st = dlsym(RTLD_DEFAULT, "tport_recv_stun_dgram");
+	void	*ee = dlsym(RTLD_DEFAULT, "tport_error_event");
 
 	if (guard_real() == NULL || ex != (void *)msg_extract ||
-	    st != (void *)tport_recv_stun_dgram) {
+	    st != (void *)tport_recv_stun_dgram ||
+	    guard_real_error() == NULL || ee != (void *)tport_error_event) {
 		snprintf(err, errlen, "the daemon's checks on Sofia-SIP's "
-		    "parser are not in effect (msg_extract and "
-		    "tport_recv_stun_dgram must be exported by sippushd: "
-		    "link with -Wl,--export-dynamic-symbol=...)");
+		    "parser are not in effect (msg_extract, "
+		    "tport_recv_stun_dgram and tport_error_event must be "
+		    "exported by sippushd: link with "
+		    "-Wl,--export-dynamic-symbol=...)");
 		return -1;
 	}
 	guard_cfg = cfg;

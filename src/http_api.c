@@ -629,11 +629,8 @@ static void
 api_targets_done(void *arg, const struct status_result *res)
 {
 	struct http_req	*r = http_ticket_take(arg);
-	const char	*sv, *cursor, *last = NULL;
 	json_t		*a;
-	size_t		 i, n = 0;
-	long		 lim;
-	int		 state = -1;
+	size_t		 i;
 
 	if (r == NULL)
 		return;
@@ -641,49 +638,43 @@ api_targets_done(void *arg, const struct status_result *res)
 		http_error(r, http_api_status(res->code), "%s", res->error);
 		return;
 	}
-	if ((lim = api_limit(r)) == -1)
-		return;
-	if ((sv = http_query(r, "state")) != NULL &&
-	    (state = dispatch_target_state_parse(sv)) == -1) {
-		http_error(r, 400, "unknown state \"%.32s\"", sv);
-		return;
-	}
-	if ((cursor = http_query(r, "cursor")) != NULL &&
-	    !clients_valid_id(cursor)) {
-		http_error(r, 400, "bad cursor \"%.64s\": pass the "
-		    "next_cursor of the page before (a client ID)", cursor);
-		return;
-	}
 	a = json_array();
-	for (i = 0; i < res->nt; i++) {
-		if (state != -1 && res->t[i].state != state)
-			continue;
-		if (cursor && strcmp(res->t[i].client, cursor) <= 0)
-			continue;
-		if (n == (size_t)lim) {
-			api_page(r, json_pack("{s:s, s:o}", "message",
-			    res->msg.id, "targets", a), last);
-			return;
-		}
+	for (i = 0; i < res->nt; i++)
 		json_array_append_new(a, api_target(&res->t[i]));
-		last = res->t[i].client;
-		n++;
-	}
 	api_page(r, json_pack("{s:s, s:o}", "message", res->msg.id,
-	    "targets", a), NULL);
+	    "targets", a), res->more && res->nt ?
+	    res->t[res->nt - 1].client : NULL);
 }
 
 /* GET /v1/messages/{id}/targets?state=S&limit=N&cursor=CLIENT: sorted
  * by client ID (a message's target set does not change); the cursor is
- * the last client ID of the page before, the next page starts after it. */
+ * the last client ID of the page before, the next page starts after it.
+ * A page is found from its cursor (dispatch_targets): the loop never
+ * goes over a big message's whole target set for one. */
 static void
 api_targets(struct http_req *r, char **p)
 {
-	struct status_req	 rq = { p[0], 1 };
+	struct targets_req	 rq = { p[0], NULL, -1, 0 };
 	struct http_ticket	*t;
+	const char		*sv;
+	long			 lim;
 
-	if (api_valid_message_id(r, p[0]) && (t = http_wait(r)) != NULL)
-		dispatch_status(&rq, api_targets_done, t);
+	if (!api_valid_message_id(r, p[0]) || (lim = api_limit(r)) == -1)
+		return;
+	if ((sv = http_query(r, "state")) != NULL &&
+	    (rq.state = dispatch_target_state_parse(sv)) == -1) {
+		http_error(r, 400, "unknown state \"%.32s\"", sv);
+		return;
+	}
+	if ((rq.after = http_query(r, "cursor")) != NULL &&
+	    !clients_valid_id(rq.after)) {
+		http_error(r, 400, "bad cursor \"%.64s\": pass the "
+		    "next_cursor of the page before (a client ID)", rq.after);
+		return;
+	}
+	rq.limit = (size_t)lim;
+	if ((t = http_wait(r)) != NULL)
+		dispatch_targets(&rq, api_targets_done, t);
 }
 
 static void

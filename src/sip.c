@@ -89,6 +89,42 @@ static struct {
 	int		 fd;
 }				 sip_udp[SIP_UDP_MAX];
 static size_t			 sip_nudp;
+
+/*
+ * sendto on a UDP socket with IP_RECVERR (Sofia's), again when it fails
+ * with an error an ICMP message left pending on the socket: that error is
+ * an earlier datagram's (another destination's, a MESSAGE to a gone
+ * client), reported once by whichever call comes next, and this datagram
+ * was not sent. A 200 to an OPTIONS was lost so while a fan-out to closed
+ * ports went on. -1 with errno set, else the bytes sent.
+ */
+ssize_t
+sip_send_udp(int fd, const void *b, size_t n, const struct sockaddr *sa,
+    size_t salen)
+{
+	ssize_t	 r;
+	int	 tries = 0;
+
+	while ((r = sendto(fd, b, n, MSG_NOSIGNAL, sa,
+	    (socklen_t)salen)) == -1 &&
+	    (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
+	    errno == ENETUNREACH || errno == EHOSTDOWN) && ++tries < 4)
+		;
+	return r;
+}
+
+/* The socket of tp if it is one of the daemon's UDP transports, else -1
+ * (guard.c). */
+int
+sip_udp_socket(const void *tp)
+{
+	size_t	 i;
+
+	for (i = 0; tp != NULL && i < sip_nudp; i++)
+		if (sip_udp[i].tp == tp)
+			return sip_udp[i].fd;
+	return -1;
+}
 static su_duration_t		 sip_sweep_every;	/* ms */
 
 static int
@@ -596,8 +632,7 @@ sip_reply_udp(msg_t *msg, sip_t const *sip, const char *tail, size_t tlen)
 	n += tlen;
 	memcpy(b + n, "\r\n", 2);
 	n += 2;
-	if (sendto(fd, b, n, MSG_NOSIGNAL, ai->ai_addr,
-	    (socklen_t)ai->ai_addrlen) == -1)
+	if (sip_send_udp(fd, b, n, ai->ai_addr, ai->ai_addrlen) == -1)
 		log_debug("sip: 200 to %s:%u not sent: %s", src, p,
 		    strerror(errno));
 	msg_destroy(msg);

@@ -487,6 +487,16 @@ struct status_result {
 	struct message_info	 msg;
 	const struct target_info *t;
 	size_t			 nt;
+	int			 more;	/* dispatch_targets: a page follows */
+};
+
+/* A page of a message's targets, by client ID: those after a client ID
+ * (NULL: from the first), of one state (-1: any), limit at most. */
+struct targets_req {
+	const char	*id;
+	const char	*after;
+	int		 state;		/* enum target_state, or -1 */
+	size_t		 limit;		/* 1..DISPATCH_STATUS_PAGE */
 };
 
 struct messages_req {
@@ -530,7 +540,10 @@ void	 dispatch_messages(const struct messages_req *,
 	    void (*done)(void *, const struct messages_result *), void *arg);
 void	 dispatch_cancel(const struct cancel_req *,
 	    void (*done)(void *, const struct cancel_result *), void *arg);
+void	 dispatch_targets(const struct targets_req *,
+	    void (*done)(void *, const struct status_result *), void *arg);
 void	 dispatch_status_pages(unsigned long *jobs, size_t *max_rows);
+void	 dispatch_targets_pages(unsigned long *calls, size_t *most);
 size_t	 dispatch_tick_most(void);
 int	 dispatch_max_ttl(void);
 int	 dispatch_reachable(const struct client *);
@@ -1196,6 +1209,10 @@ int	 sip_source(struct msg_s *, char *addr, size_t addrlen,
 	    uint16_t *port, enum transport *);
 int	 sip_source_is(struct msg_s *, const char *addr, uint16_t port,
 	    enum transport);
+int	 sip_udp_socket(const void *tport);
+struct sockaddr;
+ssize_t	 sip_send_udp(int fd, const void *, size_t, const struct sockaddr *,
+	    size_t salen);
 int	 sip_reply_udp(struct msg_s *, struct sip_s const *, const char *tail,
 	    size_t tlen);
 struct tport_s *sip_connection(struct msg_s *);
@@ -1209,6 +1226,8 @@ int	 guard_init(const struct config *, char *err, size_t errlen);
 void	 guard_shutdown(void);
 int	 guard_scan(const char *, size_t, int max_headers, int max_via);
 void	 guard_stats(struct buf *out);
+struct tport_s;
+int	 guard_errors(struct tport_s *, int fd, int (*)(struct tport_s *));
 
 /* ---- tls.c: the files of the TLS transport ---- */
 
@@ -1226,6 +1245,7 @@ void	 control_request(struct buf *out, int argc, char **argv);
 struct ctl_stream;
 struct cmd_call;
 void	 control_cmd_clients(struct cmd_call *, int argc, char **argv);
+void	 control_cmd_status(struct cmd_call *, const char *id);
 void	 control_stream_free(struct ctl_stream *);
 void	 control_clients_pages(unsigned long *jobs, size_t *max_rows);
 void	 control_cmd_client(struct cmd_call *, int argc, char **argv);

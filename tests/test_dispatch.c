@@ -1570,6 +1570,16 @@ test_burst(void)
  * and failed in that one call (bench/stall.sh scenario 1: 1.2 s without
  * the loop running for 10,000 clients on a closed port). A turn of the
  * loop sends at most a burst from the tick and one from the pump's timer.
+ *
+ * Counted per step of the loop, not timed: a step (su_root_step) runs the
+ * due timers, handles the events (here the ICMP errors and the 503s they
+ * make), then runs the due timers again, so it sends at most two bursts
+ * (2 x DISPATCH_BURST = 64) however long it takes; a chain sends the whole
+ * fan-out in one step. The retries are put out of the way (due in ten
+ * minutes): a test that ran slowly (a loaded machine) reached the first
+ * retries, whose tick can add a burst to a step, and counted a retry as a
+ * target tried. Every target is tried once; the time limit only stops a
+ * test that hangs.
  */
 static void
 test_no_chain(void)
@@ -1582,6 +1592,10 @@ test_no_chain(void)
 
 	CU_ASSERT_FATAL(live_start() == 0);
 	CU_ASSERT_FATAL(port != 0);
+	lv_conf.dp_retry_initial = 600000;
+	lv_conf.dp_retry_max = 600000;
+	lv_conf.dp_retry_jitter = 0;
+	CU_ASSERT_FATAL(lv_conf.dp_max_in_flight >= n);
 	for (i = 0; i < n; i++) {
 		snprintf(cid, sizeof(cid), "chain%03d", i);
 		CU_ASSERT_FATAL(client_add(cid, "chain", TRANSPORT_UDP,
@@ -1592,20 +1606,19 @@ test_no_chain(void)
 	CU_ASSERT_EQUAL(publish(id, "class=chain body=chain"), n);
 	stats();
 	prev = rnum(0, "sent_total");
-	for (end = real_ms() + 3000; real_ms() < end; ) {
+	most = prev - sent0;	/* the publish's own burst */
+	for (end = real_ms() + 60000; prev - sent0 < n && real_ms() < end; ) {
 		step(5);
 		stats();
 		now = rnum(0, "sent_total");
 		if (now - prev > most)
 			most = now - prev;
 		prev = now;
-		if (now - sent0 >= n)
-			break;
 	}
-	CU_ASSERT(prev - sent0 >= n);	/* every target tried */
+	CU_ASSERT_EQUAL(prev - sent0, n);	/* each target tried, once */
 	CU_ASSERT(most <= 64);
 	if (most > 64)
-		fprintf(stderr, "\nchain: %lld sent in a turn\n", most);
+		fprintf(stderr, "\nchain: %lld sent in a step\n", most);
 }
 
 /*
@@ -2183,9 +2196,11 @@ test_loop_runs_no_sql(void)
 	auth_users_free();
 }
 
-/* Status of a big stored message: the writer reads its targets in
- * pages of DISPATCH_STATUS_PAGE, one job each; the reply has them all,
- * in client ID order. */
+/* Status of a big message, streamed a page of DISPATCH_STATUS_PAGE
+ * targets at a time: while it is active each page is taken from memory
+ * from its cursor; once it is stored the writer reads each page in one
+ * job (the page and the one more that says whether a page follows). The
+ * reply has them all, in client ID order. */
 static void
 test_status_big_paged(void)
 {
@@ -2202,6 +2217,23 @@ test_status_big_paged(void)
 		    CLIENT_OFFLINE, 5061) != NULL);
 	}
 	CU_ASSERT_EQUAL_FATAL(publish(id, "class=big body=hello"), BIG_N);
+	/* active: from memory, a page of DISPATCH_STATUS_PAGE at a time
+	 * (it once copied and rendered all the targets in one turn) */
+	dispatch_targets_pages(&jobs0, &maxrows);
+	run(control_request, "status id=%s", id);
+	CU_ASSERT_FATAL(is_ok());
+	CU_ASSERT_EQUAL_FATAL(nrec(), BIG_N + 1);
+	CU_ASSERT(req(0, "state", "active"));
+	for (i = 0; i < BIG_N; i++) {
+		snprintf(cid, sizeof(cid), "big%05d", i);
+		if (!req(i + 1, "client", cid) || !req(i + 1, "state",
+		    "pending"))
+			ordered = 0;
+	}
+	CU_ASSERT(ordered);
+	dispatch_targets_pages(&jobs1, &maxrows);
+	CU_ASSERT_EQUAL(jobs1 - jobs0, BIG_N / DISPATCH_STATUS_PAGE + 1);
+	CU_ASSERT(maxrows <= DISPATCH_STATUS_PAGE);
 	run(control_request, "cancel id=%s", id);
 	CU_ASSERT_FATAL(is_ok());
 	commit_flush();
@@ -2222,12 +2254,132 @@ test_status_big_paged(void)
 	CU_ASSERT(attempts_ok);
 	dispatch_status_pages(&jobs1, &maxrows);
 	CU_ASSERT_EQUAL(jobs1 - jobs0, BIG_N / DISPATCH_STATUS_PAGE + 1);
-	CU_ASSERT(maxrows <= DISPATCH_STATUS_PAGE);
+	CU_ASSERT(maxrows <= DISPATCH_STATUS_PAGE + 1);
 	/* targets=no: the summary alone, no page read */
 	run(control_request, "status id=%s targets=no", id);
 	CU_ASSERT(is_ok() && nrec() == 1);
 	dispatch_status_pages(&jobs0, &maxrows);
 	CU_ASSERT_EQUAL(jobs0, jobs1);
+}
+
+/* A page of dispatch_targets, copied (tp) once done. */
+static struct {
+	int	 done, ok, more;
+	size_t	 n;
+	char	 client[DISPATCH_STATUS_PAGE][32];
+	int	 state[DISPATCH_STATUS_PAGE];
+} tp;
+
+static void
+tpage_done(void *arg, const struct status_result *r)
+{
+	size_t	 i;
+
+	(void)arg;
+	tp.done = 1;
+	tp.ok = r->ok;
+	tp.more = r->more;
+	tp.n = r->nt;
+	for (i = 0; i < r->nt && i < DISPATCH_STATUS_PAGE; i++) {
+		snprintf(tp.client[i], sizeof(tp.client[i]), "%s",
+		    r->t[i].client);
+		tp.state[i] = r->t[i].state;
+	}
+}
+
+/* dispatch_targets, waited for (its writer jobs run); the count kept, or
+ * -1 if it failed. */
+static int
+targets_page(const char *id, const char *after, int state, size_t limit)
+{
+	struct targets_req	 rq = { id, after, state, limit };
+	int			 i;
+
+	memset(&tp, 0, sizeof(tp));
+	dispatch_targets(&rq, tpage_done, NULL);
+	for (i = 0; !tp.done && (i < 3 || commit_busy()); i++)
+		commit_flush();
+	return tp.done && tp.ok ? (int)tp.n : -1;
+}
+
+/*
+ * The targets of a big message a page at a time (GET /v1/messages/ID/
+ * targets): 3,000 targets come in three pages of 1,000 by client ID,
+ * each found from its cursor. While the message is active, a call takes
+ * from memory the page alone (not the whole set: it once copied all
+ * 100,000 targets and went over them for every page, on the loop); once
+ * it is finished, the writer reads from the cursor on, and a page
+ * without a state filter is one job of its rows and the one more that
+ * says whether a page follows, not one job per thousand targets of the
+ * message.
+ */
+static void
+test_targets_pages(void)
+{
+	enum { TN = 3 * DISPATCH_STATUS_PAGE };
+	char		 id[MESSAGE_ID_LEN + 1], cid[32], after[32];
+	unsigned long	 jobs0, jobs1;
+	size_t		 maxrows, i;
+	int		 pass, page, got, ordered, states, n;
+
+	CU_ASSERT_FATAL(live_start() == 0);
+	for (n = 0; n < TN; n++) {
+		snprintf(cid, sizeof(cid), "tp%05d", (n * 7919) % TN);
+		CU_ASSERT_FATAL(client_add(cid, "tpage", TRANSPORT_UDP,
+		    CLIENT_OFFLINE, 5061) != NULL);
+	}
+	CU_ASSERT_EQUAL_FATAL(publish(id, "class=tpage body=hello"), TN);
+	for (pass = 0; pass < 2; pass++) {	/* active, then stored */
+		if (pass == 1) {
+			run(control_request, "cancel id=%s", id);
+			CU_ASSERT_FATAL(is_ok());
+			commit_flush();
+		}
+		after[0] = '\0';
+		got = 0;
+		ordered = states = 1;
+		for (page = 0; page < 5; page++) {
+			dispatch_status_pages(&jobs0, &maxrows);
+			n = targets_page(id, after[0] ? after : NULL, -1,
+			    DISPATCH_STATUS_PAGE);
+			dispatch_status_pages(&jobs1, &maxrows);
+			CU_ASSERT_EQUAL_FATAL(n, DISPATCH_STATUS_PAGE);
+			CU_ASSERT_EQUAL(jobs1 - jobs0, pass ? 1u : 0u);
+			for (i = 0; i < tp.n; i++) {
+				snprintf(cid, sizeof(cid), "tp%05d", got++);
+				if (strcmp(tp.client[i], cid) != 0)
+					ordered = 0;
+				if (tp.state[i] != (pass ? TARGET_CANCELLED :
+				    TARGET_PENDING))
+					states = 0;
+			}
+			snprintf(after, sizeof(after), "%s",
+			    tp.client[tp.n - 1]);
+			CU_ASSERT_EQUAL(tp.more, page < 2);
+			if (!tp.more)
+				break;
+		}
+		CU_ASSERT_EQUAL(got, TN);
+		CU_ASSERT(ordered);
+		CU_ASSERT(states);
+		CU_ASSERT(maxrows <= DISPATCH_STATUS_PAGE + 1);
+		dispatch_targets_pages(&jobs0, &maxrows);
+		CU_ASSERT(maxrows <= DISPATCH_STATUS_PAGE);
+		/* a state filter, a small page, a cursor past the end */
+		CU_ASSERT_EQUAL(targets_page(id, NULL, pass ? TARGET_PENDING :
+		    TARGET_ACKED, 10), 0);
+		CU_ASSERT(!tp.more);
+		CU_ASSERT_EQUAL(targets_page(id, "tp01233", -1, 2), 2);
+		CU_ASSERT(tp.more);
+		CU_ASSERT_STRING_EQUAL(tp.client[0], "tp01234");
+		CU_ASSERT_STRING_EQUAL(tp.client[1], "tp01235");
+		CU_ASSERT_EQUAL(targets_page(id, "tp02998", pass ?
+		    TARGET_CANCELLED : TARGET_PENDING, 5), 1);
+		CU_ASSERT(!tp.more);
+		CU_ASSERT_EQUAL(targets_page(id, "tp99999", -1, 5), 0);
+		CU_ASSERT(!tp.more);
+	}
+	CU_ASSERT_EQUAL(targets_page("0123456789abcdef", NULL, -1, 5), -1);
 }
 
 /*
@@ -2461,6 +2613,8 @@ test_dispatch_register(void)
 	    test_restore_rows) == NULL ||
 	    CU_add_test(s, "status of a big stored message, in pages",
 	    test_status_big_paged) == NULL ||
+	    CU_add_test(s, "a big message's targets a page at a time",
+	    test_targets_pages) == NULL ||
 	    CU_add_test(s, "the clients listing: store pages of 1,000",
 	    test_clients_paged) == NULL ||
 	    CU_add_test(s, "the event loop runs no SQL",

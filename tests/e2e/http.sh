@@ -348,9 +348,60 @@ jq_ok '.store_loop_calls == 0' "/v1/stats store_loop_calls"
 
 step "the tokens outlive a restart"
 stop_daemon
+# (and 3,000 clients of class BIG, offline, for the next step)
+now=$(date +%s)
+timeout 60 sqlite3 -batch "$T/sippush.db" "
+    WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 2999)
+    INSERT INTO clients (id, class, state, contact, transport, address, port,
+        user_agent, registered_at, expires_at, last_seen)
+    SELECT printf('big%04d', (i * 7919) % 3000), 'BIG', 'offline',
+        '<sip:big' || i || '@127.0.0.1:9>', 'udp', '127.0.0.1', 9,
+        'http.sh', $now, $now + 86400, $now FROM n;" ||
+    fail "cannot add 3,000 clients to the database"
 restart_daemon
 api GET /v1/clients/h0 "$PUB"
 expect 200 "token app after a restart"
+
+step "a message of 3,000 targets by pages of 1,000: every target once, in order, active and finished"
+# each page is found from its cursor (from memory while the message is
+# active, read by the writer from the cursor on once it is finished),
+# never the whole target set in one turn of the loop
+# big_pages STATE: the targets of $BID by pages of 1,000, all in STATE
+big_pages()
+{
+    local cursor="" n=0
+    : >"$T/big.ids"
+    while :; do
+        api GET "/v1/messages/$BID/targets?limit=1000${cursor:+&cursor=$cursor}" "$PUB"
+        expect 200 "targets page $n"
+        jq_ok '(.targets | length) == 1000 and all(.targets[]; .state == "'"$1"'")' "page $n ($1)"
+        jq -r '.targets[].client' <<<"$HB" >>"$T/big.ids"
+        cursor=$(jq -r '.next_cursor // empty' <<<"$HB")
+        n=$((n + 1))
+        [ -n "$cursor" ] || break
+        [ "$n" -lt 10 ] || fail "the pages do not end"
+    done
+    assert_eq 3 "$n" "pages of 1,000 ($1)"
+    assert_eq 3000 "$(sort -u "$T/big.ids" | wc -l)" "distinct targets ($1)"
+    LC_ALL=C sort -c "$T/big.ids" || fail "the targets ($1) are not in client ID order"
+    assert_eq "big0000 big2999" "$(sed -n '1p;$p' "$T/big.ids" | xargs)" "first and last ($1)"
+}
+publish "$PUB" '{"classes":["BIG"],"body":"to 3000","ttl":300}'
+expect 201 "publish to 3,000"
+BID=$(jq -r .id <<<"$HB")
+jq_ok '.targets == 3000 and .online == 0' "publish to 3,000"
+big_pages pending
+api GET "/v1/messages/$BID/targets?limit=5&cursor=big1233" "$PUB"
+expect 200 "a page from a cursor"
+jq_ok '[.targets[].client] == ["big1234","big1235","big1236","big1237","big1238"] and .next_cursor == "big1238"' "a page from a cursor"
+api DELETE "/v1/messages/$BID" "$PUB"
+expect 200 "cancel the message of 3,000"
+fin() { api GET "/v1/messages/$BID" "$PUB"; jq -e '.state == "cancelled"' <<<"$HB" >/dev/null; }
+wait_until 10 fin
+sleep 0.5	# its batch committed: read from the store
+big_pages cancelled
+api GET "/v1/messages/$BID/targets?state=pending" "$PUB"
+jq_ok '(.targets | length) == 0 and (has("next_cursor") | not)' "no pending target left"
 stop_daemon
 
 step "HTTPS with http.certificate and http.key; a bad key stops the start"
