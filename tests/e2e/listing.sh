@@ -49,10 +49,15 @@ assert_eq "$N" "$(jq length <<<"$OUT")" "JSON records"
 assert_eq "$(cat "$T/ids.txt")" "$(jq -r '.[].id' <<<"$OUT")" "JSON IDs, in order"
 grow=$((after - before))
 echo "daemon VmHWM: $before kB before the listing, $after kB after (+$grow kB for ~11 MB listed)"
-# (under AddressSanitizer, whose quarantine keeps freed memory a while,
-# it grows by about 4 MB; built whole, by 10 MB and more)
-[ "$grow" -lt 6144 ] ||
-    fail "the daemon's peak memory grew by $grow kB for a listing: is it built whole?"
+# (built whole, it grows by 10 MB and more). Under AddressSanitizer,
+# whose quarantine keeps freed memory a while, the peak says nothing: it
+# grew by 10 MB with the listing streamed
+if ldd "$SIPPUSHD" 2>/dev/null | grep -q libasan; then
+	echo "(AddressSanitizer build: the peak memory is not checked)"
+else
+	[ "$grow" -lt 6144 ] ||
+	    fail "the daemon's peak memory grew by $grow kB for a listing: is it built whole?"
+fi
 
 step "a slow reader: SIP and other requests are served meanwhile, the listing ends whole"
 # the reader asks for the online clients, reads 64 KB, stops for 2 s (the
