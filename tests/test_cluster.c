@@ -707,17 +707,28 @@ test_publish_owners_now(void)
 	store_close();
 }
 
+/* A batch of client rows written by n2 on a thread of its own (it may
+ * wait on a lock the test holds). */
 struct cl_wr {
-	int64_t	 epoch;
-	int	 rv;
+	int64_t		 epoch;
+	const char	*ids[3];	/* NULL-terminated */
+	int		 rv;
 };
 
 static void *
 cl_write_run(void *arg)
 {
-	struct cl_wr	*w = arg;
+	struct cl_wr		*w = arg;
+	struct store_batch	 b;
+	size_t			 i;
 
-	w->rv = cl_write("n2", w->epoch, "y1");
+	store_pg_node("n2", w->epoch, 10);
+	store_batch_init(&b);
+	b.epoch = w->epoch;
+	for (i = 0; w->ids[i]; i++)
+		cl_client(&b, w->ids[i]);
+	w->rv = store_write(&b);
+	store_batch_free(&b);
 	return NULL;
 }
 
@@ -739,7 +750,9 @@ test_register_waits_publish(void)
 	hold = PQconnectdb(conn);
 	CU_ASSERT_FATAL(PQstatus(hold) == CONNECTION_OK);
 	PQclear(PQexec(hold, "SELECT pg_advisory_lock(7310302143262281074)"));
+	memset(&w, 0, sizeof(w));
 	w.epoch = e2;
+	w.ids[0] = "y1";
 	w.rv = -2;
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, cl_write_run, &w), 0);
 	CU_ASSERT(cl_waits(conn, "SELECT pg_advisory_xact_lock_shared"));
@@ -755,27 +768,6 @@ test_register_waits_publish(void)
 	store_close();
 }
 
-struct cl_wr2 {
-	int64_t	 epoch;
-	int	 rv;
-};
-
-static void *
-cl_write2_run(void *arg)
-{
-	struct cl_wr2		*w = arg;
-	struct store_batch	 b;
-
-	store_pg_node("n2", w->epoch, 10);
-	store_batch_init(&b);
-	b.epoch = w->epoch;
-	cl_client(&b, "y1");
-	cl_client(&b, "y2");
-	w->rv = store_write(&b);
-	store_batch_free(&b);
-	return NULL;
-}
-
 /* A batch the server aborts for a deadlock (here with a transaction that
  * locks its second row, then its first; a batch of registrations meets
  * another node's reaper so) is written again: its REGISTERs are not
@@ -786,7 +778,7 @@ test_deadlock_written_again(void)
 {
 	char		 conn[512];
 	int64_t		 e2 = 0;
-	struct cl_wr2	 w;
+	struct cl_wr	 w;
 	pthread_t	 th;
 	PGconn		*side;
 	PGresult	*r;
@@ -800,9 +792,12 @@ test_deadlock_written_again(void)
 	PQclear(PQexec(side, "SET deadlock_timeout = '20s'"));
 	PQclear(PQexec(side, "BEGIN"));
 	PQclear(PQexec(side, "SELECT 1 FROM clients WHERE id = 'y2' FOR UPDATE"));
+	memset(&w, 0, sizeof(w));
 	w.epoch = e2;
+	w.ids[0] = "y1";
+	w.ids[1] = "y2";
 	w.rv = -2;
-	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, cl_write2_run, &w), 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, cl_write_run, &w), 0);
 	CU_ASSERT(cl_waits(conn, "WITH prev AS"));	/* y1 done, on y2 */
 	r = PQexec(side, "SELECT 1 FROM clients WHERE id = 'y1' FOR UPDATE");
 	CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_TUPLES_OK);	/* not ours */
