@@ -3002,6 +3002,41 @@ dispatch_status_done(struct commit_job *j)
 	dispatch_read_free(rd);
 }
 
+/* A target's row as status and targets show it. */
+static void
+dispatch_target_info(struct target_info *v, const struct target *t)
+{
+	v->client = t->client;
+	v->state = t->state;
+	v->attempts = t->attempts;
+	v->last_status = t->last_status;
+	v->last_attempt = t->last_attempt;
+	v->next_attempt = t->next_attempt;
+	v->acked_at = t->acked_at;
+}
+
+/* A read of message id by the writer (dispatch_status_run), answered
+ * through done; the caller sets what to read, then commit_job. NULL:
+ * out of memory. */
+static struct dispatch_read *
+dispatch_read_new(const char *id,
+    void (*done)(void *, const struct status_result *), void *arg)
+{
+	struct dispatch_read	*rd;
+
+	if ((rd = calloc(1, sizeof(*rd))) == NULL ||
+	    (rd->id = strdup(id)) == NULL) {
+		free(rd);
+		return NULL;
+	}
+	rd->sl.res = &rd->sres;
+	rd->sdone = done;
+	rd->arg = arg;
+	rd->job.run = dispatch_status_run;
+	rd->job.done = dispatch_status_done;
+	return rd;
+}
+
 /* A message's summary and (req->targets) its target set: from memory
  * while it is active, else read by the writer. */
 void
@@ -3012,7 +3047,6 @@ dispatch_status(const struct status_req *rq,
 	struct dispatch_read	*rd;
 	struct target_info	*tv = NULL;
 	struct message		*m;
-	struct target		*t;
 	size_t			 i;
 
 	memset(&res, 0, sizeof(res));
@@ -3030,36 +3064,21 @@ dispatch_status(const struct status_req *rq,
 			    "status: out of memory");
 			goto out;
 		}
-		for (i = 0; rq->targets && i < m->ntargets; i++) {
-			t = &m->targets[i];
-			tv[i].client = t->client;
-			tv[i].state = t->state;
-			tv[i].attempts = t->attempts;
-			tv[i].last_status = t->last_status;
-			tv[i].last_attempt = t->last_attempt;
-			tv[i].next_attempt = t->next_attempt;
-			tv[i].acked_at = t->acked_at;
-		}
+		for (i = 0; rq->targets && i < m->ntargets; i++)
+			dispatch_target_info(&tv[i], &m->targets[i]);
 		res.t = tv;
 		res.nt = rq->targets ? m->ntargets : 0;
 		res.ok = 1;
 		goto out;
 	}
 	/* after the batch with a message that just finished */
-	if ((rd = calloc(1, sizeof(*rd))) == NULL ||
-	    (rd->id = strdup(rq->id)) == NULL) {
-		free(rd);
+	if ((rd = dispatch_read_new(rq->id, done, arg)) == NULL) {
 		op_error(&res.code, res.error, OP_UNAVAILABLE,
 		    "status: out of memory");
 		goto out;
 	}
 	rd->targets = rq->targets;
-	rd->sl.res = &rd->sres;
 	rd->sl.state = -1;
-	rd->sdone = done;
-	rd->arg = arg;
-	rd->job.run = dispatch_status_run;
-	rd->job.done = dispatch_status_done;
 	commit_job(&rd->job);
 	return;
 out:
@@ -3095,7 +3114,7 @@ dispatch_targets(const struct targets_req *rq,
 {
 	struct status_result	 res;
 	struct dispatch_read	*rd;
-	struct target_info	*tv = NULL, *v;
+	struct target_info	*tv = NULL;
 	struct message		*m;
 	struct target		*t;
 	size_t			 lo, hi, mid, n = 0;
@@ -3135,14 +3154,7 @@ dispatch_targets(const struct targets_req *rq,
 				res.more = 1;
 				break;
 			}
-			v = &tv[n++];
-			v->client = t->client;
-			v->state = t->state;
-			v->attempts = t->attempts;
-			v->last_status = t->last_status;
-			v->last_attempt = t->last_attempt;
-			v->next_attempt = t->next_attempt;
-			v->acked_at = t->acked_at;
+			dispatch_target_info(&tv[n++], t);
 		}
 		dp_targets_calls++;
 		if (n > dp_targets_most)
@@ -3152,23 +3164,16 @@ dispatch_targets(const struct targets_req *rq,
 		res.ok = 1;
 		goto out;
 	}
-	if ((rd = calloc(1, sizeof(*rd))) == NULL ||
-	    (rd->id = strdup(rq->id)) == NULL) {
-		free(rd);
+	if ((rd = dispatch_read_new(rq->id, done, arg)) == NULL) {
 		op_error(&res.code, res.error, OP_UNAVAILABLE,
 		    "targets: out of memory");
 		goto out;
 	}
 	rd->targets = 1;
-	rd->sl.res = &rd->sres;
 	rd->sl.state = rq->state;
 	rd->sl.want = rq->limit;
 	if (rq->after)
 		snprintf(rd->sl.last, sizeof(rd->sl.last), "%s", rq->after);
-	rd->sdone = done;
-	rd->arg = arg;
-	rd->job.run = dispatch_status_run;
-	rd->job.done = dispatch_status_done;
 	commit_job(&rd->job);
 	return;
 out:
