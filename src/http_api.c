@@ -742,11 +742,13 @@ struct api_clients_read {
 	char			 err[256];
 };
 
-static int
-api_clients_row(const struct client_row *r, void *arg)
+/* A stored client row as JSON; on a node of a cluster with "node", the
+ * node holding it (null: none). cluster_on() is set before the writer
+ * starts. NULL: out of memory. */
+static json_t *
+api_client_row_json(const struct client_row *r)
 {
-	struct api_clients_read	*rd = arg;
-	json_t			*o;
+	json_t	*o;
 
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s?, s:I, "
 	    "s:I, s:I}",
@@ -757,15 +759,23 @@ api_clients_row(const struct client_row *r, void *arg)
 	    "registered_at", (json_int_t)r->registered_at,
 	    "expires_at", (json_int_t)r->expires_at,
 	    "last_seen", (json_int_t)r->last_seen);
-	/* a cluster: the node holding it (null: none); cluster_on() is
-	 * set before the writer starts */
 	if (o != NULL && cluster_on() && json_object_set_new(o, "node",
 	    r->owner != NULL && r->owner[0] != '\0' ? json_string(r->owner) :
 	    json_null()) == -1) {
 		json_decref(o);
-		return -1;
+		return NULL;
 	}
-	if (o == NULL || json_array_append_new(rd->a, o) == -1)
+	return o;
+}
+
+static int
+api_clients_row(const struct client_row *r, void *arg)
+{
+	struct api_clients_read	*rd = arg;
+	json_t			*o;
+
+	if ((o = api_client_row_json(r)) == NULL ||
+	    json_array_append_new(rd->a, o) == -1)
 		return -1;
 	return 0;
 }
@@ -905,17 +915,7 @@ api_client_stored(void *arg, const char *id, int rc,
 		http_error(r, 404, "no client %.64s", id);
 		return;
 	}
-	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s?, s:I, s:I, "
-	    "s:I, s:o}",
-	    "id", c->id, "class", c->class, "state", c->state,
-	    "transport", c->transport, "address", c->address,
-	    "port", c->port, "contact", c->contact,
-	    "user_agent", c->user_agent,
-	    "registered_at", (json_int_t)c->registered_at,
-	    "expires_at", (json_int_t)c->expires_at,
-	    "last_seen", (json_int_t)c->last_seen,
-	    "node", c->owner != NULL && c->owner[0] != '\0' ?
-	    json_string(c->owner) : json_null());
+	o = api_client_row_json(c);
 	http_reply(r, 200, o);
 }
 
